@@ -1,0 +1,128 @@
+// Store: the LMDB cache of blobs (as fixed-size chunks), manifests and tags.
+//
+// The on-disk format is specified in docs/cache-format.md. Threading:
+//   - Read methods take a ReadTxn and may run on any thread (MDB_NOTLS); the
+//     pointers they return point into the memory map and stay valid only
+//     while that ReadTxn is open.
+//   - Write methods must all run on one thread (the writer, cache/writer.h).
+// The Store is owned by the daemon and must outlive every ReadTxn.
+// LMDB return codes are translated here and never leave this module:
+// MDB_NOTFOUND -> NotFound, MDB_MAP_FULL/ENOSPC -> NoSpace, others -> IoError.
+#pragma once
+
+#include <lmdb.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "util/digest.h"
+#include "util/status.h"
+
+namespace cache {
+
+inline constexpr uint32_t kDefaultChunkSize = 1u << 20;
+
+struct BlobInfo {
+  uint64_t size = 0;
+  uint32_t chunk_size = kDefaultChunkSize;
+  uint64_t created_ms = 0;
+  uint64_t last_access_ms = 0;
+  uint32_t ChunkCount() const {
+    return static_cast<uint32_t>((size + chunk_size - 1) / chunk_size);
+  }
+};
+
+struct Manifest {
+  std::string media_type;
+  std::string bytes;
+};
+
+struct TagInfo {
+  util::Digest digest;
+  uint64_t confirmed_ms = 0;
+};
+
+// A read-only snapshot. Move-only; aborts on destruction.
+class ReadTxn {
+ public:
+  ReadTxn() = default;
+  ReadTxn(ReadTxn&& o) noexcept : txn_(o.txn_) { o.txn_ = nullptr; }
+  ReadTxn& operator=(ReadTxn&& o) noexcept;
+  ReadTxn(const ReadTxn&) = delete;
+  ReadTxn& operator=(const ReadTxn&) = delete;
+  ~ReadTxn();
+  MDB_txn* get() const { return txn_; }
+
+ private:
+  friend class Store;
+  explicit ReadTxn(MDB_txn* txn) : txn_(txn) {}
+  MDB_txn* txn_ = nullptr;
+};
+
+class Store {
+ public:
+  struct Options {
+    std::string dir;          // created if missing
+    uint64_t max_size = 0;    // the budget; the map is sized from it
+    unsigned max_readers = 1024;
+  };
+  // Opens (creating) the environment and removes orphan chunks left by a fill
+  // that never completed. Errors: IoError (cannot create dir, open env),
+  // Corruption (unsupported format version).
+  static util::Result<std::unique_ptr<Store>> Open(const Options& options);
+  ~Store();
+  Store(const Store&) = delete;
+  Store& operator=(const Store&) = delete;
+
+  // ---- reads (any thread) ----
+  util::Result<ReadTxn> BeginRead() const;
+  // Errors: NotFound if the blob is not complete, Corruption for a bad record.
+  util::Status GetBlob(const ReadTxn& txn, const util::Digest& d, BlobInfo* out) const;
+  // The payload of one chunk, pointing into the map (valid while txn lives).
+  // Used for complete blobs and, by a fill's own waiters, for committed
+  // chunks of the fill in progress. Errors: NotFound, Corruption.
+  util::Status GetChunk(const ReadTxn& txn, const util::Digest& d, uint32_t index,
+                        std::span<const uint8_t>* payload) const;
+  // Copies the manifest out. Errors: NotFound, Corruption.
+  util::Status GetManifest(const ReadTxn& txn, const util::Digest& d, Manifest* out) const;
+  util::Status GetTag(const ReadTxn& txn, const std::string& registry, const std::string& repo,
+                      const std::string& tag, TagInfo* out) const;
+  // Every complete blob's digest (for tests and the cache CLI).
+  util::Result<std::vector<util::Digest>> ListBlobs() const;
+  // Byte offset of `p` inside data.mdb, for sendfile; -1 if not in the map.
+  int64_t MapOffset(const void* p) const;
+
+  // ---- writes (writer thread only) ----
+  // Writes one in-progress chunk, not synced. Errors: NoSpace, IoError.
+  util::Status PutChunk(const util::Digest& d, uint32_t index, std::span<const uint8_t> payload);
+  // Marks a blob complete and syncs. REQUIRES: all its chunks were put.
+  util::Status PublishBlob(const util::Digest& d, const BlobInfo& info);
+  // Deletes a blob's record and every chunk of it (complete or not).
+  util::Status DeleteBlob(const util::Digest& d);
+  // Stores a verified manifest and, when tag is non-empty, the tag pointing at
+  // it, in one synced transaction.
+  util::Status PutManifest(const util::Digest& d, const Manifest& m, const std::string& registry,
+                           const std::string& repo, const std::string& tag, uint64_t now_ms);
+  // Deletes chunks that have no blob record (fills cut short). Returns count.
+  util::Result<uint64_t> RemoveOrphanChunks();
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  Store() = default;
+  util::Status Sync();
+
+  std::string dir_;
+  MDB_env* env_ = nullptr;
+  MDB_dbi meta_ = 0, blobs_ = 0, chunks_ = 0, manifests_ = 0, tags_ = 0;
+  const uint8_t* map_addr_ = nullptr;
+  uint64_t map_size_ = 0;
+};
+
+// The XXH3-64 checksum stored in each chunk record.
+uint64_t ChunkChecksum(std::span<const uint8_t> payload);
+
+}  // namespace cache

@@ -1,0 +1,267 @@
+#include "config/config.h"
+
+#include "util/log.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+// Header-only, without exceptions: Debian's shared library is built with them.
+#define TOML_HEADER_ONLY 1
+#define TOML_EXCEPTIONS 0
+#include <toml++/toml.h>
+
+namespace config {
+namespace {
+
+using util::Result;
+using util::Status;
+
+Status KeyError(const std::string& key, const std::string& problem) {
+  return Status::InvalidArgument(key + ": " + problem);
+}
+
+// Reads one typed value; absent keys leave *out unchanged.
+Status GetString(const toml::table& t, const std::string& prefix, const char* key,
+                 std::string* out) {
+  const toml::node* n = t.get(key);
+  if (!n) return Status::Ok();
+  if (!n->is_string()) return KeyError(prefix + key, "must be a string");
+  *out = n->as_string()->get();
+  return Status::Ok();
+}
+
+Status GetBool(const toml::table& t, const std::string& prefix, const char* key, bool* out) {
+  const toml::node* n = t.get(key);
+  if (!n) return Status::Ok();
+  if (!n->is_boolean()) return KeyError(prefix + key, "must be true or false");
+  *out = n->as_boolean()->get();
+  return Status::Ok();
+}
+
+// Sizes may be written as strings ("20GiB") or plain integers (bytes).
+Status GetSize(const toml::table& t, const std::string& prefix, const char* key, uint64_t* out) {
+  const toml::node* n = t.get(key);
+  if (!n) return Status::Ok();
+  if (n->is_integer() && n->as_integer()->get() >= 0) {
+    *out = static_cast<uint64_t>(n->as_integer()->get());
+    return Status::Ok();
+  }
+  if (!n->is_string()) return KeyError(prefix + key, "must be a size like \"512MiB\"");
+  auto r = util::ParseSize(n->as_string()->get());
+  if (!r.ok()) return KeyError(prefix + key, r.status().message());
+  *out = *r;
+  return Status::Ok();
+}
+
+Status GetDuration(const toml::table& t, const std::string& prefix, const char* key,
+                   uint64_t* out) {
+  const toml::node* n = t.get(key);
+  if (!n) return Status::Ok();
+  if (!n->is_string()) return KeyError(prefix + key, "must be a duration like \"90s\"");
+  auto r = util::ParseDurationMs(n->as_string()->get());
+  if (!r.ok()) return KeyError(prefix + key, r.status().message());
+  *out = *r;
+  return Status::Ok();
+}
+
+Status CheckKeys(const toml::table& t, const std::string& prefix,
+                 const std::set<std::string>& allowed) {
+  for (const auto& [k, v] : t) {
+    if (!allowed.count(std::string(k.str()))) return KeyError(prefix + std::string(k.str()), "unknown key");
+  }
+  return Status::Ok();
+}
+
+#define RETURN_IF_ERROR(expr)      \
+  do {                             \
+    Status _s = (expr);            \
+    if (!_s.ok()) return _s;       \
+  } while (0)
+
+Status ParseServer(const toml::table& t, Server* s) {
+  const std::string p = "server.";
+  RETURN_IF_ERROR(CheckKeys(t, p,
+                            {"listen", "header_timeout", "idle_timeout", "response_head_timeout",
+                             "shutdown_grace", "max_request_line", "max_header_bytes",
+                             "max_headers", "max_connections"}));
+  RETURN_IF_ERROR(GetString(t, p, "listen", &s->listen));
+  RETURN_IF_ERROR(GetDuration(t, p, "header_timeout", &s->header_timeout_ms));
+  RETURN_IF_ERROR(GetDuration(t, p, "idle_timeout", &s->idle_timeout_ms));
+  RETURN_IF_ERROR(GetDuration(t, p, "response_head_timeout", &s->response_head_timeout_ms));
+  RETURN_IF_ERROR(GetDuration(t, p, "shutdown_grace", &s->shutdown_grace_ms));
+  RETURN_IF_ERROR(GetSize(t, p, "max_request_line", &s->max_request_line));
+  RETURN_IF_ERROR(GetSize(t, p, "max_header_bytes", &s->max_header_bytes));
+  if (const toml::node* n = t.get("max_headers")) {
+    if (!n->is_integer() || n->as_integer()->get() < 1) return KeyError(p + "max_headers", "must be a positive integer");
+    s->max_headers = n->as_integer()->get();
+  }
+  if (const toml::node* n = t.get("max_connections")) {
+    if (!n->is_integer() || n->as_integer()->get() < 1) return KeyError(p + "max_connections", "must be a positive integer");
+    s->max_connections = n->as_integer()->get();
+  }
+  return Status::Ok();
+}
+
+Status ParseUpstream(const toml::table& t, size_t index, Upstream* u) {
+  const std::string p = "upstream[" + std::to_string(index) + "].";
+  RETURN_IF_ERROR(CheckKeys(t, p, {"registry", "url", "default", "connect_timeout", "response_timeout",
+                                    "tag_ttl", "max_stale"}));
+  RETURN_IF_ERROR(GetString(t, p, "registry", &u->registry));
+  RETURN_IF_ERROR(GetString(t, p, "url", &u->url));
+  RETURN_IF_ERROR(GetBool(t, p, "default", &u->is_default));
+  RETURN_IF_ERROR(GetDuration(t, p, "connect_timeout", &u->connect_timeout_ms));
+  RETURN_IF_ERROR(GetDuration(t, p, "response_timeout", &u->response_timeout_ms));
+  RETURN_IF_ERROR(GetDuration(t, p, "tag_ttl", &u->tag_ttl_ms));
+  RETURN_IF_ERROR(GetDuration(t, p, "max_stale", &u->max_stale_ms));
+  if (u->registry.empty()) return KeyError(p + "registry", "is required");
+  if (u->url.empty()) return KeyError(p + "url", "is required");
+  return Status::Ok();
+}
+
+// "http://host[:port]" with no path, query or credentials.
+Status ParseUrl(const std::string& key, Upstream* u) {
+  const std::string& url = u->url;
+  size_t sep = url.find("://");
+  if (sep == std::string::npos) return KeyError(key, "'" + url + "' must start with http:// or https://");
+  u->scheme = url.substr(0, sep);
+  if (u->scheme != "http" && u->scheme != "https")
+    return KeyError(key, "'" + url + "' must start with http:// or https://");
+  std::string rest = url.substr(sep + 3);
+  if (!rest.empty() && rest.back() == '/') rest.pop_back();
+  if (rest.empty()) return KeyError(key, "'" + url + "' has no host");
+  if (rest.find_first_of("/?#@ ") != std::string::npos)
+    return KeyError(key, "'" + url + "' must be scheme://host[:port] with no path or credentials");
+  bool has_port = rest.back() != ']' && rest.find(':') != std::string::npos &&
+                  (rest.front() != '[' || rest.find("]:") != std::string::npos);
+  if (has_port) {
+    auto hp = util::ParseHostPort(rest);
+    if (!hp.ok()) return KeyError(key, hp.status().message());
+    u->host = hp->host;
+    u->port = hp->port;
+    if (u->port == 0) return KeyError(key, "'" + url + "' port must not be 0");
+  } else {
+    u->host = rest.front() == '[' ? rest.substr(1, rest.size() - 2) : rest;
+    u->port = u->scheme == "https" ? 443 : 80;
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Config Defaults() {
+  Config cfg;
+  Upstream hub;
+  hub.registry = "docker.io";
+  hub.url = "https://registry-1.docker.io";
+  hub.is_default = true;
+  cfg.upstreams.push_back(hub);
+  Status s = Validate(&cfg);
+  (void)s;  // the embedded defaults are valid by construction (unit-tested)
+  return cfg;
+}
+
+Status Validate(Config* cfg) {
+  auto listen = util::ParseHostPort(cfg->server.listen);
+  if (!listen.ok()) return KeyError("server.listen", listen.status().message());
+  cfg->server.listen_addr = *listen;
+  if (cfg->cache.dir.empty()) return KeyError("cache.dir", "must not be empty");
+  if (cfg->cache.max_size < (64ull << 20)) return KeyError("cache.max_size", "must be at least 64MiB");
+  if (cfg->upstreams.empty()) return KeyError("upstream", "at least one [[upstream]] is required");
+  std::set<std::string> names;
+  int defaults = 0;
+  for (size_t i = 0; i < cfg->upstreams.size(); ++i) {
+    Upstream& u = cfg->upstreams[i];
+    const std::string p = "upstream[" + std::to_string(i) + "].";
+    if (!names.insert(u.registry).second) return KeyError(p + "registry", "'" + u.registry + "' is listed twice");
+    if (u.registry.find_first_of("/?&= ") != std::string::npos)
+      return KeyError(p + "registry", "'" + u.registry + "' is not a registry host name");
+    RETURN_IF_ERROR(ParseUrl(p + "url", &u));
+    if (u.is_default) ++defaults;
+  }
+  if (defaults > 1) return KeyError("upstream", "more than one upstream has default = true");
+  // The default upstream goes first; with none marked, the first one is the default.
+  for (size_t i = 0; i < cfg->upstreams.size(); ++i) {
+    if (cfg->upstreams[i].is_default && i != 0) std::swap(cfg->upstreams[0], cfg->upstreams[i]);
+  }
+  cfg->upstreams[0].is_default = true;
+  util::LogLevel level;
+  if (!util::ParseLogLevel(cfg->log_level.c_str(), &level))
+    return KeyError("log.level", "'" + cfg->log_level + "' must be debug, info, warn or error");
+  return Status::Ok();
+}
+
+
+util::Result<Config> ParseString(const std::string& text, const std::string& source_name) {
+  toml::parse_result parsed = toml::parse(text, source_name);
+  if (!parsed) {
+    const auto& err = parsed.error();
+    std::ostringstream msg;
+    msg << source_name << ":" << err.source().begin.line << ": " << err.description();
+    return Status::InvalidArgument(msg.str());
+  }
+  const toml::table& root = parsed.table();
+  Config cfg;
+  cfg.upstreams.clear();
+  RETURN_IF_ERROR(CheckKeys(root, "", {"server", "cache", "upstream", "log"}));
+  if (const toml::node* n = root.get("server")) {
+    if (!n->is_table()) return KeyError("server", "must be a table");
+    RETURN_IF_ERROR(ParseServer(*n->as_table(), &cfg.server));
+  }
+  if (const toml::node* n = root.get("cache")) {
+    if (!n->is_table()) return KeyError("cache", "must be a table");
+    const toml::table& t = *n->as_table();
+    RETURN_IF_ERROR(CheckKeys(t, "cache.", {"dir", "max_size"}));
+    RETURN_IF_ERROR(GetString(t, "cache.", "dir", &cfg.cache.dir));
+    RETURN_IF_ERROR(GetSize(t, "cache.", "max_size", &cfg.cache.max_size));
+  }
+  if (const toml::node* n = root.get("log")) {
+    if (!n->is_table()) return KeyError("log", "must be a table");
+    RETURN_IF_ERROR(CheckKeys(*n->as_table(), "log.", {"level"}));
+    RETURN_IF_ERROR(GetString(*n->as_table(), "log.", "level", &cfg.log_level));
+  }
+  if (const toml::node* n = root.get("upstream")) {
+    if (!n->is_array_of_tables()) return KeyError("upstream", "must be written as [[upstream]] tables");
+    size_t i = 0;
+    for (const toml::node& item : *n->as_array()) {
+      Upstream u;
+      RETURN_IF_ERROR(ParseUpstream(*item.as_table(), i++, &u));
+      cfg.upstreams.push_back(std::move(u));
+    }
+  }
+  return cfg;
+}
+
+util::Result<Config> LoadString(const std::string& text, const std::string& source_name) {
+  auto cfg = ParseString(text, source_name);
+  if (!cfg.ok()) return cfg;
+  RETURN_IF_ERROR(Validate(&*cfg));
+  return cfg;
+}
+
+util::Result<Config> ParseFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IoError(path + ": cannot open");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseString(ss.str(), path);
+}
+
+util::Result<Config> LoadFile(const std::string& path) {
+  auto cfg = ParseFile(path);
+  if (!cfg.ok()) return cfg;
+  RETURN_IF_ERROR(Validate(&*cfg));
+  return cfg;
+}
+
+util::Result<Upstream> ParseUpstreamFlag(const std::string& text) {
+  size_t eq = text.find('=');
+  if (eq == std::string::npos || eq == 0 || eq + 1 == text.size())
+    return Status::InvalidArgument("--upstream '" + text + "' must be REGISTRY=URL");
+  Upstream u;
+  u.registry = text.substr(0, eq);
+  u.url = text.substr(eq + 1);
+  return u;
+}
+
+}  // namespace config

@@ -1,0 +1,84 @@
+// Config: georeg's settings, loaded from TOML and validated in one place.
+//
+// Every field states its default where it is declared; docs/config.md
+// documents the same keys and config/georeg.toml is a commented example.
+// Values use the shared forms of util/units.h (sizes "20GiB", durations "90s",
+// addresses "HOST:PORT"). Pure: no I/O except reading the file in LoadFile.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "util/status.h"
+#include "util/units.h"
+
+namespace config {
+
+struct Upstream {
+  std::string registry;                 // the name containerd sends as ?ns= (required)
+  std::string url;                      // "http://host:port" or "https://host" (required)
+  bool is_default = false;              // key `default`: used when a request has no ns=
+  uint64_t connect_timeout_ms = 5000;   // key `connect_timeout`, "5s"
+  uint64_t response_timeout_ms = 10000; // key `response_timeout`, "10s": to the response head,
+                                        // and the longest pause allowed inside a body
+  uint64_t tag_ttl_ms = 5 * 60 * 1000;  // key `tag_ttl`, "5m": a cached tag younger than this
+                                        // is answered without asking the upstream
+  uint64_t max_stale_ms = 7 * 86400 * 1000ull;  // key `max_stale`, "7d": while the upstream is
+                                        // down, a cached tag younger than this is still served
+
+  // Derived from `url` by Validate().
+  std::string scheme;  // "http" or "https"
+  std::string host;
+  uint16_t port = 0;
+};
+
+struct Server {
+  std::string listen = "127.0.0.1:5000";
+  uint64_t header_timeout_ms = 10000;    // a request head must arrive within this
+  uint64_t idle_timeout_ms = 60000;      // idle keep-alive connections, and stalled writes
+  uint64_t response_head_timeout_ms = 20000;  // deadline for the response head (then 503)
+  uint64_t shutdown_grace_ms = 10000;    // SIGTERM: in-flight responses get this long
+  uint64_t max_request_line = 8192;      // longer request line: 414
+  uint64_t max_header_bytes = 16384;     // larger head: 431
+  uint64_t max_headers = 100;            // more header lines: 431
+  uint64_t max_connections = 4096;
+
+  util::HostPort listen_addr;  // derived from `listen`
+};
+
+struct Cache {
+  std::string dir = "/var/cache/georeg";
+  uint64_t max_size = 20ull << 30;  // "20GiB"
+};
+
+struct Config {
+  Server server;
+  Cache cache;
+  std::vector<Upstream> upstreams;  // the default one is first after Validate()
+  std::string log_level = "info";   // [log] level: debug, info, warn, error
+};
+
+// The embedded defaults: listen 127.0.0.1:5000, cache /var/cache/georeg,
+// docker.io -> https://registry-1.docker.io as the default upstream. Validated.
+Config Defaults();
+
+// Parses TOML text. Unknown keys are errors. Errors: InvalidArgument with one
+// line "KEY: problem" (for example "cache.max_size: size 'x' must be like ...").
+util::Result<Config> LoadString(const std::string& text, const std::string& source_name);
+util::Result<Config> LoadFile(const std::string& path);
+
+// As LoadString/LoadFile without Validate(), for callers that apply command-line
+// overrides first and validate after.
+util::Result<Config> ParseString(const std::string& text, const std::string& source_name);
+util::Result<Config> ParseFile(const std::string& path);
+
+// Checks cross-field rules and fills derived fields: at least one upstream,
+// unique registry names, at most one default (the first is default when none
+// says so), URLs parse. Errors as LoadString.
+util::Status Validate(Config* cfg);
+
+// Parses "REGISTRY=URL" as given to --upstream.
+util::Result<Upstream> ParseUpstreamFlag(const std::string& text);
+
+}  // namespace config

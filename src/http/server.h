@@ -1,0 +1,130 @@
+// Server: an HTTP/1.1 server on a libuv loop, for the OCI routes and (later)
+// peer routes.
+//
+// Threading: everything runs on the loop thread. Ownership: the Server owns
+// its Connections; a Connection is deleted only from its handles' close
+// callbacks. An Exchange (one request and its response) is shared between the
+// Connection and the handler answering it, which may answer later; when the
+// connection goes away first, the Exchange is detached and its abort
+// callback fires once.
+//
+// Behaviour: keep-alive and pipelining (requests are handled one at a time,
+// so responses go out in request order), "Connection: close" honoured, head
+// limits (414/431), malformed requests 400 then close, a header-read timeout
+// (408) and an idle timeout, and a response-head deadline: a handler that has
+// not sent a head in time is aborted and the client gets a fast 503, because
+// containerd 1.6 waits forever for a mirror that never answers.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_set>
+#include <vector>
+
+#include "src/http/request_parser.h"
+#include "util/status.h"
+#include "util/units.h"
+
+namespace http {
+
+class Connection;
+
+struct ServerOptions {
+  RequestParser::Limits limits;
+  uint64_t header_timeout_ms = 10000;
+  uint64_t idle_timeout_ms = 60000;
+  uint64_t response_head_timeout_ms = 20000;
+  uint64_t max_connections = 4096;
+  // Body and content type for errors the server itself answers (400, 408,
+  // 414, 431, 503). The service installs OCI error JSON.
+  std::function<std::string(int status, const std::string& message)> error_body;
+  std::string error_content_type = "text/plain";
+};
+
+class Exchange {
+ public:
+  Exchange(Connection* conn, Request request) : conn_(conn), request_(std::move(request)) {}
+  Exchange(const Exchange&) = delete;
+  Exchange& operator=(const Exchange&) = delete;
+
+  const Request& request() const { return request_; }
+  bool is_head() const { return request_.method == "HEAD"; }
+  // False once the connection is gone, the response was aborted, or End()/Reset() ran.
+  bool active() const { return conn_ != nullptr; }
+  bool head_sent() const { return head_sent_; }
+
+  // `cb` fires at most once: if the exchange is aborted (client gone, head
+  // deadline passed, shutdown) before End() or Reset().
+  void SetAbortCallback(std::function<void()> cb) { on_abort_ = std::move(cb); }
+
+  // Sends the status line and headers. Content-Length is added from
+  // `content_length`, and "Connection: close" when the connection will close.
+  void SendHead(int status, const std::vector<Header>& headers, uint64_t content_length);
+  // Queues body bytes. Returns false if the exchange is no longer active; then
+  // `done` is never called. Otherwise `done(ok)` fires exactly once, when the
+  // kernel took the bytes (ok) or the connection failed (!ok). `keep` owns
+  // the memory behind `data` and is released after `done`.
+  bool Write(const char* data, size_t len, std::shared_ptr<const void> keep,
+             std::function<void(bool ok)> done);
+  // The response is complete; the connection moves on to the next request.
+  void End();
+  // Ends the connection with a TCP reset, so the client sees an error rather
+  // than a short body that could pass for complete.
+  void Reset();
+  // SendHead + body + End, for small responses.
+  void Respond(int status, const std::vector<Header>& headers, const std::string& body);
+
+ private:
+  friend class Connection;
+  void Abort();  // called by the Connection
+
+  Connection* conn_;
+  Request request_;
+  bool head_sent_ = false;
+  std::function<void()> on_abort_;
+};
+
+using Handler = std::function<void(const std::shared_ptr<Exchange>&)>;
+
+class Server {
+ public:
+  // The loop must outlive the Server. REQUIRES: handler is set.
+  Server(uv_loop_t* loop, ServerOptions options, Handler handler);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds and listens. Errors: IoError naming the address and the reason.
+  util::Status Listen(const util::HostPort& addr);
+  int port() const { return port_; }
+  // Stops accepting, lets in-flight responses finish for up to grace_ms, then
+  // closes whatever is left. `done` fires once, after every connection closed.
+  void Shutdown(uint64_t grace_ms, std::function<void()> done);
+  size_t connection_count() const { return connections_.size(); }
+
+ private:
+  friend class Connection;
+  static void OnConnection(uv_stream_t* listener, int status);
+  void ConnectionClosed(Connection* c);
+  void MaybeShutdownDone();
+
+  uv_loop_t* loop_;
+  ServerOptions options_;
+  Handler handler_;
+  uv_tcp_t listener_;
+  uv_timer_t grace_timer_;
+  bool listening_ = false;
+  bool shutting_down_ = false;
+  int open_handles_ = 0;
+  int port_ = 0;
+  std::unordered_set<Connection*> connections_;
+  std::function<void()> shutdown_done_;
+};
+
+std::string StatusText(int status);
+
+}  // namespace http

@@ -1,0 +1,82 @@
+// georeg: the command line. `serve`, `config check` and `version`.
+// Errors go to stderr as one line; exit codes are documented in docs/operations.md.
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "src/daemon.h"
+
+namespace {
+
+int Fail(const std::string& message) {
+  std::fprintf(stderr, "georeg: %s\n", message.c_str());
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"georeg: a node-local, geo-replicated OCI registry mirror"};
+  app.require_subcommand(1);
+
+  std::string config_path;
+  std::string listen, cache_dir;
+  std::vector<std::string> upstream_flags;
+  CLI::App* serve = app.add_subcommand("serve", "Run the mirror daemon");
+  serve->add_option("-c,--config", config_path, "TOML config file (default: embedded defaults)");
+  serve->add_option("--listen", listen, "HOST:PORT to listen on (overrides server.listen)");
+  serve->add_option("--cache-dir", cache_dir, "cache directory (overrides cache.dir)");
+  serve->add_option("--upstream", upstream_flags,
+                    "REGISTRY=URL, repeatable; replaces the file's upstreams, the first is the default");
+
+  CLI::App* config_cmd = app.add_subcommand("config", "Configuration tools");
+  config_cmd->require_subcommand(1);
+  std::string check_path;
+  CLI::App* check = config_cmd->add_subcommand("check", "Validate a config file: exit 0 if valid");
+  check->add_option("-c,--config", check_path, "TOML config file")->required();
+
+  app.add_subcommand("version", "Print the version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+
+  if (app.got_subcommand("version")) {
+    std::printf("georeg %s\n", GEOREG_VERSION);
+    return 0;
+  }
+  if (check->parsed()) {
+    auto cfg = config::LoadFile(check_path);
+    if (!cfg.ok()) return Fail(cfg.status().message());
+    std::printf("%s: ok\n", check_path.c_str());
+    return 0;
+  }
+
+  // serve
+  config::Config cfg;
+  if (config_path.empty()) {
+    cfg = config::Defaults();
+  } else {
+    auto parsed = config::ParseFile(config_path);
+    if (!parsed.ok()) return Fail(parsed.status().message());
+    cfg = std::move(*parsed);
+  }
+  if (!listen.empty()) cfg.server.listen = listen;
+  if (!cache_dir.empty()) cfg.cache.dir = cache_dir;
+  if (!upstream_flags.empty()) {
+    cfg.upstreams.clear();
+    for (const std::string& f : upstream_flags) {
+      auto u = config::ParseUpstreamFlag(f);
+      if (!u.ok()) return Fail(u.status().message());
+      cfg.upstreams.push_back(std::move(*u));
+    }
+    for (auto& u : cfg.upstreams) u.is_default = false;
+  }
+  util::Status st = config::Validate(&cfg);
+  if (!st.ok()) return Fail(st.message());
+  return daemon_main::Run(cfg);
+}

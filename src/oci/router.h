@@ -1,0 +1,56 @@
+// Router: maps a request's method and target to an OCI pull-API route.
+//
+// Pure: no I/O. The router validates names, tags and digests, and decodes the
+// `ns` query parameter, so that handlers only ever see checked values.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "util/digest.h"
+
+namespace oci {
+
+enum class RouteKind {
+  kBase,          // GET /v2/
+  kManifest,      // GET|HEAD /v2/<name>/manifests/<reference>
+  kBlob,          // GET|HEAD /v2/<name>/blobs/<digest>
+  kHealth,        // GET /healthz
+  kError,         // answer with `error` below
+};
+
+// OCI error codes (distribution spec), with the HTTP status each is sent with.
+enum class ErrorCode {
+  kNameInvalid,      // 400
+  kNameUnknown,      // 404
+  kDigestInvalid,    // 400
+  kTagInvalid,       // 400: a manifest reference that is neither tag nor digest
+  kManifestUnknown,  // 404
+  kBlobUnknown,      // 404
+  kUnsupported,      // 405 (push methods), 404 for unknown routes
+  kRangeInvalid,     // 416
+  kUnavailable,      // 503: upstream unreachable or too slow (a georeg code)
+  kUpstreamError,    // 502: upstream sent something unusable (a georeg code)
+};
+
+const char* ErrorCodeName(ErrorCode code);
+
+struct Route {
+  RouteKind kind = RouteKind::kError;
+  std::string name;                      // repository, validated
+  std::string tag;                       // manifests by tag: the tag, validated
+  std::optional<util::Digest> digest;    // blobs, and manifests by digest
+  std::optional<std::string> ns;         // decoded ?ns= value, if present
+  // For kError:
+  ErrorCode error = ErrorCode::kUnsupported;
+  int status = 404;
+  std::string message;
+};
+
+Route RouteRequest(std::string_view method, std::string_view target);
+
+// Decodes %XX escapes; returns false on a malformed escape.
+bool PercentDecode(std::string_view in, std::string* out);
+
+}  // namespace oci

@@ -1,0 +1,365 @@
+#include "src/registry/blob_fill.h"
+
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+
+#include "src/http/range.h"
+#include "util/log.h"
+
+namespace registry {
+
+using util::Status;
+
+namespace {
+uint64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
+std::string OciErrorBody(const char* code, const std::string& message) {
+  nlohmann::json j = {{"errors", {{{"code", code}, {"message", message}, {"detail", nullptr}}}}};
+  return j.dump() + "\n";
+}
+
+std::vector<http::Header> BaseHeaders() {
+  return {{"Docker-Distribution-API-Version", "registry/2.0"}};
+}
+
+void RespondOciError(const std::shared_ptr<http::Exchange>& ex, int status, const char* code,
+                     const std::string& message) {
+  auto headers = BaseHeaders();
+  headers.push_back({"Content-Type", "application/json"});
+  ex->Respond(status, headers, OciErrorBody(code, message));
+}
+
+// ---- BlobStream ----
+
+void BlobStream::ServeCached(cache::Store* store, const util::Digest& digest, const cache::BlobInfo& info,
+                             std::shared_ptr<http::Exchange> exchange) {
+  auto s = std::make_shared<BlobStream>(store, digest, std::move(exchange), nullptr);
+  s->Start(info.size, info.chunk_size);
+}
+
+void BlobStream::Start(uint64_t size, uint32_t chunk_size) {
+  size_ = size;
+  chunk_size_ = chunk_size;
+  started_ = true;
+  auto headers = BaseHeaders();
+  headers.push_back({"Docker-Content-Digest", digest_.ToString()});
+  headers.push_back({"Accept-Ranges", "bytes"});
+  const std::string* range_header = exchange_->request().Find("range");
+  http::ByteRange range = http::ParseRange(range_header ? *range_header : "", size);
+  if (range.kind == http::ByteRange::kUnsatisfiable) {
+    headers.push_back({"Content-Range", "bytes */" + std::to_string(size)});
+    headers.push_back({"Content-Type", "application/json"});
+    exchange_->Respond(416, headers, OciErrorBody("RANGE_INVALID", "range not satisfiable for a blob of " +
+                                                                       std::to_string(size) + " bytes"));
+    Finish();
+    return;
+  }
+  headers.push_back({"Content-Type", "application/octet-stream"});
+  int status = 200;
+  if (range.kind == http::ByteRange::kPartial) {
+    status = 206;
+    pos_ = range.first;
+    end_ = range.last + 1;
+    headers.push_back({"Content-Range", "bytes " + std::to_string(range.first) + "-" +
+                                            std::to_string(range.last) + "/" + std::to_string(size)});
+  } else {
+    pos_ = 0;
+    end_ = size;
+  }
+  exchange_->SendHead(status, headers, end_ - pos_);
+  if (exchange_->is_head()) {
+    exchange_->End();
+    Finish();
+    return;
+  }
+  Pump();
+}
+
+void BlobStream::Pump() {
+  if (finished_ || writing_ || !started_) return;
+  if (!exchange_->active()) {  // the client went away
+    Finish();
+    return;
+  }
+  if (fill_ && fill_->failed()) {
+    Abort();
+    return;
+  }
+  if (pos_ >= end_) {
+    exchange_->End();
+    Finish();
+    return;
+  }
+  uint64_t available = fill_ ? fill_->Available() : size_;
+  if (pos_ >= available) return;  // the fill calls Pump() again when more arrives
+  uint32_t index = static_cast<uint32_t>(pos_ / chunk_size_);
+  uint64_t chunk_start = static_cast<uint64_t>(index) * chunk_size_;
+  uint64_t stop = std::min({chunk_start + chunk_size_, available, end_});
+  const uint8_t* base = nullptr;
+  std::shared_ptr<const void> keep;
+  if (fill_) {
+    if (auto mem = fill_->MemoryChunk(index)) {
+      base = mem->data();
+      keep = mem;
+    }
+  }
+  if (!keep) {
+    // Straight from the map: the read transaction pins the chunk's pages
+    // until the socket write completes, so nothing is copied in user space.
+    auto txn = store_->BeginRead();
+    std::span<const uint8_t> payload;
+    Status st = txn.ok() ? store_->GetChunk(*txn, digest_, index, &payload) : txn.status();
+    if (!st.ok() || payload.size() < stop - chunk_start) {
+      LOG_ERROR("cache: blob %s chunk %u unreadable (%s); resetting the client", digest_.ToString().c_str(),
+                index, st.ok() ? "short chunk" : st.ToString().c_str());
+      Abort();
+      return;
+    }
+    base = payload.data();
+    keep = std::make_shared<cache::ReadTxn>(std::move(*txn));
+  }
+  size_t len = stop - pos_;
+  writing_ = true;
+  auto self = shared_from_this();
+  bool queued = exchange_->Write(reinterpret_cast<const char*>(base) + (pos_ - chunk_start), len, std::move(keep),
+                                 [self, len](bool ok) {
+                                   self->writing_ = false;
+                                   if (!ok) {
+                                     self->Finish();
+                                     return;
+                                   }
+                                   self->pos_ += len;
+                                   self->Pump();
+                                 });
+  if (!queued) {
+    writing_ = false;
+    Finish();
+  }
+}
+
+void BlobStream::Abort() {
+  if (finished_) return;
+  exchange_->Reset();
+  Finish();
+}
+
+void BlobStream::Finish() {
+  finished_ = true;
+  fill_.reset();
+}
+
+// ---- BlobFill ----
+
+void BlobFill::Start(upstream::Client* client, const std::string& path) {
+  started_ms_ = NowMs();
+  auto self = shared_from_this();
+  upstream::Callbacks cb;
+  cb.on_head = [self](const upstream::ResponseHead& h) { self->OnHead(h); };
+  cb.on_body = [self](const char* d, size_t n) { self->OnBody(d, n); };
+  cb.on_complete = [self](Status st) { self->OnComplete(std::move(st)); };
+  LOG_INFO("fill: GET %s%s", upstream_name_.c_str(), path.c_str());
+  fetch_ = client->Start("GET", path, {}, std::move(cb));
+}
+
+void BlobFill::Join(std::shared_ptr<http::Exchange> exchange) {
+  if (state_ == State::kWaitingHead) {
+    waiting_head_.push_back(std::move(exchange));
+    return;
+  }
+  auto stream = std::make_shared<BlobStream>(env_.store, digest_, std::move(exchange), shared_from_this());
+  streams_.push_back(stream);
+  stream->Start(size_, chunk_size_);
+}
+
+uint64_t BlobFill::Available() const {
+  if (state_ == State::kVerified) return received_;
+  if (state_ != State::kStreaming || size_ == 0) return 0;
+  return std::min(received_, size_ - 1);  // the last byte waits for the digest check
+}
+
+std::shared_ptr<const std::vector<uint8_t>> BlobFill::MemoryChunk(uint32_t index) const {
+  auto it = chunks_.find(index);
+  return it == chunks_.end() ? nullptr : it->second;
+}
+
+void BlobFill::OnHead(const upstream::ResponseHead& head) {
+  if (state_ != State::kWaitingHead) return;
+  if (head.status == 200 && head.content_length) {
+    size_ = *head.content_length;
+    state_ = State::kStreaming;
+    auto waiting = std::move(waiting_head_);
+    waiting_head_.clear();
+    for (auto& ex : waiting) Join(std::move(ex));
+    return;
+  }
+  if (head.status == 404) {
+    RespondError(404, "BLOB_UNKNOWN", "blob unknown to the upstream " + upstream_name_);
+  } else if (head.status == 200) {
+    RespondError(502, "UPSTREAM_ERROR", "upstream sent a blob without Content-Length");
+  } else {
+    LOG_WARN("fill: %s answered %d for blob %s", upstream_name_.c_str(), head.status, digest_.ToString().c_str());
+    RespondError(503, "UNAVAILABLE", "upstream " + upstream_name_ + " answered " + std::to_string(head.status));
+  }
+  // The rest of that response is not wanted.
+  if (fetch_) {
+    auto f = std::move(fetch_);
+    f->Cancel();
+  }
+}
+
+void BlobFill::OnBody(const char* data, size_t len) {
+  if (state_ != State::kStreaming) return;
+  if (received_ + len > size_) {
+    Fail("upstream sent more bytes than its Content-Length");
+    return;
+  }
+  hasher_.Update(data, len);
+  while (len > 0) {
+    uint32_t index = static_cast<uint32_t>(received_ / chunk_size_);
+    uint64_t chunk_start = static_cast<uint64_t>(index) * chunk_size_;
+    size_t chunk_len = static_cast<size_t>(std::min<uint64_t>(chunk_size_, size_ - chunk_start));
+    auto& chunk = chunks_[index];
+    if (!chunk) {
+      chunk = std::make_shared<std::vector<uint8_t>>();
+      chunk->reserve(chunk_len);  // never reallocates: streams write from data()
+    }
+    size_t n = std::min(len, chunk_len - chunk->size());
+    chunk->insert(chunk->end(), data, data + n);
+    data += n;
+    len -= n;
+    received_ += n;
+    if (chunk->size() == chunk_len) CommitChunk(index);
+  }
+  if (!paused_ && chunks_.size() > kMaxChunksInMemory && fetch_) {
+    paused_ = true;
+    fetch_->Pause();
+  }
+  PumpAll();
+}
+
+void BlobFill::CommitChunk(uint32_t index) {
+  std::shared_ptr<const std::vector<uint8_t>> data = chunks_[index];
+  cache::Store* store = env_.store;
+  util::Digest digest = digest_;
+  auto self = shared_from_this();
+  env_.writer->Run([store, digest, index, data] { return store->PutChunk(digest, index, *data); },
+                   [self, index](Status st) { self->OnChunkCommitted(index, std::move(st)); });
+}
+
+void BlobFill::OnChunkCommitted(uint32_t index, Status st) {
+  if (state_ == State::kFailed) return;
+  if (!st.ok()) {
+    // Pass-through on a full disk is issue 4; for now the fill fails cleanly.
+    Fail("cache write failed: " + st.ToString());
+    return;
+  }
+  chunks_.erase(index);
+  if (paused_ && chunks_.size() <= kMaxChunksInMemory / 2 && fetch_) {
+    paused_ = false;
+    fetch_->Resume();
+  }
+}
+
+void BlobFill::OnComplete(Status status) {
+  fetch_.reset();
+  if (state_ == State::kFailed || state_ == State::kVerified) return;
+  if (state_ == State::kWaitingHead) {
+    LOG_WARN("fill: blob %s from %s: %s", digest_.ToString().c_str(), upstream_name_.c_str(),
+             status.ToString().c_str());
+    RespondError(503, "UNAVAILABLE", "upstream " + upstream_name_ + ": " + status.ToString());
+    return;
+  }
+  if (!status.ok()) {
+    Fail("upstream: " + status.ToString());
+    return;
+  }
+  if (received_ != size_) {
+    Fail("upstream body ended after " + std::to_string(received_) + " of " + std::to_string(size_) + " bytes");
+    return;
+  }
+  util::Digest got = util::Digest::FromRaw(hasher_.Finish().data());
+  if (got != digest_) {
+    Fail("digest mismatch: the upstream's bytes hash to " + got.ToString());
+    return;
+  }
+  state_ = State::kVerified;
+  uint64_t elapsed = NowMs() - started_ms_;
+  cache::BlobInfo info;
+  info.size = size_;
+  info.chunk_size = chunk_size_;
+  info.created_ms = info.last_access_ms = NowMs();
+  cache::Store* store = env_.store;
+  util::Digest digest = digest_;
+  auto self = shared_from_this();
+  // Chunks were posted before this job, and the writer runs jobs in order.
+  env_.writer->Run([store, digest, info] { return store->PublishBlob(digest, info); },
+                   [self, elapsed](Status st) {
+                     if (st.ok()) {
+                       LOG_INFO("fill: cached blob %s (%llu bytes in %llu ms)", self->digest_.ToString().c_str(),
+                                (unsigned long long)self->size_, (unsigned long long)elapsed);
+                     } else {
+                       LOG_ERROR("fill: could not publish blob %s: %s", self->digest_.ToString().c_str(),
+                                 st.ToString().c_str());
+                     }
+                     self->env_.on_done(self->digest_, self.get());
+                   });
+  PumpAll();
+}
+
+void BlobFill::RespondError(int status, const char* code, const std::string& message) {
+  state_ = State::kFailed;
+  auto waiting = std::move(waiting_head_);
+  waiting_head_.clear();
+  for (auto& ex : waiting) RespondOciError(ex, status, code, message);
+  env_.on_done(digest_, this);
+}
+
+void BlobFill::Fail(const std::string& why) {
+  if (state_ == State::kFailed) return;
+  size_t clients = 0;
+  for (auto& s : streams_) clients += !s->finished();
+  LOG_ERROR("fill: blob %s from %s failed: %s; resetting %zu client connection(s), nothing cached",
+            digest_.ToString().c_str(), upstream_name_.c_str(), why.c_str(), clients);
+  state_ = State::kFailed;
+  if (fetch_) {
+    auto f = std::move(fetch_);
+    f->Cancel();
+  }
+  auto streams = std::move(streams_);
+  streams_.clear();
+  for (auto& s : streams) s->Abort();
+  for (auto& ex : waiting_head_) ex->Reset();
+  waiting_head_.clear();
+  chunks_.clear();
+  cache::Store* store = env_.store;
+  util::Digest digest = digest_;
+  env_.writer->Run([store, digest] { return store->DeleteBlob(digest); }, [](Status st) {
+    if (!st.ok()) LOG_ERROR("fill: could not discard chunks: %s", st.ToString().c_str());
+  });
+  env_.on_done(digest_, this);
+}
+
+void BlobFill::Cancel() {
+  if (state_ == State::kWaitingHead) {
+    RespondError(503, "UNAVAILABLE", "shutting down");
+    if (fetch_) {
+      auto f = std::move(fetch_);
+      f->Cancel();
+    }
+    return;
+  }
+  if (state_ == State::kStreaming) Fail("shutting down");
+}
+
+void BlobFill::PumpAll() {
+  auto streams = streams_;
+  for (auto& s : streams) s->Pump();
+  std::erase_if(streams_, [](const std::shared_ptr<BlobStream>& s) { return s->finished(); });
+}
+
+}  // namespace registry

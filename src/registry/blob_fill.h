@@ -1,0 +1,138 @@
+// BlobFill and BlobStream: getting a blob from an upstream into the cache
+// while streaming it to every client that asked, and serving blobs.
+//
+// A BlobFill is one upstream GET of one digest. Clients that ask for the
+// digest while it runs join it as BlobStreams and receive bytes as they
+// arrive, each from its own offset (Range). Chunks go to the writer thread
+// as they fill; committed chunks are dropped from memory and read back from
+// the map, so a slow client never makes the fill hold a whole blob, and the
+// upstream read is paused while too many chunks wait for the writer.
+//
+// The last byte is held back until the SHA-256 of the whole blob matched:
+// on a mismatch (or truncation) every stream of the fill is reset, so no
+// client can take a wrong blob for a complete one, and the fill's chunks
+// are deleted. On a match the blob record is published with a synced commit.
+//
+// Ownership: the Service keeps running fills in a map by digest; streams and
+// in-flight writes hold shared_ptrs, so a fill lives until the last of them
+// is done. A client that disconnects drops its stream only; the fill goes on.
+// Loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "cache/store.h"
+#include "src/http/server.h"
+#include "src/registry/writer_bridge.h"
+#include "src/upstream/client.h"
+#include "util/digest.h"
+#include "util/sha256.h"
+
+namespace registry {
+
+class BlobFill;
+
+// Sends one blob (or a range of it) to one client, from a complete cached
+// blob or from a fill in progress.
+class BlobStream : public std::enable_shared_from_this<BlobStream> {
+ public:
+  // Serves `exchange` from the complete cached blob `info`.
+  static void ServeCached(cache::Store* store, const util::Digest& digest, const cache::BlobInfo& info,
+                          std::shared_ptr<http::Exchange> exchange);
+
+  BlobStream(cache::Store* store, util::Digest digest, std::shared_ptr<http::Exchange> exchange,
+             std::shared_ptr<BlobFill> fill)
+      : store_(store), digest_(digest), exchange_(std::move(exchange)), fill_(std::move(fill)) {}
+
+  // Sends the head for a blob of `size` bytes (200, 206 or 416) and the body.
+  void Start(uint64_t size, uint32_t chunk_size);
+  // More bytes may be available (fill progress).
+  void Pump();
+  // The fill failed: reset the client connection.
+  void Abort();
+  bool finished() const { return finished_; }
+
+ private:
+  void Finish();
+
+  cache::Store* store_;
+  util::Digest digest_;
+  std::shared_ptr<http::Exchange> exchange_;
+  std::shared_ptr<BlobFill> fill_;  // null when serving a complete blob
+  uint64_t size_ = 0;
+  uint32_t chunk_size_ = 0;
+  uint64_t pos_ = 0;   // next byte to send
+  uint64_t end_ = 0;   // one past the last byte to send
+  bool started_ = false;
+  bool writing_ = false;
+  bool finished_ = false;
+};
+
+class BlobFill : public std::enable_shared_from_this<BlobFill> {
+ public:
+  struct Env {
+    cache::Store* store;
+    WriterBridge* writer;
+    std::function<void(const util::Digest&, BlobFill*)> on_done;  // remove from the service's map
+  };
+
+  BlobFill(Env env, util::Digest digest, std::string upstream_name)
+      : env_(std::move(env)), digest_(digest), upstream_name_(std::move(upstream_name)) {}
+
+  // Starts the upstream GET of `path` on `client`.
+  void Start(upstream::Client* client, const std::string& path);
+  // Adds a client. REQUIRES: the fill has not failed.
+  void Join(std::shared_ptr<http::Exchange> exchange);
+  // Shutdown: cancels the upstream request and resets the streams.
+  void Cancel();
+
+  // ---- for BlobStream ----
+  // Bytes clients may have now: everything received, less the last byte until verified.
+  uint64_t Available() const;
+  // The in-memory chunk `index`, or null if it was committed and must be read from the store.
+  std::shared_ptr<const std::vector<uint8_t>> MemoryChunk(uint32_t index) const;
+  bool failed() const { return state_ == State::kFailed; }
+
+ private:
+  enum class State { kWaitingHead, kStreaming, kVerified, kFailed };
+  static constexpr size_t kMaxChunksInMemory = 8;
+
+  void OnHead(const upstream::ResponseHead& head);
+  void OnBody(const char* data, size_t len);
+  void OnComplete(util::Status status);
+  void CommitChunk(uint32_t index);
+  void OnChunkCommitted(uint32_t index, util::Status st);
+  // Answers waiting clients with an error before any head was sent.
+  void RespondError(int status, const char* code, const std::string& message);
+  void Fail(const std::string& why);
+  void PumpAll();
+
+  Env env_;
+  util::Digest digest_;
+  std::string upstream_name_;
+  State state_ = State::kWaitingHead;
+  std::shared_ptr<upstream::Fetch> fetch_;
+  std::vector<std::shared_ptr<http::Exchange>> waiting_head_;  // joined before the size was known
+  std::vector<std::shared_ptr<BlobStream>> streams_;
+  uint64_t size_ = 0;
+  uint64_t received_ = 0;
+  uint32_t chunk_size_ = cache::kDefaultChunkSize;
+  util::Sha256 hasher_;
+  std::map<uint32_t, std::shared_ptr<std::vector<uint8_t>>> chunks_;  // not yet committed
+  bool paused_ = false;
+  uint64_t started_ms_ = 0;
+};
+
+// The OCI error body, shared by every route.
+std::string OciErrorBody(const char* code, const std::string& message);
+// Headers every /v2/ response carries.
+std::vector<http::Header> BaseHeaders();
+void RespondOciError(const std::shared_ptr<http::Exchange>& ex, int status, const char* code,
+                     const std::string& message);
+
+}  // namespace registry

@@ -1,0 +1,184 @@
+# shellcheck shell=bash
+# Shared helpers for georeg's integration tests. Source it from a test script.
+#
+# Each test gets its own scratch directory ($WORK), binds only 127.0.0.1,
+# records the PID of everything it starts and stops it by that PID on exit.
+# Assertions count; it_finish prints "N passed, M failed" and sets the exit code.
+set -uo pipefail
+
+GEOREG="${GEOREG:?GEOREG must point at the georeg binary}"
+IT_LIB="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+WORK="$(mktemp -d "/tmp/georeg-it-$(basename "$0" .sh).XXXXXX")"
+PASSED=0
+FAILED=0
+declare -a IT_PIDS=()
+ACCEPT_ALL="application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json"
+
+log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
+die() { log "FATAL: $*"; it_dump_logs; echo "$PASSED passed, $((FAILED + 1)) failed"; exit 1; }
+
+it_cleanup() {
+  local pid
+  for pid in "${IT_PIDS[@]}"; do
+    if kill -0 "$pid" 2>/dev/null; then kill -TERM "$pid" 2>/dev/null; fi
+  done
+  for pid in "${IT_PIDS[@]}"; do
+    for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  done
+  if [ "${KEEP_WORK:-0}" = 1 ] || [ "$FAILED" -gt 0 ]; then log "scratch kept in $WORK"; else rm -rf "$WORK"; fi
+}
+trap it_cleanup EXIT
+
+it_dump_logs() {
+  local f
+  for f in "$WORK"/*.log; do
+    [ -f "$f" ] || continue
+    echo "---- tail of $f" >&2
+    tail -n 25 "$f" >&2
+  done
+}
+
+# ok NAME: records a pass.   fail NAME DETAIL: records a failure.
+ok() { PASSED=$((PASSED + 1)); echo "ok - $1"; }
+fail() { FAILED=$((FAILED + 1)); echo "not ok - $1${2:+: $2}"; }
+# check NAME CMD...: passes if CMD succeeds.
+check() { local name="$1"; shift; if "$@"; then ok "$name"; else fail "$name" "command failed: $*"; fi; }
+# expect_eq NAME EXPECTED ACTUAL
+expect_eq() { if [ "$2" = "$3" ]; then ok "$1"; else fail "$1" "expected '$2', got '$3'"; fi; }
+
+it_finish() {
+  [ "$FAILED" -gt 0 ] && it_dump_logs
+  echo "$PASSED passed, $FAILED failed"
+  [ "$FAILED" -eq 0 ] && [ "$PASSED" -gt 0 ]
+  exit $?
+}
+
+need() { command -v "$1" >/dev/null 2>&1 || die "'$1' not found (run tools/test.sh, which installs it)"; }
+
+free_port() {
+  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+wait_http() {  # URL [SECONDS]
+  local i
+  for ((i = 0; i < ${2:-20} * 10; i++)); do
+    curl -s -o /dev/null --max-time 1 "$1" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+# start_bg NAME LOG CMD...: starts CMD in the background, records its PID in $LAST_PID.
+start_bg() {
+  local name="$1" logf="$2"; shift 2
+  "$@" >>"$logf" 2>&1 </dev/null &
+  LAST_PID=$!
+  IT_PIDS+=("$LAST_PID")
+  log "$name started (pid $LAST_PID)"
+}
+
+# running PID: the process exists and is not a zombie waiting to be reaped.
+running() { [ -e "/proc/$1" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
+
+stop_pid() {  # PID: TERM, wait up to 15 s, then KILL; returns the exit status
+  local pid="$1"
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for _ in $(seq 150); do running "$pid" || break; sleep 0.1; done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+}
+
+# ---- origin: Debian's docker-registry (CNCF Distribution 2.8) ----
+# start_origin [NAME]: sets ORIGIN_PORT, ORIGIN (host:port), ORIGIN_PID, ORIGIN_LOG.
+start_origin() {
+  need docker-registry
+  local name="${1:-origin}"
+  ORIGIN_PORT="${ORIGIN_PORT:-$(free_port)}"
+  ORIGIN="127.0.0.1:$ORIGIN_PORT"
+  ORIGIN_LOG="$WORK/$name.log"
+  mkdir -p "$WORK/$name-data"
+  cat >"$WORK/$name.yml" <<YML
+version: 0.1
+log:
+  level: info
+  formatter: text
+  accesslog:
+    disabled: false
+storage:
+  filesystem:
+    rootdirectory: $WORK/$name-data
+  delete:
+    enabled: true
+  maintenance:
+    uploadpurging:
+      enabled: false
+http:
+  addr: $ORIGIN
+  secret: georeg-tests-not-a-secret
+YML
+  start_bg "$name" "$ORIGIN_LOG" docker-registry serve "$WORK/$name.yml"
+  ORIGIN_PID=$LAST_PID
+  wait_http "http://$ORIGIN/v2/" 20 || die "origin did not come up"
+}
+
+stop_origin() { stop_pid "$ORIGIN_PID"; }
+
+# origin_count REGEX: how many requests in the origin's access log match.
+origin_count() { grep -cE "\"(GET|HEAD) $1" "$ORIGIN_LOG" || true; }
+
+# ---- fixtures ----
+# push_fixtures: builds the image layouts (tests/integration/lib/make_images.py)
+# and pushes them to the origin with skopeo. Sets FIX (a directory holding
+# one file per fact, e.g. $FIX/team_big.layer1 = digest of its big layer).
+push_fixtures() {
+  need skopeo; need jq
+  local layouts="$WORK/layouts"
+  python3 "$IT_LIB/make_images.py" "$layouts" --big-mb "${BIG_MB:-64}" || die "building images failed"
+  local sk=(skopeo copy -q --dest-tls-verify=false)
+  "${sk[@]}" --all --preserve-digests "oci:$layouts/library_alpine:3.19" "docker://$ORIGIN/library/alpine:3.19" || die "push alpine"
+  "${sk[@]}" --all --format v2s2 "oci:$layouts/library_alpine:3.19" "docker://$ORIGIN/library/alpine:3.19-docker" || die "push alpine docker"
+  "${sk[@]}" --preserve-digests "oci:$layouts/team_app:1.0" "docker://$ORIGIN/team/app:1.0" || die "push app"
+  "${sk[@]}" --format v2s2 "oci:$layouts/team_app:1.0" "docker://$ORIGIN/team/app:1.0-docker" || die "push app docker"
+  "${sk[@]}" --preserve-digests "oci:$layouts/team_big:1.0" "docker://$ORIGIN/team/big:1.0" || die "push big"
+  FIX="$WORK/fixtures"
+  mkdir -p "$FIX"
+  local ref repo tag
+  for ref in library/alpine:3.19 library/alpine:3.19-docker team/app:1.0 team/app:1.0-docker team/big:1.0; do
+    repo="${ref%%:*}" tag="${ref#*:}"
+    curl -sf -H "Accept: $ACCEPT_ALL" -D "$FIX/h" -o "$FIX/${ref//[\/:]/_}.json" "http://$ORIGIN/v2/$repo/manifests/$tag" ||
+      die "cannot read $ref from the origin"
+    tr -d '\r' <"$FIX/h" | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}' >"$FIX/${ref//[\/:]/_}.digest"
+    tr -d '\r' <"$FIX/h" | awk -F': ' 'tolower($1)=="content-type"{print $2}' >"$FIX/${ref//[\/:]/_}.type"
+  done
+  jq -r '.layers[-1].digest' "$FIX/team_big_1.0.json" >"$FIX/big_layer"
+  jq -r '.layers[-1].size' "$FIX/team_big_1.0.json" >"$FIX/big_layer_size"
+  jq -r '.layers[1].digest' "$FIX/team_app_1.0.json" >"$FIX/app_layer"
+  log "fixtures pushed to $ORIGIN"
+}
+fix() { cat "$FIX/$1"; }
+
+# ---- georeg ----
+# start_georeg ARGS...: runs `georeg serve --listen 127.0.0.1:0 ARGS`, waits for
+# it to listen; sets GEOREG_PORT, GEOREG_URL, GEOREG_PID, GEOREG_LOG.
+start_georeg() {
+  GEOREG_LOG="$WORK/georeg.log"
+  : >"$GEOREG_LOG"
+  start_bg georeg "$GEOREG_LOG" "$GEOREG" serve --listen 127.0.0.1:0 "$@"
+  GEOREG_PID=$LAST_PID
+  local i
+  for ((i = 0; i < 100; i++)); do
+    GEOREG_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$GEOREG_LOG" | head -1)
+    [ -n "$GEOREG_PORT" ] && break
+    running "$GEOREG_PID" || die "georeg exited at start"
+    sleep 0.1
+  done
+  [ -n "$GEOREG_PORT" ] || die "georeg did not start listening"
+  GEOREG_URL="http://127.0.0.1:$GEOREG_PORT"
+}
+
+# stop_georeg: SIGTERM; returns georeg's exit status.
+stop_georeg() { stop_pid "$GEOREG_PID"; }
+
+# sha256 of a file
+sha_of() { sha256sum "$1" | cut -d' ' -f1; }
