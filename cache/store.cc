@@ -104,7 +104,6 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options) {
   // Map: budget + 25% + 256 MiB headroom, rounded up to 1 GiB. Sparse on disk.
   uint64_t map = options.max_size + options.max_size / 4 + (256ull << 20);
   map = (map + (1ull << 30) - 1) & ~((1ull << 30) - 1);
-  s->map_size_ = map;
   if ((rc = mdb_env_set_mapsize(s->env_, map)) || (rc = mdb_env_set_maxdbs(s->env_, 8)) ||
       (rc = mdb_env_set_maxreaders(s->env_, options.max_readers)))
     return FromMdb(rc, "configure environment");
@@ -141,9 +140,6 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options) {
     Status st = txn.Commit();
     if (!st.ok()) return st;
   }
-  MDB_envinfo info;
-  mdb_env_info(s->env_, &info);
-  s->map_addr_ = static_cast<const uint8_t*>(info.me_mapaddr);
   auto orphans = s->RemoveOrphanChunks();
   if (!orphans.ok()) return orphans.status();
   if (*orphans) LOG_INFO("cache: removed %llu chunk(s) of unfinished fills", (unsigned long long)*orphans);
@@ -236,12 +232,6 @@ Result<std::vector<Digest>> Store::ListBlobs() const {
   mdb_cursor_close(cur);
   if (rc != MDB_NOTFOUND) return FromMdb(rc, "list blobs");
   return out;
-}
-
-int64_t Store::MapOffset(const void* p) const {
-  const uint8_t* b = static_cast<const uint8_t*>(p);
-  if (b < map_addr_ || b >= map_addr_ + map_size_) return -1;
-  return b - map_addr_;
 }
 
 Status Store::PutChunk(const Digest& d, uint32_t index, std::span<const uint8_t> payload) {

@@ -92,8 +92,6 @@ class Store {
                       const std::string& tag, TagInfo* out) const;
   // Every complete blob's digest (for tests and the cache CLI).
   util::Result<std::vector<util::Digest>> ListBlobs() const;
-  // Byte offset of `p` inside data.mdb, for sendfile; -1 if not in the map.
-  int64_t MapOffset(const void* p) const;
 
   // ---- writes (writer thread only) ----
   // Writes one in-progress chunk, not synced. Errors: NoSpace, IoError.
@@ -118,8 +116,6 @@ class Store {
   std::string dir_;
   MDB_env* env_ = nullptr;
   MDB_dbi meta_ = 0, blobs_ = 0, chunks_ = 0, manifests_ = 0, tags_ = 0;
-  const uint8_t* map_addr_ = nullptr;
-  uint64_t map_size_ = 0;
 };
 
 // The XXH3-64 checksum stored in each chunk record.

@@ -78,17 +78,25 @@ int RequestParser::OnHeaderValue(llhttp_t* p, const char* at, size_t len) {
   if (!self->in_value_) {
     self->in_value_ = true;
     self->value_.clear();
+  } else {
+    // llhttp delivers an obs-fold continuation as one more piece of the same
+    // value, with the line break skipped. A piece that does not start right
+    // where the previous one ended (in the same buffer, or at the start of the
+    // next one after a piece that ran to its end) is such a continuation.
+    bool contiguous = self->feed_id_ == self->piece_feed_id_
+                          ? at == self->piece_end_
+                          : self->piece_ended_buffer_ && at == self->feed_begin_;
+    if (!contiguous) return self->Fail(400, "obsolete line folding in a header");
   }
+  self->piece_feed_id_ = self->feed_id_;
+  self->piece_end_ = at + len;
+  self->piece_ended_buffer_ = at + len == self->feed_end_;
   self->value_.append(at, len);
   return self->CountHeaderBytes(len);
 }
 
 int RequestParser::OnHeaderValueComplete(llhttp_t* p) {
   RequestParser* self = Self(p);
-  // llhttp passes obs-fold continuations through as part of the value, with
-  // the line break inside it. RFC 9112 lets a server reject them; we do.
-  if (self->value_.find_first_of("\r\n") != std::string::npos)
-    return self->Fail(400, "obsolete line folding in a header");
   if (++self->header_count_ > self->limits_.max_headers) return self->Fail(431, "too many header fields");
   std::string name = self->field_;
   std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
@@ -135,6 +143,9 @@ RequestParser::Event RequestParser::Feed(std::string_view data, size_t* consumed
   *consumed = 0;
   if (dead_ || error_status_) return Event::kError;
   if (data.empty()) return Event::kNeedMore;
+  ++feed_id_;
+  feed_begin_ = data.data();
+  feed_end_ = data.data() + data.size();
   llhttp_errno_t err = llhttp_execute(&parser_, data.data(), data.size());
   if (err == HPE_OK) {
     *consumed = data.size();

@@ -12,6 +12,7 @@
 #include <llhttp.h>
 
 #include <cstddef>
+#include <cstdint>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -85,6 +86,12 @@ class RequestParser {
   bool dead_ = false;
   size_t header_bytes_ = 0;
   size_t header_count_ = 0;
+  // Where the last header-value piece ended, to spot obs-fold continuations.
+  uint64_t feed_id_ = 0, piece_feed_id_ = 0;
+  const char* feed_begin_ = nullptr;
+  const char* feed_end_ = nullptr;
+  const char* piece_end_ = nullptr;
+  bool piece_ended_buffer_ = false;
   int error_status_ = 0;
   std::string error_reason_;
 };

@@ -124,8 +124,9 @@ YML
 
 stop_origin() { stop_pid "$ORIGIN_PID"; }
 
-# origin_count REGEX: how many requests in the origin's access log match.
-origin_count() { grep -cE "\"(GET|HEAD) $1" "$ORIGIN_LOG" || true; }
+# origin_count REGEX [METHOD]: how many requests in the origin's access log
+# (one line per request, '"GET /path HTTP/1.1" status ...') match.
+origin_count() { grep -cE "\"${2:-GET} $1" "$ORIGIN_LOG" || true; }
 
 # ---- fixtures ----
 # push_fixtures: builds the image layouts (tests/integration/lib/make_images.py)
@@ -182,3 +183,25 @@ stop_georeg() { stop_pid "$GEOREG_PID"; }
 
 # sha256 of a file
 sha_of() { sha256sum "$1" | cut -d' ' -f1; }
+
+# start_fake MODE [ARGS...]: the fault-injecting stand-in (lib/fake_upstream.py).
+# Sets FAKE (host:port), FAKE_PID, FAKE_LOG.
+start_fake() {
+  local mode="$1"; shift
+  FAKE_LOG="$WORK/fake-$mode.requests"
+  : >"$FAKE_LOG"
+  rm -f "$WORK/fake.port"
+  start_bg "fake upstream ($mode)" "$WORK/fake-$mode.log" python3 "$IT_LIB/fake_upstream.py" --mode "$mode" \
+    --port-file "$WORK/fake.port" --log "$FAKE_LOG" "$@"
+  FAKE_PID=$LAST_PID
+  for _ in $(seq 50); do [ -s "$WORK/fake.port" ] && break; sleep 0.1; done
+  [ -s "$WORK/fake.port" ] || die "fake upstream did not start"
+  FAKE="127.0.0.1:$(cat "$WORK/fake.port")"
+}
+
+# cache_dump DIR: the cache's blobs, manifests and tags databases as text
+# (read-only, while georeg runs), for "the cache is unchanged" checks.
+cache_dump() {
+  local db
+  for db in blobs manifests tags; do mdb_dump -s "$db" "$1" 2>/dev/null || echo "no $db"; done
+}

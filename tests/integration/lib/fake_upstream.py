@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""A registry stand-in for faults the real one cannot produce. Tests only.
+
+fake_upstream.py --mode MODE --port-file F --log F [--size N] [--seed S]
+
+Binds 127.0.0.1:0, writes its port to --port-file, and logs one line per
+request to --log ("METHOD PATH"). Every blob it serves is --size bytes of
+seeded pseudo-random data, whatever digest is asked for, so:
+  wrong-bytes  200 with the right Content-Length and the wrong bytes, slowly
+               enough (64 KiB every 20 ms) that several clients join the fill
+  truncate     200 with Content-Length N, then N/2 bytes, then close
+  hang         accepts connections and never answers
+Manifests and /v2/ answer 404 and 200.
+"""
+import argparse
+import random
+import socket
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--mode", required=True, choices=["wrong-bytes", "truncate", "hang"])
+    ap.add_argument("--port-file", required=True)
+    ap.add_argument("--log", required=True)
+    ap.add_argument("--size", type=int, default=4 << 20)
+    ap.add_argument("--seed", default="fake")
+    args = ap.parse_args()
+    body = random.Random(args.seed).randbytes(args.size)
+    lock = threading.Lock()
+
+    def record(line):
+        with lock, open(args.log, "a") as f:
+            f.write(line + "\n")
+
+    if args.mode == "hang":
+        srv = socket.socket()
+        srv.bind(("127.0.0.1", 0))
+        srv.listen(64)
+        with open(args.port_file, "w") as f:
+            f.write(str(srv.getsockname()[1]))
+        held = []
+        while True:
+            conn, _ = srv.accept()
+            record("CONNECT")
+            held.append(conn)  # never answered, never closed
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *a):
+            pass
+
+        def do_HEAD(self):
+            self.do_GET()
+
+        def do_GET(self):
+            record(f"{self.command} {self.path}")
+            if self.path.split("?")[0] in ("/v2/", "/v2"):
+                self.send_response(200)
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+                return
+            if "/blobs/" not in self.path:
+                self.send_response(404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            self.send_response(200)
+            self.send_header("Content-Type", "application/octet-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command == "HEAD":
+                return
+            try:
+                if args.mode == "truncate":
+                    self.wfile.write(body[: len(body) // 2])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                for off in range(0, len(body), 64 << 10):
+                    self.wfile.write(body[off:off + (64 << 10)])
+                    self.wfile.flush()
+                    time.sleep(0.02)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    with open(args.port_file, "w") as f:
+        f.write(str(httpd.server_address[1]))
+    httpd.serve_forever()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+#include <catch2/catch.hpp>
+
+#include "config/config.h"
+#include "util/units.h"
+
+TEST_CASE("sizes, durations and addresses") {
+  CHECK(*util::ParseSize("512MiB") == 512ull << 20);
+  CHECK(*util::ParseSize("20GiB") == 20ull << 30);
+  CHECK(*util::ParseSize("1.5GiB") == 3ull << 29);
+  CHECK(*util::ParseSize("4096") == 4096);
+  CHECK(*util::ParseSize("1GB") == 1000000000ull);
+  CHECK_FALSE(util::ParseSize("20 parsecs").ok());
+  CHECK_FALSE(util::ParseSize("-1GiB").ok());
+  CHECK_FALSE(util::ParseSize("GiB").ok());
+  CHECK(*util::ParseDurationMs("90s") == 90000);
+  CHECK(*util::ParseDurationMs("5m") == 300000);
+  CHECK(*util::ParseDurationMs("7d") == 7ull * 86400000);
+  CHECK(*util::ParseDurationMs("250ms") == 250);
+  CHECK_FALSE(util::ParseDurationMs("90").ok());
+  CHECK_FALSE(util::ParseDurationMs("1w").ok());
+  auto hp = util::ParseHostPort("127.0.0.1:5000");
+  REQUIRE(hp.ok());
+  CHECK(hp->host == "127.0.0.1");
+  CHECK(hp->port == 5000);
+  hp = util::ParseHostPort("[::1]:80");
+  REQUIRE(hp.ok());
+  CHECK(hp->host == "::1");
+  CHECK(hp->ToString() == "[::1]:80");
+  for (const char* bad : {"127.0.0.1", ":80", "host:", "host:99999", "host:8x", "::1:80", "[::1]80"}) {
+    INFO(bad);
+    CHECK_FALSE(util::ParseHostPort(bad).ok());
+  }
+  CHECK(util::FormatSize(20ull << 30) == "20GiB");
+}
+
+TEST_CASE("config: embedded defaults") {
+  config::Config c = config::Defaults();
+  CHECK(c.server.listen == "127.0.0.1:5000");
+  CHECK(c.server.listen_addr.port == 5000);
+  CHECK(c.cache.max_size == 20ull << 30);
+  REQUIRE(c.upstreams.size() == 1);
+  CHECK(c.upstreams[0].registry == "docker.io");
+  CHECK(c.upstreams[0].is_default);
+  CHECK(c.upstreams[0].scheme == "https");
+  CHECK(c.upstreams[0].port == 443);
+}
+
+TEST_CASE("config: a full file") {
+  auto c = config::LoadString(R"(
+[server]
+listen = "0.0.0.0:5001"
+idle_timeout = "2m"
+[cache]
+dir = "/tmp/x"
+max_size = "512MiB"
+[log]
+level = "debug"
+[[upstream]]
+registry = "docker.io"
+url = "https://registry-1.docker.io"
+[[upstream]]
+registry = "localhost:5000"
+url = "http://127.0.0.1:5000"
+default = true
+tag_ttl = "1m"
+)",
+                              "test.toml");
+  REQUIRE(c.ok());
+  CHECK(c->server.idle_timeout_ms == 120000);
+  CHECK(c->cache.max_size == 512ull << 20);
+  REQUIRE(c->upstreams.size() == 2);
+  CHECK(c->upstreams[0].registry == "localhost:5000");  // the default goes first
+  CHECK(c->upstreams[0].host == "127.0.0.1");
+  CHECK(c->upstreams[0].port == 5000);
+  CHECK(c->upstreams[0].tag_ttl_ms == 60000);
+  CHECK_FALSE(c->upstreams[1].is_default);
+}
+
+TEST_CASE("config: each error names the key") {
+  struct Case {
+    const char* toml;
+    const char* key;
+  };
+  const char* up = "\n[[upstream]]\nregistry = \"r\"\nurl = \"http://h:1\"\n";
+  std::vector<std::pair<std::string, std::string>> cases = {
+      {std::string("[server]\nlisten = \"nope\"") + up, "server.listen:"},
+      {std::string("[server]\nlistne = \"1.2.3.4:5\"") + up, "server.listne: unknown key"},
+      {std::string("bogus = 1") + up, "bogus: unknown key"},
+      {std::string("[cache]\nmax_size = \"lots\"") + up, "cache.max_size:"},
+      {std::string("[cache]\nmax_size = \"1MiB\"") + up, "cache.max_size:"},
+      {"[cache]\ndir = \"/x\"\n", "upstream:"},
+      {"[[upstream]]\nregistry = \"r\"\nurl = \"ftp://h\"\n", "upstream[0].url:"},
+      {"[[upstream]]\nregistry = \"r\"\nurl = \"http://h/path\"\n", "upstream[0].url:"},
+      {"[[upstream]]\nurl = \"http://h\"\n", "upstream[0].registry:"},
+      {"[[upstream]]\nregistry = \"r\"\nurl = \"http://h\"\ntag_ttl = \"soon\"\n", "upstream[0].tag_ttl:"},
+      {"[[upstream]]\nregistry = \"r\"\nurl = \"http://h\"\n[[upstream]]\nregistry = \"r\"\nurl = \"http://g\"\n",
+       "upstream[1].registry:"},
+      {"[[upstream]]\nregistry = \"r\"\nurl = \"http://h\"\ndefault = true\n[[upstream]]\nregistry = \"s\"\n"
+       "url = \"http://g\"\ndefault = true\n",
+       "upstream:"},
+      {std::string("[server\n") + up, "test.toml:1"},
+  };
+  for (auto& [toml, key] : cases) {
+    INFO(toml);
+    auto c = config::LoadString(toml, "test.toml");
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.status().message().rfind(key, 0) == 0);
+    CHECK(c.status().message().find('\n') == std::string::npos);
+  }
+}
