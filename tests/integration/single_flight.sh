@@ -54,6 +54,26 @@ expect_eq "range on an uncached blob: 206" 206 "$code"
 curl -s -o "$WORK/app.full" "http://$ORIGIN/v2/team/app/blobs/$app"
 expect_eq "range on an uncached blob: bytes" "$(tail -c +101 "$WORK/app.full" | head -c 100 | sha256sum)" "$(sha256sum <"$WORK/app.part")"
 
+# A client that disconnects mid-fill does not cancel the fill: the others
+# finish, and the blob ends up cached (no second origin request).
+stop_georeg
+rm -rf "$WORK/cache"
+start_georeg --cache-dir "$WORK/cache" --upstream "$ORIGIN=http://$ORIGIN"
+url="$GEOREG_URL/v2/team/big/blobs/$blob?ns=$ORIGIN"
+base=$(origin_count "/v2/team/big/blobs/$blob")
+curl -s --limit-rate 2M -o /dev/null "$url" &
+quitter=$!
+curl -s --limit-rate 30M -o "$WORK/stayer" "$url" &
+stayer=$!
+sleep 1
+kill "$quitter"
+wait "$stayer"
+expect_eq "the client that stayed got the blob" "$blob" "sha256:$(sha_of "$WORK/stayer")"
+for _ in $(seq 50); do grep -q "cached blob $blob" "$GEOREG_LOG" && break; sleep 0.1; done
+curl -s -o "$WORK/after" "$url"
+expect_eq "served from the cache afterwards" "$blob" "sha256:$(sha_of "$WORK/after")"
+expect_eq "one origin request in all" 1 "$(($(origin_count "/v2/team/big/blobs/$blob") - base))"
+
 stop_georeg
 expect_eq "georeg exits 0 on SIGTERM" 0 $?
 it_finish
