@@ -1,5 +1,8 @@
 #include "src/registry/blob_fill.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <chrono>
 
 #include <nlohmann/json.hpp>
@@ -35,6 +38,20 @@ void RespondOciError(const std::shared_ptr<http::Exchange>& ex, int status, cons
 }
 
 // ---- BlobStream ----
+
+// The kernel has copied the bytes into the socket: drop our page-table
+// entries for them. The pages stay in the page cache (a shared, read-only
+// file mapping), so nothing is lost; this only keeps a stream of a large
+// blob from inflating georeg's resident set with file pages. Only whole
+// pages inside the range are released.
+namespace {
+void ReleaseMappedPages(const uint8_t* data, size_t len) {
+  static const uintptr_t kPage = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kPage - 1) & ~(kPage - 1);
+  uintptr_t end = (reinterpret_cast<uintptr_t>(data) + len) & ~(kPage - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
+}  // namespace
 
 void BlobStream::ServeCached(cache::Store* store, const util::Digest& digest, const cache::BlobInfo& info,
                              std::shared_ptr<http::Exchange> exchange) {
@@ -102,6 +119,7 @@ void BlobStream::Pump() {
   uint64_t stop = std::min({chunk_start + chunk_size_, available, end_});
   const uint8_t* base = nullptr;
   std::shared_ptr<const void> keep;
+  bool from_map = false;
   if (fill_) {
     if (auto mem = fill_->MemoryChunk(index)) {
       base = mem->data();
@@ -122,12 +140,15 @@ void BlobStream::Pump() {
     }
     base = payload.data();
     keep = std::make_shared<cache::ReadTxn>(std::move(*txn));
+    from_map = true;
   }
   size_t len = stop - pos_;
+  const uint8_t* data = base + (pos_ - chunk_start);
   writing_ = true;
   auto self = shared_from_this();
-  bool queued = exchange_->Write(reinterpret_cast<const char*>(base) + (pos_ - chunk_start), len, std::move(keep),
-                                 [self, len](bool ok) {
+  bool queued = exchange_->Write(reinterpret_cast<const char*>(data), len, std::move(keep),
+                                 [self, len, data, from_map](bool ok) {
+                                   if (from_map) ReleaseMappedPages(data, len);
                                    self->writing_ = false;
                                    if (!ok) {
                                      self->Finish();
