@@ -27,6 +27,11 @@ check "skopeo copy through georeg, cold" copy_all "127.0.0.1:$GEOREG_PORT" "$WOR
 expect_eq "cold copy is byte-identical to the origin's" "$(dir_sums "$WORK/direct")" "$(dir_sums "$WORK/cold")"
 after=$(origin_count "/v2/[^ ]*/blobs/")
 [ "$after" -gt "$before" ] && ok "cold copy reached the origin" || fail "cold copy reached the origin"
+# Keep-alive: georeg's upstream requests share connections (distinct client
+# ports in the origin's log are fewer than georeg's requests).
+reqs=$(grep -c 'http.request.useragent=georeg/' "$ORIGIN_LOG")
+conns=$(grep 'http.request.useragent=georeg/' "$ORIGIN_LOG" | grep -o 'remoteaddr="[^"]*"' | sort -u | wc -l)
+check "upstream connections are reused ($reqs requests over $conns connections)" test "$conns" -lt "$reqs"
 
 stop_origin
 check "origin is stopped" bash -c "! curl -s --max-time 2 http://$ORIGIN/v2/"
