@@ -1,19 +1,11 @@
 #include "src/http/request_parser.h"
 
-#include <algorithm>
-
 namespace http {
 namespace {
 
 RequestParser* Self(llhttp_t* p) { return static_cast<RequestParser*>(p->data); }
 
 }  // namespace
-
-const std::string* Request::Find(std::string_view name) const {
-  for (const Header& h : headers)
-    if (h.name == name) return &h.value;
-  return nullptr;
-}
 
 RequestParser::RequestParser(Limits limits) : limits_(limits) {
   llhttp_settings_init(&settings_);
@@ -98,20 +90,7 @@ int RequestParser::OnHeaderValue(llhttp_t* p, const char* at, size_t len) {
 int RequestParser::OnHeaderValueComplete(llhttp_t* p) {
   RequestParser* self = Self(p);
   if (++self->header_count_ > self->limits_.max_headers) return self->Fail(431, "too many header fields");
-  std::string name = self->field_;
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-  std::string value = self->value_;
-  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
-  for (Header& h : self->current_.headers) {
-    if (h.name == name) {
-      h.value += ", " + value;
-      self->in_value_ = false;
-      self->field_.clear();
-      self->value_.clear();
-      return 0;
-    }
-  }
-  self->current_.headers.push_back(Header{std::move(name), std::move(value)});
+  AddHeader(&self->current_.headers, std::move(self->field_), std::move(self->value_));
   self->in_value_ = false;
   self->field_.clear();
   self->value_.clear();

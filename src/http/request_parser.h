@@ -11,6 +11,8 @@
 
 #include <llhttp.h>
 
+#include "src/http/headers.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
@@ -18,11 +20,6 @@
 #include <vector>
 
 namespace http {
-
-struct Header {
-  std::string name;  // lowercased
-  std::string value;
-};
 
 struct Request {
   std::string method;
@@ -32,7 +29,7 @@ struct Request {
   bool has_body = false;        // Content-Length > 0 or chunked: we never read bodies
 
   // The merged value of a header (name in lowercase), or nullptr.
-  const std::string* Find(std::string_view name) const;
+  const std::string* Find(std::string_view name) const { return FindHeader(headers, name); }
 };
 
 class RequestParser {

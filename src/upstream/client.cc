@@ -1,5 +1,7 @@
 #include "src/upstream/client.h"
 
+#include <llhttp.h>
+
 #include <algorithm>
 #include <cstring>
 
@@ -20,12 +22,6 @@ std::string Endpoint::HostHeader() const {
   bool default_port = (scheme == "http" && port == 80) || (scheme == "https" && port == 443);
   std::string h = host.find(':') != std::string::npos ? "[" + host + "]" : host;
   return default_port ? h : h + ":" + std::to_string(port);
-}
-
-const std::string* ResponseHead::Find(std::string_view name) const {
-  for (const auto& h : headers)
-    if (h.name == name) return &h.value;
-  return nullptr;
 }
 
 // One TCP connection to the upstream. Deleted from its close callbacks only.
@@ -313,16 +309,7 @@ class UpstreamConn {
   }
   static int OnHeaderValueComplete(llhttp_t* p) {
     UpstreamConn* self = Self(p);
-    std::string name = self->field_;
-    std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
-    bool merged = false;
-    for (auto& h : self->head_.headers) {
-      if (h.name == name) {
-        h.value += ", " + self->value_;
-        merged = true;
-      }
-    }
-    if (!merged) self->head_.headers.push_back({name, self->value_});
+    http::AddHeader(&self->head_.headers, std::move(self->field_), std::move(self->value_));
     self->in_value_ = false;
     self->field_.clear();
     self->value_.clear();

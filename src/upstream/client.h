@@ -26,7 +26,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "src/http/request_parser.h"
+#include "src/http/headers.h"
 #include "util/status.h"
 
 namespace upstream {
@@ -44,7 +44,7 @@ struct ResponseHead {
   int status = 0;
   std::vector<http::Header> headers;  // lowercase names, repeats merged
   std::optional<uint64_t> content_length;
-  const std::string* Find(std::string_view name) const;
+  const std::string* Find(std::string_view name) const { return http::FindHeader(headers, name); }
 };
 
 struct Callbacks {

@@ -1,0 +1,25 @@
+#include "src/http/headers.h"
+
+#include <algorithm>
+
+namespace http {
+
+void AddHeader(std::vector<Header>* headers, std::string name, std::string value) {
+  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
+  for (Header& h : *headers) {
+    if (h.name == name) {
+      h.value += ", " + value;
+      return;
+    }
+  }
+  headers->push_back(Header{std::move(name), std::move(value)});
+}
+
+const std::string* FindHeader(const std::vector<Header>& headers, std::string_view lowercase_name) {
+  for (const Header& h : headers)
+    if (h.name == lowercase_name) return &h.value;
+  return nullptr;
+}
+
+}  // namespace http
