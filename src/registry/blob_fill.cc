@@ -108,11 +108,12 @@ void BlobStream::Pump() {
     return;
   }
   if (pos_ >= end_) {
+    if (fill_ && !fill_->verified()) return;  // a zero-length range or blob: wait for the digest
     exchange_->End();
     Finish();
     return;
   }
-  uint64_t available = fill_ ? fill_->Available() : size_;
+  uint64_t available = fill_ ? fill_->Available(end_) : size_;
   if (pos_ >= available) return;  // the fill calls Pump() again when more arrives
   uint32_t index = static_cast<uint32_t>(pos_ / chunk_size_);
   uint64_t chunk_start = static_cast<uint64_t>(index) * chunk_size_;
@@ -197,10 +198,10 @@ void BlobFill::Join(std::shared_ptr<http::Exchange> exchange) {
   stream->Start(size_, chunk_size_);
 }
 
-uint64_t BlobFill::Available() const {
+uint64_t BlobFill::Available(uint64_t stream_end) const {
   if (state_ == State::kVerified) return received_;
-  if (state_ != State::kStreaming || size_ == 0) return 0;
-  return std::min(received_, size_ - 1);  // the last byte waits for the digest check
+  if (state_ != State::kStreaming || stream_end == 0) return 0;
+  return std::min(received_, stream_end - 1);
 }
 
 std::shared_ptr<const std::vector<uint8_t>> BlobFill::MemoryChunk(uint32_t index) const {

@@ -92,8 +92,11 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   void Cancel();
 
   // ---- for BlobStream ----
-  // Bytes clients may have now: everything received, less the last byte until verified.
-  uint64_t Available() const;
+  // How far a stream that ends at `stream_end` may send now: everything
+  // received once the digest matched; before that, never its own last byte,
+  // so no client of a fill that fails can see a clean end.
+  uint64_t Available(uint64_t stream_end) const;
+  bool verified() const { return state_ == State::kVerified; }
   // The in-memory chunk `index`, or null if it was committed and must be read from the store.
   std::shared_ptr<const std::vector<uint8_t>> MemoryChunk(uint32_t index) const;
   bool failed() const { return state_ == State::kFailed; }
