@@ -290,6 +290,28 @@ Status Store::DeleteBlob(const Digest& d) {
   return txn.Commit();
 }
 
+namespace {
+std::array<uint8_t, 48> TagRecord(const Digest& d, uint64_t confirmed_ms) {
+  std::array<uint8_t, 48> rec{};
+  PutU32(rec.data(), kRecordVersion);
+  std::memcpy(rec.data() + 8, d.bytes.data(), 32);
+  PutU64(rec.data() + 40, confirmed_ms);
+  return rec;
+}
+}  // namespace
+
+Status Store::PutTag(const std::string& registry, const std::string& repo, const std::string& tag,
+                     const TagInfo& info) {
+  WriteTxn txn(env_);
+  if (!txn.status().ok()) return txn.status();
+  std::string k = TagKey(registry, repo, tag);
+  auto rec = TagRecord(info.digest, info.confirmed_ms);
+  MDB_val key = Val(k.data(), k.size()), val = Val(rec.data(), rec.size());
+  int rc = mdb_put(txn.get(), tags_, &key, &val, 0);
+  if (rc) return FromMdb(rc, "put tag");
+  return txn.Commit();
+}
+
 Status Store::PutManifest(const Digest& d, const Manifest& m, const std::string& registry,
                           const std::string& repo, const std::string& tag, uint64_t now_ms) {
   if (m.media_type.size() > 0xffff) return Status::InvalidArgument("media type too long");
@@ -308,11 +330,8 @@ Status Store::PutManifest(const Digest& d, const Manifest& m, const std::string&
     if (rc) return FromMdb(rc, "put manifest");
     if (!tag.empty()) {
       std::string k = TagKey(registry, repo, tag);
-      uint8_t trec[48] = {};
-      PutU32(trec, kRecordVersion);
-      std::memcpy(trec + 8, d.bytes.data(), 32);
-      PutU64(trec + 40, now_ms);
-      MDB_val tkey = Val(k.data(), k.size()), tval = Val(trec, sizeof(trec));
+      auto trec = TagRecord(d, now_ms);
+      MDB_val tkey = Val(k.data(), k.size()), tval = Val(trec.data(), trec.size());
       rc = mdb_put(txn.get(), tags_, &tkey, &tval, 0);
       if (rc) return FromMdb(rc, "put tag");
     }

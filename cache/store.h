@@ -104,6 +104,10 @@ class Store {
   // it, in one synced transaction.
   util::Status PutManifest(const util::Digest& d, const Manifest& m, const std::string& registry,
                            const std::string& repo, const std::string& tag, uint64_t now_ms);
+  // Writes a tag record alone (a revalidation confirmed it). Not synced: a
+  // lost confirmation only costs one more HEAD.
+  util::Status PutTag(const std::string& registry, const std::string& repo, const std::string& tag,
+                      const TagInfo& info);
   // Deletes chunks that have no blob record (fills cut short). Returns count.
   util::Result<uint64_t> RemoveOrphanChunks();
 

@@ -1,0 +1,317 @@
+#include "src/registry/manifests.h"
+
+#include <chrono>
+
+#include <nlohmann/json.hpp>
+
+#include "src/registry/blob_fill.h"
+#include "util/log.h"
+#include "util/sha256.h"
+
+namespace registry {
+
+using util::Status;
+
+namespace {
+
+constexpr size_t kMaxManifestBytes = 4 << 20;
+
+// Every manifest media type georeg mirrors; sent as Accept to upstreams.
+constexpr const char* kManifestAccept =
+    "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.docker.distribution.manifest.v2+json";
+
+uint64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string Trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return std::string(s);
+}
+
+// The upstream is in trouble (as opposed to answering "no such thing").
+bool UpstreamDown(const Status& st, int status) {
+  return !st.ok() || status >= 500 || status == 429 || status == 401 || status == 403;
+}
+
+}  // namespace
+
+bool AcceptsMediaType(const std::string* accept, const std::string& media_type) {
+  if (!accept || Trim(*accept).empty() || media_type.empty()) return true;
+  std::string_view rest = *accept;
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+    item = item.substr(0, item.find(';'));
+    std::string t = Trim(item);
+    if (t == "*/*" || t == media_type) return true;
+  }
+  return false;
+}
+
+void ServeManifest(const std::shared_ptr<http::Exchange>& ex, const util::Digest& digest, const cache::Manifest& m,
+                   const std::string& stale_note) {
+  if (!AcceptsMediaType(ex->request().Find("accept"), m.media_type)) {
+    RespondOciError(ex, 404, "MANIFEST_UNKNOWN",
+                    "the manifest is " + m.media_type + ", which the request's Accept header does not list");
+    return;
+  }
+  auto headers = BaseHeaders();
+  headers.push_back({"Content-Type", m.media_type});
+  headers.push_back({"Docker-Content-Digest", digest.ToString()});
+  headers.push_back({"ETag", "\"" + digest.ToString() + "\""});
+  if (!stale_note.empty()) headers.push_back({"X-Georeg-Stale", stale_note});
+  ex->Respond(200, headers, m.bytes);
+}
+
+struct ManifestResolver::Fetch {
+  Upstream* upstream = nullptr;
+  std::string name;                       // as the upstream knows it
+  std::string tag;                        // empty when pulled by digest
+  std::optional<util::Digest> want;       // the digest the bytes must have, when known
+  std::optional<cache::TagInfo> cached;   // the cached tag (revalidation, stale serving)
+  std::vector<std::shared_ptr<http::Exchange>> waiters;
+  std::shared_ptr<upstream::Fetch> request;
+  // The current upstream response.
+  int status = 0;
+  std::string media_type;
+  std::optional<std::string> header_digest;
+  std::string body;
+  bool too_large = false;
+
+  std::string What() const {
+    return upstream->config.registry + "/" + name + (tag.empty() ? "@" + want->ToString() : ":" + tag);
+  }
+};
+
+ManifestResolver::ManifestResolver(cache::Store* store, WriterBridge* writer) : store_(store), writer_(writer) {}
+ManifestResolver::~ManifestResolver() = default;
+
+void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::Route& route,
+                              const std::shared_ptr<http::Exchange>& ex) {
+  auto txn = store_->BeginRead();
+  if (!txn.ok()) {
+    RespondOciError(ex, 503, "UNAVAILABLE", "cache unavailable");
+    return;
+  }
+  cache::Manifest m;
+  std::optional<cache::TagInfo> cached;
+  if (route.digest) {
+    if (store_->GetManifest(*txn, *route.digest, &m).ok()) {
+      ServeManifest(ex, *route.digest, m, "");
+      return;
+    }
+  } else {
+    cache::TagInfo tag;
+    if (store_->GetTag(*txn, up->config.registry, name, route.tag, &tag).ok() &&
+        store_->GetManifest(*txn, tag.digest, &m).ok()) {
+      if (NowMs() - tag.confirmed_ms < up->config.tag_ttl_ms) {
+        ServeManifest(ex, tag.digest, m, "");
+        return;
+      }
+      cached = tag;
+    }
+  }
+  std::string key = up->config.registry + " " + name + " " + (route.digest ? route.digest->ToString() : route.tag);
+  if (auto it = fetches_.find(key); it != fetches_.end()) {
+    it->second->waiters.push_back(ex);
+    return;
+  }
+  if (shutting_down_) {
+    RespondOciError(ex, 503, "UNAVAILABLE", "shutting down");
+    return;
+  }
+  auto f = std::make_unique<Fetch>();
+  f->upstream = up;
+  f->name = name;
+  f->tag = route.tag;
+  f->want = route.digest;
+  f->cached = cached;
+  f->waiters.push_back(ex);
+  Fetch* raw = f.get();
+  fetches_[key] = std::move(f);
+  Start(raw);
+}
+
+void ManifestResolver::Start(Fetch* f) {
+  if (f->cached) {
+    StartRequest(f, "HEAD", f->tag);  // revalidate: has the tag moved?
+  } else {
+    StartRequest(f, "GET", f->tag.empty() ? f->want->ToString() : f->tag);
+  }
+}
+
+void ManifestResolver::StartRequest(Fetch* f, const char* method, const std::string& reference) {
+  std::string key = f->upstream->config.registry + " " + f->name + " " + (f->tag.empty() ? f->want->ToString() : f->tag);
+  f->status = 0;
+  f->media_type.clear();
+  f->header_digest.reset();
+  f->body.clear();
+  f->too_large = false;
+  bool head = std::string_view(method) == "HEAD";
+  Upstream* up = f->upstream;
+  upstream::Callbacks cb;
+  cb.on_head = [f, up](const upstream::ResponseHead& h) {
+    f->status = h.status;
+    if (const std::string* ct = h.Find("content-type")) f->media_type = *ct;
+    if (const std::string* dcd = h.Find("docker-content-digest")) f->header_digest = *dcd;
+    if (const std::string* rl = h.Find("ratelimit-remaining")) up->ratelimit_remaining = *rl;
+    if (h.content_length && *h.content_length > kMaxManifestBytes) f->too_large = true;
+  };
+  cb.on_body = [f](const char* d, size_t n) {
+    if (f->too_large || f->body.size() + n > kMaxManifestBytes) {
+      f->too_large = true;
+      return;
+    }
+    f->body.append(d, n);
+  };
+  cb.on_complete = [this, key, head](Status st) {
+    if (head) {
+      OnHeadDone(key, std::move(st));
+    } else {
+      OnGetDone(key, std::move(st));
+    }
+  };
+  std::string path = "/v2/" + f->name + "/manifests/" + reference;
+  LOG_INFO("manifest: %s %s%s", method, up->config.registry.c_str(), path.c_str());
+  f->request = up->client->Start(method, path, {{"Accept", kManifestAccept}}, std::move(cb));
+}
+
+void ManifestResolver::OnHeadDone(const std::string& key, Status st) {
+  auto it = fetches_.find(key);
+  if (it == fetches_.end()) return;
+  Fetch* f = it->second.get();
+  f->request.reset();
+  if (UpstreamDown(st, f->status)) {
+    return ServeStaleOrFail(key, st.ok() ? "answered " + std::to_string(f->status) : st.ToString());
+  }
+  if (f->status == 404) return FinishError(key, 404, "MANIFEST_UNKNOWN", "manifest unknown to the upstream");
+  if (f->status != 200) {
+    return FinishError(key, 502, "UPSTREAM_ERROR", "upstream answered " + std::to_string(f->status) + " to HEAD");
+  }
+  std::optional<util::Digest> now;
+  if (f->header_digest) {
+    auto d = util::Digest::Parse(*f->header_digest);
+    if (d.ok()) now = *d;
+  }
+  if (now && *now == f->cached->digest) {
+    // Unchanged: record the confirmation and answer from the cache.
+    cache::TagInfo confirmed{*now, NowMs()};
+    cache::Store* store = store_;
+    std::string registry = f->upstream->config.registry, name = f->name, tag = f->tag;
+    writer_->Run([store, registry, name, tag, confirmed] { return store->PutTag(registry, name, tag, confirmed); },
+                 [](Status s) {
+                   if (!s.ok()) LOG_WARN("manifest: could not record a tag confirmation: %s", s.ToString().c_str());
+                 });
+    cache::Manifest m;
+    auto txn = store_->BeginRead();
+    if (txn.ok() && store_->GetManifest(*txn, *now, &m).ok()) {
+      LOG_DEBUG("manifest: %s unchanged (%s)", f->What().c_str(), now->ToString().c_str());
+      util::Digest d = *now;
+      return Finish(key, [&](const std::shared_ptr<http::Exchange>& ex) { ServeManifest(ex, d, m, ""); });
+    }
+  }
+  // Moved (or the upstream did not say): fetch it, by digest when we know it.
+  f->cached.reset();
+  f->want = now;
+  StartRequest(f, "GET", now ? now->ToString() : f->tag);
+}
+
+void ManifestResolver::OnGetDone(const std::string& key, Status st) {
+  auto it = fetches_.find(key);
+  if (it == fetches_.end()) return;
+  Fetch* f = it->second.get();
+  f->request.reset();
+  const std::string& registry = f->upstream->config.registry;
+  if (UpstreamDown(st, f->status)) {
+    return ServeStaleOrFail(key, st.ok() ? "answered " + std::to_string(f->status) : st.ToString());
+  }
+  if (f->status == 404) return FinishError(key, 404, "MANIFEST_UNKNOWN", "manifest unknown to the upstream " + registry);
+  auto fail = [&](const std::string& why) {
+    LOG_ERROR("manifest: %s: %s; nothing cached", f->What().c_str(), why.c_str());
+    FinishError(key, 502, "UPSTREAM_ERROR", why);
+  };
+  if (f->status != 200) return fail("upstream answered " + std::to_string(f->status));
+  if (f->too_large) return fail("manifest larger than 4 MiB");
+  util::Digest digest = util::Digest::FromRaw(util::Sha256::Of(f->body).data());
+  if (f->want && digest != *f->want) return fail("digest mismatch: the bytes hash to " + digest.ToString());
+  if (f->header_digest) {
+    auto hd = util::Digest::Parse(*f->header_digest);
+    if (hd.ok() && *hd != digest) return fail("Docker-Content-Digest " + *f->header_digest + " does not match the bytes");
+  }
+  std::string media_type = Trim(f->media_type.substr(0, f->media_type.find(';')));
+  if (media_type.empty() || media_type == "application/json" || media_type == "application/octet-stream") {
+    auto j = nlohmann::json::parse(f->body, nullptr, false);
+    if (j.is_object() && j.contains("mediaType") && j["mediaType"].is_string()) media_type = j["mediaType"];
+  }
+  auto m = std::make_shared<cache::Manifest>(cache::Manifest{media_type, std::move(f->body)});
+  cache::Store* store = store_;
+  std::string name = f->name, tag = f->tag, what = f->What();
+  uint64_t now = NowMs();
+  writer_->Run(
+      [store, digest, m, registry, name, tag, now] { return store->PutManifest(digest, *m, registry, name, tag, now); },
+      [this, key, digest, m, what](Status s) {
+        if (s.ok()) {
+          LOG_INFO("manifest: cached %s as %s", what.c_str(), digest.ToString().c_str());
+        } else {
+          LOG_ERROR("manifest: could not store %s: %s", what.c_str(), s.ToString().c_str());
+        }
+        Finish(key, [&](const std::shared_ptr<http::Exchange>& ex) { ServeManifest(ex, digest, *m, ""); });
+      });
+}
+
+void ManifestResolver::ServeStaleOrFail(const std::string& key, const std::string& why) {
+  Fetch* f = fetches_.at(key).get();
+  const Upstream& up = *f->upstream;
+  LOG_WARN("manifest: upstream %s for %s: %s", up.config.registry.c_str(), f->What().c_str(), why.c_str());
+  if (!f->cached && !f->tag.empty()) {
+    // A GET after a HEAD that said "moved" lost the cached tag; look again.
+    auto txn = store_->BeginRead();
+    cache::TagInfo tag;
+    if (txn.ok() && store_->GetTag(*txn, up.config.registry, f->name, f->tag, &tag).ok()) f->cached = tag;
+  }
+  if (f->cached) {
+    uint64_t age_ms = NowMs() - f->cached->confirmed_ms;
+    cache::Manifest m;
+    auto txn = store_->BeginRead();
+    if (age_ms < up.config.max_stale_ms && txn.ok() && store_->GetManifest(*txn, f->cached->digest, &m).ok()) {
+      util::Digest d = f->cached->digest;
+      std::string note = "age=" + std::to_string(age_ms / 1000) + "s";
+      return Finish(key, [&](const std::shared_ptr<http::Exchange>& ex) { ServeManifest(ex, d, m, note); });
+    }
+  }
+  FinishError(key, 503, "UNAVAILABLE", "upstream " + up.config.registry + " " + why);
+}
+
+void ManifestResolver::Finish(const std::string& key,
+                              const std::function<void(const std::shared_ptr<http::Exchange>&)>& fn) {
+  auto it = fetches_.find(key);
+  if (it == fetches_.end()) return;
+  std::unique_ptr<Fetch> f = std::move(it->second);
+  fetches_.erase(it);
+  for (auto& ex : f->waiters) fn(ex);
+}
+
+void ManifestResolver::FinishError(const std::string& key, int status, const char* code, const std::string& message) {
+  Finish(key, [&](const std::shared_ptr<http::Exchange>& ex) { RespondOciError(ex, status, code, message); });
+}
+
+void ManifestResolver::Shutdown() {
+  shutting_down_ = true;
+  std::vector<std::string> keys;
+  for (auto& [k, f] : fetches_) {
+    if (f->request) {
+      auto r = std::move(f->request);
+      r->Cancel();
+    }
+    keys.push_back(k);
+  }
+  for (const std::string& k : keys) FinishError(k, 503, "UNAVAILABLE", "shutting down");
+}
+
+}  // namespace registry

@@ -1,0 +1,69 @@
+// ManifestResolver: manifests by tag or digest, from the cache or an upstream.
+//
+// By digest: the cached copy is always right (content-addressed); otherwise
+// GET it. By tag: a tag confirmed within `tag_ttl` is answered from the
+// cache; an older one is revalidated with a HEAD (Docker Hub does not count
+// HEADs against its pull limit) and the manifest is fetched with GET only
+// when the digest changed. When the upstream is unreachable, times out,
+// answers 5xx, 429 or refuses our credentials, a cached tag younger than
+// `max_stale` is served with "X-Georeg-Stale: age=Ns"; a tag never seen gets
+// a fast 503 (never 429: containerd would retry the same host).
+//
+// Every manifest is verified (SHA-256 against the digest asked for and the
+// upstream's Docker-Content-Digest) before it is stored, in one synced
+// transaction with its tag. Concurrent requests for one reference share one
+// upstream conversation. Loop thread only; borrows the Store and the
+// WriterBridge, which outlive it.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "cache/store.h"
+#include "src/http/server.h"
+#include "src/oci/router.h"
+#include "src/registry/upstream_set.h"
+#include "src/registry/writer_bridge.h"
+
+namespace registry {
+
+class ManifestResolver {
+ public:
+  ManifestResolver(cache::Store* store, WriterBridge* writer);
+  ~ManifestResolver();
+  ManifestResolver(const ManifestResolver&) = delete;
+  ManifestResolver& operator=(const ManifestResolver&) = delete;
+
+  // `name` is the repository as the upstream knows it. REQUIRES: route.kind == kManifest.
+  void Handle(Upstream* up, const std::string& name, const oci::Route& route,
+              const std::shared_ptr<http::Exchange>& ex);
+  // Answers every waiting client 503 and cancels upstream requests.
+  void Shutdown();
+
+ private:
+  struct Fetch;
+  void Start(Fetch* f);
+  void StartRequest(Fetch* f, const char* method, const std::string& reference);
+  void OnHeadDone(const std::string& key, util::Status st);
+  void OnGetDone(const std::string& key, util::Status st);
+  // Serves the cached tag if it is young enough, else 503. The upstream is in trouble.
+  void ServeStaleOrFail(const std::string& key, const std::string& why);
+  void Finish(const std::string& key, const std::function<void(const std::shared_ptr<http::Exchange>&)>& fn);
+  void FinishError(const std::string& key, int status, const char* code, const std::string& message);
+
+  cache::Store* store_;
+  WriterBridge* writer_;
+  std::map<std::string, std::unique_ptr<Fetch>> fetches_;
+  bool shutting_down_ = false;
+};
+
+// Sends a manifest, honouring HEAD and the client's Accept list.
+void ServeManifest(const std::shared_ptr<http::Exchange>& ex, const util::Digest& digest, const cache::Manifest& m,
+                   const std::string& stale_note);
+
+// True if a client that sent `accept` (merged header value, may be null)
+// takes `media_type`.
+bool AcceptsMediaType(const std::string* accept, const std::string& media_type);
+
+}  // namespace registry

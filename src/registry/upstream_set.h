@@ -1,0 +1,46 @@
+// UpstreamSet: the configured upstream registries, and choosing one for a request.
+//
+// Owns one upstream::Client per [[upstream]]. Docker Hub's aliases
+// (docker.io, index.docker.io, registry-1.docker.io) name one upstream, and a
+// single-component Docker Hub repository ("alpine") means "library/alpine".
+// Loop thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "config/config.h"
+#include "src/upstream/client.h"
+
+namespace registry {
+
+struct Upstream {
+  config::Upstream config;
+  std::unique_ptr<upstream::Client> client;
+  bool is_docker_hub = false;
+  // The last `ratelimit-remaining` the upstream sent (Docker Hub), if any.
+  std::optional<std::string> ratelimit_remaining;
+};
+
+// "index.docker.io" and "registry-1.docker.io" -> "docker.io"; others unchanged.
+std::string CanonicalRegistry(const std::string& name);
+
+class UpstreamSet {
+ public:
+  UpstreamSet(uv_loop_t* loop, const std::vector<config::Upstream>& upstreams);
+  // The upstream named by `ns` (Docker Hub aliases allowed), or the default
+  // when `ns` is empty; nullptr when `ns` names no configured upstream.
+  Upstream* Select(const std::optional<std::string>& ns);
+  // The repository as the upstream knows it ("alpine" -> "library/alpine" on Docker Hub).
+  static std::string UpstreamName(const Upstream& up, const std::string& name);
+  void Shutdown();
+
+ private:
+  std::vector<std::unique_ptr<Upstream>> upstreams_;  // [0] is the default
+};
+
+}  // namespace registry
