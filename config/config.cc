@@ -2,6 +2,8 @@
 
 #include "util/log.h"
 
+#include <unistd.h>
+
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -106,7 +108,7 @@ Status ParseServer(const toml::table& t, Server* s) {
 Status ParseUpstream(const toml::table& t, size_t index, Upstream* u) {
   const std::string p = "upstream[" + std::to_string(index) + "].";
   RETURN_IF_ERROR(CheckKeys(t, p, {"registry", "url", "default", "connect_timeout", "response_timeout",
-                                    "tag_ttl", "max_stale"}));
+                                    "tag_ttl", "max_stale", "ca_file", "insecure_skip_verify"}));
   RETURN_IF_ERROR(GetString(t, p, "registry", &u->registry));
   RETURN_IF_ERROR(GetString(t, p, "url", &u->url));
   RETURN_IF_ERROR(GetBool(t, p, "default", &u->is_default));
@@ -114,6 +116,8 @@ Status ParseUpstream(const toml::table& t, size_t index, Upstream* u) {
   RETURN_IF_ERROR(GetDuration(t, p, "response_timeout", &u->response_timeout_ms));
   RETURN_IF_ERROR(GetDuration(t, p, "tag_ttl", &u->tag_ttl_ms));
   RETURN_IF_ERROR(GetDuration(t, p, "max_stale", &u->max_stale_ms));
+  RETURN_IF_ERROR(GetString(t, p, "ca_file", &u->ca_file));
+  RETURN_IF_ERROR(GetBool(t, p, "insecure_skip_verify", &u->insecure_skip_verify));
   if (u->registry.empty()) return KeyError(p + "registry", "is required");
   if (u->url.empty()) return KeyError(p + "url", "is required");
   return Status::Ok();
@@ -177,6 +181,8 @@ Status Validate(Config* cfg) {
     if (u.registry.find_first_of("/?&= ") != std::string::npos)
       return KeyError(p + "registry", "'" + u.registry + "' is not a registry host name");
     RETURN_IF_ERROR(ParseUrl(p + "url", &u));
+    if (!u.ca_file.empty() && ::access(u.ca_file.c_str(), R_OK) != 0)
+      return KeyError(p + "ca_file", "'" + u.ca_file + "' cannot be read");
     if (u.is_default) ++defaults;
   }
   if (defaults > 1) return KeyError("upstream", "more than one upstream has default = true");

@@ -26,6 +26,8 @@ struct Upstream {
                                         // is answered without asking the upstream
   uint64_t max_stale_ms = 7 * 86400 * 1000ull;  // key `max_stale`, "7d": while the upstream is
                                         // down, a cached tag younger than this is still served
+  std::string ca_file;                  // key `ca_file`: PEM CAs to trust instead of the system bundle
+  bool insecure_skip_verify = false;    // key `insecure_skip_verify`: no certificate checks (logged)
 
   // Derived from `url` by Validate().
   std::string scheme;  // "http" or "https"

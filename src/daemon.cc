@@ -27,9 +27,15 @@ int Run(const config::Config& cfg) {
   }
   uv_loop_t loop;
   uv_loop_init(&loop);
+  auto upstreams = registry::UpstreamSet::Create(&loop, cfg.upstreams);
+  if (!upstreams.ok()) {
+    LOG_ERROR("%s", upstreams.status().message().c_str());
+    uv_loop_close(&loop);
+    return 1;
+  }
   auto writer = std::make_unique<cache::Writer>();
   registry::WriterBridge bridge(&loop, writer.get());
-  registry::Service service(&loop, cfg, store->get(), &bridge);
+  registry::Service service(std::move(*upstreams), store->get(), &bridge);
 
   http::ServerOptions opts;
   opts.limits.max_request_line = cfg.server.max_request_line;

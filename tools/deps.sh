@@ -5,10 +5,10 @@
 # the integration tests and benchmarks run (docker-registry, skopeo, containerd...).
 set -euo pipefail
 
-BUILD=(meson ninja-build pkg-config g++ libuv1-dev node-llhttp liblmdb-dev libxxhash-dev
+BUILD=(meson ninja-build pkg-config g++ libuv1-dev node-llhttp liblmdb-dev libxxhash-dev libmbedtls-dev ca-certificates
        libtomlplusplus-dev nlohmann-json3-dev libcli11-dev nettle-dev catch2)
 TEST=(lmdb-utils docker-registry skopeo containerd curl jq python3 iproute2 procps openssl
-      nginx-light ca-certificates)
+      nginx-light apache2-utils)
 
 want=("${BUILD[@]}")
 [ "${1:-build}" = test ] && want+=("${TEST[@]}")

@@ -6,8 +6,8 @@ namespace registry {
 
 using util::Status;
 
-Service::Service(uv_loop_t* loop, const config::Config& cfg, cache::Store* store, WriterBridge* writer)
-    : store_(store), writer_(writer), upstreams_(loop, cfg.upstreams), manifests_(store, writer) {}
+Service::Service(std::unique_ptr<UpstreamSet> upstreams, cache::Store* store, WriterBridge* writer)
+    : store_(store), writer_(writer), upstreams_(std::move(upstreams)), manifests_(store, writer) {}
 
 void Service::Handle(const std::shared_ptr<http::Exchange>& ex) {
   const http::Request& req = ex->request();
@@ -29,7 +29,7 @@ void Service::Handle(const std::shared_ptr<http::Exchange>& ex) {
     case oci::RouteKind::kManifest:
       break;
   }
-  Upstream* up = upstreams_.Select(route.ns);
+  Upstream* up = upstreams_->Select(route.ns);
   if (!up) {
     // Never used as an address: only configured upstreams are ever contacted.
     RespondOciError(ex, 404, "NAME_UNKNOWN", "registry '" + *route.ns + "' is not a configured upstream");
@@ -89,7 +89,7 @@ void Service::Shutdown() {
   for (auto& f : fills) f->Cancel();
   fills_.clear();
   manifests_.Shutdown();
-  upstreams_.Shutdown();
+  upstreams_->Shutdown();
 }
 
 }  // namespace registry

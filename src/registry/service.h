@@ -27,7 +27,8 @@ namespace registry {
 
 class Service {
  public:
-  Service(uv_loop_t* loop, const config::Config& cfg, cache::Store* store, WriterBridge* writer);
+  // Takes ownership of the upstreams.
+  Service(std::unique_ptr<UpstreamSet> upstreams, cache::Store* store, WriterBridge* writer);
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
 
@@ -40,7 +41,7 @@ class Service {
 
   cache::Store* store_;
   WriterBridge* writer_;
-  UpstreamSet upstreams_;
+  std::unique_ptr<UpstreamSet> upstreams_;
   ManifestResolver manifests_;
   std::unordered_map<util::Digest, std::shared_ptr<BlobFill>, util::DigestHash> fills_;
   bool shutting_down_ = false;

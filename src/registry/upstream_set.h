@@ -31,7 +31,9 @@ std::string CanonicalRegistry(const std::string& name);
 
 class UpstreamSet {
  public:
-  UpstreamSet(uv_loop_t* loop, const std::vector<config::Upstream>& upstreams);
+  // Errors: InvalidArgument when an upstream's CA file cannot be used.
+  static util::Result<std::unique_ptr<UpstreamSet>> Create(uv_loop_t* loop,
+                                                           const std::vector<config::Upstream>& upstreams);
   // The upstream named by `ns` (Docker Hub aliases allowed), or the default
   // when `ns` is empty; nullptr when `ns` names no configured upstream.
   Upstream* Select(const std::optional<std::string>& ns);
@@ -40,6 +42,7 @@ class UpstreamSet {
   void Shutdown();
 
  private:
+  UpstreamSet() = default;
   std::vector<std::unique_ptr<Upstream>> upstreams_;  // [0] is the default
 };
 

@@ -104,7 +104,7 @@ class UpstreamConn {
 
  private:
   friend class Client;
-  enum class State { kNew, kResolving, kConnecting, kBusy, kIdle, kClosing };
+  enum class State { kNew, kResolving, kConnecting, kHandshaking, kBusy, kIdle, kClosing };
 
   uv_stream_t* Stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
 
@@ -144,7 +144,47 @@ class UpstreamConn {
       return;
     }
     uv_tcp_nodelay(&self->tcp_, 1);
+    const Endpoint& ep = self->client_->endpoint_;
+    if (ep.tls) {
+      self->tls_ = std::make_unique<TlsSession>(ep.tls, ep.host);
+      self->state_ = State::kHandshaking;
+      self->StartReading();
+      self->ContinueHandshake();
+      return;
+    }
     self->SendRequest();
+  }
+
+  // Runs the TLS handshake as far as the bytes at hand allow; sends the
+  // request when it is done. The connect timer keeps running meanwhile.
+  void ContinueHandshake() {
+    auto progress = tls_->Handshake();
+    FlushTls();
+    if (!progress.ok()) {
+      LOG_WARN("upstream: %s", progress.status().message().c_str());
+      Fail(progress.status());
+      return;
+    }
+    if (*progress == TlsSession::Progress::kDone) SendRequest();
+  }
+
+  void FlushTls() {
+    std::string out = tls_->TakeOutput();
+    if (!out.empty()) WriteRaw(std::move(out));
+  }
+
+  // Queues bytes for the socket. Returns a libuv error code (0 when queued).
+  int WriteRaw(std::string bytes) {
+    struct W {
+      uv_write_t req;
+      std::string buf;
+    };
+    auto* w = new W{{}, std::move(bytes)};
+    w->req.data = w;
+    uv_buf_t buf = uv_buf_init(w->buf.data(), static_cast<unsigned>(w->buf.size()));
+    int rc = uv_write(&w->req, Stream(), &buf, 1, [](uv_write_t* r, int) { delete static_cast<W*>(r->data); });
+    if (rc != 0) delete w;
+    return rc;
   }
 
   void SendRequest() {
@@ -155,22 +195,23 @@ class UpstreamConn {
     llhttp_init(&parser_, HTTP_RESPONSE, &settings_);
     parser_.data = this;
     const Endpoint& ep = client_->endpoint_;
-    auto req = std::make_shared<std::string>();
-    *req = fetch_->method_ + " " + fetch_->path_ + " HTTP/1.1\r\nHost: " + ep.HostHeader() +
-           "\r\nUser-Agent: georeg/" GEOREG_VERSION "\r\n";
-    for (const auto& h : fetch_->headers_) *req += h.name + ": " + h.value + "\r\n";
-    *req += "\r\n";
-    struct W {
-      uv_write_t req;
-      std::shared_ptr<std::string> buf;
-    };
-    auto* w = new W{{}, req};
-    w->req.data = w;
-    uv_buf_t buf = uv_buf_init(req->data(), static_cast<unsigned>(req->size()));
+    std::string req = fetch_->method_ + " " + fetch_->path_ + " HTTP/1.1\r\nHost: " + ep.HostHeader() +
+                      "\r\nUser-Agent: georeg/" GEOREG_VERSION "\r\n";
+    for (const auto& h : fetch_->headers_) req += h.name + ": " + h.value + "\r\n";
+    req += "\r\n";
     ArmTimer(ep.response_timeout_ms);
-    int rc = uv_write(&w->req, Stream(), &buf, 1, [](uv_write_t* r, int) { delete static_cast<W*>(r->data); });
+    int rc;
+    if (tls_) {
+      Status st = tls_->Write(req);
+      if (!st.ok()) {
+        Fail(st);
+        return;
+      }
+      rc = WriteRaw(tls_->TakeOutput());
+    } else {
+      rc = WriteRaw(std::move(req));
+    }
     if (rc != 0) {
-      delete w;
       FailOrRetry(Status::Unavailable("send to " + Name() + ": " + uv_strerror(rc)));
       return;
     }
@@ -196,6 +237,15 @@ class UpstreamConn {
       client_->Release(this, false);
       return;
     }
+    if (state_ == State::kHandshaking) {
+      if (n < 0) {
+        Fail(Status::Unavailable("TLS handshake with " + Name() + ": connection closed"));
+        return;
+      }
+      tls_->Feed(buf->base, n);
+      ContinueHandshake();
+      return;
+    }
     if (state_ != State::kBusy) return;
     if (n < 0) {
       if (n == UV_EOF && llhttp_finish(&parser_) == HPE_OK && message_done_) {
@@ -207,10 +257,28 @@ class UpstreamConn {
                                       (fetch_ && fetch_->got_bytes_ ? " mid-response" : "")));
       return;
     }
+    const char* data = buf->base;
+    size_t len = n;
+    std::string plain;
+    if (tls_) {
+      tls_->Feed(buf->base, n);
+      auto more = tls_->Read(&plain);
+      FlushTls();
+      if (!more.ok()) {
+        Fail(more.status());
+        return;
+      }
+      if (plain.empty()) {
+        if (!*more) OnRead(UV_EOF, nullptr);  // close_notify: like EOF
+        return;
+      }
+      data = plain.data();
+      len = plain.size();
+    }
     fetch_->got_bytes_ = true;
     ArmTimer(client_->endpoint_.response_timeout_ms);
     std::shared_ptr<Fetch> hold = fetch_;  // callbacks may cancel
-    llhttp_errno_t err = llhttp_execute(&parser_, buf->base, n);
+    llhttp_errno_t err = llhttp_execute(&parser_, data, len);
     if (state_ != State::kBusy || fetch_ != hold) return;  // cancelled inside a callback
     if (err == HPE_PAUSED && message_done_) {
       Complete(Status::Ok(), llhttp_should_keep_alive(&parser_));
@@ -274,7 +342,9 @@ class UpstreamConn {
       client_->Release(this, false);
       return;
     }
-    const char* phase = state_ == State::kBusy ? (head_.status ? "body from" : "response from") : "connect to";
+    const char* phase = state_ == State::kBusy          ? (head_.status ? "body from" : "response from")
+                        : state_ == State::kHandshaking ? "TLS handshake with"
+                                                        : "connect to";
     Fail(Status::Timeout(std::string(phase) + " " + Name() + " timed out"));
   }
 
@@ -353,6 +423,7 @@ class UpstreamConn {
   bool in_value_ = false;
   bool message_done_ = false;
   std::unique_ptr<char[]> buf_;
+  std::unique_ptr<TlsSession> tls_;  // null for plain HTTP
   Status pending_error_;
 };
 
@@ -403,11 +474,10 @@ void Client::Dispatch(const std::shared_ptr<Fetch>& f) {
     conn = new UpstreamConn(this);
     all_.insert(conn);
   }
-  if (endpoint_.scheme != "http") {
-    // TLS arrives with issue 3; until then an https upstream is unreachable.
+  if (endpoint_.scheme == "https" && !endpoint_.tls) {
     conn->fetch_ = f;
     f->conn_ = conn;
-    conn->FailSoon(Status::Unavailable("https upstream " + endpoint_.host + " is not supported yet (TLS: issue 3)"));
+    conn->FailSoon(Status::Unavailable("https upstream " + endpoint_.host + " has no TLS context"));
     return;
   }
   conn->Begin(f);

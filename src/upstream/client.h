@@ -5,8 +5,8 @@
 // TCP) and a response timeout (to the response head, then the longest pause
 // inside a body). A request sent on a reused connection that the upstream had
 // already closed is retried once on a fresh one (GET and HEAD only).
-// Plain HTTP only so far; "https" upstreams fail with Unavailable until TLS
-// lands (issue 3), and the transport is kept behind Connection for that.
+// https endpoints run TLS (src/upstream/tls.h) over the same connection;
+// a kept-alive connection keeps its TLS session.
 //
 // Ownership: the Client owns connections and in-flight requests; the caller
 // holds a Fetch handle to pause, resume or cancel. Callbacks: on_head at most
@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "src/http/headers.h"
+#include "src/upstream/tls.h"
 #include "util/status.h"
 
 namespace upstream {
@@ -37,6 +38,7 @@ struct Endpoint {
   uint16_t port = 80;
   uint64_t connect_timeout_ms = 5000;
   uint64_t response_timeout_ms = 10000;
+  std::shared_ptr<TlsContext> tls;  // set for https; shared by the upstream's connections
   std::string HostHeader() const;
 };
 

@@ -90,14 +90,19 @@ stop_pid() {  # PID: TERM, wait up to 15 s, then KILL; returns the exit status
 }
 
 # ---- origin: Debian's docker-registry (CNCF Distribution 2.8) ----
-# start_origin [NAME]: sets ORIGIN_PORT, ORIGIN (host:port), ORIGIN_PID, ORIGIN_LOG.
+# start_origin [NAME [EXTRA_YAML]]: sets ORIGIN_PORT, ORIGIN (host:port),
+# ORIGIN_PID, ORIGIN_LOG. All origins of a test share one storage directory,
+# so fixtures pushed through a plain origin are served by a TLS or auth one.
+# EXTRA_YAML is appended under `http:` (tls) or at the top level (auth);
+# ORIGIN_HOST (default 127.0.0.1) is the host name used in ORIGIN;
+# ORIGIN_SCHEME (default http) is used for the readiness check.
 start_origin() {
   need docker-registry
-  local name="${1:-origin}"
-  ORIGIN_PORT="${ORIGIN_PORT:-$(free_port)}"
-  ORIGIN="127.0.0.1:$ORIGIN_PORT"
+  local name="${1:-origin}" extra="${2:-}"
+  ORIGIN_PORT="$(free_port)"
+  ORIGIN="${ORIGIN_HOST:-127.0.0.1}:$ORIGIN_PORT"
   ORIGIN_LOG="$WORK/$name.log"
-  mkdir -p "$WORK/$name-data"
+  mkdir -p "$WORK/origin-data"
   cat >"$WORK/$name.yml" <<YML
 version: 0.1
 log:
@@ -107,19 +112,27 @@ log:
     disabled: false
 storage:
   filesystem:
-    rootdirectory: $WORK/$name-data
+    rootdirectory: $WORK/origin-data
   delete:
     enabled: true
   maintenance:
     uploadpurging:
       enabled: false
+$extra
 http:
-  addr: $ORIGIN
+  addr: 127.0.0.1:$ORIGIN_PORT
   secret: georeg-tests-not-a-secret
+${ORIGIN_HTTP_EXTRA:-}
 YML
   start_bg "$name" "$ORIGIN_LOG" docker-registry serve "$WORK/$name.yml"
   ORIGIN_PID=$LAST_PID
-  wait_http "http://$ORIGIN/v2/" 20 || die "origin did not come up"
+  local i
+  for ((i = 0; i < 100; i++)); do
+    curl -sk -o /dev/null --max-time 1 "${ORIGIN_SCHEME:-http}://127.0.0.1:$ORIGIN_PORT/v2/" && return 0
+    running "$ORIGIN_PID" || break
+    sleep 0.1
+  done
+  die "origin $name did not come up"
 }
 
 stop_origin() { stop_pid "$ORIGIN_PID"; }
