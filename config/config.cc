@@ -108,7 +108,8 @@ Status ParseServer(const toml::table& t, Server* s) {
 Status ParseUpstream(const toml::table& t, size_t index, Upstream* u) {
   const std::string p = "upstream[" + std::to_string(index) + "].";
   RETURN_IF_ERROR(CheckKeys(t, p, {"registry", "url", "default", "connect_timeout", "response_timeout",
-                                    "tag_ttl", "max_stale", "ca_file", "insecure_skip_verify"}));
+                                    "tag_ttl", "max_stale", "ca_file", "insecure_skip_verify",
+                                    "username", "password_file", "allow_private_redirects"}));
   RETURN_IF_ERROR(GetString(t, p, "registry", &u->registry));
   RETURN_IF_ERROR(GetString(t, p, "url", &u->url));
   RETURN_IF_ERROR(GetBool(t, p, "default", &u->is_default));
@@ -118,6 +119,9 @@ Status ParseUpstream(const toml::table& t, size_t index, Upstream* u) {
   RETURN_IF_ERROR(GetDuration(t, p, "max_stale", &u->max_stale_ms));
   RETURN_IF_ERROR(GetString(t, p, "ca_file", &u->ca_file));
   RETURN_IF_ERROR(GetBool(t, p, "insecure_skip_verify", &u->insecure_skip_verify));
+  RETURN_IF_ERROR(GetString(t, p, "username", &u->username));
+  RETURN_IF_ERROR(GetString(t, p, "password_file", &u->password_file));
+  RETURN_IF_ERROR(GetBool(t, p, "allow_private_redirects", &u->allow_private_redirects));
   if (u->registry.empty()) return KeyError(p + "registry", "is required");
   if (u->url.empty()) return KeyError(p + "url", "is required");
   return Status::Ok();
@@ -183,6 +187,10 @@ Status Validate(Config* cfg) {
     RETURN_IF_ERROR(ParseUrl(p + "url", &u));
     if (!u.ca_file.empty() && ::access(u.ca_file.c_str(), R_OK) != 0)
       return KeyError(p + "ca_file", "'" + u.ca_file + "' cannot be read");
+    if (!u.password_file.empty() && u.username.empty())
+      return KeyError(p + "password_file", "is set but username is not");
+    if (!u.password_file.empty() && ::access(u.password_file.c_str(), R_OK) != 0)
+      return KeyError(p + "password_file", "'" + u.password_file + "' cannot be read");
     if (u.is_default) ++defaults;
   }
   if (defaults > 1) return KeyError("upstream", "more than one upstream has default = true");

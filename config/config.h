@@ -28,6 +28,10 @@ struct Upstream {
                                         // down, a cached tag younger than this is still served
   std::string ca_file;                  // key `ca_file`: PEM CAs to trust instead of the system bundle
   bool insecure_skip_verify = false;    // key `insecure_skip_verify`: no certificate checks (logged)
+  std::string username;                 // key `username`: for Basic auth and token requests
+  std::string password_file;            // key `password_file`: a file holding the password
+  bool allow_private_redirects = false; // key `allow_private_redirects`: let blob redirects reach
+                                        // loopback, private or link-local addresses
 
   // Derived from `url` by Validate().
   std::string scheme;  // "http" or "https"

@@ -177,7 +177,7 @@ void BlobStream::Finish() {
 
 // ---- BlobFill ----
 
-void BlobFill::Start(upstream::Client* client, const std::string& path) {
+void BlobFill::Start(upstream::Session* session, const std::string& path, const std::string& repository) {
   started_ms_ = NowMs();
   auto self = shared_from_this();
   upstream::Callbacks cb;
@@ -185,7 +185,7 @@ void BlobFill::Start(upstream::Client* client, const std::string& path) {
   cb.on_body = [self](const char* d, size_t n) { self->OnBody(d, n); };
   cb.on_complete = [self](Status st) { self->OnComplete(std::move(st)); };
   LOG_INFO("fill: GET %s%s", upstream_name_.c_str(), path.c_str());
-  fetch_ = client->Start("GET", path, {}, std::move(cb));
+  fetch_ = session->Start("GET", path, {}, repository, std::move(cb));
 }
 
 void BlobFill::Join(std::shared_ptr<http::Exchange> exchange) {

@@ -29,7 +29,7 @@
 #include "cache/store.h"
 #include "src/http/server.h"
 #include "src/registry/writer_bridge.h"
-#include "src/upstream/client.h"
+#include "src/upstream/session.h"
 #include "util/digest.h"
 #include "util/sha256.h"
 
@@ -84,8 +84,8 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   BlobFill(Env env, util::Digest digest, std::string upstream_name)
       : env_(std::move(env)), digest_(digest), upstream_name_(std::move(upstream_name)) {}
 
-  // Starts the upstream GET of `path` on `client`.
-  void Start(upstream::Client* client, const std::string& path);
+  // Starts the upstream GET of `path` (a blob of `repository`) on `session`.
+  void Start(upstream::Session* session, const std::string& path, const std::string& repository);
   // Adds a client. REQUIRES: the fill has not failed.
   void Join(std::shared_ptr<http::Exchange> exchange);
   // Shutdown: cancels the upstream request and resets the streams.
@@ -119,7 +119,7 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   util::Digest digest_;
   std::string upstream_name_;
   State state_ = State::kWaitingHead;
-  std::shared_ptr<upstream::Fetch> fetch_;
+  std::shared_ptr<upstream::Request> fetch_;
   std::vector<std::shared_ptr<http::Exchange>> waiting_head_;  // joined before the size was known
   std::vector<std::shared_ptr<BlobStream>> streams_;
   uint64_t size_ = 0;

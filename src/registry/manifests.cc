@@ -76,7 +76,7 @@ struct ManifestResolver::Fetch {
   std::optional<util::Digest> want;       // the digest the bytes must have, when known
   std::optional<cache::TagInfo> cached;   // the cached tag (revalidation, stale serving)
   std::vector<std::shared_ptr<http::Exchange>> waiters;
-  std::shared_ptr<upstream::Fetch> request;
+  std::shared_ptr<upstream::Request> request;
   // The current upstream response.
   int status = 0;
   std::string media_type;
@@ -156,11 +156,10 @@ void ManifestResolver::StartRequest(Fetch* f, const char* method, const std::str
   bool head = std::string_view(method) == "HEAD";
   Upstream* up = f->upstream;
   upstream::Callbacks cb;
-  cb.on_head = [f, up](const upstream::ResponseHead& h) {
+  cb.on_head = [f](const upstream::ResponseHead& h) {
     f->status = h.status;
     if (const std::string* ct = h.Find("content-type")) f->media_type = *ct;
     if (const std::string* dcd = h.Find("docker-content-digest")) f->header_digest = *dcd;
-    if (const std::string* rl = h.Find("ratelimit-remaining")) up->ratelimit_remaining = *rl;
     if (h.content_length && *h.content_length > kMaxManifestBytes) f->too_large = true;
   };
   cb.on_body = [f](const char* d, size_t n) {
@@ -179,7 +178,7 @@ void ManifestResolver::StartRequest(Fetch* f, const char* method, const std::str
   };
   std::string path = "/v2/" + f->name + "/manifests/" + reference;
   LOG_INFO("manifest: %s %s%s", method, up->config.registry.c_str(), path.c_str());
-  f->request = up->client->Start(method, path, {{"Accept", kManifestAccept}}, std::move(cb));
+  f->request = up->session->Start(method, path, {{"Accept", kManifestAccept}}, f->name, std::move(cb));
 }
 
 void ManifestResolver::OnHeadDone(const std::string& key, Status st) {

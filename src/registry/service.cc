@@ -78,8 +78,8 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
   auto fill = std::make_shared<BlobFill>(std::move(env), digest, up->config.registry);
   fills_[digest] = fill;
   fill->Join(ex);
-  fill->Start(up->client.get(),
-              "/v2/" + UpstreamSet::UpstreamName(*up, route.name) + "/blobs/" + digest.ToString());
+  std::string name = UpstreamSet::UpstreamName(*up, route.name);
+  fill->Start(up->session.get(), "/v2/" + name + "/blobs/" + digest.ToString(), name);
 }
 
 void Service::Shutdown() {

@@ -1,5 +1,7 @@
 #include "src/registry/upstream_set.h"
 
+#include <fstream>
+
 #include "util/log.h"
 
 namespace registry {
@@ -13,24 +15,45 @@ util::Result<std::unique_ptr<UpstreamSet>> UpstreamSet::Create(uv_loop_t* loop,
                                                                const std::vector<config::Upstream>& upstreams) {
   std::unique_ptr<UpstreamSet> set(new UpstreamSet());
   for (const config::Upstream& u : upstreams) {
-    upstream::Endpoint ep;
-    ep.scheme = u.scheme;
-    ep.host = u.host;
-    ep.port = u.port;
-    ep.connect_timeout_ms = u.connect_timeout_ms;
-    ep.response_timeout_ms = u.response_timeout_ms;
+    upstream::SessionOptions opts;
+    opts.name = CanonicalRegistry(u.registry);
+    opts.endpoint.scheme = u.scheme;
+    opts.endpoint.host = u.host;
+    opts.endpoint.port = u.port;
+    opts.endpoint.connect_timeout_ms = u.connect_timeout_ms;
+    opts.endpoint.response_timeout_ms = u.response_timeout_ms;
+    opts.allow_private_redirects = u.allow_private_redirects;
+    std::vector<std::string> own_cas, other_cas;
+    if (!u.ca_file.empty()) {
+      own_cas = {u.ca_file};
+      other_cas = {upstream::kSystemCaBundle, u.ca_file};
+    }
     if (u.scheme == "https") {
-      auto tls = upstream::TlsContext::Create(u.ca_file, u.insecure_skip_verify);
+      auto tls = upstream::TlsContext::Create(own_cas, u.insecure_skip_verify);
       if (!tls.ok()) return util::Status::InvalidArgument("upstream " + u.registry + ": " + tls.status().message());
-      ep.tls = *tls;
+      opts.endpoint.tls = *tls;
       if (u.insecure_skip_verify)
         LOG_WARN("upstream %s: insecure_skip_verify is on: its TLS certificates are NOT checked", u.registry.c_str());
     }
+    // Token realms and redirect targets: the system CAs (and ca_file), always verified.
+    auto other = upstream::TlsContext::Create(other_cas, false);
+    if (!other.ok()) return util::Status::InvalidArgument("upstream " + u.registry + ": " + other.status().message());
+    opts.other_hosts_tls = *other;
+    if (!u.username.empty()) {
+      opts.username = u.username;
+      if (!u.password_file.empty()) {
+        std::ifstream in(u.password_file);
+        if (!in) return util::Status::InvalidArgument("upstream " + u.registry + ": cannot read password_file");
+        std::getline(in, opts.password);  // the first line; a trailing newline is not part of it
+        while (!opts.password.empty() && (opts.password.back() == '\r' || opts.password.back() == ' '))
+          opts.password.pop_back();
+      }
+    }
     auto up = std::make_unique<Upstream>();
     up->config = u;
-    up->config.registry = CanonicalRegistry(u.registry);
+    up->config.registry = opts.name;
     up->is_docker_hub = up->config.registry == "docker.io";
-    up->client = std::make_unique<upstream::Client>(loop, ep);
+    up->session = std::make_unique<upstream::Session>(loop, std::move(opts));
     set->upstreams_.push_back(std::move(up));
   }
   return set;
@@ -50,7 +73,7 @@ std::string UpstreamSet::UpstreamName(const Upstream& up, const std::string& nam
 }
 
 void UpstreamSet::Shutdown() {
-  for (auto& u : upstreams_) u->client->Shutdown();
+  for (auto& u : upstreams_) u->session->Shutdown();
 }
 
 }  // namespace registry

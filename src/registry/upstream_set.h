@@ -1,6 +1,7 @@
 // UpstreamSet: the configured upstream registries, and choosing one for a request.
 //
-// Owns one upstream::Client per [[upstream]]. Docker Hub's aliases
+// Owns one upstream::Session per [[upstream]], with its TLS contexts and
+// credentials (the password is read from `password_file` at start). Docker Hub's aliases
 // (docker.io, index.docker.io, registry-1.docker.io) name one upstream, and a
 // single-component Docker Hub repository ("alpine") means "library/alpine".
 // Loop thread only.
@@ -14,16 +15,14 @@
 #include <vector>
 
 #include "config/config.h"
-#include "src/upstream/client.h"
+#include "src/upstream/session.h"
 
 namespace registry {
 
 struct Upstream {
   config::Upstream config;
-  std::unique_ptr<upstream::Client> client;
+  std::unique_ptr<upstream::Session> session;  // auth, redirects, connections
   bool is_docker_hub = false;
-  // The last `ratelimit-remaining` the upstream sent (Docker Hub), if any.
-  std::optional<std::string> ratelimit_remaining;
 };
 
 // "index.docker.io" and "registry-1.docker.io" -> "docker.io"; others unchanged.

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "src/upstream/address_policy.h"
 #include "util/log.h"
 
 namespace upstream {
@@ -128,6 +129,13 @@ class UpstreamConn {
     if (status != 0 || !res) {
       if (res) uv_freeaddrinfo(res);
       self->Fail(Status::Unavailable("resolve " + self->client_->endpoint_.host + ": " + uv_strerror(status)));
+      return;
+    }
+    if (self->client_->endpoint_.forbid_non_public && IsNonPublicAddress(res->ai_addr)) {
+      std::string kind = DescribeAddress(res->ai_addr);
+      uv_freeaddrinfo(res);
+      self->Fail(Status::Unavailable("refused: " + self->client_->endpoint_.host + " resolves to a " + kind +
+                                     " address"));
       return;
     }
     self->state_ = State::kConnecting;

@@ -39,6 +39,7 @@ struct Endpoint {
   uint64_t connect_timeout_ms = 5000;
   uint64_t response_timeout_ms = 10000;
   std::shared_ptr<TlsContext> tls;  // set for https; shared by the upstream's connections
+  bool forbid_non_public = false;   // refuse hosts that resolve to loopback/private/link-local
   std::string HostHeader() const;
 };
 

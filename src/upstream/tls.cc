@@ -30,17 +30,20 @@ TlsContext::~TlsContext() {
   mbedtls_entropy_free(&entropy_);
 }
 
-util::Result<std::shared_ptr<TlsContext>> TlsContext::Create(const std::string& ca_file, bool insecure_skip_verify) {
+util::Result<std::shared_ptr<TlsContext>> TlsContext::Create(const std::vector<std::string>& ca_files,
+                                                             bool insecure_skip_verify) {
   std::shared_ptr<TlsContext> ctx(new TlsContext());
   static const char kPers[] = "georeg";
   int rc = mbedtls_ctr_drbg_seed(&ctx->drbg_, mbedtls_entropy_func, &ctx->entropy_,
                                  reinterpret_cast<const unsigned char*>(kPers), sizeof(kPers) - 1);
   if (rc) return Status::Internal("TLS random generator: " + MbedError(rc));
-  const std::string& file = ca_file.empty() ? std::string(kSystemCaBundle) : ca_file;
-  rc = mbedtls_x509_crt_parse_file(&ctx->ca_, file.c_str());
-  // A positive result counts certificates that failed to parse in a bundle
-  // that also held good ones; only a bundle with none usable is an error.
-  if (rc < 0) return Status::InvalidArgument("CA file " + file + ": " + MbedError(rc));
+  std::vector<std::string> files = ca_files.empty() ? std::vector<std::string>{kSystemCaBundle} : ca_files;
+  for (const std::string& file : files) {
+    rc = mbedtls_x509_crt_parse_file(&ctx->ca_, file.c_str());
+    // A positive result counts certificates that failed to parse in a bundle
+    // that also held good ones; only a bundle with none usable is an error.
+    if (rc < 0) return Status::InvalidArgument("CA file " + file + ": " + MbedError(rc));
+  }
   rc = mbedtls_ssl_config_defaults(&ctx->conf_, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
                                    MBEDTLS_SSL_PRESET_DEFAULT);
   if (rc) return Status::Internal("TLS config: " + MbedError(rc));

@@ -20,6 +20,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "util/status.h"
 
@@ -29,8 +30,10 @@ inline constexpr const char* kSystemCaBundle = "/etc/ssl/certs/ca-certificates.c
 
 class TlsContext {
  public:
-  // Errors: InvalidArgument when the CA file cannot be read or parsed.
-  static util::Result<std::shared_ptr<TlsContext>> Create(const std::string& ca_file, bool insecure_skip_verify);
+  // Trusts the CAs in every file of `ca_files` (empty: the system bundle).
+  // Errors: InvalidArgument when a CA file cannot be read or parsed.
+  static util::Result<std::shared_ptr<TlsContext>> Create(const std::vector<std::string>& ca_files,
+                                                          bool insecure_skip_verify);
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;

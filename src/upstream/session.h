@@ -1,0 +1,125 @@
+// Session: requests to one upstream registry, with its authentication and
+// the redirects its blob downloads answer with.
+//
+// On top of Client (one per origin it talks to: the registry, its token
+// realm, redirect targets), a Session:
+//   - answers a 401 challenge once per request: Bearer (RFC 6750 as registries
+//     use it: GET realm?service=..&scope=repository:<name>:pull, anonymously
+//     or with the upstream's credentials; tokens cached per scope until they
+//     expire; concurrent requests share one token fetch) or Basic (the
+//     upstream's credentials). A 401 after the retry goes to the caller.
+//   - follows 301/302/303/307/308 for GET and HEAD, at most 5 hops. The
+//     Authorization header goes only to the registry's own host: never to a
+//     redirect target on another host, never to a peer. Targets that resolve
+//     to loopback, private, link-local or metadata addresses are refused
+//     unless the upstream allows private redirects.
+//   - records Docker Hub's `ratelimit-remaining`.
+// Credentials and tokens are never logged.
+//
+// Callbacks as Client's: on_head at most once (the final response), on_body,
+// on_complete exactly once unless cancelled. Loop thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "src/upstream/client.h"
+
+namespace upstream {
+
+struct SessionOptions {
+  std::string name;            // the registry name, for logs
+  Endpoint endpoint;           // the registry itself
+  std::string username;        // empty: anonymous
+  std::string password;
+  bool allow_private_redirects = false;
+  // TLS for hosts other than the registry (realm, redirect targets): the
+  // system CAs and the upstream's ca_file.
+  std::shared_ptr<TlsContext> other_hosts_tls;
+};
+
+class Session;
+
+// A request in flight: the handle callers pause, resume or cancel.
+class Request : public std::enable_shared_from_this<Request> {
+ public:
+  void Pause();
+  void Resume();
+  void Cancel();
+
+ private:
+  friend class Session;
+  struct Target {
+    std::string scheme, host;
+    uint16_t port = 0;
+    std::string path;  // with query
+  };
+  Session* session_ = nullptr;
+  std::string method_;
+  std::vector<http::Header> headers_;
+  std::string scope_;
+  Callbacks cb_;
+  Target target_;
+  std::shared_ptr<Fetch> inner_;
+  enum class Intercept { kNone, kAuth, kRedirect } intercept_ = Intercept::kNone;
+  std::string challenge_, location_;
+  bool auth_retried_ = false;
+  bool sent_token_ = false;
+  int hops_ = 0;
+  bool paused_ = false;
+  bool cancelled_ = false;
+};
+
+class Session {
+ public:
+  Session(uv_loop_t* loop, SessionOptions options);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  // `path` is the request target on the registry ("/v2/..."); `repository`
+  // scopes the token.
+  std::shared_ptr<Request> Start(std::string method, std::string path, std::vector<http::Header> headers,
+                                 const std::string& repository, Callbacks cb);
+  void Shutdown();
+  const std::optional<std::string>& ratelimit_remaining() const { return ratelimit_remaining_; }
+  const SessionOptions& options() const { return options_; }
+
+ private:
+  struct Token {
+    std::string value;
+    uint64_t expires_ms = 0;  // loop time
+  };
+  struct TokenFetch;
+
+  void Attempt(const std::shared_ptr<Request>& r);
+  void OnAttemptDone(const std::shared_ptr<Request>& r, util::Status st);
+  void HandleChallenge(const std::shared_ptr<Request>& r);
+  void FollowRedirect(const std::shared_ptr<Request>& r);
+  void Complete(const std::shared_ptr<Request>& r, util::Status st);
+  void GetToken(const std::string& scope, const std::string& realm, const std::string& service,
+                std::function<void(util::Status)> done);
+  bool OnRegistryHost(const Request::Target& t) const;
+  Client* ClientFor(const std::string& scheme, const std::string& host, uint16_t port);
+  std::string BasicAuthorization() const;
+
+  uv_loop_t* loop_;
+  SessionOptions options_;
+  std::map<std::string, std::unique_ptr<Client>> clients_;  // by "scheme://host:port"
+  std::map<std::string, Token> tokens_;                     // by scope
+  std::map<std::string, std::unique_ptr<TokenFetch>> token_fetches_;
+  bool basic_ = false;  // the registry asked for Basic
+  std::optional<std::string> ratelimit_remaining_;
+};
+
+// Splits "https://host:port/path?q" into its parts. Returns false if it is
+// not an absolute http(s) URL.
+bool ParseUrl(const std::string& url, std::string* scheme, std::string* host, uint16_t* port, std::string* path);
+
+}  // namespace upstream
