@@ -119,8 +119,11 @@ bool Session::OnRegistryHost(const Request::Target& t) const {
   return t.scheme == ep.scheme && t.host == ep.host && t.port == ep.port;
 }
 
-Client* Session::ClientFor(const std::string& scheme, const std::string& host, uint16_t port) {
-  std::string key = OriginKey(scheme, host, port);
+Client* Session::ClientFor(const std::string& scheme, const std::string& host, uint16_t port,
+                           bool redirect_target) {
+  // A redirect target and a token realm on the same origin get separate
+  // clients: only redirect targets are subject to the address policy.
+  std::string key = OriginKey(scheme, host, port) + (redirect_target ? " redirect" : "");
   auto it = clients_.find(key);
   if (it != clients_.end()) return it->second.get();
   Endpoint ep;
@@ -130,8 +133,7 @@ Client* Session::ClientFor(const std::string& scheme, const std::string& host, u
   ep.connect_timeout_ms = options_.endpoint.connect_timeout_ms;
   ep.response_timeout_ms = options_.endpoint.response_timeout_ms;
   if (scheme == "https") ep.tls = options_.other_hosts_tls;
-  // Hosts other than the registry come from responses (realms, redirects).
-  ep.forbid_non_public = !options_.allow_private_redirects;
+  ep.forbid_non_public = redirect_target && !options_.allow_private_redirects;
   auto client = std::make_unique<Client>(loop_, ep);
   Client* raw = client.get();
   clients_[key] = std::move(client);
@@ -207,7 +209,8 @@ void Session::Attempt(const std::shared_ptr<Request>& r) {
     if (!r || r->cancelled_) return;
     OnAttemptDone(r, std::move(st));
   };
-  Client* client = ClientFor(r->target_.scheme, r->target_.host, r->target_.port);
+  Client* client = ClientFor(r->target_.scheme, r->target_.host, r->target_.port,
+                             r->hops_ > 0 && !OnRegistryHost(r->target_));
   r->inner_ = client->Start(r->method_, r->target_.path, std::move(headers), std::move(cb));
   if (r->paused_) r->inner_->Pause();
 }
@@ -324,7 +327,7 @@ void Session::GetToken(const std::string& scope, const std::string& realm, const
     for (auto& w : tf->waiters) w(result);
   };
   LOG_INFO("upstream %s: token request for %s", options_.name.c_str(), scope.c_str());
-  raw->fetch = ClientFor(scheme, host, port)->Start("GET", path, std::move(headers), std::move(cb));
+  raw->fetch = ClientFor(scheme, host, port, /*redirect_target=*/false)->Start("GET", path, std::move(headers), std::move(cb));
 }
 
 void Session::FollowRedirect(const std::shared_ptr<Request>& r) {

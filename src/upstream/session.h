@@ -106,7 +106,7 @@ class Session {
   void GetToken(const std::string& scope, const std::string& realm, const std::string& service,
                 std::function<void(util::Status)> done);
   bool OnRegistryHost(const Request::Target& t) const;
-  Client* ClientFor(const std::string& scheme, const std::string& host, uint16_t port);
+  Client* ClientFor(const std::string& scheme, const std::string& host, uint16_t port, bool redirect_target);
   std::string BasicAuthorization() const;
 
   uv_loop_t* loop_;

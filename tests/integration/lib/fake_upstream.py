@@ -10,9 +10,15 @@ seeded pseudo-random data, whatever digest is asked for, so:
                enough (64 KiB every 20 ms) that several clients join the fill
   truncate     200 with Content-Length N, then N/2 bytes, then close
   hang         accepts connections and never answers
+  redirect     asks for Basic credentials (--user/--password), then answers
+               blob requests with 307 to --redirect-to + "/blobs/<digest>"
+               (--loop: to itself, forever)
+  blobhost     serves the blob at any path; logs whether an Authorization
+               header came with the request
 Manifests and /v2/ answer 404 and 200.
 """
 import argparse
+import base64
 import random
 import socket
 import sys
@@ -23,7 +29,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mode", required=True, choices=["wrong-bytes", "truncate", "hang"])
+    ap.add_argument("--mode", required=True, choices=["wrong-bytes", "truncate", "hang", "redirect", "blobhost"])
+    ap.add_argument("--user")
+    ap.add_argument("--password")
+    ap.add_argument("--redirect-to")
+    ap.add_argument("--loop", action="store_true")
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--log", required=True)
     ap.add_argument("--size", type=int, default=4 << 20)
@@ -58,7 +68,33 @@ def main():
             self.do_GET()
 
         def do_GET(self):
-            record(f"{self.command} {self.path}")
+            auth = self.headers.get("Authorization")
+            record(f"{self.command} {self.path} auth={'present' if auth else 'absent'}")
+            if args.mode == "redirect":
+                want = "Basic " + base64.b64encode(f"{args.user}:{args.password}".encode()).decode()
+                if auth != want:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="fake"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                if "/blobs/" in self.path:
+                    digest = self.path.split("/blobs/")[1]
+                    host = "" if args.loop else args.redirect_to
+                    self.send_response(307)
+                    self.send_header("Location", f"{host}/v2/loop/blobs/{digest}" if args.loop
+                                     else f"{host}/blobs/{digest}?signature=abc")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+            if args.mode == "blobhost":
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(body)
+                return
             if self.path.split("?")[0] in ("/v2/", "/v2"):
                 self.send_response(200)
                 self.send_header("Content-Length", "2")

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Authenticated upstreams, real registry: docker-registry with htpasswd
+# (Basic, over TLS) and with token auth (a token server in this test,
+# signing with a key the test makes). Pulls work with credentials from
+# password_file and fail cleanly without; a bearer token is reused across
+# requests of one scope and renewed after it expires.
+source "$(dirname "$0")/lib/common.sh"
+source "$(dirname "$0")/lib/pki.sh"
+need htpasswd
+need openssl
+
+start_origin plain
+push_fixtures
+stop_origin
+make_ca ca
+make_cert ca good localhost
+printf 's3cret-pass\n' >"$WORK/password"
+chmod 600 "$WORK/password"
+layer=$(fix app_layer)
+M=team/app/manifests/1.0
+
+georeg_with() {  # URL [extra upstream keys...]
+  local url="$1"; shift
+  {
+    printf '[cache]\ndir = "%s"\nmax_size = "1GiB"\n[[upstream]]\nregistry = "%s"\nurl = "%s"\n' \
+      "$WORK/cache-$RANDOM" "$ORIGIN" "$url"
+    printf '%s\n' "$@"
+  } >"$WORK/georeg.toml"
+  start_georeg --config "$WORK/georeg.toml"
+}
+get() { curl -s -o "$WORK/body" -w '%{http_code}' -H "Accept: $ACCEPT_ALL" "$GEOREG_URL/v2/$1"; }
+
+# ---- Basic auth (htpasswd) over TLS ----
+htpasswd -Bbn georeg s3cret-pass >"$WORK/htpasswd" 2>/dev/null || die "htpasswd"
+ORIGIN_HOST=localhost ORIGIN_SCHEME=https \
+  ORIGIN_HTTP_EXTRA=$'  tls:\n    certificate: '"$PKI/good.crt"$'\n    key: '"$PKI/good.key" \
+  start_origin basic $'auth:\n  htpasswd:\n    realm: georeg-test\n    path: '"$WORK/htpasswd"
+georeg_with "https://$ORIGIN" "ca_file = \"$PKI/ca.crt\"" 'username = "georeg"' "password_file = \"$WORK/password\""
+expect_eq "basic auth: manifest with credentials" 200 "$(get "$M")"
+expect_eq "basic auth: blob with credentials" 200 "$(get "team/app/blobs/$layer")"
+expect_eq "basic auth: blob bytes" "$layer" "sha256:$(sha_of "$WORK/body")"
+check "basic auth: the password never appears in georeg's log" bash -c "! grep -q 's3cret' '$GEOREG_LOG'"
+stop_georeg
+georeg_with "https://$ORIGIN" "ca_file = \"$PKI/ca.crt\""
+expect_eq "basic auth without credentials: blob fails cleanly" 503 "$(get "team/app/blobs/$layer")"
+expect_eq "basic auth without credentials: manifest fails cleanly" 503 "$(get "$M")"
+check "basic auth without credentials: the log says so" grep -q "requires credentials" "$GEOREG_LOG"
+stop_georeg
+printf 'wrong\n' >"$WORK/wrong"
+georeg_with "https://$ORIGIN" "ca_file = \"$PKI/ca.crt\"" 'username = "georeg"' "password_file = \"$WORK/wrong\""
+expect_eq "basic auth with a wrong password: fails cleanly" 503 "$(get "team/app/blobs/$layer")"
+stop_georeg
+stop_origin
+
+# ---- Token auth ----
+make_ca tokensigner
+TLOG="$WORK/token.requests"
+: >"$TLOG"
+start_bg "token server" "$WORK/token.log" python3 "$IT_LIB/token_server.py" --port-file "$WORK/token.port" \
+  --log "$TLOG" --key "$PKI/tokensigner.key" --cert "$PKI/tokensigner.crt" --issuer georeg-test-issuer \
+  --service georeg-test --expires 4 --user georeg --password s3cret-pass
+for _ in $(seq 50); do [ -s "$WORK/token.port" ] && break; sleep 0.1; done
+TOKEN_URL="http://127.0.0.1:$(cat "$WORK/token.port")/token"
+start_origin token "$(printf 'auth:\n  token:\n    realm: %s\n    service: georeg-test\n    issuer: georeg-test-issuer\n    rootcertbundle: %s' "$TOKEN_URL" "$PKI/tokensigner.crt")"
+check "the registry demands a token" bash -c "curl -sI http://$ORIGIN/v2/ | grep -q '^HTTP/1.1 401'"
+georeg_with "http://$ORIGIN" 'username = "georeg"' "password_file = \"$WORK/password\""
+scope_count() { grep -c "scope=repository:team/app:pull auth=yes status=200" "$TLOG"; }
+expect_eq "token auth: manifest" 200 "$(get "$M")"
+expect_eq "token auth: blob" 200 "$(get "team/app/blobs/$layer")"
+expect_eq "token auth: blob bytes" "$layer" "sha256:$(sha_of "$WORK/body")"
+other=$(jq -r '.config.digest' "$FIX/team_app_1.0.json")
+expect_eq "token auth: another blob" 200 "$(get "team/app/blobs/$other")"
+expect_eq "token auth: one token for the scope, reused across requests" 1 "$(scope_count)"
+check "token auth: credentials went to the realm" grep -q "auth=yes" "$TLOG"
+sleep 4.5
+last=$(jq -r '.layers[0].digest' "$FIX/team_app_1.0.json")
+expect_eq "token auth: a blob after the token expired" 200 "$(get "team/app/blobs/$last")"
+expect_eq "token auth: the token was renewed" 2 "$(scope_count)"
+check "token auth: no token in georeg's log" bash -c "! grep -qi 'eyJ' '$GEOREG_LOG'"
+stop_georeg
+georeg_with "http://$ORIGIN"
+expect_eq "token auth without credentials: fails cleanly" 503 "$(get "team/app/blobs/$layer")"
+check "token auth without credentials: the log says why" grep -q "token request for .* answered 401" "$GEOREG_LOG"
+stop_georeg
+it_finish
