@@ -20,12 +20,7 @@ layer=$(fix app_layer)
 M=team/app/manifests/1.0
 
 georeg_with() {  # URL [extra upstream keys...]
-  local url="$1"; shift
-  {
-    printf '[cache]\ndir = "%s"\nmax_size = "1GiB"\n[[upstream]]\nregistry = "%s"\nurl = "%s"\n' \
-      "$WORK/cache-$RANDOM" "$ORIGIN" "$url"
-    printf '%s\n' "$@"
-  } >"$WORK/georeg.toml"
+  write_config "$ORIGIN" "$@"
   start_georeg --config "$WORK/georeg.toml"
 }
 get() { curl -s -o "$WORK/body" -w '%{http_code}' -H "Accept: $ACCEPT_ALL" "$GEOREG_URL/v2/$1"; }

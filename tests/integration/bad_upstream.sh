@@ -55,17 +55,9 @@ stop_pid "$FAKE_PID"
 
 # An upstream that accepts and never answers: a fast 503, never a hang.
 start_fake hang
-cat >"$WORK/hang.toml" <<TOML
-[cache]
-dir = "$WORK/cache"
-max_size = "1GiB"
-[[upstream]]
-registry = "fake"
-url = "http://$FAKE"
-response_timeout = "2s"
-TOML
-check "config check accepts the file" "$GEOREG" config check --config "$WORK/hang.toml"
-start_georeg --config "$WORK/hang.toml"
+write_config fake "http://$FAKE" 'response_timeout = "2s"'
+check "config check accepts the file" "$GEOREG" config check --config "$WORK/georeg.toml"
+start_georeg --config "$WORK/georeg.toml"
 start=$(date +%s%N)
 code=$(curl -s -o "$WORK/hang.body" -w '%{http_code}' --max-time 30 "$GEOREG_URL/v2/x/blobs/$DIGEST")
 ms=$((($(date +%s%N) - start) / 1000000))

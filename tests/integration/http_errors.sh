@@ -7,24 +7,14 @@ need mdb_dump
 
 start_origin
 push_fixtures
-cat >"$WORK/georeg.toml" <<TOML
-[server]
-header_timeout = "2s"
-idle_timeout = "3s"
-shutdown_grace = "20s"
-[cache]
-dir = "$WORK/cache"
-max_size = "1GiB"
-[[upstream]]
-registry = "$ORIGIN"
-url = "http://$ORIGIN"
-TOML
+SERVER_TOML=$'header_timeout = "2s"\nidle_timeout = "3s"\nshutdown_grace = "20s"' write_config "$ORIGIN" "http://$ORIGIN"
 start_georeg --config "$WORK/georeg.toml"
+CACHE=$(sed -n 's/^dir = "\(.*\)"/\1/p' "$WORK/georeg.toml")
 U="$GEOREG_URL"
 
 # Warm the cache with one image so "unchanged" means something.
 skopeo copy -q --src-tls-verify=false "docker://127.0.0.1:$GEOREG_PORT/team/app:1.0" "dir:$WORK/app" || die "warm-up copy failed"
-before=$(cache_dump "$WORK/cache")
+before=$(cache_dump "$CACHE")
 
 expect_code() {  # NAME STATUS CODE CURL-ARGS...
   local name="$1" want_status="$2" want_code="$3"; shift 3
@@ -56,7 +46,7 @@ expect_code "range past the end" 416 RANGE_INVALID -H "Range: bytes=999999999-" 
 expect_code "malformed range" 416 RANGE_INVALID -H "Range: bytes=9-2" "$U/v2/team/app/blobs/$layer"
 expect_code "OCI manifest not in Accept" 404 MANIFEST_UNKNOWN -H "Accept: application/vnd.docker.distribution.manifest.v2+json" "$U/v2/team/app/manifests/1.0"
 expect_code "manifest with */* accepted" 200 "" -H "Accept: */*" "$U/v2/team/app/manifests/1.0"
-expect_eq "bad requests left the cache unchanged" "$before" "$(cache_dump "$WORK/cache")"
+expect_eq "bad requests left the cache unchanged" "$before" "$(cache_dump "$CACHE")"
 expect_eq "no upstream request for the unknown ns" 0 "$(grep -c 'evil.example.com\|169.254' "$ORIGIN_LOG")"
 
 # HTTP/1.1 behaviour, from raw sockets.

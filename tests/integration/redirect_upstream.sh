@@ -17,17 +17,8 @@ BLOBHOST_LOG="$FAKE_LOG"
 start_fake redirect --user reg --password pw-123 --redirect-to "http://localhost:${BLOBHOST#*:}"
 REDIRECTOR_LOG="$FAKE_LOG"
 config() {  # ALLOW_PRIVATE
-  cat >"$WORK/georeg.toml" <<TOML
-[cache]
-dir = "$WORK/cache-$RANDOM"
-max_size = "1GiB"
-[[upstream]]
-registry = "fake"
-url = "http://$FAKE"
-username = "reg"
-password_file = "$WORK/password"
-allow_private_redirects = $1
-TOML
+  write_config fake "http://$FAKE" 'username = "reg"' "password_file = \"$WORK/password\"" \
+    "allow_private_redirects = $1"
 }
 
 config true

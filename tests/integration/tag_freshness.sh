@@ -8,16 +8,7 @@ source "$(dirname "$0")/lib/common.sh"
 
 start_origin
 push_fixtures
-cat >"$WORK/georeg.toml" <<TOML
-[cache]
-dir = "$WORK/cache"
-max_size = "1GiB"
-[[upstream]]
-registry = "$ORIGIN"
-url = "http://$ORIGIN"
-tag_ttl = "2s"
-max_stale = "8s"
-TOML
+write_config "$ORIGIN" "http://$ORIGIN" 'tag_ttl = "2s"' 'max_stale = "8s"'
 start_georeg --config "$WORK/georeg.toml"
 M="$GEOREG_URL/v2/team/app/manifests/1.0"
 digest_of() { curl -s -D - -o /dev/null -H "Accept: $ACCEPT_ALL" "$1" | tr -d '\r' | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}'; }

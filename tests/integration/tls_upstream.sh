@@ -23,15 +23,7 @@ tls_origin() {  # CERT
     ORIGIN_HTTP_EXTRA=$'  tls:\n    certificate: '"$PKI/$1.crt"$'\n    key: '"$PKI/$1.key" start_origin "tls-$1"
 }
 georeg_for() {  # CA_FILE
-  cat >"$WORK/georeg.toml" <<TOML
-[cache]
-dir = "$WORK/cache-$RANDOM"
-max_size = "1GiB"
-[[upstream]]
-registry = "$ORIGIN"
-url = "https://$ORIGIN"
-ca_file = "$1"
-TOML
+  write_config "$ORIGIN" "https://$ORIGIN" "ca_file = \"$1\""
   start_georeg --config "$WORK/georeg.toml"
 }
 
@@ -70,16 +62,8 @@ stop_origin
 
 # insecure_skip_verify exists, is off by default, and warns when on.
 tls_origin wronghost
-cat >"$WORK/insecure.toml" <<TOML
-[cache]
-dir = "$WORK/cache-insecure"
-max_size = "1GiB"
-[[upstream]]
-registry = "$ORIGIN"
-url = "https://$ORIGIN"
-insecure_skip_verify = true
-TOML
-start_georeg --config "$WORK/insecure.toml"
+write_config "$ORIGIN" "https://$ORIGIN" "insecure_skip_verify = true"
+start_georeg --config "$WORK/georeg.toml"
 check "insecure_skip_verify logs a warning" grep -q "insecure_skip_verify is on" "$GEOREG_LOG"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$GEOREG_URL/v2/team/app/blobs/$layer")
 expect_eq "insecure_skip_verify: the pull works despite the wrong host" 200 "$code"

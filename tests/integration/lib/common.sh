@@ -191,6 +191,19 @@ start_georeg() {
   GEOREG_URL="http://127.0.0.1:$GEOREG_PORT"
 }
 
+# write_config REGISTRY URL [UPSTREAM_LINE...]: writes $WORK/georeg.toml with a
+# fresh cache directory and one upstream; each extra argument is one more
+# line of that [[upstream]] table. $SERVER_TOML, if set, becomes [server].
+write_config() {
+  local registry="$1" url="$2"; shift 2
+  {
+    [ -n "${SERVER_TOML:-}" ] && printf '[server]\n%s\n' "$SERVER_TOML"
+    printf '[cache]\ndir = "%s"\nmax_size = "1GiB"\n' "$(mktemp -d "$WORK/cache.XXXX")"
+    printf '[[upstream]]\nregistry = "%s"\nurl = "%s"\n' "$registry" "$url"
+    [ $# -gt 0 ] && printf '%s\n' "$@"
+  } >"$WORK/georeg.toml"
+}
+
 # stop_georeg: SIGTERM; returns georeg's exit status.
 stop_georeg() { stop_pid "$GEOREG_PID"; }
 
