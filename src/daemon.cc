@@ -5,6 +5,7 @@
 
 #include <memory>
 
+#include "cache/dir_lock.h"
 #include "cache/store.h"
 #include "cache/writer.h"
 #include "src/http/server.h"
@@ -20,6 +21,11 @@ int Run(const config::Config& cfg) {
   if (util::ParseLogLevel(cfg.log_level.c_str(), &level)) util::SetLogLevel(level);
   ::signal(SIGPIPE, SIG_IGN);
 
+  auto lock = cache::DirLock::Acquire(cfg.cache.dir);
+  if (!lock.ok()) {
+    LOG_ERROR("%s", lock.status().message().c_str());
+    return 1;
+  }
   auto store = cache::Store::Open({cfg.cache.dir, cfg.cache.max_size});
   if (!store.ok()) {
     LOG_ERROR("cannot open cache: %s", store.status().ToString().c_str());
