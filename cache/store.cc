@@ -180,13 +180,15 @@ Status Store::GetBlob(const ReadTxn& txn, const Digest& d, BlobInfo* out) const 
 }
 
 Status Store::GetChunk(const ReadTxn& txn, const Digest& d, uint32_t index,
-                       std::span<const uint8_t>* payload) const {
+                       std::span<const uint8_t>* payload, bool verify) const {
   auto k = ChunkKey(d, index);
   MDB_val key = Val(k.data(), k.size()), val;
   int rc = mdb_get(txn.get(), chunks_, &key, &val);
   if (rc) return FromMdb(rc, "chunk");
   if (val.mv_size < 8) return Status::Corruption("short chunk record for " + d.ToString());
   *payload = std::span<const uint8_t>(static_cast<const uint8_t*>(val.mv_data) + 8, val.mv_size - 8);
+  if (verify && GetU64(static_cast<const uint8_t*>(val.mv_data)) != ChunkChecksum(*payload))
+    return Status::Corruption("chunk " + std::to_string(index) + " of " + d.ToString() + " fails its checksum");
   return Status::Ok();
 }
 
@@ -217,21 +219,48 @@ Status Store::GetTag(const ReadTxn& txn, const std::string& registry, const std:
   return Status::Ok();
 }
 
-Result<std::vector<Digest>> Store::ListBlobs() const {
+Result<std::vector<std::pair<Digest, BlobInfo>>> Store::ListBlobInfos() const {
   auto txn = BeginRead();
   if (!txn.ok()) return txn.status();
   MDB_cursor* cur;
   int rc = mdb_cursor_open(txn->get(), blobs_, &cur);
   if (rc) return FromMdb(rc, "cursor");
-  std::vector<Digest> out;
+  std::vector<std::pair<Digest, BlobInfo>> out;
   MDB_val key, val;
   for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
        rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
-    if (key.mv_size == 32) out.push_back(Digest::FromRaw(static_cast<uint8_t*>(key.mv_data)));
+    if (key.mv_size != 32) continue;
+    Digest d = Digest::FromRaw(static_cast<uint8_t*>(key.mv_data));
+    BlobInfo info;
+    if (GetBlob(*txn, d, &info).ok()) out.emplace_back(d, info);
   }
   mdb_cursor_close(cur);
   if (rc != MDB_NOTFOUND) return FromMdb(rc, "list blobs");
   return out;
+}
+
+Result<std::vector<Digest>> Store::ListBlobs() const {
+  auto infos = ListBlobInfos();
+  if (!infos.ok()) return infos.status();
+  std::vector<Digest> out;
+  for (auto& [d, info] : *infos) out.push_back(d);
+  return out;
+}
+
+Status Store::PutBlobAccess(const std::vector<std::pair<Digest, uint64_t>>& access) {
+  WriteTxn txn(env_);
+  if (!txn.status().ok()) return txn.status();
+  for (const auto& [d, ms] : access) {
+    MDB_val key = DigestVal(d), val;
+    if (mdb_get(txn.get(), blobs_, &key, &val) != 0 || val.mv_size < 32) continue;  // evicted meanwhile
+    uint8_t rec[32];
+    std::memcpy(rec, val.mv_data, 32);
+    PutU64(rec + 24, ms);
+    MDB_val nv = Val(rec, sizeof(rec));
+    int rc = mdb_put(txn.get(), blobs_, &key, &nv, 0);
+    if (rc) return FromMdb(rc, "put blob access");
+  }
+  return txn.Commit();
 }
 
 Status Store::PutChunk(const Digest& d, uint32_t index, std::span<const uint8_t> payload) {

@@ -225,9 +225,25 @@ util::Result<Config> ParseString(const std::string& text, const std::string& sou
   if (const toml::node* n = root.get("cache")) {
     if (!n->is_table()) return KeyError("cache", "must be a table");
     const toml::table& t = *n->as_table();
-    RETURN_IF_ERROR(CheckKeys(t, "cache.", {"dir", "max_size"}));
+    RETURN_IF_ERROR(CheckKeys(t, "cache.", {"dir", "max_size", "min_free"}));
     RETURN_IF_ERROR(GetString(t, "cache.", "dir", &cfg.cache.dir));
     RETURN_IF_ERROR(GetSize(t, "cache.", "max_size", &cfg.cache.max_size));
+    if (const toml::node* mf = t.get("min_free")) {
+      std::string v = mf->is_string() ? std::string(mf->as_string()->get()) : "";
+      if (!v.empty() && v.back() == '%') {
+        char* end = nullptr;
+        double pct = std::strtod(v.c_str(), &end);
+        if (end != v.c_str() + v.size() - 1 || pct < 0 || pct >= 100)
+          return KeyError("cache.min_free", "'" + v + "' must be a percentage below 100% or a size");
+        cfg.cache.min_free_fraction = pct / 100;
+        cfg.cache.min_free_bytes = 0;
+      } else {
+        uint64_t bytes = 0;
+        RETURN_IF_ERROR(GetSize(t, "cache.", "min_free", &bytes));
+        cfg.cache.min_free_fraction = 0;
+        cfg.cache.min_free_bytes = bytes;
+      }
+    }
   }
   if (const toml::node* n = root.get("log")) {
     if (!n->is_table()) return KeyError("log", "must be a table");

@@ -56,6 +56,10 @@ struct Server {
 struct Cache {
   std::string dir = "/var/cache/georeg";
   uint64_t max_size = 20ull << 30;  // "20GiB"
+  // key `min_free`, "10%": free space the cache leaves on its file system,
+  // as a percentage of the file system or a size ("5GiB").
+  double min_free_fraction = 0.10;
+  uint64_t min_free_bytes = 0;      // used instead when min_free is a size
 };
 
 struct Config {

@@ -41,7 +41,11 @@ int Run(const config::Config& cfg) {
   }
   auto writer = std::make_unique<cache::Writer>();
   registry::WriterBridge bridge(&loop, writer.get());
-  registry::Service service(std::move(*upstreams), store->get(), &bridge);
+  registry::Service service(&loop, cfg.cache, std::move(*upstreams), store->get(), &bridge);
+  if (util::Status st = service.Start(); !st.ok()) {
+    LOG_ERROR("cannot load the cache index: %s", st.ToString().c_str());
+    return 1;
+  }
 
   http::ServerOptions opts;
   opts.limits.max_request_line = cfg.server.max_request_line;

@@ -53,9 +53,11 @@ void ReleaseMappedPages(const uint8_t* data, size_t len) {
 }
 }  // namespace
 
-void BlobStream::ServeCached(cache::Store* store, const util::Digest& digest, const cache::BlobInfo& info,
-                             std::shared_ptr<http::Exchange> exchange) {
-  auto s = std::make_shared<BlobStream>(store, digest, std::move(exchange), nullptr);
+void BlobStream::ServeCached(cache::Store* store, CacheKeeper* keeper, const util::Digest& digest,
+                             const cache::BlobInfo& info, std::shared_ptr<http::Exchange> exchange) {
+  auto s = std::make_shared<BlobStream>(store, keeper, digest, std::move(exchange), nullptr);
+  keeper->Pin(digest, NowMs());
+  s->pinned_ = true;
   s->Start(info.size, info.chunk_size);
 }
 
@@ -132,10 +134,17 @@ void BlobStream::Pump() {
     // until the socket write completes, so nothing is copied in user space.
     auto txn = store_->BeginRead();
     std::span<const uint8_t> payload;
-    Status st = txn.ok() ? store_->GetChunk(*txn, digest_, index, &payload) : txn.status();
-    if (!st.ok() || payload.size() < stop - chunk_start) {
-      LOG_ERROR("cache: blob %s chunk %u unreadable (%s); resetting the client", digest_.ToString().c_str(),
-                index, st.ok() ? "short chunk" : st.ToString().c_str());
+    Status st = txn.ok() ? store_->GetChunk(*txn, digest_, index, &payload, /*verify=*/true) : txn.status();
+    if (st.ok() && payload.size() < stop - chunk_start) st = Status::Corruption("short chunk " + std::to_string(index));
+    if (!st.ok()) {
+      // Never bad bytes: the client is reset, and a corrupt blob leaves the
+      // cache so the next request fetches it again.
+      if (st.IsCorruption()) {
+        keeper_->Corrupt(digest_, st.message());
+      } else {
+        LOG_ERROR("cache: blob %s chunk %u unreadable (%s); resetting the client", digest_.ToString().c_str(), index,
+                  st.ToString().c_str());
+      }
       Abort();
       return;
     }
@@ -156,7 +165,9 @@ void BlobStream::Pump() {
                                      return;
                                    }
                                    self->pos_ += len;
+                                   std::shared_ptr<BlobFill> fill = self->fill_;
                                    self->Pump();
+                                   if (fill) fill->OnStreamProgress();
                                  });
   if (!queued) {
     writing_ = false;
@@ -172,7 +183,11 @@ void BlobStream::Abort() {
 
 void BlobStream::Finish() {
   finished_ = true;
-  fill_.reset();
+  if (pinned_) {
+    keeper_->Unpin(digest_);
+    pinned_ = false;
+  }
+  if (auto fill = std::move(fill_)) fill->OnStreamProgress();
 }
 
 // ---- BlobFill ----
@@ -193,7 +208,7 @@ void BlobFill::Join(std::shared_ptr<http::Exchange> exchange) {
     waiting_head_.push_back(std::move(exchange));
     return;
   }
-  auto stream = std::make_shared<BlobStream>(env_.store, digest_, std::move(exchange), shared_from_this());
+  auto stream = std::make_shared<BlobStream>(env_.store, env_.keeper, digest_, std::move(exchange), shared_from_this());
   streams_.push_back(stream);
   stream->Start(size_, chunk_size_);
 }
@@ -214,6 +229,10 @@ void BlobFill::OnHead(const upstream::ResponseHead& head) {
   if (head.status == 200 && head.content_length) {
     size_ = *head.content_length;
     state_ = State::kStreaming;
+    if (storing_) {
+      reserved_ = env_.keeper->Reserve(size_);
+      if (!reserved_) PassThrough("no room for " + std::to_string(size_) + " bytes within the budget");
+    }
     auto waiting = std::move(waiting_head_);
     waiting_head_.clear();
     for (auto& ex : waiting) Join(std::move(ex));
@@ -255,7 +274,7 @@ void BlobFill::OnBody(const char* data, size_t len) {
     data += n;
     len -= n;
     received_ += n;
-    if (chunk->size() == chunk_len) CommitChunk(index);
+    if (chunk->size() == chunk_len && storing_) CommitChunk(index);
   }
   if (!paused_ && chunks_.size() > kMaxChunksInMemory && fetch_) {
     paused_ = true;
@@ -269,6 +288,7 @@ void BlobFill::CommitChunk(uint32_t index) {
   cache::Store* store = env_.store;
   util::Digest digest = digest_;
   auto self = shared_from_this();
+  posted_any_ = true;
   env_.writer->Run([store, digest, index, data] { return store->PutChunk(digest, index, *data); },
                    [self, index](Status st) { self->OnChunkCommitted(index, std::move(st)); });
 }
@@ -276,8 +296,11 @@ void BlobFill::CommitChunk(uint32_t index) {
 void BlobFill::OnChunkCommitted(uint32_t index, Status st) {
   if (state_ == State::kFailed) return;
   if (!st.ok()) {
-    // Pass-through on a full disk is issue 4; for now the fill fails cleanly.
-    Fail("cache write failed: " + st.ToString());
+    if (st.IsNoSpace()) {
+      PassThrough(st.message());  // this chunk stays in memory for the clients
+    } else {
+      Fail("cache write failed: " + st.ToString());
+    }
     return;
   }
   chunks_.erase(index);
@@ -311,6 +334,17 @@ void BlobFill::OnComplete(Status status) {
   }
   state_ = State::kVerified;
   uint64_t elapsed = NowMs() - started_ms_;
+  if (!storing_) {
+    LOG_INFO("fill: passed blob %s through unstored (%llu bytes in %llu ms)", digest_.ToString().c_str(),
+             (unsigned long long)size_, (unsigned long long)elapsed);
+    PumpAll();
+    if (discard_pending_) {
+      MaybeDiscard();
+    } else {
+      env_.on_done(digest_, this);
+    }
+    return;
+  }
   cache::BlobInfo info;
   info.size = size_;
   info.chunk_size = chunk_size_;
@@ -321,14 +355,21 @@ void BlobFill::OnComplete(Status status) {
   // Chunks were posted before this job, and the writer runs jobs in order.
   env_.writer->Run([store, digest, info] { return store->PublishBlob(digest, info); },
                    [self, elapsed](Status st) {
+                     self->reserved_ = false;
                      if (st.ok()) {
                        LOG_INFO("fill: cached blob %s (%llu bytes in %llu ms)", self->digest_.ToString().c_str(),
                                 (unsigned long long)self->size_, (unsigned long long)elapsed);
-                     } else {
-                       LOG_ERROR("fill: could not publish blob %s: %s", self->digest_.ToString().c_str(),
-                                 st.ToString().c_str());
+                       self->env_.keeper->Published(self->digest_, self->size_, NowMs());
+                       self->env_.on_done(self->digest_, self.get());
+                       return;
                      }
-                     self->env_.on_done(self->digest_, self.get());
+                     LOG_ERROR("fill: could not publish blob %s: %s", self->digest_.ToString().c_str(),
+                               st.ToString().c_str());
+                     if (st.IsNoSpace()) self->env_.keeper->NoteNoSpace(st.message());
+                     self->env_.keeper->Unreserve(self->size_);
+                     self->discard_pending_ = true;
+                     self->storing_ = false;
+                     self->MaybeDiscard();
                    });
   PumpAll();
 }
@@ -348,6 +389,10 @@ void BlobFill::Fail(const std::string& why) {
   LOG_ERROR("fill: blob %s from %s failed: %s; resetting %zu client connection(s), nothing cached",
             digest_.ToString().c_str(), upstream_name_.c_str(), why.c_str(), clients);
   state_ = State::kFailed;
+  if (reserved_) {
+    env_.keeper->Unreserve(size_);
+    reserved_ = false;
+  }
   if (fetch_) {
     auto f = std::move(fetch_);
     f->Cancel();
@@ -358,8 +403,72 @@ void BlobFill::Fail(const std::string& why) {
   for (auto& ex : waiting_head_) ex->Reset();
   waiting_head_.clear();
   chunks_.clear();
+  discard_pending_ = posted_any_;
+  if (discard_pending_) {
+    MaybeDiscard();  // no stream is left: deletes now, then on_done
+  } else {
+    env_.on_done(digest_, this);
+  }
+}
+
+void BlobFill::PassThrough(const std::string& why) {
+  if (!storing_) return;
+  storing_ = false;
+  env_.keeper->NoteNoSpace(why);
+  if (reserved_) {
+    env_.keeper->Unreserve(size_);
+    reserved_ = false;
+  }
+  // Chunks already sent to the writer are deleted once no client needs them.
+  discard_pending_ = posted_any_;
+  TrimPassedChunks();
+}
+
+void BlobFill::OnStreamProgress() {
+  if (!storing_) TrimPassedChunks();
+  MaybeDiscard();
+}
+
+void BlobFill::TrimPassedChunks() {
+  uint64_t min_pos = UINT64_MAX;
+  for (auto& s : streams_)
+    if (!s->finished()) min_pos = std::min(min_pos, s->position());
+  if (min_pos == UINT64_MAX && state_ == State::kStreaming && waiting_head_.empty()) {
+    // Nobody is left to pass the bytes to, and they are not being stored.
+    LOG_INFO("fill: blob %s: every client left a pass-through fill; stopping it", digest_.ToString().c_str());
+    state_ = State::kFailed;
+    if (fetch_) {
+      auto f = std::move(fetch_);
+      f->Cancel();
+    }
+    chunks_.clear();
+    if (discard_pending_) {
+      MaybeDiscard();
+    } else {
+      env_.on_done(digest_, this);
+    }
+    return;
+  }
+  while (!chunks_.empty()) {
+    auto first = chunks_.begin();
+    if ((static_cast<uint64_t>(first->first) + 1) * chunk_size_ > min_pos) break;
+    chunks_.erase(first);
+  }
+  if (paused_ && chunks_.size() <= kMaxChunksInMemory / 2 && fetch_) {
+    paused_ = false;
+    fetch_->Resume();
+  }
+}
+
+void BlobFill::MaybeDiscard() {
+  if (!discard_pending_ || state_ == State::kStreaming || state_ == State::kWaitingHead) return;
+  for (auto& s : streams_)
+    if (!s->finished()) return;
+  discard_pending_ = false;
   cache::Store* store = env_.store;
   util::Digest digest = digest_;
+  // Posted before the service may start a new fill of this digest (on_done
+  // below), so the writer deletes these chunks before that fill writes any.
   env_.writer->Run([store, digest] { return store->DeleteBlob(digest); }, [](Status st) {
     if (!st.ok()) LOG_ERROR("fill: could not discard chunks: %s", st.ToString().c_str());
   });

@@ -13,6 +13,12 @@
 // client can take a wrong blob for a complete one, and the fill's chunks
 // are deleted. On a match the blob record is published with a synced commit.
 //
+// Budget: a fill reserves its size with the CacheKeeper when the upstream's
+// head arrives. Without room, or when a write finds the disk or the map
+// full, the fill passes the bytes through without storing: chunks stay in
+// memory only until every client has them (the upstream read pauses when
+// too many wait), and new clients get a fill of their own.
+//
 // Ownership: the Service keeps running fills in a map by digest; streams and
 // in-flight writes hold shared_ptrs, so a fill lives until the last of them
 // is done. A client that disconnects drops its stream only; the fill goes on.
@@ -28,6 +34,7 @@
 
 #include "cache/store.h"
 #include "src/http/server.h"
+#include "src/registry/cache_keeper.h"
 #include "src/registry/writer_bridge.h"
 #include "src/upstream/session.h"
 #include "util/digest.h"
@@ -42,12 +49,17 @@ class BlobFill;
 class BlobStream : public std::enable_shared_from_this<BlobStream> {
  public:
   // Serves `exchange` from the complete cached blob `info`.
-  static void ServeCached(cache::Store* store, const util::Digest& digest, const cache::BlobInfo& info,
-                          std::shared_ptr<http::Exchange> exchange);
+  // The blob is pinned (never evicted) while it is being sent.
+  static void ServeCached(cache::Store* store, CacheKeeper* keeper, const util::Digest& digest,
+                          const cache::BlobInfo& info, std::shared_ptr<http::Exchange> exchange);
 
-  BlobStream(cache::Store* store, util::Digest digest, std::shared_ptr<http::Exchange> exchange,
+  BlobStream(cache::Store* store, CacheKeeper* keeper, util::Digest digest, std::shared_ptr<http::Exchange> exchange,
              std::shared_ptr<BlobFill> fill)
-      : store_(store), digest_(digest), exchange_(std::move(exchange)), fill_(std::move(fill)) {}
+      : store_(store),
+        keeper_(keeper),
+        digest_(digest),
+        exchange_(std::move(exchange)),
+        fill_(std::move(fill)) {}
 
   // Sends the head for a blob of `size` bytes (200, 206 or 416) and the body.
   void Start(uint64_t size, uint32_t chunk_size);
@@ -56,11 +68,15 @@ class BlobStream : public std::enable_shared_from_this<BlobStream> {
   // The fill failed: reset the client connection.
   void Abort();
   bool finished() const { return finished_; }
+  // The next byte this stream will send.
+  uint64_t position() const { return pos_; }
 
  private:
   void Finish();
 
   cache::Store* store_;
+  CacheKeeper* keeper_;
+  bool pinned_ = false;
   util::Digest digest_;
   std::shared_ptr<http::Exchange> exchange_;
   std::shared_ptr<BlobFill> fill_;  // null when serving a complete blob
@@ -78,11 +94,14 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   struct Env {
     cache::Store* store;
     WriterBridge* writer;
+    CacheKeeper* keeper;
     std::function<void(const util::Digest&, BlobFill*)> on_done;  // remove from the service's map
   };
 
-  BlobFill(Env env, util::Digest digest, std::string upstream_name)
-      : env_(std::move(env)), digest_(digest), upstream_name_(std::move(upstream_name)) {}
+  // With may_store false the fill never writes (a client's own pass-through
+  // fetch while another fill of the digest cannot take joiners).
+  BlobFill(Env env, util::Digest digest, std::string upstream_name, bool may_store)
+      : env_(std::move(env)), digest_(digest), upstream_name_(std::move(upstream_name)), storing_(may_store) {}
 
   // Starts the upstream GET of `path` (a blob of `repository`) on `session`.
   void Start(upstream::Session* session, const std::string& path, const std::string& repository);
@@ -100,6 +119,10 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   // The in-memory chunk `index`, or null if it was committed and must be read from the store.
   std::shared_ptr<const std::vector<uint8_t>> MemoryChunk(uint32_t index) const;
   bool failed() const { return state_ == State::kFailed; }
+  // New clients may join: the fill stores, so every byte stays readable.
+  bool joinable() const { return storing_ && state_ != State::kFailed; }
+  // A stream sent more: pass-through fills drop what every client has.
+  void OnStreamProgress();
 
  private:
   enum class State { kWaitingHead, kStreaming, kVerified, kFailed };
@@ -114,6 +137,11 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   void RespondError(int status, const char* code, const std::string& message);
   void Fail(const std::string& why);
   void PumpAll();
+  // Stops storing: the reservation is returned and chunks stay in memory.
+  void PassThrough(const std::string& why);
+  void TrimPassedChunks();
+  // Deletes chunks this fill committed, once no stream can still read them.
+  void MaybeDiscard();
 
   Env env_;
   util::Digest digest_;
@@ -129,6 +157,10 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   std::map<uint32_t, std::shared_ptr<std::vector<uint8_t>>> chunks_;  // not yet committed
   bool paused_ = false;
   uint64_t started_ms_ = 0;
+  bool storing_;               // chunks go to the cache
+  bool reserved_ = false;      // holds a reservation of size_ with the keeper
+  bool posted_any_ = false;    // some chunk went to the writer
+  bool discard_pending_ = false;
 };
 
 // The OCI error body, shared by every route.

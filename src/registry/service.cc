@@ -6,8 +6,15 @@ namespace registry {
 
 using util::Status;
 
-Service::Service(std::unique_ptr<UpstreamSet> upstreams, cache::Store* store, WriterBridge* writer)
-    : store_(store), writer_(writer), upstreams_(std::move(upstreams)), manifests_(store, writer) {}
+Service::Service(uv_loop_t* loop, const config::Cache& cache_cfg, std::unique_ptr<UpstreamSet> upstreams,
+                 cache::Store* store, WriterBridge* writer)
+    : store_(store),
+      writer_(writer),
+      upstreams_(std::move(upstreams)),
+      keeper_(loop, cache_cfg, store, writer),
+      manifests_(store, writer) {}
+
+util::Status Service::Start() { return keeper_.Start(); }
 
 void Service::Handle(const std::shared_ptr<http::Exchange>& ex) {
   const http::Request& req = ex->request();
@@ -51,10 +58,12 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
       RespondOciError(ex, 503, "UNAVAILABLE", "cache unavailable");
       return;
     }
+    // The index, not the store, says what may be served: a blob chosen for
+    // eviction leaves the index at once, before the writer deletes it.
     cache::BlobInfo info;
-    Status st = store_->GetBlob(*txn, digest, &info);
+    Status st = keeper_.Has(digest) ? store_->GetBlob(*txn, digest, &info) : Status::NotFound("");
     if (st.ok()) {
-      BlobStream::ServeCached(store_, digest, info, ex);
+      BlobStream::ServeCached(store_, &keeper_, digest, info, ex);
       return;
     }
     if (!st.IsNotFound()) {
@@ -63,20 +72,25 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
       return;
     }
   }
-  if (auto it = fills_.find(digest); it != fills_.end()) {
-    it->second->Join(ex);
+  auto existing = fills_.find(digest);
+  if (existing != fills_.end() && existing->second->joinable()) {
+    existing->second->Join(ex);
     return;
   }
   if (shutting_down_) {
     RespondOciError(ex, 503, "UNAVAILABLE", "shutting down");
     return;
   }
-  BlobFill::Env env{store_, writer_, [this](const util::Digest& d, BlobFill* fill) {
+  BlobFill::Env env{store_, writer_, &keeper_, [this](const util::Digest& d, BlobFill* fill) {
                       auto it = fills_.find(d);
                       if (it != fills_.end() && it->second.get() == fill) fills_.erase(it);
                     }};
-  auto fill = std::make_shared<BlobFill>(std::move(env), digest, up->config.registry);
-  fills_[digest] = fill;
+  // A fill of this digest that stopped storing takes no new clients, and may
+  // still have chunks to discard: this client gets a fetch of its own that
+  // never writes.
+  bool may_store = existing == fills_.end();
+  auto fill = std::make_shared<BlobFill>(std::move(env), digest, up->config.registry, may_store);
+  if (may_store) fills_[digest] = fill;
   fill->Join(ex);
   std::string name = UpstreamSet::UpstreamName(*up, route.name);
   fill->Start(up->session.get(), "/v2/" + name + "/blobs/" + digest.ToString(), name);
@@ -90,6 +104,7 @@ void Service::Shutdown() {
   fills_.clear();
   manifests_.Shutdown();
   upstreams_->Shutdown();
+  keeper_.Stop();
 }
 
 }  // namespace registry

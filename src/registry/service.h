@@ -19,6 +19,7 @@
 #include "src/http/server.h"
 #include "src/oci/router.h"
 #include "src/registry/blob_fill.h"
+#include "src/registry/cache_keeper.h"
 #include "src/registry/manifests.h"
 #include "src/registry/upstream_set.h"
 #include "src/registry/writer_bridge.h"
@@ -28,7 +29,10 @@ namespace registry {
 class Service {
  public:
   // Takes ownership of the upstreams.
-  Service(std::unique_ptr<UpstreamSet> upstreams, cache::Store* store, WriterBridge* writer);
+  Service(uv_loop_t* loop, const config::Cache& cache_cfg, std::unique_ptr<UpstreamSet> upstreams,
+          cache::Store* store, WriterBridge* writer);
+  // Loads the cache index. Errors: from the store.
+  util::Status Start();
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
 
@@ -42,6 +46,7 @@ class Service {
   cache::Store* store_;
   WriterBridge* writer_;
   std::unique_ptr<UpstreamSet> upstreams_;
+  CacheKeeper keeper_;
   ManifestResolver manifests_;
   std::unordered_map<util::Digest, std::shared_ptr<BlobFill>, util::DigestHash> fills_;
   bool shutting_down_ = false;

@@ -225,6 +225,24 @@ start_fake() {
   FAKE="127.0.0.1:$(cat "$WORK/fake.port")"
 }
 
+# make_blobs DIR N MIB [SEED]: N files of MIB MiB of seeded random data, each
+# named by its sha256 (for the fake upstream's files mode). Prints the digests.
+make_blobs() {
+  python3 - "$@" <<'PY'
+import hashlib, os, random, sys
+d, n, mib = sys.argv[1], int(sys.argv[2]), float(sys.argv[3])
+seed = sys.argv[4] if len(sys.argv) > 4 else "blobs"
+os.makedirs(d, exist_ok=True)
+rng = random.Random(seed)
+for i in range(n):
+    data = rng.randbytes(int(mib * 1048576) + i)
+    h = hashlib.sha256(data).hexdigest()
+    with open(os.path.join(d, h), "wb") as f:
+        f.write(data)
+    print("sha256:" + h)
+PY
+}
+
 # cache_dump DIR: the cache's blobs, manifests and tags databases as text
 # (read-only, while georeg runs), for "the cache is unchanged" checks.
 cache_dump() {

@@ -15,9 +15,12 @@ seeded pseudo-random data, whatever digest is asked for, so:
                (--loop: to itself, forever)
   blobhost     serves the blob at any path; logs whether an Authorization
                header came with the request
+  files        serves /v2/<name>/blobs/<digest> from --dir/<hex> (404 when
+               absent), at most --rate bytes per second (0: no limit)
 Manifests and /v2/ answer 404 and 200.
 """
 import argparse
+import os
 import base64
 import random
 import socket
@@ -29,7 +32,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mode", required=True, choices=["wrong-bytes", "truncate", "hang", "redirect", "blobhost"])
+    ap.add_argument("--mode", required=True, choices=["wrong-bytes", "truncate", "hang", "redirect", "blobhost", "files"])
+    ap.add_argument("--dir")
+    ap.add_argument("--rate", type=int, default=0)
     ap.add_argument("--user")
     ap.add_argument("--password")
     ap.add_argument("--redirect-to")
@@ -87,6 +92,30 @@ def main():
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+            if args.mode == "files" and "/blobs/sha256:" in self.path:
+                path = os.path.join(args.dir, self.path.split("/blobs/sha256:")[1].split("?")[0])
+                if not os.path.isfile(path):
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                with open(path, "rb") as f:
+                    data = f.read()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                if self.command == "HEAD":
+                    return
+                step = 64 << 10
+                try:
+                    for off in range(0, len(data), step):
+                        self.wfile.write(data[off:off + step])
+                        if args.rate:
+                            time.sleep(step / args.rate)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+                return
             if args.mode == "blobhost":
                 self.send_response(200)
                 self.send_header("Content-Type", "application/octet-stream")

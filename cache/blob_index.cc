@@ -1,0 +1,73 @@
+#include "cache/blob_index.h"
+
+#include <algorithm>
+
+namespace cache {
+
+void BlobIndex::Add(const util::Digest& d, uint64_t size, uint64_t last_access_ms) {
+  auto [it, inserted] = entries_.try_emplace(d);
+  if (!inserted) stored_ -= it->second.size;
+  it->second.size = size;
+  it->second.last_access_ms = last_access_ms;
+  stored_ += size;
+}
+
+void BlobIndex::Remove(const util::Digest& d) {
+  auto it = entries_.find(d);
+  if (it == entries_.end()) return;
+  stored_ -= it->second.size;
+  entries_.erase(it);
+}
+
+const BlobIndex::Entry* BlobIndex::Find(const util::Digest& d) const {
+  auto it = entries_.find(d);
+  return it == entries_.end() ? nullptr : &it->second;
+}
+
+void BlobIndex::Touch(const util::Digest& d, uint64_t now_ms) {
+  auto it = entries_.find(d);
+  if (it == entries_.end() || it->second.last_access_ms >= now_ms) return;
+  it->second.last_access_ms = now_ms;
+  it->second.access_dirty = true;
+}
+
+void BlobIndex::Pin(const util::Digest& d) {
+  auto it = entries_.find(d);
+  if (it != entries_.end()) ++it->second.pins;
+}
+
+void BlobIndex::Unpin(const util::Digest& d) {
+  auto it = entries_.find(d);
+  if (it != entries_.end() && it->second.pins > 0) --it->second.pins;
+}
+
+std::vector<util::Digest> BlobIndex::ChooseEvictions(uint64_t bytes) const {
+  std::vector<std::pair<const util::Digest*, const Entry*>> candidates;
+  for (const auto& [d, e] : entries_)
+    if (e.pins == 0) candidates.emplace_back(&d, &e);
+  std::sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
+    if (a.second->last_access_ms != b.second->last_access_ms)
+      return a.second->last_access_ms < b.second->last_access_ms;
+    return *a.first < *b.first;
+  });
+  std::vector<util::Digest> out;
+  uint64_t freed = 0;
+  for (const auto& [d, e] : candidates) {
+    if (freed >= bytes) break;
+    out.push_back(*d);
+    freed += e->size;
+  }
+  return out;
+}
+
+std::vector<std::pair<util::Digest, uint64_t>> BlobIndex::TakeDirtyAccess() {
+  std::vector<std::pair<util::Digest, uint64_t>> out;
+  for (auto& [d, e] : entries_) {
+    if (!e.access_dirty) continue;
+    e.access_dirty = false;
+    out.emplace_back(d, e.last_access_ms);
+  }
+  return out;
+}
+
+}  // namespace cache

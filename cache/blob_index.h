@@ -1,0 +1,57 @@
+// BlobIndex: what the cache holds, in memory, for budget and eviction.
+//
+// One entry per complete blob: size, last access and a pin count. Blobs
+// being served are pinned and never chosen for eviction; blobs being filled
+// are not in the index yet but hold a reservation of their size, so the
+// budget counts them before they land. Eviction is least-recently-used over
+// whole blobs. Pure (time is passed in), loop thread only; rebuilt from the
+// store at start.
+#pragma once
+
+#include <cstdint>
+#include <unordered_map>
+#include <vector>
+
+#include "util/digest.h"
+
+namespace cache {
+
+class BlobIndex {
+ public:
+  struct Entry {
+    uint64_t size = 0;
+    uint64_t last_access_ms = 0;
+    uint32_t pins = 0;
+    bool access_dirty = false;  // last_access changed since it was last persisted
+  };
+
+  void Add(const util::Digest& d, uint64_t size, uint64_t last_access_ms);
+  void Remove(const util::Digest& d);
+  const Entry* Find(const util::Digest& d) const;
+  void Touch(const util::Digest& d, uint64_t now_ms);
+  void Pin(const util::Digest& d);
+  void Unpin(const util::Digest& d);
+
+  void Reserve(uint64_t bytes) { reserved_ += bytes; }
+  void Unreserve(uint64_t bytes) { reserved_ -= bytes < reserved_ ? bytes : reserved_; }
+
+  uint64_t stored_bytes() const { return stored_; }
+  // Stored plus reserved by fills in flight: what the budget is held against.
+  uint64_t committed_bytes() const { return stored_ + reserved_; }
+  size_t count() const { return entries_.size(); }
+
+  // Unpinned blobs, least recently used first, until their sizes add up to
+  // `bytes` (or every candidate is chosen). Ties break by digest, so the
+  // choice is deterministic.
+  std::vector<util::Digest> ChooseEvictions(uint64_t bytes) const;
+
+  // Blobs whose last access changed since the previous call, with that time.
+  std::vector<std::pair<util::Digest, uint64_t>> TakeDirtyAccess();
+
+ private:
+  std::unordered_map<util::Digest, Entry, util::DigestHash> entries_;
+  uint64_t stored_ = 0;
+  uint64_t reserved_ = 0;
+};
+
+}  // namespace cache

@@ -1,0 +1,84 @@
+// CacheKeeper: holds the cache to its budget while georeg runs.
+//
+// Owns the in-memory BlobIndex (rebuilt from the store at start). The budget
+// is `cache.max_size` on what the cache stores plus what fills in flight
+// have reserved; and while the file system has less than `min_free` free,
+// the cache may not grow at all (data.mdb reuses the pages it frees, it does
+// not give them back, so the only way to stop eating the disk is to stop
+// growing). Room is made by evicting whole blobs, least recently used
+// first, never one being served (pinned). Eviction deletes go through the
+// writer, in order before the writes of the fill that needed the room.
+// Last-access times are persisted every few seconds, not per read.
+//
+// Loop thread only; borrows the Store and the WriterBridge.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+
+#include "cache/blob_index.h"
+#include "cache/store.h"
+#include "config/config.h"
+#include "src/registry/writer_bridge.h"
+
+namespace registry {
+
+class CacheKeeper {
+ public:
+  CacheKeeper(uv_loop_t* loop, const config::Cache& cfg, cache::Store* store, WriterBridge* writer);
+  CacheKeeper(const CacheKeeper&) = delete;
+  CacheKeeper& operator=(const CacheKeeper&) = delete;
+
+  // Loads the index and starts the periodic check. Errors: from the store.
+  util::Status Start();
+  // Stops the timer (closing its handle); call before the loop ends.
+  void Stop();
+
+  // A complete blob the cache can serve now (not being evicted).
+  bool Has(const util::Digest& d) const { return index_.Find(d) != nullptr; }
+  // A client starts reading a cached blob: pinned until Unpin.
+  void Pin(const util::Digest& d, uint64_t now_ms);
+  void Unpin(const util::Digest& d) { index_.Unpin(d); }
+
+  // A fill of `size` bytes wants to store: makes room, evicting if needed.
+  // False when it cannot (the blob is larger than the budget, or everything
+  // else is in use): the fill then passes the bytes through unstored.
+  bool Reserve(uint64_t size);
+  void Unreserve(uint64_t size) { index_.Unreserve(size); }
+  // A fill's blob was published: its reservation becomes a stored blob.
+  void Published(const util::Digest& d, uint64_t size, uint64_t now_ms);
+  // Drops a blob from the cache (eviction, operator request).
+  void Remove(const util::Digest& d, const char* why);
+  // A read found a chunk that fails its checksum: logs, counts, removes the
+  // blob so the next request fetches it again.
+  void Corrupt(const util::Digest& d, const std::string& what);
+
+  // A write failed for lack of space: logs at most once a minute.
+  void NoteNoSpace(const std::string& what);
+
+  const cache::BlobIndex& index() const { return index_; }
+  uint64_t evictions() const { return evictions_; }
+  uint64_t corruptions() const { return corruptions_; }
+
+ private:
+  static void OnTimer(uv_timer_t* t);
+  void CheckDisk();
+  uint64_t Limit() const;
+  // Evicts until committed + extra fits the limit; false if it cannot.
+  bool MakeRoom(uint64_t extra);
+
+  uv_loop_t* loop_;
+  config::Cache cfg_;
+  cache::Store* store_;
+  WriterBridge* writer_;
+  cache::BlobIndex index_;
+  uv_timer_t timer_;
+  bool low_space_ = false;
+  uint64_t low_space_cap_ = 0;   // the cache's size when the disk ran low
+  uint64_t last_nospace_log_ms_ = 0;
+  uint64_t evictions_ = 0;
+  uint64_t corruptions_ = 0;
+};
+
+}  // namespace registry

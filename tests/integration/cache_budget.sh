@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# The cache's budget and integrity: whole blobs evicted least recently used
+# first when max_size is crossed; a blob larger than the budget is passed
+# through unstored; data.mdb stays near max_size under churn; a flipped byte
+# in data.mdb is caught on read (reset, removed, fetched again); a second
+# daemon on the same cache refuses to start, naming the first one's PID.
+source "$(dirname "$0")/lib/common.sh"
+
+mapfile -t B < <(make_blobs "$WORK/blobs" 4 20)          # four blobs of 20 MiB
+mapfile -t CHURN < <(make_blobs "$WORK/blobs" 24 12 churn) # 24 x 12 MiB = 4.5 budgets
+mapfile -t HUGE < <(make_blobs "$WORK/blobs" 1 70 huge)    # larger than the budget
+start_fake files --dir "$WORK/blobs"
+write_config fake "http://$FAKE"
+sed -i 's/max_size = "1GiB"/max_size = "64MiB"/' "$WORK/georeg.toml"
+CACHE=$(sed -n 's/^dir = "\(.*\)"/\1/p' "$WORK/georeg.toml")
+start_georeg --config "$WORK/georeg.toml"
+get() { curl -s -o "$WORK/got" -w '%{http_code}' "$GEOREG_URL/v2/x/blobs/$1"; }
+upstream_gets() { grep -c "GET /v2/x/blobs/$1" "$FAKE_LOG"; }
+cached() { mdb_dump -s blobs "$CACHE" | grep -qi " ${1#sha256:}$"; }
+wait_cached() { for _ in $(seq 50); do cached "$1" && return 0; sleep 0.1; done; return 1; }
+
+for d in "${B[0]}" "${B[1]}" "${B[2]}"; do
+  expect_eq "fill ${d:7:12}" "200 $d" "$(get "$d") sha256:$(sha_of "$WORK/got")"
+  wait_cached "$d"
+done
+sleep 0.2
+expect_eq "warm read of the first blob makes it recent" 200 "$(get "${B[0]}")"
+sleep 0.2
+expect_eq "a fourth blob crosses the budget" 200 "$(get "${B[3]}")"
+wait_cached "${B[3]}"
+check "the least recently used blob was evicted" bash -c "! mdb_dump -s blobs '$CACHE' | grep -qi ' ${B[1]#sha256:}$'"
+check "the recently read blob stayed" cached "${B[0]}"
+check "the newest blob stayed" cached "${B[2]}"
+check "the eviction is logged" grep -q "evicted (least recently used) ${B[1]}" "$GEOREG_LOG"
+n=$(upstream_gets "${B[1]}")
+expect_eq "the evicted blob is fetched again" "200 $((n + 1))" "$(get "${B[1]}") $(upstream_gets "${B[1]}")"
+n=$(upstream_gets "${B[0]}")
+expect_eq "a kept blob is served from the cache" "200 $n" "$(get "${B[0]}") $(upstream_gets "${B[0]}")"
+
+# Larger than the whole budget: served, not stored.
+expect_eq "a blob larger than the budget is served" "200 ${HUGE[0]}" "$(get "${HUGE[0]}") sha256:$(sha_of "$WORK/got")"
+check "and passed through unstored" grep -q "passed blob ${HUGE[0]} through unstored" "$GEOREG_LOG"
+check "and not in the cache" bash -c "! mdb_dump -s blobs '$CACHE' | grep -qi ' ${HUGE[0]#sha256:}$'"
+
+# Churn: 4.5 budgets' worth through the cache.
+bad=0
+for d in "${CHURN[@]}"; do [ "$(get "$d")" = 200 ] && [ "sha256:$(sha_of "$WORK/got")" = "$d" ] || bad=$((bad + 1)); done
+expect_eq "churn: every blob served correctly" 0 "$bad"
+sleep 0.5
+size=$(stat -c %s "$CACHE/data.mdb")
+stored=$(($(mdb_dump -s blobs "$CACHE" | grep -c '^ [0-9a-f]\{64\}$') / 2))  # a key line and a value line each
+check "churn: data.mdb is $((size >> 20)) MiB, within 1.1 x the 64 MiB budget" test "$size" -le $((64 * 1048576 * 11 / 10))
+check "churn: the cache holds $stored blobs, within budget" test $((stored * 12)) -le 64
+
+# A flipped byte in data.mdb: caught on read, never served.
+victim="${CHURN[-1]}"
+offset=$(python3 - "$CACHE/data.mdb" "$WORK/blobs/${victim#sha256:}" <<'PY'
+import sys
+data = open(sys.argv[1], "rb").read()
+needle = open(sys.argv[2], "rb").read()[4096:4096 + 64]
+print(data.find(needle))
+PY
+)
+check "found the blob's bytes in data.mdb" test "$offset" -gt 0
+python3 - "$CACHE/data.mdb" "$offset" <<'PY'
+import os, sys
+fd = os.open(sys.argv[1], os.O_RDWR)
+off = int(sys.argv[2]) + 10
+b = os.pread(fd, 1, off)
+os.pwrite(fd, bytes([b[0] ^ 0x01]), off)
+os.close(fd)
+PY
+n=$(upstream_gets "$victim")
+curl -s -o "$WORK/bad" "$GEOREG_URL/v2/x/blobs/$victim"
+rc=$?
+check "flipped byte: the client is reset (curl $rc), not served bad bytes" test "$rc" = 18 -o "$rc" = 56
+check "flipped byte: logged" grep -q "fails its checksum" "$GEOREG_LOG"
+expect_eq "flipped byte: the next request fetches it again" "200 $victim $((n + 1))" \
+  "$(get "$victim") sha256:$(sha_of "$WORK/got") $(upstream_gets "$victim")"
+
+# One daemon per cache directory.
+"$GEOREG" serve --listen 127.0.0.1:0 --config "$WORK/georeg.toml" 2>"$WORK/second.err"
+rc=$?
+check "a second daemon on the same cache refuses to start" test "$rc" -ne 0
+check "naming the running one's PID" grep -q "in use by georeg pid $GEOREG_PID" "$WORK/second.err"
+expect_eq "in one line" 1 "$(wc -l <"$WORK/second.err")"
+
+stop_georeg
+expect_eq "georeg exits 0 on SIGTERM" 0 $?
+it_finish
