@@ -1,6 +1,7 @@
 #include "cache/store.h"
 
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <xxhash.h>
 
 #include <cerrno>
@@ -55,10 +56,25 @@ std::string TagKey(const std::string& registry, const std::string& repo, const s
   return key;
 }
 
+// LMDB reports a short pwrite(2) as EIO, and on a full file system that is
+// what ENOSPC looks like. An I/O error while the file system is nearly full
+// is treated as "no space", so the daemon degrades to pass-through.
+Status ClassifyWriteError(MDB_env* env, int rc, const char* what) {
+  if (rc == EIO) {
+    const char* path = nullptr;
+    struct statvfs fs;
+    if (mdb_env_get_path(env, &path) == 0 && statvfs(path, &fs) == 0 &&
+        static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize < (64ull << 20)) {
+      return Status::NoSpace(std::string(what) + ": short write on a nearly full file system");
+    }
+  }
+  return FromMdb(rc, what);
+}
+
 // A write transaction that aborts unless committed.
 class WriteTxn {
  public:
-  explicit WriteTxn(MDB_env* env) { rc_ = mdb_txn_begin(env, nullptr, 0, &txn_); }
+  explicit WriteTxn(MDB_env* env) : env_(env) { rc_ = mdb_txn_begin(env, nullptr, 0, &txn_); }
   ~WriteTxn() {
     if (txn_) mdb_txn_abort(txn_);
   }
@@ -67,10 +83,11 @@ class WriteTxn {
   Status Commit() {
     int rc = mdb_txn_commit(txn_);
     txn_ = nullptr;
-    return FromMdb(rc, "commit");
+    return ClassifyWriteError(env_, rc, "commit");
   }
 
  private:
+  MDB_env* env_;
   MDB_txn* txn_ = nullptr;
   int rc_ = 0;
 };
@@ -104,6 +121,7 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options) {
   // Map: budget + 25% + 256 MiB headroom, rounded up to 1 GiB. Sparse on disk.
   uint64_t map = options.max_size + options.max_size / 4 + (256ull << 20);
   map = (map + (1ull << 30) - 1) & ~((1ull << 30) - 1);
+  if (options.map_size) map = options.map_size;
   if ((rc = mdb_env_set_mapsize(s->env_, map)) || (rc = mdb_env_set_maxdbs(s->env_, 8)) ||
       (rc = mdb_env_set_maxreaders(s->env_, options.max_readers)))
     return FromMdb(rc, "configure environment");
@@ -155,7 +173,7 @@ Store::~Store() {
   }
 }
 
-Status Store::Sync() { return FromMdb(mdb_env_sync(env_, 1), "sync"); }
+Status Store::Sync() { return ClassifyWriteError(env_, mdb_env_sync(env_, 1), "sync"); }
 
 Result<ReadTxn> Store::BeginRead() const {
   MDB_txn* txn = nullptr;

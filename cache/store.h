@@ -67,6 +67,7 @@ class Store {
   struct Options {
     std::string dir;          // created if missing
     uint64_t max_size = 0;    // the budget; the map is sized from it
+    uint64_t map_size = 0;    // overrides that sizing when non-zero
     unsigned max_readers = 1024;
   };
   // Opens (creating) the environment and removes orphan chunks left by a fill

@@ -60,6 +60,7 @@ struct Cache {
   // as a percentage of the file system or a size ("5GiB").
   double min_free_fraction = 0.10;
   uint64_t min_free_bytes = 0;      // used instead when min_free is a size
+  uint64_t map_size = 0;            // key `map_size`: LMDB map; 0 ("auto") sizes it from max_size
 };
 
 struct Config {

@@ -26,7 +26,7 @@ int Run(const config::Config& cfg) {
     LOG_ERROR("%s", lock.status().message().c_str());
     return 1;
   }
-  auto store = cache::Store::Open({cfg.cache.dir, cfg.cache.max_size});
+  auto store = cache::Store::Open({cfg.cache.dir, cfg.cache.max_size, cfg.cache.map_size});
   if (!store.ok()) {
     LOG_ERROR("cannot open cache: %s", store.status().ToString().c_str());
     return 1;

@@ -59,6 +59,7 @@ bool CacheKeeper::MakeRoom(uint64_t extra) {
 }
 
 bool CacheKeeper::Reserve(uint64_t size) {
+  CheckDisk();  // a burst of fills must not outrun the periodic check
   if (!MakeRoom(size)) return false;
   index_.Reserve(size);
   return true;
