@@ -114,6 +114,7 @@ ReadTxn::~ReadTxn() {
 Result<std::unique_ptr<Store>> Store::Open(const Options& options) {
   std::unique_ptr<Store> s(new Store());
   s->dir_ = options.dir;
+  if (options.read_only) return OpenReadOnly(std::move(s), options);
   if (::mkdir(options.dir.c_str(), 0750) != 0 && errno != EEXIST)
     return Status::IoError("cannot create cache dir " + options.dir + ": " + std::strerror(errno));
   int rc = mdb_env_create(&s->env_);
@@ -166,9 +167,36 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options) {
   return s;
 }
 
+Result<std::unique_ptr<Store>> Store::OpenReadOnly(std::unique_ptr<Store> s, const Options& options) {
+  struct stat sb;
+  if (::stat((options.dir + "/data.mdb").c_str(), &sb) != 0) return Status::NotFound("no cache in " + options.dir);
+  int rc = mdb_env_create(&s->env_);
+  if (rc) return FromMdb(rc, "mdb_env_create");
+  if ((rc = mdb_env_set_maxdbs(s->env_, 8)) || (rc = mdb_env_set_maxreaders(s->env_, options.max_readers)))
+    return FromMdb(rc, "configure environment");
+  rc = mdb_env_open(s->env_, options.dir.c_str(), MDB_NOTLS | MDB_RDONLY, 0640);
+  if (rc) return FromMdb(rc, ("open cache " + options.dir).c_str());
+  s->read_only_ = true;
+  MDB_txn* txn;
+  rc = mdb_txn_begin(s->env_, nullptr, MDB_RDONLY, &txn);
+  if (rc) return FromMdb(rc, "begin read transaction");
+  struct { const char* name; MDB_dbi* dbi; } dbs[] = {{"meta", &s->meta_}, {"blobs", &s->blobs_},
+                                                      {"chunks", &s->chunks_}, {"manifests", &s->manifests_},
+                                                      {"tags", &s->tags_}};
+  for (auto& db : dbs) {
+    rc = mdb_dbi_open(txn, db.name, 0, db.dbi);
+    if (rc) {
+      mdb_txn_abort(txn);
+      return FromMdb(rc, "open database");
+    }
+  }
+  mdb_txn_commit(txn);  // keeps the dbi handles
+  return s;
+}
+
 Store::~Store() {
   if (env_) {
-    mdb_env_sync(env_, 1);
+    if (!read_only_) mdb_env_sync(env_, 1);
     mdb_env_close(env_);
   }
 }
@@ -255,6 +283,58 @@ Result<std::vector<std::pair<Digest, BlobInfo>>> Store::ListBlobInfos() const {
   mdb_cursor_close(cur);
   if (rc != MDB_NOTFOUND) return FromMdb(rc, "list blobs");
   return out;
+}
+
+Result<std::vector<ManifestEntry>> Store::ListManifests() const {
+  auto txn = BeginRead();
+  if (!txn.ok()) return txn.status();
+  MDB_cursor* cur;
+  int rc = mdb_cursor_open(txn->get(), manifests_, &cur);
+  if (rc) return FromMdb(rc, "cursor");
+  std::vector<ManifestEntry> out;
+  MDB_val key, val;
+  for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+    if (key.mv_size != 32 || val.mv_size < 6) continue;
+    const uint8_t* p = static_cast<const uint8_t*>(val.mv_data);
+    uint16_t mlen;
+    std::memcpy(&mlen, p + 4, 2);
+    if (6u + mlen > val.mv_size) continue;
+    out.push_back({Digest::FromRaw(static_cast<uint8_t*>(key.mv_data)),
+                   std::string(reinterpret_cast<const char*>(p + 6), mlen), val.mv_size - 6 - mlen});
+  }
+  mdb_cursor_close(cur);
+  if (rc != MDB_NOTFOUND) return FromMdb(rc, "list manifests");
+  return out;
+}
+
+Result<StoreStats> Store::Stats() const {
+  StoreStats st;
+  auto blobs = ListBlobInfos();
+  if (!blobs.ok()) return blobs.status();
+  st.blobs = blobs->size();
+  for (auto& [d, info] : *blobs) st.blob_bytes += info.size;
+  auto manifests = ListManifests();
+  if (!manifests.ok()) return manifests.status();
+  st.manifests = manifests->size();
+  for (auto& m : *manifests) st.manifest_bytes += m.size;
+  auto txn = BeginRead();
+  if (!txn.ok()) return txn.status();
+  MDB_stat ms;
+  if (mdb_stat(txn->get(), tags_, &ms) == 0) st.tags = ms.ms_entries;
+  MDB_envinfo info;
+  if (mdb_env_info(env_, &info) == 0) st.map_size = info.me_mapsize;
+  struct stat sb;
+  if (::stat((dir_ + "/data.mdb").c_str(), &sb) == 0) st.data_file_bytes = sb.st_size;
+  return st;
+}
+
+Status Store::DeleteManifest(const Digest& d) {
+  WriteTxn txn(env_);
+  if (!txn.status().ok()) return txn.status();
+  MDB_val key = DigestVal(d);
+  int rc = mdb_del(txn.get(), manifests_, &key, nullptr);
+  if (rc) return FromMdb(rc, "delete manifest");
+  return txn.Commit();
 }
 
 Result<std::vector<Digest>> Store::ListBlobs() const {

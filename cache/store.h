@@ -40,6 +40,20 @@ struct Manifest {
   std::string bytes;
 };
 
+struct ManifestEntry {
+  util::Digest digest;
+  std::string media_type;
+  uint64_t size = 0;
+};
+
+struct StoreStats {
+  uint64_t blobs = 0, manifests = 0, tags = 0;
+  uint64_t blob_bytes = 0;       // sum of complete blobs' sizes
+  uint64_t manifest_bytes = 0;
+  uint64_t data_file_bytes = 0;  // data.mdb on disk
+  uint64_t map_size = 0;
+};
+
 struct TagInfo {
   util::Digest digest;
   uint64_t confirmed_ms = 0;
@@ -69,6 +83,9 @@ class Store {
     uint64_t max_size = 0;    // the budget; the map is sized from it
     uint64_t map_size = 0;    // overrides that sizing when non-zero
     unsigned max_readers = 1024;
+    // Opens an existing cache for reading only, beside a running daemon:
+    // no write transaction, no orphan clean-up. Write methods then fail.
+    bool read_only = false;
   };
   // Opens (creating) the environment and removes orphan chunks left by a fill
   // that never completed. Errors: IoError (cannot create dir, open env),
@@ -95,6 +112,9 @@ class Store {
                       const std::string& tag, TagInfo* out) const;
   // Every complete blob's digest (for tests and the cache CLI).
   util::Result<std::vector<util::Digest>> ListBlobs() const;
+  // Every cached manifest (for the cache CLI).
+  util::Result<std::vector<ManifestEntry>> ListManifests() const;
+  util::Result<StoreStats> Stats() const;
   // Every complete blob with its record (to rebuild the index at start).
   util::Result<std::vector<std::pair<util::Digest, BlobInfo>>> ListBlobInfos() const;
 
@@ -109,6 +129,8 @@ class Store {
   // it, in one synced transaction.
   util::Status PutManifest(const util::Digest& d, const Manifest& m, const std::string& registry,
                            const std::string& repo, const std::string& tag, uint64_t now_ms);
+  // Deletes a manifest record (tags pointing at it then miss and refetch).
+  util::Status DeleteManifest(const util::Digest& d);
   // Writes a tag record alone (a revalidation confirmed it). Not synced: a
   // lost confirmation only costs one more HEAD.
   util::Status PutTag(const std::string& registry, const std::string& repo, const std::string& tag,
@@ -122,9 +144,11 @@ class Store {
 
  private:
   Store() = default;
+  static util::Result<std::unique_ptr<Store>> OpenReadOnly(std::unique_ptr<Store> s, const Options& options);
   util::Status Sync();
 
   std::string dir_;
+  bool read_only_ = false;
   MDB_env* env_ = nullptr;
   MDB_dbi meta_ = 0, blobs_ = 0, chunks_ = 0, manifests_ = 0, tags_ = 0;
 };

@@ -61,6 +61,8 @@ int Run(const config::Config& cfg) {
     return registry::OciErrorBody(code, message);
   };
   http::Server server(&loop, opts, [&service](const std::shared_ptr<http::Exchange>& ex) { service.Handle(ex); });
+  // The admin socket for `georeg cache ...`: same HTTP server, a Unix socket in the cache dir.
+  http::Server admin(&loop, opts, [&service](const std::shared_ptr<http::Exchange>& ex) { service.HandleAdmin(ex); });
 
   int exit_code = 0;
   uv_signal_t sigterm, sigint;
@@ -68,11 +70,12 @@ int Run(const config::Config& cfg) {
   uv_signal_init(&loop, &sigint);
   struct Ctx {
     http::Server* server;
+    http::Server* admin;
     registry::Service* service;
     uint64_t grace_ms;
     uv_signal_t* signals[2];
     bool stopping = false;
-  } ctx{&server, &service, cfg.server.shutdown_grace_ms, {&sigterm, &sigint}};
+  } ctx{&server, &admin, &service, cfg.server.shutdown_grace_ms, {&sigterm, &sigint}};
   sigterm.data = sigint.data = &ctx;
   auto on_signal = [](uv_signal_t* s, int signum) {
     auto* c = static_cast<Ctx*>(s->data);
@@ -80,17 +83,20 @@ int Run(const config::Config& cfg) {
     c->stopping = true;
     LOG_INFO("signal %d: stopping (grace %llu ms)", signum, (unsigned long long)c->grace_ms);
     for (uv_signal_t* sig : c->signals) uv_close(reinterpret_cast<uv_handle_t*>(sig), nullptr);
+    c->admin->Shutdown(0, [] {});
     c->server->Shutdown(c->grace_ms, [c] { c->service->Shutdown(); });
   };
   uv_signal_start(&sigterm, on_signal, SIGTERM);
   uv_signal_start(&sigint, on_signal, SIGINT);
 
   util::Status st = server.Listen(cfg.server.listen_addr);
+  if (st.ok()) st = admin.ListenUnix(cfg.cache.dir + "/admin.sock");
   if (!st.ok()) {
     LOG_ERROR("%s", st.ToString().c_str());
     exit_code = 1;
     ctx.stopping = true;
     for (uv_signal_t* sig : ctx.signals) uv_close(reinterpret_cast<uv_handle_t*>(sig), nullptr);
+    admin.Shutdown(0, [] {});
     server.Shutdown(0, [&service] { service.Shutdown(); });
   } else {
     std::string ups;

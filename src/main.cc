@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "config/config.h"
+#include "src/cache_cli.h"
 #include "src/daemon.h"
 
 namespace {
@@ -39,6 +40,25 @@ int main(int argc, char** argv) {
 
   app.add_subcommand("version", "Print the version");
 
+  // georeg cache ...: through the daemon's admin socket, or directly when it is stopped.
+  CLI::App* cache_cmd = app.add_subcommand("cache", "Inspect and manage the cache (docs/operations.md)");
+  cache_cmd->require_subcommand(1);
+  std::string cache_config, rm_digest, gc_target;
+  cache_cli::Options copts;
+  cache_cmd->add_option("-c,--config", cache_config, "config file to read cache.dir from");
+  cache_cmd->add_option("--cache-dir", copts.dir, "the cache directory (default: from the config, or the built-in default)");
+  cache_cmd->add_option("-o,--output", copts.output, "table or json (default: table on a terminal, else json)")
+      ->check(CLI::IsMember({"table", "json"}));
+  CLI::App* ls = cache_cmd->add_subcommand("ls", "List cached blobs and manifests");
+  CLI::App* stats = cache_cmd->add_subcommand("stats", "Bytes used, budget, counts, hit ratio");
+  CLI::App* rm = cache_cmd->add_subcommand("rm", "Remove a blob or manifest");
+  rm->add_option("digest", rm_digest, "sha256:...")->required();
+  CLI::App* gc = cache_cmd->add_subcommand("gc", "Evict least recently used blobs down to a size now");
+  gc->add_option("target", gc_target, "size to shrink blobs to, like 10GiB")->required();
+  CLI::App* verify = cache_cmd->add_subcommand("verify", "Re-check every blob with SHA-256 now; remove corrupt ones");
+  // -o, --cache-dir and --config may also follow the command ("cache ls -o json").
+  for (CLI::App* sub : {ls, stats, rm, gc, verify}) sub->fallthrough();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -54,6 +74,23 @@ int main(int argc, char** argv) {
     if (!cfg.ok()) return Fail(cfg.status().message());
     std::printf("%s: ok\n", check_path.c_str());
     return 0;
+  }
+
+  if (cache_cmd->parsed()) {
+    if (copts.dir.empty()) {
+      if (cache_config.empty()) {
+        copts.dir = config::Defaults().cache.dir;
+      } else {
+        auto cfg = config::ParseFile(cache_config);
+        if (!cfg.ok()) return Fail(cfg.status().message());
+        copts.dir = cfg->cache.dir;
+      }
+    }
+    if (ls->parsed()) return cache_cli::Ls(copts);
+    if (stats->parsed()) return cache_cli::Stats(copts);
+    if (rm->parsed()) return cache_cli::Rm(copts, rm_digest);
+    if (gc->parsed()) return cache_cli::Gc(copts, gc_target);
+    if (verify->parsed()) return cache_cli::Verify(copts);
   }
 
   // serve

@@ -1,5 +1,8 @@
 #include "src/http/server.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstring>
 
 #include "util/log.h"
@@ -35,20 +38,24 @@ std::string StatusText(int status) {
 class Connection {
  public:
   Connection(Server* server) : server_(server), parser_(server->options_.limits) {
-    tcp_.data = this;
+    handle_.stream.data = this;
     timer_.data = this;
   }
 
   bool Start() {
-    uv_tcp_init(server_->loop_, &tcp_);
+    if (server_->unix_) {
+      uv_pipe_init(server_->loop_, &handle_.pipe, 0);
+    } else {
+      uv_tcp_init(server_->loop_, &handle_.tcp);
+    }
+    handle_.stream.data = this;
     uv_timer_init(server_->loop_, &timer_);
     handles_open_ = 2;
-    if (uv_accept(reinterpret_cast<uv_stream_t*>(&server_->listener_),
-                  reinterpret_cast<uv_stream_t*>(&tcp_)) != 0) {
+    if (uv_accept(&server_->listener_.stream, Stream()) != 0) {
       Close(false);
       return false;
     }
-    uv_tcp_nodelay(&tcp_, 1);
+    if (!server_->unix_) uv_tcp_nodelay(&handle_.tcp, 1);
     if (server_->connections_.size() > server_->options_.max_connections) {
       LOG_WARN("http: connection limit %llu reached; refusing a connection",
                (unsigned long long)server_->options_.max_connections);
@@ -81,7 +88,7 @@ class Connection {
     w->req.data = w;
     uv_buf_t buf = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
     ++pending_writes_;
-    int rc = uv_write(&w->req, reinterpret_cast<uv_stream_t*>(&tcp_), &buf, 1, OnWrite);
+    int rc = uv_write(&w->req, Stream(), &buf, 1, OnWrite);
     if (rc != 0) {
       // uv_write failed synchronously: finish the request on the next turn so
       // `done` still fires exactly once and never inside Write().
@@ -126,8 +133,8 @@ class Connection {
     }
     uv_timer_stop(&timer_);
     uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnHandleClosed);
-    if (reset && uv_tcp_close_reset(&tcp_, OnHandleClosed) == 0) return;
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), OnHandleClosed);
+    if (reset && !server_->unix_ && uv_tcp_close_reset(&handle_.tcp, OnHandleClosed) == 0) return;
+    uv_close(reinterpret_cast<uv_handle_t*>(&handle_.stream), OnHandleClosed);
   }
 
   // Graceful end: everything queued goes out, then FIN, then close.
@@ -136,11 +143,11 @@ class Connection {
     if (closing_ || shutting_down_tcp_) return;
     if (pending_writes_ > 0) return;  // OnWrite comes back here
     shutting_down_tcp_ = true;
-    uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+    uv_read_stop(Stream());
     ArmTimer(2000);  // a peer that never reads its socket: give up shortly
     auto* req = new uv_shutdown_t;
     req->data = this;
-    if (uv_shutdown(req, reinterpret_cast<uv_stream_t*>(&tcp_), [](uv_shutdown_t* r, int) {
+    if (uv_shutdown(req, Stream(), [](uv_shutdown_t* r, int) {
           auto* self = static_cast<Connection*>(r->data);
           delete r;
           self->Close(false);
@@ -194,7 +201,7 @@ class Connection {
   void StartReading() {
     reading_ = true;
     uv_read_start(
-        reinterpret_cast<uv_stream_t*>(&tcp_),
+        Stream(),
         [](uv_handle_t* h, size_t, uv_buf_t* buf) {
           auto* self = static_cast<Connection*>(h->data);
           if (!self->read_buf_) self->read_buf_.reset(new char[kReadSize]);
@@ -210,7 +217,7 @@ class Connection {
     if (n < 0) {
       // EOF with a response in flight: the client half-closed; finish it, then close.
       if (n == UV_EOF && current_) {
-        uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+        uv_read_stop(Stream());
         reading_ = false;
         close_after_ = true;
         return;
@@ -224,7 +231,7 @@ class Connection {
       ProcessInput();
     } else if (input_.size() > kMaxBufferedInput) {
       // Pipelined requests pile up behind a slow response: stop reading.
-      uv_read_stop(reinterpret_cast<uv_stream_t*>(&tcp_));
+      uv_read_stop(Stream());
       reading_ = false;
     }
   }
@@ -314,7 +321,13 @@ class Connection {
   static constexpr size_t kMaxBufferedInput = 64 * 1024;
 
   Server* server_;
-  uv_tcp_t tcp_;
+  uv_stream_t* Stream() { return &handle_.stream; }
+
+  union {
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } handle_;
   uv_timer_t timer_;
   int handles_open_ = 0;
   RequestParser parser_;
@@ -376,8 +389,23 @@ void Exchange::Abort() {
 
 Server::Server(uv_loop_t* loop, ServerOptions options, Handler handler)
     : loop_(loop), options_(std::move(options)), handler_(std::move(handler)) {
-  listener_.data = this;
+  listener_.stream.data = this;
   grace_timer_.data = this;
+}
+
+util::Status Server::ListenUnix(const std::string& path) {
+  unix_ = true;
+  ::unlink(path.c_str());  // a socket left by a killed daemon (the cache lock proves it is gone)
+  uv_pipe_init(loop_, &listener_.pipe, 0);
+  uv_timer_init(loop_, &grace_timer_);
+  listener_.stream.data = this;
+  open_handles_ = 2;
+  listening_ = true;
+  int rc = uv_pipe_bind(&listener_.pipe, path.c_str());
+  if (rc == 0) rc = uv_listen(&listener_.stream, 64, OnConnection);
+  if (rc == 0) ::chmod(path.c_str(), 0600);  // the admin socket is for the daemon's owner
+  if (rc != 0) return util::Status::IoError("cannot listen on " + path + ": " + uv_strerror(rc));
+  return util::Status::Ok();
 }
 
 Server::~Server() = default;
@@ -393,16 +421,17 @@ util::Status Server::Listen(const util::HostPort& addr) {
       return util::Status::InvalidArgument("listen address " + addr.ToString() + " is not an IP address");
     }
   }
-  uv_tcp_init(loop_, &listener_);
+  uv_tcp_init(loop_, &listener_.tcp);
+  listener_.stream.data = this;
   uv_timer_init(loop_, &grace_timer_);
   open_handles_ = 2;
   listening_ = true;
-  rc = uv_tcp_bind(&listener_, reinterpret_cast<sockaddr*>(&ss), 0);
-  if (rc == 0) rc = uv_listen(reinterpret_cast<uv_stream_t*>(&listener_), 511, OnConnection);
+  rc = uv_tcp_bind(&listener_.tcp, reinterpret_cast<sockaddr*>(&ss), 0);
+  if (rc == 0) rc = uv_listen(&listener_.stream, 511, OnConnection);
   if (rc != 0) return util::Status::IoError("cannot listen on " + addr.ToString() + ": " + uv_strerror(rc));
   sockaddr_storage bound;
   int len = sizeof(bound);
-  uv_tcp_getsockname(&listener_, reinterpret_cast<sockaddr*>(&bound), &len);
+  uv_tcp_getsockname(&listener_.tcp, reinterpret_cast<sockaddr*>(&bound), &len);
   port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   return util::Status::Ok();
@@ -434,7 +463,7 @@ void Server::Shutdown(uint64_t grace_ms, std::function<void()> done) {
     MaybeShutdownDone();
     return;
   }
-  uv_close(reinterpret_cast<uv_handle_t*>(&listener_), on_closed);
+  uv_close(reinterpret_cast<uv_handle_t*>(&listener_.stream), on_closed);
   std::vector<Connection*> conns(connections_.begin(), connections_.end());
   for (Connection* c : conns) c->BeginShutdown();
   uv_timer_start(

@@ -100,6 +100,8 @@ class Server {
 
   // Binds and listens. Errors: IoError naming the address and the reason.
   util::Status Listen(const util::HostPort& addr);
+  // Or: listens on a Unix socket at `path` (mode 0600), replacing a stale one.
+  util::Status ListenUnix(const std::string& path);
   int port() const { return port_; }
   // Stops accepting, lets in-flight responses finish for up to grace_ms, then
   // closes whatever is left. `done` fires once, after every connection closed.
@@ -115,7 +117,12 @@ class Server {
   uv_loop_t* loop_;
   ServerOptions options_;
   Handler handler_;
-  uv_tcp_t listener_;
+  union {
+    uv_stream_t stream;
+    uv_tcp_t tcp;
+    uv_pipe_t pipe;
+  } listener_;
+  bool unix_ = false;
   uv_timer_t grace_timer_;
   bool listening_ = false;
   bool shutting_down_ = false;

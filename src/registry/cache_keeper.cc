@@ -58,6 +58,14 @@ bool CacheKeeper::MakeRoom(uint64_t extra) {
   return index_.committed_bytes() + extra <= limit;
 }
 
+size_t CacheKeeper::EvictTo(uint64_t target) {
+  if (index_.stored_bytes() <= target) return 0;
+  std::vector<util::Digest> victims = index_.ChooseEvictions(index_.stored_bytes() - target);
+  for (const util::Digest& d : victims) Remove(d, "evicted (cache gc)");
+  evictions_ += victims.size();
+  return victims.size();
+}
+
 bool CacheKeeper::Reserve(uint64_t size) {
   CheckDisk();  // a burst of fills must not outrun the periodic check
   if (!MakeRoom(size)) return false;

@@ -58,6 +58,14 @@ class CacheKeeper {
   void NoteNoSpace(const std::string& what);
 
   const cache::BlobIndex& index() const { return index_; }
+  // Evicts least recently used blobs until the cache stores at most
+  // `target` bytes (pinned blobs stay). Returns how many were evicted.
+  size_t EvictTo(uint64_t target);
+  void CountHit() { ++hits_; }
+  void CountMiss() { ++misses_; }
+  uint64_t hits() const { return hits_; }
+  uint64_t misses() const { return misses_; }
+  uint64_t budget() const { return cfg_.max_size; }
   uint64_t evictions() const { return evictions_; }
   uint64_t corruptions() const { return corruptions_; }
 
@@ -79,6 +87,7 @@ class CacheKeeper {
   uint64_t last_nospace_log_ms_ = 0;
   uint64_t evictions_ = 0;
   uint64_t corruptions_ = 0;
+  uint64_t hits_ = 0, misses_ = 0;
 };
 
 }  // namespace registry

@@ -63,6 +63,7 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
     cache::BlobInfo info;
     Status st = keeper_.Has(digest) ? store_->GetBlob(*txn, digest, &info) : Status::NotFound("");
     if (st.ok()) {
+      keeper_.CountHit();
       BlobStream::ServeCached(store_, &keeper_, digest, info, ex);
       return;
     }
@@ -72,6 +73,7 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
       return;
     }
   }
+  keeper_.CountMiss();
   auto existing = fills_.find(digest);
   if (existing != fills_.end() && existing->second->joinable()) {
     existing->second->Join(ex);

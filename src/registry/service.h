@@ -39,6 +39,8 @@ class Service {
   void Handle(const std::shared_ptr<http::Exchange>& ex);
   // Cancels fills and manifest fetches, closes upstream connections.
   void Shutdown();
+  // The admin socket's routes (docs/operations.md, "Cache CLI").
+  void HandleAdmin(const std::shared_ptr<http::Exchange>& ex);
 
  private:
   void HandleBlob(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);

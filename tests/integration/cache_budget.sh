@@ -78,6 +78,27 @@ check "flipped byte: logged" grep -q "fails its checksum" "$GEOREG_LOG"
 expect_eq "flipped byte: the next request fetches it again" "200 $victim $((n + 1))" \
   "$(get "$victim") sha256:$(sha_of "$WORK/got") $(upstream_gets "$victim")"
 
+# The cache CLI, through the running daemon's admin socket.
+C=("$GEOREG" cache --cache-dir "$CACHE")
+"${C[@]}" ls -o json >"$WORK/ls.json"
+CACHED=$(jq -r '[.[] | select(.kind == "blob")][0].digest' "$WORK/ls.json")
+check "cache ls: lists the cached blobs" jq -e --arg d "${CHURN[-1]}" 'any(.[]; .digest == $d and .kind == "blob" and .size > 0)' "$WORK/ls.json"
+"${C[@]}" stats -o json >"$WORK/stats.json"
+check "cache stats: budget, counts and hit ratio from the daemon" \
+  jq -e '.daemon == true and .budget == 67108864 and .blobs > 0 and .hit_ratio > 0 and .bytes_used <= .budget' "$WORK/stats.json"
+check "cache ls -o table: a header and a row per entry" bash -c "'${C[0]}' cache --cache-dir '$CACHE' ls -o table | grep -q '^DIGEST.*KIND.*SIZE.*LAST ACCESS'"
+check "cache rm: removes a blob" "${C[@]}" rm "$CACHED" -o json
+check "cache rm: it is gone from the listing" bash -c "! '${C[0]}' cache --cache-dir '$CACHE' ls -o json | grep -q '$CACHED'"
+"${C[@]}" rm "$CACHED" 2>"$WORK/rm.err"
+expect_eq "cache rm of an absent digest: exit 4" 4 $?
+"${C[@]}" rm sha256:nothex 2>"$WORK/rm.err"
+expect_eq "cache rm of a malformed digest: exit 2" 2 $?
+expect_eq "cache rm errors: one line on stderr" 1 "$(wc -l <"$WORK/rm.err")"
+check "cache gc: evicts down to 20MiB" bash -c "'${C[0]}' cache --cache-dir '$CACHE' gc 20MiB -o json | jq -e '.bytes_used <= 20971520'"
+"${C[@]}" verify -o json >"$WORK/verify.json"
+expect_eq "cache verify beside the daemon: exit 0" 0 $?
+check "cache verify: checked every blob" jq -e '.checked > 0 and (.corrupt | length) == 0' "$WORK/verify.json"
+
 # One daemon per cache directory.
 "$GEOREG" serve --listen 127.0.0.1:0 --config "$WORK/georeg.toml" 2>"$WORK/second.err"
 rc=$?
@@ -87,4 +108,23 @@ expect_eq "in one line" 1 "$(wc -l <"$WORK/second.err")"
 
 stop_georeg
 expect_eq "georeg exits 0 on SIGTERM" 0 $?
+
+# The cache CLI with the daemon stopped: it opens the cache itself.
+"${C[@]}" stats -o json >"$WORK/stats.json"
+check "cache stats offline" jq -e '.daemon == false and .blobs > 0' "$WORK/stats.json"
+survivor=$("${C[@]}" ls -o json | jq -r '[.[] | select(.kind == "blob")][0].digest')
+offset=$(python3 - "$CACHE/data.mdb" "$WORK/blobs/${survivor#sha256:}" <<'PY'
+import sys
+data = open(sys.argv[1], "rb").read()
+print(data.find(open(sys.argv[2], "rb").read()[8192:8192 + 64]))
+PY
+)
+python3 -c "import os,sys; fd=os.open(sys.argv[1], os.O_RDWR); o=int(sys.argv[2])+3; b=os.pread(fd,1,o); os.pwrite(fd, bytes([b[0]^0x80]), o)" \
+  "$CACHE/data.mdb" "$offset"
+"${C[@]}" verify -o json >"$WORK/verify.json"
+expect_eq "cache verify finds the flipped byte: exit 1" 1 $?
+check "cache verify names and removes the corrupt blob" \
+  jq -e --arg d "$survivor" '(.corrupt | map(.digest) | index($d)) != null and (.removed | index($d)) != null' "$WORK/verify.json"
+check "the corrupt blob is gone" bash -c "! '${C[0]}' cache --cache-dir '$CACHE' ls -o json | grep -q '$survivor'"
+expect_eq "cache verify afterwards: exit 0" 0 "$("${C[@]}" verify -o json >/dev/null; echo $?)"
 it_finish
