@@ -225,7 +225,8 @@ util::Result<Config> ParseString(const std::string& text, const std::string& sou
   if (const toml::node* n = root.get("cache")) {
     if (!n->is_table()) return KeyError("cache", "must be a table");
     const toml::table& t = *n->as_table();
-    RETURN_IF_ERROR(CheckKeys(t, "cache.", {"dir", "max_size", "min_free", "map_size"}));
+    RETURN_IF_ERROR(CheckKeys(t, "cache.", {"dir", "max_size", "min_free", "map_size", "scrub_rate"}));
+    RETURN_IF_ERROR(GetSize(t, "cache.", "scrub_rate", &cfg.cache.scrub_rate));
     if (const toml::node* ms = t.get("map_size"); !(ms && ms->is_string() && ms->as_string()->get() == "auto"))
       RETURN_IF_ERROR(GetSize(t, "cache.", "map_size", &cfg.cache.map_size));
     RETURN_IF_ERROR(GetString(t, "cache.", "dir", &cfg.cache.dir));

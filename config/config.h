@@ -61,6 +61,7 @@ struct Cache {
   double min_free_fraction = 0.10;
   uint64_t min_free_bytes = 0;      // used instead when min_free is a size
   uint64_t map_size = 0;            // key `map_size`: LMDB map; 0 ("auto") sizes it from max_size
+  uint64_t scrub_rate = 4ull << 20; // key `scrub_rate`, "4MiB": bytes re-verified per second; 0 = off
 };
 
 struct Config {

@@ -12,9 +12,14 @@ Service::Service(uv_loop_t* loop, const config::Cache& cache_cfg, std::unique_pt
       writer_(writer),
       upstreams_(std::move(upstreams)),
       keeper_(loop, cache_cfg, store, writer),
+      scrubber_(loop, store, &keeper_, cache_cfg.scrub_rate),
       manifests_(store, writer) {}
 
-util::Status Service::Start() { return keeper_.Start(); }
+util::Status Service::Start() {
+  util::Status st = keeper_.Start();
+  if (st.ok()) scrubber_.Start();
+  return st;
+}
 
 void Service::Handle(const std::shared_ptr<http::Exchange>& ex) {
   const http::Request& req = ex->request();
@@ -106,6 +111,7 @@ void Service::Shutdown() {
   fills_.clear();
   manifests_.Shutdown();
   upstreams_->Shutdown();
+  scrubber_.Stop();
   keeper_.Stop();
 }
 

@@ -20,6 +20,7 @@
 #include "src/oci/router.h"
 #include "src/registry/blob_fill.h"
 #include "src/registry/cache_keeper.h"
+#include "src/registry/scrubber.h"
 #include "src/registry/manifests.h"
 #include "src/registry/upstream_set.h"
 #include "src/registry/writer_bridge.h"
@@ -49,6 +50,7 @@ class Service {
   WriterBridge* writer_;
   std::unique_ptr<UpstreamSet> upstreams_;
   CacheKeeper keeper_;
+  Scrubber scrubber_;
   ManifestResolver manifests_;
   std::unordered_map<util::Digest, std::shared_ptr<BlobFill>, util::DigestHash> fills_;
   bool shutting_down_ = false;

@@ -127,4 +127,27 @@ check "cache verify names and removes the corrupt blob" \
   jq -e --arg d "$survivor" '(.corrupt | map(.digest) | index($d)) != null and (.removed | index($d)) != null' "$WORK/verify.json"
 check "the corrupt blob is gone" bash -c "! '${C[0]}' cache --cache-dir '$CACHE' ls -o json | grep -q '$survivor'"
 expect_eq "cache verify afterwards: exit 0" 0 "$("${C[@]}" verify -o json >/dev/null; echo $?)"
+
+# The background scrub finds corruption without any client asking.
+victim="${B[2]}"
+start_georeg --config "$WORK/georeg.toml"
+expect_eq "scrub: a blob to corrupt" 200 "$(get "$victim")"
+wait_cached "$victim"
+stop_georeg
+offset=$(python3 - "$CACHE/data.mdb" "$WORK/blobs/${victim#sha256:}" <<'PY'
+import sys
+data = open(sys.argv[1], "rb").read()
+print(data.find(open(sys.argv[2], "rb").read()[2 << 20:(2 << 20) + 64]))
+PY
+)
+python3 -c "import os,sys; fd=os.open(sys.argv[1], os.O_RDWR); o=int(sys.argv[2])+5; b=os.pread(fd,1,o); os.pwrite(fd, bytes([b[0]^0x10]), o)" \
+  "$CACHE/data.mdb" "$offset"
+sed -i 's/^max_size = "64MiB"/max_size = "64MiB"\nscrub_rate = "1GiB"/' "$WORK/georeg.toml"
+start_georeg --config "$WORK/georeg.toml"
+for _ in $(seq 50); do grep -q "scrub: .*fails its checksum" "$GEOREG_LOG" && break; sleep 0.1; done
+check "scrub: found the flipped byte on its own" grep -q "scrub: chunk [0-9]* of $victim fails its checksum" "$GEOREG_LOG"
+check "scrub: the corrupt blob was removed" bash -c "! '${C[0]}' cache --cache-dir '$CACHE' ls -o json | grep -q '$victim'"
+"${C[@]}" stats -o json >"$WORK/stats.json"
+check "scrub: counted in stats" jq -e '.corrupt_blobs == 1' "$WORK/stats.json"
+stop_georeg
 it_finish
