@@ -8,19 +8,11 @@
 # nginx serves the blobs as static files and is georeg's upstream.
 #   bash bench/cache_churn.sh
 # Needs root (nginx) and the build in build/.
-set -euo pipefail
 cd "$(dirname "$0")/.."
 BUDGET_MIB="${1:-256}"
 ROUNDS="${2:-10}"
 BLOB_MIB="${3:-32}"
-GEOREG="${GEOREG:-$PWD/build/src/georeg}"
-[ -x "$GEOREG" ] || { echo "build georeg first (bash tools/run.sh or ninja -C build)" >&2; exit 1; }
-command -v nginx >/dev/null || { echo "nginx missing: apt-get install nginx-light" >&2; exit 1; }
-W="$(mktemp -d /tmp/georeg-churn.XXXXXX)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$W"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/lib.sh
 
 per_round=$((BUDGET_MIB / BLOB_MIB))
 total=$((per_round * ROUNDS))
@@ -37,27 +29,11 @@ for i in range(n):
         f.write(data)
     print(h)
 PY
-NGINX_PORT=$(port)
-cat >"$W/nginx.conf" <<CONF
-daemon off;
-user root;
-worker_processes 1;
-pid $W/nginx.pid;
-error_log $W/nginx-error.log;
-events { worker_connections 64; }
-http { access_log off; sendfile on; default_type application/octet-stream;
-  server { listen 127.0.0.1:$NGINX_PORT; root $W/www; } }
-CONF
-nginx -c "$W/nginx.conf" -p "$W" &
-pids+=($!)
-GEOREG_PORT=$(port)
+start_nginx "$W/www"
 printf '[cache]\ndir = "%s"\nmax_size = "%sMiB"\n[[upstream]]\nregistry = "bench"\nurl = "http://127.0.0.1:%s"\n' \
   "$W/cache" "$BUDGET_MIB" "$NGINX_PORT" >"$W/georeg.toml"
-"$GEOREG" serve --listen "127.0.0.1:$GEOREG_PORT" --config "$W/georeg.toml" 2>"$W/georeg.log" &
-pids+=($!)
-sleep 0.5
+start_georeg --config "$W/georeg.toml"
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 i=0
 max_ratio=0
 : >"$W/speeds"

@@ -12,18 +12,10 @@
 # 20 ms): file-backed pages of data.mdb that the kernel maps while georeg
 # writes from the map count in RSS but are page cache, not georeg's heap.
 # Needs root (nginx), and the build in build/ (tools/run.sh or tools/test.sh).
-set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB="${1:-1024}"
 RUNS="${2:-5}"
-GEOREG="${GEOREG:-$PWD/build/src/georeg}"
-[ -x "$GEOREG" ] || { echo "build georeg first (bash tools/run.sh or ninja -C build)" >&2; exit 1; }
-command -v nginx >/dev/null || { echo "nginx missing: apt-get install nginx-light" >&2; exit 1; }
-W="$(mktemp -d /tmp/georeg-bench.XXXXXX)"
-pids=()
-cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; sleep 0.3; rm -rf "$W"; }
-trap cleanup EXIT
-port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/lib.sh
 
 echo "making a ${SIZE_MB} MiB random blob..." >&2
 head -c "$((SIZE_MB << 20))" /dev/urandom >"$W/blob"
@@ -31,31 +23,9 @@ DIGEST="sha256:$(sha256sum "$W/blob" | cut -d' ' -f1)"
 mkdir -p "$W/www/v2/bench/blobs"
 mv "$W/blob" "$W/www/v2/bench/blobs/$DIGEST"
 
-NGINX_PORT=$(port)
-cat >"$W/nginx.conf" <<CONF
-daemon off;
-user root;
-worker_processes 1;
-pid $W/nginx.pid;
-error_log $W/nginx-error.log;
-events { worker_connections 64; }
-http {
-  access_log off;
-  sendfile on;
-  tcp_nopush on;
-  types { application/octet-stream blob; }
-  default_type application/octet-stream;
-  server { listen 127.0.0.1:$NGINX_PORT; root $W/www; }
-}
-CONF
-nginx -c "$W/nginx.conf" -p "$W" &
-pids+=($!)
-GEOREG_PORT=$(port)
-"$GEOREG" serve --listen "127.0.0.1:$GEOREG_PORT" --cache-dir "$W/cache" \
-  --upstream "bench=http://127.0.0.1:$NGINX_PORT" 2>"$W/georeg.log" &
-GPID=$!
-pids+=($GPID)
-sleep 0.5
+start_nginx "$W/www"
+start_georeg --cache-dir "$W/cache" --upstream "bench=http://127.0.0.1:$NGINX_PORT"
+GPID=$GEOREG_PID
 NGINX_URL="http://127.0.0.1:$NGINX_PORT/v2/bench/blobs/$DIGEST"
 GEOREG_URL="http://127.0.0.1:$GEOREG_PORT/v2/bench/blobs/$DIGEST"
 
@@ -73,7 +43,6 @@ peak_anon=0
   done ) >"$W/anon.samples" &
 sampler=$!
 
-median() { sort -n | awk '{a[NR]=$1} END {print (NR % 2) ? a[(NR+1)/2] : (a[NR/2] + a[NR/2+1]) / 2}'; }
 measure() {  # URL -> MB/s per run, one per line
   for _ in $(seq "$RUNS"); do
     curl -s -o /dev/null -w '%{speed_download}\n' "$1" | awk '{printf "%.0f\n", $1 / 1048576}'

@@ -50,7 +50,7 @@ for ((cycle = 1; cycle <= CYCLES; cycle++)); do
   kill -KILL "$GEOREG_PID"
   wait "$GEOREG_PID" "${clients[@]}" 2>/dev/null
   # Evicted on purpose between the listing and the kill: not "lost".
-  evicted=$(grep -o "evicted (least recently used) sha256:[0-9a-f]*" "$GEOREG_LOG" | awk '{print $4}')
+  evicted=$(grep -o "evicted (least recently used) sha256:[0-9a-f]*" "$GEOREG_LOG" | awk '{print $NF}')
   [ -n "$evicted" ] && before=$(grep -vxF -f <(echo "$evicted") <<<"$before")
 done
 elapsed=$(($(date +%s) - start))
