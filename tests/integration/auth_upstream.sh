@@ -77,4 +77,29 @@ georeg_with "http://$ORIGIN"
 expect_eq "token auth without credentials: fails cleanly" 503 "$(get "team/app/blobs/$layer")"
 check "token auth without credentials: the log says why" grep -q "token request for .* answered 401" "$GEOREG_LOG"
 stop_georeg
+stop_origin
+
+# ---- A 401 with a cached token (scripted upstream: the real registry honours
+# tokens 60 s past their exp): one new token and a retry; if that one is
+# refused as well, the request fails instead of looping. ----
+mapfile -t BL < <(make_blobs "$WORK/bblobs" 3 1 bearer)
+start_fake bearer --dir "$WORK/bblobs" --token-valid 2
+write_config fake "http://$FAKE"
+start_georeg --config "$WORK/georeg.toml"
+tokens() { grep -c "TOKEN issued" "$FAKE_LOG"; }
+g() { curl -s -o "$WORK/b" -w '%{http_code}' "$GEOREG_URL/v2/x/blobs/$1"; }
+expect_eq "scripted bearer: first blob" "200 1" "$(g "${BL[0]}") $(tokens)"
+expect_eq "scripted bearer: the cached token is reused" "200 1" "$(g "${BL[1]}") $(tokens)"
+sleep 2.5  # the registry now refuses that token although it claims 300 s
+expect_eq "scripted bearer: a 401 with the cached token fetches one new token" "200 2" "$(g "${BL[2]}") $(tokens)"
+expect_eq "scripted bearer: right bytes" "${BL[2]}" "sha256:$(sha_of "$WORK/b")"
+stop_georeg
+stop_pid "$FAKE_PID"
+start_fake bearer --dir "$WORK/bblobs" --token-valid -1
+write_config fake "http://$FAKE"
+start_georeg --config "$WORK/georeg.toml"
+expect_eq "scripted bearer: every token refused: the request fails" 503 "$(g "${BL[0]}")"
+expect_eq "scripted bearer: after exactly one token request (no loop)" 1 "$(tokens)"
+expect_eq "scripted bearer: a later request retries once more, then fails" "503 2" "$(g "${BL[1]}") $(tokens)"
+stop_georeg
 it_finish

@@ -17,9 +17,14 @@ seeded pseudo-random data, whatever digest is asked for, so:
                header came with the request
   files        serves /v2/<name>/blobs/<digest> from --dir/<hex> (404 when
                absent), at most --rate bytes per second (0: no limit)
+  bearer       like files, behind bearer tokens from its own /token (logged
+               as "TOKEN"): tokens claim expires_in=300 but the registry
+               honours them for --token-valid seconds only (-1: never), to
+               exercise "a 401 with a stale token fetches a new one, once"
 Manifests and /v2/ answer 404 and 200.
 """
 import argparse
+import json
 import os
 import base64
 import random
@@ -32,7 +37,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mode", required=True, choices=["wrong-bytes", "truncate", "hang", "redirect", "blobhost", "files"])
+    ap.add_argument("--mode", required=True, choices=["wrong-bytes", "truncate", "hang", "redirect", "blobhost", "files", "bearer"])
+    ap.add_argument("--token-valid", type=float, default=2.0)
     ap.add_argument("--dir")
     ap.add_argument("--rate", type=int, default=0)
     ap.add_argument("--user")
@@ -92,7 +98,29 @@ def main():
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
-            if args.mode == "files" and "/blobs/sha256:" in self.path:
+            if args.mode == "bearer":
+                if self.path.startswith("/token"):
+                    issued = time.time()
+                    record(f"TOKEN issued")
+                    body_ = json.dumps({"token": f"tok-{issued}", "expires_in": 300}).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(body_)))
+                    self.end_headers()
+                    self.wfile.write(body_)
+                    return
+                ok = False
+                if auth and auth.startswith("Bearer tok-") and args.token_valid >= 0:
+                    ok = time.time() - float(auth[len("Bearer tok-"):]) <= args.token_valid
+                if not ok:
+                    port = self.server.server_address[1]
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate",
+                                     f'Bearer realm="http://127.0.0.1:{port}/token",service="fake",scope="repository:x:pull"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+            if args.mode in ("files", "bearer") and "/blobs/sha256:" in self.path:
                 path = os.path.join(args.dir, self.path.split("/blobs/sha256:")[1].split("?")[0])
                 if not os.path.isfile(path):
                     self.send_response(404)
