@@ -1,6 +1,8 @@
 #include "cache/store.h"
 
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <sys/statvfs.h>
 #include <xxhash.h>
 
@@ -93,6 +95,13 @@ class WriteTxn {
 };
 
 }  // namespace
+
+void Store::ReleaseMapped(std::span<const uint8_t> bytes) {
+  static const uintptr_t kPage = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  uintptr_t begin = (reinterpret_cast<uintptr_t>(bytes.data()) + kPage - 1) & ~(kPage - 1);
+  uintptr_t end = (reinterpret_cast<uintptr_t>(bytes.data()) + bytes.size()) & ~(kPage - 1);
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
+}
 
 uint64_t ChunkChecksum(std::span<const uint8_t> payload) {
   return XXH3_64bits(payload.data(), payload.size());

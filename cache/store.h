@@ -142,6 +142,13 @@ class Store {
 
   const std::string& dir() const { return dir_; }
 
+  // Drops this process's page-table entries for map bytes it has finished
+  // with (written to a socket, hashed). The pages stay in the page cache
+  // (the map is a shared read-only file mapping), so nothing is lost; this
+  // keeps reading large blobs from inflating the resident set with file
+  // pages. Only whole pages inside the range are released.
+  static void ReleaseMapped(std::span<const uint8_t> bytes);
+
  private:
   Store() = default;
   static util::Result<std::unique_ptr<Store>> OpenReadOnly(std::unique_ptr<Store> s, const Options& options);

@@ -1,8 +1,5 @@
 #include "src/registry/blob_fill.h"
 
-#include <sys/mman.h>
-#include <unistd.h>
-
 #include <chrono>
 
 #include <nlohmann/json.hpp>
@@ -39,19 +36,6 @@ void RespondOciError(const std::shared_ptr<http::Exchange>& ex, int status, cons
 
 // ---- BlobStream ----
 
-// The kernel has copied the bytes into the socket: drop our page-table
-// entries for them. The pages stay in the page cache (a shared, read-only
-// file mapping), so nothing is lost; this only keeps a stream of a large
-// blob from inflating georeg's resident set with file pages. Only whole
-// pages inside the range are released.
-namespace {
-void ReleaseMappedPages(const uint8_t* data, size_t len) {
-  static const uintptr_t kPage = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kPage - 1) & ~(kPage - 1);
-  uintptr_t end = (reinterpret_cast<uintptr_t>(data) + len) & ~(kPage - 1);
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
-}
-}  // namespace
 
 void BlobStream::ServeCached(cache::Store* store, CacheKeeper* keeper, const util::Digest& digest,
                              const cache::BlobInfo& info, std::shared_ptr<http::Exchange> exchange) {
@@ -158,7 +142,8 @@ void BlobStream::Pump() {
   auto self = shared_from_this();
   bool queued = exchange_->Write(reinterpret_cast<const char*>(data), len, std::move(keep),
                                  [self, len, data, from_map](bool ok) {
-                                   if (from_map) ReleaseMappedPages(data, len);
+                                   // The kernel has the bytes now; keep file pages out of our RSS.
+                                   if (from_map) cache::Store::ReleaseMapped({data, len});
                                    self->writing_ = false;
                                    if (!ok) {
                                      self->Finish();

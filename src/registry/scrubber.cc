@@ -1,6 +1,6 @@
 #include "src/registry/scrubber.h"
 
-#include <lmdb.h>
+#include <memory>
 
 #include "util/log.h"
 
@@ -68,6 +68,7 @@ void Scrubber::Work(uv_work_t* req) {
         break;
       }
       b->checked += p.size();
+      cache::Store::ReleaseMapped(p);
     }
   }
   b->wrapped = true;  // start over next time
