@@ -105,6 +105,102 @@ Status ParseServer(const toml::table& t, Server* s) {
   return Status::Ok();
 }
 
+Status GetDouble(const toml::table& t, const std::string& prefix, const char* key, double lo, double hi,
+                 double* out, bool* present) {
+  const toml::node* n = t.get(key);
+  if (!n) return Status::Ok();
+  if (!n->is_number()) return KeyError(prefix + key, "must be a number");
+  double v = n->is_integer() ? static_cast<double>(n->as_integer()->get()) : n->as_floating_point()->get();
+  if (!(v >= lo && v <= hi)) return KeyError(prefix + key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  *out = v;
+  *present = true;
+  return Status::Ok();
+}
+
+Status ParseNode(const toml::table& t, Node* node) {
+  const std::string p = "node.";
+  RETURN_IF_ERROR(CheckKeys(t, p, {"name", "region", "latitude", "longitude"}));
+  RETURN_IF_ERROR(GetString(t, p, "name", &node->name));
+  RETURN_IF_ERROR(GetString(t, p, "region", &node->region));
+  bool has_lat = false, has_lon = false;
+  RETURN_IF_ERROR(GetDouble(t, p, "latitude", -90, 90, &node->latitude, &has_lat));
+  RETURN_IF_ERROR(GetDouble(t, p, "longitude", -180, 180, &node->longitude, &has_lon));
+  if (has_lat != has_lon) return KeyError(p + (has_lat ? "longitude" : "latitude"), "must be given with the other");
+  node->has_location = has_lat;
+  return Status::Ok();
+}
+
+Status ParseCluster(const toml::table& t, Cluster* c) {
+  const std::string p = "cluster.";
+  RETURN_IF_ERROR(CheckKeys(t, p, {"key_file", "seeds", "advertise", "probe_interval", "probe_timeout",
+                                   "suspect_timeout", "gossip_interval", "gossip_fanout", "sync_interval",
+                                   "max_clock_skew", "peer_timeout", "quarantine"}));
+  RETURN_IF_ERROR(GetString(t, p, "key_file", &c->key_file));
+  RETURN_IF_ERROR(GetString(t, p, "advertise", &c->advertise));
+  if (const toml::node* n = t.get("seeds")) {
+    if (!n->is_array()) return KeyError(p + "seeds", "must be an array of URLs");
+    for (const toml::node& item : *n->as_array()) {
+      if (!item.is_string()) return KeyError(p + "seeds", "must be an array of URLs");
+      c->seeds.push_back(std::string(item.as_string()->get()));
+    }
+  }
+  RETURN_IF_ERROR(GetDuration(t, p, "probe_interval", &c->probe_interval_ms));
+  RETURN_IF_ERROR(GetDuration(t, p, "probe_timeout", &c->probe_timeout_ms));
+  RETURN_IF_ERROR(GetDuration(t, p, "suspect_timeout", &c->suspect_timeout_ms));
+  RETURN_IF_ERROR(GetDuration(t, p, "gossip_interval", &c->gossip_interval_ms));
+  RETURN_IF_ERROR(GetDuration(t, p, "sync_interval", &c->sync_interval_ms));
+  RETURN_IF_ERROR(GetDuration(t, p, "max_clock_skew", &c->max_clock_skew_ms));
+  RETURN_IF_ERROR(GetDuration(t, p, "peer_timeout", &c->peer_timeout_ms));
+  RETURN_IF_ERROR(GetDuration(t, p, "quarantine", &c->quarantine_ms));
+  if (const toml::node* n = t.get("gossip_fanout")) {
+    if (!n->is_integer() || n->as_integer()->get() < 1 || n->as_integer()->get() > 32)
+      return KeyError(p + "gossip_fanout", "must be an integer from 1 to 32");
+    c->gossip_fanout = n->as_integer()->get();
+  }
+  return Status::Ok();
+}
+
+// A peer URL: plain http://HOST:PORT with no path (peer traffic is signed, not encrypted).
+Status CheckPeerUrl(const std::string& key, const std::string& url) {
+  std::string rest;
+  if (url.rfind("http://", 0) == 0) rest = url.substr(7);
+  if (rest.empty() || rest.find('/') != std::string::npos)
+    return KeyError(key, "'" + url + "' must be like http://HOST:PORT");
+  auto hp = util::ParseHostPort(rest);
+  if (!hp.ok()) return KeyError(key, hp.status().message());
+  return Status::Ok();
+}
+
+Status ValidateCluster(Config* cfg) {
+  Node& node = cfg->node;
+  if (node.name.empty()) {
+    char host[256] = {0};
+    if (::gethostname(host, sizeof host - 1) == 0) node.name = host;
+  }
+  auto plain = [](const std::string& s) {
+    return !s.empty() && s.size() <= 64 &&
+           s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == std::string::npos;
+  };
+  if (!plain(node.name)) return KeyError("node.name", "'" + node.name + "' must be 1-64 of [A-Za-z0-9._-]");
+  if (!plain(node.region)) return KeyError("node.region", "'" + node.region + "' must be 1-64 of [A-Za-z0-9._-]");
+  Cluster& c = cfg->cluster;
+  if (!c.enabled()) {
+    if (!c.seeds.empty() || !c.advertise.empty()) return KeyError("cluster.key_file", "is required with seeds or advertise");
+    return Status::Ok();
+  }
+  if (::access(c.key_file.c_str(), R_OK) != 0) return KeyError("cluster.key_file", "'" + c.key_file + "' cannot be read");
+  if (c.advertise.empty()) return KeyError("cluster.advertise", "is required with key_file (the URL peers reach this node at)");
+  RETURN_IF_ERROR(CheckPeerUrl("cluster.advertise", c.advertise));
+  for (const auto& s : c.seeds) RETURN_IF_ERROR(CheckPeerUrl("cluster.seeds", s));
+  if (c.probe_interval_ms < 100) return KeyError("cluster.probe_interval", "must be at least 100ms");
+  if (c.probe_timeout_ms == 0 || c.probe_timeout_ms >= c.probe_interval_ms)
+    return KeyError("cluster.probe_timeout", "must be above 0 and below probe_interval");
+  if (c.gossip_interval_ms < 10) return KeyError("cluster.gossip_interval", "must be at least 10ms");
+  if (c.sync_interval_ms < 100) return KeyError("cluster.sync_interval", "must be at least 100ms");
+  if (c.peer_timeout_ms == 0) return KeyError("cluster.peer_timeout", "must be above 0");
+  return Status::Ok();
+}
+
 Status ParseUpstream(const toml::table& t, size_t index, Upstream* u) {
   const std::string p = "upstream[" + std::to_string(index) + "].";
   RETURN_IF_ERROR(CheckKeys(t, p, {"registry", "url", "default", "connect_timeout", "response_timeout",
@@ -202,7 +298,7 @@ Status Validate(Config* cfg) {
   util::LogLevel level;
   if (!util::ParseLogLevel(cfg->log_level.c_str(), &level))
     return KeyError("log.level", "'" + cfg->log_level + "' must be debug, info, warn or error");
-  return Status::Ok();
+  return ValidateCluster(cfg);
 }
 
 
@@ -217,7 +313,15 @@ util::Result<Config> ParseString(const std::string& text, const std::string& sou
   const toml::table& root = parsed.table();
   Config cfg;
   cfg.upstreams.clear();
-  RETURN_IF_ERROR(CheckKeys(root, "", {"server", "cache", "upstream", "log"}));
+  RETURN_IF_ERROR(CheckKeys(root, "", {"server", "cache", "upstream", "log", "node", "cluster"}));
+  if (const toml::node* n = root.get("node")) {
+    if (!n->is_table()) return KeyError("node", "must be a table");
+    RETURN_IF_ERROR(ParseNode(*n->as_table(), &cfg.node));
+  }
+  if (const toml::node* n = root.get("cluster")) {
+    if (!n->is_table()) return KeyError("cluster", "must be a table");
+    RETURN_IF_ERROR(ParseCluster(*n->as_table(), &cfg.cluster));
+  }
   if (const toml::node* n = root.get("server")) {
     if (!n->is_table()) return KeyError("server", "must be a table");
     RETURN_IF_ERROR(ParseServer(*n->as_table(), &cfg.server));

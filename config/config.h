@@ -64,9 +64,37 @@ struct Cache {
   uint64_t scrub_rate = 4ull << 20; // key `scrub_rate`, "4MiB": bytes re-verified per second; 0 = off
 };
 
+// [node]: who this daemon is in the fleet.
+struct Node {
+  std::string name;             // unique in the cluster; default: the host name
+  std::string region = "default";
+  double latitude = 0, longitude = 0;  // for maps; not used for routing
+  bool has_location = false;           // both latitude and longitude were given
+};
+
+// [cluster]: peers. Off unless key_file is set (a single node then).
+struct Cluster {
+  std::string key_file;              // the shared secret (at least 16 bytes) every peer request is signed with
+  std::vector<std::string> seeds;    // peer URLs to join through ("http://10.0.1.1:5000")
+  std::string advertise;             // this node's URL for peers (required with key_file)
+  uint64_t probe_interval_ms = 1000; // SWIM protocol period: one probe per period
+  uint64_t probe_timeout_ms = 500;   // direct probe ack deadline, then indirect probes
+  uint64_t suspect_timeout_ms = 5000;  // a suspect not refuted by then is dead
+  uint64_t gossip_interval_ms = 200;   // pending rumors go out this often
+  uint64_t gossip_fanout = 3;          // to this many random live peers
+  uint64_t sync_interval_ms = 5000;    // anti-entropy with one random member
+  uint64_t max_clock_skew_ms = 60000;  // tag updates further in the future are refused
+  uint64_t peer_timeout_ms = 2000;     // a peer fetch step: connect + response head
+  uint64_t quarantine_ms = 300000;     // a peer that sent bad bytes is skipped this long
+
+  bool enabled() const { return !key_file.empty(); }
+};
+
 struct Config {
   Server server;
   Cache cache;
+  Node node;
+  Cluster cluster;
   std::vector<Upstream> upstreams;  // the default one is first after Validate()
   std::string log_level = "info";   // [log] level: debug, info, warn, error
 };

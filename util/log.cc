@@ -27,6 +27,7 @@ const char* CodeName(Code code) {
     case Code::kNoSpace: return "no space";
     case Code::kAborted: return "aborted";
     case Code::kInternal: return "internal error";
+    case Code::kPermissionDenied: return "permission denied";
   }
   return "unknown";
 }

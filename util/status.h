@@ -24,6 +24,7 @@ enum class Code {
   kNoSpace,          // disk or map full
   kAborted,          // cancelled on purpose (shutdown, client gone)
   kInternal,         // a bug: a broken invariant
+  kPermissionDenied, // a request failed authentication
 };
 
 const char* CodeName(Code code);
@@ -43,6 +44,7 @@ class [[nodiscard]] Status {
   static Status NoSpace(std::string msg) { return Status(Code::kNoSpace, std::move(msg)); }
   static Status Aborted(std::string msg) { return Status(Code::kAborted, std::move(msg)); }
   static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
+  static Status PermissionDenied(std::string msg) { return Status(Code::kPermissionDenied, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

@@ -17,6 +17,7 @@ RequestParser::RequestParser(Limits limits) : limits_(limits) {
   settings_.on_header_value_complete = OnHeaderValueComplete;
   settings_.on_headers_complete = OnHeadersComplete;
   settings_.on_message_complete = OnMessageComplete;
+  settings_.on_body = OnBody;
   llhttp_init(&parser_, HTTP_REQUEST, &settings_);
   parser_.data = this;
 }
@@ -101,8 +102,15 @@ int RequestParser::OnHeadersComplete(llhttp_t* p) {
   RequestParser* self = Self(p);
   self->current_.keep_alive = llhttp_should_keep_alive(p);
   self->current_.has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
+  const std::string& prefix = self->limits_.body_prefix;
+  if (self->current_.has_body && !prefix.empty() && self->current_.target.compare(0, prefix.size(), prefix) == 0) {
+    if (p->flags & F_CHUNKED) return self->Fail(411, "a body needs Content-Length");
+    if (p->content_length > self->limits_.max_body) return self->Fail(413, "request body too large");
+    self->current_.body.reserve(p->content_length);
+    return 0;
+  }
   if (self->current_.has_body) {
-    // We never read request bodies: the request is answered and the
+    // Other routes never read request bodies: the request is answered and the
     // connection closed, so parsing stops here for good.
     self->ready_ = true;
     self->dead_ = true;
@@ -116,6 +124,11 @@ int RequestParser::OnMessageComplete(llhttp_t* p) {
   self->ready_ = true;
   self->in_request_ = false;
   return HPE_PAUSED;
+}
+
+int RequestParser::OnBody(llhttp_t* p, const char* at, size_t len) {
+  Self(p)->current_.body.append(at, len);
+  return 0;
 }
 
 RequestParser::Event RequestParser::Feed(std::string_view data, size_t* consumed) {

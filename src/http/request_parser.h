@@ -26,7 +26,10 @@ struct Request {
   std::string target;
   std::vector<Header> headers;  // in first-seen order, repeats merged
   bool keep_alive = true;       // false for "Connection: close" or HTTP/1.0 without keep-alive
-  bool has_body = false;        // Content-Length > 0 or chunked: we never read bodies
+  bool has_body = false;        // Content-Length > 0 or chunked
+  // Read only for targets under Limits::body_prefix (peer routes); other
+  // requests with a body are answered and the connection closed unread.
+  std::string body;
 
   // The merged value of a header (name in lowercase), or nullptr.
   const std::string* Find(std::string_view name) const { return FindHeader(headers, name); }
@@ -38,6 +41,10 @@ class RequestParser {
     size_t max_request_line = 8192;
     size_t max_header_bytes = 16384;
     size_t max_headers = 100;
+    // Requests whose target starts with this prefix may carry a body of at
+    // most max_body bytes with Content-Length (chunked: 411, larger: 413).
+    std::string body_prefix = "/_georeg/";
+    size_t max_body = 16 << 20;
   };
   enum class Event {
     kNeedMore,  // all input consumed, no complete request yet
@@ -69,6 +76,7 @@ class RequestParser {
   static int OnHeaderValueComplete(llhttp_t* p);
   static int OnHeadersComplete(llhttp_t* p);
   static int OnMessageComplete(llhttp_t* p);
+  static int OnBody(llhttp_t* p, const char* at, size_t len);
   int Fail(int status, const char* reason);
   int CountHeaderBytes(size_t len);
 

@@ -23,6 +23,8 @@ std::string StatusText(int status) {
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
     case 414: return "URI Too Long";
+    case 411: return "Length Required";
+    case 413: return "Content Too Large";
     case 416: return "Range Not Satisfiable";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -253,7 +255,8 @@ class Connection {
         break;
       }
       Request req = parser_.TakeRequest();
-      if (!req.keep_alive || req.has_body) close_after_ = true;
+      // A body that was not read (non-peer routes) leaves the stream unusable.
+      if (!req.keep_alive || (req.has_body && req.body.empty())) close_after_ = true;
       state_ = State::kHandling;
       ArmTimer(server_->options_.response_head_timeout_ms);
       current_ = std::make_shared<Exchange>(this, std::move(req));

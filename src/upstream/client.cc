@@ -206,7 +206,9 @@ class UpstreamConn {
     std::string req = fetch_->method_ + " " + fetch_->path_ + " HTTP/1.1\r\nHost: " + ep.HostHeader() +
                       "\r\nUser-Agent: georeg/" GEOREG_VERSION "\r\n";
     for (const auto& h : fetch_->headers_) req += h.name + ": " + h.value + "\r\n";
+    if (!fetch_->body_.empty()) req += "Content-Length: " + std::to_string(fetch_->body_.size()) + "\r\n";
     req += "\r\n";
+    req += fetch_->body_;
     ArmTimer(ep.response_timeout_ms);
     int rc;
     if (tls_) {
@@ -462,8 +464,9 @@ Client::Client(uv_loop_t* loop, Endpoint endpoint) : loop_(loop), endpoint_(std:
 Client::~Client() = default;
 
 std::shared_ptr<Fetch> Client::Start(std::string method, std::string path, std::vector<http::Header> headers,
-                                     Callbacks cb) {
+                                     Callbacks cb, std::string body) {
   auto f = std::make_shared<Fetch>();
+  f->body_ = std::move(body);
   f->client_ = this;
   f->method_ = std::move(method);
   f->path_ = std::move(path);

@@ -75,6 +75,7 @@ class Fetch {
   std::string method_;
   std::string path_;
   std::vector<http::Header> headers_;
+  std::string body_;
   Callbacks cb_;
   UpstreamConn* conn_ = nullptr;
   bool cancelled_ = false;
@@ -91,8 +92,9 @@ class Client {
   Client& operator=(const Client&) = delete;
 
   // Starts a request. `path` is the request target ("/v2/...").
+  // A non-empty `body` is sent with its Content-Length (peer messages).
   std::shared_ptr<Fetch> Start(std::string method, std::string path, std::vector<http::Header> headers,
-                               Callbacks cb);
+                               Callbacks cb, std::string body = {});
   // Closes idle connections and cancels nothing else; used at shutdown.
   void Shutdown();
   const Endpoint& endpoint() const { return endpoint_; }

@@ -3,7 +3,11 @@
 #include <algorithm>
 #include <random>
 
+#include "peers/bloom.h"
+#include "peers/gossip_node.h"
 #include "peers/hlc.h"
+#include "peers/message_codec.h"
+#include "peers/peer_auth.h"
 #include "peers/rendezvous.h"
 #include "peers/tag_table.h"
 #include "util/sha256.h"
@@ -113,4 +117,200 @@ TEST_CASE("rendezvous: stable owners, even spread, little movement when membersh
   }
   for (int c : count) CHECK((c > 1700 && c < 2300));  // 20% +- 3%
   CHECK((moved > 1300 && moved < 2000));              // about 1/6 move to the new node
+}
+
+// ---- peer authentication ----
+
+TEST_CASE("peer auth: signed requests verify once; anything changed, stale or replayed is refused") {
+  peers::PeerAuth signer("0123456789abcdef-cluster-key", 30000), checker("0123456789abcdef-cluster-key", 30000);
+  uint64_t now = 1'790'000'000'000;
+  auto headers = signer.Sign("n1", "POST", "/_georeg/v1/msg", "{\"x\":1}", now);
+  auto find_in = [](const std::vector<peers::PeerHeader>& hs) {
+    return [hs](std::string_view name) -> const std::string* {
+      for (const auto& h : hs) {
+        std::string lower = h.name;
+        for (auto& c : lower) c = static_cast<char>(std::tolower(c));
+        if (lower == name) return &h.value;
+      }
+      return nullptr;
+    };
+  };
+  std::string node;
+  CHECK(checker.Verify("POST", "/_georeg/v1/msg", "{\"x\":1}", find_in(headers), now + 5, &node).ok());
+  CHECK(node == "n1");
+  // The same request again is a replay.
+  CHECK(checker.Verify("POST", "/_georeg/v1/msg", "{\"x\":1}", find_in(headers), now + 6, &node).code() ==
+        util::Code::kPermissionDenied);
+  auto fresh = [&](uint64_t t) { return signer.Sign("n1", "GET", "/_georeg/v1/blobs/x?hop=owner", "", t); };
+  peers::PeerAuth other_key("another-key-of-16-bytes", 30000);
+  CHECK(!other_key.Verify("GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in(fresh(now)), now, &node).ok());
+  CHECK(!checker.Verify("GET", "/_georeg/v1/blobs/x?hop=peer", "", find_in(fresh(now + 1)), now, &node).ok());
+  CHECK(!checker.Verify("GET", "/_georeg/v1/blobs/x?hop=owner", "body", find_in(fresh(now + 2)), now, &node).ok());
+  CHECK(!checker.Verify("GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in(fresh(now - 31000)), now, &node).ok());
+  CHECK(!checker.Verify("GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in(fresh(now + 31000)), now, &node).ok());
+  CHECK(!checker.Verify("GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in({}), now, &node).ok());
+  // Another node name with the same signature does not pass.
+  auto h = fresh(now + 3);
+  h[0].value = "n2";
+  CHECK(!checker.Verify("GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in(h), now, &node).ok());
+  CHECK(checker.Verify("GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in(fresh(now + 4)), now, &node).ok());
+}
+
+// ---- digest summaries ----
+
+TEST_CASE("bloom: no false negatives, false positives near the target, wire round trip") {
+  peers::DigestBloom f(5000, 0.01);
+  for (int i = 0; i < 5000; ++i) f.Add(DigestOf("in" + std::to_string(i)));
+  for (int i = 0; i < 5000; ++i) REQUIRE(f.MayContain(DigestOf("in" + std::to_string(i))));
+  int fp = 0;
+  for (int i = 0; i < 20000; ++i) fp += f.MayContain(DigestOf("out" + std::to_string(i)));
+  CHECK(fp < 20000 * 0.02);  // 1% target
+  CHECK(f.bit_count() <= 5000 * 10 + 64);
+  auto back = peers::DigestBloom::Decode(f.Encode());
+  REQUIRE(back.ok());
+  CHECK(back->MayContain(DigestOf("in42")));
+  CHECK(back->Encode() == f.Encode());
+  CHECK(!peers::DigestBloom::Decode("GRBF").ok());
+  std::string truncated = f.Encode();
+  truncated.pop_back();
+  CHECK(!peers::DigestBloom::Decode(truncated).ok());
+  CHECK_FALSE(peers::DigestBloom().MayContain(DigestOf("x")));
+}
+
+// ---- message codec ----
+
+TEST_CASE("codec: messages round-trip; malformed ones are refused without throwing") {
+  peers::Message m;
+  m.type = peers::MessageType::kSyncReply;
+  m.from = "n1";
+  m.seq = 42;
+  m.target = "n2";
+  m.summary_version = 7;
+  m.members.push_back({"n1", "eu", "http://10.0.0.1:5000", peers::MemberState::kSuspect, 9});
+  m.tags.push_back({{"docker.io", "library/alpine", "3.19"}, {DigestOf("a"), {1790000000000, 3}, "n1"}});
+  m.tag_summaries = {0, 0xfedcba9876543210ull};
+  auto back = peers::DecodeMessage(peers::EncodeMessage(m));
+  REQUIRE(back.ok());
+  CHECK(back->type == m.type);
+  CHECK(back->from == "n1");
+  CHECK(back->seq == 42);
+  CHECK(back->target == "n2");
+  CHECK(back->summary_version == 7);
+  REQUIRE(back->members.size() == 1);
+  CHECK(back->members[0].state == peers::MemberState::kSuspect);
+  CHECK(back->members[0].incarnation == 9);
+  REQUIRE(back->tags.size() == 1);
+  CHECK(back->tags[0].key == m.tags[0].key);
+  CHECK(back->tags[0].version.digest == DigestOf("a"));
+  CHECK(back->tags[0].version.hlc == m.tags[0].version.hlc);
+  CHECK(back->tag_summaries == m.tag_summaries);
+  for (const char* bad : {"", "[]", "{}", "{\"type\":\"ping\"}", "not json",
+                          "{\"type\":\"nope\",\"from\":\"a\",\"seq\":1,\"target\":\"\",\"sv\":0,\"members\":[],\"tags\":[],\"summaries\":[]}",
+                          "{\"type\":\"ping\",\"from\":\"a\",\"seq\":-1,\"target\":\"\",\"sv\":0,\"members\":[],\"tags\":[],\"summaries\":[]}",
+                          "{\"type\":\"ping\",\"from\":\"a\",\"seq\":1,\"target\":\"\",\"sv\":0,\"members\":[{}],\"tags\":[],\"summaries\":[]}",
+                          "{\"type\":\"ping\",\"from\":\"a\",\"seq\":1,\"target\":\"\",\"sv\":0,\"members\":[],\"tags\":[],\"summaries\":[\"xyz\"]}"}) {
+    CHECK_FALSE(peers::DecodeMessage(bad).ok());
+  }
+}
+
+// ---- membership ----
+
+namespace {
+
+// A tiny in-process fleet: every message is delivered at the next step unless its receiver is down.
+struct MiniFleet {
+  std::vector<std::unique_ptr<peers::GossipNode>> nodes;
+  std::vector<bool> up;
+  uint64_t now = 0;
+  explicit MiniFleet(int n) {
+    peers::GossipOptions o;
+    for (int i = 0; i < n; ++i) {
+      std::string name = "n" + std::to_string(i);
+      nodes.push_back(std::make_unique<peers::GossipNode>(
+          peers::MemberRecord{name, i < 2 ? "eu" : "us", "u://" + name, peers::MemberState::kAlive, 1},
+          std::vector<std::string>{"u://n0"}, o, i + 1));
+      up.push_back(true);
+    }
+  }
+  void Run(uint64_t ms) {
+    for (uint64_t end = now + ms; now < end; now += 10) {
+      std::vector<peers::Envelope> all;
+      for (size_t i = 0; i < nodes.size(); ++i) {
+        if (!up[i]) continue;
+        nodes[i]->Tick(now, 1'790'000'000'000 + now);
+        for (auto& e : nodes[i]->TakeOutbox()) all.push_back(std::move(e));
+      }
+      for (auto& e : all) {
+        size_t to = std::stoul(e.to_url.substr(5));
+        if (up[to]) nodes[to]->Receive(e.message, now, 1'790'000'000'000 + now);
+      }
+    }
+  }
+  peers::MemberState StateOf(int viewer, int member) { return nodes[viewer]->Find("n" + std::to_string(member))->record.state; }
+};
+
+}  // namespace
+
+TEST_CASE("membership: join through a seed, crash -> suspect -> dead, refutation, graceful leave") {
+  CHECK(peers::MemberRecord{"a", "", "u", peers::MemberState::kSuspect, 3}.Supersedes({"a", "", "u", peers::MemberState::kAlive, 3}));
+  CHECK(peers::MemberRecord{"a", "", "u", peers::MemberState::kAlive, 4}.Supersedes({"a", "", "u", peers::MemberState::kDead, 3}));
+  CHECK_FALSE(peers::MemberRecord{"a", "", "u", peers::MemberState::kAlive, 3}.Supersedes({"a", "", "u", peers::MemberState::kSuspect, 3}));
+
+  MiniFleet f(5);
+  f.Run(5000);
+  for (auto& n : f.nodes) CHECK(n->live_count() == 4);
+  const peers::Member* m = f.nodes[0]->Find("n1");
+  REQUIRE(m);
+  CHECK(m->record.region == "eu");
+  CHECK(m->rtt_ms >= 0);  // probed directly at least once
+
+  // n4 crashes: everyone declares it dead within the detection bound.
+  f.up[4] = false;
+  uint64_t bound = peers::DeadDetectionBoundMs(peers::GossipOptions(), 5);
+  f.Run(bound);
+  for (int i = 0; i < 4; ++i) CHECK(f.StateOf(i, 4) == peers::MemberState::kDead);
+  // It comes back with the same incarnation: it hears it is dead and refutes.
+  f.up[4] = true;
+  f.Run(12000);
+  for (int i = 0; i < 4; ++i) CHECK(f.StateOf(i, 4) == peers::MemberState::kAlive);
+  CHECK(f.nodes[4]->self().incarnation > 1);
+  CHECK(f.nodes[4]->stats().refutations >= 1);
+
+  // Graceful leave: left everywhere, never probed again.
+  f.nodes[3]->Leave(f.now);
+  f.Run(3000);
+  for (int i = 0; i < 3; ++i) CHECK(f.StateOf(i, 3) == peers::MemberState::kLeft);
+  for (int i = 0; i < 3; ++i) CHECK(f.nodes[i]->live_count() == 3);
+}
+
+TEST_CASE("tags: recorded, pushed, never rolled back; future updates refused and counted") {
+  MiniFleet f(4);
+  f.Run(3000);
+  peers::TagKey key{"docker.io", "library/app", "latest"};
+  std::vector<peers::TagUpdate> seen;
+  f.nodes[3]->SetTagListener([&](const peers::TagUpdate& u) { seen.push_back(u); });
+  f.nodes[0]->RecordTag(key, DigestOf("v1"), 1'790'000'000'000 + f.now);
+  f.Run(1000);
+  for (auto& n : f.nodes) CHECK(n->tags().Find(key)->digest == DigestOf("v1"));
+  REQUIRE(seen.size() == 1);
+  CHECK(seen[0].version.origin == "n0");
+  // A newer change elsewhere wins; re-recording the same digest is not a change.
+  f.nodes[2]->RecordTag(key, DigestOf("v2"), 1'790'000'000'000 + f.now);
+  uint64_t applied = f.nodes[2]->stats().tags_applied;
+  f.nodes[2]->RecordTag(key, DigestOf("v2"), 1'790'000'000'000 + f.now);
+  CHECK(f.nodes[2]->stats().tags_applied == applied);
+  f.Run(1000);
+  for (auto& n : f.nodes) CHECK(n->tags().Find(key)->digest == DigestOf("v2"));
+  // An old version arriving late changes nothing.
+  peers::Message late;
+  late.type = peers::MessageType::kPush;
+  late.from = "n1";
+  late.tags.push_back(seen[0]);
+  f.nodes[3]->Receive(late, f.now, 1'790'000'000'000 + f.now);
+  CHECK(f.nodes[3]->tags().Find(key)->digest == DigestOf("v2"));
+  // Beyond the skew bound: refused and counted.
+  late.tags[0].version = {DigestOf("v3"), {1'790'000'000'000 + f.now + 61000, 0}, "n1"};
+  f.nodes[3]->Receive(late, f.now, 1'790'000'000'000 + f.now);
+  CHECK(f.nodes[3]->tags().Find(key)->digest == DigestOf("v2"));
+  CHECK(f.nodes[3]->stats().tags_refused_future == 1);
 }

@@ -76,10 +76,28 @@ TEST_CASE("parser: HTTP/1.0 closes unless keep-alive") {
   CHECK(Run("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").requests.at(0).keep_alive);
 }
 
-TEST_CASE("parser: bodies are flagged, never read") {
+TEST_CASE("parser: bodies outside peer routes are flagged, never read") {
   auto t = Run("PUT /v2/a/manifests/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
   REQUIRE(t.requests.size() == 1);
   CHECK(t.requests[0].has_body);
+  CHECK(t.requests[0].body.empty());
+}
+
+TEST_CASE("parser: peer routes read a Content-Length body, at every split") {
+  std::string two = "POST /_georeg/v1/msg HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+                    "POST /_georeg/v1/msg HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
+  for (size_t step : {1, 2, 7, 1000}) {
+    auto t = Run(two, step);
+    REQUIRE(t.requests.size() == 2);
+    CHECK(t.requests[0].body == "hello");
+    CHECK(t.requests[1].body == "abc");
+    CHECK(t.error == 0);
+  }
+  CHECK(Run("POST /_georeg/v1/msg HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").error ==
+        411);
+  RequestParser::Limits small;
+  small.max_body = 4;
+  CHECK(Run("POST /_georeg/v1/msg HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 100, small).error == 413);
 }
 
 TEST_CASE("parser: malformed input is 400") {

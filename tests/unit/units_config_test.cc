@@ -76,6 +76,38 @@ tag_ttl = "1m"
   CHECK_FALSE(c->upstreams[1].is_default);
 }
 
+TEST_CASE("config: node and cluster") {
+  auto c = config::LoadString(R"(
+[node]
+name = "eu-1"
+region = "europe-west"
+latitude = 50.1
+longitude = 8.7
+[cluster]
+key_file = "/etc/hostname"
+advertise = "http://10.0.1.1:5000"
+seeds = ["http://10.0.1.1:5000", "http://10.0.2.1:5000"]
+probe_interval = "500ms"
+probe_timeout = "200ms"
+sync_interval = "2s"
+[[upstream]]
+registry = "r"
+url = "http://h:1"
+)", "t.toml");
+  REQUIRE(c.ok());
+  CHECK(c->node.name == "eu-1");
+  CHECK(c->node.region == "europe-west");
+  CHECK(c->node.has_location);
+  CHECK(c->cluster.enabled());
+  CHECK(c->cluster.seeds.size() == 2);
+  CHECK(c->cluster.probe_interval_ms == 500);
+  CHECK(c->cluster.sync_interval_ms == 2000);
+  CHECK(c->cluster.gossip_fanout == 3);
+  auto d = config::Defaults();
+  CHECK_FALSE(d.cluster.enabled());
+  CHECK(d.node.region == "default");
+}
+
 TEST_CASE("config: each error names the key") {
   struct Case {
     const char* toml;
@@ -99,6 +131,22 @@ TEST_CASE("config: each error names the key") {
        "url = \"http://g\"\ndefault = true\n",
        "upstream:"},
       {std::string("[server\n") + up, "test.toml:1"},
+      {std::string("[node]\nname = \"a b\"") + up, "node.name:"},
+      {std::string("[node]\nregion = \"\"") + up, "node.region:"},
+      {std::string("[node]\nlatitude = 95.0\nlongitude = 1") + up, "node.latitude:"},
+      {std::string("[node]\nlatitude = 45.0") + up, "node.longitude:"},
+      {std::string("[cluster]\nseeds = [\"http://10.0.0.1:5000\"]") + up, "cluster.key_file:"},
+      {std::string("[cluster]\nkey_file = \"/nonexistent/key\"\nadvertise = \"http://10.0.0.1:5000\"") + up,
+       "cluster.key_file:"},
+      {std::string("[cluster]\nkey_file = \"/etc/hostname\"") + up, "cluster.advertise:"},
+      {std::string("[cluster]\nkey_file = \"/etc/hostname\"\nadvertise = \"https://h:1\"") + up, "cluster.advertise:"},
+      {std::string("[cluster]\nkey_file = \"/etc/hostname\"\nadvertise = \"http://h:1\"\nseeds = [\"h:2\"]") + up,
+       "cluster.seeds:"},
+      {std::string("[cluster]\nkey_file = \"/etc/hostname\"\nadvertise = \"http://h:1\"\nprobe_timeout = \"2s\"") + up,
+       "cluster.probe_timeout:"},
+      {std::string("[cluster]\nkey_file = \"/etc/hostname\"\nadvertise = \"http://h:1\"\ngossip_fanout = 0") + up,
+       "cluster.gossip_fanout:"},
+      {std::string("[cluster]\nbogus = 1") + up, "cluster.bogus: unknown key"},
   };
   for (auto& [toml, key] : cases) {
     INFO(toml);

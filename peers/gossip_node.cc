@@ -1,0 +1,422 @@
+#include "peers/gossip_node.h"
+
+#include <algorithm>
+#include <cmath>
+
+namespace peers {
+
+const char* MessageTypeName(MessageType t) {
+  switch (t) {
+    case MessageType::kPing: return "ping";
+    case MessageType::kAck: return "ack";
+    case MessageType::kPingReq: return "ping-req";
+    case MessageType::kSync: return "sync";
+    case MessageType::kSyncReply: return "sync-reply";
+    case MessageType::kPush: return "push";
+  }
+  return "?";
+}
+
+bool ParseMessageType(const std::string& text, MessageType* out) {
+  for (MessageType t : {MessageType::kPing, MessageType::kAck, MessageType::kPingReq, MessageType::kSync,
+                        MessageType::kSyncReply, MessageType::kPush}) {
+    if (text == MessageTypeName(t)) {
+      *out = t;
+      return true;
+    }
+  }
+  return false;
+}
+
+uint64_t TagConvergenceBoundMs(const GossipOptions& o, size_t n, uint64_t max_rtt_ms) {
+  double nn = static_cast<double>(std::max<size_t>(n, 2));
+  double f = static_cast<double>(o.fanout);
+  double rounds = std::ceil(std::log(nn) / std::log(f + 1)) + std::ceil(std::log(nn) / f) + 2;
+  return 2 * o.sync_interval_ms + static_cast<uint64_t>(rounds) * (o.gossip_interval_ms + max_rtt_ms);
+}
+
+uint64_t DeadDetectionBoundMs(const GossipOptions& o, size_t n) {
+  return (2 * (std::max<size_t>(n, 2) - 1) + 1) * o.probe_interval_ms + o.suspect_timeout_ms;
+}
+
+GossipNode::GossipNode(MemberRecord self, std::vector<std::string> seed_urls, GossipOptions options,
+                       uint64_t rng_seed)
+    : self_(std::move(self)), opt_(options), rng_(rng_seed), clock_(options.max_clock_skew_ms) {
+  self_.state = MemberState::kAlive;
+  for (auto& s : seed_urls) {
+    if (s != self_.url) seeds_.push_back(std::move(s));
+  }
+}
+
+const Member* GossipNode::Find(const std::string& name) const {
+  auto it = members_.find(name);
+  return it == members_.end() ? nullptr : &it->second;
+}
+
+size_t GossipNode::live_count() const { return live_.size(); }
+
+std::vector<Envelope> GossipNode::TakeOutbox() {
+  std::vector<Envelope> out;
+  out.swap(outbox_);
+  return out;
+}
+
+Message GossipNode::Make(MessageType type) {
+  Message m;
+  m.type = type;
+  m.from = self_.name;
+  m.summary_version = summary_version_;
+  return m;
+}
+
+void GossipNode::Send(const std::string& to, Message m) {
+  auto it = members_.find(to);
+  if (it == members_.end()) return;
+  SendToUrl(it->second.record.url, to, std::move(m));
+}
+
+void GossipNode::SendToUrl(const std::string& url, const std::string& to, Message m) {
+  ++stats_.messages_sent;
+  outbox_.push_back({url, to, std::move(m)});
+}
+
+uint32_t GossipNode::RetransmitLimit() const {
+  double n = static_cast<double>(members_.size() + 1);
+  return opt_.retransmit_mult * static_cast<uint32_t>(std::max(1.0, std::ceil(std::log10(n + 1))));
+}
+
+void GossipNode::RumorMember(const MemberRecord& r) { member_rumors_.Add(r.name, r); }
+
+void GossipNode::RumorTag(const TagUpdate& u) {
+  tag_rumors_.Add(u.key.registry + '\n' + u.key.repository + '\n' + u.key.tag, u);
+}
+
+// Our own record rides on every message (so a peer that never heard of us
+// can answer, and refutations spread fast), then the least-sent rumors of
+// each kind, half the budget each.
+void GossipNode::Piggyback(Message* m) {
+  m->members.push_back(self_);
+  uint32_t limit = RetransmitLimit();
+  size_t half = std::max<size_t>(1, opt_.max_piggyback / 2);
+  tag_rumors_.Take(half, limit, [m](const TagUpdate& u) { m->tags.push_back(u); });
+  member_rumors_.Take(half, limit, [this, m](const MemberRecord& r) {
+    if (r.name != self_.name) m->members.push_back(r);
+  });
+}
+
+std::vector<std::string> GossipNode::RandomLive(size_t k, const std::string& except) {
+  const auto& live = live_;
+  std::vector<std::string> out;
+  if (live.empty()) return out;
+  if (live.size() <= k + 1) {
+    for (const auto& n : live) {
+      if (n != except && out.size() < k) out.push_back(n);
+    }
+    std::shuffle(out.begin(), out.end(), rng_);
+    return out;
+  }
+  // Many more members than wanted: draw without replacement by rejection.
+  std::uniform_int_distribution<size_t> pick(0, live.size() - 1);
+  std::set<size_t> chosen;
+  while (out.size() < k) {
+    size_t i = pick(rng_);
+    if (live[i] == except || !chosen.insert(i).second) continue;
+    out.push_back(live[i]);
+  }
+  return out;
+}
+
+void GossipNode::SetState(Member* m, MemberState s, uint64_t now_ms) {
+  bool was_live = m->live();
+  m->record.state = s;
+  m->state_since_ms = now_ms;
+  NoteState(*m, was_live);
+  RumorMember(m->record);
+}
+
+void GossipNode::NoteState(const Member& m, bool was_live) {
+  const std::string& name = m.record.name;
+  if (m.live() && !was_live) {
+    live_pos_[name] = live_.size();
+    live_.push_back(name);
+  } else if (!m.live() && was_live) {
+    size_t pos = live_pos_.at(name);
+    live_pos_[live_.back()] = pos;
+    std::swap(live_[pos], live_.back());
+    live_.pop_back();
+    live_pos_.erase(name);
+  }
+  if (m.record.state == MemberState::kSuspect)
+    suspect_deadlines_.emplace(m.state_since_ms + opt_.suspect_timeout_ms, name);
+}
+
+void GossipNode::Refute(uint64_t incarnation) {
+  self_.incarnation = std::max(self_.incarnation, incarnation) + 1;
+  self_.state = MemberState::kAlive;
+  ++stats_.refutations;
+  RumorMember(self_);
+}
+
+void GossipNode::MergeMember(const MemberRecord& r, uint64_t now_ms) {
+  if (r.name.empty() || r.url.empty()) return;
+  if (r.name == self_.name) {
+    if (!left_ && r.Supersedes(self_)) Refute(r.incarnation);
+    return;
+  }
+  auto it = members_.find(r.name);
+  if (it == members_.end()) {
+    Member m;
+    m.record = r;
+    m.state_since_ms = now_ms;
+    NoteState(m, false);
+    members_.emplace(r.name, m);
+    RumorMember(r);
+    return;
+  }
+  Member& m = it->second;
+  if (!r.Supersedes(m.record)) return;
+  bool state_changed = r.state != m.record.state;
+  bool was_live = m.live();
+  m.record = r;
+  if (state_changed) {
+    m.state_since_ms = now_ms;
+    NoteState(m, was_live);
+  }
+  RumorMember(r);
+}
+
+void GossipNode::ApplyTag(const TagUpdate& u, uint64_t physical_ms, bool from_peer) {
+  if (from_peer && !clock_.Observe(u.version.hlc, physical_ms)) {
+    ++stats_.tags_refused_future;
+    return;
+  }
+  if (!tags_.Apply(u)) return;
+  ++stats_.tags_applied;
+  RumorTag(u);
+  if (from_peer && on_tag_) on_tag_(u);
+}
+
+TagUpdate GossipNode::RecordTag(const TagKey& key, const util::Digest& digest, uint64_t physical_ms) {
+  if (const TagVersion* cur = tags_.Find(key); cur && cur->digest == digest) return {key, *cur};
+  TagUpdate u{key, {digest, clock_.Now(physical_ms), self_.name}};
+  ApplyTag(u, physical_ms, false);
+  return u;
+}
+
+void GossipNode::NoteSummaryVersion(const Message& m) {
+  auto it = members_.find(m.from);
+  if (it != members_.end()) it->second.summary_version = std::max(it->second.summary_version, m.summary_version);
+}
+
+void GossipNode::Receive(const Message& m, uint64_t now_ms, uint64_t physical_ms) {
+  if (left_) return;
+  ++stats_.messages_received;
+  for (const auto& r : m.members) MergeMember(r, now_ms);
+  NoteSummaryVersion(m);
+  // A member we hold dead is talking to us (a healed partition, a false
+  // death): tell it at once, so it refutes instead of waiting for a sync.
+  if (auto it = members_.find(m.from); it != members_.end() && it->second.record.state == MemberState::kDead) {
+    Message tell = Make(MessageType::kPush);
+    tell.members = {self_, it->second.record};
+    Send(m.from, std::move(tell));
+  }
+  if (m.type != MessageType::kSync) {
+    for (const auto& t : m.tags) ApplyTag(t, physical_ms, true);
+  }
+  switch (m.type) {
+    case MessageType::kPing: {
+      Message ack = Make(MessageType::kAck);
+      ack.seq = m.seq;
+      Piggyback(&ack);
+      Send(m.from, std::move(ack));
+      break;
+    }
+    case MessageType::kAck: {
+      if (m.target.empty()) {
+        if (probing_ && m.seq == probe_.seq && m.from == probe_.target) {
+          probing_ = false;
+          auto it = members_.find(m.from);
+          if (it != members_.end()) it->second.AddRttSample(static_cast<double>(now_ms - probe_.sent_ms));
+          return;
+        }
+        auto relay = relays_.find(m.seq);
+        if (relay != relays_.end()) {
+          Message ack = Make(MessageType::kAck);
+          ack.seq = relay->second.requester_seq;
+          ack.target = m.from;
+          Piggyback(&ack);
+          Send(relay->second.requester, std::move(ack));
+          relays_.erase(relay);
+        }
+      } else if (probing_ && m.seq == probe_.seq && m.target == probe_.target) {
+        probing_ = false;  // an indirect ack: alive, but no RTT sample
+      }
+      break;
+    }
+    case MessageType::kPingReq: {
+      if (!members_.count(m.target)) break;
+      uint64_t seq = next_seq_++;
+      relays_[seq] = {m.from, m.seq, now_ms + opt_.probe_interval_ms};
+      Message ping = Make(MessageType::kPing);
+      ping.seq = seq;
+      Piggyback(&ping);
+      Send(m.target, std::move(ping));
+      break;
+    }
+    case MessageType::kSync:
+      ReceiveSync(m, now_ms, physical_ms);
+      break;
+    case MessageType::kSyncReply: {
+      // We took their newer entries above; what still differs is newer here.
+      auto differing = TagTable::DifferingBuckets(tags_.Summaries(opt_.tag_buckets), m.tag_summaries);
+      if (!differing.empty() && !m.tag_summaries.empty()) {
+        Message push = Make(MessageType::kPush);
+        push.tags = tags_.EntriesIn(differing, opt_.tag_buckets);
+        push.members.push_back(self_);
+        Send(m.from, std::move(push));
+      }
+      break;
+    }
+    case MessageType::kPush:
+      break;
+  }
+}
+
+Message GossipNode::FullSync(MessageType type) {
+  Message m = Make(type);
+  m.members.reserve(members_.size() + 1);
+  m.members.push_back(self_);
+  for (const auto& [name, mem] : members_) m.members.push_back(mem.record);
+  m.tag_summaries = tags_.Summaries(opt_.tag_buckets);
+  return m;
+}
+
+void GossipNode::ReceiveSync(const Message& m, uint64_t, uint64_t) {
+  Message reply = FullSync(MessageType::kSyncReply);
+  auto differing = TagTable::DifferingBuckets(reply.tag_summaries, m.tag_summaries);
+  reply.tags = tags_.EntriesIn(differing, opt_.tag_buckets);
+  Send(m.from, std::move(reply));
+}
+
+void GossipNode::StartProbe(uint64_t now_ms) {
+  std::string target;
+  for (int pass = 0; pass < 2 && target.empty(); ++pass) {
+    while (!probe_order_.empty() && target.empty()) {
+      std::string name = std::move(probe_order_.back());
+      probe_order_.pop_back();
+      auto it = members_.find(name);
+      if (it != members_.end() && it->second.live()) target = name;
+    }
+    if (target.empty()) {
+      probe_order_ = live_;
+      std::sort(probe_order_.begin(), probe_order_.end());  // a repeatable order before the shuffle
+      std::shuffle(probe_order_.begin(), probe_order_.end(), rng_);
+    }
+  }
+  if (target.empty()) return;
+  probe_ = {target, next_seq_++, now_ms, false, false};
+  probing_ = true;
+  Message ping = Make(MessageType::kPing);
+  ping.seq = probe_.seq;
+  Piggyback(&ping);
+  Send(target, std::move(ping));
+}
+
+void GossipNode::CheckProbe(uint64_t now_ms) {
+  if (!probing_) return;
+  if (!probe_.indirect_sent && now_ms >= probe_.sent_ms + opt_.probe_timeout_ms) {
+    probe_.indirect_sent = true;
+    for (const auto& helper : RandomLive(opt_.indirect_probes, probe_.target)) {
+      Message req = Make(MessageType::kPingReq);
+      req.seq = probe_.seq;
+      req.target = probe_.target;
+      Piggyback(&req);
+      Send(helper, std::move(req));
+    }
+  }
+  if (now_ms >= probe_.sent_ms + opt_.probe_interval_ms) {
+    probing_ = false;
+    ++stats_.probes_failed;
+    auto it = members_.find(probe_.target);
+    if (it != members_.end() && it->second.record.state == MemberState::kAlive)
+      SetState(&it->second, MemberState::kSuspect, now_ms);
+  }
+}
+
+void GossipNode::GossipTick() {
+  if (member_rumors_.empty() && tag_rumors_.empty()) return;
+  for (const auto& to : RandomLive(opt_.fanout, "")) {
+    Message push = Make(MessageType::kPush);
+    Piggyback(&push);
+    Send(to, std::move(push));
+  }
+}
+
+void GossipNode::SyncTick(uint64_t now_ms) {
+  (void)now_ms;
+  // Dead members stay candidates: that is how the two sides of a healed
+  // partition find each other again. Seeds are used while no one is live.
+  std::vector<std::pair<std::string, std::string>> pool;  // (url, name)
+  for (const auto& [name, m] : members_) {
+    if (m.record.state != MemberState::kLeft) pool.push_back({m.record.url, name});
+  }
+  if (live_count() == 0) {
+    for (const auto& s : seeds_) pool.push_back({s, ""});
+  }
+  if (pool.empty()) return;
+  std::uniform_int_distribution<size_t> pick(0, pool.size() - 1);
+  const auto& [url, name] = pool[pick(rng_)];
+  SendToUrl(url, name, FullSync(MessageType::kSync));
+}
+
+void GossipNode::Tick(uint64_t now_ms, uint64_t physical_ms) {
+  (void)physical_ms;
+  if (left_) return;
+  if (!started_) {
+    started_ = true;
+    std::uniform_int_distribution<uint64_t> probe_jitter(0, opt_.probe_interval_ms);
+    std::uniform_int_distribution<uint64_t> gossip_jitter(0, opt_.gossip_interval_ms);
+    next_probe_ms_ = now_ms + probe_jitter(rng_);
+    next_gossip_ms_ = now_ms + gossip_jitter(rng_);
+    next_sync_ms_ = now_ms;  // join at once
+  }
+  while (!suspect_deadlines_.empty() && suspect_deadlines_.begin()->first <= now_ms) {
+    auto due = suspect_deadlines_.extract(suspect_deadlines_.begin());
+    Member& m = members_.at(due.mapped());
+    // Refuted or re-suspected since: this deadline is stale.
+    if (m.record.state == MemberState::kSuspect && now_ms >= m.state_since_ms + opt_.suspect_timeout_ms)
+      SetState(&m, MemberState::kDead, now_ms);
+  }
+  for (auto it = relays_.begin(); it != relays_.end();) {
+    it = it->second.expires_ms <= now_ms ? relays_.erase(it) : std::next(it);
+  }
+  CheckProbe(now_ms);
+  if (now_ms >= next_probe_ms_) {
+    StartProbe(now_ms);
+    next_probe_ms_ = std::max(next_probe_ms_ + opt_.probe_interval_ms, now_ms + 1);
+  }
+  if (now_ms >= next_gossip_ms_) {
+    GossipTick();
+    next_gossip_ms_ = now_ms + opt_.gossip_interval_ms;
+  }
+  if (now_ms >= next_sync_ms_) {
+    SyncTick(now_ms);
+    // Alone (joining, or cut off from everyone), look for peers every probe period.
+    next_sync_ms_ = now_ms + (live_count() == 0 ? opt_.probe_interval_ms : opt_.sync_interval_ms);
+  }
+}
+
+void GossipNode::Leave(uint64_t now_ms) {
+  (void)now_ms;
+  if (left_) return;
+  self_.incarnation++;
+  self_.state = MemberState::kLeft;
+  for (const auto& to : RandomLive(16, "")) {
+    Message m = Make(MessageType::kPush);
+    m.members.push_back(self_);
+    Send(to, std::move(m));
+  }
+  left_ = true;
+}
+
+}  // namespace peers

@@ -1,0 +1,240 @@
+// GossipNode: one node's membership (SWIM) and tag gossip, as a pure state
+// machine (docs/gossip.md).
+//
+// Time and the network are passed in: the daemon (src/peering/) and the
+// simulator (tests/unit/gossip_sim_test.cc) call Tick() and Receive() with
+// the time, and send what TakeOutbox() returns. Nothing here blocks, and
+// the node never learns an address except from configuration (seeds) and
+// from membership records carried in messages the caller authenticated.
+//
+// What it does:
+//   - Failure detection: one probe per probe_interval, members in a shuffled
+//     round-robin; no ack within probe_timeout -> indirect probes through
+//     `indirect_probes` others; no ack by the end of the period -> suspect;
+//     a suspect not refuted within suspect_timeout -> dead. A node that hears
+//     itself suspected or dead raises its incarnation (refutes). Direct acks
+//     give RTT samples (smoothed).
+//   - Dissemination: every membership change and every new tag update is a
+//     rumor, piggybacked on outgoing messages and pushed every gossip_interval
+//     to `fanout` random live peers, each rumor retransmitted
+//     retransmit_mult * ceil(log10(n + 1)) times.
+//   - Anti-entropy: every sync_interval, a full membership exchange plus tag
+//     bucket summaries with one random member (dead ones included, so
+//     partitions heal); only the entries of differing buckets travel. A node
+//     that knows no one syncs with a seed (join).
+//   - Tags: last-writer-wins by (HLC, origin); updates with an HLC further
+//     ahead of our clock than max_clock_skew are refused and counted.
+//
+// Not thread-safe; the caller serializes calls.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <map>
+#include <set>
+#include <unordered_map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "peers/hlc.h"
+#include "peers/membership.h"
+#include "peers/tag_table.h"
+
+namespace peers {
+
+enum class MessageType : uint8_t { kPing, kAck, kPingReq, kSync, kSyncReply, kPush };
+const char* MessageTypeName(MessageType t);
+bool ParseMessageType(const std::string& text, MessageType* out);
+
+struct Message {
+  MessageType type = MessageType::kPing;
+  std::string from;              // the sender's name
+  uint64_t seq = 0;              // probe sequence (ping, ack, ping-req)
+  std::string target;            // ping-req: whom to probe; relayed ack: who answered
+  uint64_t summary_version = 0;  // the sender's digest-summary version
+  std::vector<MemberRecord> members;   // rumors, or the full list (sync)
+  std::vector<TagUpdate> tags;         // rumors, or differing buckets (sync reply, push)
+  std::vector<uint64_t> tag_summaries; // sync and sync reply
+};
+
+struct Envelope {
+  std::string to_url;
+  std::string to;  // the member name; empty for a seed not known yet
+  Message message;
+};
+
+struct GossipOptions {
+  uint64_t probe_interval_ms = 1000;
+  uint64_t probe_timeout_ms = 500;
+  uint64_t suspect_timeout_ms = 5000;
+  uint64_t gossip_interval_ms = 200;
+  uint32_t fanout = 3;
+  uint64_t sync_interval_ms = 5000;
+  uint64_t max_clock_skew_ms = 60000;
+  uint32_t indirect_probes = 3;
+  uint32_t retransmit_mult = 4;
+  uint32_t max_piggyback = 24;
+  uint32_t tag_buckets = 256;
+};
+
+struct GossipStats {
+  uint64_t messages_sent = 0;
+  uint64_t messages_received = 0;
+  uint64_t tags_applied = 0;         // updates that changed the table (local or remote)
+  uint64_t tags_refused_future = 0;  // updates beyond the clock-skew bound
+  uint64_t probes_failed = 0;        // probes that ended in a suspicion
+  uint64_t refutations = 0;          // times this node raised its incarnation
+};
+
+// docs/gossip.md, "Convergence bound": after the last tag update, or after a
+// partition heals, every connected node of an `n`-node cluster holds it
+// within this time with high probability:
+//   2 * sync_interval + (ceil(log_{fanout+1} n) + ceil(ln n / fanout) + 2) * (gossip_interval + max_rtt)
+uint64_t TagConvergenceBoundMs(const GossipOptions& o, size_t n, uint64_t max_rtt_ms);
+
+// docs/gossip.md, "Failure detection bound": every live node declares a
+// crashed member dead within this time (its own round-robin reaches the
+// member within two cycles of n - 1 probes, plus the failed probe and the
+// suspicion timeout).
+uint64_t DeadDetectionBoundMs(const GossipOptions& o, size_t n);
+
+// Rumors of one kind waiting to be piggybacked, least-sent first, each sent
+// at most `limit` times. Keyed, so a newer rumor about the same thing
+// replaces the older one. Tags and membership have a queue each, so a storm
+// of membership changes never starves tag updates.
+template <typename T>
+class RumorQueue {
+ public:
+  void Add(const std::string& key, T item) {
+    auto it = index_.find(key);
+    if (it != index_.end()) by_sent_[it->second.first].erase(it->second.second);
+    if (by_sent_.empty()) by_sent_.resize(1);
+    by_sent_[0].push_front({key, std::move(item)});
+    index_[key] = {0, by_sent_[0].begin()};
+  }
+  // Calls fn(item) for up to `max` least-sent rumors and counts them sent.
+  template <typename Fn>
+  void Take(size_t max, uint32_t limit, Fn fn) {
+    std::vector<std::pair<uint32_t, typename List::iterator>> picked;
+    for (uint32_t b = 0; b < by_sent_.size() && picked.size() < max; ++b) {
+      for (auto it = by_sent_[b].begin(); it != by_sent_[b].end() && picked.size() < max; ++it) picked.push_back({b, it});
+    }
+    for (auto& [b, it] : picked) {
+      fn(it->second);
+      uint32_t sent = b + 1;
+      if (sent >= limit) {
+        index_.erase(it->first);
+        by_sent_[b].erase(it);
+        continue;
+      }
+      if (by_sent_.size() <= sent) by_sent_.resize(sent + 1);
+      by_sent_[sent].splice(by_sent_[sent].end(), by_sent_[b], it);  // iterators stay valid
+      index_[it->first] = {sent, it};
+    }
+  }
+  bool empty() const { return index_.empty(); }
+  size_t size() const { return index_.size(); }
+
+ private:
+  using List = std::list<std::pair<std::string, T>>;
+  std::vector<List> by_sent_;  // index: times sent
+  std::unordered_map<std::string, std::pair<uint32_t, typename List::iterator>> index_;
+};
+
+class GossipNode {
+ public:
+  // `self` is this node's record (state alive; incarnation: start from the
+  // wall clock in seconds so a restarted node outranks its old records).
+  // `seed_urls` may include our own URL (skipped). `rng_seed` makes runs repeatable.
+  GossipNode(MemberRecord self, std::vector<std::string> seed_urls, GossipOptions options, uint64_t rng_seed);
+
+  // Advances timers. `now_ms` is monotonic; `physical_ms` is the wall clock (HLC).
+  void Tick(uint64_t now_ms, uint64_t physical_ms);
+  // A message from a peer (authenticated by the caller).
+  void Receive(const Message& m, uint64_t now_ms, uint64_t physical_ms);
+  // The messages to send now; the caller delivers each at most once.
+  std::vector<Envelope> TakeOutbox();
+
+  // A tag change this node saw at its upstream: stamped, applied, gossiped.
+  TagUpdate RecordTag(const TagKey& key, const util::Digest& digest, uint64_t physical_ms);
+  // Graceful leave: tells live peers directly; the node then stops probing.
+  void Leave(uint64_t now_ms);
+  // Announced in every message: peers fetch our digest summary when it grows.
+  void SetSummaryVersion(uint64_t v) { summary_version_ = v; }
+
+  // Called for every update that changed the table and came from a peer.
+  void SetTagListener(std::function<void(const TagUpdate&)> fn) { on_tag_ = std::move(fn); }
+
+  const std::string& name() const { return self_.name; }
+  const MemberRecord& self() const { return self_; }
+  // Others, not self; unordered (sort for display).
+  const std::unordered_map<std::string, Member>& members() const { return members_; }
+  const Member* Find(const std::string& name) const;
+  const TagTable& tags() const { return tags_; }
+  const GossipStats& stats() const { return stats_; }
+  size_t live_count() const;  // live others
+
+ private:
+  struct Probe {
+    std::string target;
+    uint64_t seq = 0;
+    uint64_t sent_ms = 0;
+    bool indirect_sent = false;
+    bool acked = false;
+  };
+  struct Relay {
+    std::string requester;
+    uint64_t requester_seq = 0;
+    uint64_t expires_ms = 0;
+  };
+
+  void Send(const std::string& to, Message m);
+  void SendToUrl(const std::string& url, const std::string& to, Message m);
+  Message Make(MessageType type);
+  void Piggyback(Message* m);
+  void MergeMember(const MemberRecord& r, uint64_t now_ms);
+  void SetState(Member* m, MemberState s, uint64_t now_ms);
+  void NoteState(const Member& m, bool was_live);  // keeps suspect deadlines and the live set current
+  void Refute(uint64_t incarnation);
+  void ApplyTag(const TagUpdate& u, uint64_t physical_ms, bool from_peer);
+  void RumorMember(const MemberRecord& r);
+  void RumorTag(const TagUpdate& u);
+  uint32_t RetransmitLimit() const;
+  std::vector<std::string> RandomLive(size_t k, const std::string& except);
+  void StartProbe(uint64_t now_ms);
+  void CheckProbe(uint64_t now_ms);
+  void SyncTick(uint64_t now_ms);
+  void GossipTick();
+  Message FullSync(MessageType type);
+  void ReceiveSync(const Message& m, uint64_t now_ms, uint64_t physical_ms);
+  void NoteSummaryVersion(const Message& m);
+
+  MemberRecord self_;
+  std::vector<std::string> seeds_;
+  GossipOptions opt_;
+  std::mt19937_64 rng_;
+  HybridLogicalClock clock_;
+  TagTable tags_;
+  std::unordered_map<std::string, Member> members_;
+  RumorQueue<MemberRecord> member_rumors_;
+  RumorQueue<TagUpdate> tag_rumors_;
+  std::multimap<uint64_t, std::string> suspect_deadlines_;  // checked against the member's state when due
+  std::vector<std::string> live_;  // names of live members, for random picks
+  std::unordered_map<std::string, size_t> live_pos_;
+  std::vector<Envelope> outbox_;
+  std::vector<std::string> probe_order_;
+  Probe probe_;
+  bool probing_ = false;
+  uint64_t next_seq_ = 1;
+  std::map<uint64_t, Relay> relays_;  // our ping seq -> whom to relay the ack to
+  uint64_t next_probe_ms_ = 0, next_gossip_ms_ = 0, next_sync_ms_ = 0;
+  bool started_ = false;
+  bool left_ = false;
+  uint64_t summary_version_ = 0;
+  GossipStats stats_;
+  std::function<void(const TagUpdate&)> on_tag_;
+};
+
+}  // namespace peers

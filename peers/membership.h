@@ -1,0 +1,44 @@
+// Membership records and the order in which they supersede each other
+// (SWIM with incarnation numbers; docs/gossip.md, "Membership").
+//
+// Pure. A record is (name, region, url, state, incarnation). Between two
+// records of one member, the one with the larger incarnation wins; at equal
+// incarnations the stronger state wins: alive < suspect < dead < left. This
+// is a join-semilattice, so nodes that see the same records in any order
+// agree. Only the member itself raises its incarnation, which is how a live
+// node refutes a suspicion (or a death declared across a partition).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+namespace peers {
+
+enum class MemberState : uint8_t { kAlive = 0, kSuspect = 1, kDead = 2, kLeft = 3 };
+
+const char* MemberStateName(MemberState s);
+bool ParseMemberState(const std::string& text, MemberState* out);
+
+struct MemberRecord {
+  std::string name, region, url;
+  MemberState state = MemberState::kAlive;
+  uint64_t incarnation = 0;
+
+  bool Supersedes(const MemberRecord& o) const {
+    if (incarnation != o.incarnation) return incarnation > o.incarnation;
+    return state > o.state;
+  }
+};
+
+// One member as a node sees it: the record plus what this node measured.
+struct Member {
+  MemberRecord record;
+  uint64_t state_since_ms = 0;   // when this node applied the current state
+  double rtt_ms = -1;            // smoothed round-trip time of direct probes; <0: none yet
+  uint64_t summary_version = 0;  // the newest digest-summary version it announced
+  bool live() const { return record.state == MemberState::kAlive || record.state == MemberState::kSuspect; }
+  // Smooths an RTT sample in as TCP does (RFC 6298): 7/8 old + 1/8 new.
+  void AddRttSample(double ms) { rtt_ms = rtt_ms < 0 ? ms : rtt_ms * 0.875 + ms * 0.125; }
+};
+
+}  // namespace peers

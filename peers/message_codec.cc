@@ -1,0 +1,116 @@
+#include "peers/message_codec.h"
+
+#include <nlohmann/json.hpp>
+
+#include <cstdio>
+
+namespace peers {
+
+using nlohmann::json;
+using util::Status;
+
+std::string EncodeMessage(const Message& m) {
+  json j;
+  j["type"] = MessageTypeName(m.type);
+  j["from"] = m.from;
+  j["seq"] = m.seq;
+  j["target"] = m.target;
+  j["sv"] = m.summary_version;
+  json members = json::array();
+  for (const auto& r : m.members) {
+    members.push_back({{"name", r.name}, {"region", r.region}, {"url", r.url},
+                       {"state", MemberStateName(r.state)}, {"inc", r.incarnation}});
+  }
+  j["members"] = std::move(members);
+  json tags = json::array();
+  for (const auto& t : m.tags) {
+    tags.push_back({{"registry", t.key.registry}, {"repository", t.key.repository}, {"tag", t.key.tag},
+                    {"digest", t.version.digest.ToString()}, {"wall", t.version.hlc.wall_ms},
+                    {"logical", t.version.hlc.logical}, {"origin", t.version.origin}});
+  }
+  j["tags"] = std::move(tags);
+  json sums = json::array();
+  for (uint64_t s : m.tag_summaries) {
+    char hex[17];
+    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(s));
+    sums.push_back(hex);
+  }
+  j["summaries"] = std::move(sums);
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+namespace {
+
+// Typed field readers: a missing or mistyped field is an error, never an exception.
+bool GetStr(const json& o, const char* key, std::string* out) {
+  auto it = o.find(key);
+  if (it == o.end() || !it->is_string()) return false;
+  *out = it->get_ref<const std::string&>();
+  return true;
+}
+
+bool GetU64(const json& o, const char* key, uint64_t* out) {
+  auto it = o.find(key);
+  if (it == o.end() || !it->is_number_unsigned()) return false;
+  *out = it->get<uint64_t>();
+  return true;
+}
+
+bool GetArray(const json& o, const char* key, const json** out) {
+  auto it = o.find(key);
+  if (it == o.end() || !it->is_array()) return false;
+  *out = &*it;
+  return true;
+}
+
+}  // namespace
+
+util::Result<Message> DecodeMessage(const std::string& body) {
+  json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("message is not a JSON object");
+  Message m;
+  std::string type;
+  if (!GetStr(j, "type", &type) || !ParseMessageType(type, &m.type)) return Status::InvalidArgument("bad type");
+  if (!GetStr(j, "from", &m.from) || m.from.empty()) return Status::InvalidArgument("bad from");
+  if (!GetU64(j, "seq", &m.seq)) return Status::InvalidArgument("bad seq");
+  if (!GetStr(j, "target", &m.target)) return Status::InvalidArgument("bad target");
+  if (!GetU64(j, "sv", &m.summary_version)) return Status::InvalidArgument("bad sv");
+  const json* arr = nullptr;
+  if (!GetArray(j, "members", &arr)) return Status::InvalidArgument("bad members");
+  for (const json& o : *arr) {
+    MemberRecord r;
+    std::string state;
+    if (!o.is_object() || !GetStr(o, "name", &r.name) || !GetStr(o, "region", &r.region) ||
+        !GetStr(o, "url", &r.url) || !GetStr(o, "state", &state) || !ParseMemberState(state, &r.state) ||
+        !GetU64(o, "inc", &r.incarnation))
+      return Status::InvalidArgument("bad member record");
+    m.members.push_back(std::move(r));
+  }
+  if (!GetArray(j, "tags", &arr)) return Status::InvalidArgument("bad tags");
+  for (const json& o : *arr) {
+    TagUpdate u;
+    std::string digest;
+    uint64_t logical = 0;
+    if (!o.is_object() || !GetStr(o, "registry", &u.key.registry) || !GetStr(o, "repository", &u.key.repository) ||
+        !GetStr(o, "tag", &u.key.tag) || !GetStr(o, "digest", &digest) || !GetU64(o, "wall", &u.version.hlc.wall_ms) ||
+        !GetU64(o, "logical", &logical) || logical > UINT32_MAX || !GetStr(o, "origin", &u.version.origin))
+      return Status::InvalidArgument("bad tag update");
+    auto d = util::Digest::Parse(digest);
+    if (!d.ok()) return Status::InvalidArgument("bad tag digest");
+    u.version.digest = *d;
+    u.version.hlc.logical = static_cast<uint32_t>(logical);
+    m.tags.push_back(std::move(u));
+  }
+  if (!GetArray(j, "summaries", &arr)) return Status::InvalidArgument("bad summaries");
+  for (const json& s : *arr) {
+    if (!s.is_string() || s.get_ref<const std::string&>().size() != 16) return Status::InvalidArgument("bad summary");
+    const std::string& hex = s.get_ref<const std::string&>();
+    char* end = nullptr;
+    uint64_t v = std::strtoull(hex.c_str(), &end, 16);
+    if (end != hex.c_str() + 16) return Status::InvalidArgument("bad summary");
+    m.tag_summaries.push_back(v);
+  }
+  return m;
+}
+
+}  // namespace peers

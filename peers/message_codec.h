@@ -1,0 +1,22 @@
+// The wire form of gossip messages: one JSON object per HTTP request body
+// (docs/gossip.md, "Transport"). Pure.
+//
+//   {"type":"ping","from":"n1","seq":7,"target":"","sv":3,
+//    "members":[{"name":..,"region":..,"url":..,"state":"alive","inc":12}],
+//    "tags":[{"registry":..,"repository":..,"tag":..,"digest":"sha256:..",
+//             "wall":1700000000000,"logical":0,"origin":"n1"}],
+//    "summaries":["hex16",..]}
+#pragma once
+
+#include <string>
+
+#include "peers/gossip_node.h"
+#include "util/status.h"
+
+namespace peers {
+
+std::string EncodeMessage(const Message& m);
+// Errors: InvalidArgument naming the first malformed field. Never throws.
+util::Result<Message> DecodeMessage(const std::string& body);
+
+}  // namespace peers
