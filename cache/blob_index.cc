@@ -7,6 +7,7 @@ namespace cache {
 void BlobIndex::Add(const util::Digest& d, uint64_t size, uint64_t last_access_ms) {
   auto [it, inserted] = entries_.try_emplace(d);
   if (!inserted) stored_ -= it->second.size;
+  if (inserted) ++generation_;
   it->second.size = size;
   it->second.last_access_ms = last_access_ms;
   stored_ += size;
@@ -17,6 +18,14 @@ void BlobIndex::Remove(const util::Digest& d) {
   if (it == entries_.end()) return;
   stored_ -= it->second.size;
   entries_.erase(it);
+  ++generation_;
+}
+
+std::vector<util::Digest> BlobIndex::Digests() const {
+  std::vector<util::Digest> out;
+  out.reserve(entries_.size());
+  for (const auto& [d, e] : entries_) out.push_back(d);
+  return out;
 }
 
 const BlobIndex::Entry* BlobIndex::Find(const util::Digest& d) const {

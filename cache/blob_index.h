@@ -39,6 +39,9 @@ class BlobIndex {
   // Stored plus reserved by fills in flight: what the budget is held against.
   uint64_t committed_bytes() const { return stored_ + reserved_; }
   size_t count() const { return entries_.size(); }
+  // Changes whenever a blob is added or removed (peers' digest summaries).
+  uint64_t generation() const { return generation_; }
+  std::vector<util::Digest> Digests() const;
 
   // Unpinned blobs, least recently used first, until their sizes add up to
   // `bytes` (or every candidate is chosen). Ties break by digest, so the
@@ -50,6 +53,7 @@ class BlobIndex {
 
  private:
   std::unordered_map<util::Digest, Entry, util::DigestHash> entries_;
+  uint64_t generation_ = 0;
   uint64_t stored_ = 0;
   uint64_t reserved_ = 0;
 };

@@ -22,14 +22,15 @@ std::string PeerAuth::Mac(const std::string& node, const std::string& method, co
 }
 
 std::vector<PeerHeader> PeerAuth::Sign(const std::string& node, const std::string& method, const std::string& target,
-                                       const std::string& body, uint64_t now_ms) const {
+                                       const std::string& body, uint64_t now_ms) {
   util::Sha256::Hash h = util::Sha256::Of(body);
   std::string body_sha = util::HexEncode(h.data(), h.size());
-  std::string time = std::to_string(now_ms);
+  std::string time = std::to_string(now_ms), nonce = std::to_string(next_nonce_++);
   return {{"X-Georeg-Node", node},
           {"X-Georeg-Time", time},
+          {"X-Georeg-Nonce", nonce},
           {"X-Georeg-Body-Sha256", body_sha},
-          {"X-Georeg-Signature", Mac(node, method, target, time, body_sha)}};
+          {"X-Georeg-Signature", Mac(node, method, target, time + "\n" + nonce, body_sha)}};
 }
 
 Status PeerAuth::Check(const std::string& method, const std::string& target, const std::string& body,
@@ -42,9 +43,10 @@ Status PeerAuth::Check(const std::string& method, const std::string& target, con
   util::Sha256::Hash h = util::Sha256::Of(body);
   if (util::HexEncode(h.data(), h.size()) != body_sha)
     return Status::PermissionDenied("body of a request from '" + node + "' does not match its signature");
+  std::string ms = time.substr(0, time.find('\n'));  // "time\nnonce"
   char* end = nullptr;
-  uint64_t t = std::strtoull(time.c_str(), &end, 10);
-  if (time.empty() || *end != '\0') return Status::PermissionDenied("bad time from '" + node + "'");
+  uint64_t t = std::strtoull(ms.c_str(), &end, 10);
+  if (ms.empty() || *end != '\0') return Status::PermissionDenied("bad time from '" + node + "'");
   uint64_t diff = t > now_ms ? t - now_ms : now_ms - t;
   if (diff > window_ms_)
     return Status::PermissionDenied("request from '" + node + "' is " + std::to_string(diff) +

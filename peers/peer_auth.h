@@ -1,10 +1,12 @@
 // PeerAuth: signing and checking peer requests with the cluster key
 // (docs/gossip.md, "Authentication").
 //
-// A peer request carries four headers: X-Georeg-Node (the sender's name),
-// X-Georeg-Time (its clock, Unix ms), X-Georeg-Body-Sha256 (hex SHA-256 of
-// the body) and X-Georeg-Signature: hex HMAC-SHA256 under the cluster key of
-//   method "\n" target "\n" time "\n" body-sha256 "\n" node
+// A peer request carries five headers: X-Georeg-Node (the sender's name),
+// X-Georeg-Time (its clock, Unix ms), X-Georeg-Nonce (a per-sender counter,
+// so two identical requests in one millisecond differ), X-Georeg-Body-Sha256
+// (hex SHA-256 of the body) and X-Georeg-Signature: hex HMAC-SHA256 under
+// the cluster key of
+//   method "\n" target "\n" time "\n" nonce "\n" body-sha256 "\n" node
 // The target includes the query, so anything that steers the request (the
 // hop marker, the registry) is covered. A request is accepted only when the
 // signature matches, the body hashes to what was signed, the time is within
@@ -36,7 +38,7 @@ class PeerAuth {
 
   // The headers for a request from `node` at Unix time `now_ms`.
   std::vector<PeerHeader> Sign(const std::string& node, const std::string& method, const std::string& target,
-                               const std::string& body, uint64_t now_ms) const;
+                               const std::string& body, uint64_t now_ms);
 
   // `find` returns a request header's value (lowercase name) or null.
   // On success sets *node to the sender's name.
@@ -45,10 +47,11 @@ class PeerAuth {
                       uint64_t now_ms, std::string* node) {
     const std::string* n = find("x-georeg-node");
     const std::string* t = find("x-georeg-time");
+    const std::string* nonce = find("x-georeg-nonce");
     const std::string* b = find("x-georeg-body-sha256");
     const std::string* s = find("x-georeg-signature");
-    if (!n || !t || !b || !s) return util::Status::PermissionDenied("unsigned peer request");
-    util::Status st = Check(method, target, body, *n, *t, *b, *s, now_ms);
+    if (!n || !t || !nonce || !b || !s) return util::Status::PermissionDenied("unsigned peer request");
+    util::Status st = Check(method, target, body, *n, *t + "\n" + *nonce, *b, *s, now_ms);
     if (st.ok()) *node = *n;
     return st;
   }
@@ -64,6 +67,7 @@ class PeerAuth {
 
   std::string key_;
   uint64_t window_ms_;
+  uint64_t next_nonce_ = 0;
   // Signatures seen whose request time is still inside the window.
   std::unordered_set<std::string> seen_;
   std::multimap<uint64_t, std::string> by_time_;

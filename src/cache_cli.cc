@@ -142,6 +142,31 @@ int Ls(const Options& o) {
   return kOk;
 }
 
+int PeersLs(const Options& o) {
+  std::string err;
+  auto r = Admin(o, "GET", "/peers", &err);
+  if (!r) return Fail(kUnreachable, err.empty() ? "the daemon is not running (no admin socket in " + o.dir + ")" : err);
+  if (r->status != 200) return Fail(kUnreachable, "the daemon refused the listing");
+  if (WantJson(o)) {
+    std::printf("%s\n", r->body.dump(2).c_str());
+    return kOk;
+  }
+  if (!r->body.value("enabled", false)) {
+    std::printf("clustering is off (no [cluster] key_file)\n");
+    return kOk;
+  }
+  std::printf("%-20s  %-16s  %-9s  %8s  %-28s  %s\n", "NAME", "REGION", "STATE", "RTT", "URL", "NOTE");
+  for (const json& m : r->body["members"]) {
+    char rtt[32] = "-";
+    if (m["rtt_ms"].is_number()) std::snprintf(rtt, sizeof rtt, "%.1fms", m["rtt_ms"].get<double>());
+    std::string note = m.value("self", false) ? "this node" : m.value("quarantined", false) ? "quarantined" : "";
+    std::printf("%-20s  %-16s  %-9s  %8s  %-28s  %s\n", m["name"].get<std::string>().c_str(),
+                m["region"].get<std::string>().c_str(), m["state"].get<std::string>().c_str(), rtt,
+                m["url"].get<std::string>().c_str(), note.c_str());
+  }
+  return kOk;
+}
+
 int Stats(const Options& o) {
   std::string err;
   json stats;

@@ -24,5 +24,8 @@ int Stats(const Options& o);
 int Rm(const Options& o, const std::string& digest);
 int Gc(const Options& o, const std::string& target);
 int Verify(const Options& o);
+// `georeg peers ls`: the cluster as the running daemon sees it (needs the
+// daemon: exit 3 when its admin socket cannot be reached).
+int PeersLs(const Options& o);
 
 }  // namespace cache_cli

@@ -9,6 +9,7 @@
 #include "cache/store.h"
 #include "cache/writer.h"
 #include "src/http/server.h"
+#include "src/peering/cluster.h"
 #include "src/registry/blob_fill.h"
 #include "src/registry/service.h"
 #include "src/registry/writer_bridge.h"
@@ -46,6 +47,18 @@ int Run(const config::Config& cfg) {
     LOG_ERROR("cannot load the cache index: %s", st.ToString().c_str());
     return 1;
   }
+  std::unique_ptr<peering::Cluster> cluster;
+  if (cfg.cluster.enabled()) {
+    auto key = peering::ReadClusterKey(cfg.cluster.key_file);
+    if (!key.ok()) {
+      LOG_ERROR("%s", key.status().message().c_str());
+      return 1;
+    }
+    uint64_t slowest = 0;
+    for (const auto& u : cfg.upstreams) slowest = std::max(slowest, u.connect_timeout_ms + u.response_timeout_ms);
+    cluster = std::make_unique<peering::Cluster>(&loop, cfg, std::move(*key), &service.blob_index(), slowest);
+    service.AttachCluster(cluster.get());
+  }
 
   http::ServerOptions opts;
   opts.limits.max_request_line = cfg.server.max_request_line;
@@ -72,10 +85,11 @@ int Run(const config::Config& cfg) {
     http::Server* server;
     http::Server* admin;
     registry::Service* service;
+    peering::Cluster* cluster;
     uint64_t grace_ms;
     uv_signal_t* signals[2];
     bool stopping = false;
-  } ctx{&server, &admin, &service, cfg.server.shutdown_grace_ms, {&sigterm, &sigint}};
+  } ctx{&server, &admin, &service, cluster.get(), cfg.server.shutdown_grace_ms, {&sigterm, &sigint}};
   sigterm.data = sigint.data = &ctx;
   auto on_signal = [](uv_signal_t* s, int signum) {
     auto* c = static_cast<Ctx*>(s->data);
@@ -83,8 +97,13 @@ int Run(const config::Config& cfg) {
     c->stopping = true;
     LOG_INFO("signal %d: stopping (grace %llu ms)", signum, (unsigned long long)c->grace_ms);
     for (uv_signal_t* sig : c->signals) uv_close(reinterpret_cast<uv_handle_t*>(sig), nullptr);
+    // Peers learn at once that we leave, and stop sending us requests.
+    if (c->cluster) c->cluster->Leave();
     c->admin->Shutdown(0, [] {});
-    c->server->Shutdown(c->grace_ms, [c] { c->service->Shutdown(); });
+    c->server->Shutdown(c->grace_ms, [c] {
+      c->service->Shutdown();
+      if (c->cluster) c->cluster->Shutdown();
+    });
   };
   uv_signal_start(&sigterm, on_signal, SIGTERM);
   uv_signal_start(&sigint, on_signal, SIGINT);
@@ -97,13 +116,17 @@ int Run(const config::Config& cfg) {
     ctx.stopping = true;
     for (uv_signal_t* sig : ctx.signals) uv_close(reinterpret_cast<uv_handle_t*>(sig), nullptr);
     admin.Shutdown(0, [] {});
-    server.Shutdown(0, [&service] { service.Shutdown(); });
+    server.Shutdown(0, [&service, &cluster] {
+      service.Shutdown();
+      if (cluster) cluster->Shutdown();
+    });
   } else {
     std::string ups;
     for (const auto& u : cfg.upstreams) ups += " " + u.registry + "=" + u.url;
     LOG_INFO("georeg %s listening on %s:%d, cache %s (budget %s), upstreams:%s", GEOREG_VERSION,
              cfg.server.listen_addr.host.c_str(), server.port(), cfg.cache.dir.c_str(),
              util::FormatSize(cfg.cache.max_size).c_str(), ups.c_str());
+    if (cluster) cluster->Start();
   }
 
   uv_run(&loop, UV_RUN_DEFAULT);

@@ -59,6 +59,18 @@ int main(int argc, char** argv) {
   // -o, --cache-dir and --config may also follow the command ("cache ls -o json").
   for (CLI::App* sub : {ls, stats, rm, gc, verify}) sub->fallthrough();
 
+  // georeg peers ls: the cluster as the running daemon sees it.
+  CLI::App* peers_cmd = app.add_subcommand("peers", "Show the cluster (docs/operations.md)");
+  peers_cmd->require_subcommand(1);
+  std::string peers_config;
+  cache_cli::Options popts;
+  peers_cmd->add_option("-c,--config", peers_config, "config file to read cache.dir from");
+  peers_cmd->add_option("--cache-dir", popts.dir, "the daemon's cache directory (its admin socket is there)");
+  peers_cmd->add_option("-o,--output", popts.output, "table or json (default: table on a terminal, else json)")
+      ->check(CLI::IsMember({"table", "json"}));
+  CLI::App* peers_ls = peers_cmd->add_subcommand("ls", "Members: name, region, state, RTT, URL");
+  peers_ls->fallthrough();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -91,6 +103,19 @@ int main(int argc, char** argv) {
     if (rm->parsed()) return cache_cli::Rm(copts, rm_digest);
     if (gc->parsed()) return cache_cli::Gc(copts, gc_target);
     if (verify->parsed()) return cache_cli::Verify(copts);
+  }
+
+  if (peers_cmd->parsed()) {
+    if (popts.dir.empty()) {
+      if (peers_config.empty()) {
+        popts.dir = config::Defaults().cache.dir;
+      } else {
+        auto cfg = config::ParseFile(peers_config);
+        if (!cfg.ok()) return Fail(cfg.status().message());
+        popts.dir = cfg->cache.dir;
+      }
+    }
+    if (peers_ls->parsed()) return cache_cli::PeersLs(popts);
   }
 
   // serve

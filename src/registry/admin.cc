@@ -5,6 +5,7 @@
 //   GET    /entries           every cached blob and manifest
 //   DELETE /entries/<digest>  removes a blob or a manifest (404 if neither)
 //   POST   /gc?target=BYTES   evicts least recently used blobs down to BYTES
+//   GET    /peers             cluster membership as this node sees it (`georeg peers ls`)
 #include <nlohmann/json.hpp>
 
 #include "src/oci/router.h"
@@ -32,6 +33,10 @@ void Service::HandleAdmin(const std::shared_ptr<http::Exchange>& ex) {
   std::string path = req.target.substr(0, req.target.find('?'));
   std::string query = req.target.find('?') == std::string::npos ? "" : req.target.substr(req.target.find('?') + 1);
 
+  if (req.method == "GET" && path == "/peers") {
+    if (!cluster_) return RespondJson(ex, 200, {{"enabled", false}, {"members", nlohmann::json::array()}});
+    return RespondJson(ex, 200, cluster_->StatusJson());
+  }
   if (req.method == "GET" && path == "/stats") {
     auto st = store_->Stats();
     if (!st.ok()) return RespondError(ex, 500, st.status().ToString());

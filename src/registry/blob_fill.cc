@@ -177,15 +177,37 @@ void BlobStream::Finish() {
 
 // ---- BlobFill ----
 
-void BlobFill::Start(upstream::Session* session, const std::string& path, const std::string& repository) {
+void BlobFill::Start(std::vector<FillSource> sources) {
   started_ms_ = NowMs();
+  sources_ = std::move(sources);
+  source_ = 0;
+  TryNextSource();
+}
+
+void BlobFill::TryNextSource() {
   auto self = shared_from_this();
   upstream::Callbacks cb;
   cb.on_head = [self](const upstream::ResponseHead& h) { self->OnHead(h); };
   cb.on_body = [self](const char* d, size_t n) { self->OnBody(d, n); };
   cb.on_complete = [self](Status st) { self->OnComplete(std::move(st)); };
-  LOG_INFO("fill: GET %s%s", upstream_name_.c_str(), path.c_str());
-  fetch_ = session->Start("GET", path, {}, repository, std::move(cb));
+  const FillSource& src = sources_[source_];
+  LOG_INFO("fill: GET blob %s from %s", digest_.ToString().c_str(), src.label.c_str());
+  fetch_ = src.start(std::move(cb));
+}
+
+void BlobFill::SourceFailed(int status, const char* code, const std::string& message) {
+  if (fetch_) {
+    auto f = std::move(fetch_);
+    f->Cancel();  // the rest of that response is not wanted
+  }
+  if (source_ + 1 < sources_.size()) {
+    LOG_INFO("fill: blob %s: %s; trying %s", digest_.ToString().c_str(), message.c_str(),
+             sources_[source_ + 1].label.c_str());
+    ++source_;
+    TryNextSource();
+    return;
+  }
+  RespondError(status, code, message);
 }
 
 void BlobFill::Join(std::shared_ptr<http::Exchange> exchange) {
@@ -223,25 +245,23 @@ void BlobFill::OnHead(const upstream::ResponseHead& head) {
     for (auto& ex : waiting) Join(std::move(ex));
     return;
   }
+  const std::string& label = sources_[source_].label;
   if (head.status == 404) {
-    RespondError(404, "BLOB_UNKNOWN", "blob unknown to the upstream " + upstream_name_);
+    SourceFailed(404, "BLOB_UNKNOWN", "blob unknown to " + label);
   } else if (head.status == 200) {
-    RespondError(502, "UPSTREAM_ERROR", "upstream sent a blob without Content-Length");
+    SourceFailed(502, "UPSTREAM_ERROR", label + " sent a blob without Content-Length");
   } else {
-    LOG_WARN("fill: %s answered %d for blob %s", upstream_name_.c_str(), head.status, digest_.ToString().c_str());
-    RespondError(503, "UNAVAILABLE", "upstream " + upstream_name_ + " answered " + std::to_string(head.status));
-  }
-  // The rest of that response is not wanted.
-  if (fetch_) {
-    auto f = std::move(fetch_);
-    f->Cancel();
+    LOG_WARN("fill: %s answered %d for blob %s", label.c_str(), head.status, digest_.ToString().c_str());
+    SourceFailed(503, "UNAVAILABLE", label + " answered " + std::to_string(head.status));
   }
 }
 
 void BlobFill::OnBody(const char* data, size_t len) {
   if (state_ != State::kStreaming) return;
   if (received_ + len > size_) {
-    Fail("upstream sent more bytes than its Content-Length");
+    const FillSource& src = sources_[source_];
+    if (!src.peer.empty() && env_.on_peer_failure) env_.on_peer_failure(src.peer, "more bytes than its Content-Length", true);
+    Fail(src.label + " sent more bytes than its Content-Length");
     return;
   }
   hasher_.Update(data, len);
@@ -298,23 +318,29 @@ void BlobFill::OnChunkCommitted(uint32_t index, Status st) {
 void BlobFill::OnComplete(Status status) {
   fetch_.reset();
   if (state_ == State::kFailed || state_ == State::kVerified) return;
+  const FillSource& src = sources_[source_];
   if (state_ == State::kWaitingHead) {
-    LOG_WARN("fill: blob %s from %s: %s", digest_.ToString().c_str(), upstream_name_.c_str(),
-             status.ToString().c_str());
-    RespondError(503, "UNAVAILABLE", "upstream " + upstream_name_ + ": " + status.ToString());
+    LOG_WARN("fill: blob %s from %s: %s", digest_.ToString().c_str(), src.label.c_str(), status.ToString().c_str());
+    SourceFailed(503, "UNAVAILABLE", src.label + ": " + status.ToString());
     return;
   }
+  auto fail_source = [&](const std::string& why, bool corrupt) {
+    if (!src.peer.empty() && env_.on_peer_failure) env_.on_peer_failure(src.peer, why, corrupt);
+    Fail(why);
+  };
   if (!status.ok()) {
-    Fail("upstream: " + status.ToString());
+    fail_source(src.label + ": " + status.ToString(), false);
     return;
   }
   if (received_ != size_) {
-    Fail("upstream body ended after " + std::to_string(received_) + " of " + std::to_string(size_) + " bytes");
+    fail_source(src.label + " body ended after " + std::to_string(received_) + " of " + std::to_string(size_) +
+                    " bytes",
+                false);
     return;
   }
   util::Digest got = util::Digest::FromRaw(hasher_.Finish().data());
   if (got != digest_) {
-    Fail("digest mismatch: the upstream's bytes hash to " + got.ToString());
+    fail_source("digest mismatch: the bytes from " + src.label + " hash to " + got.ToString(), true);
     return;
   }
   state_ = State::kVerified;
@@ -371,8 +397,8 @@ void BlobFill::Fail(const std::string& why) {
   if (state_ == State::kFailed) return;
   size_t clients = 0;
   for (auto& s : streams_) clients += !s->finished();
-  LOG_ERROR("fill: blob %s from %s failed: %s; resetting %zu client connection(s), nothing cached",
-            digest_.ToString().c_str(), upstream_name_.c_str(), why.c_str(), clients);
+  LOG_ERROR("fill: blob %s failed: %s; resetting %zu client connection(s), nothing cached",
+            digest_.ToString().c_str(), why.c_str(), clients);
   state_ = State::kFailed;
   if (reserved_) {
     env_.keeper->Unreserve(size_);

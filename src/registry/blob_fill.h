@@ -89,6 +89,37 @@ class BlobStream : public std::enable_shared_from_this<BlobStream> {
   bool finished_ = false;
 };
 
+// A request for a blob's bytes in flight, from a peer or an upstream.
+class SourceRequest {
+ public:
+  virtual ~SourceRequest() = default;
+  virtual void Pause() = 0;
+  virtual void Resume() = 0;
+  virtual void Cancel() = 0;  // no callback fires afterwards
+};
+
+// Wraps upstream::Request or upstream::Fetch, which share that interface.
+template <typename R>
+class SourceRequestOf : public SourceRequest {
+ public:
+  explicit SourceRequestOf(std::shared_ptr<R> r) : r_(std::move(r)) {}
+  void Pause() override { r_->Pause(); }
+  void Resume() override { r_->Resume(); }
+  void Cancel() override { r_->Cancel(); }
+
+ private:
+  std::shared_ptr<R> r_;
+};
+
+// One place a fill may get the blob from. Sources are tried in order until
+// one answers 200 with a Content-Length; a source that fails before that
+// (unreachable, slow, 404, error) costs only its timeout.
+struct FillSource {
+  std::string label;  // "peer eu-2", "upstream docker.io": for logs and errors
+  std::string peer;   // the peer's name; empty for an upstream
+  std::function<std::unique_ptr<SourceRequest>(upstream::Callbacks)> start;
+};
+
 class BlobFill : public std::enable_shared_from_this<BlobFill> {
  public:
   struct Env {
@@ -96,15 +127,18 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
     WriterBridge* writer;
     CacheKeeper* keeper;
     std::function<void(const util::Digest&, BlobFill*)> on_done;  // remove from the service's map
+    // A peer sent bytes that failed verification, or broke off mid-blob.
+    std::function<void(const std::string& peer, const std::string& why, bool corrupt)> on_peer_failure;
   };
 
   // With may_store false the fill never writes (a client's own pass-through
   // fetch while another fill of the digest cannot take joiners).
-  BlobFill(Env env, util::Digest digest, std::string upstream_name, bool may_store)
-      : env_(std::move(env)), digest_(digest), upstream_name_(std::move(upstream_name)), storing_(may_store) {}
+  BlobFill(Env env, util::Digest digest, bool may_store)
+      : env_(std::move(env)), digest_(digest), storing_(may_store) {}
 
-  // Starts the upstream GET of `path` (a blob of `repository`) on `session`.
-  void Start(upstream::Session* session, const std::string& path, const std::string& repository);
+  // Starts fetching from the first source; the others are fallbacks.
+  // REQUIRES: at least one source.
+  void Start(std::vector<FillSource> sources);
   // Adds a client. REQUIRES: the fill has not failed.
   void Join(std::shared_ptr<http::Exchange> exchange);
   // Shutdown: cancels the upstream request and resets the streams.
@@ -128,6 +162,9 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   enum class State { kWaitingHead, kStreaming, kVerified, kFailed };
   static constexpr size_t kMaxChunksInMemory = 8;
 
+  void TryNextSource();
+  // The current source failed before any byte was taken: the next one, or the error.
+  void SourceFailed(int status, const char* code, const std::string& message);
   void OnHead(const upstream::ResponseHead& head);
   void OnBody(const char* data, size_t len);
   void OnComplete(util::Status status);
@@ -145,9 +182,10 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
 
   Env env_;
   util::Digest digest_;
-  std::string upstream_name_;
+  std::vector<FillSource> sources_;
+  size_t source_ = 0;  // index of the current source
   State state_ = State::kWaitingHead;
-  std::shared_ptr<upstream::Request> fetch_;
+  std::unique_ptr<SourceRequest> fetch_;
   std::vector<std::shared_ptr<http::Exchange>> waiting_head_;  // joined before the size was known
   std::vector<std::shared_ptr<BlobStream>> streams_;
   uint64_t size_ = 0;

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "src/peering/cluster.h"
 #include "src/registry/blob_fill.h"
 #include "util/log.h"
 #include "util/sha256.h"
@@ -36,6 +37,11 @@ std::string Trim(std::string_view s) {
 // The upstream is in trouble (as opposed to answering "no such thing").
 bool UpstreamDown(const Status& st, int status) {
   return !st.ok() || status >= 500 || status == 429 || status == 401 || status == 403;
+}
+
+// The key of a manifest conversation: concurrent requests for one reference share it.
+std::string FetchKey(const std::string& registry, const std::string& name, const std::string& reference) {
+  return registry + " " + name + " " + reference;
 }
 
 }  // namespace
@@ -75,9 +81,13 @@ struct ManifestResolver::Fetch {
   std::string tag;                        // empty when pulled by digest
   std::optional<util::Digest> want;       // the digest the bytes must have, when known
   std::optional<cache::TagInfo> cached;   // the cached tag (revalidation, stale serving)
+  uint64_t confirmed_ms = 0;              // a tag learned by gossip: when its origin saw it (0: now)
+  std::vector<peers::PeerStep> peer_steps;  // peers to ask for `want` before the upstream
+  size_t peer_index = 0;
   std::vector<std::shared_ptr<http::Exchange>> waiters;
   std::shared_ptr<upstream::Request> request;
-  // The current upstream response.
+  std::shared_ptr<upstream::Fetch> peer_request;
+  // The current upstream (or peer) response.
   int status = 0;
   std::string media_type;
   std::optional<std::string> header_digest;
@@ -93,7 +103,7 @@ ManifestResolver::ManifestResolver(cache::Store* store, WriterBridge* writer) : 
 ManifestResolver::~ManifestResolver() = default;
 
 void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::Route& route,
-                              const std::shared_ptr<http::Exchange>& ex) {
+                              const std::shared_ptr<http::Exchange>& ex, peers::Hop hop) {
   auto txn = store_->BeginRead();
   if (!txn.ok()) {
     RespondOciError(ex, 503, "UNAVAILABLE", "cache unavailable");
@@ -101,6 +111,8 @@ void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::
   }
   cache::Manifest m;
   std::optional<cache::TagInfo> cached;
+  std::optional<util::Digest> want = route.digest;
+  uint64_t confirmed_ms = 0;
   if (route.digest) {
     if (store_->GetManifest(*txn, *route.digest, &m).ok()) {
       ServeManifest(ex, *route.digest, m, "");
@@ -108,16 +120,27 @@ void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::
     }
   } else {
     cache::TagInfo tag;
-    if (store_->GetTag(*txn, up->config.registry, name, route.tag, &tag).ok() &&
-        store_->GetManifest(*txn, tag.digest, &m).ok()) {
-      if (NowMs() - tag.confirmed_ms < up->config.tag_ttl_ms) {
-        ServeManifest(ex, tag.digest, m, "");
-        return;
+    if (store_->GetTag(*txn, up->config.registry, name, route.tag, &tag).ok()) {
+      bool fresh = NowMs() - tag.confirmed_ms < up->config.tag_ttl_ms;
+      if (store_->GetManifest(*txn, tag.digest, &m).ok()) {
+        if (fresh) {
+          ServeManifest(ex, tag.digest, m, "");
+          return;
+        }
+        cached = tag;
+      } else if (fresh) {
+        // A fresh tag without its manifest: learned by gossip. Fetch the
+        // manifest by digest (peers first); the upstream is not asked about the tag.
+        want = tag.digest;
+        confirmed_ms = tag.confirmed_ms;
       }
-      cached = tag;
     }
   }
-  std::string key = up->config.registry + " " + name + " " + (route.digest ? route.digest->ToString() : route.tag);
+  if (hop == peers::Hop::kPeer) {
+    RespondOciError(ex, 404, "MANIFEST_UNKNOWN", "manifest not cached on this node");
+    return;
+  }
+  std::string key = FetchKey(up->config.registry, name, route.digest ? route.digest->ToString() : route.tag);
   if (auto it = fetches_.find(key); it != fetches_.end()) {
     it->second->waiters.push_back(ex);
     return;
@@ -130,8 +153,10 @@ void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::
   f->upstream = up;
   f->name = name;
   f->tag = route.tag;
-  f->want = route.digest;
+  f->want = want;
   f->cached = cached;
+  f->confirmed_ms = confirmed_ms;
+  if (cluster_ && want) f->peer_steps = cluster_->Plan(*want, hop, /*blob=*/false);
   f->waiters.push_back(ex);
   Fetch* raw = f.get();
   fetches_[key] = std::move(f);
@@ -141,13 +166,65 @@ void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::
 void ManifestResolver::Start(Fetch* f) {
   if (f->cached) {
     StartRequest(f, "HEAD", f->tag);  // revalidate: has the tag moved?
+  } else if (f->want) {
+    StartPeerOrUpstream(f);
   } else {
-    StartRequest(f, "GET", f->tag.empty() ? f->want->ToString() : f->tag);
+    StartRequest(f, "GET", f->tag);
   }
 }
 
+void ManifestResolver::StartPeerOrUpstream(Fetch* f) {
+  if (f->peer_index >= f->peer_steps.size()) {
+    StartRequest(f, "GET", f->want->ToString());
+    return;
+  }
+  const peers::PeerStep& step = f->peer_steps[f->peer_index++];
+  std::string key = FetchKey(f->upstream->config.registry, f->name, f->tag.empty() ? f->want->ToString() : f->tag);
+  f->status = 0;
+  f->media_type.clear();
+  f->header_digest.reset();
+  f->body.clear();
+  f->too_large = false;
+  upstream::Callbacks cb;
+  cb.on_head = [f](const upstream::ResponseHead& h) {
+    f->status = h.status;
+    if (const std::string* ct = h.Find("content-type")) f->media_type = *ct;
+    if (h.content_length && *h.content_length > kMaxManifestBytes) f->too_large = true;
+  };
+  cb.on_body = [f](const char* d, size_t n) {
+    if (f->too_large || f->body.size() + n > kMaxManifestBytes) {
+      f->too_large = true;
+      return;
+    }
+    f->body.append(d, n);
+  };
+  cb.on_complete = [this, key](Status st) { OnPeerGetDone(key, std::move(st)); };
+  std::string target = "/v2/" + f->name + "/manifests/" + f->want->ToString() + "?ns=" + f->upstream->config.registry;
+  LOG_INFO("manifest: GET %s from peer %s", f->want->ToString().c_str(), step.name.c_str());
+  auto fetch = cluster_->Get(step, target, std::move(cb));
+  f->request.reset();
+  f->peer_request = std::move(fetch);
+}
+
+void ManifestResolver::OnPeerGetDone(const std::string& key, Status st) {
+  auto it = fetches_.find(key);
+  if (it == fetches_.end()) return;
+  Fetch* f = it->second.get();
+  f->peer_request.reset();
+  const peers::PeerStep& step = f->peer_steps[f->peer_index - 1];
+  if (st.ok() && f->status == 200 && !f->too_large) {
+    util::Digest digest = util::Digest::FromRaw(util::Sha256::Of(f->body).data());
+    if (digest == *f->want) return StoreAndServe(key, digest);
+    cluster_->ReportFailure(step.name, "manifest bytes hash to " + digest.ToString(), /*corrupt=*/true);
+  } else {
+    LOG_INFO("manifest: peer %s: %s", step.name.c_str(),
+             st.ok() ? ("answered " + std::to_string(f->status)).c_str() : st.ToString().c_str());
+  }
+  StartPeerOrUpstream(f);
+}
+
 void ManifestResolver::StartRequest(Fetch* f, const char* method, const std::string& reference) {
-  std::string key = f->upstream->config.registry + " " + f->name + " " + (f->tag.empty() ? f->want->ToString() : f->tag);
+  std::string key = FetchKey(f->upstream->config.registry, f->name, f->tag.empty() ? f->want->ToString() : f->tag);
   f->status = 0;
   f->media_type.clear();
   f->header_digest.reset();
@@ -215,10 +292,13 @@ void ManifestResolver::OnHeadDone(const std::string& key, Status st) {
       return Finish(key, [&](const std::shared_ptr<http::Exchange>& ex) { ServeManifest(ex, d, m, ""); });
     }
   }
-  // Moved (or the upstream did not say): fetch it, by digest when we know it.
+  // Moved (or the upstream did not say): fetch it, by digest when we know
+  // it, from a peer that may have it already.
   f->cached.reset();
   f->want = now;
-  StartRequest(f, "GET", now ? now->ToString() : f->tag);
+  if (!now) return StartRequest(f, "GET", f->tag);
+  if (cluster_) f->peer_steps = cluster_->Plan(*now, peers::Hop::kClient, /*blob=*/false);
+  StartPeerOrUpstream(f);
 }
 
 void ManifestResolver::OnGetDone(const std::string& key, Status st) {
@@ -243,6 +323,12 @@ void ManifestResolver::OnGetDone(const std::string& key, Status st) {
     auto hd = util::Digest::Parse(*f->header_digest);
     if (hd.ok() && *hd != digest) return fail("Docker-Content-Digest " + *f->header_digest + " does not match the bytes");
   }
+  StoreAndServe(key, digest);
+}
+
+void ManifestResolver::StoreAndServe(const std::string& key, const util::Digest& digest) {
+  Fetch* f = fetches_.at(key).get();
+  const std::string& registry = f->upstream->config.registry;
   std::string media_type = Trim(f->media_type.substr(0, f->media_type.find(';')));
   if (media_type.empty() || media_type == "application/json" || media_type == "application/octet-stream") {
     auto j = nlohmann::json::parse(f->body, nullptr, false);
@@ -251,7 +337,9 @@ void ManifestResolver::OnGetDone(const std::string& key, Status st) {
   auto m = std::make_shared<cache::Manifest>(cache::Manifest{media_type, std::move(f->body)});
   cache::Store* store = store_;
   std::string name = f->name, tag = f->tag, what = f->What();
-  uint64_t now = NowMs();
+  uint64_t now = f->confirmed_ms ? f->confirmed_ms : NowMs();
+  // A tag answered by the upstream itself (not learned from a peer) is news for the fleet.
+  if (cluster_ && !tag.empty() && !f->confirmed_ms) cluster_->RecordTag(registry, name, tag, digest);
   writer_->Run(
       [store, digest, m, registry, name, tag, now] { return store->PutManifest(digest, *m, registry, name, tag, now); },
       [this, key, digest, m, what](Status s) {
@@ -306,6 +394,10 @@ void ManifestResolver::Shutdown() {
   for (auto& [k, f] : fetches_) {
     if (f->request) {
       auto r = std::move(f->request);
+      r->Cancel();
+    }
+    if (f->peer_request) {
+      auto r = std::move(f->peer_request);
       r->Cancel();
     }
     keys.push_back(k);

@@ -21,10 +21,15 @@
 #include <string>
 
 #include "cache/store.h"
+#include "peers/routing.h"
 #include "src/http/server.h"
 #include "src/oci/router.h"
 #include "src/registry/upstream_set.h"
 #include "src/registry/writer_bridge.h"
+
+namespace peering {
+class Cluster;
+}
 
 namespace registry {
 
@@ -35,9 +40,14 @@ class ManifestResolver {
   ManifestResolver(const ManifestResolver&) = delete;
   ManifestResolver& operator=(const ManifestResolver&) = delete;
 
-  // `name` is the repository as the upstream knows it. REQUIRES: route.kind == kManifest.
+  // With a cluster, manifests missing here are asked of peers (by digest)
+  // before the upstream, and tag changes seen at the upstream are gossiped.
+  void SetCluster(peering::Cluster* cluster) { cluster_ = cluster; }
+
+  // `name` is the repository as the upstream knows it. `hop`: kPeer answers
+  // from the cache only (a peer asked). REQUIRES: route.kind == kManifest.
   void Handle(Upstream* up, const std::string& name, const oci::Route& route,
-              const std::shared_ptr<http::Exchange>& ex);
+              const std::shared_ptr<http::Exchange>& ex, peers::Hop hop = peers::Hop::kClient);
   // Answers every waiting client 503 and cancels upstream requests.
   void Shutdown();
 
@@ -47,6 +57,11 @@ class ManifestResolver {
   void StartRequest(Fetch* f, const char* method, const std::string& reference);
   void OnHeadDone(const std::string& key, util::Status st);
   void OnGetDone(const std::string& key, util::Status st);
+  // Asks the next peer for the manifest `want`, or the upstream when none is left.
+  void StartPeerOrUpstream(Fetch* f);
+  void OnPeerGetDone(const std::string& key, util::Status st);
+  // Verified bytes: store (with the tag, if any) and answer every waiter.
+  void StoreAndServe(const std::string& key, const util::Digest& digest);
   // Serves the cached tag if it is young enough, else 503. The upstream is in trouble.
   void ServeStaleOrFail(const std::string& key, const std::string& why);
   void Finish(const std::string& key, const std::function<void(const std::shared_ptr<http::Exchange>&)>& fn);
@@ -55,6 +70,7 @@ class ManifestResolver {
   cache::Store* store_;
   WriterBridge* writer_;
   std::map<std::string, std::unique_ptr<Fetch>> fetches_;
+  peering::Cluster* cluster_ = nullptr;
   bool shutting_down_ = false;
 };
 

@@ -1,5 +1,7 @@
 #include "src/registry/service.h"
 
+#include <chrono>
+
 #include "util/log.h"
 
 namespace registry {
@@ -21,9 +23,41 @@ util::Status Service::Start() {
   return st;
 }
 
+void Service::AttachCluster(peering::Cluster* cluster) {
+  cluster_ = cluster;
+  manifests_.SetCluster(cluster);
+  cluster->SetTagListener([this](const peers::TagUpdate& u) {
+    // The origin node confirmed the tag at its HLC time: that is how fresh it is here too.
+    uint64_t now = static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+            .count());
+    cache::TagInfo info{u.version.digest, std::min(now, u.version.hlc.wall_ms)};
+    cache::Store* store = store_;
+    LOG_INFO("cluster: tag %s/%s:%s -> %s (from %s)", u.key.registry.c_str(), u.key.repository.c_str(),
+             u.key.tag.c_str(), u.version.digest.ToString().c_str(), u.version.origin.c_str());
+    writer_->Run([store, u, info] { return store->PutTag(u.key.registry, u.key.repository, u.key.tag, info); },
+                 [](Status st) {
+                   if (!st.ok()) LOG_WARN("cluster: could not record a gossiped tag: %s", st.ToString().c_str());
+                 });
+  });
+}
+
 void Service::Handle(const std::shared_ptr<http::Exchange>& ex) {
   const http::Request& req = ex->request();
-  oci::Route route = oci::RouteRequest(req.method, req.target);
+  if (req.target.rfind("/_georeg/", 0) == 0) {
+    if (!cluster_) {
+      RespondOciError(ex, 404, "NOT_FOUND", "this node is not in a cluster");
+      return;
+    }
+    cluster_->Handle(ex, [this](const std::shared_ptr<http::Exchange>& ex, const std::string& target, peers::Hop hop) {
+      HandleRoute(oci::RouteRequest(ex->request().method, target), ex, hop);
+    });
+    return;
+  }
+  HandleRoute(oci::RouteRequest(req.method, req.target), ex, peers::Hop::kClient);
+}
+
+void Service::HandleRoute(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop) {
   switch (route.kind) {
     case oci::RouteKind::kHealth:
       ex->Respond(200, {{"Content-Type", "text/plain"}}, "ok\n");
@@ -48,13 +82,39 @@ void Service::Handle(const std::shared_ptr<http::Exchange>& ex) {
     return;
   }
   if (route.kind == oci::RouteKind::kManifest) {
-    manifests_.Handle(up, UpstreamSet::UpstreamName(*up, route.name), route, ex);
+    manifests_.Handle(up, UpstreamSet::UpstreamName(*up, route.name), route, ex, hop);
   } else {
-    HandleBlob(up, route, ex);
+    HandleBlob(up, route, ex, hop);
   }
 }
 
-void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+std::vector<FillSource> Service::BlobSources(Upstream* up, const oci::Route& route, peers::Hop hop) {
+  std::vector<FillSource> sources;
+  const util::Digest& digest = *route.digest;
+  std::string name = UpstreamSet::UpstreamName(*up, route.name);
+  if (cluster_) {
+    std::string target = "/v2/" + name + "/blobs/" + digest.ToString() + "?ns=" + up->config.registry;
+    for (const peers::PeerStep& step : cluster_->Plan(digest, hop, /*blob=*/true)) {
+      peering::Cluster* cluster = cluster_;
+      sources.push_back({"peer " + step.name, step.name, [cluster, step, target](upstream::Callbacks cb) {
+                           return std::unique_ptr<SourceRequest>(
+                               new SourceRequestOf<upstream::Fetch>(cluster->Get(step, target, std::move(cb))));
+                         }});
+    }
+  }
+  if (hop != peers::Hop::kPeer) {
+    upstream::Session* session = up->session.get();
+    std::string path = "/v2/" + name + "/blobs/" + digest.ToString();
+    sources.push_back({"upstream " + up->config.registry, "", [session, path, name](upstream::Callbacks cb) {
+                         return std::unique_ptr<SourceRequest>(
+                             new SourceRequestOf<upstream::Request>(session->Start("GET", path, {}, name, std::move(cb))));
+                       }});
+  }
+  return sources;
+}
+
+void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
+                         peers::Hop hop) {
   const util::Digest& digest = *route.digest;
   {
     auto txn = store_->BeginRead();
@@ -88,19 +148,27 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
     RespondOciError(ex, 503, "UNAVAILABLE", "shutting down");
     return;
   }
-  BlobFill::Env env{store_, writer_, &keeper_, [this](const util::Digest& d, BlobFill* fill) {
+  std::vector<FillSource> sources = BlobSources(up, route, hop);
+  if (sources.empty()) {  // a peer asked, and we do not have it
+    RespondOciError(ex, 404, "BLOB_UNKNOWN", "blob not cached on this node");
+    return;
+  }
+  BlobFill::Env env{store_, writer_, &keeper_,
+                    [this](const util::Digest& d, BlobFill* fill) {
                       auto it = fills_.find(d);
                       if (it != fills_.end() && it->second.get() == fill) fills_.erase(it);
+                    },
+                    [this](const std::string& peer, const std::string& why, bool corrupt) {
+                      if (cluster_) cluster_->ReportFailure(peer, why, corrupt);
                     }};
   // A fill of this digest that stopped storing takes no new clients, and may
   // still have chunks to discard: this client gets a fetch of its own that
   // never writes.
   bool may_store = existing == fills_.end();
-  auto fill = std::make_shared<BlobFill>(std::move(env), digest, up->config.registry, may_store);
+  auto fill = std::make_shared<BlobFill>(std::move(env), digest, may_store);
   if (may_store) fills_[digest] = fill;
   fill->Join(ex);
-  std::string name = UpstreamSet::UpstreamName(*up, route.name);
-  fill->Start(up->session.get(), "/v2/" + name + "/blobs/" + digest.ToString(), name);
+  fill->Start(std::move(sources));
 }
 
 void Service::Shutdown() {

@@ -1,8 +1,11 @@
 // Service: the OCI distribution pull API on top of the cache and upstreams.
 //
-// Routes GET/HEAD of /v2/, manifests (ManifestResolver) and blobs. Order for
-// a blob: complete in the cache -> join the fill in flight -> start a fill
-// from the upstream chosen by ?ns= (peers come in issue 5).
+// Routes GET/HEAD of /v2/, manifests (ManifestResolver) and blobs, and hands
+// /_georeg/ to the cluster. Order for a blob: complete in the cache -> join
+// the fill in flight -> start a fill whose sources are the peers the cluster
+// plans (region owner, siblings, other regions by RTT) and then the upstream
+// chosen by ?ns=. A peer's request (hop "peer") is answered from the cache or
+// a fill in flight only; an owner's (hop "owner") skips the owner step.
 //
 // Ownership: the Service owns the upstreams, the manifest resolver and the
 // fills in flight; it borrows the Store and WriterBridge, which must outlive
@@ -18,6 +21,7 @@
 #include "config/config.h"
 #include "src/http/server.h"
 #include "src/oci/router.h"
+#include "src/peering/cluster.h"
 #include "src/registry/blob_fill.h"
 #include "src/registry/cache_keeper.h"
 #include "src/registry/scrubber.h"
@@ -37,14 +41,24 @@ class Service {
   Service(const Service&) = delete;
   Service& operator=(const Service&) = delete;
 
+  // With a cluster: peer routes are served, misses go to peers before the
+  // upstream, and tags learned from peers are written to the cache.
+  void AttachCluster(peering::Cluster* cluster);
+
   void Handle(const std::shared_ptr<http::Exchange>& ex);
   // Cancels fills and manifest fetches, closes upstream connections.
   void Shutdown();
   // The admin socket's routes (docs/operations.md, "Cache CLI").
   void HandleAdmin(const std::shared_ptr<http::Exchange>& ex);
+  // The cached blobs, for the cluster's digest summary.
+  const cache::BlobIndex& blob_index() const { return keeper_.index(); }
 
  private:
-  void HandleBlob(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
+  // A client request, or a peer's (hop kOwner or kPeer).
+  void HandleRoute(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
+  void HandleBlob(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
+  // Peers first (per the cluster's plan), then the upstream unless a peer asked.
+  std::vector<FillSource> BlobSources(Upstream* up, const oci::Route& route, peers::Hop hop);
 
   cache::Store* store_;
   WriterBridge* writer_;
@@ -53,6 +67,7 @@ class Service {
   Scrubber scrubber_;
   ManifestResolver manifests_;
   std::unordered_map<util::Digest, std::shared_ptr<BlobFill>, util::DigestHash> fills_;
+  peering::Cluster* cluster_ = nullptr;
   bool shutting_down_ = false;
 };
 

@@ -51,7 +51,7 @@ ctr_ images rm "$REG/team/app:1.0" >/dev/null
 ctr_ content rm "$d" >/dev/null 2>&1
 check "ctr pull by digest" ctr_ images pull --hosts-dir "$C/certs.d" "$REG/team/app@$d"
 check "the pulled image is listed by digest" bash -c "ctr --address '$C/containerd.sock' --namespace georeg-it images ls | grep -q '$d'"
-check "georeg chose the upstream named by ?ns=$REG" grep -q "fill: GET $REG/v2/" "$GEOREG_LOG"
+check "georeg chose the upstream named by ?ns=$REG" grep -q "fill: GET blob sha256:[0-9a-f]* from upstream $REG\$" "$GEOREG_LOG"
 check "georeg cached the app manifest" grep -q "manifest: cached $REG/team/app:1.0" "$GEOREG_LOG"
 n_ctr=$(grep -cE '"GET /v2/[^ ]*/blobs/[^"]*" 200 .*containerd' "$ORIGIN_LOG")
 expect_eq "containerd fetched no blob from the origin directly" 0 "$n_ctr"

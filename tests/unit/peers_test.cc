@@ -9,6 +9,7 @@
 #include "peers/message_codec.h"
 #include "peers/peer_auth.h"
 #include "peers/rendezvous.h"
+#include "peers/routing.h"
 #include "peers/tag_table.h"
 #include "util/sha256.h"
 
@@ -151,7 +152,7 @@ TEST_CASE("peer auth: signed requests verify once; anything changed, stale or re
   CHECK(!checker.Verify("GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in({}), now, &node).ok());
   // Another node name with the same signature does not pass.
   auto h = fresh(now + 3);
-  h[0].value = "n2";
+  h[0].value = "n2";  // X-Georeg-Node
   CHECK(!checker.Verify("GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in(h), now, &node).ok());
   CHECK(checker.Verify("GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in(fresh(now + 4)), now, &node).ok());
 }
@@ -313,4 +314,43 @@ TEST_CASE("tags: recorded, pushed, never rolled back; future updates refused and
   f.nodes[3]->Receive(late, f.now, 1'790'000'000'000 + f.now);
   CHECK(f.nodes[3]->tags().Find(key)->digest == DigestOf("v2"));
   CHECK(f.nodes[3]->stats().tags_refused_future == 1);
+}
+
+// ---- routing a miss ----
+
+TEST_CASE("routing: region owner first, then siblings, then other regions by RTT; forwarded requests stop") {
+  using peers::Hop;
+  std::vector<peers::RouteCandidate> members = {
+      {"eu-2", "eu", "http://eu-2", true, 2, false, false},
+      {"us-1", "us", "http://us-1", true, 80, true, false},
+      {"us-2", "us", "http://us-2", true, 75, false, false},
+      {"ap-1", "ap", "http://ap-1", true, 150, true, false},
+      {"ap-2", "ap", "http://ap-2", true, -1, true, false},
+      {"sa-1", "sa", "http://sa-1", false, 20, true, false},  // dead
+      {"af-1", "af", "http://af-1", true, 10, true, true},    // quarantined
+  };
+  // Find a digest that eu-2 owns and one that we (eu-1) own.
+  util::Digest theirs, ours;
+  bool found_theirs = false, found_ours = false;
+  for (int i = 0; i < 100 && !(found_theirs && found_ours); ++i) {
+    util::Digest d = DigestOf("d" + std::to_string(i));
+    int o = peers::RendezvousOwner(d, {"eu-1", "eu-2"});
+    if (o == 1 && !found_theirs) theirs = d, found_theirs = true;
+    if (o == 0 && !found_ours) ours = d, found_ours = true;
+  }
+  REQUIRE((found_theirs && found_ours));
+  auto names = [](const std::vector<peers::PeerStep>& steps) {
+    std::string s;
+    for (const auto& st : steps) s += st.name + (st.hop == Hop::kOwner ? "(owner) " : " ");
+    return s;
+  };
+  CHECK(names(peers::PlanRoute("eu-1", "eu", members, theirs, Hop::kClient, 3)) == "eu-2(owner) us-1 ap-1 ap-2 ");
+  CHECK(names(peers::PlanRoute("eu-1", "eu", members, ours, Hop::kClient, 3)) == "us-1 ap-1 ap-2 ");
+  CHECK(names(peers::PlanRoute("eu-1", "eu", members, ours, Hop::kClient, 1)) == "us-1 ");
+  // As the owner, we never forward to an owner again.
+  CHECK(names(peers::PlanRoute("eu-1", "eu", members, theirs, Hop::kOwner, 3)) == "us-1 ap-1 ap-2 ");
+  CHECK(peers::PlanRoute("eu-1", "eu", members, theirs, Hop::kPeer, 3).empty());
+  // A sibling that has it comes before other regions.
+  members[0].may_have = true;
+  CHECK(names(peers::PlanRoute("eu-1", "eu", members, ours, Hop::kClient, 3)) == "eu-2 us-1 ap-1 ap-2 ");
 }

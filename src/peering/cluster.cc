@@ -1,0 +1,383 @@
+#include "src/peering/cluster.h"
+
+#include <chrono>
+#include <fstream>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "peers/message_codec.h"
+#include "src/upstream/session.h"
+#include "util/log.h"
+
+namespace peering {
+
+using util::Status;
+
+namespace {
+
+constexpr uint64_t kTickMs = 20;
+constexpr uint64_t kSummaryRefreshMs = 1000;
+constexpr double kSummaryFpRate = 0.01;
+constexpr size_t kMaxRemoteBlobPeers = 3;
+constexpr size_t kMaxRemoteManifestPeers = 2;
+constexpr const char* kMsgPath = "/_georeg/v1/msg";
+constexpr const char* kSummaryPath = "/_georeg/v1/summary";
+constexpr const char* kOciPrefix = "/_georeg/v1/oci";
+
+peers::GossipOptions OptionsFrom(const config::Cluster& c) {
+  peers::GossipOptions o;
+  o.probe_interval_ms = c.probe_interval_ms;
+  o.probe_timeout_ms = c.probe_timeout_ms;
+  o.suspect_timeout_ms = c.suspect_timeout_ms;
+  o.gossip_interval_ms = c.gossip_interval_ms;
+  o.fanout = static_cast<uint32_t>(c.gossip_fanout);
+  o.sync_interval_ms = c.sync_interval_ms;
+  o.max_clock_skew_ms = c.max_clock_skew_ms;
+  return o;
+}
+
+uint64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+peers::MemberRecord SelfRecord(const config::Config& cfg) {
+  peers::MemberRecord r;
+  r.name = cfg.node.name;
+  r.region = cfg.node.region;
+  r.url = cfg.cluster.advertise;
+  // Seconds since the epoch: a restarted node outranks every record of its previous life.
+  r.incarnation = WallMs() / 1000;
+  return r;
+}
+
+void RespondPeerError(const std::shared_ptr<http::Exchange>& ex, int status, const char* code,
+                      const std::string& message) {
+  nlohmann::json j = {{"errors", {{{"code", code}, {"message", message}}}}};
+  ex->Respond(status, {{"Content-Type", "application/json"}}, j.dump());
+}
+
+}  // namespace
+
+util::Result<std::string> ReadClusterKey(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Status::IoError("cluster.key_file '" + path + "' cannot be read");
+  std::stringstream ss;
+  ss << in.rdbuf();
+  std::string key = ss.str();
+  while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
+  if (key.size() < 16) return Status::InvalidArgument("cluster.key_file '" + path + "' holds fewer than 16 bytes");
+  return key;
+}
+
+Cluster::Cluster(uv_loop_t* loop, const config::Config& cfg, std::string key, const cache::BlobIndex* index,
+                 uint64_t slowest_upstream_ms)
+    : loop_(loop),
+      cfg_(cfg.cluster),
+      owner_timeout_ms_(cfg.cluster.peer_timeout_ms + slowest_upstream_ms),
+      // The replay window is the skew bound: a node further off cannot gossip anyway.
+      auth_(std::move(key), cfg.cluster.max_clock_skew_ms),
+      node_(SelfRecord(cfg), cfg.cluster.seeds, OptionsFrom(cfg.cluster),
+            std::hash<std::string>()(cfg.node.name) ^ WallMs()),
+      index_(index) {}
+
+Cluster::~Cluster() = default;
+
+uint64_t Cluster::PhysicalMs() const { return WallMs(); }
+
+void Cluster::Start() {
+  uv_timer_init(loop_, &timer_);
+  timer_.data = this;
+  timer_open_ = true;
+  uv_timer_start(&timer_, OnTimer, 0, kTickMs);
+  LOG_INFO("cluster: node %s, region %s, advertising %s, %zu seed(s)", node_.name().c_str(),
+           node_.self().region.c_str(), node_.self().url.c_str(), cfg_.seeds.size());
+}
+
+void Cluster::OnTimer(uv_timer_t* t) { static_cast<Cluster*>(t->data)->Tick(); }
+
+void Cluster::Tick() {
+  node_.Tick(uv_now(loop_), PhysicalMs());
+  Flush();
+  LogMemberChanges();
+  if (uv_now(loop_) >= next_summary_ms_) {
+    next_summary_ms_ = uv_now(loop_) + kSummaryRefreshMs;
+    RefreshOwnSummary();
+  }
+  FetchSummaries();
+}
+
+void Cluster::LogMemberChanges() {
+  for (const auto& [name, m] : node_.members()) {
+    auto [it, added] = logged_states_.try_emplace(name, m.record.state);
+    if (added) {
+      LOG_INFO("cluster: member %s (%s, %s) is %s", name.c_str(), m.record.region.c_str(), m.record.url.c_str(),
+               peers::MemberStateName(m.record.state));
+    } else if (it->second != m.record.state) {
+      it->second = m.record.state;
+      LOG_INFO("cluster: member %s is now %s", name.c_str(), peers::MemberStateName(m.record.state));
+    }
+  }
+}
+
+void Cluster::RefreshOwnSummary() {
+  if (index_->generation() == own_summary_generation_) return;
+  own_summary_generation_ = index_->generation();
+  std::vector<util::Digest> digests = index_->Digests();
+  peers::DigestBloom filter(digests.size(), kSummaryFpRate);
+  for (const auto& d : digests) filter.Add(d);
+  own_summary_ = filter.Encode();
+  node_.SetSummaryVersion(++own_summary_version_);
+}
+
+void Cluster::FetchSummaries() {
+  for (const auto& [name, m] : node_.members()) {
+    if (!m.live() || m.summary_version == 0) continue;
+    Summary& s = summaries_[name];
+    if (s.fetching || s.version >= m.summary_version) continue;
+    s.fetching = true;
+    auto body = std::make_shared<std::string>();
+    auto version = std::make_shared<uint64_t>(0);
+    auto ok = std::make_shared<bool>(false);
+    upstream::Callbacks cb;
+    cb.on_head = [ok, version](const upstream::ResponseHead& h) {
+      *ok = h.status == 200;
+      if (const std::string* v = h.Find("x-georeg-summary-version")) *version = std::strtoull(v->c_str(), nullptr, 10);
+    };
+    cb.on_body = [body](const char* d, size_t n) { body->append(d, n); };
+    std::string peer = name;
+    cb.on_complete = [this, peer, body, version, ok](Status st) {
+      Summary& s = summaries_[peer];
+      s.fetching = false;
+      if (!st.ok() || !*ok) {
+        LOG_DEBUG("cluster: summary of %s: %s", peer.c_str(), st.ok() ? "refused" : st.ToString().c_str());
+        return;
+      }
+      auto f = peers::DigestBloom::Decode(*body);
+      if (!f.ok()) {
+        LOG_WARN("cluster: summary of %s: %s", peer.c_str(), f.status().ToString().c_str());
+        return;
+      }
+      if (*version > s.version) {
+        s.version = *version;
+        s.filter = std::move(*f);
+      }
+    };
+    ClientFor(m.record.url, false)->Start("GET", kSummaryPath, SignedHeaders("GET", kSummaryPath, ""), std::move(cb));
+  }
+}
+
+void Cluster::Flush() {
+  if (shut_down_) return;
+  for (peers::Envelope& e : node_.TakeOutbox()) {
+    std::string body = peers::EncodeMessage(e.message);
+    auto headers = SignedHeaders("POST", kMsgPath, body);
+    headers.push_back({"Content-Type", "application/json"});
+    upstream::Callbacks cb;
+    std::string to = e.to.empty() ? e.to_url : e.to;
+    const char* type = peers::MessageTypeName(e.message.type);
+    cb.on_head = [to, type](const upstream::ResponseHead& h) {
+      if (h.status != 204) LOG_WARN("cluster: %s to %s answered %d", type, to.c_str(), h.status);
+    };
+    cb.on_body = [](const char*, size_t) {};
+    cb.on_complete = [to, type](Status st) {
+      if (!st.ok()) LOG_DEBUG("cluster: %s to %s: %s", type, to.c_str(), st.ToString().c_str());
+    };
+    ClientFor(e.to_url, false)->Start("POST", kMsgPath, std::move(headers), std::move(cb), std::move(body));
+  }
+}
+
+upstream::Client* Cluster::ClientFor(const std::string& url, bool owner_step) {
+  std::string key = owner_step ? url + " owner" : url;
+  auto it = clients_.find(key);
+  if (it != clients_.end()) return it->second.get();
+  upstream::Endpoint ep;
+  std::string path;
+  // Validated at config load or carried in an authenticated member record;
+  // a record with a bad URL only yields requests that fail to connect.
+  upstream::ParseUrl(url, &ep.scheme, &ep.host, &ep.port, &path);
+  ep.connect_timeout_ms = cfg_.peer_timeout_ms;
+  ep.response_timeout_ms = owner_step ? owner_timeout_ms_ : cfg_.peer_timeout_ms;
+  auto client = std::make_unique<upstream::Client>(loop_, std::move(ep));
+  upstream::Client* raw = client.get();
+  clients_[key] = std::move(client);
+  return raw;
+}
+
+std::vector<http::Header> Cluster::SignedHeaders(const std::string& method, const std::string& target,
+                                                 const std::string& body) {
+  std::vector<http::Header> out;
+  for (auto& h : auth_.Sign(node_.name(), method, target, body, PhysicalMs())) out.push_back({h.name, h.value});
+  return out;
+}
+
+void Cluster::Handle(const std::shared_ptr<http::Exchange>& ex, const ContentHandler& content) {
+  const http::Request& req = ex->request();
+  std::string sender;
+  Status st = auth_.Verify(req.method, req.target, req.body, [&req](std::string_view n) { return req.Find(n); },
+                           PhysicalMs(), &sender);
+  if (!st.ok()) {
+    ++stats_.auth_failures;
+    uint64_t now = uv_now(loop_);
+    if (now - last_auth_log_ms_ >= 10000 || last_auth_log_ms_ == 0) {
+      last_auth_log_ms_ = now;
+      LOG_WARN("cluster: refused a peer request %s %s: %s (%llu refused so far)", req.method.c_str(),
+               req.target.substr(0, 80).c_str(), st.message().c_str(), (unsigned long long)stats_.auth_failures);
+    }
+    RespondPeerError(ex, 401, "UNAUTHORIZED", "peer request not authenticated");
+    return;
+  }
+  std::string path = req.target.substr(0, req.target.find('?'));
+  if (req.method == "POST" && path == kMsgPath) {
+    auto m = peers::DecodeMessage(req.body);
+    if (!m.ok()) return RespondPeerError(ex, 400, "BAD_REQUEST", m.status().message());
+    if (m->from != sender) return RespondPeerError(ex, 400, "BAD_REQUEST", "message sender is not the signer");
+    node_.Receive(*m, uv_now(loop_), PhysicalMs());
+    ex->Respond(204, {}, "");
+    Flush();  // answers (acks) go out now, not at the next tick: they carry RTT samples
+    return;
+  }
+  if (req.method == "GET" && path == kSummaryPath) {
+    ex->Respond(200,
+                {{"Content-Type", "application/octet-stream"},
+                 {"X-Georeg-Summary-Version", std::to_string(own_summary_version_)}},
+                own_summary_);
+    return;
+  }
+  if ((req.method == "GET" || req.method == "HEAD") && path.rfind(std::string(kOciPrefix) + "/v2/", 0) == 0) {
+    peers::Hop hop = peers::Hop::kPeer;  // the safe default: answer from the cache only
+    std::string query = req.target.find('?') == std::string::npos ? "" : req.target.substr(req.target.find('?') + 1);
+    for (size_t pos = 0; pos <= query.size();) {
+      size_t amp = query.find('&', pos);
+      std::string kv = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+      if (kv.rfind("hop=", 0) == 0 && !peers::ParseHop(kv.substr(4), &hop))
+        return RespondPeerError(ex, 400, "BAD_REQUEST", "unknown hop");
+      if (amp == std::string::npos) break;
+      pos = amp + 1;
+    }
+    if (hop == peers::Hop::kClient) hop = peers::Hop::kPeer;  // a peer is never a client
+    content(ex, req.target.substr(std::string(kOciPrefix).size()), hop);
+    return;
+  }
+  RespondPeerError(ex, 404, "NOT_FOUND", "no such peer route");
+}
+
+bool Cluster::Quarantined(const std::string& peer) const {
+  auto it = quarantined_until_.find(peer);
+  return it != quarantined_until_.end() && it->second > uv_now(loop_);
+}
+
+std::vector<peers::PeerStep> Cluster::Plan(const util::Digest& digest, peers::Hop incoming, bool blob) const {
+  std::vector<peers::RouteCandidate> candidates;
+  for (const auto& [name, m] : node_.members()) {
+    peers::RouteCandidate c;
+    c.name = name;
+    c.region = m.record.region;
+    c.url = m.record.url;
+    c.live = m.record.state == peers::MemberState::kAlive;  // suspects are not asked
+    c.rtt_ms = m.rtt_ms;
+    c.quarantined = Quarantined(name);
+    if (blob) {
+      auto s = summaries_.find(name);
+      c.may_have = s != summaries_.end() && s->second.filter.MayContain(digest);
+    } else {
+      c.may_have = true;
+    }
+    candidates.push_back(std::move(c));
+  }
+  return peers::PlanRoute(node_.name(), node_.self().region, candidates, digest, incoming,
+                          blob ? kMaxRemoteBlobPeers : kMaxRemoteManifestPeers);
+}
+
+std::shared_ptr<upstream::Fetch> Cluster::Get(const peers::PeerStep& step, const std::string& oci_target,
+                                              upstream::Callbacks cb) {
+  std::string target = std::string(kOciPrefix) + oci_target + (oci_target.find('?') == std::string::npos ? "?" : "&") +
+                       "hop=" + peers::HopName(step.hop);
+  auto headers = SignedHeaders("GET", target, "");
+  return ClientFor(step.url, step.hop == peers::Hop::kOwner)->Start("GET", target, std::move(headers), std::move(cb));
+}
+
+void Cluster::ReportFailure(const std::string& peer, const std::string& why, bool corrupt) {
+  ++stats_.peer_fetch_failures;
+  if (!corrupt) {
+    LOG_WARN("cluster: fetch from peer %s failed: %s", peer.c_str(), why.c_str());
+    return;
+  }
+  ++stats_.peer_bad_bytes;
+  ++stats_.quarantines;
+  quarantined_until_[peer] = uv_now(loop_) + cfg_.quarantine_ms;
+  LOG_ERROR("cluster: peer %s sent bad bytes (%s); quarantined for %llu s", peer.c_str(), why.c_str(),
+            (unsigned long long)(cfg_.quarantine_ms / 1000));
+}
+
+void Cluster::RecordTag(const std::string& registry, const std::string& repository, const std::string& tag,
+                        const util::Digest& digest) {
+  peers::TagKey key{registry, repository, tag};
+  const peers::TagVersion* before = node_.tags().Find(key);
+  bool changed = !before || before->digest != digest;
+  node_.RecordTag(key, digest, PhysicalMs());
+  if (changed) {
+    LOG_INFO("cluster: tag %s/%s:%s -> %s, gossiping", registry.c_str(), repository.c_str(), tag.c_str(),
+             digest.ToString().c_str());
+  }
+  Flush();
+}
+
+void Cluster::Leave() {
+  if (shut_down_) return;
+  LOG_INFO("cluster: leaving");
+  node_.Leave(uv_now(loop_));
+  Flush();
+}
+
+void Cluster::Shutdown() {
+  if (shut_down_) return;
+  shut_down_ = true;
+  if (timer_open_) {
+    timer_open_ = false;
+    uv_timer_stop(&timer_);
+    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
+  }
+  for (auto& [k, c] : clients_) c->Shutdown();
+}
+
+nlohmann::json Cluster::StatusJson() const {
+  const auto& self = node_.self();
+  nlohmann::json members = nlohmann::json::array();
+  members.push_back({{"name", self.name}, {"region", self.region}, {"url", self.url},
+                     {"state", peers::MemberStateName(self.state)}, {"incarnation", self.incarnation},
+                     {"self", true}, {"rtt_ms", nullptr}, {"quarantined", false}});
+  std::vector<std::string> names;
+  for (const auto& [name, m] : node_.members()) names.push_back(name);
+  std::sort(names.begin(), names.end());
+  for (const auto& name : names) {
+    const peers::Member& m = *node_.Find(name);
+    auto s = summaries_.find(name);
+    members.push_back({{"name", name}, {"region", m.record.region}, {"url", m.record.url},
+                       {"state", peers::MemberStateName(m.record.state)}, {"incarnation", m.record.incarnation},
+                       {"self", false},
+                       {"rtt_ms", m.rtt_ms < 0 ? nlohmann::json(nullptr) : nlohmann::json(m.rtt_ms)},
+                       {"quarantined", Quarantined(name)},
+                       {"summary_version", s == summaries_.end() ? 0 : s->second.version}});
+  }
+  const peers::GossipStats& g = node_.stats();
+  return {{"enabled", true},
+          {"name", self.name},
+          {"region", self.region},
+          {"members", members},
+          {"tags", node_.tags().size()},
+          {"stats",
+           {{"messages_sent", g.messages_sent},
+            {"messages_received", g.messages_received},
+            {"tags_applied", g.tags_applied},
+            {"tags_refused_future", g.tags_refused_future},
+            {"probes_failed", g.probes_failed},
+            {"refutations", g.refutations},
+            {"auth_failures", stats_.auth_failures},
+            {"peer_fetch_failures", stats_.peer_fetch_failures},
+            {"peer_bad_bytes", stats_.peer_bad_bytes},
+            {"quarantines", stats_.quarantines}}}};
+}
+
+}  // namespace peering

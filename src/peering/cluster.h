@@ -1,0 +1,136 @@
+// Cluster: this daemon's part in the fleet, on the libuv loop
+// (docs/gossip.md).
+//
+// Runs the pure peers::GossipNode on a timer and carries its messages as
+// signed HTTP POSTs to /_georeg/v1/msg on the peers' own servers; answers
+// the peer routes (after checking the cluster-key signature: anything
+// unsigned, stale, replayed or signed with another key gets 401 and changes
+// nothing); publishes this node's digest summary (a Bloom filter of the
+// cached blobs, GET /_georeg/v1/summary) and fetches the peers' summaries
+// when they announce a new version; plans where a cache miss goes
+// (peers::PlanRoute) and starts signed GETs to peers; quarantines peers that
+// sent bad bytes; and turns tag changes into gossip.
+//
+// Peer addresses come only from the configuration (seeds) and from
+// membership records in authenticated messages, never from a client request.
+//
+// Ownership: owns the gossip node, the peer HTTP clients and its timer;
+// borrows the blob index (for summaries), which must outlive it. Loop thread
+// only. Shutdown() closes the timer and the clients.
+#pragma once
+
+#include <uv.h>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "cache/blob_index.h"
+#include "config/config.h"
+#include "peers/bloom.h"
+#include "peers/gossip_node.h"
+#include "peers/peer_auth.h"
+#include "peers/routing.h"
+#include "src/http/server.h"
+#include "src/upstream/client.h"
+
+namespace peering {
+
+struct ClusterStats {
+  uint64_t auth_failures = 0;     // peer requests refused with 401
+  uint64_t peer_fetch_failures = 0;
+  uint64_t peer_bad_bytes = 0;    // peers that sent bytes failing verification
+  uint64_t quarantines = 0;
+};
+
+class Cluster {
+ public:
+  // `key` is the cluster secret (read from key_file by the caller).
+  // `slowest_upstream_ms`: an owner asked for a blob may first wait for its
+  // upstream, so owner requests get this much more time for their head.
+  Cluster(uv_loop_t* loop, const config::Config& cfg, std::string key, const cache::BlobIndex* index,
+          uint64_t slowest_upstream_ms);
+  ~Cluster();
+  Cluster(const Cluster&) = delete;
+  Cluster& operator=(const Cluster&) = delete;
+
+  void Start();
+  // SIGTERM: tells the peers we leave (they stop routing to us at once).
+  void Leave();
+  // Stops the timer, closes the peer connections.
+  void Shutdown();
+
+  // A request under /_georeg/. Gossip and summaries are answered here; a
+  // content request (/_georeg/v1/oci/v2/...) goes to `content` with the OCI
+  // target (/v2/...) and the hop the sender set.
+  using ContentHandler =
+      std::function<void(const std::shared_ptr<http::Exchange>&, const std::string& oci_target, peers::Hop hop)>;
+  void Handle(const std::shared_ptr<http::Exchange>& ex, const ContentHandler& content);
+
+  // Where a miss of `digest` goes before the upstream. Blobs use the peers'
+  // summaries; manifests (not in summaries) ask the nearest few.
+  std::vector<peers::PeerStep> Plan(const util::Digest& digest, peers::Hop incoming, bool blob) const;
+  // A signed GET of `oci_target` ("/v2/...?ns=...") on a peer.
+  std::shared_ptr<upstream::Fetch> Get(const peers::PeerStep& step, const std::string& oci_target,
+                                       upstream::Callbacks cb);
+  // A peer fetch failed mid-body; `corrupt`: its bytes failed verification (quarantine).
+  void ReportFailure(const std::string& peer, const std::string& why, bool corrupt);
+
+  // A tag change seen at an upstream (gossiped when it changed the table).
+  void RecordTag(const std::string& registry, const std::string& repository, const std::string& tag,
+                 const util::Digest& digest);
+  // Called for every tag update learned from a peer.
+  void SetTagListener(std::function<void(const peers::TagUpdate&)> fn) { node_.SetTagListener(std::move(fn)); }
+
+  // For the admin socket: self, members, stats.
+  nlohmann::json StatusJson() const;
+  const std::string& name() const { return node_.name(); }
+
+ private:
+  struct Summary {
+    uint64_t version = 0;
+    peers::DigestBloom filter;
+    bool fetching = false;
+  };
+  static void OnTimer(uv_timer_t* t);
+  void Tick();
+  void Flush();
+  void LogMemberChanges();
+  void RefreshOwnSummary();
+  void FetchSummaries();
+  upstream::Client* ClientFor(const std::string& url, bool owner_step);
+  std::vector<http::Header> SignedHeaders(const std::string& method, const std::string& target,
+                                          const std::string& body);
+  bool Quarantined(const std::string& peer) const;
+  uint64_t PhysicalMs() const;
+
+  uv_loop_t* loop_;
+  config::Cluster cfg_;
+  uint64_t owner_timeout_ms_;
+  peers::PeerAuth auth_;
+  peers::GossipNode node_;
+  const cache::BlobIndex* index_;
+  uv_timer_t timer_;
+  bool timer_open_ = false;
+  std::map<std::string, std::unique_ptr<upstream::Client>> clients_;  // by "url" or "url owner"
+  // Our summary.
+  std::string own_summary_;
+  uint64_t own_summary_version_ = 0;
+  uint64_t own_summary_generation_ = UINT64_MAX;
+  uint64_t next_summary_ms_ = 0;
+  std::map<std::string, Summary> summaries_;           // the peers', by name
+  std::map<std::string, uint64_t> quarantined_until_;  // peer -> loop time
+  std::map<std::string, peers::MemberState> logged_states_;
+  ClusterStats stats_;
+  uint64_t last_auth_log_ms_ = 0;
+  bool shut_down_ = false;
+};
+
+// Reads the cluster key file: the whole file, trailing newline removed.
+// Errors: IoError; InvalidArgument when shorter than 16 bytes.
+util::Result<std::string> ReadClusterKey(const std::string& path);
+
+}  // namespace peering

@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# A three-node cluster on loopback (n1, n2 in region eu; n3 in region us)
+# against a real origin (docker-registry): membership, peer authentication,
+# blobs served by peers instead of the origin, one origin request per blob
+# for a region, tag gossip, failure detection and graceful leave.
+# The multi-region version with real latency is netns_regions.sh.
+source "$(dirname "$0")/lib/common.sh"
+source "$(dirname "$0")/lib/cluster.sh"
+need jq
+
+BIG_MB=16
+start_origin
+push_fixtures
+cluster_key
+declare -A PORT URL PID
+for n in n1 n2 n3; do PORT[$n]=$(free_port); URL[$n]="http://127.0.0.1:${PORT[$n]}"; done
+for n in n1 n2 n3; do
+  region=eu; [ $n = n3 ] && region=us
+  node_config $n $region "127.0.0.1:${PORT[$n]}" "${URL[$n]}" "\"${URL[n1]}\"" "$ORIGIN" "http://$ORIGIN"
+  start_bg "$n" "$WORK/$n.log" "$GEOREG" serve -c "$WORK/$n.toml"
+  PID[$n]=$LAST_PID
+done
+for n in n1 n2 n3; do wait_http "${URL[$n]}/v2/" 10 || die "$n did not start"; done
+
+three_alive() { for n in n1 n2 n3; do [ "$(alive_count $n)" = 3 ] || return 1; done; }
+took=$(wait_until 15 three_alive)
+check "every node sees all three alive (joined through one seed in ${took}s)" test "$took" != timeout
+rtt_known() { peers_json n1 | jq -e '[.members[] | select(.self == false) | .rtt_ms | numbers] | length == 2' >/dev/null; }
+took=$(wait_until 10 rtt_known)
+check "n1 measured the RTT to both peers (${took}s)" test "$took" != timeout
+
+# ---- authentication: nothing unsigned or wrongly signed gets in ----
+evil='{"type":"push","from":"evil","seq":0,"target":"","sv":0,"members":[{"name":"evil","region":"eu","url":"http://127.0.0.1:9","state":"alive","inc":1}],"tags":[],"summaries":[]}'
+expect_eq "unsigned gossip is refused" 401 "$(curl -s -o /dev/null -w '%{http_code}' -X POST -d "$evil" "${URL[n1]}/_georeg/v1/msg")"
+head -c 32 /dev/urandom | base64 >"$WORK/wrong.key"
+expect_eq "gossip signed with another key is refused" 401 \
+  "$(python3 "$IT_LIB/peer_request.py" "${URL[n1]}" POST /_georeg/v1/msg "$WORK/wrong.key" evil --body "$evil")"
+expect_eq "a request from 10 minutes ago is refused" 401 \
+  "$(python3 "$IT_LIB/peer_request.py" "${URL[n1]}" POST /_georeg/v1/msg "$WORK/cluster.key" evil --body "$evil" --time-offset-ms -600000)"
+expect_eq "a peer blob request without a signature is refused" 401 \
+  "$(curl -s -o /dev/null -w '%{http_code}' "${URL[n1]}/_georeg/v1/oci/v2/team/app/blobs/$(fix app_layer)?ns=$ORIGIN")"
+expect_eq "the unsigned summary is refused" 401 "$(curl -s -o /dev/null -w '%{http_code}' "${URL[n1]}/_georeg/v1/summary")"
+expect_eq "nothing changed: no member 'evil'" unknown "$(member_state n1 evil)"
+# A correctly signed request passes once; the same request again is a replay.
+replay=$(python3 "$IT_LIB/peer_request.py" "${URL[n1]}" GET /_georeg/v1/summary "$WORK/cluster.key" n2 --repeat 2 | tr '\n' ' ')
+expect_eq "a signed request is accepted once, its replay refused" "200 401 " "$replay"
+
+# ---- a blob cached in region us is served to region eu by n3, not the origin ----
+layer=$(fix app_layer)
+path="/v2/team/app/blobs/$layer?ns=$ORIGIN"
+before=$(origin_count "/v2/team/app/blobs/$layer")
+summary_v() { peers_json n1 | jq '.members[] | select(.name == "n3") | .summary_version'; }
+v0=$(summary_v)
+curl -sf -o "$WORK/l3" "${URL[n3]}$path" || fail "pull through n3"
+expect_eq "n3 fetched the layer from the origin once" 1 "$(($(origin_count "/v2/team/app/blobs/$layer") - before))"
+# n1 learns n3's new summary within a probe period or two.
+has_summary() { [ "$(summary_v)" -gt "$v0" ]; }
+took=$(wait_until 10 has_summary)
+check "n1 holds n3's digest summary (${took}s)" test "$took" != timeout
+curl -sf -o "$WORK/l1" "${URL[n1]}$path" || fail "pull through n1"
+expect_eq "n1 got the right bytes" "$layer" "sha256:$(sha_of "$WORK/l1")"
+expect_eq "the origin saw no new request for it" 1 "$(($(origin_count "/v2/team/app/blobs/$layer") - before))"
+check "n1 filled it from peer n3" grep -q "fill: GET blob $layer from peer n3" "$WORK/n1.log"
+
+# ---- one region, one origin request: n1 and n2 ask for an uncached blob at once ----
+big=$(fix big_layer)
+bpath="/v2/team/big/blobs/$big?ns=$ORIGIN"
+before=$(origin_count "/v2/team/big/blobs/$big")
+pids=()
+for i in 1 2 3 4; do
+  for n in n1 n2; do curl -s -o "$WORK/big.$n.$i" "${URL[$n]}$bpath" & pids+=($!); done
+done
+for p in "${pids[@]}"; do wait "$p"; done
+good=0
+for i in 1 2 3 4; do for n in n1 n2; do [ "sha256:$(sha_of "$WORK/big.$n.$i")" = "$big" ] && good=$((good + 1)); done; done
+expect_eq "8 clients on two nodes of one region got the right bytes" 8 "$good"
+expect_eq "the origin saw exactly one GET for the blob" 1 "$(($(origin_count "/v2/team/big/blobs/$big") - before))"
+
+# ---- tag gossip: a tag resolved at n1 is answered by n3 without the origin ----
+tag_before=$(origin_count "/v2/team/app/manifests/" "(GET|HEAD)")
+curl -sf -H "Accept: $ACCEPT_ALL" -D "$WORK/m1.h" -o /dev/null "${URL[n1]}/v2/team/app/manifests/1.0?ns=$ORIGIN" || fail "manifest via n1"
+expect_eq "n1 asked the origin once for the tag" 1 "$(($(origin_count "/v2/team/app/manifests/" "(GET|HEAD)") - tag_before))"
+has_tag() { peers_json n3 | jq -e '.tags >= 1' >/dev/null; }
+took=$(wait_until 10 has_tag)
+check "n3 learned the tag by gossip (${took}s)" test "$took" != timeout
+curl -sf -H "Accept: $ACCEPT_ALL" -D "$WORK/m3.h" -o "$WORK/m3" "${URL[n3]}/v2/team/app/manifests/1.0?ns=$ORIGIN" || fail "manifest via n3"
+digest_of() { tr -d '\r' <"$1" | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}'; }
+expect_eq "n3 answers the tag with the digest n1 saw" "$(fix team_app_1.0.digest)" "$(digest_of "$WORK/m3.h")"
+expect_eq "n3's manifest bytes are right" "$(fix team_app_1.0.digest)" "sha256:$(sha_of "$WORK/m3")"
+expect_eq "the origin was not asked again (no HEAD, no GET)" 1 "$(($(origin_count "/v2/team/app/manifests/" "(GET|HEAD)") - tag_before))"
+
+# ---- failure detection: n2 is killed ----
+lines_before=$(wc -l <"$WORK/n1.log")
+kill -KILL "${PID[n2]}"
+n2_dead() { [ "$(member_state n1 n2)" = dead ] && [ "$(member_state n3 n2)" = dead ]; }
+took=$(wait_until 15 n2_dead)
+check "n1 and n3 mark the killed n2 dead (${took}s; bound 2*(n-1)+1 probe periods + suspect timeout = 4.5s)" test "$took" != timeout
+# Misses in region eu no longer route to n2.
+for d in $(jq -r '.layers[].digest' "$FIX/team_app_1.0-docker.json"); do
+  code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 "${URL[n1]}/v2/team/app/blobs/$d?ns=$ORIGIN")
+  [ "$code" = 200 ] || fail "blob $d via n1 after n2 died" "$code"
+done
+ok "n1 serves misses with n2 dead"
+check "n1 did not try the dead n2" bash -c "! tail -n +$((lines_before + 1)) '$WORK/n1.log' | grep -q 'from peer n2'"
+
+# ---- graceful leave ----
+stop_pid "${PID[n3]}"
+rc=$?
+expect_eq "n3 exits 0 on SIGTERM" 0 "$rc"
+took=$(wait_until 5 bash -c "[ \"\$('$GEOREG' peers ls -o json --cache-dir '$WORK/n1.cache' | jq -r '.members[] | select(.name == \"n3\") | .state')\" = left ]")
+check "n1 sees n3 as left at once (${took}s)" test "$took" != timeout
+it_finish
