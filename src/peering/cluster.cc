@@ -268,7 +268,14 @@ bool Cluster::Quarantined(const std::string& peer) const {
   return it != quarantined_until_.end() && it->second > uv_now(loop_);
 }
 
-std::vector<peers::PeerStep> Cluster::Plan(const util::Digest& digest, peers::Hop incoming, bool blob) const {
+std::string Cluster::TagOrigin(const std::string& registry, const std::string& repository,
+                               const std::string& tag) const {
+  const peers::TagVersion* v = node_.tags().Find({registry, repository, tag});
+  return v ? v->origin : "";
+}
+
+std::vector<peers::PeerStep> Cluster::Plan(const util::Digest& digest, peers::Hop incoming, bool blob,
+                                           const std::string& prefer) const {
   std::vector<peers::RouteCandidate> candidates;
   for (const auto& [name, m] : node_.members()) {
     peers::RouteCandidate c;
@@ -286,8 +293,17 @@ std::vector<peers::PeerStep> Cluster::Plan(const util::Digest& digest, peers::Ho
     }
     candidates.push_back(std::move(c));
   }
-  return peers::PlanRoute(node_.name(), node_.self().region, candidates, digest, incoming,
-                          blob ? kMaxRemoteBlobPeers : kMaxRemoteManifestPeers);
+  std::vector<peers::PeerStep> steps = peers::PlanRoute(node_.name(), node_.self().region, candidates, digest,
+                                                        incoming, blob ? kMaxRemoteBlobPeers : kMaxRemoteManifestPeers);
+  const peers::Member* p = prefer.empty() ? nullptr : node_.Find(prefer);
+  if (!p || p->record.state != peers::MemberState::kAlive || Quarantined(prefer) || incoming == peers::Hop::kPeer)
+    return steps;
+  // Right after the region owner (unless it is the owner).
+  bool has_owner = !steps.empty() && steps.front().hop == peers::Hop::kOwner;
+  if (has_owner && steps.front().name == prefer) return steps;
+  std::erase_if(steps, [&](const peers::PeerStep& s) { return s.name == prefer; });
+  steps.insert(steps.begin() + (has_owner ? 1 : 0), {prefer, p->record.url, peers::Hop::kPeer});
+  return steps;
 }
 
 std::shared_ptr<upstream::Fetch> Cluster::Get(const peers::PeerStep& step, const std::string& oci_target,
@@ -347,7 +363,8 @@ nlohmann::json Cluster::StatusJson() const {
   nlohmann::json members = nlohmann::json::array();
   members.push_back({{"name", self.name}, {"region", self.region}, {"url", self.url},
                      {"state", peers::MemberStateName(self.state)}, {"incarnation", self.incarnation},
-                     {"self", true}, {"rtt_ms", nullptr}, {"quarantined", false}});
+                     {"self", true}, {"rtt_ms", nullptr}, {"quarantined", false},
+                     {"summary_version", own_summary_version_}});
   std::vector<std::string> names;
   for (const auto& [name, m] : node_.members()) names.push_back(name);
   std::sort(names.begin(), names.end());

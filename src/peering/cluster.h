@@ -71,8 +71,12 @@ class Cluster {
   void Handle(const std::shared_ptr<http::Exchange>& ex, const ContentHandler& content);
 
   // Where a miss of `digest` goes before the upstream. Blobs use the peers'
-  // summaries; manifests (not in summaries) ask the nearest few.
-  std::vector<peers::PeerStep> Plan(const util::Digest& digest, peers::Hop incoming, bool blob) const;
+  // summaries; manifests (not in summaries) ask the nearest few, after
+  // `prefer` if given (the node a gossiped tag came from: it has the manifest).
+  std::vector<peers::PeerStep> Plan(const util::Digest& digest, peers::Hop incoming, bool blob,
+                                    const std::string& prefer = "") const;
+  // The node that made the current version of a tag, or "" when unknown.
+  std::string TagOrigin(const std::string& registry, const std::string& repository, const std::string& tag) const;
   // A signed GET of `oci_target` ("/v2/...?ns=...") on a peer.
   std::shared_ptr<upstream::Fetch> Get(const peers::PeerStep& step, const std::string& oci_target,
                                        upstream::Callbacks cb);

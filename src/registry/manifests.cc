@@ -156,7 +156,10 @@ void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::
   f->want = want;
   f->cached = cached;
   f->confirmed_ms = confirmed_ms;
-  if (cluster_ && want) f->peer_steps = cluster_->Plan(*want, hop, /*blob=*/false);
+  if (cluster_ && want) {
+    std::string prefer = confirmed_ms ? cluster_->TagOrigin(up->config.registry, name, route.tag) : "";
+    f->peer_steps = cluster_->Plan(*want, hop, /*blob=*/false, prefer);
+  }
   f->waiters.push_back(ex);
   Fetch* raw = f.get();
   fetches_[key] = std::move(f);

@@ -26,6 +26,8 @@ it_cleanup() {
     for _ in $(seq 50); do running "$pid" || break; sleep 0.1; done
     kill -KILL "$pid" 2>/dev/null || true
   done
+  # A test that made more than processes (network namespaces) undoes it here.
+  [ -n "${IT_AFTER_CLEANUP:-}" ] && "$IT_AFTER_CLEANUP"
   if [ "${KEEP_WORK:-0}" = 1 ] || [ "$FAILED" -gt 0 ]; then log "scratch kept in $WORK"; else rm -rf "$WORK"; fi
 }
 trap it_cleanup EXIT
@@ -96,10 +98,13 @@ stop_pid() {  # PID: TERM, wait up to 15 s, then KILL; returns the exit status
 # EXTRA_YAML is appended under `http:` (tls) or at the top level (auth);
 # ORIGIN_HOST (default 127.0.0.1) is the host name used in ORIGIN;
 # ORIGIN_SCHEME (default http) is used for the readiness check.
+# ORIGIN_NS runs it (and push_fixtures' clients) inside that network namespace,
+# listening on ORIGIN_BIND (default 127.0.0.1) port 5000.
 start_origin() {
   need docker-registry
   local name="${1:-origin}" extra="${2:-}"
   ORIGIN_PORT="$(free_port)"
+  [ -n "${ORIGIN_NS:-}" ] && ORIGIN_PORT=5000
   ORIGIN="${ORIGIN_HOST:-127.0.0.1}:$ORIGIN_PORT"
   ORIGIN_LOG="$WORK/$name.log"
   mkdir -p "$WORK/origin-data"
@@ -120,15 +125,15 @@ storage:
       enabled: false
 $extra
 http:
-  addr: 127.0.0.1:$ORIGIN_PORT
+  addr: ${ORIGIN_BIND:-127.0.0.1}:$ORIGIN_PORT
   secret: georeg-tests-not-a-secret
 ${ORIGIN_HTTP_EXTRA:-}
 YML
-  start_bg "$name" "$ORIGIN_LOG" docker-registry serve "$WORK/$name.yml"
+  start_bg "$name" "$ORIGIN_LOG" $(origin_exec) docker-registry serve "$WORK/$name.yml"
   ORIGIN_PID=$LAST_PID
   local i
   for ((i = 0; i < 100; i++)); do
-    curl -sk -o /dev/null --max-time 1 "${ORIGIN_SCHEME:-http}://127.0.0.1:$ORIGIN_PORT/v2/" && return 0
+    $(origin_exec) curl -sk -o /dev/null --max-time 1 "${ORIGIN_SCHEME:-http}://127.0.0.1:$ORIGIN_PORT/v2/" && return 0
     running "$ORIGIN_PID" || break
     sleep 0.1
   done
@@ -136,6 +141,8 @@ YML
 }
 
 stop_origin() { stop_pid "$ORIGIN_PID"; }
+# The command prefix that runs a program where the origin is reachable as 127.0.0.1.
+origin_exec() { [ -n "${ORIGIN_NS:-}" ] && echo "ip netns exec $ORIGIN_NS"; }
 
 # origin_count REGEX [METHOD]: how many requests in the origin's access log
 # (one line per request, '"GET /path HTTP/1.1" status ...') match.
@@ -149,7 +156,7 @@ push_fixtures() {
   need skopeo; need jq
   local layouts="$WORK/layouts"
   python3 "$IT_LIB/make_images.py" "$layouts" --big-mb "${BIG_MB:-64}" || die "building images failed"
-  local sk=(skopeo copy -q --dest-tls-verify=false)
+  local sk=($(origin_exec) skopeo copy -q --dest-tls-verify=false)
   "${sk[@]}" --all --preserve-digests "oci:$layouts/library_alpine:3.19" "docker://$ORIGIN/library/alpine:3.19" || die "push alpine"
   "${sk[@]}" --all --format v2s2 "oci:$layouts/library_alpine:3.19" "docker://$ORIGIN/library/alpine:3.19-docker" || die "push alpine docker"
   "${sk[@]}" --preserve-digests "oci:$layouts/team_app:1.0" "docker://$ORIGIN/team/app:1.0" || die "push app"
@@ -160,7 +167,7 @@ push_fixtures() {
   local ref repo tag
   for ref in library/alpine:3.19 library/alpine:3.19-docker team/app:1.0 team/app:1.0-docker team/big:1.0; do
     repo="${ref%%:*}" tag="${ref#*:}"
-    curl -sf -H "Accept: $ACCEPT_ALL" -D "$FIX/h" -o "$FIX/${ref//[\/:]/_}.json" "http://$ORIGIN/v2/$repo/manifests/$tag" ||
+    $(origin_exec) curl -sf -H "Accept: $ACCEPT_ALL" -D "$FIX/h" -o "$FIX/${ref//[\/:]/_}.json" "http://$ORIGIN/v2/$repo/manifests/$tag" ||
       die "cannot read $ref from the origin"
     tr -d '\r' <"$FIX/h" | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}' >"$FIX/${ref//[\/:]/_}.digest"
     tr -d '\r' <"$FIX/h" | awk -F': ' 'tolower($1)=="content-type"{print $2}' >"$FIX/${ref//[\/:]/_}.type"
