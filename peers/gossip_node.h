@@ -109,38 +109,42 @@ class RumorQueue {
  public:
   void Add(const std::string& key, T item) {
     auto it = index_.find(key);
-    if (it != index_.end()) by_sent_[it->second.first].erase(it->second.second);
+    if (it != index_.end()) by_sent_[it->second->sent].erase(it->second);
     if (by_sent_.empty()) by_sent_.resize(1);
-    by_sent_[0].push_front({key, std::move(item)});
-    index_[key] = {0, by_sent_[0].begin()};
+    by_sent_[0].push_front({key, std::move(item), 0});
+    index_[key] = by_sent_[0].begin();
   }
   // Calls fn(item) for up to `max` least-sent rumors and counts them sent.
   template <typename Fn>
   void Take(size_t max, uint32_t limit, Fn fn) {
-    std::vector<std::pair<uint32_t, typename List::iterator>> picked;
+    std::vector<typename List::iterator> picked;
     for (uint32_t b = 0; b < by_sent_.size() && picked.size() < max; ++b) {
-      for (auto it = by_sent_[b].begin(); it != by_sent_[b].end() && picked.size() < max; ++it) picked.push_back({b, it});
+      for (auto it = by_sent_[b].begin(); it != by_sent_[b].end() && picked.size() < max; ++it) picked.push_back(it);
     }
-    for (auto& [b, it] : picked) {
-      fn(it->second);
-      uint32_t sent = b + 1;
-      if (sent >= limit) {
-        index_.erase(it->first);
-        by_sent_[b].erase(it);
+    for (auto it : picked) {
+      fn(it->item);
+      uint32_t from = it->sent++;
+      if (it->sent >= limit) {
+        index_.erase(it->key);
+        by_sent_[from].erase(it);
         continue;
       }
-      if (by_sent_.size() <= sent) by_sent_.resize(sent + 1);
-      by_sent_[sent].splice(by_sent_[sent].end(), by_sent_[b], it);  // iterators stay valid
-      index_[it->first] = {sent, it};
+      if (by_sent_.size() <= it->sent) by_sent_.resize(it->sent + 1);
+      by_sent_[it->sent].splice(by_sent_[it->sent].end(), by_sent_[from], it);  // iterators stay valid
     }
   }
   bool empty() const { return index_.empty(); }
   size_t size() const { return index_.size(); }
 
  private:
-  using List = std::list<std::pair<std::string, T>>;
+  struct Entry {
+    std::string key;
+    T item;
+    uint32_t sent;
+  };
+  using List = std::list<Entry>;
   std::vector<List> by_sent_;  // index: times sent
-  std::unordered_map<std::string, std::pair<uint32_t, typename List::iterator>> index_;
+  std::unordered_map<std::string, typename List::iterator> index_;
 };
 
 class GossipNode {

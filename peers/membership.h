@@ -9,6 +9,8 @@
 // node refutes a suspicion (or a death declared across a partition).
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -37,8 +39,26 @@ struct Member {
   double rtt_ms = -1;            // smoothed round-trip time of direct probes; <0: none yet
   uint64_t summary_version = 0;  // the newest digest-summary version it announced
   bool live() const { return record.state == MemberState::kAlive || record.state == MemberState::kSuspect; }
-  // Smooths an RTT sample in as TCP does (RFC 6298): 7/8 old + 1/8 new.
-  void AddRttSample(double ms) { rtt_ms = rtt_ms < 0 ? ms : rtt_ms * 0.875 + ms * 0.125; }
+
+  // Smooths an RTT sample in as TCP does (RFC 6298): 7/8 old + 1/8 new, and
+  // keeps the last kRttWindow samples for min_rtt_ms().
+  void AddRttSample(double ms) {
+    rtt_ms = rtt_ms < 0 ? ms : rtt_ms * 0.875 + ms * 0.125;
+    recent_rtt_[rtt_samples_++ % kRttWindow] = ms;
+  }
+  // The smallest of the recent samples: the path's propagation delay without
+  // the queueing, scheduling and connection setup that inflate single
+  // samples. This is what "nearest" means when routing. <0: none yet.
+  double min_rtt_ms() const {
+    if (rtt_samples_ == 0) return -1;
+    size_t n = std::min<size_t>(rtt_samples_, kRttWindow);
+    return *std::min_element(recent_rtt_.begin(), recent_rtt_.begin() + n);
+  }
+
+ private:
+  static constexpr size_t kRttWindow = 8;
+  std::array<double, kRttWindow> recent_rtt_{};
+  uint64_t rtt_samples_ = 0;
 };
 
 }  // namespace peers

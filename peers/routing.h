@@ -8,7 +8,7 @@
 //      regions and the upstream, so a region fetches a blob from outside once;
 //   2. other live members of our region whose summary says they may have it;
 //   3. live members of other regions whose summary says they may have it,
-//      nearest (smoothed RTT) first, at most `max_remote`.
+//      nearest (recent minimum RTT) first, at most `max_remote`.
 // For a request forwarded to us as the owner: steps 2 and 3.
 // A request forwarded with hop "peer" is never forwarded again (no loops):
 // it is answered from the cache or not at all. Quarantined members are
@@ -29,7 +29,7 @@ bool ParseHop(const std::string& text, Hop* out);
 struct RouteCandidate {
   std::string name, region, url;
   bool live = false;
-  double rtt_ms = -1;     // <0: not measured yet (sorted last)
+  double rtt_ms = -1;     // recent minimum RTT; <0: not measured yet (sorted last)
   bool may_have = false;  // its digest summary (or no summary, for manifests) says it may hold the digest
   bool quarantined = false;
 };

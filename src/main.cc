@@ -88,33 +88,29 @@ int main(int argc, char** argv) {
     return 0;
   }
 
-  if (cache_cmd->parsed()) {
-    if (copts.dir.empty()) {
-      if (cache_config.empty()) {
-        copts.dir = config::Defaults().cache.dir;
-      } else {
-        auto cfg = config::ParseFile(cache_config);
-        if (!cfg.ok()) return Fail(cfg.status().message());
-        copts.dir = cfg->cache.dir;
-      }
+  // The cache directory the admin commands work on: --cache-dir, else the
+  // config's cache.dir, else the built-in default. Errors: the config's.
+  auto cache_dir_of = [](cache_cli::Options* o, const std::string& config_path) -> util::Status {
+    if (!o->dir.empty()) return util::Status::Ok();
+    if (config_path.empty()) {
+      o->dir = config::Defaults().cache.dir;
+      return util::Status::Ok();
     }
+    auto cfg = config::ParseFile(config_path);
+    if (!cfg.ok()) return cfg.status();
+    o->dir = cfg->cache.dir;
+    return util::Status::Ok();
+  };
+  if (cache_cmd->parsed()) {
+    if (util::Status st = cache_dir_of(&copts, cache_config); !st.ok()) return Fail(st.message());
     if (ls->parsed()) return cache_cli::Ls(copts);
     if (stats->parsed()) return cache_cli::Stats(copts);
     if (rm->parsed()) return cache_cli::Rm(copts, rm_digest);
     if (gc->parsed()) return cache_cli::Gc(copts, gc_target);
     if (verify->parsed()) return cache_cli::Verify(copts);
   }
-
   if (peers_cmd->parsed()) {
-    if (popts.dir.empty()) {
-      if (peers_config.empty()) {
-        popts.dir = config::Defaults().cache.dir;
-      } else {
-        auto cfg = config::ParseFile(peers_config);
-        if (!cfg.ok()) return Fail(cfg.status().message());
-        popts.dir = cfg->cache.dir;
-      }
-    }
+    if (util::Status st = cache_dir_of(&popts, peers_config); !st.ok()) return Fail(st.message());
     if (peers_ls->parsed()) return cache_cli::PeersLs(popts);
   }
 

@@ -283,7 +283,7 @@ std::vector<peers::PeerStep> Cluster::Plan(const util::Digest& digest, peers::Ho
     c.region = m.record.region;
     c.url = m.record.url;
     c.live = m.record.state == peers::MemberState::kAlive;  // suspects are not asked
-    c.rtt_ms = m.rtt_ms;
+    c.rtt_ms = m.min_rtt_ms();
     c.quarantined = Quarantined(name);
     if (blob) {
       auto s = summaries_.find(name);
@@ -375,6 +375,7 @@ nlohmann::json Cluster::StatusJson() const {
                        {"state", peers::MemberStateName(m.record.state)}, {"incarnation", m.record.incarnation},
                        {"self", false},
                        {"rtt_ms", m.rtt_ms < 0 ? nlohmann::json(nullptr) : nlohmann::json(m.rtt_ms)},
+                       {"min_rtt_ms", m.min_rtt_ms() < 0 ? nlohmann::json(nullptr) : nlohmann::json(m.min_rtt_ms())},
                        {"quarantined", Quarantined(name)},
                        {"summary_version", s == summaries_.end() ? 0 : s->second.version}});
   }

@@ -97,6 +97,33 @@ struct ManifestResolver::Fetch {
   std::string What() const {
     return upstream->config.registry + "/" + name + (tag.empty() ? "@" + want->ToString() : ":" + tag);
   }
+  std::string Key() const { return FetchKey(upstream->config.registry, name, tag.empty() ? want->ToString() : tag); }
+
+  // Forgets the last response; callbacks that record the next one here
+  // (status, type, digest header, body up to 4 MiB), then call `done`.
+  upstream::Callbacks Collect(std::function<void(Status)> done) {
+    status = 0;
+    media_type.clear();
+    header_digest.reset();
+    body.clear();
+    too_large = false;
+    upstream::Callbacks cb;
+    cb.on_head = [this](const upstream::ResponseHead& h) {
+      status = h.status;
+      if (const std::string* ct = h.Find("content-type")) media_type = *ct;
+      if (const std::string* dcd = h.Find("docker-content-digest")) header_digest = *dcd;
+      if (h.content_length && *h.content_length > kMaxManifestBytes) too_large = true;
+    };
+    cb.on_body = [this](const char* d, size_t n) {
+      if (too_large || body.size() + n > kMaxManifestBytes) {
+        too_large = true;
+        return;
+      }
+      body.append(d, n);
+    };
+    cb.on_complete = std::move(done);
+    return cb;
+  }
 };
 
 ManifestResolver::ManifestResolver(cache::Store* store, WriterBridge* writer) : store_(store), writer_(writer) {}
@@ -182,26 +209,8 @@ void ManifestResolver::StartPeerOrUpstream(Fetch* f) {
     return;
   }
   const peers::PeerStep& step = f->peer_steps[f->peer_index++];
-  std::string key = FetchKey(f->upstream->config.registry, f->name, f->tag.empty() ? f->want->ToString() : f->tag);
-  f->status = 0;
-  f->media_type.clear();
-  f->header_digest.reset();
-  f->body.clear();
-  f->too_large = false;
-  upstream::Callbacks cb;
-  cb.on_head = [f](const upstream::ResponseHead& h) {
-    f->status = h.status;
-    if (const std::string* ct = h.Find("content-type")) f->media_type = *ct;
-    if (h.content_length && *h.content_length > kMaxManifestBytes) f->too_large = true;
-  };
-  cb.on_body = [f](const char* d, size_t n) {
-    if (f->too_large || f->body.size() + n > kMaxManifestBytes) {
-      f->too_large = true;
-      return;
-    }
-    f->body.append(d, n);
-  };
-  cb.on_complete = [this, key](Status st) { OnPeerGetDone(key, std::move(st)); };
+  std::string key = f->Key();
+  upstream::Callbacks cb = f->Collect([this, key](Status st) { OnPeerGetDone(key, std::move(st)); });
   std::string target = "/v2/" + f->name + "/manifests/" + f->want->ToString() + "?ns=" + f->upstream->config.registry;
   LOG_INFO("manifest: GET %s from peer %s", f->want->ToString().c_str(), step.name.c_str());
   auto fetch = cluster_->Get(step, target, std::move(cb));
@@ -227,35 +236,16 @@ void ManifestResolver::OnPeerGetDone(const std::string& key, Status st) {
 }
 
 void ManifestResolver::StartRequest(Fetch* f, const char* method, const std::string& reference) {
-  std::string key = FetchKey(f->upstream->config.registry, f->name, f->tag.empty() ? f->want->ToString() : f->tag);
-  f->status = 0;
-  f->media_type.clear();
-  f->header_digest.reset();
-  f->body.clear();
-  f->too_large = false;
+  std::string key = f->Key();
   bool head = std::string_view(method) == "HEAD";
   Upstream* up = f->upstream;
-  upstream::Callbacks cb;
-  cb.on_head = [f](const upstream::ResponseHead& h) {
-    f->status = h.status;
-    if (const std::string* ct = h.Find("content-type")) f->media_type = *ct;
-    if (const std::string* dcd = h.Find("docker-content-digest")) f->header_digest = *dcd;
-    if (h.content_length && *h.content_length > kMaxManifestBytes) f->too_large = true;
-  };
-  cb.on_body = [f](const char* d, size_t n) {
-    if (f->too_large || f->body.size() + n > kMaxManifestBytes) {
-      f->too_large = true;
-      return;
-    }
-    f->body.append(d, n);
-  };
-  cb.on_complete = [this, key, head](Status st) {
+  upstream::Callbacks cb = f->Collect([this, key, head](Status st) {
     if (head) {
       OnHeadDone(key, std::move(st));
     } else {
       OnGetDone(key, std::move(st));
     }
-  };
+  });
   std::string path = "/v2/" + f->name + "/manifests/" + reference;
   LOG_INFO("manifest: %s %s%s", method, up->config.registry.c_str(), path.c_str());
   f->request = up->session->Start(method, path, {{"Accept", kManifestAccept}}, f->name, std::move(cb));

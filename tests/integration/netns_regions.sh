@@ -50,7 +50,7 @@ all_alive() { for n in "${NODES[@]}"; do [ "$(alive_count "$n")" = 6 ] || return
 took=$(wait_until 30 all_alive)
 check "all six nodes see six alive (${took}s)" test "$took" != timeout
 rtt_to_region() {  # VIEWER REGION: the smallest measured RTT to that region's nodes
-  peers_json "$1" | jq --arg r "region$2" '[.members[] | select(.region == $r and .self == false) | .rtt_ms | numbers] | min // 99999'
+  peers_json "$1" | jq --arg r "region$2" '[.members[] | select(.region == $r and .self == false) | .min_rtt_ms | numbers] | min // 99999'
 }
 rtt_ordered() {
   local a b

@@ -45,6 +45,13 @@ expect_eq "nothing changed: no member 'evil'" unknown "$(member_state n1 evil)"
 replay=$(python3 "$IT_LIB/peer_request.py" "${URL[n1]}" GET /_georeg/v1/summary "$WORK/cluster.key" n2 --repeat 2 | tr '\n' ' ')
 expect_eq "a signed request is accepted once, its replay refused" "200 401 " "$replay"
 
+# ---- a request marked as forwarded by a peer is never forwarded again ----
+uncached=$(fix big_layer)
+before=$(origin_count "/v2/team/big/blobs/$uncached")
+expect_eq "hop=peer for a blob this node lacks: 404, not a fetch" 404 \
+  "$(python3 "$IT_LIB/peer_request.py" "${URL[n2]}" GET "/_georeg/v1/oci/v2/team/big/blobs/$uncached?ns=$ORIGIN&hop=peer" "$WORK/cluster.key" n1)"
+expect_eq "and nothing reached the origin" 0 "$(($(origin_count "/v2/team/big/blobs/$uncached") - before))"
+
 # ---- a blob cached in region us is served to region eu by n3, not the origin ----
 layer=$(fix app_layer)
 path="/v2/team/app/blobs/$layer?ns=$ORIGIN"

@@ -354,3 +354,16 @@ TEST_CASE("routing: region owner first, then siblings, then other regions by RTT
   members[0].may_have = true;
   CHECK(names(peers::PlanRoute("eu-1", "eu", members, ours, Hop::kClient, 3)) == "eu-2 us-1 ap-1 ap-2 ");
 }
+
+TEST_CASE("membership: RTT is smoothed for display and a recent minimum for routing") {
+  peers::Member m;
+  CHECK(m.rtt_ms < 0);
+  CHECK(m.min_rtt_ms() < 0);
+  m.AddRttSample(240);  // a cold connection: handshake included
+  CHECK(m.rtt_ms == 240);
+  for (int i = 0; i < 3; ++i) m.AddRttSample(80);
+  CHECK(m.min_rtt_ms() == 80);
+  CHECK(m.rtt_ms > 150);  // the smoothed value still remembers the slow start
+  for (int i = 0; i < 8; ++i) m.AddRttSample(95);
+  CHECK(m.min_rtt_ms() == 95);  // old samples leave the window
+}

@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""A cluster member that lies: it holds the cluster key, joins like a real
+node, answers probes, claims to hold every digest (a summary with every bit
+set), and serves garbage for every blob. For testing quarantine: georeg must
+verify peer bytes, reset its clients, skip this peer afterwards and count it.
+
+  fake_peer.py --key FILE --name NAME --region R --port-file F --log F --join URL
+"""
+import argparse
+import hashlib
+import hmac
+import http.client
+import http.server
+import json
+import threading
+import time
+import urllib.parse
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--key", required=True)
+ap.add_argument("--name", required=True)
+ap.add_argument("--region", required=True)
+ap.add_argument("--port-file", required=True)
+ap.add_argument("--log", required=True)
+ap.add_argument("--join", required=True)
+args = ap.parse_args()
+KEY = open(args.key, "rb").read().rstrip(b"\r\n")
+nonce = [0]
+lock = threading.Lock()
+
+
+def note(line):
+    with lock, open(args.log, "a") as f:
+        f.write(line + "\n")
+
+
+def sign(method, target, body):
+    with lock:
+        nonce[0] += 1
+        n = str(nonce[0])
+    t = str(int(time.time() * 1000))
+    body_sha = hashlib.sha256(body).hexdigest()
+    msg = "\n".join([method, target, t, n, body_sha, args.name]).encode()
+    return {"X-Georeg-Node": args.name, "X-Georeg-Time": t, "X-Georeg-Nonce": n,
+            "X-Georeg-Body-Sha256": body_sha,
+            "X-Georeg-Signature": hmac.new(KEY, msg, hashlib.sha256).hexdigest(),
+            "Content-Type": "application/json"}
+
+
+def post(url, message):
+    body = json.dumps(message).encode()
+    u = urllib.parse.urlparse(url)
+    try:
+        c = http.client.HTTPConnection(u.hostname, u.port, timeout=3)
+        c.request("POST", "/_georeg/v1/msg", body=body, headers=sign("POST", "/_georeg/v1/msg", body))
+        c.getresponse().read()
+        c.close()
+    except OSError as e:
+        note("post to %s failed: %s" % (url, e))
+
+
+def message(kind, seq=0, target=""):
+    return {"type": kind, "from": args.name, "seq": seq, "target": target, "sv": 1,
+            "members": [{"name": args.name, "region": args.region, "url": SELF_URL, "state": "alive", "inc": 1}],
+            "tags": [], "summaries": []}
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        self.send_response(204)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+        try:
+            m = json.loads(body)
+        except ValueError:
+            return
+        sender = next((r["url"] for r in m.get("members", []) if r.get("name") == m.get("from")), None)
+        if m.get("type") == "ping" and sender:
+            threading.Thread(target=post, args=(sender, message("ack", m["seq"]))).start()
+
+    def do_GET(self):
+        path = self.path.split("?")[0]
+        if path == "/_georeg/v1/summary":
+            # Every bit set: "I may have anything".
+            body = b"GRBF" + (1).to_bytes(4, "little") + (64).to_bytes(8, "little") + b"\xff" * 8
+            self.send_response(200)
+            self.send_header("X-Georeg-Summary-Version", "1")
+        elif "/blobs/" in path:
+            note("blob request %s" % self.path)
+            body = b"not the blob you asked for " * 1000
+            self.send_response(200)
+        else:
+            body = b"{}"
+            self.send_response(404)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+SELF_URL = "http://127.0.0.1:%d" % server.server_address[1]
+with open(args.port_file, "w") as f:
+    f.write(str(server.server_address[1]))
+threading.Thread(target=server.serve_forever, daemon=True).start()
+# Join: a full-state sync to the node; repeat now and then, as a member would.
+while True:
+    post(args.join, message("sync"))
+    time.sleep(2)
