@@ -181,13 +181,14 @@ Status ValidateCluster(Config* cfg) {
     return !s.empty() && s.size() <= 64 &&
            s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == std::string::npos;
   };
-  if (!plain(node.name)) return KeyError("node.name", "'" + node.name + "' must be 1-64 of [A-Za-z0-9._-]");
-  if (!plain(node.region)) return KeyError("node.region", "'" + node.region + "' must be 1-64 of [A-Za-z0-9._-]");
   Cluster& c = cfg->cluster;
   if (!c.enabled()) {
     if (!c.seeds.empty() || !c.advertise.empty()) return KeyError("cluster.key_file", "is required with seeds or advertise");
+    // A single node's name and region are only labels: an odd host name must not stop it.
     return Status::Ok();
   }
+  if (!plain(node.name)) return KeyError("node.name", "'" + node.name + "' must be 1-64 of [A-Za-z0-9._-]");
+  if (!plain(node.region)) return KeyError("node.region", "'" + node.region + "' must be 1-64 of [A-Za-z0-9._-]");
   if (::access(c.key_file.c_str(), R_OK) != 0) return KeyError("cluster.key_file", "'" + c.key_file + "' cannot be read");
   if (c.advertise.empty()) return KeyError("cluster.advertise", "is required with key_file (the URL peers reach this node at)");
   RETURN_IF_ERROR(CheckPeerUrl("cluster.advertise", c.advertise));

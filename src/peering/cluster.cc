@@ -1,5 +1,6 @@
 #include "src/peering/cluster.h"
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>

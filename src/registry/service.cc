@@ -1,5 +1,6 @@
 #include "src/registry/service.h"
 
+#include <algorithm>
 #include <chrono>
 
 #include "util/log.h"
