@@ -60,7 +60,12 @@ wait_summary() {  # VIEWER MEMBER: until VIEWER holds MEMBER's current summary
   echo "summary of $2 did not reach $1" >&2
   exit 1
 }
+cached() { "$GEOREG" cache ls -o json --cache-dir "$W/$1.cache" | jq -e --arg d "$DIGEST" 'any(.[]; .digest == $d)' >/dev/null; }
+wait_cached() { for _ in $(seq 100); do cached "$1" && return 0; sleep 0.1; done; echo "$1 did not cache the blob" >&2; exit 1; }
 for i in $(seq "$RUNS"); do
+  # A client has its last byte once the digest matched; the blob is published
+  # a moment later. Remove it only once it is there.
+  if [ "$i" -gt 1 ]; then wait_cached a; wait_cached b; fi
   for n in a b; do "$GEOREG" cache rm "$DIGEST" --cache-dir "$W/$n.cache" >/dev/null 2>&1 || true; done
   wait_summary a b
   curl -s -o /dev/null -w '%{speed_download}\n' "http://127.0.0.1:$PA$PATH_Q" | awk '{printf "%.0f\n", $1 / 1048576}' >>"$W/upstream.runs"
