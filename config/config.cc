@@ -190,7 +190,13 @@ Status ValidateCluster(Config* cfg) {
   if (!plain(node.name)) return KeyError("node.name", "'" + node.name + "' must be 1-64 of [A-Za-z0-9._-]");
   if (!plain(node.region)) return KeyError("node.region", "'" + node.region + "' must be 1-64 of [A-Za-z0-9._-]");
   if (::access(c.key_file.c_str(), R_OK) != 0) return KeyError("cluster.key_file", "'" + c.key_file + "' cannot be read");
-  if (c.advertise.empty()) return KeyError("cluster.advertise", "is required with key_file (the URL peers reach this node at)");
+  if (c.advertise.empty()) {
+    // Peers can use the listen address itself when it names one interface and port.
+    const util::HostPort& l = cfg->server.listen_addr;
+    if (l.port == 0 || l.host.empty() || l.host == "0.0.0.0" || l.host == "::")
+      return KeyError("cluster.advertise", "is required when server.listen is a wildcard address or port 0");
+    c.advertise = "http://" + l.ToString();
+  }
   RETURN_IF_ERROR(CheckPeerUrl("cluster.advertise", c.advertise));
   for (const auto& s : c.seeds) RETURN_IF_ERROR(CheckPeerUrl("cluster.seeds", s));
   if (c.probe_interval_ms < 100) return KeyError("cluster.probe_interval", "must be at least 100ms");

@@ -76,7 +76,7 @@ struct Node {
 struct Cluster {
   std::string key_file;              // the shared secret (at least 16 bytes) every peer request is signed with
   std::vector<std::string> seeds;    // peer URLs to join through ("http://10.0.1.1:5000")
-  std::string advertise;             // this node's URL for peers (required with key_file)
+  std::string advertise;             // this node's URL for peers; default http://<server.listen> unless that is a wildcard or port 0
   uint64_t probe_interval_ms = 1000; // SWIM protocol period: one probe per period
   uint64_t probe_timeout_ms = 500;   // direct probe ack deadline, then indirect probes
   uint64_t suspect_timeout_ms = 5000;  // a suspect not refuted by then is dead

@@ -103,6 +103,11 @@ url = "http://h:1"
   CHECK(c->cluster.probe_interval_ms == 500);
   CHECK(c->cluster.sync_interval_ms == 2000);
   CHECK(c->cluster.gossip_fanout == 3);
+  auto derived = config::LoadString("[server]\nlisten = \"10.1.2.3:5000\"\n[cluster]\nkey_file = \"/etc/hostname\"\n"
+                                    "[[upstream]]\nregistry = \"r\"\nurl = \"http://h:1\"\n",
+                                    "t.toml");
+  REQUIRE(derived.ok());
+  CHECK(derived->cluster.advertise == "http://10.1.2.3:5000");
   auto d = config::Defaults();
   CHECK_FALSE(d.cluster.enabled());
   CHECK(d.node.region == "default");
@@ -140,7 +145,8 @@ TEST_CASE("config: each error names the key") {
       {std::string("[cluster]\nseeds = [\"http://10.0.0.1:5000\"]") + up, "cluster.key_file:"},
       {std::string("[cluster]\nkey_file = \"/nonexistent/key\"\nadvertise = \"http://10.0.0.1:5000\"") + up,
        "cluster.key_file:"},
-      {std::string("[cluster]\nkey_file = \"/etc/hostname\"") + up, "cluster.advertise:"},
+      {std::string("[server]\nlisten = \"0.0.0.0:5000\"\n[cluster]\nkey_file = \"/etc/hostname\"") + up,
+       "cluster.advertise:"},
       {std::string("[cluster]\nkey_file = \"/etc/hostname\"\nadvertise = \"https://h:1\"") + up, "cluster.advertise:"},
       {std::string("[cluster]\nkey_file = \"/etc/hostname\"\nadvertise = \"http://h:1\"\nseeds = [\"h:2\"]") + up,
        "cluster.seeds:"},
