@@ -264,7 +264,7 @@ void GossipNode::Receive(const Message& m, uint64_t now_ms, uint64_t physical_ms
       break;
     }
     case MessageType::kSync:
-      ReceiveSync(m, now_ms, physical_ms);
+      ReceiveSync(m);
       break;
     case MessageType::kSyncReply: {
       // We took their newer entries above; what still differs is newer here.
@@ -291,7 +291,7 @@ Message GossipNode::FullSync(MessageType type) {
   return m;
 }
 
-void GossipNode::ReceiveSync(const Message& m, uint64_t, uint64_t) {
+void GossipNode::ReceiveSync(const Message& m) {
   Message reply = FullSync(MessageType::kSyncReply);
   auto differing = TagTable::DifferingBuckets(reply.tag_summaries, m.tag_summaries);
   reply.tags = tags_.EntriesIn(differing, opt_.tag_buckets);
@@ -352,8 +352,7 @@ void GossipNode::GossipTick() {
   }
 }
 
-void GossipNode::SyncTick(uint64_t now_ms) {
-  (void)now_ms;
+void GossipNode::SyncTick() {
   // Dead members stay candidates: that is how the two sides of a healed
   // partition find each other again. Seeds are used while no one is live.
   std::vector<std::pair<std::string, std::string>> pool;  // (url, name)
@@ -369,8 +368,7 @@ void GossipNode::SyncTick(uint64_t now_ms) {
   SendToUrl(url, name, FullSync(MessageType::kSync));
 }
 
-void GossipNode::Tick(uint64_t now_ms, uint64_t physical_ms) {
-  (void)physical_ms;
+void GossipNode::Tick(uint64_t now_ms) {
   if (left_) return;
   if (!started_) {
     started_ = true;
@@ -400,14 +398,13 @@ void GossipNode::Tick(uint64_t now_ms, uint64_t physical_ms) {
     next_gossip_ms_ = now_ms + opt_.gossip_interval_ms;
   }
   if (now_ms >= next_sync_ms_) {
-    SyncTick(now_ms);
+    SyncTick();
     // Alone (joining, or cut off from everyone), look for peers every probe period.
     next_sync_ms_ = now_ms + (live_count() == 0 ? opt_.probe_interval_ms : opt_.sync_interval_ms);
   }
 }
 
-void GossipNode::Leave(uint64_t now_ms) {
-  (void)now_ms;
+void GossipNode::Leave() {
   if (left_) return;
   self_.incarnation++;
   self_.state = MemberState::kLeft;

@@ -154,8 +154,8 @@ class GossipNode {
   // `seed_urls` may include our own URL (skipped). `rng_seed` makes runs repeatable.
   GossipNode(MemberRecord self, std::vector<std::string> seed_urls, GossipOptions options, uint64_t rng_seed);
 
-  // Advances timers. `now_ms` is monotonic; `physical_ms` is the wall clock (HLC).
-  void Tick(uint64_t now_ms, uint64_t physical_ms);
+  // Advances timers; `now_ms` is monotonic.
+  void Tick(uint64_t now_ms);
   // A message from a peer (authenticated by the caller).
   void Receive(const Message& m, uint64_t now_ms, uint64_t physical_ms);
   // The messages to send now; the caller delivers each at most once.
@@ -164,7 +164,7 @@ class GossipNode {
   // A tag change this node saw at its upstream: stamped, applied, gossiped.
   TagUpdate RecordTag(const TagKey& key, const util::Digest& digest, uint64_t physical_ms);
   // Graceful leave: tells live peers directly; the node then stops probing.
-  void Leave(uint64_t now_ms);
+  void Leave();
   // Announced in every message: peers fetch our digest summary when it grows.
   void SetSummaryVersion(uint64_t v) { summary_version_ = v; }
 
@@ -209,10 +209,10 @@ class GossipNode {
   std::vector<std::string> RandomLive(size_t k, const std::string& except);
   void StartProbe(uint64_t now_ms);
   void CheckProbe(uint64_t now_ms);
-  void SyncTick(uint64_t now_ms);
+  void SyncTick();
   void GossipTick();
   Message FullSync(MessageType type);
-  void ReceiveSync(const Message& m, uint64_t now_ms, uint64_t physical_ms);
+  void ReceiveSync(const Message& m);
   void NoteSummaryVersion(const Message& m);
 
   MemberRecord self_;

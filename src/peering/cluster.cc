@@ -99,7 +99,7 @@ void Cluster::Start() {
 void Cluster::OnTimer(uv_timer_t* t) { static_cast<Cluster*>(t->data)->Tick(); }
 
 void Cluster::Tick() {
-  node_.Tick(uv_now(loop_), PhysicalMs());
+  node_.Tick(uv_now(loop_));
   Flush();
   LogMemberChanges();
   if (uv_now(loop_) >= next_summary_ms_) {
@@ -344,7 +344,7 @@ void Cluster::RecordTag(const std::string& registry, const std::string& reposito
 void Cluster::Leave() {
   if (shut_down_) return;
   LOG_INFO("cluster: leaving");
-  node_.Leave(uv_now(loop_));
+  node_.Leave();
   Flush();
 }
 

@@ -100,7 +100,7 @@ struct Sim {
     }
     std::uniform_real_distribution<double> coin(0, 1);
     for (int i = 0; i < kNodes; ++i) {
-      nodes[i]->Tick(now, Physical(i));
+      nodes[i]->Tick(now);
       for (Envelope& e : nodes[i]->TakeOutbox()) {
         auto it = by_url.find(e.to_url);
         REQUIRE(it != by_url.end());

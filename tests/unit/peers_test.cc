@@ -238,7 +238,7 @@ struct MiniFleet {
       std::vector<peers::Envelope> all;
       for (size_t i = 0; i < nodes.size(); ++i) {
         if (!up[i]) continue;
-        nodes[i]->Tick(now, 1'790'000'000'000 + now);
+        nodes[i]->Tick(now);
         for (auto& e : nodes[i]->TakeOutbox()) all.push_back(std::move(e));
       }
       for (auto& e : all) {
@@ -278,7 +278,7 @@ TEST_CASE("membership: join through a seed, crash -> suspect -> dead, refutation
   CHECK(f.nodes[4]->stats().refutations >= 1);
 
   // Graceful leave: left everywhere, never probed again.
-  f.nodes[3]->Leave(f.now);
+  f.nodes[3]->Leave();
   f.Run(3000);
   for (int i = 0; i < 3; ++i) CHECK(f.StateOf(i, 3) == peers::MemberState::kLeft);
   for (int i = 0; i < 3; ++i) CHECK(f.nodes[i]->live_count() == 3);
