@@ -45,10 +45,14 @@ int main(int argc, char** argv) {
   cache_cmd->require_subcommand(1);
   std::string cache_config, rm_digest, gc_target;
   cache_cli::Options copts;
-  cache_cmd->add_option("-c,--config", cache_config, "config file to read cache.dir from");
-  cache_cmd->add_option("--cache-dir", copts.dir, "the cache directory (default: from the config, or the built-in default)");
-  cache_cmd->add_option("-o,--output", copts.output, "table or json (default: table on a terminal, else json)")
-      ->check(CLI::IsMember({"table", "json"}));
+  // The options every admin command takes: where the cache (and its admin socket) is, and the output form.
+  auto add_admin_options = [](CLI::App* cmd, std::string* config_path, cache_cli::Options* o) {
+    cmd->add_option("-c,--config", *config_path, "config file to read cache.dir from");
+    cmd->add_option("--cache-dir", o->dir, "the cache directory (default: from the config, or the built-in default)");
+    cmd->add_option("-o,--output", o->output, "table or json (default: table on a terminal, else json)")
+        ->check(CLI::IsMember({"table", "json"}));
+  };
+  add_admin_options(cache_cmd, &cache_config, &copts);
   CLI::App* ls = cache_cmd->add_subcommand("ls", "List cached blobs and manifests");
   CLI::App* stats = cache_cmd->add_subcommand("stats", "Bytes used, budget, counts, hit ratio");
   CLI::App* rm = cache_cmd->add_subcommand("rm", "Remove a blob or manifest");
@@ -64,10 +68,7 @@ int main(int argc, char** argv) {
   peers_cmd->require_subcommand(1);
   std::string peers_config;
   cache_cli::Options popts;
-  peers_cmd->add_option("-c,--config", peers_config, "config file to read cache.dir from");
-  peers_cmd->add_option("--cache-dir", popts.dir, "the daemon's cache directory (its admin socket is there)");
-  peers_cmd->add_option("-o,--output", popts.output, "table or json (default: table on a terminal, else json)")
-      ->check(CLI::IsMember({"table", "json"}));
+  add_admin_options(peers_cmd, &peers_config, &popts);
   CLI::App* peers_ls = peers_cmd->add_subcommand("ls", "Members: name, region, state, RTT, URL");
   peers_ls->fallthrough();
 
