@@ -21,7 +21,7 @@ constexpr uint64_t kTickMs = 20;
 constexpr uint64_t kSummaryRefreshMs = 1000;
 constexpr double kSummaryFpRate = 0.01;
 constexpr size_t kMaxRemoteBlobPeers = 3;
-constexpr size_t kMaxRemoteManifestPeers = 2;
+constexpr size_t kMaxRemoteManifestPeers = 4;  // manifests are small: a 404 costs one round trip
 constexpr const char* kMsgPath = "/_georeg/v1/msg";
 constexpr const char* kSummaryPath = "/_georeg/v1/summary";
 constexpr const char* kOciPrefix = "/_georeg/v1/oci";
@@ -296,8 +296,11 @@ std::vector<peers::PeerStep> Cluster::Plan(const util::Digest& digest, peers::Ho
   }
   std::vector<peers::PeerStep> steps = peers::PlanRoute(node_.name(), node_.self().region, candidates, digest,
                                                         incoming, blob ? kMaxRemoteBlobPeers : kMaxRemoteManifestPeers);
+  // The preferred node is asked even if our view holds it suspect or dead:
+  // right after a partition heals, the node a tag came from is often alive
+  // before we have heard so, and a wrong guess costs one peer_timeout.
   const peers::Member* p = prefer.empty() ? nullptr : node_.Find(prefer);
-  if (!p || p->record.state != peers::MemberState::kAlive || Quarantined(prefer) || incoming == peers::Hop::kPeer)
+  if (!p || p->record.state == peers::MemberState::kLeft || Quarantined(prefer) || incoming == peers::Hop::kPeer)
     return steps;
   // Right after the region owner (unless it is the owner).
   bool has_owner = !steps.empty() && steps.front().hop == peers::Hop::kOwner;
