@@ -103,7 +103,10 @@ int RequestParser::OnHeadersComplete(llhttp_t* p) {
   self->current_.keep_alive = llhttp_should_keep_alive(p);
   self->current_.has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
   const std::string& prefix = self->limits_.body_prefix;
-  if (self->current_.has_body && !prefix.empty() && self->current_.target.compare(0, prefix.size(), prefix) == 0) {
+  // Only a signed request's body is read: an unsigned one is refused without
+  // costing us its bytes (the connection closes after the answer).
+  if (self->current_.has_body && !prefix.empty() && self->current_.target.compare(0, prefix.size(), prefix) == 0 &&
+      self->current_.Find("x-georeg-signature")) {
     if (p->flags & F_CHUNKED) return self->Fail(411, "a body needs Content-Length");
     if (p->content_length > self->limits_.max_body) return self->Fail(413, "request body too large");
     self->current_.body.reserve(p->content_length);

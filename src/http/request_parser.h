@@ -27,8 +27,8 @@ struct Request {
   std::vector<Header> headers;  // in first-seen order, repeats merged
   bool keep_alive = true;       // false for "Connection: close" or HTTP/1.0 without keep-alive
   bool has_body = false;        // Content-Length > 0 or chunked
-  // Read only for targets under Limits::body_prefix (peer routes); other
-  // requests with a body are answered and the connection closed unread.
+  // Read only for signed requests under Limits::body_prefix (peer routes);
+  // other requests with a body are answered and the connection closed unread.
   std::string body;
 
   // The merged value of a header (name in lowercase), or nullptr.
@@ -41,8 +41,9 @@ class RequestParser {
     size_t max_request_line = 8192;
     size_t max_header_bytes = 16384;
     size_t max_headers = 100;
-    // Requests whose target starts with this prefix may carry a body of at
-    // most max_body bytes with Content-Length (chunked: 411, larger: 413).
+    // Signed requests (X-Georeg-Signature) whose target starts with this
+    // prefix may carry a body of at most max_body bytes with Content-Length
+    // (chunked: 411, larger: 413).
     std::string body_prefix = "/_georeg/";
     size_t max_body = 16 << 20;
   };

@@ -84,8 +84,8 @@ TEST_CASE("parser: bodies outside peer routes are flagged, never read") {
 }
 
 TEST_CASE("parser: peer routes read a Content-Length body, at every split") {
-  std::string two = "POST /_georeg/v1/msg HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
-                    "POST /_georeg/v1/msg HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc";
+  std::string two = "POST /_georeg/v1/msg HTTP/1.1\r\nX-Georeg-Signature: s\r\nContent-Length: 5\r\n\r\nhello"
+                    "POST /_georeg/v1/msg HTTP/1.1\r\nX-Georeg-Signature: s\r\nContent-Length: 3\r\n\r\nabc";
   for (size_t step : {1, 2, 7, 1000}) {
     auto t = Run(two, step);
     REQUIRE(t.requests.size() == 2);
@@ -93,11 +93,18 @@ TEST_CASE("parser: peer routes read a Content-Length body, at every split") {
     CHECK(t.requests[1].body == "abc");
     CHECK(t.error == 0);
   }
-  CHECK(Run("POST /_georeg/v1/msg HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n").error ==
-        411);
+  CHECK(Run("POST /_georeg/v1/msg HTTP/1.1\r\nX-Georeg-Signature: s\r\nTransfer-Encoding: chunked\r\n\r\n"
+            "5\r\nhello\r\n0\r\n\r\n")
+            .error == 411);
   RequestParser::Limits small;
   small.max_body = 4;
-  CHECK(Run("POST /_georeg/v1/msg HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 100, small).error == 413);
+  CHECK(Run("POST /_georeg/v1/msg HTTP/1.1\r\nX-Georeg-Signature: s\r\nContent-Length: 5\r\n\r\nhello", 100, small)
+            .error == 413);
+  // Unsigned: flagged, never read (the server answers and closes).
+  auto unsigned_req = Run("POST /_georeg/v1/msg HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello");
+  REQUIRE(unsigned_req.requests.size() == 1);
+  CHECK(unsigned_req.requests[0].has_body);
+  CHECK(unsigned_req.requests[0].body.empty());
 }
 
 TEST_CASE("parser: malformed input is 400") {
