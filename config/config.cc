@@ -1,5 +1,7 @@
 #include "config/config.h"
 
+#include "util/url.h"
+
 #include "util/log.h"
 
 #include <unistd.h>
@@ -38,6 +40,15 @@ Status GetBool(const toml::table& t, const std::string& prefix, const char* key,
   if (!n) return Status::Ok();
   if (!n->is_boolean()) return KeyError(prefix + key, "must be true or false");
   *out = n->as_boolean()->get();
+  return Status::Ok();
+}
+
+// A positive integer.
+Status GetCount(const toml::table& t, const std::string& prefix, const char* key, uint64_t* out) {
+  const toml::node* n = t.get(key);
+  if (!n) return Status::Ok();
+  if (!n->is_integer() || n->as_integer()->get() < 1) return KeyError(prefix + key, "must be a positive integer");
+  *out = static_cast<uint64_t>(n->as_integer()->get());
   return Status::Ok();
 }
 
@@ -86,7 +97,8 @@ Status ParseServer(const toml::table& t, Server* s) {
   RETURN_IF_ERROR(CheckKeys(t, p,
                             {"listen", "header_timeout", "idle_timeout", "response_head_timeout",
                              "shutdown_grace", "max_request_line", "max_header_bytes",
-                             "max_headers", "max_connections"}));
+                             "max_headers", "max_connections", "max_input_bytes",
+                             "max_queued_response_bytes", "max_manifest_bytes", "max_fills"}));
   RETURN_IF_ERROR(GetString(t, p, "listen", &s->listen));
   RETURN_IF_ERROR(GetDuration(t, p, "header_timeout", &s->header_timeout_ms));
   RETURN_IF_ERROR(GetDuration(t, p, "idle_timeout", &s->idle_timeout_ms));
@@ -98,10 +110,13 @@ Status ParseServer(const toml::table& t, Server* s) {
     if (!n->is_integer() || n->as_integer()->get() < 1) return KeyError(p + "max_headers", "must be a positive integer");
     s->max_headers = n->as_integer()->get();
   }
-  if (const toml::node* n = t.get("max_connections")) {
-    if (!n->is_integer() || n->as_integer()->get() < 1) return KeyError(p + "max_connections", "must be a positive integer");
-    s->max_connections = n->as_integer()->get();
-  }
+  RETURN_IF_ERROR(GetCount(t, p, "max_connections", &s->max_connections));
+  RETURN_IF_ERROR(GetCount(t, p, "max_fills", &s->max_fills));
+  RETURN_IF_ERROR(GetSize(t, p, "max_input_bytes", &s->max_input_bytes));
+  RETURN_IF_ERROR(GetSize(t, p, "max_queued_response_bytes", &s->max_queued_response_bytes));
+  RETURN_IF_ERROR(GetSize(t, p, "max_manifest_bytes", &s->max_manifest_bytes));
+  if (s->max_input_bytes < 1024) return KeyError(p + "max_input_bytes", "must be at least 1KiB");
+  if (s->max_manifest_bytes < 1024) return KeyError(p + "max_manifest_bytes", "must be at least 1KiB");
   return Status::Ok();
 }
 
@@ -134,7 +149,8 @@ Status ParseCluster(const toml::table& t, Cluster* c) {
   const std::string p = "cluster.";
   RETURN_IF_ERROR(CheckKeys(t, p, {"key_file", "seeds", "advertise", "probe_interval", "probe_timeout",
                                    "suspect_timeout", "gossip_interval", "gossip_fanout", "sync_interval",
-                                   "max_clock_skew", "peer_timeout", "quarantine"}));
+                                   "max_clock_skew", "peer_timeout", "quarantine", "max_message_bytes",
+                                   "max_summary_bytes", "max_members", "peer_networks"}));
   RETURN_IF_ERROR(GetString(t, p, "key_file", &c->key_file));
   RETURN_IF_ERROR(GetString(t, p, "advertise", &c->advertise));
   if (const toml::node* n = t.get("seeds")) {
@@ -152,6 +168,18 @@ Status ParseCluster(const toml::table& t, Cluster* c) {
   RETURN_IF_ERROR(GetDuration(t, p, "max_clock_skew", &c->max_clock_skew_ms));
   RETURN_IF_ERROR(GetDuration(t, p, "peer_timeout", &c->peer_timeout_ms));
   RETURN_IF_ERROR(GetDuration(t, p, "quarantine", &c->quarantine_ms));
+  RETURN_IF_ERROR(GetSize(t, p, "max_message_bytes", &c->max_message_bytes));
+  RETURN_IF_ERROR(GetSize(t, p, "max_summary_bytes", &c->max_summary_bytes));
+  RETURN_IF_ERROR(GetCount(t, p, "max_members", &c->max_members));
+  if (const toml::node* n = t.get("peer_networks")) {
+    if (!n->is_array()) return KeyError(p + "peer_networks", "must be an array of CIDRs like \"10.0.0.0/8\"");
+    for (const toml::node& item : *n->as_array()) {
+      if (!item.is_string()) return KeyError(p + "peer_networks", "must be an array of CIDRs like \"10.0.0.0/8\"");
+      auto net = util::ParseCidr(std::string(item.as_string()->get()));
+      if (!net.ok()) return KeyError(p + "peer_networks", net.status().message());
+      c->peer_networks.push_back(*net);
+    }
+  }
   if (const toml::node* n = t.get("gossip_fanout")) {
     if (!n->is_integer() || n->as_integer()->get() < 1 || n->as_integer()->get() > 32)
       return KeyError(p + "gossip_fanout", "must be an integer from 1 to 32");
@@ -162,12 +190,9 @@ Status ParseCluster(const toml::table& t, Cluster* c) {
 
 // A peer URL: plain http://HOST:PORT with no path (peer traffic is signed, not encrypted).
 Status CheckPeerUrl(const std::string& key, const std::string& url) {
-  std::string rest;
-  if (url.rfind("http://", 0) == 0) rest = url.substr(7);
-  if (rest.empty() || rest.find('/') != std::string::npos)
+  auto u = util::ParseUrl(url);
+  if (!u.ok() || u->scheme != "http" || u->explicit_path || !u->explicit_port)
     return KeyError(key, "'" + url + "' must be like http://HOST:PORT");
-  auto hp = util::ParseHostPort(rest);
-  if (!hp.ok()) return KeyError(key, hp.status().message());
   return Status::Ok();
 }
 
@@ -212,7 +237,8 @@ Status ParseUpstream(const toml::table& t, size_t index, Upstream* u) {
   const std::string p = "upstream[" + std::to_string(index) + "].";
   RETURN_IF_ERROR(CheckKeys(t, p, {"registry", "url", "default", "connect_timeout", "response_timeout",
                                     "tag_ttl", "max_stale", "ca_file", "insecure_skip_verify",
-                                    "username", "password_file", "allow_private_redirects"}));
+                                    "username", "password_file", "allow_private_redirects",
+                                    "allow_private_addresses", "request_deadline"}));
   RETURN_IF_ERROR(GetString(t, p, "registry", &u->registry));
   RETURN_IF_ERROR(GetString(t, p, "url", &u->url));
   RETURN_IF_ERROR(GetBool(t, p, "default", &u->is_default));
@@ -224,7 +250,12 @@ Status ParseUpstream(const toml::table& t, size_t index, Upstream* u) {
   RETURN_IF_ERROR(GetBool(t, p, "insecure_skip_verify", &u->insecure_skip_verify));
   RETURN_IF_ERROR(GetString(t, p, "username", &u->username));
   RETURN_IF_ERROR(GetString(t, p, "password_file", &u->password_file));
-  RETURN_IF_ERROR(GetBool(t, p, "allow_private_redirects", &u->allow_private_redirects));
+  bool old_name = false;
+  RETURN_IF_ERROR(GetBool(t, p, "allow_private_redirects", &old_name));
+  RETURN_IF_ERROR(GetBool(t, p, "allow_private_addresses", &u->allow_private_addresses));
+  u->allow_private_addresses = u->allow_private_addresses || old_name;
+  RETURN_IF_ERROR(GetDuration(t, p, "request_deadline", &u->request_deadline_ms));
+  if (u->request_deadline_ms == 0) return KeyError(p + "request_deadline", "must be above 0");
   if (u->registry.empty()) return KeyError(p + "registry", "is required");
   if (u->url.empty()) return KeyError(p + "url", "is required");
   return Status::Ok();
@@ -232,29 +263,12 @@ Status ParseUpstream(const toml::table& t, size_t index, Upstream* u) {
 
 // "http://host[:port]" with no path, query or credentials.
 Status ParseUrl(const std::string& key, Upstream* u) {
-  const std::string& url = u->url;
-  size_t sep = url.find("://");
-  if (sep == std::string::npos) return KeyError(key, "'" + url + "' must start with http:// or https://");
-  u->scheme = url.substr(0, sep);
-  if (u->scheme != "http" && u->scheme != "https")
-    return KeyError(key, "'" + url + "' must start with http:// or https://");
-  std::string rest = url.substr(sep + 3);
-  if (!rest.empty() && rest.back() == '/') rest.pop_back();
-  if (rest.empty()) return KeyError(key, "'" + url + "' has no host");
-  if (rest.find_first_of("/?#@ ") != std::string::npos)
-    return KeyError(key, "'" + url + "' must be scheme://host[:port] with no path or credentials");
-  bool has_port = rest.back() != ']' && rest.find(':') != std::string::npos &&
-                  (rest.front() != '[' || rest.find("]:") != std::string::npos);
-  if (has_port) {
-    auto hp = util::ParseHostPort(rest);
-    if (!hp.ok()) return KeyError(key, hp.status().message());
-    u->host = hp->host;
-    u->port = hp->port;
-    if (u->port == 0) return KeyError(key, "'" + url + "' port must not be 0");
-  } else {
-    u->host = rest.front() == '[' ? rest.substr(1, rest.size() - 2) : rest;
-    u->port = u->scheme == "https" ? 443 : 80;
-  }
+  auto url = util::ParseUrl(u->url.size() > 1 && u->url.back() == '/' ? u->url.substr(0, u->url.size() - 1) : u->url);
+  if (!url.ok()) return KeyError(key, "'" + u->url + "' is not a URL like https://host[:port]: " + url.status().message());
+  if (url->explicit_path) return KeyError(key, "'" + u->url + "' must be scheme://host[:port] with no path or credentials");
+  u->scheme = url->scheme;
+  u->host = url->host;
+  u->port = url->port;
   return Status::Ok();
 }
 

@@ -12,6 +12,7 @@
 
 #include "util/status.h"
 #include "util/units.h"
+#include "util/url.h"
 
 namespace config {
 
@@ -30,8 +31,11 @@ struct Upstream {
   bool insecure_skip_verify = false;    // key `insecure_skip_verify`: no certificate checks (logged)
   std::string username;                 // key `username`: for Basic auth and token requests
   std::string password_file;            // key `password_file`: a file holding the password
-  bool allow_private_redirects = false; // key `allow_private_redirects`: let blob redirects reach
-                                        // loopback, private or link-local addresses
+  bool allow_private_addresses = false; // key `allow_private_addresses` (old name
+                                        // `allow_private_redirects`): let token realms and redirects
+                                        // reach loopback, private or link-local addresses
+  uint64_t request_deadline_ms = 15 * 60 * 1000;  // key `request_deadline`, "15m": the longest any
+                                        // one upstream conversation (a blob download) may take
 
   // Derived from `url` by Validate().
   std::string scheme;  // "http" or "https"
@@ -48,7 +52,11 @@ struct Server {
   uint64_t max_request_line = 8192;      // longer request line: 414
   uint64_t max_header_bytes = 16384;     // larger head: 431
   uint64_t max_headers = 100;            // more header lines: 431
-  uint64_t max_connections = 4096;
+  uint64_t max_connections = 4096;       // more at once: accepted and closed (logged once a minute)
+  uint64_t max_input_bytes = 64 << 10;   // unparsed pipelined input per connection: reading pauses
+  uint64_t max_queued_response_bytes = 1 << 20;  // per connection, before the next pipelined request
+  uint64_t max_manifest_bytes = 4 << 20; // larger manifests are refused (at the head when announced)
+  uint64_t max_fills = 256;              // blob fills at once; more misses answer 503
 
   util::HostPort listen_addr;  // derived from `listen`
 };
@@ -86,6 +94,10 @@ struct Cluster {
   uint64_t max_clock_skew_ms = 60000;  // tag updates further in the future are refused
   uint64_t peer_timeout_ms = 2000;     // a peer fetch step: connect + response head
   uint64_t quarantine_ms = 300000;     // a peer that sent bad bytes is skipped this long
+  uint64_t max_message_bytes = 1 << 20;  // a gossip message body; larger: 413
+  uint64_t max_summary_bytes = 8 << 20;  // a peer's digest summary; larger: dropped
+  uint64_t max_members = 4096;           // members beyond this are not added (counted)
+  std::vector<util::Cidr> peer_networks;  // when set, member URLs must resolve inside these
 
   bool enabled() const { return !key_file.empty(); }
 };

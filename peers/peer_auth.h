@@ -11,7 +11,9 @@
 // hop marker, the registry) is covered. A request is accepted only when the
 // signature matches, the body hashes to what was signed, the time is within
 // the replay window of ours, and that exact signature was not seen before
-// within the window.
+// within the window. The signature covers the body's hash, not the body, so
+// the head is checked first (VerifyHead) and a body is read only from a
+// sender that holds the key (then BodyMatches).
 //
 // Pure (time passed in), not thread-safe. Errors: PermissionDenied with the
 // reason, for logs; peers only ever see 401.
@@ -42,17 +44,35 @@ class PeerAuth {
 
   // `find` returns a request header's value (lowercase name) or null.
   // On success sets *node to the sender's name.
+  // The head: signature, time window, replay. On success sets *node to the
+  // sender's name and *body_sha to the body hash it signed.
   template <typename FindFn>
-  util::Status Verify(const std::string& method, const std::string& target, const std::string& body, FindFn find,
-                      uint64_t now_ms, std::string* node) {
+  util::Status VerifyHead(const std::string& method, const std::string& target, FindFn find, uint64_t now_ms,
+                          std::string* node, std::string* body_sha) {
     const std::string* n = find("x-georeg-node");
     const std::string* t = find("x-georeg-time");
     const std::string* nonce = find("x-georeg-nonce");
     const std::string* b = find("x-georeg-body-sha256");
     const std::string* s = find("x-georeg-signature");
     if (!n || !t || !nonce || !b || !s) return util::Status::PermissionDenied("unsigned peer request");
-    util::Status st = Check(method, target, body, *n, *t + "\n" + *nonce, *b, *s, now_ms);
-    if (st.ok()) *node = *n;
+    util::Status st = CheckHead(method, target, *n, *t + "\n" + *nonce, *b, *s, now_ms);
+    if (st.ok()) {
+      *node = *n;
+      *body_sha = *b;
+    }
+    return st;
+  }
+  // The body read after VerifyHead hashes to what was signed.
+  static bool BodyMatches(const std::string& body, const std::string& body_sha);
+
+  // VerifyHead and BodyMatches in one, for a body at hand.
+  template <typename FindFn>
+  util::Status Verify(const std::string& method, const std::string& target, const std::string& body, FindFn find,
+                      uint64_t now_ms, std::string* node) {
+    std::string sha;
+    util::Status st = VerifyHead(method, target, find, now_ms, node, &sha);
+    if (st.ok() && !BodyMatches(body, sha))
+      return util::Status::PermissionDenied("body of a request from '" + *node + "' does not match its signature");
     return st;
   }
 
@@ -61,9 +81,9 @@ class PeerAuth {
  private:
   std::string Mac(const std::string& node, const std::string& method, const std::string& target,
                   const std::string& time, const std::string& body_sha) const;
-  util::Status Check(const std::string& method, const std::string& target, const std::string& body,
-                     const std::string& node, const std::string& time, const std::string& body_sha,
-                     const std::string& signature, uint64_t now_ms);
+  util::Status CheckHead(const std::string& method, const std::string& target, const std::string& node,
+                         const std::string& time, const std::string& body_sha, const std::string& signature,
+                         uint64_t now_ms);
 
   std::string key_;
   uint64_t window_ms_;

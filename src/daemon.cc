@@ -1,14 +1,20 @@
 #include "src/daemon.h"
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <uv.h>
 
+#include <functional>
 #include <memory>
+#include <utility>
 
 #include "cache/dir_lock.h"
 #include "cache/store.h"
 #include "cache/writer.h"
 #include "src/http/server.h"
+#include "src/io/clock.h"
+#include "src/io/deferred.h"
+#include "src/io/env.h"
 #include "src/peering/cluster.h"
 #include "src/registry/blob_fill.h"
 #include "src/registry/service.h"
@@ -16,6 +22,23 @@
 #include "util/log.h"
 
 namespace daemon_main {
+
+namespace {
+// Up to the hard limit: every connection is a descriptor, and
+// server.max_connections should be the bound that holds, not EMFILE.
+void RaiseFdLimit() {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur >= rl.rlim_max) return;
+  rlim_t before = rl.rlim_cur;
+  rl.rlim_cur = rl.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &rl) == 0) {
+    LOG_DEBUG("open file limit raised from %llu to %llu", (unsigned long long)before,
+              (unsigned long long)rl.rlim_max);
+  } else {
+    LOG_WARN("cannot raise the open file limit above %llu", (unsigned long long)before);
+  }
+}
+}  // namespace
 
 int Run(const config::Config& cfg) {
   util::LogLevel level;
@@ -32,31 +55,47 @@ int Run(const config::Config& cfg) {
     LOG_ERROR("cannot open cache: %s", store.status().ToString().c_str());
     return 1;
   }
-  uv_loop_t loop;
-  uv_loop_init(&loop);
-  auto upstreams = registry::UpstreamSet::Create(&loop, cfg.upstreams);
-  if (!upstreams.ok()) {
-    LOG_ERROR("%s", upstreams.status().message().c_str());
-    uv_loop_close(&loop);
-    return 1;
-  }
-  auto writer = std::make_unique<cache::Writer>();
-  registry::WriterBridge bridge(&loop, writer.get());
-  registry::Service service(&loop, cfg.cache, std::move(*upstreams), store->get(), &bridge);
-  if (util::Status st = service.Start(); !st.ok()) {
-    LOG_ERROR("cannot load the cache index: %s", st.ToString().c_str());
-    return 1;
-  }
-  std::unique_ptr<peering::Cluster> cluster;
+  std::string cluster_key;
   if (cfg.cluster.enabled()) {
     auto key = peering::ReadClusterKey(cfg.cluster.key_file);
     if (!key.ok()) {
       LOG_ERROR("%s", key.status().message().c_str());
       return 1;
     }
+    cluster_key = std::move(*key);
+  }
+  RaiseFdLimit();
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  io::LoopClock clock(&loop);
+  io::Deferred deferred(&loop);
+  io::Env env{&loop, &clock, &deferred};
+  auto upstreams = registry::UpstreamSet::Create(env, cfg.upstreams);
+  if (!upstreams.ok()) {
+    LOG_ERROR("%s", upstreams.status().message().c_str());
+    deferred.Close();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return 1;
+  }
+  auto writer = std::make_unique<cache::Writer>();
+  registry::WriterBridge bridge(&loop, writer.get());
+  registry::Service service(env, cfg, std::move(*upstreams), store->get(), &bridge);
+  if (util::Status st = service.Start(); !st.ok()) {
+    LOG_ERROR("cannot load the cache index: %s", st.ToString().c_str());
+    service.Shutdown();
+    writer.reset();
+    bridge.Close();
+    deferred.Close();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    uv_loop_close(&loop);
+    return 1;
+  }
+  std::unique_ptr<peering::Cluster> cluster;
+  if (cfg.cluster.enabled()) {
     uint64_t slowest = 0;
     for (const auto& u : cfg.upstreams) slowest = std::max(slowest, u.connect_timeout_ms + u.response_timeout_ms);
-    cluster = std::make_unique<peering::Cluster>(&loop, cfg, std::move(*key), &service.blob_index(), slowest);
+    cluster = std::make_unique<peering::Cluster>(env, cfg, std::move(cluster_key), &service.blob_index(), slowest);
     service.AttachCluster(cluster.get());
   }
 
@@ -68,58 +107,53 @@ int Run(const config::Config& cfg) {
   opts.idle_timeout_ms = cfg.server.idle_timeout_ms;
   opts.response_head_timeout_ms = cfg.server.response_head_timeout_ms;
   opts.max_connections = cfg.server.max_connections;
+  opts.max_input_bytes = cfg.server.max_input_bytes;
+  opts.max_queued_response_bytes = cfg.server.max_queued_response_bytes;
   opts.error_content_type = "application/json";
   opts.error_body = [](int status, const std::string& message) {
-    const char* code = status == 503 ? "UNAVAILABLE" : status == 408 ? "TIMEOUT" : "BAD_REQUEST";
+    // Codes of the distribution spec where one fits; the server's own
+    // refusals (malformed, too large, too slow) have none, so UNKNOWN.
+    const char* code = status == 503 ? "UNAVAILABLE" : status == 405 ? "UNSUPPORTED" : "UNKNOWN";
     return registry::OciErrorBody(code, message);
   };
-  http::Server server(&loop, opts, [&service](const std::shared_ptr<http::Exchange>& ex) { service.Handle(ex); });
+  http::Server server(env, opts, [&service](const std::shared_ptr<http::Exchange>& ex) { service.Handle(ex); });
   // The admin socket for `georeg cache ...`: same HTTP server, a Unix socket in the cache dir.
-  http::Server admin(&loop, opts, [&service](const std::shared_ptr<http::Exchange>& ex) { service.HandleAdmin(ex); });
+  http::Server admin(env, opts, [&service](const std::shared_ptr<http::Exchange>& ex) { service.HandleAdmin(ex); });
 
-  int exit_code = 0;
-  uv_signal_t sigterm, sigint;
-  uv_signal_init(&loop, &sigterm);
-  uv_signal_init(&loop, &sigint);
-  struct Ctx {
-    http::Server* server;
-    http::Server* admin;
-    registry::Service* service;
-    peering::Cluster* cluster;
-    uint64_t grace_ms;
-    uv_signal_t* signals[2];
-    bool stopping = false;
-  } ctx{&server, &admin, &service, cluster.get(), cfg.server.shutdown_grace_ms, {&sigterm, &sigint}};
-  sigterm.data = sigint.data = &ctx;
-  auto on_signal = [](uv_signal_t* s, int signum) {
-    auto* c = static_cast<Ctx*>(s->data);
-    if (c->stopping) return;
-    c->stopping = true;
-    LOG_INFO("signal %d: stopping (grace %llu ms)", signum, (unsigned long long)c->grace_ms);
-    for (uv_signal_t* sig : c->signals) uv_close(reinterpret_cast<uv_handle_t*>(sig), nullptr);
-    // Peers learn at once that we leave, and stop sending us requests.
-    if (c->cluster) c->cluster->Leave();
-    c->admin->Shutdown(0, [] {});
-    c->server->Shutdown(c->grace_ms, [c] {
-      c->service->Shutdown();
-      if (c->cluster) c->cluster->Shutdown();
+  // One way down, for a signal and for a failed start alike: peers learn
+  // first that we leave, then the listeners stop, in-flight responses get
+  // the grace period, and only then do fills, upstreams and the cluster close.
+  io::Handle<uv_signal_t> sigterm, sigint;
+  bool stopping = false;
+  auto stop = [&](uint64_t grace_ms) {
+    if (stopping) return;
+    stopping = true;
+    sigterm.Close();
+    sigint.Close();
+    if (cluster) cluster->Leave();
+    admin.Shutdown(0, [] {});
+    server.Shutdown(grace_ms, [&service, &cluster] {
+      service.Shutdown();
+      if (cluster) cluster->Shutdown();
     });
   };
-  uv_signal_start(&sigterm, on_signal, SIGTERM);
-  uv_signal_start(&sigint, on_signal, SIGINT);
+  std::function<void(int)> on_signal = [&](int signum) {
+    LOG_INFO("signal %d: stopping (grace %llu ms)", signum, (unsigned long long)cfg.server.shutdown_grace_ms);
+    stop(cfg.server.shutdown_grace_ms);
+  };
+  for (auto [h, signum] : {std::pair{&sigterm, SIGTERM}, std::pair{&sigint, SIGINT}}) {
+    h->Init(&loop, &on_signal, uv_signal_init);
+    uv_signal_start(
+        h->get(), [](uv_signal_t* s, int n) { (*static_cast<std::function<void(int)>*>(s->data))(n); }, signum);
+  }
 
+  int exit_code = 0;
   util::Status st = server.Listen(cfg.server.listen_addr);
   if (st.ok()) st = admin.ListenUnix(cfg.cache.dir + "/admin.sock");
   if (!st.ok()) {
     LOG_ERROR("%s", st.ToString().c_str());
     exit_code = 1;
-    ctx.stopping = true;
-    for (uv_signal_t* sig : ctx.signals) uv_close(reinterpret_cast<uv_handle_t*>(sig), nullptr);
-    admin.Shutdown(0, [] {});
-    server.Shutdown(0, [&service, &cluster] {
-      service.Shutdown();
-      if (cluster) cluster->Shutdown();
-    });
+    stop(0);
   } else {
     std::string ups;
     for (const auto& u : cfg.upstreams) ups += " " + u.registry + "=" + u.url;
@@ -134,6 +168,7 @@ int Run(const config::Config& cfg) {
   // longer wanted), then close the bridge's async handle and the loop.
   writer.reset();
   bridge.Close();
+  deferred.Close();
   uv_run(&loop, UV_RUN_DEFAULT);
   int rc = uv_loop_close(&loop);
   if (rc != 0) LOG_WARN("event loop closed with handles still open: %s", uv_strerror(rc));

@@ -1,5 +1,7 @@
 #include "src/http/request_parser.h"
 
+#include <cstring>
+
 namespace http {
 namespace {
 
@@ -28,7 +30,9 @@ int RequestParser::Fail(int status, const char* reason) {
   return -1;
 }
 
-int RequestParser::CountHeaderBytes(size_t len) {
+int RequestParser::CountHeaderBytes(const char* at, size_t len) {
+  // llhttp refuses NUL in most of a head but not everywhere; no NUL belongs there.
+  if (std::memchr(at, 0, len)) return Fail(400, "NUL byte in the request head");
   header_bytes_ += len;
   if (header_bytes_ > limits_.max_header_bytes) return Fail(431, "request header fields too large");
   return 0;
@@ -50,6 +54,7 @@ int RequestParser::OnMethod(llhttp_t* p, const char* at, size_t len) {
 
 int RequestParser::OnUrl(llhttp_t* p, const char* at, size_t len) {
   RequestParser* self = Self(p);
+  if (std::memchr(at, 0, len)) return self->Fail(400, "NUL byte in the request target");
   self->current_.target.append(at, len);
   if (self->current_.target.size() > self->limits_.max_request_line)
     return self->Fail(414, "request target too long");
@@ -63,7 +68,7 @@ int RequestParser::OnHeaderField(llhttp_t* p, const char* at, size_t len) {
     self->field_.clear();
   }
   self->field_.append(at, len);
-  return self->CountHeaderBytes(len);
+  return self->CountHeaderBytes(at, len);
 }
 
 int RequestParser::OnHeaderValue(llhttp_t* p, const char* at, size_t len) {
@@ -85,7 +90,7 @@ int RequestParser::OnHeaderValue(llhttp_t* p, const char* at, size_t len) {
   self->piece_end_ = at + len;
   self->piece_ended_buffer_ = at + len == self->feed_end_;
   self->value_.append(at, len);
-  return self->CountHeaderBytes(len);
+  return self->CountHeaderBytes(at, len);
 }
 
 int RequestParser::OnHeaderValueComplete(llhttp_t* p) {
@@ -100,23 +105,18 @@ int RequestParser::OnHeaderValueComplete(llhttp_t* p) {
 
 int RequestParser::OnHeadersComplete(llhttp_t* p) {
   RequestParser* self = Self(p);
+  if (p->http_major != 1 || p->http_minor > 1) return self->Fail(400, "only HTTP/1.0 and HTTP/1.1 are spoken here");
+  if (p->method == HTTP_CONNECT || p->upgrade) return self->Fail(405, "CONNECT and upgrades are not supported");
   self->current_.keep_alive = llhttp_should_keep_alive(p);
-  self->current_.has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
-  const std::string& prefix = self->limits_.body_prefix;
-  // Only a signed request's body is read: an unsigned one is refused without
-  // costing us its bytes (the connection closes after the answer).
-  if (self->current_.has_body && !prefix.empty() && self->current_.target.compare(0, prefix.size(), prefix) == 0 &&
-      self->current_.Find("x-georeg-signature")) {
-    if (p->flags & F_CHUNKED) return self->Fail(411, "a body needs Content-Length");
-    if (p->content_length > self->limits_.max_body) return self->Fail(413, "request body too large");
-    self->current_.body.reserve(p->content_length);
-    return 0;
-  }
+  self->current_.chunked = p->flags & F_CHUNKED;
+  if (p->flags & F_CONTENT_LENGTH) self->current_.content_length = p->content_length;
+  self->current_.has_body = self->current_.chunked || self->current_.content_length > 0;
+  self->ready_ = true;
   if (self->current_.has_body) {
-    // Other routes never read request bodies: the request is answered and the
-    // connection closed, so parsing stops here for good.
-    self->ready_ = true;
-    self->dead_ = true;
+    self->pending_chunked_ = self->current_.chunked;
+    self->pending_length_ = self->current_.content_length;
+    // Stop at the head: the body is read only if the caller asks (ExpectBody).
+    self->body_state_ = BodyState::kPending;
     return HPE_PAUSED;
   }
   return 0;
@@ -124,19 +124,45 @@ int RequestParser::OnHeadersComplete(llhttp_t* p) {
 
 int RequestParser::OnMessageComplete(llhttp_t* p) {
   RequestParser* self = Self(p);
-  self->ready_ = true;
   self->in_request_ = false;
+  if (self->body_state_ == BodyState::kReading) self->body_state_ = BodyState::kDone;
   return HPE_PAUSED;
 }
 
 int RequestParser::OnBody(llhttp_t* p, const char* at, size_t len) {
-  Self(p)->current_.body.append(at, len);
+  RequestParser* self = Self(p);
+  if (self->body_state_ != BodyState::kReading) return self->Fail(400, "unexpected body");
+  if (self->body_.size() + len > self->body_limit_) return self->Fail(413, "request body too large");
+  self->body_.append(at, len);
   return 0;
+}
+
+int RequestParser::ExpectBody(uint64_t max_bytes) {
+  if (body_state_ != BodyState::kPending) return 0;
+  if (pending_chunked_) return 411;
+  if (pending_length_ > max_bytes) return 413;
+  body_limit_ = max_bytes;
+  body_.clear();
+  body_.reserve(pending_length_);
+  body_state_ = BodyState::kReading;
+  return 0;
+}
+
+std::string RequestParser::TakeBody() {
+  body_state_ = BodyState::kNone;
+  return std::move(body_);
 }
 
 RequestParser::Event RequestParser::Feed(std::string_view data, size_t* consumed) {
   *consumed = 0;
   if (dead_ || error_status_) return Event::kError;
+  // A body nobody asked for: nothing after it can be parsed.
+  if (body_state_ == BodyState::kPending && !ready_) {
+    error_status_ = 400;
+    error_reason_ = "request body not read";
+    dead_ = true;
+    return Event::kError;
+  }
   if (data.empty()) return Event::kNeedMore;
   ++feed_id_;
   feed_begin_ = data.data();
@@ -146,10 +172,12 @@ RequestParser::Event RequestParser::Feed(std::string_view data, size_t* consumed
     *consumed = data.size();
     return Event::kNeedMore;
   }
-  if (err == HPE_PAUSED && ready_) {
+  if (err == HPE_PAUSED && !error_status_) {
     *consumed = llhttp_get_error_pos(&parser_) - data.data();
     llhttp_resume(&parser_);
-    return Event::kRequest;
+    if (body_state_ == BodyState::kDone) return Event::kBody;
+    if (ready_) return Event::kRequest;
+    return Event::kNeedMore;
   }
   if (!error_status_) {
     error_status_ = 400;

@@ -1,12 +1,18 @@
 // RequestParser: HTTP/1.1 request heads from bytes, on llhttp in strict mode.
 //
 // Pure: bytes in, events out, no sockets; tested with transcripts. One parser
-// per connection. It stops after each complete request so the server can
-// answer pipelined requests in order, and enforces the head limits:
-// request line (414), total header bytes and header count (431). Malformed
-// input, including obs-fold continuation lines that llhttp lets through even
-// in strict mode, is 400. Repeated header fields are merged with ", " (skopeo
-// sends six Accept lines).
+// per connection. It stops after each request head so the server can answer
+// pipelined requests in order, and enforces the head limits: request line
+// (414), total header bytes and header count (431). Malformed input is 400:
+// llhttp's strict mode (bare LF or CR, two Content-Lengths, Transfer-Encoding
+// with Content-Length, bad chunk sizes), plus what it lets through: obs-fold
+// continuation lines, HTTP versions other than 1.0 and 1.1 (HTTP/0.9's bare
+// "GET /"), and NUL bytes. CONNECT and protocol upgrades are 405.
+// Repeated header fields are merged with ", " (skopeo sends six Accept lines).
+//
+// A body is never read unless the caller asks for it after seeing the head
+// (ExpectBody, with the route's limit: 413 past it, 411 for chunked), so no
+// byte of it is buffered before the request was authenticated.
 #pragma once
 
 #include <llhttp.h>
@@ -27,9 +33,8 @@ struct Request {
   std::vector<Header> headers;  // in first-seen order, repeats merged
   bool keep_alive = true;       // false for "Connection: close" or HTTP/1.0 without keep-alive
   bool has_body = false;        // Content-Length > 0 or chunked
-  // Read only for signed requests under Limits::body_prefix (peer routes);
-  // other requests with a body are answered and the connection closed unread.
-  std::string body;
+  bool chunked = false;
+  uint64_t content_length = 0;  // when !chunked
 
   // The merged value of a header (name in lowercase), or nullptr.
   const std::string* Find(std::string_view name) const { return FindHeader(headers, name); }
@@ -41,15 +46,11 @@ class RequestParser {
     size_t max_request_line = 8192;
     size_t max_header_bytes = 16384;
     size_t max_headers = 100;
-    // Signed requests (X-Georeg-Signature) whose target starts with this
-    // prefix may carry a body of at most max_body bytes with Content-Length
-    // (chunked: 411, larger: 413).
-    std::string body_prefix = "/_georeg/";
-    size_t max_body = 16 << 20;
   };
   enum class Event {
-    kNeedMore,  // all input consumed, no complete request yet
+    kNeedMore,  // all input consumed, no complete request (or body) yet
     kRequest,   // a request head is ready: TakeRequest()
+    kBody,      // the body asked for with ExpectBody is complete: TakeBody()
     kError,     // error_status() says which; close the connection after answering
   };
 
@@ -62,6 +63,13 @@ class RequestParser {
   // TakeRequest(). After kError the parser is unusable.
   Event Feed(std::string_view data, size_t* consumed);
   Request TakeRequest();
+  // After kRequest with has_body: reads the body, up to `max_bytes`.
+  // Returns 0, or the status to answer (411 chunked, 413 too large) when the
+  // body is refused unread; the connection must close after that answer.
+  // A body that is not asked for is never read: close the connection.
+  int ExpectBody(uint64_t max_bytes);
+  std::string TakeBody();
+  bool reading_body() const { return body_state_ == BodyState::kReading; }
 
   int error_status() const { return error_status_; }
   const std::string& error_reason() const { return error_reason_; }
@@ -79,7 +87,7 @@ class RequestParser {
   static int OnMessageComplete(llhttp_t* p);
   static int OnBody(llhttp_t* p, const char* at, size_t len);
   int Fail(int status, const char* reason);
-  int CountHeaderBytes(size_t len);
+  int CountHeaderBytes(const char* at, size_t len);
 
   Limits limits_;
   llhttp_settings_t settings_;
@@ -90,6 +98,13 @@ class RequestParser {
   bool in_request_ = false;
   bool ready_ = false;
   bool dead_ = false;
+  // kNone: no body, or not asked for yet. kUnread: the head had a body that
+  // nobody asked for, so the stream cannot go on past it.
+  enum class BodyState { kNone, kPending, kReading, kDone } body_state_ = BodyState::kNone;
+  uint64_t body_limit_ = 0;
+  bool pending_chunked_ = false;  // of the request whose body is pending
+  uint64_t pending_length_ = 0;
+  std::string body_;
   size_t header_bytes_ = 0;
   size_t header_count_ = 0;
   // Where the last header-value piece ended, to spot obs-fold continuations.

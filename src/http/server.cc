@@ -1,5 +1,6 @@
 #include "src/http/server.h"
 
+#include <stdlib.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -12,6 +13,9 @@ namespace http {
 std::string StatusText(int status) {
   switch (status) {
     case 200: return "OK";
+    case 201: return "Created";
+    case 202: return "Accepted";
+    case 204: return "No Content";
     case 206: return "Partial Content";
     case 301: return "Moved Permanently";
     case 302: return "Found";
@@ -22,9 +26,10 @@ std::string StatusText(int status) {
     case 404: return "Not Found";
     case 405: return "Method Not Allowed";
     case 408: return "Request Timeout";
-    case 414: return "URI Too Long";
+    case 409: return "Conflict";
     case 411: return "Length Required";
     case 413: return "Content Too Large";
+    case 414: return "URI Too Long";
     case 416: return "Range Not Satisfiable";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
@@ -36,84 +41,103 @@ std::string StatusText(int status) {
   return "Status";
 }
 
-// One client connection. Deleted only after both of its handles closed.
+// One client connection. Deletes itself from its socket's close callback,
+// which libuv runs after every write and shutdown callback of that socket.
 class Connection {
  public:
-  Connection(Server* server) : server_(server), parser_(server->options_.limits) {
-    handle_.stream.data = this;
-    timer_.data = this;
+  explicit Connection(Server* server) : server_(server), parser_(server->options_.limits) {
+    timer_.Init(server->env_.loop, this, uv_timer_init);
   }
 
-  bool Start() {
-    if (server_->unix_) {
-      uv_pipe_init(server_->loop_, &handle_.pipe, 0);
-    } else {
-      uv_tcp_init(server_->loop_, &handle_.tcp);
-    }
-    handle_.stream.data = this;
-    uv_timer_init(server_->loop_, &timer_);
-    handles_open_ = 2;
-    if (uv_accept(&server_->listener_.stream, Stream()) != 0) {
+  // Accepts the pending connection. On failure the connection closes itself.
+  void Start() {
+    int rc = server_->unix_ ? socket_pipe_.Init(server_->env_.loop, this, uv_pipe_init, 0)
+                            : socket_tcp_.Init(server_->env_.loop, this, uv_tcp_init);
+    if (rc == 0) rc = uv_accept(server_->unix_ ? server_->pipe_listener_.stream() : server_->tcp_listener_.stream(),
+                                Stream());
+    if (rc != 0) {
+      server_->NoteRefused(uv_strerror(rc), false);
       Close(false);
-      return false;
+      return;
     }
-    if (!server_->unix_) uv_tcp_nodelay(&handle_.tcp, 1);
-    if (server_->connections_.size() > server_->options_.max_connections) {
-      LOG_WARN("http: connection limit %llu reached; refusing a connection",
-               (unsigned long long)server_->options_.max_connections);
-      Close(false);
-      return false;
-    }
-    StartReading();
+    if (!server_->unix_) uv_tcp_nodelay(socket_tcp_.get(), 1);
+    UpdateReading();
     ArmTimer(server_->options_.idle_timeout_ms);
-    return true;
   }
 
   // ---- used by Exchange ----
-  void SendHead(Exchange* ex, int status, const std::vector<Header>& headers, uint64_t length) {
-    if (server_->shutting_down_) close_after_ = true;
+  void SendHead(int status, const std::vector<Header>& headers, uint64_t length) {
+    if (phase_ == Phase::kBody) {
+      close_after_ = true;  // answered without reading the body: the stream cannot go on
+      parser_.TakeBody();
+    }
+    if (server_->phase_ == Server::Phase::kDraining) close_after_ = true;
     std::string head = "HTTP/1.1 " + std::to_string(status) + " " + StatusText(status) + "\r\n";
     for (const Header& h : headers) head += h.name + ": " + h.value + "\r\n";
     head += "Content-Length: " + std::to_string(length) + "\r\n";
     if (close_after_) head += "Connection: close\r\n";
     head += "\r\n";
-    state_ = State::kSending;
+    phase_ = Phase::kSending;
     ArmTimer(server_->options_.idle_timeout_ms);
     auto owned = std::make_shared<std::string>(std::move(head));
     QueueWrite(owned->data(), owned->size(), owned, nullptr);
-    (void)ex;
   }
 
-  void QueueWrite(const char* data, size_t len, std::shared_ptr<const void> keep,
-                  std::function<void(bool)> done) {
-    auto* w = new WriteReq{{}, std::move(keep), std::move(done), this};
+  void QueueWrite(const char* data, size_t len, std::shared_ptr<const void> keep, std::function<void(bool)> done) {
+    auto* w = new WriteReq{{}, std::move(keep), std::move(done), this, len};
     w->req.data = w;
     uv_buf_t buf = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
-    ++pending_writes_;
     int rc = uv_write(&w->req, Stream(), &buf, 1, OnWrite);
     if (rc != 0) {
-      // uv_write failed synchronously: finish the request on the next turn so
-      // `done` still fires exactly once and never inside Write().
-      --pending_writes_;
+      // Refused at once: `done` still fires exactly once, on a later turn.
       LOG_DEBUG("http: write failed: %s", uv_strerror(rc));
-      auto* failed = w;
+      if (w->done) {
+        server_->env_.deferred->Post([done = std::move(w->done), keep = std::move(w->keep)] { done(false); });
+      }
+      delete w;
       Close(true);
-      if (failed->done) failed->done(false);
-      delete failed;
+      return;
     }
+    ++pending_writes_;
+    queued_bytes_ += len;
+    total_queued_ += len;
+  }
+
+  int ReadBody(Exchange* ex, uint64_t max_bytes, std::function<void(std::string)> done) {
+    if (!current_ || current_.get() != ex || phase_ != Phase::kHandling) return 500;
+    if (!ex->request().has_body) {
+      std::weak_ptr<Exchange> weak = current_;
+      server_->env_.deferred->Post([weak, done = std::move(done)] {
+        if (auto e = weak.lock(); e && e->active()) done("");
+      });
+      return 0;
+    }
+    if (int rc = parser_.ExpectBody(max_bytes); rc != 0) return rc;
+    ex->on_body_ = std::move(done);
+    phase_ = Phase::kBody;
+    close_after_ = !ex->request().keep_alive;  // the body will be read: the stream can go on
+    ArmTimer(server_->options_.header_timeout_ms);
+    // The body may be buffered already: parse it on a later turn, so `done`
+    // never runs inside ReadBody.
+    std::weak_ptr<Exchange> weak = current_;
+    server_->env_.deferred->Post(weak, [this, weak] {
+      auto e = weak.lock();
+      if (e && e->active() && phase_ == Phase::kBody) ProcessInput();
+    });
+    UpdateReading();
+    return 0;
   }
 
   void EndExchange(Exchange* ex) {
     if (!current_ || current_.get() != ex) return;
     current_->conn_ = nullptr;
     current_.reset();
-    state_ = State::kIdle;
-    if (close_after_ || server_->shutting_down_) {
+    phase_ = Phase::kIdle;
+    if (close_after_ || server_->phase_ == Server::Phase::kDraining) {
       CloseWhenFlushed();
       return;
     }
     ArmTimer(server_->options_.idle_timeout_ms);
-    if (!reading_) StartReading();
     ProcessInput();
   }
 
@@ -126,37 +150,60 @@ class Connection {
   }
 
   void Close(bool notify_abort, bool reset = false) {
-    if (closing_) return;
-    closing_ = true;
+    if (phase_ == Phase::kClosed) return;
+    phase_ = Phase::kClosed;
     if (current_) {
       auto ex = std::move(current_);
       if (notify_abort) ex->Abort();
       ex->conn_ = nullptr;
     }
-    uv_timer_stop(&timer_);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnHandleClosed);
-    if (reset && !server_->unix_ && uv_tcp_close_reset(&handle_.tcp, OnHandleClosed) == 0) return;
-    uv_close(reinterpret_cast<uv_handle_t*>(&handle_.stream), OnHandleClosed);
+    timer_.Close();
+    auto after = [this] {
+      server_->ConnectionClosed(this);
+      delete this;
+    };
+    if (socket_tcp_.open()) {
+      if (reset) {
+        socket_tcp_.CloseReset(after);
+      } else {
+        socket_tcp_.Close(after);
+      }
+    } else if (socket_pipe_.open()) {
+      socket_pipe_.Close(after);
+    } else {
+      // Never opened (init failed): nothing of libuv refers to us. Still
+      // freed on a later turn, as if a handle had closed.
+      server_->env_.deferred->Post(after);
+    }
   }
 
-  // Graceful end: everything queued goes out, then FIN, then close.
+  // Graceful end: everything queued goes out, then FIN; what the client
+  // still sends is read and dropped until it closes (or 2 s pass), so the
+  // kernel does not answer unread bytes with a reset that could destroy the
+  // response in flight.
   void CloseWhenFlushed() {
     close_after_ = true;
-    if (closing_ || shutting_down_tcp_) return;
-    if (pending_writes_ > 0) return;  // OnWrite comes back here
-    shutting_down_tcp_ = true;
-    uv_read_stop(Stream());
-    ArmTimer(2000);  // a peer that never reads its socket: give up shortly
+    if (phase_ == Phase::kClosed || phase_ == Phase::kFinSent) return;
+    phase_ = Phase::kFlushing;
+    if (pending_writes_ > 0) {
+      ArmTimer(server_->options_.idle_timeout_ms);
+      return;  // OnWrite comes back here
+    }
+    phase_ = Phase::kFinSent;
+    ArmTimer(2000);
     auto* req = new uv_shutdown_t;
     req->data = this;
-    if (uv_shutdown(req, Stream(), [](uv_shutdown_t* r, int) {
-          auto* self = static_cast<Connection*>(r->data);
-          delete r;
-          self->Close(false);
-        }) != 0) {
+    int rc = uv_shutdown(req, Stream(), [](uv_shutdown_t* r, int status) {
+      auto* self = static_cast<Connection*>(r->data);
+      delete r;
+      if (status != 0) self->Close(false);
+    });
+    if (rc != 0) {
       delete req;
       Close(false);
+      return;
     }
+    UpdateReading();
   }
 
   // Called when the server shuts down: idle connections close now, busy
@@ -164,44 +211,73 @@ class Connection {
   void BeginShutdown() {
     if (current_) {
       close_after_ = true;
-    } else {
+    } else if (phase_ == Phase::kIdle) {
       CloseWhenFlushed();
     }
   }
 
-  bool idle() const { return !current_; }
-
  private:
-  enum class State { kIdle, kHandling, kSending };
+  // kIdle: waiting for (or parsing) a request head. kHandling: the handler
+  // has the request, no head sent. kBody: reading the body the handler asked
+  // for. kSending: the head is out. kFlushing: the last response is queued.
+  // kFinSent: FIN sent, draining the client's bytes. kClosed: handles closing.
+  enum class Phase { kIdle, kHandling, kBody, kSending, kFlushing, kFinSent, kClosed };
   struct WriteReq {
     uv_write_t req;
     std::shared_ptr<const void> keep;
     std::function<void(bool)> done;
     Connection* conn;
+    size_t len;
   };
 
-  static void OnHandleClosed(uv_handle_t* h) {
-    auto* self = static_cast<Connection*>(h->data);
-    if (--self->handles_open_ == 0) {
-      self->server_->ConnectionClosed(self);
-      delete self;
-    }
-  }
+  uv_stream_t* Stream() { return socket_tcp_.open() ? socket_tcp_.stream() : socket_pipe_.stream(); }
+  size_t KernelQueue() { return uv_stream_get_write_queue_size(Stream()); }
+  // Bytes the kernel has taken from us so far: grows while the client reads.
+  uint64_t Taken() { return total_queued_ - KernelQueue(); }
 
   static void OnWrite(uv_write_t* req, int status) {
     auto* w = static_cast<WriteReq*>(req->data);
     Connection* self = w->conn;
     --self->pending_writes_;
-    if (status != 0 && !self->closing_) self->Close(true);
-    if (!self->closing_ && self->state_ == State::kSending) self->ArmTimer(self->server_->options_.idle_timeout_ms);
+    self->queued_bytes_ -= w->len;
+    if (status != 0 && self->phase_ != Phase::kClosed) self->Close(true);
     if (w->done) w->done(status == 0);
     delete w;
-    if (self->close_after_ && !self->closing_ && !self->current_ && self->pending_writes_ == 0)
+    if (self->phase_ == Phase::kClosed) return;
+    if (self->phase_ == Phase::kFlushing && self->pending_writes_ == 0) {
       self->CloseWhenFlushed();
+    } else if (self->phase_ == Phase::kIdle && self->queued_bytes_ <= self->server_->options_.max_queued_response_bytes) {
+      self->ProcessInput();  // a pipelined request may have waited for the client to read
+    }
   }
 
-  void StartReading() {
-    reading_ = true;
+  // Reads while there is room for input and a use for it.
+  void UpdateReading() {
+    bool want = false;
+    switch (phase_) {
+      case Phase::kIdle:
+      case Phase::kHandling:
+      case Phase::kSending:
+        want = !close_after_ && input_.size() < server_->options_.max_input_bytes;
+        break;
+      case Phase::kBody:
+        want = input_.size() < server_->options_.max_input_bytes;
+        break;
+      case Phase::kFlushing:
+        want = false;
+        break;
+      case Phase::kFinSent:
+        want = true;  // dropped as it arrives
+        break;
+      case Phase::kClosed:
+        return;
+    }
+    if (want == reading_) return;
+    reading_ = want;
+    if (!want) {
+      uv_read_stop(Stream());
+      return;
+    }
     uv_read_start(
         Stream(),
         [](uv_handle_t* h, size_t, uv_buf_t* buf) {
@@ -209,61 +285,66 @@ class Connection {
           if (!self->read_buf_) self->read_buf_.reset(new char[kReadSize]);
           *buf = uv_buf_init(self->read_buf_.get(), kReadSize);
         },
-        [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
-          static_cast<Connection*>(s->data)->OnRead(n, buf);
-        });
+        [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) { static_cast<Connection*>(s->data)->OnRead(n, buf); });
   }
 
   void OnRead(ssize_t n, const uv_buf_t* buf) {
-    if (n == 0) return;
+    if (n == 0 || phase_ == Phase::kClosed) return;
     if (n < 0) {
       // EOF with a response in flight: the client half-closed; finish it, then close.
-      if (n == UV_EOF && current_) {
-        uv_read_stop(Stream());
-        reading_ = false;
+      if (n == UV_EOF && (phase_ == Phase::kHandling || phase_ == Phase::kSending)) {
         close_after_ = true;
+        UpdateReading();
         return;
       }
-      Close(true);
+      Close(phase_ != Phase::kFinSent);
       return;
     }
-    if (shutting_down_tcp_) return;
+    if (phase_ == Phase::kFinSent) return;  // lingering close: dropped
     input_.append(buf->base, n);
-    if (state_ == State::kIdle) {
-      ProcessInput();
-    } else if (input_.size() > kMaxBufferedInput) {
-      // Pipelined requests pile up behind a slow response: stop reading.
-      uv_read_stop(Stream());
-      reading_ = false;
-    }
+    if (phase_ == Phase::kIdle || phase_ == Phase::kBody) ProcessInput();
+    UpdateReading();
   }
 
   void ProcessInput() {
     if (processing_) return;  // a handler answered synchronously; the outer loop continues
     processing_ = true;
-    while (!closing_ && !close_after_ && state_ == State::kIdle && !input_.empty()) {
+    const ServerOptions& o = server_->options_;
+    while (!input_.empty() && (phase_ == Phase::kBody || (phase_ == Phase::kIdle && !close_after_))) {
+      if (phase_ == Phase::kIdle && queued_bytes_ > o.max_queued_response_bytes) break;  // OnWrite resumes
       bool was_in_request = parser_.in_request();
       size_t consumed = 0;
       RequestParser::Event ev = parser_.Feed(input_, &consumed);
       input_.erase(0, consumed);
       if (ev == RequestParser::Event::kNeedMore) {
-        if (!was_in_request && parser_.in_request()) ArmTimer(server_->options_.header_timeout_ms);
+        if (phase_ == Phase::kIdle && !was_in_request && parser_.in_request()) ArmTimer(o.header_timeout_ms);
         break;
       }
       if (ev == RequestParser::Event::kError) {
         AnswerAndClose(parser_.error_status(), parser_.error_reason());
         break;
       }
+      if (ev == RequestParser::Event::kBody) {
+        phase_ = Phase::kHandling;
+        ArmTimer(o.response_head_timeout_ms);
+        auto ex = current_;
+        auto done = std::move(ex->on_body_);
+        ex->on_body_ = nullptr;
+        if (done) done(parser_.TakeBody());
+        continue;
+      }
       Request req = parser_.TakeRequest();
-      // A body that was not read (non-peer routes) leaves the stream unusable.
-      if (!req.keep_alive || (req.has_body && req.body.empty())) close_after_ = true;
-      state_ = State::kHandling;
-      ArmTimer(server_->options_.response_head_timeout_ms);
+      // A body is read only if the handler asks (ReadBody); until then the
+      // stream cannot go on past it.
+      if (!req.keep_alive || req.has_body) close_after_ = true;
+      phase_ = Phase::kHandling;
+      ArmTimer(o.response_head_timeout_ms);
       current_ = std::make_shared<Exchange>(this, std::move(req));
       auto ex = current_;  // the handler may end it synchronously
       server_->handler_(ex);
     }
     processing_ = false;
+    if (phase_ != Phase::kClosed) UpdateReading();
   }
 
   // The server's own answer (parse errors, timeouts); the connection closes after it.
@@ -274,84 +355,101 @@ class Connection {
       ex->Abort();
       ex->conn_ = nullptr;
     }
-    if (state_ == State::kSending) {  // a head is out already: all we can do is cut
+    if (phase_ == Phase::kSending) {  // a head is out already: all we can do is cut
       Close(false, true);
       return;
     }
     const ServerOptions& o = server_->options_;
     std::string body = o.error_body ? o.error_body(status, message) : message + "\n";
     std::vector<Header> headers = {{"Content-Type", o.error_body ? o.error_content_type : "text/plain"}};
-    SendHead(nullptr, status, headers, body.size());
+    SendHead(status, headers, body.size());
     auto owned = std::make_shared<std::string>(std::move(body));
     QueueWrite(owned->data(), owned->size(), owned, nullptr);
-    state_ = State::kIdle;
-    CloseWhenFlushed();
+    if (phase_ != Phase::kClosed) CloseWhenFlushed();
   }
 
   void ArmTimer(uint64_t ms) {
-    if (closing_) return;
-    uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<Connection*>(t->data)->OnTimer(); }, ms, 0);
+    if (phase_ == Phase::kClosed) return;
+    taken_at_arm_ = Taken();
+    uv_timer_start(timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->OnTimer(); }, ms, 0);
   }
 
   void OnTimer() {
-    if (shutting_down_tcp_) {
-      Close(false);
-      return;
-    }
-    switch (state_) {
-      case State::kIdle:
+    const ServerOptions& o = server_->options_;
+    // A client that keeps reading what we queued is never cut: the timer
+    // only closes a connection whose writes made no progress in a period.
+    bool writing = pending_writes_ > 0;
+    bool progressed = Taken() > taken_at_arm_;
+    switch (phase_) {
+      case Phase::kIdle:
         if (parser_.in_request()) {
           AnswerAndClose(408, "request head not received in time");
+        } else if (writing && progressed) {
+          ArmTimer(o.idle_timeout_ms);
         } else {
+          if (writing) LOG_INFO("http: client stopped reading for %llu ms; closing", (unsigned long long)o.idle_timeout_ms);
           Close(false);
         }
         break;
-      case State::kHandling:
+      case Phase::kHandling:
         LOG_WARN("http: no response head for %s %s within %llu ms; answering 503",
-                 current_->request().method.c_str(), current_->request().target.c_str(),
-                 (unsigned long long)server_->options_.response_head_timeout_ms);
+                 current_->request().method.c_str(), current_->request().target.substr(0, 200).c_str(),
+                 (unsigned long long)o.response_head_timeout_ms);
         AnswerAndClose(503, "no answer in time");
         break;
-      case State::kSending:
-        LOG_INFO("http: client stopped reading for %llu ms; closing",
-                 (unsigned long long)server_->options_.idle_timeout_ms);
-        Close(true);
+      case Phase::kBody:
+        AnswerAndClose(408, "request body not received in time");
+        break;
+      case Phase::kSending:
+      case Phase::kFlushing:
+        if (!writing || progressed) {
+          // Nothing queued: the handler waits on its source, whose own
+          // timeouts bound that. Or the client is reading: keep going.
+          ArmTimer(o.idle_timeout_ms);
+        } else {
+          LOG_INFO("http: client stopped reading for %llu ms; closing", (unsigned long long)o.idle_timeout_ms);
+          Close(true);
+        }
+        break;
+      case Phase::kFinSent:
+        Close(false);
+        break;
+      case Phase::kClosed:
         break;
     }
   }
 
   static constexpr size_t kReadSize = 64 * 1024;
-  static constexpr size_t kMaxBufferedInput = 64 * 1024;
 
   Server* server_;
-  uv_stream_t* Stream() { return &handle_.stream; }
-
-  union {
-    uv_stream_t stream;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  } handle_;
-  uv_timer_t timer_;
-  int handles_open_ = 0;
+  io::Handle<uv_tcp_t> socket_tcp_;    // one of the two is open
+  io::Handle<uv_pipe_t> socket_pipe_;
+  io::Handle<uv_timer_t> timer_;
   RequestParser parser_;
   std::unique_ptr<char[]> read_buf_;
   std::string input_;
   std::shared_ptr<Exchange> current_;
-  State state_ = State::kIdle;
+  Phase phase_ = Phase::kIdle;
+  bool close_after_ = false;  // this exchange is the connection's last
+  bool reading_ = false;      // mirrors uv_read_start/stop
+  bool processing_ = false;   // ProcessInput re-entrancy guard
   size_t pending_writes_ = 0;
-  bool reading_ = false;
-  bool processing_ = false;
-  bool close_after_ = false;
-  bool shutting_down_tcp_ = false;
-  bool closing_ = false;
+  size_t queued_bytes_ = 0;
+  uint64_t total_queued_ = 0;
+  uint64_t taken_at_arm_ = 0;
 };
 
 // ---- Exchange ----
 
+int Exchange::ReadBody(uint64_t max_bytes, std::function<void(std::string)> done) {
+  if (!conn_ || head_sent_) return 500;
+  return conn_->ReadBody(this, max_bytes, std::move(done));
+}
+
 void Exchange::SendHead(int status, const std::vector<Header>& headers, uint64_t content_length) {
   if (!conn_ || head_sent_) return;
   head_sent_ = true;
-  conn_->SendHead(this, status, headers, content_length);
+  conn_->SendHead(status, headers, content_length);
 }
 
 bool Exchange::Write(const char* data, size_t len, std::shared_ptr<const void> keep,
@@ -381,6 +479,7 @@ void Exchange::Respond(int status, const std::vector<Header>& headers, const std
 
 void Exchange::Abort() {
   conn_ = nullptr;
+  on_body_ = nullptr;
   if (on_abort_) {
     auto cb = std::move(on_abort_);
     on_abort_ = nullptr;
@@ -390,28 +489,38 @@ void Exchange::Abort() {
 
 // ---- Server ----
 
-Server::Server(uv_loop_t* loop, ServerOptions options, Handler handler)
-    : loop_(loop), options_(std::move(options)), handler_(std::move(handler)) {
-  listener_.stream.data = this;
-  grace_timer_.data = this;
+Server::Server(io::Env env, ServerOptions options, Handler handler)
+    : env_(env), options_(std::move(options)), handler_(std::move(handler)) {}
+
+Server::~Server() {
+  // Listen() failed or was never called and Shutdown() not run: close what is open.
+  tcp_listener_.Close();
+  pipe_listener_.Close();
+  grace_timer_.Close();
 }
 
 util::Status Server::ListenUnix(const std::string& path) {
   unix_ = true;
+  phase_ = Phase::kListening;
   ::unlink(path.c_str());  // a socket left by a killed daemon (the cache lock proves it is gone)
-  uv_pipe_init(loop_, &listener_.pipe, 0);
-  uv_timer_init(loop_, &grace_timer_);
-  listener_.stream.data = this;
-  open_handles_ = 2;
-  listening_ = true;
-  int rc = uv_pipe_bind(&listener_.pipe, path.c_str());
-  if (rc == 0) rc = uv_listen(&listener_.stream, 64, OnConnection);
-  if (rc == 0) ::chmod(path.c_str(), 0600);  // the admin socket is for the daemon's owner
+  // Bound inside a fresh 0700 directory, made 0600, then renamed into place:
+  // at no moment can anyone but us connect to it.
+  std::string tmpl = path + ".XXXXXX";
+  std::vector<char> dir(tmpl.begin(), tmpl.end());
+  dir.push_back('\0');
+  if (!::mkdtemp(dir.data())) return util::Status::IoError("cannot listen on " + path + ": " + std::strerror(errno));
+  std::string tmp_path = std::string(dir.data()) + "/s";
+  int rc = pipe_listener_.Init(env_.loop, this, uv_pipe_init, 0);
+  if (rc == 0) rc = uv_pipe_bind(pipe_listener_.get(), tmp_path.c_str());
+  if (rc == 0 && ::chmod(tmp_path.c_str(), 0600) != 0) rc = -errno;
+  if (rc == 0 && ::rename(tmp_path.c_str(), path.c_str()) != 0) rc = -errno;
+  ::unlink(tmp_path.c_str());
+  ::rmdir(dir.data());
+  if (rc == 0) rc = uv_listen(pipe_listener_.stream(), 64, OnConnection);
   if (rc != 0) return util::Status::IoError("cannot listen on " + path + ": " + uv_strerror(rc));
+  unix_path_ = path;
   return util::Status::Ok();
 }
-
-Server::~Server() = default;
 
 util::Status Server::Listen(const util::HostPort& addr) {
   sockaddr_storage ss;
@@ -424,25 +533,50 @@ util::Status Server::Listen(const util::HostPort& addr) {
       return util::Status::InvalidArgument("listen address " + addr.ToString() + " is not an IP address");
     }
   }
-  uv_tcp_init(loop_, &listener_.tcp);
-  listener_.stream.data = this;
-  uv_timer_init(loop_, &grace_timer_);
-  open_handles_ = 2;
-  listening_ = true;
-  rc = uv_tcp_bind(&listener_.tcp, reinterpret_cast<sockaddr*>(&ss), 0);
-  if (rc == 0) rc = uv_listen(&listener_.stream, 511, OnConnection);
+  phase_ = Phase::kListening;
+  rc = tcp_listener_.Init(env_.loop, this, uv_tcp_init);
+  if (rc == 0) rc = uv_tcp_bind(tcp_listener_.get(), reinterpret_cast<sockaddr*>(&ss), 0);
+  if (rc == 0) rc = uv_listen(tcp_listener_.stream(), 511, OnConnection);
   if (rc != 0) return util::Status::IoError("cannot listen on " + addr.ToString() + ": " + uv_strerror(rc));
   sockaddr_storage bound;
   int len = sizeof(bound);
-  uv_tcp_getsockname(&listener_.tcp, reinterpret_cast<sockaddr*>(&bound), &len);
+  uv_tcp_getsockname(tcp_listener_.get(), reinterpret_cast<sockaddr*>(&bound), &len);
   port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   return util::Status::Ok();
 }
 
+void Server::NoteRefused(const char* why, bool limit) {
+  ++(limit ? stats_.refused_limit : stats_.accept_errors);
+  unsigned long long count = 0;
+  if (refusals_log_.Note(env_.clock->NowMs(), &count))
+    LOG_WARN("http: refused %llu connection(s) in the last minute (%llu in all; last: %s)", count,
+             refusals_log_.total(), why);
+}
+
 void Server::OnConnection(uv_stream_t* listener, int status) {
   auto* self = static_cast<Server*>(listener->data);
-  if (status != 0 || self->shutting_down_) return;
+  if (self->phase_ != Phase::kListening) return;
+  if (status != 0) {
+    // EMFILE/ENFILE: out of descriptors. libuv keeps a spare one to accept
+    // and drop the connection, so the backlog does not spin the loop.
+    self->NoteRefused(uv_strerror(status), false);
+    return;
+  }
+  if (self->connections_.size() >= self->options_.max_connections) {
+    // Accepted and closed at once: the client sees a closed connection, the
+    // backlog drains, and nothing of ours grows.
+    io::Handle<uv_tcp_t> tcp;
+    io::Handle<uv_pipe_t> pipe;
+    int rc = self->unix_ ? pipe.Init(self->env_.loop, nullptr, uv_pipe_init, 0)
+                         : tcp.Init(self->env_.loop, nullptr, uv_tcp_init);
+    if (rc == 0) uv_accept(listener, self->unix_ ? pipe.stream() : tcp.stream());
+    tcp.Close();
+    pipe.Close();
+    self->NoteRefused("max_connections reached", true);
+    return;
+  }
+  ++self->stats_.accepted;
   auto* c = new Connection(self);
   self->connections_.insert(c);
   c->Start();  // on failure it closes itself and is removed in ConnectionClosed
@@ -454,23 +588,23 @@ void Server::ConnectionClosed(Connection* c) {
 }
 
 void Server::Shutdown(uint64_t grace_ms, std::function<void()> done) {
-  if (shutting_down_) return;
-  shutting_down_ = true;
+  if (phase_ == Phase::kDraining || phase_ == Phase::kDone) return;
+  bool listening = phase_ == Phase::kListening;
+  phase_ = Phase::kDraining;
   shutdown_done_ = std::move(done);
-  auto on_closed = [](uv_handle_t* h) {
-    auto* self = static_cast<Server*>(h->data);
-    --self->open_handles_;
-    self->MaybeShutdownDone();
-  };
-  if (!listening_) {
+  if (!listening) {
     MaybeShutdownDone();
     return;
   }
-  uv_close(reinterpret_cast<uv_handle_t*>(&listener_.stream), on_closed);
+  auto listener_closed = [this] { MaybeShutdownDone(); };
+  tcp_listener_.Close(listener_closed);
+  pipe_listener_.Close(listener_closed);
+  if (!unix_path_.empty()) ::unlink(unix_path_.c_str());
   std::vector<Connection*> conns(connections_.begin(), connections_.end());
   for (Connection* c : conns) c->BeginShutdown();
+  grace_timer_.Init(env_.loop, this, uv_timer_init);
   uv_timer_start(
-      &grace_timer_,
+      grace_timer_.get(),
       [](uv_timer_t* t) {
         auto* self = static_cast<Server*>(t->data);
         if (!self->connections_.empty())
@@ -479,28 +613,24 @@ void Server::Shutdown(uint64_t grace_ms, std::function<void()> done) {
         for (Connection* c : left) c->Close(true);
       },
       grace_ms, 0);
-  uv_unref(reinterpret_cast<uv_handle_t*>(&grace_timer_));
   MaybeShutdownDone();
 }
 
 void Server::MaybeShutdownDone() {
-  if (!shutting_down_ || !connections_.empty()) return;
-  if (listening_ && open_handles_ == 2) return;  // listener close still pending
-  if (listening_ && open_handles_ == 1) {
-    --open_handles_;
-    uv_timer_stop(&grace_timer_);
-    uv_close(reinterpret_cast<uv_handle_t*>(&grace_timer_), [](uv_handle_t* h) {
-      auto* self = static_cast<Server*>(h->data);
-      if (self->shutdown_done_) {
-        auto done = std::move(self->shutdown_done_);
-        done();
-      }
-    });
-    return;
-  }
-  if (!listening_ && shutdown_done_) {
-    auto done = std::move(shutdown_done_);
-    done();
+  if (phase_ != Phase::kDraining || !connections_.empty()) return;
+  if (tcp_listener_.open() || pipe_listener_.open()) return;
+  phase_ = Phase::kDone;
+  // After the grace timer closed (or at once, on a later turn, if none ran).
+  auto finish = [this] {
+    if (shutdown_done_) {
+      auto done = std::move(shutdown_done_);
+      done();
+    }
+  };
+  if (grace_timer_.open()) {
+    grace_timer_.Close(finish);
+  } else {
+    env_.deferred->Post(finish);
   }
 }
 

@@ -1,19 +1,29 @@
-// Server: an HTTP/1.1 server on a libuv loop, for the OCI routes and (later)
-// peer routes.
+// Server: an HTTP/1.1 server on a libuv loop, for the OCI routes, the peer
+// routes and the admin socket.
 //
 // Threading: everything runs on the loop thread. Ownership: the Server owns
-// its Connections; a Connection is deleted only from its handles' close
-// callbacks. An Exchange (one request and its response) is shared between the
-// Connection and the handler answering it, which may answer later; when the
-// connection goes away first, the Exchange is detached and its abort
-// callback fires once.
+// its Connections; a Connection deletes itself once its socket and timer
+// have closed (io::Handle). An Exchange (one request and its response) is
+// shared between the Connection and the handler answering it, which may
+// answer later; when the connection goes away first, the Exchange is
+// detached and its abort callback fires once.
 //
 // Behaviour: keep-alive and pipelining (requests are handled one at a time,
 // so responses go out in request order), "Connection: close" honoured, head
-// limits (414/431), malformed requests 400 then close, a header-read timeout
-// (408) and an idle timeout, and a response-head deadline: a handler that has
-// not sent a head in time is aborted and the client gets a fast 503, because
-// containerd 1.6 waits forever for a mirror that never answers.
+// limits (414/431), malformed requests 400 (CONNECT and upgrades 405) then
+// close, a header-read timeout (408), an idle timeout, and a response-head
+// deadline: a handler that has not sent a head in time is aborted and the
+// client gets a fast 503, because containerd 1.6 waits forever for a mirror
+// that never answers.
+//
+// Bounds (ServerOptions): connections (beyond max_connections a new one is
+// closed at once; refusals and fd exhaustion are logged once a minute with a
+// count), unparsed input per connection (reading stops), queued response
+// bytes per connection (the next pipelined request waits until the client
+// has read below the bound), request bodies (read only when the handler
+// asks, after it authenticated the head, up to the route's limit). A
+// connection whose client keeps reading is never cut by the idle timeout;
+// one that stops reading for idle_timeout is closed.
 #pragma once
 
 #include <uv.h>
@@ -26,6 +36,9 @@
 #include <vector>
 
 #include "src/http/request_parser.h"
+#include "src/io/env.h"
+#include "src/io/handle.h"
+#include "util/log.h"
 #include "util/status.h"
 #include "util/units.h"
 
@@ -39,10 +52,18 @@ struct ServerOptions {
   uint64_t idle_timeout_ms = 60000;
   uint64_t response_head_timeout_ms = 20000;
   uint64_t max_connections = 4096;
-  // Body and content type for errors the server itself answers (400, 408,
-  // 414, 431, 503). The service installs OCI error JSON.
+  size_t max_input_bytes = 64 * 1024;            // unparsed (pipelined) input buffered per connection
+  size_t max_queued_response_bytes = 1 << 20;    // before the next pipelined request is handled
+  // Body and content type for errors the server itself answers (400, 405,
+  // 408, 411, 413, 414, 431, 503). The service installs OCI error JSON.
   std::function<std::string(int status, const std::string& message)> error_body;
   std::string error_content_type = "text/plain";
+};
+
+struct ServerStats {
+  uint64_t accepted = 0;
+  uint64_t refused_limit = 0;    // over max_connections
+  uint64_t accept_errors = 0;    // EMFILE, ENFILE, ...
 };
 
 class Exchange {
@@ -61,13 +82,21 @@ class Exchange {
   // deadline passed, shutdown) before End() or Reset().
   void SetAbortCallback(std::function<void()> cb) { on_abort_ = std::move(cb); }
 
+  // Reads the request body, at most `max_bytes` (Content-Length only).
+  // Returns 0 and calls `done(body)` once, later, when it has arrived (never
+  // if the exchange is aborted first); or returns the status to answer (411
+  // chunked, 413 larger than max_bytes) and never calls `done`. Without a
+  // body, `done("")` follows on a later turn. Call it at most once, before
+  // SendHead.
+  int ReadBody(uint64_t max_bytes, std::function<void(std::string body)> done);
+
   // Sends the status line and headers. Content-Length is added from
   // `content_length`, and "Connection: close" when the connection will close.
   void SendHead(int status, const std::vector<Header>& headers, uint64_t content_length);
   // Queues body bytes. Returns false if the exchange is no longer active; then
-  // `done` is never called. Otherwise `done(ok)` fires exactly once, when the
-  // kernel took the bytes (ok) or the connection failed (!ok). `keep` owns
-  // the memory behind `data` and is released after `done`.
+  // `done` is never called. Otherwise `done(ok)` fires exactly once, later,
+  // when the kernel took the bytes (ok) or the connection failed (!ok).
+  // `keep` owns the memory behind `data` and is released after `done`.
   bool Write(const char* data, size_t len, std::shared_ptr<const void> keep,
              std::function<void(bool ok)> done);
   // The response is complete; the connection moves on to the next request.
@@ -86,50 +115,55 @@ class Exchange {
   Request request_;
   bool head_sent_ = false;
   std::function<void()> on_abort_;
+  std::function<void(std::string)> on_body_;
 };
 
 using Handler = std::function<void(const std::shared_ptr<Exchange>&)>;
 
 class Server {
  public:
-  // The loop must outlive the Server. REQUIRES: handler is set.
-  Server(uv_loop_t* loop, ServerOptions options, Handler handler);
-  ~Server();
+  // The Env must outlive the Server. REQUIRES: handler is set.
+  Server(io::Env env, ServerOptions options, Handler handler);
+  ~Server();  // REQUIRES: Shutdown() finished (or Listen was never called)
   Server(const Server&) = delete;
   Server& operator=(const Server&) = delete;
 
-  // Binds and listens. Errors: IoError naming the address and the reason.
+  // Binds and listens. Errors: IoError naming the address and the reason;
+  // InvalidArgument for a host that is not an IP address (or localhost).
   util::Status Listen(const util::HostPort& addr);
-  // Or: listens on a Unix socket at `path` (mode 0600), replacing a stale one.
+  // Or: listens on a Unix socket at `path`, replacing a stale one. The socket
+  // is created mode 0600 inside a private directory and renamed into place,
+  // so it is never reachable with wider permissions. Errors: IoError.
   util::Status ListenUnix(const std::string& path);
   int port() const { return port_; }
   // Stops accepting, lets in-flight responses finish for up to grace_ms, then
-  // closes whatever is left. `done` fires once, after every connection closed.
+  // closes whatever is left. `done` fires once, later, after every
+  // connection and the listener closed.
   void Shutdown(uint64_t grace_ms, std::function<void()> done);
   size_t connection_count() const { return connections_.size(); }
+  const ServerStats& stats() const { return stats_; }
 
  private:
   friend class Connection;
   static void OnConnection(uv_stream_t* listener, int status);
   void ConnectionClosed(Connection* c);
   void MaybeShutdownDone();
+  void NoteRefused(const char* why, bool limit);
 
-  uv_loop_t* loop_;
+  io::Env env_;
   ServerOptions options_;
   Handler handler_;
-  union {
-    uv_stream_t stream;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  } listener_;
+  io::Handle<uv_tcp_t> tcp_listener_;
+  io::Handle<uv_pipe_t> pipe_listener_;
+  io::Handle<uv_timer_t> grace_timer_;
   bool unix_ = false;
-  uv_timer_t grace_timer_;
-  bool listening_ = false;
-  bool shutting_down_ = false;
-  int open_handles_ = 0;
+  std::string unix_path_;  // unlinked at shutdown
+  enum class Phase { kIdle, kListening, kDraining, kDone } phase_ = Phase::kIdle;
   int port_ = 0;
   std::unordered_set<Connection*> connections_;
   std::function<void()> shutdown_done_;
+  ServerStats stats_;
+  util::LogThrottle refusals_log_;
 };
 
 std::string StatusText(int status);

@@ -10,6 +10,7 @@
 #include "peers/message_codec.h"
 #include "src/upstream/session.h"
 #include "util/log.h"
+#include "util/url.h"
 
 namespace peering {
 
@@ -38,18 +39,14 @@ peers::GossipOptions OptionsFrom(const config::Cluster& c) {
   return o;
 }
 
-uint64_t WallMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
-peers::MemberRecord SelfRecord(const config::Config& cfg) {
+peers::MemberRecord SelfRecord(const config::Config& cfg, uint64_t wall_ms) {
   peers::MemberRecord r;
   r.name = cfg.node.name;
   r.region = cfg.node.region;
   r.url = cfg.cluster.advertise;
   // Seconds since the epoch: a restarted node outranks every record of its previous life.
-  r.incarnation = WallMs() / 1000;
+  r.incarnation = wall_ms / 1000;
   return r;
 }
 
@@ -72,26 +69,24 @@ util::Result<std::string> ReadClusterKey(const std::string& path) {
   return key;
 }
 
-Cluster::Cluster(uv_loop_t* loop, const config::Config& cfg, std::string key, const cache::BlobIndex* index,
+Cluster::Cluster(io::Env env, const config::Config& cfg, std::string key, const cache::BlobIndex* index,
                  uint64_t slowest_upstream_ms)
-    : loop_(loop),
+    : env_(env),
       cfg_(cfg.cluster),
       owner_timeout_ms_(cfg.cluster.peer_timeout_ms + slowest_upstream_ms),
       // The replay window is the skew bound: a node further off cannot gossip anyway.
       auth_(std::move(key), cfg.cluster.max_clock_skew_ms),
-      node_(SelfRecord(cfg), cfg.cluster.seeds, OptionsFrom(cfg.cluster),
-            std::hash<std::string>()(cfg.node.name) ^ WallMs()),
+      node_(SelfRecord(cfg, env.clock->WallMs()), cfg.cluster.seeds, OptionsFrom(cfg.cluster),
+            std::hash<std::string>()(cfg.node.name) ^ env.clock->WallMs()),
       index_(index) {}
 
 Cluster::~Cluster() = default;
 
-uint64_t Cluster::PhysicalMs() const { return WallMs(); }
+uint64_t Cluster::PhysicalMs() const { return env_.clock->WallMs(); }
 
 void Cluster::Start() {
-  uv_timer_init(loop_, &timer_);
-  timer_.data = this;
-  timer_open_ = true;
-  uv_timer_start(&timer_, OnTimer, 0, kTickMs);
+  timer_.Init(env_.loop, this, uv_timer_init);
+  uv_timer_start(timer_.get(), OnTimer, 0, kTickMs);
   LOG_INFO("cluster: node %s, region %s, advertising %s, %zu seed(s)", node_.name().c_str(),
            node_.self().region.c_str(), node_.self().url.c_str(), cfg_.seeds.size());
 }
@@ -99,11 +94,11 @@ void Cluster::Start() {
 void Cluster::OnTimer(uv_timer_t* t) { static_cast<Cluster*>(t->data)->Tick(); }
 
 void Cluster::Tick() {
-  node_.Tick(uv_now(loop_));
+  node_.Tick(env_.clock->NowMs());
   Flush();
   LogMemberChanges();
-  if (uv_now(loop_) >= next_summary_ms_) {
-    next_summary_ms_ = uv_now(loop_) + kSummaryRefreshMs;
+  if (env_.clock->NowMs() >= next_summary_ms_) {
+    next_summary_ms_ = env_.clock->NowMs() + kSummaryRefreshMs;
     RefreshOwnSummary();
   }
   FetchSummaries();
@@ -146,11 +141,16 @@ void Cluster::FetchSummaries() {
       *ok = h.status == 200;
       if (const std::string* v = h.Find("x-georeg-summary-version")) *version = std::strtoull(v->c_str(), nullptr, 10);
     };
-    cb.on_body = [body](const char* d, size_t n) { body->append(d, n); };
+    cb.on_body = [body](const char* d, size_t n) { body->append(d, n); };  // bounded: max_summary_bytes
     std::string peer = name;
     cb.on_complete = [this, peer, body, version, ok](Status st) {
       Summary& s = summaries_[peer];
       s.fetching = false;
+      if (st.code() == util::Code::kInvalidArgument) {
+        ++stats_.oversized;
+        LOG_WARN("cluster: summary of %s refused: %s", peer.c_str(), st.message().c_str());
+        return;
+      }
       if (!st.ok() || !*ok) {
         LOG_DEBUG("cluster: summary of %s: %s", peer.c_str(), st.ok() ? "refused" : st.ToString().c_str());
         return;
@@ -165,7 +165,11 @@ void Cluster::FetchSummaries() {
         s.filter = std::move(*f);
       }
     };
-    ClientFor(m.record.url, false)->Start("GET", kSummaryPath, SignedHeaders("GET", kSummaryPath, ""), std::move(cb));
+    upstream::FetchOptions opts;
+    opts.max_body = cfg_.max_summary_bytes;
+    opts.deadline_ms = 4 * cfg_.peer_timeout_ms;
+    ClientFor(m.record.url, false)
+        ->Start("GET", kSummaryPath, SignedHeaders("GET", kSummaryPath, ""), std::move(cb), {}, opts);
   }
 }
 
@@ -185,7 +189,10 @@ void Cluster::Flush() {
     cb.on_complete = [to, type](Status st) {
       if (!st.ok()) LOG_DEBUG("cluster: %s to %s: %s", type, to.c_str(), st.ToString().c_str());
     };
-    ClientFor(e.to_url, false)->Start("POST", kMsgPath, std::move(headers), std::move(cb), std::move(body));
+    upstream::FetchOptions opts;
+    opts.max_body = 64 << 10;  // the answer is a 204 or a short error
+    opts.deadline_ms = 2 * cfg_.peer_timeout_ms;
+    ClientFor(e.to_url, false)->Start("POST", kMsgPath, std::move(headers), std::move(cb), std::move(body), opts);
   }
 }
 
@@ -194,13 +201,16 @@ upstream::Client* Cluster::ClientFor(const std::string& url, bool owner_step) {
   auto it = clients_.find(key);
   if (it != clients_.end()) return it->second.get();
   upstream::Endpoint ep;
-  std::string path;
   // Validated at config load or carried in an authenticated member record;
   // a record with a bad URL only yields requests that fail to connect.
-  upstream::ParseUrl(url, &ep.scheme, &ep.host, &ep.port, &path);
+  if (auto u = util::ParseUrl(url); u.ok()) {
+    ep.scheme = u->scheme;
+    ep.host = u->host;
+    ep.port = u->port;
+  }
   ep.connect_timeout_ms = cfg_.peer_timeout_ms;
   ep.response_timeout_ms = owner_step ? owner_timeout_ms_ : cfg_.peer_timeout_ms;
-  auto client = std::make_unique<upstream::Client>(loop_, std::move(ep));
+  auto client = std::make_unique<upstream::Client>(env_, std::move(ep));
   upstream::Client* raw = client.get();
   clients_[key] = std::move(client);
   return raw;
@@ -215,30 +225,58 @@ std::vector<http::Header> Cluster::SignedHeaders(const std::string& method, cons
 
 void Cluster::Handle(const std::shared_ptr<http::Exchange>& ex, const ContentHandler& content) {
   const http::Request& req = ex->request();
-  std::string sender;
-  Status st = auth_.Verify(req.method, req.target, req.body, [&req](std::string_view n) { return req.Find(n); },
-                           PhysicalMs(), &sender);
-  if (!st.ok()) {
-    ++stats_.auth_failures;
-    uint64_t now = uv_now(loop_);
-    if (now - last_auth_log_ms_ >= 10000 || last_auth_log_ms_ == 0) {
-      last_auth_log_ms_ = now;
-      LOG_WARN("cluster: refused a peer request %s %s: %s (%llu refused so far)", req.method.c_str(),
-               req.target.substr(0, 80).c_str(), st.message().c_str(), (unsigned long long)stats_.auth_failures);
-    }
-    RespondPeerError(ex, 401, "UNAUTHORIZED", "peer request not authenticated");
-    return;
-  }
+  std::string sender, body_sha;
+  // The head first: no byte of a body is read from a sender without the key.
+  Status st = auth_.VerifyHead(req.method, req.target, [&req](std::string_view n) { return req.Find(n); },
+                               PhysicalMs(), &sender, &body_sha);
+  if (!st.ok()) return RefusePeer(ex, st);
   std::string path = req.target.substr(0, req.target.find('?'));
   if (req.method == "POST" && path == kMsgPath) {
-    auto m = peers::DecodeMessage(req.body);
-    if (!m.ok()) return RespondPeerError(ex, 400, "BAD_REQUEST", m.status().message());
-    if (m->from != sender) return RespondPeerError(ex, 400, "BAD_REQUEST", "message sender is not the signer");
-    node_.Receive(*m, uv_now(loop_), PhysicalMs());
-    ex->Respond(204, {}, "");
-    Flush();  // answers (acks) go out now, not at the next tick: they carry RTT samples
+    std::weak_ptr<http::Exchange> weak = ex;
+    int rc = ex->ReadBody(cfg_.max_message_bytes, [this, weak, sender, body_sha](std::string body) {
+      auto ex = weak.lock();
+      if (!ex) return;
+      if (!peers::PeerAuth::BodyMatches(body, body_sha))
+        return RefusePeer(ex, Status::PermissionDenied("body from '" + sender + "' does not match its signature"));
+      OnMessage(ex, sender, body);
+    });
+    if (rc == 413) {
+      ++stats_.oversized;
+      RespondPeerError(ex, 413, "TOO_LARGE", "message larger than " + std::to_string(cfg_.max_message_bytes) + " bytes");
+    } else if (rc != 0) {
+      RespondPeerError(ex, rc, "BAD_REQUEST", "a message needs Content-Length");
+    }
     return;
   }
+  // Every other peer route has no body, and what was signed says so.
+  if (req.has_body || !peers::PeerAuth::BodyMatches("", body_sha))
+    return RespondPeerError(ex, 400, "BAD_REQUEST", "this peer route takes no body");
+  ServeRoute(ex, path, content);
+}
+
+void Cluster::RefusePeer(const std::shared_ptr<http::Exchange>& ex, const Status& st) {
+  const http::Request& req = ex->request();
+  ++stats_.auth_failures;
+  unsigned long long count = 0;
+  if (auth_log_.Note(env_.clock->NowMs(), &count))
+    LOG_WARN("cluster: refused %llu peer request(s) in the last minute (%llu in all); last: %s %s: %s", count,
+             (unsigned long long)stats_.auth_failures, req.method.c_str(), req.target.substr(0, 80).c_str(),
+             st.message().c_str());
+  RespondPeerError(ex, 401, "UNAUTHORIZED", "peer request not authenticated");
+}
+
+void Cluster::OnMessage(const std::shared_ptr<http::Exchange>& ex, const std::string& sender, const std::string& body) {
+  auto m = peers::DecodeMessage(body);
+  if (!m.ok()) return RespondPeerError(ex, 400, "BAD_REQUEST", m.status().message());
+  if (m->from != sender) return RespondPeerError(ex, 400, "BAD_REQUEST", "message sender is not the signer");
+  node_.Receive(*m, env_.clock->NowMs(), PhysicalMs());
+  ex->Respond(204, {}, "");
+  Flush();  // answers (acks) go out now, not at the next tick: they carry RTT samples
+}
+
+void Cluster::ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::string& path,
+                         const ContentHandler& content) {
+  const http::Request& req = ex->request();
   if (req.method == "GET" && path == kSummaryPath) {
     ex->Respond(200,
                 {{"Content-Type", "application/octet-stream"},
@@ -266,7 +304,7 @@ void Cluster::Handle(const std::shared_ptr<http::Exchange>& ex, const ContentHan
 
 bool Cluster::Quarantined(const std::string& peer) const {
   auto it = quarantined_until_.find(peer);
-  return it != quarantined_until_.end() && it->second > uv_now(loop_);
+  return it != quarantined_until_.end() && it->second > env_.clock->NowMs();
 }
 
 std::string Cluster::TagOrigin(const std::string& registry, const std::string& repository,
@@ -311,11 +349,12 @@ std::vector<peers::PeerStep> Cluster::Plan(const util::Digest& digest, peers::Ho
 }
 
 std::shared_ptr<upstream::Fetch> Cluster::Get(const peers::PeerStep& step, const std::string& oci_target,
-                                              upstream::Callbacks cb) {
+                                              upstream::Callbacks cb, upstream::FetchOptions options) {
   std::string target = std::string(kOciPrefix) + oci_target + (oci_target.find('?') == std::string::npos ? "?" : "&") +
                        "hop=" + peers::HopName(step.hop);
   auto headers = SignedHeaders("GET", target, "");
-  return ClientFor(step.url, step.hop == peers::Hop::kOwner)->Start("GET", target, std::move(headers), std::move(cb));
+  return ClientFor(step.url, step.hop == peers::Hop::kOwner)
+      ->Start("GET", target, std::move(headers), std::move(cb), {}, options);
 }
 
 void Cluster::ReportFailure(const std::string& peer, const std::string& why, bool corrupt) {
@@ -326,7 +365,7 @@ void Cluster::ReportFailure(const std::string& peer, const std::string& why, boo
   }
   ++stats_.peer_bad_bytes;
   ++stats_.quarantines;
-  quarantined_until_[peer] = uv_now(loop_) + cfg_.quarantine_ms;
+  quarantined_until_[peer] = env_.clock->NowMs() + cfg_.quarantine_ms;
   LOG_ERROR("cluster: peer %s sent bad bytes (%s); quarantined for %llu s", peer.c_str(), why.c_str(),
             (unsigned long long)(cfg_.quarantine_ms / 1000));
 }
@@ -354,10 +393,8 @@ void Cluster::Leave() {
 void Cluster::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
-  if (timer_open_) {
-    timer_open_ = false;
-    uv_timer_stop(&timer_);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
+  if (timer_.open()) {
+    timer_.Close();
   }
   for (auto& [k, c] : clients_) c->Shutdown();
 }

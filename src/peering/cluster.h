@@ -35,6 +35,8 @@
 #include "peers/peer_auth.h"
 #include "peers/routing.h"
 #include "src/http/server.h"
+#include "src/io/env.h"
+#include "src/io/handle.h"
 #include "src/upstream/client.h"
 
 namespace peering {
@@ -44,6 +46,7 @@ struct ClusterStats {
   uint64_t peer_fetch_failures = 0;
   uint64_t peer_bad_bytes = 0;    // peers that sent bytes failing verification
   uint64_t quarantines = 0;
+  uint64_t oversized = 0;         // messages or summaries over their bound
 };
 
 class Cluster {
@@ -51,7 +54,7 @@ class Cluster {
   // `key` is the cluster secret (read from key_file by the caller).
   // `slowest_upstream_ms`: an owner asked for a blob may first wait for its
   // upstream, so owner requests get this much more time for their head.
-  Cluster(uv_loop_t* loop, const config::Config& cfg, std::string key, const cache::BlobIndex* index,
+  Cluster(io::Env env, const config::Config& cfg, std::string key, const cache::BlobIndex* index,
           uint64_t slowest_upstream_ms);
   ~Cluster();
   Cluster(const Cluster&) = delete;
@@ -79,7 +82,7 @@ class Cluster {
   std::string TagOrigin(const std::string& registry, const std::string& repository, const std::string& tag) const;
   // A signed GET of `oci_target` ("/v2/...?ns=...") on a peer.
   std::shared_ptr<upstream::Fetch> Get(const peers::PeerStep& step, const std::string& oci_target,
-                                       upstream::Callbacks cb);
+                                       upstream::Callbacks cb, upstream::FetchOptions options = {});
   // A peer fetch failed mid-body; `corrupt`: its bytes failed verification (quarantine).
   void ReportFailure(const std::string& peer, const std::string& why, bool corrupt);
 
@@ -109,16 +112,18 @@ class Cluster {
   std::vector<http::Header> SignedHeaders(const std::string& method, const std::string& target,
                                           const std::string& body);
   bool Quarantined(const std::string& peer) const;
+  void RefusePeer(const std::shared_ptr<http::Exchange>& ex, const util::Status& st);
+  void OnMessage(const std::shared_ptr<http::Exchange>& ex, const std::string& sender, const std::string& body);
+  void ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::string& path, const ContentHandler& content);
   uint64_t PhysicalMs() const;
 
-  uv_loop_t* loop_;
+  io::Env env_;
   config::Cluster cfg_;
   uint64_t owner_timeout_ms_;
   peers::PeerAuth auth_;
   peers::GossipNode node_;
   const cache::BlobIndex* index_;
-  uv_timer_t timer_;
-  bool timer_open_ = false;
+  io::Handle<uv_timer_t> timer_;
   std::map<std::string, std::unique_ptr<upstream::Client>> clients_;  // by "url" or "url owner"
   // Our summary.
   std::string own_summary_;
@@ -129,7 +134,7 @@ class Cluster {
   std::map<std::string, uint64_t> quarantined_until_;  // peer -> loop time
   std::map<std::string, peers::MemberState> logged_states_;
   ClusterStats stats_;
-  uint64_t last_auth_log_ms_ = 0;
+  util::LogThrottle auth_log_;
   bool shut_down_ = false;
 };
 

@@ -1,7 +1,5 @@
 #include "src/registry/blob_fill.h"
 
-#include <chrono>
-
 #include <nlohmann/json.hpp>
 
 #include "src/http/range.h"
@@ -10,13 +8,6 @@
 namespace registry {
 
 using util::Status;
-
-namespace {
-uint64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
-}  // namespace
 
 std::string OciErrorBody(const char* code, const std::string& message) {
   nlohmann::json j = {{"errors", {{{"code", code}, {"message", message}, {"detail", nullptr}}}}};
@@ -38,9 +29,10 @@ void RespondOciError(const std::shared_ptr<http::Exchange>& ex, int status, cons
 
 
 void BlobStream::ServeCached(cache::Store* store, CacheKeeper* keeper, const util::Digest& digest,
-                             const cache::BlobInfo& info, std::shared_ptr<http::Exchange> exchange) {
+                             const cache::BlobInfo& info, std::shared_ptr<http::Exchange> exchange,
+                             uint64_t now_wall_ms) {
   auto s = std::make_shared<BlobStream>(store, keeper, digest, std::move(exchange), nullptr);
-  keeper->Pin(digest, NowMs());
+  keeper->Pin(digest, now_wall_ms);
   s->pinned_ = true;
   s->Start(info.size, info.chunk_size);
 }
@@ -178,7 +170,7 @@ void BlobStream::Finish() {
 // ---- BlobFill ----
 
 void BlobFill::Start(std::vector<FillSource> sources) {
-  started_ms_ = NowMs();
+  started_ms_ = env_.clock->NowMs();
   sources_ = std::move(sources);
   source_ = 0;
   TryNextSource();
@@ -344,7 +336,7 @@ void BlobFill::OnComplete(Status status) {
     return;
   }
   state_ = State::kVerified;
-  uint64_t elapsed = NowMs() - started_ms_;
+  uint64_t elapsed = env_.clock->NowMs() - started_ms_;
   if (!storing_) {
     LOG_INFO("fill: passed blob %s through unstored (%llu bytes in %llu ms)", digest_.ToString().c_str(),
              (unsigned long long)size_, (unsigned long long)elapsed);
@@ -359,7 +351,7 @@ void BlobFill::OnComplete(Status status) {
   cache::BlobInfo info;
   info.size = size_;
   info.chunk_size = chunk_size_;
-  info.created_ms = info.last_access_ms = NowMs();
+  info.created_ms = info.last_access_ms = env_.clock->WallMs();
   cache::Store* store = env_.store;
   util::Digest digest = digest_;
   auto self = shared_from_this();
@@ -370,7 +362,7 @@ void BlobFill::OnComplete(Status status) {
                      if (st.ok()) {
                        LOG_INFO("fill: cached blob %s (%llu bytes in %llu ms)", self->digest_.ToString().c_str(),
                                 (unsigned long long)self->size_, (unsigned long long)elapsed);
-                       self->env_.keeper->Published(self->digest_, self->size_, NowMs());
+                       self->env_.keeper->Published(self->digest_, self->size_, self->env_.clock->WallMs());
                        self->env_.on_done(self->digest_, self.get());
                        return;
                      }

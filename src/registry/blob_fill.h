@@ -34,6 +34,7 @@
 
 #include "cache/store.h"
 #include "src/http/server.h"
+#include "src/io/clock.h"
 #include "src/registry/cache_keeper.h"
 #include "src/registry/writer_bridge.h"
 #include "src/upstream/session.h"
@@ -51,7 +52,8 @@ class BlobStream : public std::enable_shared_from_this<BlobStream> {
   // Serves `exchange` from the complete cached blob `info`.
   // The blob is pinned (never evicted) while it is being sent.
   static void ServeCached(cache::Store* store, CacheKeeper* keeper, const util::Digest& digest,
-                          const cache::BlobInfo& info, std::shared_ptr<http::Exchange> exchange);
+                          const cache::BlobInfo& info, std::shared_ptr<http::Exchange> exchange,
+                          uint64_t now_wall_ms);
 
   BlobStream(cache::Store* store, CacheKeeper* keeper, util::Digest digest, std::shared_ptr<http::Exchange> exchange,
              std::shared_ptr<BlobFill> fill)
@@ -122,7 +124,10 @@ struct FillSource {
 
 class BlobFill : public std::enable_shared_from_this<BlobFill> {
  public:
+  // Borrowed pointers; the Service that creates fills owns or borrows them
+  // for longer than any fill lives.
   struct Env {
+    const io::Clock* clock;
     cache::Store* store;
     WriterBridge* writer;
     CacheKeeper* keeper;
@@ -194,7 +199,7 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   util::Sha256 hasher_;
   std::map<uint32_t, std::shared_ptr<std::vector<uint8_t>>> chunks_;  // not yet committed
   bool paused_ = false;
-  uint64_t started_ms_ = 0;
+  uint64_t started_ms_ = 0;  // monotonic
   bool storing_;               // chunks go to the cache
   bool reserved_ = false;      // holds a reservation of size_ with the keeper
   bool posted_any_ = false;    // some chunk went to the writer

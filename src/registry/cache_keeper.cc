@@ -12,10 +12,8 @@ constexpr uint64_t kCheckIntervalMs = 5000;
 constexpr uint64_t kNoSpaceLogIntervalMs = 60000;
 }  // namespace
 
-CacheKeeper::CacheKeeper(uv_loop_t* loop, const config::Cache& cfg, cache::Store* store, WriterBridge* writer)
-    : loop_(loop), cfg_(cfg), store_(store), writer_(writer) {
-  timer_.data = this;
-}
+CacheKeeper::CacheKeeper(io::Env env, const config::Cache& cfg, cache::Store* store, WriterBridge* writer)
+    : env_(env), cfg_(cfg), store_(store), writer_(writer) {}
 
 util::Status CacheKeeper::Start() {
   auto blobs = store_->ListBlobInfos();
@@ -23,18 +21,15 @@ util::Status CacheKeeper::Start() {
   for (const auto& [d, info] : *blobs) index_.Add(d, info.size, info.last_access_ms);
   LOG_INFO("cache: %zu blob(s), %s of %s budget", index_.count(), util::FormatSize(index_.stored_bytes()).c_str(),
            util::FormatSize(cfg_.max_size).c_str());
-  uv_timer_init(loop_, &timer_);
-  uv_timer_start(&timer_, OnTimer, kCheckIntervalMs, kCheckIntervalMs);
-  uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
+  timer_.Init(env_.loop, this, uv_timer_init);
+  uv_timer_start(timer_.get(), OnTimer, kCheckIntervalMs, kCheckIntervalMs);
+  uv_unref(timer_.base());
   CheckDisk();
   MakeRoom(0);  // a smaller budget than last time
   return util::Status::Ok();
 }
 
-void CacheKeeper::Stop() {
-  uv_timer_stop(&timer_);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
-}
+void CacheKeeper::Stop() { timer_.Close(); }
 
 void CacheKeeper::Pin(const util::Digest& d, uint64_t now_ms) {
   index_.Pin(d);
@@ -96,7 +91,7 @@ void CacheKeeper::Corrupt(const util::Digest& d, const std::string& what) {
 }
 
 void CacheKeeper::NoteNoSpace(const std::string& what) {
-  uint64_t now = uv_now(loop_);
+  uint64_t now = env_.clock->NowMs();
   if (last_nospace_log_ms_ && now - last_nospace_log_ms_ < kNoSpaceLogIntervalMs) return;
   last_nospace_log_ms_ = now;
   LOG_WARN("cache: out of space (%s); serving without storing until space returns", what.c_str());

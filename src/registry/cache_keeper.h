@@ -20,13 +20,15 @@
 #include "cache/blob_index.h"
 #include "cache/store.h"
 #include "config/config.h"
+#include "src/io/env.h"
+#include "src/io/handle.h"
 #include "src/registry/writer_bridge.h"
 
 namespace registry {
 
 class CacheKeeper {
  public:
-  CacheKeeper(uv_loop_t* loop, const config::Cache& cfg, cache::Store* store, WriterBridge* writer);
+  CacheKeeper(io::Env env, const config::Cache& cfg, cache::Store* store, WriterBridge* writer);
   CacheKeeper(const CacheKeeper&) = delete;
   CacheKeeper& operator=(const CacheKeeper&) = delete;
 
@@ -76,12 +78,12 @@ class CacheKeeper {
   // Evicts until committed + extra fits the limit; false if it cannot.
   bool MakeRoom(uint64_t extra);
 
-  uv_loop_t* loop_;
+  io::Env env_;
   config::Cache cfg_;
   cache::Store* store_;
   WriterBridge* writer_;
   cache::BlobIndex index_;
-  uv_timer_t timer_;
+  io::Handle<uv_timer_t> timer_;
   bool low_space_ = false;
   uint64_t low_space_cap_ = 0;   // the cache's size when the disk ran low
   uint64_t last_nospace_log_ms_ = 0;

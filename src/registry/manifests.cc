@@ -1,7 +1,5 @@
 #include "src/registry/manifests.h"
 
-#include <chrono>
-
 #include <nlohmann/json.hpp>
 
 #include "src/peering/cluster.h"
@@ -15,18 +13,11 @@ using util::Status;
 
 namespace {
 
-constexpr size_t kMaxManifestBytes = 4 << 20;
-
 // Every manifest media type georeg mirrors; sent as Accept to upstreams.
 constexpr const char* kManifestAccept =
     "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
     "application/vnd.docker.distribution.manifest.list.v2+json, "
     "application/vnd.docker.distribution.manifest.v2+json";
-
-uint64_t NowMs() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -82,6 +73,7 @@ struct ManifestResolver::Fetch {
   std::optional<util::Digest> want;       // the digest the bytes must have, when known
   std::optional<cache::TagInfo> cached;   // the cached tag (revalidation, stale serving)
   uint64_t confirmed_ms = 0;              // a tag learned by gossip: when its origin saw it (0: now)
+  ManifestResolver* resolver = nullptr;
   std::vector<peers::PeerStep> peer_steps;  // peers to ask for `want` before the upstream
   size_t peer_index = 0;
   std::vector<std::shared_ptr<http::Exchange>> waiters;
@@ -93,6 +85,12 @@ struct ManifestResolver::Fetch {
   std::optional<std::string> header_digest;
   std::string body;
   bool too_large = false;
+  uint64_t max_bytes = 0;
+  // While revalidating a cached tag: when it fires, the stale tag is served
+  // (the upstream is slow), counted from the first request.
+  io::Handle<uv_timer_t> stale_timer;
+
+  ~Fetch() { stale_timer.Close(); }
 
   std::string What() const {
     return upstream->config.registry + "/" + name + (tag.empty() ? "@" + want->ToString() : ":" + tag);
@@ -100,7 +98,7 @@ struct ManifestResolver::Fetch {
   std::string Key() const { return FetchKey(upstream->config.registry, name, tag.empty() ? want->ToString() : tag); }
 
   // Forgets the last response; callbacks that record the next one here
-  // (status, type, digest header, body up to 4 MiB), then call `done`.
+  // (status, type, digest header, body up to max_bytes), then call `done`.
   upstream::Callbacks Collect(std::function<void(Status)> done) {
     status = 0;
     media_type.clear();
@@ -112,10 +110,10 @@ struct ManifestResolver::Fetch {
       status = h.status;
       if (const std::string* ct = h.Find("content-type")) media_type = *ct;
       if (const std::string* dcd = h.Find("docker-content-digest")) header_digest = *dcd;
-      if (h.content_length && *h.content_length > kMaxManifestBytes) too_large = true;
+      if (h.content_length && *h.content_length > max_bytes) too_large = true;
     };
     cb.on_body = [this](const char* d, size_t n) {
-      if (too_large || body.size() + n > kMaxManifestBytes) {
+      if (too_large || body.size() + n > max_bytes) {
         too_large = true;
         return;
       }
@@ -126,7 +124,8 @@ struct ManifestResolver::Fetch {
   }
 };
 
-ManifestResolver::ManifestResolver(cache::Store* store, WriterBridge* writer) : store_(store), writer_(writer) {}
+ManifestResolver::ManifestResolver(io::Env env, cache::Store* store, WriterBridge* writer, uint64_t max_manifest_bytes)
+    : env_(env), store_(store), writer_(writer), max_bytes_(max_manifest_bytes) {}
 ManifestResolver::~ManifestResolver() = default;
 
 void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::Route& route,
@@ -148,7 +147,8 @@ void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::
   } else {
     cache::TagInfo tag;
     if (store_->GetTag(*txn, up->config.registry, name, route.tag, &tag).ok()) {
-      bool fresh = NowMs() - tag.confirmed_ms < up->config.tag_ttl_ms;
+      uint64_t now = env_.clock->WallMs();
+      bool fresh = now < tag.confirmed_ms + up->config.tag_ttl_ms;
       if (store_->GetManifest(*txn, tag.digest, &m).ok()) {
         if (fresh) {
           ServeManifest(ex, tag.digest, m, "");
@@ -169,7 +169,7 @@ void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::
   }
   std::string key = FetchKey(up->config.registry, name, route.digest ? route.digest->ToString() : route.tag);
   if (auto it = fetches_.find(key); it != fetches_.end()) {
-    it->second->waiters.push_back(ex);
+    AddWaiter(it->second.get(), key, ex);
     return;
   }
   if (shutting_down_) {
@@ -187,9 +187,29 @@ void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::
     std::string prefer = confirmed_ms ? cluster_->TagOrigin(up->config.registry, name, route.tag) : "";
     f->peer_steps = cluster_->Plan(*want, hop, /*blob=*/false, prefer);
   }
-  f->waiters.push_back(ex);
+  f->max_bytes = max_bytes_;
   Fetch* raw = f.get();
   fetches_[key] = std::move(f);
+  AddWaiter(raw, key, ex);
+  if (raw->cached) {
+    // The staleness deadline counts from the request: a slow upstream gets
+    // its response timeout, then the cached tag is served.
+    raw->stale_timer.Init(env_.loop, raw, uv_timer_init);
+    stale_keys_[raw] = key;
+    uv_timer_start(
+        raw->stale_timer.get(),
+        [](uv_timer_t* t) {
+          auto* f = static_cast<Fetch*>(t->data);
+          ManifestResolver* self = f->resolver;
+          auto it = self->stale_keys_.find(f);
+          if (it == self->stale_keys_.end()) return;
+          std::string k = it->second;
+          self->CancelRequests(f);
+          self->ServeStaleOrFail(k, "did not answer within " + std::to_string(f->upstream->config.response_timeout_ms) +
+                                        " ms");
+        },
+        up->config.response_timeout_ms, 0);
+  }
   Start(raw);
 }
 
@@ -213,7 +233,9 @@ void ManifestResolver::StartPeerOrUpstream(Fetch* f) {
   upstream::Callbacks cb = f->Collect([this, key](Status st) { OnPeerGetDone(key, std::move(st)); });
   std::string target = "/v2/" + f->name + "/manifests/" + f->want->ToString() + "?ns=" + f->upstream->config.registry;
   LOG_INFO("manifest: GET %s from peer %s", f->want->ToString().c_str(), step.name.c_str());
-  auto fetch = cluster_->Get(step, target, std::move(cb));
+  upstream::FetchOptions opts;
+  opts.max_body = max_bytes_;
+  auto fetch = cluster_->Get(step, target, std::move(cb), opts);
   f->request.reset();
   f->peer_request = std::move(fetch);
 }
@@ -248,7 +270,12 @@ void ManifestResolver::StartRequest(Fetch* f, const char* method, const std::str
   });
   std::string path = "/v2/" + f->name + "/manifests/" + reference;
   LOG_INFO("manifest: %s %s%s", method, up->config.registry.c_str(), path.c_str());
-  f->request = up->session->Start(method, path, {{"Accept", kManifestAccept}}, f->name, std::move(cb));
+  upstream::FetchOptions opts;
+  opts.max_body = max_bytes_;
+  // A manifest conversation (token and redirects included) is short: an
+  // upstream that drips bytes is cut off here, not after request_deadline.
+  opts.deadline_ms = up->config.connect_timeout_ms + 2 * up->config.response_timeout_ms;
+  f->request = up->session->Start(method, path, {{"Accept", kManifestAccept}}, f->name, std::move(cb), opts);
 }
 
 void ManifestResolver::OnHeadDone(const std::string& key, Status st) {
@@ -270,7 +297,7 @@ void ManifestResolver::OnHeadDone(const std::string& key, Status st) {
   }
   if (now && *now == f->cached->digest) {
     // Unchanged: record the confirmation and answer from the cache.
-    cache::TagInfo confirmed{*now, NowMs()};
+    cache::TagInfo confirmed{*now, env_.clock->WallMs()};
     cache::Store* store = store_;
     std::string registry = f->upstream->config.registry, name = f->name, tag = f->tag;
     writer_->Run([store, registry, name, tag, confirmed] { return store->PutTag(registry, name, tag, confirmed); },
@@ -303,13 +330,14 @@ void ManifestResolver::OnGetDone(const std::string& key, Status st) {
   if (UpstreamDown(st, f->status)) {
     return ServeStaleOrFail(key, st.ok() ? "answered " + std::to_string(f->status) : st.ToString());
   }
-  if (f->status == 404) return FinishError(key, 404, "MANIFEST_UNKNOWN", "manifest unknown to the upstream " + registry);
   auto fail = [&](const std::string& why) {
     LOG_ERROR("manifest: %s: %s; nothing cached", f->What().c_str(), why.c_str());
-    FinishError(key, 502, "UPSTREAM_ERROR", why);
+    FinishError(key, 502, "UNKNOWN", why);
   };
+  if (st.code() == util::Code::kInvalidArgument || f->too_large)
+    return fail("manifest larger than " + std::to_string(max_bytes_) + " bytes");
+  if (f->status == 404) return FinishError(key, 404, "MANIFEST_UNKNOWN", "manifest unknown to the upstream " + registry);
   if (f->status != 200) return fail("upstream answered " + std::to_string(f->status));
-  if (f->too_large) return fail("manifest larger than 4 MiB");
   util::Digest digest = util::Digest::FromRaw(util::Sha256::Of(f->body).data());
   if (f->want && digest != *f->want) return fail("digest mismatch: the bytes hash to " + digest.ToString());
   if (f->header_digest) {
@@ -330,7 +358,7 @@ void ManifestResolver::StoreAndServe(const std::string& key, const util::Digest&
   auto m = std::make_shared<cache::Manifest>(cache::Manifest{media_type, std::move(f->body)});
   cache::Store* store = store_;
   std::string name = f->name, tag = f->tag, what = f->What();
-  uint64_t now = f->confirmed_ms ? f->confirmed_ms : NowMs();
+  uint64_t now = f->confirmed_ms ? f->confirmed_ms : env_.clock->WallMs();
   // A tag answered by the upstream itself (not learned from a peer) is news for the fleet.
   if (cluster_ && !tag.empty() && !f->confirmed_ms) cluster_->RecordTag(registry, name, tag, digest);
   writer_->Run(
@@ -356,7 +384,8 @@ void ManifestResolver::ServeStaleOrFail(const std::string& key, const std::strin
     if (txn.ok() && store_->GetTag(*txn, up.config.registry, f->name, f->tag, &tag).ok()) f->cached = tag;
   }
   if (f->cached) {
-    uint64_t age_ms = NowMs() - f->cached->confirmed_ms;
+    uint64_t wall = env_.clock->WallMs();
+    uint64_t age_ms = wall > f->cached->confirmed_ms ? wall - f->cached->confirmed_ms : 0;
     cache::Manifest m;
     auto txn = store_->BeginRead();
     if (age_ms < up.config.max_stale_ms && txn.ok() && store_->GetManifest(*txn, f->cached->digest, &m).ok()) {
@@ -374,7 +403,43 @@ void ManifestResolver::Finish(const std::string& key,
   if (it == fetches_.end()) return;
   std::unique_ptr<Fetch> f = std::move(it->second);
   fetches_.erase(it);
-  for (auto& ex : f->waiters) fn(ex);
+  stale_keys_.erase(f.get());
+  CancelRequests(f.get());
+  for (auto& ex : f->waiters) {
+    ex->SetAbortCallback(nullptr);
+    fn(ex);
+  }
+}
+
+void ManifestResolver::AddWaiter(Fetch* f, const std::string& key, const std::shared_ptr<http::Exchange>& ex) {
+  f->resolver = this;
+  f->waiters.push_back(ex);
+  http::Exchange* raw = ex.get();
+  // A client that leaves stops waiting; the last one to leave ends the
+  // conversation, so abandoned requests cost nothing.
+  ex->SetAbortCallback([this, key, raw] {
+    auto it = fetches_.find(key);
+    if (it == fetches_.end()) return;
+    Fetch* f = it->second.get();
+    std::erase_if(f->waiters, [raw](const std::shared_ptr<http::Exchange>& w) { return w.get() == raw; });
+    if (!f->waiters.empty()) return;
+    LOG_DEBUG("manifest: every client of %s left; cancelling", f->What().c_str());
+    std::unique_ptr<Fetch> gone = std::move(it->second);
+    fetches_.erase(it);
+    stale_keys_.erase(gone.get());
+    CancelRequests(gone.get());
+  });
+}
+
+void ManifestResolver::CancelRequests(Fetch* f) {
+  if (f->request) {
+    auto r = std::move(f->request);
+    r->Cancel();
+  }
+  if (f->peer_request) {
+    auto r = std::move(f->peer_request);
+    r->Cancel();
+  }
 }
 
 void ManifestResolver::FinishError(const std::string& key, int status, const char* code, const std::string& message) {
@@ -385,14 +450,7 @@ void ManifestResolver::Shutdown() {
   shutting_down_ = true;
   std::vector<std::string> keys;
   for (auto& [k, f] : fetches_) {
-    if (f->request) {
-      auto r = std::move(f->request);
-      r->Cancel();
-    }
-    if (f->peer_request) {
-      auto r = std::move(f->peer_request);
-      r->Cancel();
-    }
+    CancelRequests(f.get());
     keys.push_back(k);
   }
   for (const std::string& k : keys) FinishError(k, 503, "UNAVAILABLE", "shutting down");

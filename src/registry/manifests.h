@@ -14,6 +14,13 @@
 // transaction with its tag. Concurrent requests for one reference share one
 // upstream conversation. Loop thread only; borrows the Store and the
 // WriterBridge, which outlive it.
+//
+// Bounds: a manifest larger than max_manifest_bytes is refused (at the head
+// when its Content-Length says so); an upstream conversation for a manifest
+// has a deadline of connect + 2 x response timeout; revalidating a cached
+// tag serves it stale once the upstream took response_timeout (slow counts
+// as down); when every client waiting on a conversation has left, it is
+// cancelled.
 #pragma once
 
 #include <map>
@@ -23,6 +30,8 @@
 #include "cache/store.h"
 #include "peers/routing.h"
 #include "src/http/server.h"
+#include "src/io/env.h"
+#include "src/io/handle.h"
 #include "src/oci/router.h"
 #include "src/registry/upstream_set.h"
 #include "src/registry/writer_bridge.h"
@@ -35,7 +44,8 @@ namespace registry {
 
 class ManifestResolver {
  public:
-  ManifestResolver(cache::Store* store, WriterBridge* writer);
+  // The Env, store and writer must outlive the resolver.
+  ManifestResolver(io::Env env, cache::Store* store, WriterBridge* writer, uint64_t max_manifest_bytes);
   ~ManifestResolver();
   ManifestResolver(const ManifestResolver&) = delete;
   ManifestResolver& operator=(const ManifestResolver&) = delete;
@@ -66,10 +76,15 @@ class ManifestResolver {
   void ServeStaleOrFail(const std::string& key, const std::string& why);
   void Finish(const std::string& key, const std::function<void(const std::shared_ptr<http::Exchange>&)>& fn);
   void FinishError(const std::string& key, int status, const char* code, const std::string& message);
+  void AddWaiter(Fetch* f, const std::string& key, const std::shared_ptr<http::Exchange>& ex);
+  void CancelRequests(Fetch* f);
 
+  io::Env env_;
   cache::Store* store_;
   WriterBridge* writer_;
+  uint64_t max_bytes_;
   std::map<std::string, std::unique_ptr<Fetch>> fetches_;
+  std::map<Fetch*, std::string> stale_keys_;  // fetches revalidating a cached tag
   peering::Cluster* cluster_ = nullptr;
   bool shutting_down_ = false;
 };

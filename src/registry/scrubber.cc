@@ -7,23 +7,20 @@
 namespace registry {
 
 Scrubber::Scrubber(uv_loop_t* loop, cache::Store* store, CacheKeeper* keeper, uint64_t bytes_per_second)
-    : loop_(loop), store_(store), keeper_(keeper), rate_(bytes_per_second) {
-  timer_.data = this;
-}
+    : loop_(loop), store_(store), keeper_(keeper), rate_(bytes_per_second) {}
 
 void Scrubber::Start() {
   if (rate_ == 0) return;
   running_ = true;
-  uv_timer_init(loop_, &timer_);
-  uv_timer_start(&timer_, OnTimer, 1000, 1000);
-  uv_unref(reinterpret_cast<uv_handle_t*>(&timer_));
+  timer_.Init(loop_, this, uv_timer_init);
+  uv_timer_start(timer_.get(), OnTimer, 1000, 1000);
+  uv_unref(timer_.base());
 }
 
 void Scrubber::Stop() {
   if (!running_) return;
   running_ = false;
-  uv_timer_stop(&timer_);
-  uv_close(reinterpret_cast<uv_handle_t*>(&timer_), nullptr);
+  timer_.Close();
 }
 
 void Scrubber::OnTimer(uv_timer_t* t) {

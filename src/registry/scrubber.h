@@ -49,7 +49,7 @@ class Scrubber {
   cache::Store* store_;
   CacheKeeper* keeper_;
   uint64_t rate_;
-  uv_timer_t timer_;
+  io::Handle<uv_timer_t> timer_;
   bool running_ = false;
   bool in_flight_ = false;
   util::Digest cursor_{};

@@ -1,7 +1,6 @@
 #include "src/registry/service.h"
 
 #include <algorithm>
-#include <chrono>
 
 #include "util/log.h"
 
@@ -9,14 +8,16 @@ namespace registry {
 
 using util::Status;
 
-Service::Service(uv_loop_t* loop, const config::Cache& cache_cfg, std::unique_ptr<UpstreamSet> upstreams,
-                 cache::Store* store, WriterBridge* writer)
-    : store_(store),
+Service::Service(io::Env env, const config::Config& cfg, std::unique_ptr<UpstreamSet> upstreams, cache::Store* store,
+                 WriterBridge* writer)
+    : env_(env),
+      max_fills_(cfg.server.max_fills),
+      store_(store),
       writer_(writer),
       upstreams_(std::move(upstreams)),
-      keeper_(loop, cache_cfg, store, writer),
-      scrubber_(loop, store, &keeper_, cache_cfg.scrub_rate),
-      manifests_(store, writer) {}
+      keeper_(env, cfg.cache, store, writer),
+      scrubber_(env.loop, store, &keeper_, cfg.cache.scrub_rate),
+      manifests_(env, store, writer, cfg.server.max_manifest_bytes) {}
 
 util::Status Service::Start() {
   util::Status st = keeper_.Start();
@@ -29,9 +30,7 @@ void Service::AttachCluster(peering::Cluster* cluster) {
   manifests_.SetCluster(cluster);
   cluster->SetTagListener([this](const peers::TagUpdate& u) {
     // The origin node confirmed the tag at its HLC time: that is how fresh it is here too.
-    uint64_t now = static_cast<uint64_t>(
-        std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
-            .count());
+    uint64_t now = env_.clock->WallMs();
     cache::TagInfo info{u.version.digest, std::min(now, u.version.hlc.wall_ms)};
     cache::Store* store = store_;
     LOG_INFO("cluster: tag %s/%s:%s -> %s (from %s)", u.key.registry.c_str(), u.key.repository.c_str(),
@@ -130,7 +129,7 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
     Status st = keeper_.Has(digest) ? store_->GetBlob(*txn, digest, &info) : Status::NotFound("");
     if (st.ok()) {
       keeper_.CountHit();
-      BlobStream::ServeCached(store_, &keeper_, digest, info, ex);
+      BlobStream::ServeCached(store_, &keeper_, digest, info, ex, env_.clock->WallMs());
       return;
     }
     if (!st.IsNotFound()) {
@@ -149,12 +148,20 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
     RespondOciError(ex, 503, "UNAVAILABLE", "shutting down");
     return;
   }
+  if (fills_.size() >= max_fills_) {
+    unsigned long long count = 0;
+    if (fills_log_.Note(env_.clock->NowMs(), &count))
+      LOG_WARN("fill: %llu miss(es) refused in the last minute: %zu fills running (server.max_fills)", count,
+               fills_.size());
+    RespondOciError(ex, 503, "UNAVAILABLE", "too many blob fills in progress; retry shortly");
+    return;
+  }
   std::vector<FillSource> sources = BlobSources(up, route, hop);
   if (sources.empty()) {  // a peer asked, and we do not have it
     RespondOciError(ex, 404, "BLOB_UNKNOWN", "blob not cached on this node");
     return;
   }
-  BlobFill::Env env{store_, writer_, &keeper_,
+  BlobFill::Env env{env_.clock, store_, writer_, &keeper_,
                     [this](const util::Digest& d, BlobFill* fill) {
                       auto it = fills_.find(d);
                       if (it != fills_.end() && it->second.get() == fill) fills_.erase(it);

@@ -34,8 +34,9 @@ namespace registry {
 class Service {
  public:
   // Takes ownership of the upstreams.
-  Service(uv_loop_t* loop, const config::Cache& cache_cfg, std::unique_ptr<UpstreamSet> upstreams,
-          cache::Store* store, WriterBridge* writer);
+  // The Env must outlive the Service.
+  Service(io::Env env, const config::Config& cfg, std::unique_ptr<UpstreamSet> upstreams, cache::Store* store,
+          WriterBridge* writer);
   // Loads the cache index. Errors: from the store.
   util::Status Start();
   Service(const Service&) = delete;
@@ -60,6 +61,8 @@ class Service {
   // Peers first (per the cluster's plan), then the upstream unless a peer asked.
   std::vector<FillSource> BlobSources(Upstream* up, const oci::Route& route, peers::Hop hop);
 
+  io::Env env_;
+  uint64_t max_fills_;
   cache::Store* store_;
   WriterBridge* writer_;
   std::unique_ptr<UpstreamSet> upstreams_;
@@ -68,6 +71,7 @@ class Service {
   ManifestResolver manifests_;
   std::unordered_map<util::Digest, std::shared_ptr<BlobFill>, util::DigestHash> fills_;
   peering::Cluster* cluster_ = nullptr;
+  util::LogThrottle fills_log_;
   bool shutting_down_ = false;
 };
 

@@ -11,7 +11,7 @@ std::string CanonicalRegistry(const std::string& name) {
   return name;
 }
 
-util::Result<std::unique_ptr<UpstreamSet>> UpstreamSet::Create(uv_loop_t* loop,
+util::Result<std::unique_ptr<UpstreamSet>> UpstreamSet::Create(io::Env env,
                                                                const std::vector<config::Upstream>& upstreams) {
   std::unique_ptr<UpstreamSet> set(new UpstreamSet());
   for (const config::Upstream& u : upstreams) {
@@ -22,7 +22,8 @@ util::Result<std::unique_ptr<UpstreamSet>> UpstreamSet::Create(uv_loop_t* loop,
     opts.endpoint.port = u.port;
     opts.endpoint.connect_timeout_ms = u.connect_timeout_ms;
     opts.endpoint.response_timeout_ms = u.response_timeout_ms;
-    opts.allow_private_redirects = u.allow_private_redirects;
+    opts.endpoint.deadline_ms = u.request_deadline_ms;
+    opts.allow_private_addresses = u.allow_private_addresses;
     std::vector<std::string> own_cas, other_cas;
     if (!u.ca_file.empty()) {
       own_cas = {u.ca_file};
@@ -53,7 +54,7 @@ util::Result<std::unique_ptr<UpstreamSet>> UpstreamSet::Create(uv_loop_t* loop,
     up->config = u;
     up->config.registry = opts.name;
     up->is_docker_hub = up->config.registry == "docker.io";
-    up->session = std::make_unique<upstream::Session>(loop, std::move(opts));
+    up->session = std::make_unique<upstream::Session>(env, std::move(opts));
     set->upstreams_.push_back(std::move(up));
   }
   return set;

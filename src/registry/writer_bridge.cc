@@ -3,11 +3,10 @@
 namespace registry {
 
 WriterBridge::WriterBridge(uv_loop_t* loop, cache::Writer* writer) : writer_(writer) {
-  uv_async_init(loop, &async_, OnAsync);
-  async_.data = this;
+  async_.Init(loop, this, uv_async_init, OnAsync);
   // Not a reason to keep the loop running: at shutdown the loop ends once the
   // network handles are closed, and the daemon then drains the writer.
-  uv_unref(reinterpret_cast<uv_handle_t*>(&async_));
+  uv_unref(async_.base());
 }
 
 void WriterBridge::Run(std::function<util::Status()> job, std::function<void(util::Status)> done) {
@@ -18,7 +17,7 @@ void WriterBridge::Run(std::function<util::Status()> job, std::function<void(uti
       std::lock_guard<std::mutex> lock(mu_);
       done_.push_back(Done{std::move(done), std::move(st)});
     }
-    uv_async_send(&async_);
+    uv_async_send(async_.get());
   });
 }
 
@@ -37,7 +36,7 @@ void WriterBridge::OnAsync(uv_async_t* a) {
 
 void WriterBridge::Close() {
   closed_ = true;
-  uv_close(reinterpret_cast<uv_handle_t*>(&async_), nullptr);
+  async_.Close();
 }
 
 }  // namespace registry

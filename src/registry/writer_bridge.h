@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "cache/writer.h"
+#include "src/io/handle.h"
 #include "util/status.h"
 
 namespace registry {
@@ -37,7 +38,7 @@ class WriterBridge {
   static void OnAsync(uv_async_t* a);
 
   cache::Writer* writer_;
-  uv_async_t async_;
+  io::Handle<uv_async_t> async_;
   std::mutex mu_;
   std::vector<Done> done_;  // guarded by mu_
   size_t pending_ = 0;      // loop thread only

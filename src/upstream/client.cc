@@ -1,10 +1,11 @@
 #include "src/upstream/client.h"
 
-#include <llhttp.h>
+#include <netinet/in.h>
 
 #include <algorithm>
 #include <cstring>
 
+#include "src/io/handle.h"
 #include "src/upstream/address_policy.h"
 #include "util/log.h"
 
@@ -16,7 +17,37 @@ namespace {
 constexpr size_t kReadSize = 256 * 1024;
 constexpr size_t kMaxResponseHead = 64 * 1024;
 constexpr size_t kMaxIdle = 16;
+constexpr size_t kMaxAddresses = 16;  // tried per connect; a resolver answer can be longer
 constexpr uint64_t kIdleKeepMs = 30000;
+
+// RFC 8305 section 4: interleave the families, starting with the family of
+// the first address the resolver preferred.
+std::vector<sockaddr_storage> OrderAddresses(const addrinfo* res) {
+  std::vector<sockaddr_storage> first, second;
+  int first_family = res ? res->ai_family : AF_UNSPEC;
+  for (const addrinfo* a = res; a; a = a->ai_next) {
+    if (a->ai_family != AF_INET && a->ai_family != AF_INET6) continue;
+    sockaddr_storage ss{};
+    std::memcpy(&ss, a->ai_addr, std::min<size_t>(a->ai_addrlen, sizeof(ss)));
+    (a->ai_family == first_family ? first : second).push_back(ss);
+  }
+  std::vector<sockaddr_storage> out;
+  for (size_t i = 0; i < std::max(first.size(), second.size()) && out.size() < kMaxAddresses; ++i) {
+    if (i < first.size()) out.push_back(first[i]);
+    if (i < second.size() && out.size() < kMaxAddresses) out.push_back(second[i]);
+  }
+  return out;
+}
+
+std::string AddressText(const sockaddr_storage& ss) {
+  char buf[64] = "?";
+  if (ss.ss_family == AF_INET6) {
+    uv_ip6_name(reinterpret_cast<const sockaddr_in6*>(&ss), buf, sizeof(buf));
+    return "[" + std::string(buf) + "]";
+  }
+  uv_ip4_name(reinterpret_cast<const sockaddr_in*>(&ss), buf, sizeof(buf));
+  return buf;
+}
 }  // namespace
 
 std::string Endpoint::HostHeader() const {
@@ -25,22 +56,15 @@ std::string Endpoint::HostHeader() const {
   return default_port ? h : h + ":" + std::to_string(port);
 }
 
-// One TCP connection to the upstream. Deleted from its close callbacks only.
+// One TCP connection to the origin. Deletes itself once its timer handle has
+// closed (the last thing Close() does); the socket, the resolver request and
+// the connect attempts live in their own storage and never point back at a
+// closed connection.
 class UpstreamConn {
  public:
   explicit UpstreamConn(Client* client) : client_(client) {
-    uv_tcp_init(client->loop_, &tcp_);
-    uv_timer_init(client->loop_, &timer_);
-    tcp_.data = timer_.data = gai_.data = connect_.data = this;
-    llhttp_settings_init(&settings_);
-    settings_.on_header_field = OnHeaderField;
-    settings_.on_header_value = OnHeaderValue;
-    settings_.on_header_value_complete = OnHeaderValueComplete;
-    settings_.on_headers_complete = OnHeadersComplete;
-    settings_.on_body = OnBody;
-    settings_.on_message_complete = OnMessageComplete;
-    llhttp_init(&parser_, HTTP_RESPONSE, &settings_);
-    parser_.data = this;
+    timer_.Init(client->env_.loop, this, uv_timer_init);
+    stagger_.Init(client->env_.loop, this, uv_timer_init);
   }
 
   // Starts `fetch` on this connection: connects first if it is new.
@@ -49,7 +73,7 @@ class UpstreamConn {
     fetch_->conn_ = this;
     if (state_ == State::kIdle) {
       reused_ = true;
-      uv_read_stop(Stream());
+      uv_read_stop(tcp_.stream());
       SendRequest();
       return;
     }
@@ -60,18 +84,24 @@ class UpstreamConn {
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     std::string port = std::to_string(client_->endpoint_.port);
-    gai_pending_ = true;
-    int rc = uv_getaddrinfo(client_->loop_, &gai_, OnResolved, client_->endpoint_.host.c_str(), port.c_str(), &hints);
+    resolve_ = new Resolve{{}, this};
+    resolve_->req.data = resolve_;
+    int rc = uv_getaddrinfo(client_->env_.loop, &resolve_->req, OnResolved, client_->endpoint_.host.c_str(),
+                            port.c_str(), &hints);
     if (rc != 0) {
-      gai_pending_ = false;
-      Fail(Status::Unavailable("resolve " + client_->endpoint_.host + ": " + uv_strerror(rc)));
+      // Begin runs from the deferred queue (Client::Dispatch), never inside
+      // Start(): failing here reaches the caller on a later turn already.
+      delete resolve_;
+      resolve_ = nullptr;
+      Fail(Status::Unavailable("resolve " + Name() + ": " + uv_strerror(rc)));
     }
   }
 
   void Pause() {
     if (state_ != State::kBusy) return;
-    uv_read_stop(Stream());
-    uv_timer_stop(&timer_);
+    uv_read_stop(tcp_.stream());
+    uv_timer_stop(timer_.get());
+    ArmDeadlineOnly();
   }
   void Resume() {
     if (state_ != State::kBusy) return;
@@ -89,11 +119,21 @@ class UpstreamConn {
   void Close() {
     if (state_ == State::kClosing) return;
     state_ = State::kClosing;
-    if (gai_pending_) uv_cancel(reinterpret_cast<uv_req_t*>(&gai_));
-    uv_timer_stop(&timer_);
-    handles_open_ = 2;
-    uv_close(reinterpret_cast<uv_handle_t*>(&tcp_), OnClosed);
-    uv_close(reinterpret_cast<uv_handle_t*>(&timer_), OnClosed);
+    if (fetch_) {
+      // Closed under a request (Client::Shutdown): it still gets its one callback.
+      auto f = std::move(fetch_);
+      f->conn_ = nullptr;
+      if (!f->cancelled_) client_->CompleteLater(f, Status::Aborted("client shut down"));
+    }
+    if (resolve_) {
+      resolve_->owner = nullptr;  // its callback frees it
+      uv_cancel(reinterpret_cast<uv_req_t*>(&resolve_->req));
+      resolve_ = nullptr;
+    }
+    AbandonAttempts(nullptr);
+    tcp_.Close();
+    stagger_.Close();
+    timer_.Close([this] { Destroy(); });
   }
 
   // Parks the connection in the idle pool, watching for the server closing it.
@@ -106,61 +146,137 @@ class UpstreamConn {
  private:
   friend class Client;
   enum class State { kNew, kResolving, kConnecting, kHandshaking, kBusy, kIdle, kClosing };
+  struct Resolve {
+    uv_getaddrinfo_t req;
+    UpstreamConn* owner;  // null once the connection gave up on it
+  };
+  struct Attempt {
+    uv_connect_t req;
+    io::Handle<uv_tcp_t> tcp;
+    UpstreamConn* owner;  // null once abandoned
+    sockaddr_storage addr;
+  };
 
-  uv_stream_t* Stream() { return reinterpret_cast<uv_stream_t*>(&tcp_); }
-
-  static void OnClosed(uv_handle_t* h) {
-    auto* self = static_cast<UpstreamConn*>(h->data);
-    if (--self->handles_open_ == 0 && !self->gai_pending_) self->Destroy();
-  }
   void Destroy() {
     client_->Forget(this);
     delete this;
   }
 
   static void OnResolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
-    auto* self = static_cast<UpstreamConn*>(req->data);
-    self->gai_pending_ = false;
-    if (self->state_ == State::kClosing) {
+    auto* r = static_cast<Resolve*>(req->data);
+    UpstreamConn* self = r->owner;
+    delete r;
+    if (!self) {
       if (res) uv_freeaddrinfo(res);
-      if (self->handles_open_ == 0) self->Destroy();
       return;
     }
+    self->resolve_ = nullptr;
     if (status != 0 || !res) {
       if (res) uv_freeaddrinfo(res);
       self->Fail(Status::Unavailable("resolve " + self->client_->endpoint_.host + ": " + uv_strerror(status)));
       return;
     }
-    if (self->client_->endpoint_.forbid_non_public && IsNonPublicAddress(res->ai_addr)) {
-      std::string kind = DescribeAddress(res->ai_addr);
-      uv_freeaddrinfo(res);
-      self->Fail(Status::Unavailable("refused: " + self->client_->endpoint_.host + " resolves to a " + kind +
-                                     " address"));
+    std::vector<sockaddr_storage> all = OrderAddresses(res);
+    uv_freeaddrinfo(res);
+    std::string refused;
+    for (const sockaddr_storage& ss : all) {
+      const sockaddr* sa = reinterpret_cast<const sockaddr*>(&ss);
+      if (self->client_->endpoint_.forbid_non_public && IsNonPublicAddress(sa)) {
+        if (refused.empty()) refused = DescribeAddress(sa);
+        continue;
+      }
+      self->addresses_.push_back(ss);
+    }
+    if (self->addresses_.empty()) {
+      self->Fail(Status::Unavailable(refused.empty()
+                                         ? "resolve " + self->client_->endpoint_.host + ": no usable address"
+                                         : "refused: " + self->client_->endpoint_.host + " resolves to a " + refused +
+                                               " address"));
       return;
     }
     self->state_ = State::kConnecting;
-    int rc = uv_tcp_connect(&self->connect_, &self->tcp_, res->ai_addr, OnConnected);
-    uv_freeaddrinfo(res);
-    if (rc != 0) self->Fail(Status::Unavailable("connect " + self->Name() + ": " + uv_strerror(rc)));
+    self->StartNextAttempt();
   }
 
-  static void OnConnected(uv_connect_t* req, int status) {
-    auto* self = static_cast<UpstreamConn*>(req->data);
-    if (self->state_ == State::kClosing) return;
+  // Happy Eyeballs: starts the next address (skipping those that fail at
+  // once) and arms the stagger timer for the one after it.
+  void StartNextAttempt() {
+    while (next_address_ < addresses_.size()) {
+      auto* a = new Attempt{{}, {}, this, addresses_[next_address_++]};
+      a->req.data = a;
+      int rc = a->tcp.Init(client_->env_.loop, a, uv_tcp_init);
+      if (rc == 0)
+        rc = uv_tcp_connect(&a->req, a->tcp.get(), reinterpret_cast<const sockaddr*>(&a->addr), OnAttemptDone);
+      if (rc != 0) {
+        last_connect_error_ = AddressText(a->addr) + ": " + uv_strerror(rc);
+        a->tcp.Close();
+        delete a;  // no connect callback was queued
+        continue;
+      }
+      attempts_.push_back(a);
+      if (next_address_ < addresses_.size())
+        uv_timer_start(
+            stagger_.get(), [](uv_timer_t* t) { static_cast<UpstreamConn*>(t->data)->StartNextAttempt(); },
+            Client::kAttemptStaggerMs, 0);
+      return;
+    }
+    if (attempts_.empty())
+      Fail(Status::Unavailable("connect " + Name() + ": " +
+                               (last_connect_error_.empty() ? "no address" : last_connect_error_)));
+  }
+
+  // Closes every attempt but `keep`; their callbacks come back with
+  // UV_ECANCELED and free them.
+  void AbandonAttempts(Attempt* keep) {
+    for (Attempt* a : attempts_) {
+      if (a == keep) continue;
+      a->owner = nullptr;
+      a->tcp.Close();
+    }
+    attempts_.clear();
+    if (keep) attempts_.push_back(keep);
+  }
+
+  static void OnAttemptDone(uv_connect_t* req, int status) {
+    auto* a = static_cast<Attempt*>(req->data);
+    UpstreamConn* self = a->owner;
+    if (!self) {
+      a->tcp.Close();
+      delete a;
+      return;
+    }
+    std::erase(self->attempts_, a);
     if (status != 0) {
-      self->Fail(Status::Unavailable("connect " + self->Name() + ": " + uv_strerror(status)));
+      self->last_connect_error_ = AddressText(a->addr) + ": " + uv_strerror(status);
+      LOG_DEBUG("upstream: connect %s: %s", self->Name().c_str(), self->last_connect_error_.c_str());
+      a->tcp.Close();
+      delete a;
+      // The next address now, without waiting out the stagger.
+      if (self->attempts_.empty()) {
+        uv_timer_stop(self->stagger_.get());
+        self->StartNextAttempt();
+      }
       return;
     }
-    uv_tcp_nodelay(&self->tcp_, 1);
-    const Endpoint& ep = self->client_->endpoint_;
+    uv_timer_stop(self->stagger_.get());
+    self->AbandonAttempts(nullptr);
+    self->tcp_ = std::move(a->tcp);
+    self->tcp_->data = self;
+    delete a;
+    self->OnConnected();
+  }
+
+  void OnConnected() {
+    uv_tcp_nodelay(tcp_.get(), 1);
+    const Endpoint& ep = client_->endpoint_;
     if (ep.tls) {
-      self->tls_ = std::make_unique<TlsSession>(ep.tls, ep.host);
-      self->state_ = State::kHandshaking;
-      self->StartReading();
-      self->ContinueHandshake();
+      tls_ = std::make_unique<TlsSession>(ep.tls, ep.host);
+      state_ = State::kHandshaking;
+      StartReading();
+      ContinueHandshake();
       return;
     }
-    self->SendRequest();
+    SendRequest();
   }
 
   // Runs the TLS handshake as far as the bytes at hand allow; sends the
@@ -190,18 +306,25 @@ class UpstreamConn {
     auto* w = new W{{}, std::move(bytes)};
     w->req.data = w;
     uv_buf_t buf = uv_buf_init(w->buf.data(), static_cast<unsigned>(w->buf.size()));
-    int rc = uv_write(&w->req, Stream(), &buf, 1, [](uv_write_t* r, int) { delete static_cast<W*>(r->data); });
+    int rc = uv_write(&w->req, tcp_.stream(), &buf, 1, [](uv_write_t* r, int) { delete static_cast<W*>(r->data); });
     if (rc != 0) delete w;
     return rc;
   }
 
   void SendRequest() {
     state_ = State::kBusy;
-    head_ = ResponseHead();
-    head_bytes_ = 0;
-    message_done_ = false;
-    llhttp_init(&parser_, HTTP_RESPONSE, &settings_);
-    parser_.data = this;
+    bool head = fetch_->method_ == "HEAD";
+    parser_.Reset(head, {kMaxResponseHead, fetch_->options_.max_body});
+    parser_.on_head = [this](const ResponseHead& h) {
+      std::shared_ptr<Fetch> f = fetch_;
+      if (f && !f->cancelled_ && f->cb_.on_head) f->cb_.on_head(h);
+      return fetch_ == f && f;  // false: cancelled inside the callback
+    };
+    parser_.on_body = [this](const char* d, size_t n) {
+      std::shared_ptr<Fetch> f = fetch_;
+      if (f && !f->cancelled_ && f->cb_.on_body) f->cb_.on_body(d, n);
+      return fetch_ == f && f;
+    };
     const Endpoint& ep = client_->endpoint_;
     std::string req = fetch_->method_ + " " + fetch_->path_ + " HTTP/1.1\r\nHost: " + ep.HostHeader() +
                       "\r\nUser-Agent: georeg/" GEOREG_VERSION "\r\n";
@@ -225,12 +348,16 @@ class UpstreamConn {
       FailOrRetry(Status::Unavailable("send to " + Name() + ": " + uv_strerror(rc)));
       return;
     }
-    StartReading();
+    if (fetch_->paused_) {
+      Pause();
+    } else {
+      StartReading();
+    }
   }
 
   void StartReading() {
     uv_read_start(
-        Stream(),
+        tcp_.stream(),
         [](uv_handle_t* h, size_t, uv_buf_t* buf) {
           auto* self = static_cast<UpstreamConn*>(h->data);
           if (!self->buf_) self->buf_.reset(new char[kReadSize]);
@@ -258,13 +385,12 @@ class UpstreamConn {
     }
     if (state_ != State::kBusy) return;
     if (n < 0) {
-      if (n == UV_EOF && llhttp_finish(&parser_) == HPE_OK && message_done_) {
-        Complete(Status::Ok(), false);
+      if (n == UV_EOF) {
+        OnParsed(parser_.Finish(), 0, 0);
         return;
       }
-      FailOrRetry(Status::Unavailable(std::string(n == UV_EOF ? "connection closed by " : "read from ") +
-                                      Name() + (n == UV_EOF ? "" : std::string(": ") + uv_strerror(n)) +
-                                      (fetch_ && fetch_->got_bytes_ ? " mid-response" : "")));
+      FailOrRetry(Status::Unavailable("read from " + Name() + ": " + uv_strerror(n) +
+                                      (parser_.started() ? " mid-response" : "")));
       return;
     }
     const char* data = buf->base;
@@ -279,31 +405,44 @@ class UpstreamConn {
         return;
       }
       if (plain.empty()) {
-        if (!*more) OnRead(UV_EOF, nullptr);  // close_notify: like EOF
+        if (!*more) OnParsed(parser_.Finish(), 0, 0);  // close_notify: like EOF
         return;
       }
       data = plain.data();
       len = plain.size();
     }
-    fetch_->got_bytes_ = true;
     ArmTimer(client_->endpoint_.response_timeout_ms);
-    std::shared_ptr<Fetch> hold = fetch_;  // callbacks may cancel
-    llhttp_errno_t err = llhttp_execute(&parser_, data, len);
-    if (state_ != State::kBusy || fetch_ != hold) return;  // cancelled inside a callback
-    if (err == HPE_PAUSED && message_done_) {
-      Complete(Status::Ok(), llhttp_should_keep_alive(&parser_));
-      return;
-    }
-    if (err != HPE_OK) {
-      Fail(Status::Unavailable("bad response from " + Name() + ": " + llhttp_errno_name(err) +
-                               (error_.empty() ? "" : " (" + error_ + ")")));
+    size_t consumed = 0;
+    ResponseParser::Result r = parser_.Feed(data, len, &consumed);
+    OnParsed(r, consumed, len);
+  }
+
+  void OnParsed(ResponseParser::Result r, size_t consumed, size_t len) {
+    switch (r) {
+      case ResponseParser::Result::kNeedMore:
+        return;
+      case ResponseParser::Result::kStopped:  // cancelled inside a callback: Drop() closed us
+        return;
+      case ResponseParser::Result::kComplete:
+        // Bytes after the response: the origin spoke out of turn; do not reuse.
+        Complete(Status::Ok(), parser_.keep_alive() && consumed == len);
+        return;
+      case ResponseParser::Result::kError:
+        if (!parser_.started()) {
+          FailOrRetry(Status::Unavailable("connection closed by " + Name()));
+        } else if (parser_.error().find("larger than allowed") != std::string::npos) {
+          Fail(Status::InvalidArgument(Name() + ": " + parser_.error()));
+        } else {
+          Fail(Status::Unavailable("bad response from " + Name() + ": " + parser_.error()));
+        }
+        return;
     }
   }
 
   void FailOrRetry(Status st) {
-    if (reused_ && fetch_ && !fetch_->got_bytes_ && !fetch_->retried_ &&
+    if (reused_ && fetch_ && !parser_.started() && !fetch_->retried_ &&
         (fetch_->method_ == "GET" || fetch_->method_ == "HEAD")) {
-      // The idle connection had been closed by the upstream: try a fresh one.
+      // The idle connection had been closed by the origin: try a fresh one.
       auto f = std::move(fetch_);
       f->retried_ = true;
       f->conn_ = nullptr;
@@ -317,10 +456,10 @@ class UpstreamConn {
   void Fail(Status st) { Complete(std::move(st), false); }
 
   void Complete(Status st, bool reusable) {
-    uv_timer_stop(&timer_);
+    uv_timer_stop(timer_.get());
     std::shared_ptr<Fetch> f = std::move(fetch_);
     if (reusable && st.ok()) {
-      uv_read_stop(Stream());
+      uv_read_stop(tcp_.stream());
       client_->Release(this, true);
     } else {
       Close();
@@ -332,27 +471,30 @@ class UpstreamConn {
     if (cb) cb(std::move(st));
   }
 
+  // Arms the phase timeout, or less when the fetch's deadline comes first.
   void ArmTimer(uint64_t ms) {
-    uv_timer_start(&timer_, [](uv_timer_t* t) { static_cast<UpstreamConn*>(t->data)->OnTimer(); }, ms, 0);
+    if (fetch_ && state_ != State::kIdle) {
+      uint64_t now = client_->env_.clock->NowMs();
+      uint64_t left = fetch_->deadline_at_ > now ? fetch_->deadline_at_ - now : 0;
+      ms = std::min(ms, left);
+    }
+    uv_timer_start(timer_.get(), [](uv_timer_t* t) { static_cast<UpstreamConn*>(t->data)->OnTimer(); }, ms, 0);
   }
-
-  // Fails the fetch from the next loop turn, so on_complete never runs inside Start().
-  void FailSoon(Status st) {
-    state_ = State::kResolving;
-    pending_error_ = std::move(st);
-    ArmTimer(0);
+  // A paused body has no idle timeout, but the deadline still holds.
+  void ArmDeadlineOnly() {
+    if (fetch_) ArmTimer(UINT64_MAX);
   }
 
   void OnTimer() {
-    if (!pending_error_.ok()) {
-      Fail(std::move(pending_error_));
-      return;
-    }
     if (state_ == State::kIdle) {
       client_->Release(this, false);
       return;
     }
-    const char* phase = state_ == State::kBusy          ? (head_.status ? "body from" : "response from")
+    if (fetch_ && client_->env_.clock->NowMs() >= fetch_->deadline_at_) {
+      Fail(Status::Timeout("request to " + Name() + " passed its deadline"));
+      return;
+    }
+    const char* phase = state_ == State::kBusy          ? (parser_.head_done() ? "body from" : "response from")
                         : state_ == State::kHandshaking ? "TLS handshake with"
                                                         : "connect to";
     Fail(Status::Timeout(std::string(phase) + " " + Name() + " timed out"));
@@ -360,81 +502,21 @@ class UpstreamConn {
 
   std::string Name() const { return client_->endpoint_.host + ":" + std::to_string(client_->endpoint_.port); }
 
-  static UpstreamConn* Self(llhttp_t* p) { return static_cast<UpstreamConn*>(p->data); }
-  int CountHead(size_t len) {
-    head_bytes_ += len;
-    if (head_bytes_ > kMaxResponseHead) {
-      error_ = "response head too large";
-      return -1;
-    }
-    return 0;
-  }
-  static int OnHeaderField(llhttp_t* p, const char* at, size_t len) {
-    UpstreamConn* self = Self(p);
-    if (self->in_value_) {
-      self->in_value_ = false;
-      self->field_.clear();
-    }
-    self->field_.append(at, len);
-    return self->CountHead(len);
-  }
-  static int OnHeaderValue(llhttp_t* p, const char* at, size_t len) {
-    UpstreamConn* self = Self(p);
-    if (!self->in_value_) {
-      self->in_value_ = true;
-      self->value_.clear();
-    }
-    self->value_.append(at, len);
-    return self->CountHead(len);
-  }
-  static int OnHeaderValueComplete(llhttp_t* p) {
-    UpstreamConn* self = Self(p);
-    http::AddHeader(&self->head_.headers, std::move(self->field_), std::move(self->value_));
-    self->in_value_ = false;
-    self->field_.clear();
-    self->value_.clear();
-    return 0;
-  }
-  static int OnHeadersComplete(llhttp_t* p) {
-    UpstreamConn* self = Self(p);
-    self->head_.status = p->status_code;
-    if (p->flags & F_CONTENT_LENGTH) self->head_.content_length = p->content_length;
-    std::shared_ptr<Fetch> f = self->fetch_;
-    if (f && !f->cancelled_ && f->cb_.on_head) f->cb_.on_head(self->head_);
-    if (self->fetch_ != f || !f) return HPE_PAUSED;  // cancelled: stop parsing
-    return f->method_ == "HEAD" ? 1 : 0;
-  }
-  static int OnBody(llhttp_t* p, const char* at, size_t len) {
-    UpstreamConn* self = Self(p);
-    std::shared_ptr<Fetch> f = self->fetch_;
-    if (f && !f->cancelled_ && f->cb_.on_body) f->cb_.on_body(at, len);
-    return 0;
-  }
-  static int OnMessageComplete(llhttp_t* p) {
-    Self(p)->message_done_ = true;
-    return HPE_PAUSED;
-  }
-
   Client* client_;
-  uv_tcp_t tcp_;
-  uv_timer_t timer_;
-  uv_getaddrinfo_t gai_;
-  uv_connect_t connect_;
-  int handles_open_ = 0;
-  bool gai_pending_ = false;
+  io::Handle<uv_tcp_t> tcp_;      // open once an attempt connected
+  io::Handle<uv_timer_t> timer_;  // phase timeouts and the deadline
+  io::Handle<uv_timer_t> stagger_;
+  Resolve* resolve_ = nullptr;
+  std::vector<sockaddr_storage> addresses_;
+  size_t next_address_ = 0;
+  std::vector<Attempt*> attempts_;
+  std::string last_connect_error_;
   State state_ = State::kNew;
   bool reused_ = false;
   std::shared_ptr<Fetch> fetch_;
-  llhttp_settings_t settings_;
-  llhttp_t parser_;
-  ResponseHead head_;
-  size_t head_bytes_ = 0;
-  std::string field_, value_, error_;
-  bool in_value_ = false;
-  bool message_done_ = false;
+  ResponseParser parser_;
   std::unique_ptr<char[]> buf_;
   std::unique_ptr<TlsSession> tls_;  // null for plain HTTP
-  Status pending_error_;
 };
 
 void Fetch::Pause() {
@@ -459,24 +541,54 @@ void Fetch::Cancel() {
   }
 }
 
-Client::Client(uv_loop_t* loop, Endpoint endpoint) : loop_(loop), endpoint_(std::move(endpoint)) {}
+Client::Client(io::Env env, Endpoint endpoint) : env_(env), endpoint_(std::move(endpoint)) {}
 
 Client::~Client() = default;
 
 std::shared_ptr<Fetch> Client::Start(std::string method, std::string path, std::vector<http::Header> headers,
-                                     Callbacks cb, std::string body) {
+                                     Callbacks cb, std::string body, FetchOptions options) {
   auto f = std::make_shared<Fetch>();
   f->body_ = std::move(body);
   f->client_ = this;
   f->method_ = std::move(method);
   f->path_ = std::move(path);
   f->headers_ = std::move(headers);
+  f->options_ = options;
+  uint64_t deadline = options.deadline_ms ? options.deadline_ms : endpoint_.deadline_ms;
+  f->deadline_at_ = env_.clock->NowMs() + deadline;
   f->cb_ = std::move(cb);
-  Dispatch(f);
+  if (shutting_down_) {
+    CompleteLater(f, Status::Aborted("client shut down"));
+    return f;
+  }
+  // Everything, even a connection from the idle pool, starts on a later
+  // turn: no failure can reach the caller from inside Start(). The queue
+  // holds the request until then (callers may drop their handle).
+  env_.deferred->Post([this, f] {
+    if (f->cancelled_) return;
+    if (shutting_down_) {
+      CompleteLater(f, Status::Aborted("client shut down"));
+      return;
+    }
+    Dispatch(f);
+  });
   return f;
 }
 
+void Client::CompleteLater(const std::shared_ptr<Fetch>& f, Status st) {
+  env_.deferred->Post([f, st] {
+    if (f->cancelled_ || !f->cb_.on_complete) return;
+    auto cb = std::move(f->cb_.on_complete);
+    f->cb_ = Callbacks();
+    cb(st);
+  });
+}
+
 void Client::Dispatch(const std::shared_ptr<Fetch>& f) {
+  if (endpoint_.scheme == "https" && !endpoint_.tls) {
+    CompleteLater(f, Status::Unavailable("https origin " + endpoint_.host + " has no TLS context"));
+    return;
+  }
   UpstreamConn* conn;
   if (!idle_.empty()) {
     conn = idle_.back();  // most recently used: least likely to have been closed
@@ -484,12 +596,6 @@ void Client::Dispatch(const std::shared_ptr<Fetch>& f) {
   } else {
     conn = new UpstreamConn(this);
     all_.insert(conn);
-  }
-  if (endpoint_.scheme == "https" && !endpoint_.tls) {
-    conn->fetch_ = f;
-    f->conn_ = conn;
-    conn->FailSoon(Status::Unavailable("https upstream " + endpoint_.host + " has no TLS context"));
-    return;
   }
   conn->Begin(f);
 }

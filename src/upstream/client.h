@@ -1,18 +1,36 @@
-// Client: HTTP/1.1 requests to one upstream registry, on the loop thread.
+// Client: HTTP/1.1 requests to one origin (an upstream registry, a token
+// realm, a redirect target or a peer), on the loop thread.
 //
-// Keeps idle connections for reuse (keep-alive), resolves names with
-// uv_getaddrinfo (off the loop thread), and enforces a connect timeout (DNS +
-// TCP) and a response timeout (to the response head, then the longest pause
-// inside a body). A request sent on a reused connection that the upstream had
-// already closed is retried once on a fresh one (GET and HEAD only).
-// https endpoints run TLS (src/upstream/tls.h) over the same connection;
-// a kept-alive connection keeps its TLS session.
+// Connecting: the host is resolved with uv_getaddrinfo (off the loop
+// thread) and every address is tried, Happy Eyeballs style (RFC 8305): the
+// families interleaved in the resolver's order, a new attempt every
+// kAttemptStaggerMs or as soon as the previous one failed, the first to
+// connect wins and the others are closed. With forbid_non_public, an
+// address that is loopback, private, link-local (cloud metadata), multicast
+// or unspecified is never connected to (src/upstream/address_policy.h).
+//
+// Deadlines: a connect timeout (DNS + TCP + TLS), a response timeout (to
+// the head, then the longest pause inside a body), and an overall deadline
+// for the whole conversation, so an origin that drips bytes cannot hold a
+// request for longer than that. A body larger than FetchOptions::max_body is
+// refused at the head when Content-Length announces it, and cut off when the
+// bytes pass it.
+//
+// Reuse: idle connections are kept (keep-alive); a request sent on a reused
+// connection that the origin had already closed is retried once on a fresh
+// one (GET and HEAD only). https endpoints run TLS (src/upstream/tls.h).
 //
 // Ownership: the Client owns connections and in-flight requests; the caller
-// holds a Fetch handle to pause, resume or cancel. Callbacks: on_head at most
-// once, on_body any number of times after it, on_complete exactly once,
-// unless the caller cancels (then nothing more fires). Errors given to
-// on_complete: Unavailable (connect, refused, reset, short body), Timeout.
+// holds a Fetch handle to pause, resume or cancel. The Env's loop, clock and
+// deferred queue must outlive the Client.
+//
+// Callback contract (libuv's): Start() never calls back from inside itself;
+// on_head at most once, on_body any number of times after it, on_complete
+// exactly once, later, unless the caller cancels (then nothing more fires).
+// Errors given to on_complete: Unavailable (unresolvable, refused by the
+// address policy, connect, reset, short body, bad response), Timeout (a
+// timeout or the deadline), InvalidArgument (a body over max_body), Aborted
+// (Shutdown() with the request in flight).
 #pragma once
 
 #include <uv.h>
@@ -27,6 +45,8 @@
 #include <vector>
 
 #include "src/http/headers.h"
+#include "src/io/env.h"
+#include "src/upstream/response_parser.h"
 #include "src/upstream/tls.h"
 #include "util/status.h"
 
@@ -38,16 +58,15 @@ struct Endpoint {
   uint16_t port = 80;
   uint64_t connect_timeout_ms = 5000;
   uint64_t response_timeout_ms = 10000;
-  std::shared_ptr<TlsContext> tls;  // set for https; shared by the upstream's connections
-  bool forbid_non_public = false;   // refuse hosts that resolve to loopback/private/link-local
+  uint64_t deadline_ms = 15 * 60 * 1000;  // a whole conversation, unless FetchOptions says less
+  std::shared_ptr<TlsContext> tls;  // set for https; shared by the origin's connections
+  bool forbid_non_public = false;   // refuse addresses that are not public (see above)
   std::string HostHeader() const;
 };
 
-struct ResponseHead {
-  int status = 0;
-  std::vector<http::Header> headers;  // lowercase names, repeats merged
-  std::optional<uint64_t> content_length;
-  const std::string* Find(std::string_view name) const { return http::FindHeader(headers, name); }
+struct FetchOptions {
+  uint64_t deadline_ms = 0;        // 0: the endpoint's
+  uint64_t max_body = UINT64_MAX;  // bytes
 };
 
 struct Callbacks {
@@ -76,17 +95,20 @@ class Fetch {
   std::string path_;
   std::vector<http::Header> headers_;
   std::string body_;
+  FetchOptions options_;
+  uint64_t deadline_at_ = 0;  // clock time
   Callbacks cb_;
   UpstreamConn* conn_ = nullptr;
   bool cancelled_ = false;
   bool paused_ = false;
-  bool got_bytes_ = false;  // any response byte seen (retry only before that)
   bool retried_ = false;
 };
 
 class Client {
  public:
-  Client(uv_loop_t* loop, Endpoint endpoint);
+  static constexpr uint64_t kAttemptStaggerMs = 250;  // RFC 8305's recommended Connection Attempt Delay
+
+  Client(io::Env env, Endpoint endpoint);
   ~Client();  // REQUIRES: Shutdown() ran and the loop turned until its handles closed
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
@@ -94,19 +116,23 @@ class Client {
   // Starts a request. `path` is the request target ("/v2/...").
   // A non-empty `body` is sent with its Content-Length (peer messages).
   std::shared_ptr<Fetch> Start(std::string method, std::string path, std::vector<http::Header> headers,
-                               Callbacks cb, std::string body = {});
-  // Closes idle connections and cancels nothing else; used at shutdown.
+                               Callbacks cb, std::string body = {}, FetchOptions options = {});
+  // Closes every connection. Requests still in flight complete with Aborted
+  // (from the deferred queue); Start() afterwards completes with Aborted too.
   void Shutdown();
   const Endpoint& endpoint() const { return endpoint_; }
   size_t idle_connections() const { return idle_.size(); }
+  size_t open_connections() const { return all_.size(); }
 
  private:
   friend class UpstreamConn;
   void Dispatch(const std::shared_ptr<Fetch>& fetch);
   void Release(UpstreamConn* conn, bool reusable);
   void Forget(UpstreamConn* conn);
+  // Delivers on_complete(st) to `f` from the deferred queue.
+  void CompleteLater(const std::shared_ptr<Fetch>& f, util::Status st);
 
-  uv_loop_t* loop_;
+  io::Env env_;
   Endpoint endpoint_;
   std::deque<UpstreamConn*> idle_;
   std::unordered_set<UpstreamConn*> all_;

@@ -36,47 +36,7 @@ std::string UrlEncode(const std::string& s) {
   return out;
 }
 
-std::string OriginKey(const std::string& scheme, const std::string& host, uint16_t port) {
-  return scheme + "://" + host + ":" + std::to_string(port);
-}
-
 }  // namespace
-
-bool ParseUrl(const std::string& url, std::string* scheme, std::string* host, uint16_t* port, std::string* path) {
-  size_t sep = url.find("://");
-  if (sep == std::string::npos) return false;
-  *scheme = url.substr(0, sep);
-  for (char& c : *scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (*scheme != "http" && *scheme != "https") return false;
-  size_t host_start = sep + 3;
-  size_t path_start = url.find_first_of("/?#", host_start);
-  std::string authority = url.substr(host_start, path_start == std::string::npos ? url.npos : path_start - host_start);
-  *path = path_start == std::string::npos ? "/" : url.substr(path_start);
-  if (size_t hash = path->find('#'); hash != std::string::npos) path->erase(hash);
-  if (path->empty() || (*path)[0] == '?') *path = "/" + *path;
-  if (authority.empty() || authority.find('@') != std::string::npos) return false;
-  *port = *scheme == "https" ? 443 : 80;
-  if (authority.front() == '[') {
-    size_t close = authority.find(']');
-    if (close == std::string::npos) return false;
-    *host = authority.substr(1, close - 1);
-    authority = authority.substr(close + 1);
-    if (authority.empty()) return true;
-    if (authority[0] != ':') return false;
-    authority = authority.substr(1);
-  } else {
-    size_t colon = authority.find(':');
-    *host = authority.substr(0, colon);
-    if (colon == std::string::npos) return !host->empty();
-    authority = authority.substr(colon + 1);
-  }
-  if (authority.empty() || authority.size() > 5 || authority.find_first_not_of("0123456789") != std::string::npos)
-    return false;
-  unsigned long p = std::stoul(authority);
-  if (p == 0 || p > 65535) return false;
-  *port = static_cast<uint16_t>(p);
-  return !host->empty();
-}
 
 // ---- Request ----
 
@@ -107,34 +67,35 @@ struct Session::TokenFetch {
   std::string body;
 };
 
-Session::Session(uv_loop_t* loop, SessionOptions options) : loop_(loop), options_(std::move(options)) {
+Session::Session(io::Env env, SessionOptions options) : env_(env), options_(std::move(options)) {
   const Endpoint& ep = options_.endpoint;
-  clients_[OriginKey(ep.scheme, ep.host, ep.port)] = std::make_unique<Client>(loop, ep);
+  util::Url origin{ep.scheme, ep.host, ep.port, "/", false};
+  clients_[origin.Origin()] = std::make_unique<Client>(env_, ep);
 }
 
 Session::~Session() = default;
 
-bool Session::OnRegistryHost(const Request::Target& t) const {
+bool Session::OnRegistryHost(const util::Url& t) const {
   const Endpoint& ep = options_.endpoint;
   return t.scheme == ep.scheme && t.host == ep.host && t.port == ep.port;
 }
 
-Client* Session::ClientFor(const std::string& scheme, const std::string& host, uint16_t port,
-                           bool redirect_target) {
-  // A redirect target and a token realm on the same origin get separate
-  // clients: only redirect targets are subject to the address policy.
-  std::string key = OriginKey(scheme, host, port) + (redirect_target ? " redirect" : "");
+Client* Session::ClientFor(const util::Url& origin) {
+  // The registry's own origin is the one client without the address policy:
+  // the operator named it. Every other origin came from the upstream.
+  std::string key = origin.Origin();
   auto it = clients_.find(key);
   if (it != clients_.end()) return it->second.get();
   Endpoint ep;
-  ep.scheme = scheme;
-  ep.host = host;
-  ep.port = port;
+  ep.scheme = origin.scheme;
+  ep.host = origin.host;
+  ep.port = origin.port;
   ep.connect_timeout_ms = options_.endpoint.connect_timeout_ms;
   ep.response_timeout_ms = options_.endpoint.response_timeout_ms;
-  if (scheme == "https") ep.tls = options_.other_hosts_tls;
-  ep.forbid_non_public = redirect_target && !options_.allow_private_redirects;
-  auto client = std::make_unique<Client>(loop_, ep);
+  ep.deadline_ms = options_.endpoint.deadline_ms;
+  if (origin.scheme == "https") ep.tls = options_.other_hosts_tls;
+  ep.forbid_non_public = !options_.allow_private_addresses;
+  auto client = std::make_unique<Client>(env_, ep);
   Client* raw = client.get();
   clients_[key] = std::move(client);
   return raw;
@@ -151,16 +112,21 @@ std::string Session::BasicAuthorization() const {
 }
 
 std::shared_ptr<Request> Session::Start(std::string method, std::string path, std::vector<http::Header> headers,
-                                        const std::string& repository, Callbacks cb) {
+                                        const std::string& repository, Callbacks cb, FetchOptions options) {
   auto r = std::make_shared<Request>();
   r->session_ = this;
   r->method_ = std::move(method);
   r->headers_ = std::move(headers);
   r->scope_ = "repository:" + repository + ":pull";
   r->cb_ = std::move(cb);
+  // One deadline for the whole conversation, redirects and token included.
+  uint64_t deadline = options.deadline_ms ? options.deadline_ms : options_.endpoint.deadline_ms;
+  r->options_ = options;
+  r->options_.deadline_ms = deadline;
+  r->deadline_at_ = env_.clock->NowMs() + deadline;
   const Endpoint& ep = options_.endpoint;
-  r->target_ = {ep.scheme, ep.host, ep.port, std::move(path)};
-  Attempt(r);
+  r->target_ = {ep.scheme, ep.host, ep.port, std::move(path), true};
+  Attempt(r);  // Client::Start calls back on a later turn only
   return r;
 }
 
@@ -169,7 +135,7 @@ void Session::Attempt(const std::shared_ptr<Request>& r) {
   r->sent_token_ = false;
   if (OnRegistryHost(r->target_)) {
     auto tok = tokens_.find(r->scope_);
-    if (tok != tokens_.end() && tok->second.expires_ms > uv_now(loop_)) {
+    if (tok != tokens_.end() && tok->second.expires_ms > env_.clock->NowMs()) {
       headers.push_back({"Authorization", "Bearer " + tok->second.value});
       r->sent_token_ = true;
     } else if (basic_ && !options_.username.empty()) {
@@ -209,9 +175,15 @@ void Session::Attempt(const std::shared_ptr<Request>& r) {
     if (!r || r->cancelled_) return;
     OnAttemptDone(r, std::move(st));
   };
-  Client* client = ClientFor(r->target_.scheme, r->target_.host, r->target_.port,
-                             r->hops_ > 0 && !OnRegistryHost(r->target_));
-  r->inner_ = client->Start(r->method_, r->target_.path, std::move(headers), std::move(cb));
+  uint64_t now = env_.clock->NowMs();
+  if (now >= r->deadline_at_) {
+    // Only reached from a callback (a redirect or a token): a later turn already.
+    OnAttemptDone(r, Status::Timeout("upstream " + options_.name + ": request passed its deadline"));
+    return;
+  }
+  FetchOptions opts = r->options_;
+  opts.deadline_ms = r->deadline_at_ - now;
+  r->inner_ = ClientFor(r->target_)->Start(r->method_, r->target_.path, std::move(headers), std::move(cb), {}, opts);
   if (r->paused_) r->inner_->Pause();
 }
 
@@ -246,7 +218,10 @@ void Session::HandleChallenge(const std::shared_ptr<Request>& r) {
       return;
     }
     if (r->sent_token_) tokens_.erase(r->scope_);  // expired or insufficient: fetch a new one, once
-    GetToken(r->scope_, realm, bearer->Param("service"), [this, r](Status st) {
+    std::weak_ptr<Request> weak = r;
+    GetToken(r->scope_, realm, bearer->Param("service"), [this, weak](Status st) {
+      auto r = weak.lock();
+      if (!r) return;
       if (r->cancelled_) return;
       if (!st.ok()) {
         Complete(r, std::move(st));
@@ -274,12 +249,16 @@ void Session::GetToken(const std::string& scope, const std::string& realm, const
     it->second->waiters.push_back(std::move(done));
     return;
   }
-  std::string scheme, host, path;
-  uint16_t port;
-  if (!ParseUrl(realm, &scheme, &host, &port, &path)) {
-    done(Status::Unavailable("upstream " + options_.name + " named a bad token realm"));
+  auto url = util::ParseUrl(realm);
+  if (!url.ok()) {
+    // Never inside the call: `done` runs on a later turn, like every callback.
+    env_.deferred->Post([done = std::move(done), msg = "upstream " + options_.name + " named a bad token realm (" +
+                                                         url.status().message() + ")"] {
+      done(Status::Unavailable(msg));
+    });
     return;
   }
+  std::string path = url->path;
   path += path.find('?') == std::string::npos ? "?" : "&";
   if (!service.empty()) path += "service=" + UrlEncode(service) + "&";
   path += "scope=" + UrlEncode(scope);
@@ -293,9 +272,7 @@ void Session::GetToken(const std::string& scope, const std::string& realm, const
   token_fetches_[scope] = std::move(tf);
   Callbacks cb;
   cb.on_head = [raw](const ResponseHead& h) { raw->status = h.status; };
-  cb.on_body = [raw](const char* d, size_t n) {
-    if (raw->body.size() + n <= kMaxTokenResponse) raw->body.append(d, n);
-  };
+  cb.on_body = [raw](const char* d, size_t n) { raw->body.append(d, n); };  // bounded by max_body below
   cb.on_complete = [this, scope](Status st) {
     auto it = token_fetches_.find(scope);
     if (it == token_fetches_.end()) return;
@@ -318,7 +295,9 @@ void Session::GetToken(const std::string& scope, const std::string& realm, const
         if (j.contains("expires_in") && j["expires_in"].is_number_unsigned()) lifetime = j["expires_in"];
         // Renew a little early so a token does not expire in flight.
         uint64_t margin_ms = std::min<uint64_t>(lifetime * 100, 10000);
-        tokens_[scope] = Token{token, uv_now(loop_) + lifetime * 1000 - margin_ms};
+        lifetime = std::min<uint64_t>(lifetime, 86400);  // a day at most: no overflow, no forever-token
+        margin_ms = std::min<uint64_t>(lifetime * 100, 10000);
+        tokens_[scope] = Token{token, env_.clock->NowMs() + lifetime * 1000 - margin_ms};
         LOG_DEBUG("upstream %s: new token for %s, valid %llu s", options_.name.c_str(), scope.c_str(),
                   (unsigned long long)lifetime);
       }
@@ -327,7 +306,12 @@ void Session::GetToken(const std::string& scope, const std::string& realm, const
     for (auto& w : tf->waiters) w(result);
   };
   LOG_INFO("upstream %s: token request for %s", options_.name.c_str(), scope.c_str());
-  raw->fetch = ClientFor(scheme, host, port, /*redirect_target=*/false)->Start("GET", path, std::move(headers), std::move(cb));
+  util::Url origin = *url;
+  FetchOptions opts;
+  opts.max_body = kMaxTokenResponse;
+  opts.deadline_ms = options_.endpoint.connect_timeout_ms + 2 * options_.endpoint.response_timeout_ms;
+  // Start() never calls back inside itself, so `raw` is still ours here.
+  raw->fetch = ClientFor(origin)->Start("GET", path, std::move(headers), std::move(cb), {}, opts);
 }
 
 void Session::FollowRedirect(const std::shared_ptr<Request>& r) {
@@ -335,12 +319,14 @@ void Session::FollowRedirect(const std::shared_ptr<Request>& r) {
     Complete(r, Status::Unavailable("upstream " + options_.name + ": more than 5 redirects"));
     return;
   }
-  Request::Target next;
+  util::Url next;
   const std::string& loc = r->location_;
-  if (!loc.empty() && loc[0] == '/') {
+  if (!loc.empty() && loc[0] == '/' && (loc.size() < 2 || loc[1] != '/')) {
     next = r->target_;
     next.path = loc;
-  } else if (!ParseUrl(loc, &next.scheme, &next.host, &next.port, &next.path)) {
+  } else if (auto u = util::ParseUrl(loc); u.ok()) {
+    next = std::move(*u);
+  } else {
     Complete(r, Status::Unavailable("upstream " + options_.name + " redirected to an unusable location"));
     return;
   }

@@ -10,14 +10,21 @@
 //     upstream's credentials). A 401 after the retry goes to the caller.
 //   - follows 301/302/303/307/308 for GET and HEAD, at most 5 hops. The
 //     Authorization header goes only to the registry's own host: never to a
-//     redirect target on another host, never to a peer. Targets that resolve
-//     to loopback, private, link-local or metadata addresses are refused
-//     unless the upstream allows private redirects.
+//     redirect target on another host, never to a peer.
+//   - applies the address policy to every origin but the registry itself
+//     (which the operator named): a token realm or redirect target that
+//     resolves to a loopback, private, link-local (metadata), multicast or
+//     unspecified address is never connected to, so neither the upstream's
+//     credentials nor its tokens can be steered at the host's own services,
+//     unless the upstream allows private addresses.
 //   - records Docker Hub's `ratelimit-remaining`.
 // Credentials and tokens are never logged.
 //
-// Callbacks as Client's: on_head at most once (the final response), on_body,
-// on_complete exactly once unless cancelled. Loop thread only.
+// Callbacks as Client's: Start() never calls back from inside itself;
+// on_head at most once (the final response), on_body, on_complete exactly
+// once, later, unless cancelled. Errors: Client's, and Unavailable for a
+// refused challenge, a bad realm or redirect, or more than 5 redirects.
+// Loop thread only; the Env must outlive the Session.
 #pragma once
 
 #include <uv.h>
@@ -30,6 +37,7 @@
 #include <vector>
 
 #include "src/upstream/client.h"
+#include "util/url.h"
 
 namespace upstream {
 
@@ -38,7 +46,7 @@ struct SessionOptions {
   Endpoint endpoint;           // the registry itself
   std::string username;        // empty: anonymous
   std::string password;
-  bool allow_private_redirects = false;
+  bool allow_private_addresses = false;  // realms and redirects may be non-public
   // TLS for hosts other than the registry (realm, redirect targets): the
   // system CAs and the upstream's ca_file.
   std::shared_ptr<TlsContext> other_hosts_tls;
@@ -55,17 +63,14 @@ class Request : public std::enable_shared_from_this<Request> {
 
  private:
   friend class Session;
-  struct Target {
-    std::string scheme, host;
-    uint16_t port = 0;
-    std::string path;  // with query
-  };
   Session* session_ = nullptr;
   std::string method_;
   std::vector<http::Header> headers_;
   std::string scope_;
   Callbacks cb_;
-  Target target_;
+  FetchOptions options_;
+  uint64_t deadline_at_ = 0;  // clock time
+  util::Url target_;
   std::shared_ptr<Fetch> inner_;
   enum class Intercept { kNone, kAuth, kRedirect } intercept_ = Intercept::kNone;
   std::string challenge_, location_;
@@ -78,7 +83,7 @@ class Request : public std::enable_shared_from_this<Request> {
 
 class Session {
  public:
-  Session(uv_loop_t* loop, SessionOptions options);
+  Session(io::Env env, SessionOptions options);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -86,7 +91,7 @@ class Session {
   // `path` is the request target on the registry ("/v2/..."); `repository`
   // scopes the token.
   std::shared_ptr<Request> Start(std::string method, std::string path, std::vector<http::Header> headers,
-                                 const std::string& repository, Callbacks cb);
+                                 const std::string& repository, Callbacks cb, FetchOptions options = {});
   void Shutdown();
   const std::optional<std::string>& ratelimit_remaining() const { return ratelimit_remaining_; }
   const SessionOptions& options() const { return options_; }
@@ -94,7 +99,7 @@ class Session {
  private:
   struct Token {
     std::string value;
-    uint64_t expires_ms = 0;  // loop time
+    uint64_t expires_ms = 0;  // clock time
   };
   struct TokenFetch;
 
@@ -105,11 +110,11 @@ class Session {
   void Complete(const std::shared_ptr<Request>& r, util::Status st);
   void GetToken(const std::string& scope, const std::string& realm, const std::string& service,
                 std::function<void(util::Status)> done);
-  bool OnRegistryHost(const Request::Target& t) const;
-  Client* ClientFor(const std::string& scheme, const std::string& host, uint16_t port, bool redirect_target);
+  bool OnRegistryHost(const util::Url& t) const;
+  Client* ClientFor(const util::Url& origin);
   std::string BasicAuthorization() const;
 
-  uv_loop_t* loop_;
+  io::Env env_;
   SessionOptions options_;
   std::map<std::string, std::unique_ptr<Client>> clients_;  // by "scheme://host:port"
   std::map<std::string, Token> tokens_;                     // by scope
@@ -117,9 +122,5 @@ class Session {
   bool basic_ = false;  // the registry asked for Basic
   std::optional<std::string> ratelimit_remaining_;
 };
-
-// Splits "https://host:port/path?q" into its parts. Returns false if it is
-// not an absolute http(s) URL.
-bool ParseUrl(const std::string& url, std::string* scheme, std::string* host, uint16_t* port, std::string* path);
 
 }  // namespace upstream

@@ -58,7 +58,14 @@ for _ in $(seq 50); do [ -s "$WORK/token.port" ] && break; sleep 0.1; done
 TOKEN_URL="http://127.0.0.1:$(cat "$WORK/token.port")/token"
 start_origin token "$(printf 'auth:\n  token:\n    realm: %s\n    service: georeg-test\n    issuer: georeg-test-issuer\n    rootcertbundle: %s' "$TOKEN_URL" "$PKI/tokensigner.crt")"
 check "the registry demands a token" bash -c "curl -sI http://$ORIGIN/v2/ | grep -q '^HTTP/1.1 401'"
+# The realm is on a loopback address: refused (SSRF, credential leak) unless
+# the upstream allows private addresses.
 georeg_with "http://$ORIGIN" 'username = "georeg"' "password_file = \"$WORK/password\""
+expect_eq "token realm on loopback without allow_private_addresses: refused" 503 "$(get "$M")"
+expect_eq "token realm refused: nothing was sent to it, credentials included" 0 "$(grep -c . "$TLOG")"
+check "token realm refused: the log says why" grep -q "refused: 127.0.0.1 resolves to a loopback address" "$GEOREG_LOG"
+stop_georeg
+georeg_with "http://$ORIGIN" 'username = "georeg"' "password_file = \"$WORK/password\"" 'allow_private_addresses = true'
 scope_count() { grep -c "scope=repository:team/app:pull auth=yes status=200" "$TLOG"; }
 expect_eq "token auth: manifest" 200 "$(get "$M")"
 expect_eq "token auth: blob" 200 "$(get "team/app/blobs/$layer")"
@@ -73,7 +80,7 @@ expect_eq "token auth: a blob after the token expired" 200 "$(get "team/app/blob
 expect_eq "token auth: the token was renewed" 2 "$(scope_count)"
 check "token auth: no token in georeg's log" bash -c "! grep -qi 'eyJ' '$GEOREG_LOG'"
 stop_georeg
-georeg_with "http://$ORIGIN"
+georeg_with "http://$ORIGIN" 'allow_private_addresses = true'
 expect_eq "token auth without credentials: fails cleanly" 503 "$(get "team/app/blobs/$layer")"
 check "token auth without credentials: the log says why" grep -q "token request for .* answered 401" "$GEOREG_LOG"
 stop_georeg
@@ -102,4 +109,18 @@ expect_eq "scripted bearer: every token refused: the request fails" 503 "$(g "${
 expect_eq "scripted bearer: after exactly one token request (no loop)" 1 "$(tokens)"
 expect_eq "scripted bearer: a later request retries once more, then fails" "503 2" "$(g "${BL[1]}") $(tokens)"
 stop_georeg
+stop_pid "$FAKE_PID"
+
+# ---- A realm naming a 300-byte host: the resolver refuses it at once, and
+# that early failure must reach the token waiters on a later turn (it was a
+# use-after-free: the token fetch was freed inside its own start). ----
+start_fake bearer --dir "$WORK/bblobs" --realm "http://$(printf 'a%.0s' $(seq 300)).example/token"
+write_config fake "http://$FAKE" 'allow_private_addresses = true'
+start_georeg --config "$WORK/georeg.toml"
+expect_eq "300-byte realm host: the pull fails cleanly" 503 "$(g "${BL[0]}")"
+expect_eq "300-byte realm host: again (a cached failure path)" 503 "$(g "${BL[1]}")"
+check "300-byte realm host: the daemon is alive" curl -sf -o /dev/null "$GEOREG_URL/v2/"
+check "300-byte realm host: the log names the resolver's refusal" grep -q "resolve a\{20\}" "$GEOREG_LOG"
+stop_georeg
+expect_eq "300-byte realm host: georeg exits 0 on SIGTERM" 0 "$?"
 it_finish

@@ -37,4 +37,16 @@ check "serve with a bad --listen: non-zero, one line" test $? -ne 0 -a "$(wc -l 
 "$GEOREG" serve --upstream nourl --cache-dir "$WORK/c" 2>"$WORK/err"
 check "serve with a bad --upstream: non-zero, one line" test $? -ne 0 -a "$(wc -l <"$WORK/err")" = 1
 check "a refused start created no cache" test ! -e "$WORK/c"
+bad "bad peer network" "cluster.peer_networks:" "$(printf '[cluster]\npeer_networks = ["10.0.0.0/33"]\n%s' "$UP")"
+bad "bad request deadline" "upstream[0].request_deadline:" "$(printf '%s\nrequest_deadline = "0s"' "$UP")"
+
+# The test library's own stop helper must be able to fail: a process that
+# is already gone is not "stopped by SIGTERM".
+start_bg "short-lived" "$WORK/short.log" true
+sleep 0.3
+stop_pid "$LAST_PID"
+expect_eq "stop_pid of a process already gone fails (125)" 125 "$?"
+start_bg "long-lived" "$WORK/long.log" sleep 30
+stop_pid "$LAST_PID"
+expect_eq "stop_pid of a live process returns its status (TERM: 143)" 143 "$?"
 it_finish

@@ -70,6 +70,8 @@ sleep 0.5
 check "new connections are refused while draining" bash -c "! curl -s --max-time 2 -o /dev/null '$U/v2/'"
 wait "$cpid"
 expect_eq "the in-flight download completed" "200 $big" "$(cat "$WORK/inflight.code") sha256:$(sha_of "$WORK/inflight")"
-stop_georeg
+# It was sent SIGTERM above: its own exit, not stop_pid's, is the answer.
+for _ in $(seq 100); do running "$GEOREG_PID" || break; sleep 0.1; done
+wait "$GEOREG_PID"
 expect_eq "georeg exits 0 after draining" 0 $?
 it_finish

@@ -1,6 +1,8 @@
 // Transcripts: bytes in, events out.
 #include <catch2/catch.hpp>
 
+#include <string>
+
 #include "src/http/request_parser.h"
 
 using http::RequestParser;
@@ -10,11 +12,17 @@ namespace {
 
 struct Transcript {
   std::vector<http::Request> requests;
+  std::vector<std::string> bodies;
   int error = 0;
 };
 
-// Feeds `input` in pieces of `step` bytes, collecting requests.
-Transcript Run(const std::string& input, size_t step = 1 << 20, RequestParser::Limits limits = {}) {
+constexpr int64_t kNoBodies = -1;
+
+// Feeds `input` in pieces of `step` bytes, collecting requests. With
+// body_limit >= 0 every body is asked for (ExpectBody) with that limit, as a
+// handler that authenticated the head would.
+Transcript Run(const std::string& input, size_t step = 1 << 20, RequestParser::Limits limits = {},
+               int64_t body_limit = kNoBodies) {
   RequestParser p(limits);
   Transcript t;
   std::string pending;
@@ -26,6 +34,16 @@ Transcript Run(const std::string& input, size_t step = 1 << 20, RequestParser::L
       pending.erase(0, used);
       if (ev == Event::kRequest) {
         t.requests.push_back(p.TakeRequest());
+        if (t.requests.back().has_body && body_limit >= 0) {
+          if (int rc = p.ExpectBody(static_cast<uint64_t>(body_limit)); rc != 0) {
+            t.error = rc;
+            return t;
+          }
+        }
+        continue;
+      }
+      if (ev == Event::kBody) {
+        t.bodies.push_back(p.TakeBody());
         continue;
       }
       if (ev == Event::kError) {
@@ -76,35 +94,40 @@ TEST_CASE("parser: HTTP/1.0 closes unless keep-alive") {
   CHECK(Run("GET / HTTP/1.0\r\nConnection: keep-alive\r\n\r\n").requests.at(0).keep_alive);
 }
 
-TEST_CASE("parser: bodies outside peer routes are flagged, never read") {
-  auto t = Run("PUT /v2/a/manifests/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello");
+TEST_CASE("parser: a body nobody asked for is never read, and nothing after it is parsed") {
+  auto t = Run("PUT /v2/a/manifests/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+               "GET /v2/ HTTP/1.1\r\n\r\n");
   REQUIRE(t.requests.size() == 1);
   CHECK(t.requests[0].has_body);
-  CHECK(t.requests[0].body.empty());
+  CHECK(t.requests[0].content_length == 5);
+  CHECK(t.bodies.empty());
+  CHECK(t.error == 400);  // the server has closed the connection by then
 }
 
-TEST_CASE("parser: peer routes read a Content-Length body, at every split") {
-  std::string two = "POST /_georeg/v1/msg HTTP/1.1\r\nX-Georeg-Signature: s\r\nContent-Length: 5\r\n\r\nhello"
-                    "POST /_georeg/v1/msg HTTP/1.1\r\nX-Georeg-Signature: s\r\nContent-Length: 3\r\n\r\nabc";
-  for (size_t step : {1, 2, 7, 1000}) {
-    auto t = Run(two, step);
-    REQUIRE(t.requests.size() == 2);
-    CHECK(t.requests[0].body == "hello");
-    CHECK(t.requests[1].body == "abc");
-    CHECK(t.error == 0);
+TEST_CASE("parser: an asked-for Content-Length body, at every split, then the next request") {
+  std::string two = "POST /_georeg/v1/msg HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+                    "POST /_georeg/v1/msg HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+                    "GET /v2/ HTTP/1.1\r\n\r\n";
+  for (size_t step = 1; step <= two.size(); ++step) {
+    INFO(step);
+    auto t = Run(two, step, {}, 100);
+    REQUIRE(t.error == 0);
+    REQUIRE(t.requests.size() == 3);
+    REQUIRE(t.bodies.size() == 2);
+    CHECK(t.bodies[0] == "hello");
+    CHECK(t.bodies[1] == "abc");
+    CHECK(t.requests[2].target == "/v2/");
+    CHECK_FALSE(t.requests[2].has_body);
   }
-  CHECK(Run("POST /_georeg/v1/msg HTTP/1.1\r\nX-Georeg-Signature: s\r\nTransfer-Encoding: chunked\r\n\r\n"
-            "5\r\nhello\r\n0\r\n\r\n")
+}
+
+TEST_CASE("parser: bodies are bounded by the route's limit, chunked ones refused") {
+  CHECK(Run("POST /_georeg/v1/msg HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 100, {}, 100)
             .error == 411);
-  RequestParser::Limits small;
-  small.max_body = 4;
-  CHECK(Run("POST /_georeg/v1/msg HTTP/1.1\r\nX-Georeg-Signature: s\r\nContent-Length: 5\r\n\r\nhello", 100, small)
-            .error == 413);
-  // Unsigned: flagged, never read (the server answers and closes).
-  auto unsigned_req = Run("POST /_georeg/v1/msg HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello");
-  REQUIRE(unsigned_req.requests.size() == 1);
-  CHECK(unsigned_req.requests[0].has_body);
-  CHECK(unsigned_req.requests[0].body.empty());
+  CHECK(Run("POST /_georeg/v1/msg HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 100, {}, 4).error == 413);
+  auto ok = Run("POST /_georeg/v1/msg HTTP/1.1\r\nContent-Length: 4\r\n\r\nhell", 100, {}, 4);
+  CHECK(ok.error == 0);
+  CHECK(ok.bodies == std::vector<std::string>{"hell"});
 }
 
 TEST_CASE("parser: malformed input is 400") {
@@ -115,10 +138,28 @@ TEST_CASE("parser: malformed input is 400") {
                           "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
                           "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
                           "G@T / HTTP/1.1\r\n\r\n", "GET / HTTP/9.9\r\n\r\n", "GET  HTTP/1.1\r\n\r\n",
-                          "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n"}) {
+                          "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+                          "GET /v2/\r\n\r\n",                                 // HTTP/0.9
+                          "GET /v2/ HTTP/0.9\r\n\r\n", "GET /v2/ HTTP/2.0\r\n\r\n",
+                          "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 3\r\n\r\n"}) {
     INFO(bad);
-    CHECK(Run(bad).error == 400);
+    CHECK(Run(bad, 1 << 20, {}, 1 << 20).error == 400);
   }
+  using namespace std::string_literals;
+  for (const std::string& nul : {"GET / HTTP/1.1\r\nX: a\0b\r\n\r\n"s, "GET /\0 HTTP/1.1\r\n\r\n"s,
+                                 "GET / HTTP/1.1\r\nX\0: b\r\n\r\n"s}) {
+    for (size_t step : {1, 1000}) CHECK(Run(nul, step).error == 400);
+  }
+}
+
+TEST_CASE("parser: a chunk-size overflow is never parsed: chunked bodies are refused at the head") {
+  CHECK(Run("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n", 1 << 20, {}, 1 << 20)
+            .error == 411);
+}
+
+TEST_CASE("parser: CONNECT and upgrades are 405") {
+  CHECK(Run("CONNECT example.com:443 HTTP/1.1\r\nHost: example.com:443\r\n\r\n").error == 405);
+  CHECK(Run("GET /v2/ HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n").error == 405);
 }
 
 TEST_CASE("parser: obs-fold is refused however the bytes are split; split values are not folds") {

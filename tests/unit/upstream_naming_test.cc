@@ -1,7 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "src/registry/upstream_set.h"
-#include "src/upstream/session.h"
+#include "util/url.h"
 
 TEST_CASE("Docker Hub aliases name one upstream; single names get library/") {
   CHECK(registry::CanonicalRegistry("docker.io") == "docker.io");
@@ -16,24 +16,32 @@ TEST_CASE("Docker Hub aliases name one upstream; single names get library/") {
   CHECK(registry::UpstreamSet::UpstreamName(ghcr, "alpine") == "alpine");
 }
 
-TEST_CASE("absolute URLs for realms and redirects") {
-  std::string scheme, host, path;
-  uint16_t port;
-  REQUIRE(upstream::ParseUrl("https://auth.docker.io/token", &scheme, &host, &port, &path));
-  CHECK(scheme == "https");
-  CHECK(host == "auth.docker.io");
-  CHECK(port == 443);
-  CHECK(path == "/token");
-  REQUIRE(upstream::ParseUrl("http://10.0.0.1:8080/b?x=1#frag", &scheme, &host, &port, &path));
-  CHECK(port == 8080);
-  CHECK(path == "/b?x=1");
-  REQUIRE(upstream::ParseUrl("HTTP://[::1]:99", &scheme, &host, &port, &path));
-  CHECK(scheme == "http");
-  CHECK(host == "::1");
-  CHECK(path == "/");
+TEST_CASE("absolute URLs: one parser for config, realms, redirects and members") {
+  auto u = util::ParseUrl("https://auth.docker.io/token");
+  REQUIRE(u.ok());
+  CHECK(u->scheme == "https");
+  CHECK(u->host == "auth.docker.io");
+  CHECK(u->port == 443);
+  CHECK(u->path == "/token");
+  CHECK(u->explicit_path);
+  u = util::ParseUrl("http://10.0.0.1:8080/b?x=1#frag");
+  REQUIRE(u.ok());
+  CHECK(u->port == 8080);
+  CHECK(u->path == "/b?x=1");
+  u = util::ParseUrl("HTTP://[::1]:99");
+  REQUIRE(u.ok());
+  CHECK(u->scheme == "http");
+  CHECK(u->host == "::1");
+  CHECK(u->path == "/");
+  CHECK_FALSE(u->explicit_path);
+  CHECK(u->Origin() == "http://[::1]:99");
+  u = util::ParseUrl("http://h?q=1");
+  REQUIRE(u.ok());
+  CHECK(u->path == "/?q=1");
   for (const char* bad : {"ftp://x/", "//x/y", "http://", "http://user:pw@host/", "http://h:0/", "http://h:99999/",
-                          "http://h:x/", "/relative"}) {
+                          "http://h:x/", "/relative", "http://h:/", "http://[::1/", "http://[::1]x/", "http://a b/",
+                          "http://h%2f/", "http://[zz]/"}) {
     INFO(bad);
-    CHECK_FALSE(upstream::ParseUrl(bad, &scheme, &host, &port, &path));
+    CHECK_FALSE(util::ParseUrl(bad).ok());
   }
 }

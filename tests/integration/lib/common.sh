@@ -83,12 +83,26 @@ start_bg() {
 # running PID: the process exists and is not a zombie waiting to be reaped.
 running() { [ -e "/proc/$1" ] && [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != Z ]; }
 
-stop_pid() {  # PID: TERM, wait up to 15 s, then KILL; returns the exit status
-  local pid="$1"
-  kill -TERM "$pid" 2>/dev/null || return 0
+# stop_pid PID: TERM, wait up to 15 s, then KILL; returns the process's exit
+# status. A process that was already gone (it died or exited on its own
+# before we asked) returns 125, so "exits 0 on SIGTERM" checks can fail; one
+# that needed KILL returns 137.
+stop_pid() {
+  local pid="$1" rc
+  if ! running "$pid"; then
+    wait "$pid" 2>/dev/null
+    log "stop_pid: process $pid had already exited (status $?)"
+    return 125
+  fi
+  kill -TERM "$pid" 2>/dev/null
   for _ in $(seq 150); do running "$pid" || break; sleep 0.1; done
-  kill -KILL "$pid" 2>/dev/null
+  if running "$pid"; then
+    log "stop_pid: process $pid ignored SIGTERM for 15 s; killing it"
+    kill -KILL "$pid" 2>/dev/null
+  fi
   wait "$pid" 2>/dev/null
+  rc=$?
+  return $rc
 }
 
 # ---- origin: Debian's docker-registry (CNCF Distribution 2.8) ----

@@ -20,7 +20,8 @@ seeded pseudo-random data, whatever digest is asked for, so:
   bearer       like files, behind bearer tokens from its own /token (logged
                as "TOKEN"): tokens claim expires_in=300 but the registry
                honours them for --token-valid seconds only (-1: never), to
-               exercise "a 401 with a stale token fetches a new one, once"
+               exercise "a 401 with a stale token fetches a new one, once";
+               --realm URL announces that realm instead of its own /token
 Manifests and /v2/ answer 404 and 200.
 """
 import argparse
@@ -44,6 +45,7 @@ def main():
     ap.add_argument("--user")
     ap.add_argument("--password")
     ap.add_argument("--redirect-to")
+    ap.add_argument("--realm")
     ap.add_argument("--loop", action="store_true")
     ap.add_argument("--port-file", required=True)
     ap.add_argument("--log", required=True)
@@ -116,7 +118,7 @@ def main():
                     port = self.server.server_address[1]
                     self.send_response(401)
                     self.send_header("WWW-Authenticate",
-                                     f'Bearer realm="http://127.0.0.1:{port}/token",service="fake",scope="repository:x:pull"')
+                                     f'Bearer realm="{args.realm or f"http://127.0.0.1:{port}/token"}",service="fake",scope="repository:x:pull"')
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return

@@ -1,0 +1,204 @@
+// The upstream client on a real loop against the project's own server on
+// 127.0.0.1: the callback contract, the address policy, deadlines and body
+// bounds. Every test ends with every handle closed (uv_loop_close() == 0).
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <string>
+
+#include "src/http/server.h"
+#include "src/io/clock.h"
+#include "src/io/deferred.h"
+#include "src/upstream/client.h"
+
+namespace {
+
+struct Loop {
+  uv_loop_t uv;
+  std::unique_ptr<io::LoopClock> clock;
+  std::unique_ptr<io::Deferred> deferred;
+  Loop() {
+    uv_loop_init(&uv);
+    clock = std::make_unique<io::LoopClock>(&uv);
+    deferred = std::make_unique<io::Deferred>(&uv);
+  }
+  io::Env env() { return {&uv, clock.get(), deferred.get()}; }
+  // Closes the queue, runs the loop dry; 0 when nothing was left open.
+  int Close() {
+    deferred->Close();
+    uv_run(&uv, UV_RUN_DEFAULT);
+    return uv_loop_close(&uv);
+  }
+};
+
+struct Outcome {
+  int heads = 0, completes = 0, status = 0;
+  std::string body;
+  util::Status st;
+};
+
+upstream::Callbacks Record(Outcome* o, std::function<void()> then = {}) {
+  upstream::Callbacks cb;
+  cb.on_head = [o](const upstream::ResponseHead& h) {
+    ++o->heads;
+    o->status = h.status;
+  };
+  cb.on_body = [o](const char* d, size_t n) { o->body.append(d, n); };
+  cb.on_complete = [o, then](util::Status st) {
+    ++o->completes;
+    o->st = st;
+    if (then) then();
+  };
+  return cb;
+}
+
+upstream::Endpoint Local(int port) {
+  upstream::Endpoint ep;
+  ep.host = "127.0.0.1";
+  ep.port = static_cast<uint16_t>(port);
+  ep.connect_timeout_ms = 2000;
+  ep.response_timeout_ms = 2000;
+  return ep;
+}
+
+}  // namespace
+
+TEST_CASE("client: an early failure never calls back inside Start (a 300-byte host name)") {
+  Loop loop;
+  upstream::Endpoint ep;
+  ep.host = std::string(300, 'a') + ".example";  // uv_getaddrinfo refuses this at once
+  upstream::Client client(loop.env(), ep);
+  Outcome o;
+  auto f = client.Start("GET", "/token", {}, Record(&o));
+  CHECK(o.completes == 0);  // not inside the call
+  uv_run(&loop.uv, UV_RUN_DEFAULT);
+  CHECK(o.completes == 1);
+  CHECK(o.st.code() == util::Code::kUnavailable);
+  client.Shutdown();
+  CHECK(loop.Close() == 0);
+}
+
+TEST_CASE("client: a refused address, the address policy, and Shutdown with a request in flight") {
+  Loop loop;
+  upstream::Endpoint ep = Local(1);  // nothing listens on port 1
+  upstream::Client refused(loop.env(), ep);
+  ep.forbid_non_public = true;
+  upstream::Client policed(loop.env(), ep);
+  Outcome a, b;
+  refused.Start("GET", "/", {}, Record(&a));
+  policed.Start("GET", "/", {}, Record(&b));
+  uv_run(&loop.uv, UV_RUN_DEFAULT);
+  CHECK(a.completes == 1);
+  CHECK(a.st.message().find("connect") != std::string::npos);
+  CHECK(b.completes == 1);
+  CHECK(b.st.message().find("loopback") != std::string::npos);
+  refused.Shutdown();
+  policed.Shutdown();
+  CHECK(loop.Close() == 0);
+}
+
+TEST_CASE("client: a response, a reused connection, a deadline against a drip, a body over its bound") {
+  Loop loop;
+  http::ServerOptions so;
+  io::Handle<uv_timer_t> drip;
+  std::shared_ptr<http::Exchange> dripping;
+  http::Server server(loop.env(), so, [&](const std::shared_ptr<http::Exchange>& ex) {
+    const std::string& t = ex->request().target;
+    if (t == "/ok") {
+      ex->Respond(200, {}, "hello");
+    } else if (t == "/huge") {
+      ex->SendHead(200, {}, 2ull << 30);  // announces 2 GiB
+      ex->Reset();
+    } else if (t == "/drip") {
+      // One byte every 100 ms of a 1000-byte body: each pause is short, the whole is slow.
+      ex->SendHead(200, {}, 1000);
+      dripping = ex;
+      drip.Init(&loop.uv, &dripping, uv_timer_init);
+      uv_timer_start(
+          drip.get(),
+          [](uv_timer_t* t) {
+            auto* ex = static_cast<std::shared_ptr<http::Exchange>*>(t->data);
+            static const char kByte = 'x';
+            if ((*ex)->active()) (*ex)->Write(&kByte, 1, nullptr, nullptr);
+          },
+          100, 100);
+    }
+  });
+  REQUIRE(server.Listen({"127.0.0.1", 0}).ok());
+  upstream::Client client(loop.env(), Local(server.port()));
+
+  Outcome ok1, ok2;
+  client.Start("GET", "/ok", {}, Record(&ok1, [&] { client.Start("GET", "/ok", {}, Record(&ok2)); }));
+  Outcome huge;
+  upstream::FetchOptions bounded;
+  bounded.max_body = 1 << 20;
+  client.Start("GET", "/huge", {}, Record(&huge), {}, bounded);
+  Outcome slow;
+  upstream::FetchOptions deadline;
+  deadline.deadline_ms = 500;
+  client.Start("GET", "/drip", {}, Record(&slow, [&] {
+                 drip.Close();
+                 if (dripping) dripping->Reset();
+                 dripping.reset();
+                 client.Shutdown();
+                 server.Shutdown(0, [] {});
+               }),
+               {}, deadline);
+  uint64_t start = uv_now(&loop.uv);
+  uv_run(&loop.uv, UV_RUN_DEFAULT);
+
+  CHECK(ok1.completes == 1);
+  CHECK(ok1.st.ok());
+  CHECK(ok1.body == "hello");
+  CHECK(ok2.completes == 1);
+  CHECK(ok2.body == "hello");
+  CHECK(huge.completes == 1);
+  CHECK(huge.heads == 0);  // refused at the head, never handed on
+  CHECK(huge.st.code() == util::Code::kInvalidArgument);
+  CHECK(slow.completes == 1);
+  CHECK(slow.st.code() == util::Code::kTimeout);
+  CHECK(slow.body.size() < 20);
+  CHECK(uv_now(&loop.uv) - start < 1500);
+  CHECK(loop.Close() == 0);
+}
+
+TEST_CASE("client: Shutdown completes a request in flight once, later, with Aborted") {
+  Loop loop;
+  http::ServerOptions so;
+  so.response_head_timeout_ms = 60000;
+  std::shared_ptr<http::Exchange> held;
+  http::Server server(loop.env(), so, [&](const std::shared_ptr<http::Exchange>& ex) { held = ex; });
+  REQUIRE(server.Listen({"127.0.0.1", 0}).ok());
+  upstream::Client client(loop.env(), Local(server.port()));
+  Outcome o;
+  client.Start("GET", "/never", {}, Record(&o));
+  io::Handle<uv_timer_t> t;
+  struct Ctx {
+    upstream::Client* client;
+    Outcome* o;
+    http::Server* server;
+    bool inside = false;
+  } ctx{&client, &o, &server};
+  t.Init(&loop.uv, &ctx, uv_timer_init);
+  uv_timer_start(
+      t.get(),
+      [](uv_timer_t* h) {
+        auto* c = static_cast<Ctx*>(h->data);
+        c->client->Shutdown();
+        c->inside = c->o->completes != 0;
+        c->server->Shutdown(0, [] {});
+      },
+      200, 0);
+  uv_run(&loop.uv, UV_RUN_DEFAULT);
+  t.Close();
+  CHECK_FALSE(ctx.inside);
+  CHECK(o.completes == 1);
+  CHECK(o.st.code() == util::Code::kAborted);
+  Outcome after;
+  client.Start("GET", "/", {}, Record(&after));
+  CHECK(after.completes == 0);
+  uv_run(&loop.uv, UV_RUN_DEFAULT);
+  CHECK(after.completes == 1);
+  CHECK(after.st.code() == util::Code::kAborted);
+  CHECK(loop.Close() == 0);
+}
