@@ -157,14 +157,22 @@ void GossipNode::Refute(uint64_t incarnation) {
   RumorMember(self_);
 }
 
-void GossipNode::MergeMember(const MemberRecord& r, uint64_t now_ms) {
+void GossipNode::MergeMember(const MemberRecord& r, uint64_t now_ms, uint64_t physical_ms) {
   if (r.name.empty() || r.url.empty()) return;
+  if (r.incarnation > (physical_ms + opt_.max_clock_skew_ms) / 1000 + kMaxIncarnationLead) {
+    ++stats_.members_refused;
+    return;
+  }
   if (r.name == self_.name) {
     if (!left_ && r.Supersedes(self_)) Refute(r.incarnation);
     return;
   }
   auto it = members_.find(r.name);
   if (it == members_.end()) {
+    if (members_.size() >= opt_.max_members) {
+      ++stats_.members_refused;
+      return;
+    }
     Member m;
     m.record = r;
     m.state_since_ms = now_ms;
@@ -187,7 +195,7 @@ void GossipNode::MergeMember(const MemberRecord& r, uint64_t now_ms) {
 
 void GossipNode::ApplyTag(const TagUpdate& u, uint64_t physical_ms, bool from_peer) {
   if (from_peer && !clock_.Observe(u.version.hlc, physical_ms)) {
-    ++stats_.tags_refused_future;
+    ++(u.version.hlc.logical > kMaxHlcLogical ? stats_.tags_refused_invalid : stats_.tags_refused_future);
     return;
   }
   if (!tags_.Apply(u)) return;
@@ -211,7 +219,7 @@ void GossipNode::NoteSummaryVersion(const Message& m) {
 void GossipNode::Receive(const Message& m, uint64_t now_ms, uint64_t physical_ms) {
   if (left_) return;
   ++stats_.messages_received;
-  for (const auto& r : m.members) MergeMember(r, now_ms);
+  for (const auto& r : m.members) MergeMember(r, now_ms, physical_ms);
   NoteSummaryVersion(m);
   // A member we hold dead is talking to us (a healed partition, a false
   // death): tell it at once, so it refutes instead of waiting for a sync.

@@ -77,7 +77,13 @@ struct GossipOptions {
   uint32_t retransmit_mult = 4;
   uint32_t max_piggyback = 24;
   uint32_t tag_buckets = 256;
+  uint32_t max_members = 4096;  // members beyond this are not added (counted)
 };
+
+// An incarnation starts at the wall clock in seconds and grows by one per
+// refutation; a record claiming more than this many refutations ahead of
+// now (plus the skew bound) is a forgery (it would evict a node for good).
+constexpr uint64_t kMaxIncarnationLead = 1'000'000;
 
 struct GossipStats {
   uint64_t messages_sent = 0;
@@ -86,6 +92,8 @@ struct GossipStats {
   uint64_t tags_refused_future = 0;  // updates beyond the clock-skew bound
   uint64_t probes_failed = 0;        // probes that ended in a suspicion
   uint64_t refutations = 0;          // times this node raised its incarnation
+  uint64_t tags_refused_invalid = 0; // updates whose HLC could not be honest (logical counter)
+  uint64_t members_refused = 0;      // records over max_members, or with an impossible incarnation
 };
 
 // docs/gossip.md, "Convergence bound": after the last tag update, or after a
@@ -198,7 +206,7 @@ class GossipNode {
   void SendToUrl(const std::string& url, const std::string& to, Message m);
   Message Make(MessageType type);
   void Piggyback(Message* m);
-  void MergeMember(const MemberRecord& r, uint64_t now_ms);
+  void MergeMember(const MemberRecord& r, uint64_t now_ms, uint64_t physical_ms);
   void SetState(Member* m, MemberState s, uint64_t now_ms);
   void NoteState(const Member& m, bool was_live);  // keeps suspect deadlines and the live set current
   void Refute(uint64_t incarnation);

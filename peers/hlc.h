@@ -8,6 +8,12 @@
 
 namespace peers {
 
+// An honest clock's logical counter counts events within one millisecond of
+// physical time it ran ahead of; Now() carries into the wall time before it
+// gets anywhere near this, so a remote timestamp above it was made up (it
+// would wrap later timestamps and make them order older).
+constexpr uint32_t kMaxHlcLogical = 1u << 20;
+
 struct HlcTimestamp {
   uint64_t wall_ms = 0;
   uint32_t logical = 0;
@@ -25,7 +31,8 @@ class HybridLogicalClock {
   HlcTimestamp Now(uint64_t physical_ms);
 
   // Merges a peer's timestamp. Returns false (and changes nothing) when it
-  // is further ahead of `physical_ms` than the skew bound.
+  // is further ahead of `physical_ms` than the skew bound, or its logical
+  // counter is above kMaxHlcLogical: neither could have been produced honestly.
   bool Observe(const HlcTimestamp& remote, uint64_t physical_ms);
 
   const HlcTimestamp& last() const { return last_; }

@@ -178,7 +178,7 @@ class Connection {
   }
 
   // Graceful end: everything queued goes out, then FIN; what the client
-  // still sends is read and dropped until it closes (or 2 s pass), so the
+  // still sends is read and dropped until it closes (or 2 s or 1 MiB pass), so the
   // kernel does not answer unread bytes with a reset that could destroy the
   // response in flight.
   void CloseWhenFlushed() {
@@ -300,7 +300,13 @@ class Connection {
       Close(phase_ != Phase::kFinSent);
       return;
     }
-    if (phase_ == Phase::kFinSent) return;  // lingering close: dropped
+    if (phase_ == Phase::kFinSent) {
+      // Lingering close: dropped, up to a bound; a client that keeps
+      // sending past it gets the connection closed under it.
+      drained_ += n;
+      if (drained_ > kMaxDrainBytes) Close(false);
+      return;
+    }
     input_.append(buf->base, n);
     if (phase_ == Phase::kIdle || phase_ == Phase::kBody) ProcessInput();
     UpdateReading();
@@ -420,6 +426,7 @@ class Connection {
   }
 
   static constexpr size_t kReadSize = 64 * 1024;
+  static constexpr size_t kMaxDrainBytes = 1 << 20;
 
   Server* server_;
   io::Handle<uv_tcp_t> socket_tcp_;    // one of the two is open
@@ -437,6 +444,7 @@ class Connection {
   size_t queued_bytes_ = 0;
   uint64_t total_queued_ = 0;
   uint64_t taken_at_arm_ = 0;
+  uint64_t drained_ = 0;  // bytes dropped after our FIN
 };
 
 // ---- Exchange ----

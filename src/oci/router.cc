@@ -27,13 +27,11 @@ const char* ErrorCodeName(ErrorCode code) {
     case ErrorCode::kNameInvalid: return "NAME_INVALID";
     case ErrorCode::kNameUnknown: return "NAME_UNKNOWN";
     case ErrorCode::kDigestInvalid: return "DIGEST_INVALID";
-    case ErrorCode::kTagInvalid: return "TAG_INVALID";
     case ErrorCode::kManifestUnknown: return "MANIFEST_UNKNOWN";
     case ErrorCode::kBlobUnknown: return "BLOB_UNKNOWN";
     case ErrorCode::kUnsupported: return "UNSUPPORTED";
-    case ErrorCode::kRangeInvalid: return "RANGE_INVALID";
     case ErrorCode::kUnavailable: return "UNAVAILABLE";
-    case ErrorCode::kUpstreamError: return "UPSTREAM_ERROR";
+    case ErrorCode::kUnknown: return "UNKNOWN";
   }
   return "UNKNOWN";
 }
@@ -124,7 +122,7 @@ Route RouteRequest(std::string_view method, std::string_view target) {
   } else if (ValidTag(ref)) {
     r.tag = std::string(ref);
   } else {
-    return Error(ErrorCode::kTagInvalid, 400, "invalid tag");
+    return Error(ErrorCode::kManifestUnknown, 404, "'" + std::string(ref.substr(0, 128)) + "' is not a valid tag");
   }
   return r;
 }

@@ -20,18 +20,19 @@ enum class RouteKind {
   kError,         // answer with `error` below
 };
 
-// OCI error codes (distribution spec), with the HTTP status each is sent with.
+// Error codes, with the HTTP status each is sent with: the OCI distribution
+// spec's, plus UNAVAILABLE and UNKNOWN, which CNCF Distribution sends too.
+// A manifest reference that is neither a valid tag nor a digest names no
+// manifest: 404 MANIFEST_UNKNOWN (the conformance suite's expectation).
 enum class ErrorCode {
   kNameInvalid,      // 400
   kNameUnknown,      // 404
   kDigestInvalid,    // 400
-  kTagInvalid,       // 400: a manifest reference that is neither tag nor digest
   kManifestUnknown,  // 404
   kBlobUnknown,      // 404
-  kUnsupported,      // 405 (push methods), 404 for unknown routes
-  kRangeInvalid,     // 416
-  kUnavailable,      // 503: upstream unreachable or too slow (a georeg code)
-  kUpstreamError,    // 502: upstream sent something unusable (a georeg code)
+  kUnsupported,      // 405 (push methods), 404 for unknown routes, 416 for a range we cannot satisfy
+  kUnavailable,      // 503: upstream unreachable or too slow
+  kUnknown,          // 502: upstream sent something unusable
 };
 
 const char* ErrorCodeName(ErrorCode code);

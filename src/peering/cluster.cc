@@ -36,6 +36,7 @@ peers::GossipOptions OptionsFrom(const config::Cluster& c) {
   o.fanout = static_cast<uint32_t>(c.gossip_fanout);
   o.sync_interval_ms = c.sync_interval_ms;
   o.max_clock_skew_ms = c.max_clock_skew_ms;
+  o.max_members = static_cast<uint32_t>(std::min<uint64_t>(c.max_members, UINT32_MAX));
   return o;
 }
 
@@ -208,6 +209,11 @@ upstream::Client* Cluster::ClientFor(const std::string& url, bool owner_step) {
     ep.host = u->host;
     ep.port = u->port;
   }
+  // A member URL came from a message: never towards cloud metadata,
+  // multicast or the unspecified address, and only into the operator's
+  // networks when peer_networks is set. Checked on every resolved address.
+  ep.policy.forbid_special = true;
+  ep.policy.allowed_networks = cfg_.peer_networks;
   ep.connect_timeout_ms = cfg_.peer_timeout_ms;
   ep.response_timeout_ms = owner_step ? owner_timeout_ms_ : cfg_.peer_timeout_ms;
   auto client = std::make_unique<upstream::Client>(env_, std::move(ep));
@@ -433,6 +439,9 @@ nlohmann::json Cluster::StatusJson() const {
             {"tags_refused_future", g.tags_refused_future},
             {"probes_failed", g.probes_failed},
             {"refutations", g.refutations},
+            {"tags_refused_invalid", g.tags_refused_invalid},
+            {"members_refused", g.members_refused},
+            {"oversized", stats_.oversized},
             {"auth_failures", stats_.auth_failures},
             {"peer_fetch_failures", stats_.peer_fetch_failures},
             {"peer_bad_bytes", stats_.peer_bad_bytes},

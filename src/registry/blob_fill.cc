@@ -49,7 +49,7 @@ void BlobStream::Start(uint64_t size, uint32_t chunk_size) {
   if (range.kind == http::ByteRange::kUnsatisfiable) {
     headers.push_back({"Content-Range", "bytes */" + std::to_string(size)});
     headers.push_back({"Content-Type", "application/json"});
-    exchange_->Respond(416, headers, OciErrorBody("RANGE_INVALID", "range not satisfiable for a blob of " +
+    exchange_->Respond(416, headers, OciErrorBody("UNSUPPORTED", "range not satisfiable for a blob of " +
                                                                        std::to_string(size) + " bytes"));
     Finish();
     return;
@@ -241,7 +241,7 @@ void BlobFill::OnHead(const upstream::ResponseHead& head) {
   if (head.status == 404) {
     SourceFailed(404, "BLOB_UNKNOWN", "blob unknown to " + label);
   } else if (head.status == 200) {
-    SourceFailed(502, "UPSTREAM_ERROR", label + " sent a blob without Content-Length");
+    SourceFailed(502, "UNKNOWN", label + " sent a blob without Content-Length");
   } else {
     LOG_WARN("fill: %s answered %d for blob %s", label.c_str(), head.status, digest_.ToString().c_str());
     SourceFailed(503, "UNAVAILABLE", label + " answered " + std::to_string(head.status));

@@ -288,7 +288,7 @@ void ManifestResolver::OnHeadDone(const std::string& key, Status st) {
   }
   if (f->status == 404) return FinishError(key, 404, "MANIFEST_UNKNOWN", "manifest unknown to the upstream");
   if (f->status != 200) {
-    return FinishError(key, 502, "UPSTREAM_ERROR", "upstream answered " + std::to_string(f->status) + " to HEAD");
+    return FinishError(key, 502, "UNKNOWN", "upstream answered " + std::to_string(f->status) + " to HEAD");
   }
   std::optional<util::Digest> now;
   if (f->header_digest) {

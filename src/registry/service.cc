@@ -46,7 +46,7 @@ void Service::Handle(const std::shared_ptr<http::Exchange>& ex) {
   const http::Request& req = ex->request();
   if (req.target.rfind("/_georeg/", 0) == 0) {
     if (!cluster_) {
-      RespondOciError(ex, 404, "NOT_FOUND", "this node is not in a cluster");
+      RespondOciError(ex, 404, "UNSUPPORTED", "this node is not in a cluster");
       return;
     }
     cluster_->Handle(ex, [this](const std::shared_ptr<http::Exchange>& ex, const std::string& target, peers::Hop hop) {

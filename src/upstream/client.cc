@@ -181,8 +181,8 @@ class UpstreamConn {
     std::string refused;
     for (const sockaddr_storage& ss : all) {
       const sockaddr* sa = reinterpret_cast<const sockaddr*>(&ss);
-      if (self->client_->endpoint_.forbid_non_public && IsNonPublicAddress(sa)) {
-        if (refused.empty()) refused = DescribeAddress(sa);
+      if (const char* why = RefusalOf(self->client_->endpoint_.policy, sa)) {
+        if (refused.empty()) refused = why;
         continue;
       }
       self->addresses_.push_back(ss);
@@ -190,8 +190,10 @@ class UpstreamConn {
     if (self->addresses_.empty()) {
       self->Fail(Status::Unavailable(refused.empty()
                                          ? "resolve " + self->client_->endpoint_.host + ": no usable address"
-                                         : "refused: " + self->client_->endpoint_.host + " resolves to a " + refused +
-                                               " address"));
+                                         : "refused: " + self->client_->endpoint_.host +
+                                               (refused.rfind("outside", 0) == 0
+                                                    ? " resolves to an address " + refused
+                                                    : " resolves to a " + refused + " address")));
       return;
     }
     self->state_ = State::kConnecting;

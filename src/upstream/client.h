@@ -5,9 +5,10 @@
 // thread) and every address is tried, Happy Eyeballs style (RFC 8305): the
 // families interleaved in the resolver's order, a new attempt every
 // kAttemptStaggerMs or as soon as the previous one failed, the first to
-// connect wins and the others are closed. With forbid_non_public, an
-// address that is loopback, private, link-local (cloud metadata), multicast
-// or unspecified is never connected to (src/upstream/address_policy.h).
+// connect wins and the others are closed. An address the endpoint's policy
+// refuses (loopback, private, link-local and cloud metadata, multicast,
+// outside the allowed networks: src/upstream/address_policy.h) is never
+// connected to.
 //
 // Deadlines: a connect timeout (DNS + TCP + TLS), a response timeout (to
 // the head, then the longest pause inside a body), and an overall deadline
@@ -46,6 +47,7 @@
 
 #include "src/http/headers.h"
 #include "src/io/env.h"
+#include "src/upstream/address_policy.h"
 #include "src/upstream/response_parser.h"
 #include "src/upstream/tls.h"
 #include "util/status.h"
@@ -60,7 +62,7 @@ struct Endpoint {
   uint64_t response_timeout_ms = 10000;
   uint64_t deadline_ms = 15 * 60 * 1000;  // a whole conversation, unless FetchOptions says less
   std::shared_ptr<TlsContext> tls;  // set for https; shared by the origin's connections
-  bool forbid_non_public = false;   // refuse addresses that are not public (see above)
+  AddressPolicy policy;             // checked on every resolved address (see above)
   std::string HostHeader() const;
 };
 

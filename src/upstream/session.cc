@@ -94,7 +94,8 @@ Client* Session::ClientFor(const util::Url& origin) {
   ep.response_timeout_ms = options_.endpoint.response_timeout_ms;
   ep.deadline_ms = options_.endpoint.deadline_ms;
   if (origin.scheme == "https") ep.tls = options_.other_hosts_tls;
-  ep.forbid_non_public = !options_.allow_private_addresses;
+  ep.policy.forbid_non_public = !options_.allow_private_addresses;
+  ep.policy.forbid_special = !options_.allow_private_addresses;
   auto client = std::make_unique<Client>(env_, ep);
   Client* raw = client.get();
   clients_[key] = std::move(client);

@@ -82,7 +82,7 @@ TEST_CASE("client: a refused address, the address policy, and Shutdown with a re
   Loop loop;
   upstream::Endpoint ep = Local(1);  // nothing listens on port 1
   upstream::Client refused(loop.env(), ep);
-  ep.forbid_non_public = true;
+  ep.policy.forbid_non_public = true;
   upstream::Client policed(loop.env(), ep);
   Outcome a, b;
   refused.Start("GET", "/", {}, Record(&a));

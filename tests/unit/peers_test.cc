@@ -316,6 +316,67 @@ TEST_CASE("tags: recorded, pushed, never rolled back; future updates refused and
   CHECK(f.nodes[3]->stats().tags_refused_future == 1);
 }
 
+TEST_CASE("hostile members: an HLC that could not be honest is refused; later real changes still apply") {
+  HybridLogicalClock c(1000);
+  // The wrap attack: logical = 2^32-1 would make the next timestamp order older.
+  CHECK_FALSE(c.Observe({5000, UINT32_MAX}, 5000));
+  CHECK_FALSE(c.Observe({5000, peers::kMaxHlcLogical + 1}, 5000));
+  CHECK(c.Observe({5000, peers::kMaxHlcLogical}, 5000));
+  peers::HlcTimestamp next = c.Now(5000);  // carries into the wall time, never wraps
+  CHECK(peers::HlcTimestamp{5000, peers::kMaxHlcLogical} < next);
+  CHECK(next.logical <= peers::kMaxHlcLogical);
+
+  MiniFleet f(3);
+  f.Run(3000);
+  peers::TagKey key{"docker.io", "library/app", "latest"};
+  peers::Message evil;
+  evil.type = peers::MessageType::kPush;
+  evil.from = "n1";
+  evil.tags.push_back({key, {DigestOf("evil"), {1'790'000'000'000 + f.now, UINT32_MAX}, "n1"}});
+  f.nodes[2]->Receive(evil, f.now, 1'790'000'000'000 + f.now);
+  CHECK(f.nodes[2]->tags().Find(key) == nullptr);
+  CHECK(f.nodes[2]->stats().tags_refused_invalid == 1);
+  f.nodes[0]->RecordTag(key, DigestOf("real"), 1'790'000'000'000 + f.now);
+  f.Run(1000);
+  for (auto& n : f.nodes) CHECK(n->tags().Find(key)->digest == DigestOf("real"));
+}
+
+TEST_CASE("hostile members: a forged left record cannot evict a node; the member table is bounded") {
+  MiniFleet f(3);
+  f.Run(3000);
+  // "n2 left" at incarnation 2^64-1: beyond any honest incarnation, refused.
+  peers::Message forged;
+  forged.type = peers::MessageType::kPush;
+  forged.from = "n1";
+  forged.members.push_back({"n2", "us", "u://n2", peers::MemberState::kLeft, UINT64_MAX});
+  f.nodes[0]->Receive(forged, f.now, 1'790'000'000'000 + f.now);
+  f.nodes[2]->Receive(forged, f.now, 1'790'000'000'000 + f.now);
+  CHECK(f.StateOf(0, 2) == peers::MemberState::kAlive);
+  CHECK(f.nodes[0]->stats().members_refused == 1);
+  CHECK(f.nodes[2]->self().state == peers::MemberState::kAlive);
+  // Declared dead at a plausible incarnation: the node itself refutes.
+  uint64_t inc = f.nodes[2]->self().incarnation;
+  forged.members[0] = {"n2", "us", "u://n2", peers::MemberState::kDead, inc};
+  f.nodes[0]->Receive(forged, f.now, 1'790'000'000'000 + f.now);
+  CHECK(f.StateOf(0, 2) == peers::MemberState::kDead);
+  f.Run(12000);
+  CHECK(f.StateOf(0, 2) == peers::MemberState::kAlive);
+  CHECK(f.nodes[2]->self().incarnation > inc);
+
+  // 20,000 fake members in one message: at most max_members are kept.
+  peers::GossipOptions o;
+  o.max_members = 100;
+  peers::GossipNode small({"self", "eu", "u://self", peers::MemberState::kAlive, 1}, {}, o, 7);
+  peers::Message flood;
+  flood.type = peers::MessageType::kPush;
+  flood.from = "x";
+  for (int i = 0; i < 20000; ++i)
+    flood.members.push_back({"fake" + std::to_string(i), "eu", "u://fake", peers::MemberState::kAlive, 1});
+  small.Receive(flood, 0, 1'790'000'000'000);
+  CHECK(small.members().size() == 100);
+  CHECK(small.stats().members_refused == 19900);
+}
+
 // ---- routing a miss ----
 
 TEST_CASE("routing: region owner first, then siblings, then other regions by RTT; forwarded requests stop") {
