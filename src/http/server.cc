@@ -281,9 +281,10 @@ class Connection {
     uv_read_start(
         Stream(),
         [](uv_handle_t* h, size_t, uv_buf_t* buf) {
+          // One buffer for every connection: OnRead copies what it keeps
+          // before the loop reads again, so idle connections hold none.
           auto* self = static_cast<Connection*>(h->data);
-          if (!self->read_buf_) self->read_buf_.reset(new char[kReadSize]);
-          *buf = uv_buf_init(self->read_buf_.get(), kReadSize);
+          *buf = uv_buf_init(self->server_->read_buf_.get(), kReadSize);
         },
         [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) { static_cast<Connection*>(s->data)->OnRead(n, buf); });
   }
@@ -291,12 +292,9 @@ class Connection {
   void OnRead(ssize_t n, const uv_buf_t* buf) {
     if (n == 0 || phase_ == Phase::kClosed) return;
     if (n < 0) {
-      // EOF with a response in flight: the client half-closed; finish it, then close.
-      if (n == UV_EOF && (phase_ == Phase::kHandling || phase_ == Phase::kSending)) {
-        close_after_ = true;
-        UpdateReading();
-        return;
-      }
+      // EOF while a request is being answered: the client is gone (as Go's
+      // server reads it), so its waiting costs nothing from here on: the
+      // exchange is aborted and whatever it waited on may be cancelled.
       Close(phase_ != Phase::kFinSent);
       return;
     }
@@ -425,7 +423,7 @@ class Connection {
     }
   }
 
-  static constexpr size_t kReadSize = 64 * 1024;
+  static constexpr size_t kReadSize = Server::kReadBufferSize;
   static constexpr size_t kMaxDrainBytes = 1 << 20;
 
   Server* server_;
@@ -433,7 +431,6 @@ class Connection {
   io::Handle<uv_pipe_t> socket_pipe_;
   io::Handle<uv_timer_t> timer_;
   RequestParser parser_;
-  std::unique_ptr<char[]> read_buf_;
   std::string input_;
   std::shared_ptr<Exchange> current_;
   Phase phase_ = Phase::kIdle;
@@ -498,7 +495,7 @@ void Exchange::Abort() {
 // ---- Server ----
 
 Server::Server(io::Env env, ServerOptions options, Handler handler)
-    : env_(env), options_(std::move(options)), handler_(std::move(handler)) {}
+    : env_(env), options_(std::move(options)), handler_(std::move(handler)), read_buf_(new char[kReadBufferSize]) {}
 
 Server::~Server() {
   // Listen() failed or was never called and Shutdown() not run: close what is open.

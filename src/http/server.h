@@ -164,6 +164,8 @@ class Server {
   std::function<void()> shutdown_done_;
   ServerStats stats_;
   util::LogThrottle refusals_log_;
+  static constexpr size_t kReadBufferSize = 64 * 1024;
+  std::unique_ptr<char[]> read_buf_;  // shared by the connections: see Connection::UpdateReading
 };
 
 std::string StatusText(int status);

@@ -327,15 +327,15 @@ void ManifestResolver::OnGetDone(const std::string& key, Status st) {
   Fetch* f = it->second.get();
   f->request.reset();
   const std::string& registry = f->upstream->config.registry;
-  if (UpstreamDown(st, f->status)) {
-    return ServeStaleOrFail(key, st.ok() ? "answered " + std::to_string(f->status) : st.ToString());
-  }
   auto fail = [&](const std::string& why) {
     LOG_ERROR("manifest: %s: %s; nothing cached", f->What().c_str(), why.c_str());
     FinishError(key, 502, "UNKNOWN", why);
   };
   if (st.code() == util::Code::kInvalidArgument || f->too_large)
     return fail("manifest larger than " + std::to_string(max_bytes_) + " bytes");
+  if (UpstreamDown(st, f->status)) {
+    return ServeStaleOrFail(key, st.ok() ? "answered " + std::to_string(f->status) : st.ToString());
+  }
   if (f->status == 404) return FinishError(key, 404, "MANIFEST_UNKNOWN", "manifest unknown to the upstream " + registry);
   if (f->status != 200) return fail("upstream answered " + std::to_string(f->status));
   util::Digest digest = util::Digest::FromRaw(util::Sha256::Of(f->body).data());

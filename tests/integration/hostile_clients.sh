@@ -56,7 +56,7 @@ attack "64 signed 16 MiB bodies, clustering off" 24 signed-bodies 64
 # Finding: 100 pipelined GETs of a 3.9 MB manifest, never read: +372 MB.
 attack "100 pipelined big manifests, never read" 24 pipeline "$BIG" 100
 # Finding: Connection: close and then 256 MiB that the server never reads: +275 MB.
-attack "Connection: close, then 256 MiB unread" 16 close-body 4
+attack "Connection: close, then 256 MiB unread" 16 close-body "$BIG" 4
 
 # Finding: a slow reader was cut mid-response by the idle timeout (2 s here).
 got=$(python3 "$IT_LIB/attack.py" "$P" slow-reader "$BIG" 2 1500000)

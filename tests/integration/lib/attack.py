@@ -11,8 +11,8 @@ Scenarios:
   signed-bodies N      N connections announce 16 MiB bodies with a signature
                        header and send 1 MiB each, then hold
   pipeline PATH N      N pipelined GETs of PATH on one connection, never read
-  close-body SECONDS   GET with Connection: close, then as many body bytes as
-                       the server takes, for SECONDS
+  close-body PATH SECONDS  GET PATH with Connection: close, never read, then
+                       as many bytes as the server takes, for SECONDS
   slow-reader PATH N RATE  N pipelined GETs of PATH read at RATE bytes/s;
                        prints the bytes received
   slowloris N SECONDS  N connections trickling a request head while one
@@ -120,9 +120,11 @@ def pipeline(path, n):
     s.close()
 
 
-def close_body(seconds):
+def close_body(path, seconds):
+    # The response is big and never read, so it stays queued: the old server
+    # buffered everything sent after the request meanwhile.
     s = connect()
-    s.sendall(b"GET /v2/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 268435456\r\n\r\n")
+    s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAccept: */*\r\nConnection: close\r\n\r\n".encode())
     s.setblocking(False)
     sent = 0
     chunk = b"y" * 65536
@@ -223,7 +225,7 @@ elif SCENARIO == "signed-bodies":
 elif SCENARIO == "pipeline":
     pipeline(ARGS[0], int(ARGS[1]))
 elif SCENARIO == "close-body":
-    close_body(float(ARGS[0]))
+    close_body(ARGS[0], float(ARGS[1]))
 elif SCENARIO == "slow-reader":
     slow_reader(ARGS[0], int(ARGS[1]), float(ARGS[2]))
 elif SCENARIO == "slowloris":

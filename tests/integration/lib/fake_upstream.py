@@ -22,7 +22,12 @@ seeded pseudo-random data, whatever digest is asked for, so:
                honours them for --token-valid seconds only (-1: never), to
                exercise "a 401 with a stale token fetches a new one, once";
                --realm URL announces that realm instead of its own /token
-Manifests and /v2/ answer 404 and 200.
+  manifests    serves /v2/<name>/manifests/<ref> from --dir/<ref> (404 when
+               absent), behaving as the first word of --behaviour-file says,
+               read per request: normal; drip (the whole response, head
+               included, one byte a second); huge (announces 2 GiB, then
+               sends zeros until the client goes); hang (never answers)
+Manifests and /v2/ answer 404 and 200 in the other modes.
 """
 import argparse
 import json
@@ -38,7 +43,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--mode", required=True, choices=["wrong-bytes", "truncate", "hang", "redirect", "blobhost", "files", "bearer"])
+    ap.add_argument("--mode", required=True, choices=["wrong-bytes", "truncate", "hang", "redirect", "blobhost", "files", "bearer",
+                                                    "manifests"])
+    ap.add_argument("--behaviour-file")
     ap.add_argument("--token-valid", type=float, default=2.0)
     ap.add_argument("--dir")
     ap.add_argument("--rate", type=int, default=0)
@@ -122,6 +129,50 @@ def main():
                     self.send_header("Content-Length", "0")
                     self.end_headers()
                     return
+            if args.mode == "manifests" and "/manifests/" in self.path:
+                behaviour = "normal"
+                if args.behaviour_file and os.path.exists(args.behaviour_file):
+                    behaviour = (open(args.behaviour_file).read().split() or ["normal"])[0]
+                record(f"BEHAVIOUR {behaviour}")
+                path = os.path.join(args.dir, self.path.split("/manifests/")[1].split("?")[0])
+                if behaviour == "hang":
+                    time.sleep(3600)
+                    return
+                if behaviour == "huge":
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/vnd.oci.image.manifest.v1+json")
+                    self.send_header("Content-Length", str(2 << 30))
+                    self.end_headers()
+                    try:
+                        while self.command != "HEAD":
+                            self.wfile.write(b"\0" * 65536)
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+                    self.close_connection = True
+                    return
+                if not os.path.isfile(path):
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                data = open(path, "rb").read()
+                import hashlib
+                raw = (b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\n"
+                       b"Docker-Content-Digest: sha256:" + hashlib.sha256(data).hexdigest().encode() +
+                       b"\r\nContent-Length: " + str(len(data)).encode() + b"\r\n\r\n")
+                if self.command != "HEAD":
+                    raw += data
+                try:
+                    if behaviour == "drip":
+                        for i in range(len(raw)):
+                            self.wfile.write(raw[i:i + 1])
+                            self.wfile.flush()
+                            time.sleep(1)
+                    else:
+                        self.wfile.write(raw)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True
+                return
             if args.mode in ("files", "bearer") and "/blobs/sha256:" in self.path:
                 path = os.path.join(args.dir, self.path.split("/blobs/sha256:")[1].split("?")[0])
                 if not os.path.isfile(path):
