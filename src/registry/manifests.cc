@@ -37,6 +37,15 @@ std::string FetchKey(const std::string& registry, const std::string& name, const
 
 }  // namespace
 
+std::string ManifestMediaType(const std::string& content_type, const std::string& body) {
+  std::string media_type = Trim(content_type.substr(0, content_type.find(';')));
+  if (media_type.empty() || media_type == "application/json" || media_type == "application/octet-stream") {
+    auto j = nlohmann::json::parse(body, nullptr, false);
+    if (j.is_object() && j.contains("mediaType") && j["mediaType"].is_string()) media_type = j["mediaType"];
+  }
+  return media_type;
+}
+
 bool AcceptsMediaType(const std::string* accept, const std::string& media_type) {
   if (!accept || Trim(*accept).empty() || media_type.empty()) return true;
   std::string_view rest = *accept;
@@ -350,11 +359,7 @@ void ManifestResolver::OnGetDone(const std::string& key, Status st) {
 void ManifestResolver::StoreAndServe(const std::string& key, const util::Digest& digest) {
   Fetch* f = fetches_.at(key).get();
   const std::string& registry = f->upstream->config.registry;
-  std::string media_type = Trim(f->media_type.substr(0, f->media_type.find(';')));
-  if (media_type.empty() || media_type == "application/json" || media_type == "application/octet-stream") {
-    auto j = nlohmann::json::parse(f->body, nullptr, false);
-    if (j.is_object() && j.contains("mediaType") && j["mediaType"].is_string()) media_type = j["mediaType"];
-  }
+  std::string media_type = ManifestMediaType(f->media_type, f->body);
   auto m = std::make_shared<cache::Manifest>(cache::Manifest{media_type, std::move(f->body)});
   cache::Store* store = store_;
   std::string name = f->name, tag = f->tag, what = f->What();

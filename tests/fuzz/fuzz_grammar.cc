@@ -1,0 +1,26 @@
+// libFuzzer: the small grammars: references and digests (through the
+// router), Range, Accept, WWW-Authenticate, URLs and CIDRs.
+#include <cstdint>
+#include <string>
+
+#include "src/http/range.h"
+#include "src/oci/router.h"
+#include "src/registry/manifests.h"
+#include "src/upstream/www_authenticate.h"
+#include "util/digest.h"
+#include "util/url.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string s(reinterpret_cast<const char*>(data), size);
+  (void)oci::RouteRequest("GET", s);
+  (void)oci::RouteRequest("HEAD", "/v2/" + s);
+  (void)util::Digest::Parse(s);
+  http::ByteRange r = http::ParseRange(s, size * 7919);
+  if (r.kind == http::ByteRange::kPartial && (r.first > r.last || r.last >= size * 7919)) __builtin_trap();
+  (void)registry::AcceptsMediaType(&s, "application/vnd.oci.image.manifest.v1+json");
+  for (const auto& c : upstream::ParseWwwAuthenticate(s)) (void)c.Param("realm");
+  auto u = util::ParseUrl(s);
+  if (u.ok() && (u->host.empty() || u->port == 0 || u->path.empty() || u->path[0] != '/')) __builtin_trap();
+  (void)util::ParseCidr(s);
+  return 0;
+}

@@ -1,0 +1,16 @@
+// libFuzzer: what georeg reads out of a manifest an upstream or peer sent
+// (its media type), and the Accept matching it is served with.
+#include <cstdint>
+#include <string>
+
+#include "src/registry/manifests.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  std::string s(reinterpret_cast<const char*>(data), size);
+  size_t nl = s.find('\n');
+  std::string content_type = nl == std::string::npos ? "" : s.substr(0, nl);
+  std::string body = nl == std::string::npos ? s : s.substr(nl + 1);
+  std::string type = registry::ManifestMediaType(content_type, body);
+  (void)registry::AcceptsMediaType(&content_type, type);
+  return 0;
+}
