@@ -5,6 +5,7 @@
 # daemon still answers afterwards. Figures go to the log as "rss:" lines.
 source "$(dirname "$0")/lib/common.sh"
 need jq
+rss_bounded
 
 start_origin
 push_fixtures

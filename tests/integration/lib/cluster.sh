@@ -6,6 +6,7 @@ cluster_key() { head -c 32 /dev/urandom | base64 >"$WORK/cluster.key"; }
 
 # node_config NAME REGION LISTEN ADVERTISE_URL SEEDS_TOML UPSTREAM_REGISTRY UPSTREAM_URL:
 # writes $WORK/NAME.toml with its own cache directory $WORK/NAME.cache and
+# $CLUSTER_EXTRA lines in [cluster], $NODE_EXTRA_TOML at the end, and
 # short protocol periods (tests want failures seen in seconds).
 node_config() {
   local name="$1" region="$2" listen="$3" advertise="$4" seeds="$5" registry="$6" url="$7"
@@ -29,10 +30,12 @@ probe_timeout = "${PROBE_TIMEOUT:-300ms}"
 suspect_timeout = "${SUSPECT_TIMEOUT:-2s}"
 sync_interval = "${SYNC_INTERVAL:-2s}"
 peer_timeout = "${PEER_TIMEOUT:-2s}"
+${CLUSTER_EXTRA:-}
 [[upstream]]
 registry = "$registry"
 url = "$url"
 connect_timeout = "3s"
+${NODE_EXTRA_TOML:-}
 TOML
 }
 

@@ -5,6 +5,14 @@ set), and serves garbage for every blob. For testing quarantine: georeg must
 verify peer bytes, reset its clients, skip this peer afterwards and count it.
 
   fake_peer.py --key FILE --name NAME --region R --port-file F --log F --join URL
+               [--summary endless] [--extra-member NAME=URL] [--forge]
+
+--summary endless answers /_georeg/v1/summary with a body that never ends
+(chunked, as fast as the reader takes it). --extra-member adds a record for
+another member at URL (say the cloud metadata address) to every message.
+--forge adds what an honest member never sends: a tag update whose HLC
+logical counter is 2^32-1, and a record declaring the joined node left at
+incarnation 2^64-1.
 """
 import argparse
 import hashlib
@@ -23,6 +31,10 @@ ap.add_argument("--region", required=True)
 ap.add_argument("--port-file", required=True)
 ap.add_argument("--log", required=True)
 ap.add_argument("--join", required=True)
+ap.add_argument("--summary", default="bloom")
+ap.add_argument("--extra-member", action="append", default=[])
+ap.add_argument("--forge", action="store_true")
+ap.add_argument("--joined-name", default="n1")
 args = ap.parse_args()
 KEY = open(args.key, "rb").read().rstrip(b"\r\n")
 nonce = [0]
@@ -60,9 +72,19 @@ def post(url, message):
 
 
 def message(kind, seq=0, target=""):
+    members = [{"name": args.name, "region": args.region, "url": SELF_URL, "state": "alive", "inc": 1}]
+    for extra in args.extra_member:
+        name, url = extra.split("=", 1)
+        members.append({"name": name, "region": args.region, "url": url, "state": "alive", "inc": 1})
+    tags = []
+    if args.forge:
+        members.append({"name": args.joined_name, "region": "eu", "url": args.join, "state": "left",
+                        "inc": 2 ** 64 - 1})
+        tags.append({"registry": "docker.io", "repository": "library/forged", "tag": "latest",
+                     "digest": "sha256:" + "f" * 64, "wall": int(time.time() * 1000), "logical": 2 ** 32 - 1,
+                     "origin": args.name})
     return {"type": kind, "from": args.name, "seq": seq, "target": target, "sv": 1,
-            "members": [{"name": args.name, "region": args.region, "url": SELF_URL, "state": "alive", "inc": 1}],
-            "tags": [], "summaries": []}
+            "members": members, "tags": tags, "summaries": []}
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
@@ -86,6 +108,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self):
         path = self.path.split("?")[0]
+        if path == "/_georeg/v1/summary" and args.summary == "endless":
+            note("summary request (endless)")
+            self.send_response(200)
+            self.send_header("X-Georeg-Summary-Version", "1")
+            self.send_header("Transfer-Encoding", "chunked")
+            self.end_headers()
+            chunk = b"\xff" * 65536
+            sent = 0
+            try:
+                while True:
+                    self.wfile.write(b"10000\r\n" + chunk + b"\r\n")
+                    sent += len(chunk)
+            except OSError:
+                note("endless summary cut off after %d bytes" % sent)
+            self.close_connection = True
+            return
         if path == "/_georeg/v1/summary":
             # Every bit set: "I may have anything".
             body = b"GRBF" + (1).to_bytes(4, "little") + (64).to_bytes(8, "little") + b"\xff" * 8
