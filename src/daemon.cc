@@ -16,7 +16,7 @@
 #include "src/io/deferred.h"
 #include "src/io/env.h"
 #include "src/peering/cluster.h"
-#include "src/registry/blob_fill.h"
+#include "src/registry/oci_errors.h"
 #include "src/registry/service.h"
 #include "src/registry/writer_bridge.h"
 #include "util/log.h"

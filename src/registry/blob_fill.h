@@ -1,5 +1,6 @@
-// BlobFill and BlobStream: getting a blob from an upstream into the cache
-// while streaming it to every client that asked, and serving blobs.
+// BlobFill: getting a blob from its sources (peers, then an upstream) into
+// the cache while streaming it to every client that asked (BlobStream,
+// src/registry/blob_stream.h).
 //
 // A BlobFill is one upstream GET of one digest. Clients that ask for the
 // digest while it runs join it as BlobStreams and receive bytes as they
@@ -34,6 +35,8 @@
 
 #include "cache/store.h"
 #include "src/http/server.h"
+#include "src/registry/blob_stream.h"
+#include "src/registry/oci_errors.h"
 #include "src/io/clock.h"
 #include "src/registry/cache_keeper.h"
 #include "src/registry/writer_bridge.h"
@@ -43,53 +46,7 @@
 
 namespace registry {
 
-class BlobFill;
-
-// Sends one blob (or a range of it) to one client, from a complete cached
-// blob or from a fill in progress.
-class BlobStream : public std::enable_shared_from_this<BlobStream> {
- public:
-  // Serves `exchange` from the complete cached blob `info`.
-  // The blob is pinned (never evicted) while it is being sent.
-  static void ServeCached(cache::Store* store, CacheKeeper* keeper, const util::Digest& digest,
-                          const cache::BlobInfo& info, std::shared_ptr<http::Exchange> exchange,
-                          uint64_t now_wall_ms);
-
-  BlobStream(cache::Store* store, CacheKeeper* keeper, util::Digest digest, std::shared_ptr<http::Exchange> exchange,
-             std::shared_ptr<BlobFill> fill)
-      : store_(store),
-        keeper_(keeper),
-        digest_(digest),
-        exchange_(std::move(exchange)),
-        fill_(std::move(fill)) {}
-
-  // Sends the head for a blob of `size` bytes (200, 206 or 416) and the body.
-  void Start(uint64_t size, uint32_t chunk_size);
-  // More bytes may be available (fill progress).
-  void Pump();
-  // The fill failed: reset the client connection.
-  void Abort();
-  bool finished() const { return finished_; }
-  // The next byte this stream will send.
-  uint64_t position() const { return pos_; }
-
- private:
-  void Finish();
-
-  cache::Store* store_;
-  CacheKeeper* keeper_;
-  bool pinned_ = false;
-  util::Digest digest_;
-  std::shared_ptr<http::Exchange> exchange_;
-  std::shared_ptr<BlobFill> fill_;  // null when serving a complete blob
-  uint64_t size_ = 0;
-  uint32_t chunk_size_ = 0;
-  uint64_t pos_ = 0;   // next byte to send
-  uint64_t end_ = 0;   // one past the last byte to send
-  bool started_ = false;
-  bool writing_ = false;
-  bool finished_ = false;
-};
+class BlobStream;
 
 // A request for a blob's bytes in flight, from a peer or an upstream.
 class SourceRequest {
@@ -205,12 +162,5 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   bool posted_any_ = false;    // some chunk went to the writer
   bool discard_pending_ = false;
 };
-
-// The OCI error body, shared by every route.
-std::string OciErrorBody(const char* code, const std::string& message);
-// Headers every /v2/ response carries.
-std::vector<http::Header> BaseHeaders();
-void RespondOciError(const std::shared_ptr<http::Exchange>& ex, int status, const char* code,
-                     const std::string& message);
 
 }  // namespace registry

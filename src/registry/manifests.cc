@@ -3,7 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "src/peering/cluster.h"
-#include "src/registry/blob_fill.h"
+#include "src/registry/oci_errors.h"
 #include "util/log.h"
 #include "util/sha256.h"
 

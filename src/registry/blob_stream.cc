@@ -1,0 +1,151 @@
+#include "src/registry/blob_stream.h"
+
+#include "src/http/range.h"
+#include "src/registry/blob_fill.h"
+#include "src/registry/oci_errors.h"
+#include "util/log.h"
+
+namespace registry {
+
+using util::Status;
+
+void BlobStream::ServeCached(cache::Store* store, CacheKeeper* keeper, const util::Digest& digest,
+                             const cache::BlobInfo& info, std::shared_ptr<http::Exchange> exchange,
+                             uint64_t now_wall_ms) {
+  auto s = std::make_shared<BlobStream>(store, keeper, digest, std::move(exchange), nullptr);
+  keeper->Pin(digest, now_wall_ms);
+  s->pinned_ = true;
+  s->Start(info.size, info.chunk_size);
+}
+
+void BlobStream::Start(uint64_t size, uint32_t chunk_size) {
+  size_ = size;
+  chunk_size_ = chunk_size;
+  started_ = true;
+  auto headers = BaseHeaders();
+  headers.push_back({"Docker-Content-Digest", digest_.ToString()});
+  headers.push_back({"Accept-Ranges", "bytes"});
+  const std::string* range_header = exchange_->request().Find("range");
+  http::ByteRange range = http::ParseRange(range_header ? *range_header : "", size);
+  if (range.kind == http::ByteRange::kUnsatisfiable) {
+    headers.push_back({"Content-Range", "bytes */" + std::to_string(size)});
+    headers.push_back({"Content-Type", "application/json"});
+    exchange_->Respond(416, headers, OciErrorBody("UNSUPPORTED", "range not satisfiable for a blob of " +
+                                                                       std::to_string(size) + " bytes"));
+    Finish();
+    return;
+  }
+  headers.push_back({"Content-Type", "application/octet-stream"});
+  int status = 200;
+  if (range.kind == http::ByteRange::kPartial) {
+    status = 206;
+    pos_ = range.first;
+    end_ = range.last + 1;
+    headers.push_back({"Content-Range", "bytes " + std::to_string(range.first) + "-" +
+                                            std::to_string(range.last) + "/" + std::to_string(size)});
+  } else {
+    pos_ = 0;
+    end_ = size;
+  }
+  exchange_->SendHead(status, headers, end_ - pos_);
+  if (exchange_->is_head()) {
+    exchange_->End();
+    Finish();
+    return;
+  }
+  Pump();
+}
+
+void BlobStream::Pump() {
+  if (finished_ || writing_ || !started_) return;
+  if (!exchange_->active()) {  // the client went away
+    Finish();
+    return;
+  }
+  if (fill_ && fill_->failed()) {
+    Abort();
+    return;
+  }
+  if (pos_ >= end_) {
+    if (fill_ && !fill_->verified()) return;  // a zero-length range or blob: wait for the digest
+    exchange_->End();
+    Finish();
+    return;
+  }
+  uint64_t available = fill_ ? fill_->Available(end_) : size_;
+  if (pos_ >= available) return;  // the fill calls Pump() again when more arrives
+  uint32_t index = static_cast<uint32_t>(pos_ / chunk_size_);
+  uint64_t chunk_start = static_cast<uint64_t>(index) * chunk_size_;
+  uint64_t stop = std::min({chunk_start + chunk_size_, available, end_});
+  const uint8_t* base = nullptr;
+  std::shared_ptr<const void> keep;
+  bool from_map = false;
+  if (fill_) {
+    if (auto mem = fill_->MemoryChunk(index)) {
+      base = mem->data();
+      keep = mem;
+    }
+  }
+  if (!keep) {
+    // Straight from the map: the read transaction pins the chunk's pages
+    // until the socket write completes, so nothing is copied in user space.
+    auto txn = store_->BeginRead();
+    std::span<const uint8_t> payload;
+    Status st = txn.ok() ? store_->GetChunk(*txn, digest_, index, &payload, /*verify=*/true) : txn.status();
+    if (st.ok() && payload.size() < stop - chunk_start) st = Status::Corruption("short chunk " + std::to_string(index));
+    if (!st.ok()) {
+      // Never bad bytes: the client is reset, and a corrupt blob leaves the
+      // cache so the next request fetches it again.
+      if (st.IsCorruption()) {
+        keeper_->Corrupt(digest_, st.message());
+      } else {
+        LOG_ERROR("cache: blob %s chunk %u unreadable (%s); resetting the client", digest_.ToString().c_str(), index,
+                  st.ToString().c_str());
+      }
+      Abort();
+      return;
+    }
+    base = payload.data();
+    keep = std::make_shared<cache::ReadTxn>(std::move(*txn));
+    from_map = true;
+  }
+  size_t len = stop - pos_;
+  const uint8_t* data = base + (pos_ - chunk_start);
+  writing_ = true;
+  auto self = shared_from_this();
+  bool queued = exchange_->Write(reinterpret_cast<const char*>(data), len, std::move(keep),
+                                 [self, len, data, from_map](bool ok) {
+                                   // The kernel has the bytes now; keep file pages out of our RSS.
+                                   if (from_map) cache::Store::ReleaseMapped({data, len});
+                                   self->writing_ = false;
+                                   if (!ok) {
+                                     self->Finish();
+                                     return;
+                                   }
+                                   self->pos_ += len;
+                                   std::shared_ptr<BlobFill> fill = self->fill_;
+                                   self->Pump();
+                                   if (fill) fill->OnStreamProgress();
+                                 });
+  if (!queued) {
+    writing_ = false;
+    Finish();
+  }
+}
+
+void BlobStream::Abort() {
+  if (finished_) return;
+  exchange_->Reset();
+  Finish();
+}
+
+void BlobStream::Finish() {
+  finished_ = true;
+  if (pinned_) {
+    keeper_->Unpin(digest_);
+    pinned_ = false;
+  }
+  if (auto fill = std::move(fill_)) fill->OnStreamProgress();
+}
+
+}  // namespace registry

@@ -1,0 +1,66 @@
+// BlobStream: sends one blob (or a Range of it) to one client, from a
+// complete cached blob (straight from the LMDB map, nothing copied) or from a
+// BlobFill in progress (never its last byte before the digest matched).
+//
+// Ownership: shared by the exchange's write callbacks and, while it follows
+// a fill, by that fill; a cached blob is pinned (never evicted) while it is
+// being sent. The Store and CacheKeeper must outlive it. Loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "cache/store.h"
+#include "src/http/server.h"
+#include "src/registry/cache_keeper.h"
+#include "util/digest.h"
+
+namespace registry {
+
+class BlobFill;
+
+class BlobStream : public std::enable_shared_from_this<BlobStream> {
+ public:
+  // Serves `exchange` from the complete cached blob `info`.
+  // The blob is pinned (never evicted) while it is being sent.
+  static void ServeCached(cache::Store* store, CacheKeeper* keeper, const util::Digest& digest,
+                          const cache::BlobInfo& info, std::shared_ptr<http::Exchange> exchange,
+                          uint64_t now_wall_ms);
+
+  BlobStream(cache::Store* store, CacheKeeper* keeper, util::Digest digest, std::shared_ptr<http::Exchange> exchange,
+             std::shared_ptr<BlobFill> fill)
+      : store_(store),
+        keeper_(keeper),
+        digest_(digest),
+        exchange_(std::move(exchange)),
+        fill_(std::move(fill)) {}
+
+  // Sends the head for a blob of `size` bytes (200, 206 or 416) and the body.
+  void Start(uint64_t size, uint32_t chunk_size);
+  // More bytes may be available (fill progress).
+  void Pump();
+  // The fill failed: reset the client connection.
+  void Abort();
+  bool finished() const { return finished_; }
+  // The next byte this stream will send.
+  uint64_t position() const { return pos_; }
+
+ private:
+  void Finish();
+
+  cache::Store* store_;
+  CacheKeeper* keeper_;
+  bool pinned_ = false;
+  util::Digest digest_;
+  std::shared_ptr<http::Exchange> exchange_;
+  std::shared_ptr<BlobFill> fill_;  // null when serving a complete blob
+  uint64_t size_ = 0;
+  uint32_t chunk_size_ = 0;
+  uint64_t pos_ = 0;   // next byte to send
+  uint64_t end_ = 0;   // one past the last byte to send
+  bool started_ = false;
+  bool writing_ = false;
+  bool finished_ = false;
+};
+
+}  // namespace registry
