@@ -65,17 +65,6 @@ class PeerAuth {
   // The body read after VerifyHead hashes to what was signed.
   static bool BodyMatches(const std::string& body, const std::string& body_sha);
 
-  // VerifyHead and BodyMatches in one, for a body at hand.
-  template <typename FindFn>
-  util::Status Verify(const std::string& method, const std::string& target, const std::string& body, FindFn find,
-                      uint64_t now_ms, std::string* node) {
-    std::string sha;
-    util::Status st = VerifyHead(method, target, find, now_ms, node, &sha);
-    if (st.ok() && !BodyMatches(body, sha))
-      return util::Status::PermissionDenied("body of a request from '" + *node + "' does not match its signature");
-    return st;
-  }
-
   size_t remembered() const { return seen_.size(); }
 
  private:

@@ -22,4 +22,31 @@ const std::string* FindHeader(const std::vector<Header>& headers, std::string_vi
   return nullptr;
 }
 
+void HeaderCollector::Name(const char* at, size_t len) {
+  if (in_value_) {
+    in_value_ = false;
+    name_.clear();
+  }
+  name_.append(at, len);
+}
+
+void HeaderCollector::Value(const char* at, size_t len) {
+  if (!in_value_) {
+    in_value_ = true;
+    value_.clear();
+  }
+  value_.append(at, len);
+}
+
+void HeaderCollector::Complete(std::vector<Header>* headers) {
+  AddHeader(headers, std::move(name_), std::move(value_));
+  Reset();
+}
+
+void HeaderCollector::Reset() {
+  in_value_ = false;
+  name_.clear();
+  value_.clear();
+}
+
 }  // namespace http

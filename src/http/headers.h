@@ -23,4 +23,22 @@ void AddHeader(std::vector<Header>* headers, std::string name, std::string value
 // The (merged) value of the field `lowercase_name`, or nullptr.
 const std::string* FindHeader(const std::vector<Header>& headers, std::string_view lowercase_name);
 
+// Joins the pieces llhttp delivers a header field in (name pieces, value
+// pieces, then "value complete") into AddHeader calls. Used by the request
+// and the response parser alike.
+class HeaderCollector {
+ public:
+  void Name(const char* at, size_t len);
+  void Value(const char* at, size_t len);
+  // Between a field's first value piece and its completion.
+  bool in_value() const { return in_value_; }
+  // The field is complete: added to `headers`.
+  void Complete(std::vector<Header>* headers);
+  void Reset();
+
+ private:
+  std::string name_, value_;
+  bool in_value_ = false;
+};
+
 }  // namespace http

@@ -63,20 +63,13 @@ int RequestParser::OnUrl(llhttp_t* p, const char* at, size_t len) {
 
 int RequestParser::OnHeaderField(llhttp_t* p, const char* at, size_t len) {
   RequestParser* self = Self(p);
-  if (self->in_value_) {
-    self->in_value_ = false;
-    self->field_.clear();
-  }
-  self->field_.append(at, len);
+  self->header_.Name(at, len);
   return self->CountHeaderBytes(at, len);
 }
 
 int RequestParser::OnHeaderValue(llhttp_t* p, const char* at, size_t len) {
   RequestParser* self = Self(p);
-  if (!self->in_value_) {
-    self->in_value_ = true;
-    self->value_.clear();
-  } else {
+  if (self->header_.in_value()) {
     // llhttp delivers an obs-fold continuation as one more piece of the same
     // value, with the line break skipped. A piece that does not start right
     // where the previous one ended (in the same buffer, or at the start of the
@@ -89,17 +82,14 @@ int RequestParser::OnHeaderValue(llhttp_t* p, const char* at, size_t len) {
   self->piece_feed_id_ = self->feed_id_;
   self->piece_end_ = at + len;
   self->piece_ended_buffer_ = at + len == self->feed_end_;
-  self->value_.append(at, len);
+  self->header_.Value(at, len);
   return self->CountHeaderBytes(at, len);
 }
 
 int RequestParser::OnHeaderValueComplete(llhttp_t* p) {
   RequestParser* self = Self(p);
   if (++self->header_count_ > self->limits_.max_headers) return self->Fail(431, "too many header fields");
-  AddHeader(&self->current_.headers, std::move(self->field_), std::move(self->value_));
-  self->in_value_ = false;
-  self->field_.clear();
-  self->value_.clear();
+  self->header_.Complete(&self->current_.headers);
   return 0;
 }
 

@@ -93,8 +93,7 @@ class RequestParser {
   llhttp_settings_t settings_;
   llhttp_t parser_;
   Request current_;
-  std::string field_, value_;
-  bool in_value_ = false;
+  HeaderCollector header_;
   bool in_request_ = false;
   bool ready_ = false;
   bool dead_ = false;

@@ -399,9 +399,7 @@ void Cluster::Leave() {
 void Cluster::Shutdown() {
   if (shut_down_) return;
   shut_down_ = true;
-  if (timer_.open()) {
-    timer_.Close();
-  }
+  timer_.Close();
   for (auto& [k, c] : clients_) c->Shutdown();
 }
 

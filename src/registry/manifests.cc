@@ -197,24 +197,22 @@ void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::
     f->peer_steps = cluster_->Plan(*want, hop, /*blob=*/false, prefer);
   }
   f->max_bytes = max_bytes_;
+  f->resolver = this;
   Fetch* raw = f.get();
   fetches_[key] = std::move(f);
   AddWaiter(raw, key, ex);
   if (raw->cached) {
     // The staleness deadline counts from the request: a slow upstream gets
     // its response timeout, then the cached tag is served.
+    // The timer closes with the Fetch, so it never fires for one that is gone.
     raw->stale_timer.Init(env_.loop, raw, uv_timer_init);
-    stale_keys_[raw] = key;
     uv_timer_start(
         raw->stale_timer.get(),
         [](uv_timer_t* t) {
           auto* f = static_cast<Fetch*>(t->data);
           ManifestResolver* self = f->resolver;
-          auto it = self->stale_keys_.find(f);
-          if (it == self->stale_keys_.end()) return;
-          std::string k = it->second;
           self->CancelRequests(f);
-          self->ServeStaleOrFail(k, "did not answer within " + std::to_string(f->upstream->config.response_timeout_ms) +
+          self->ServeStaleOrFail(f->Key(), "did not answer within " + std::to_string(f->upstream->config.response_timeout_ms) +
                                         " ms");
         },
         up->config.response_timeout_ms, 0);
@@ -408,7 +406,6 @@ void ManifestResolver::Finish(const std::string& key,
   if (it == fetches_.end()) return;
   std::unique_ptr<Fetch> f = std::move(it->second);
   fetches_.erase(it);
-  stale_keys_.erase(f.get());
   CancelRequests(f.get());
   for (auto& ex : f->waiters) {
     ex->SetAbortCallback(nullptr);
@@ -417,7 +414,6 @@ void ManifestResolver::Finish(const std::string& key,
 }
 
 void ManifestResolver::AddWaiter(Fetch* f, const std::string& key, const std::shared_ptr<http::Exchange>& ex) {
-  f->resolver = this;
   f->waiters.push_back(ex);
   http::Exchange* raw = ex.get();
   // A client that leaves stops waiting; the last one to leave ends the
@@ -431,7 +427,6 @@ void ManifestResolver::AddWaiter(Fetch* f, const std::string& key, const std::sh
     LOG_DEBUG("manifest: every client of %s left; cancelling", f->What().c_str());
     std::unique_ptr<Fetch> gone = std::move(it->second);
     fetches_.erase(it);
-    stale_keys_.erase(gone.get());
     CancelRequests(gone.get());
   });
 }

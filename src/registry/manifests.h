@@ -84,7 +84,6 @@ class ManifestResolver {
   WriterBridge* writer_;
   uint64_t max_bytes_;
   std::map<std::string, std::unique_ptr<Fetch>> fetches_;
-  std::map<Fetch*, std::string> stale_keys_;  // fetches revalidating a cached tag
   peering::Cluster* cluster_ = nullptr;
   bool shutting_down_ = false;
 };

@@ -25,10 +25,9 @@ void ResponseParser::Reset(bool head_request, Limits limits) {
   head_ = ResponseHead();
   head_bytes_ = 0;
   body_bytes_ = 0;
-  field_.clear();
-  value_.clear();
+  header_.Reset();
   error_.clear();
-  in_value_ = started_ = head_done_ = complete_ = stopped_ = keep_alive_ = false;
+  started_ = head_done_ = complete_ = stopped_ = keep_alive_ = false;
 }
 
 int ResponseParser::Stop(const char* why) {
@@ -43,30 +42,19 @@ int ResponseParser::CountHead(size_t len) {
 
 int ResponseParser::OnHeaderField(llhttp_t* p, const char* at, size_t len) {
   ResponseParser* self = Self(p);
-  if (self->in_value_) {
-    self->in_value_ = false;
-    self->field_.clear();
-  }
-  self->field_.append(at, len);
+  self->header_.Name(at, len);
   return self->CountHead(len);
 }
 
 int ResponseParser::OnHeaderValue(llhttp_t* p, const char* at, size_t len) {
   ResponseParser* self = Self(p);
-  if (!self->in_value_) {
-    self->in_value_ = true;
-    self->value_.clear();
-  }
-  self->value_.append(at, len);
+  self->header_.Value(at, len);
   return self->CountHead(len);
 }
 
 int ResponseParser::OnHeaderValueComplete(llhttp_t* p) {
   ResponseParser* self = Self(p);
-  http::AddHeader(&self->head_.headers, std::move(self->field_), std::move(self->value_));
-  self->in_value_ = false;
-  self->field_.clear();
-  self->value_.clear();
+  self->header_.Complete(&self->head_.headers);
   return 0;
 }
 

@@ -86,8 +86,8 @@ class ResponseParser {
   ResponseHead head_;
   size_t head_bytes_ = 0;
   uint64_t body_bytes_ = 0;
-  std::string field_, value_, error_;
-  bool in_value_ = false;
+  http::HeaderCollector header_;
+  std::string error_;
   bool started_ = false;
   bool head_done_ = false;
   bool complete_ = false;

@@ -294,10 +294,9 @@ void Session::GetToken(const std::string& scope, const std::string& realm, const
       } else {
         uint64_t lifetime = kDefaultTokenLifetimeS;
         if (j.contains("expires_in") && j["expires_in"].is_number_unsigned()) lifetime = j["expires_in"];
+        lifetime = std::min<uint64_t>(lifetime, 86400);  // a day at most: no overflow, no forever-token
         // Renew a little early so a token does not expire in flight.
         uint64_t margin_ms = std::min<uint64_t>(lifetime * 100, 10000);
-        lifetime = std::min<uint64_t>(lifetime, 86400);  // a day at most: no overflow, no forever-token
-        margin_ms = std::min<uint64_t>(lifetime * 100, 10000);
         tokens_[scope] = Token{token, env_.clock->NowMs() + lifetime * 1000 - margin_ms};
         LOG_DEBUG("upstream %s: new token for %s, valid %llu s", options_.name.c_str(), scope.c_str(),
                   (unsigned long long)lifetime);

@@ -52,6 +52,23 @@ def read_until_close(s, timeout=5.0):
         return data, False
 
 
+def pour(s, limit, seconds):
+    """Sends filler on non-blocking socket `s` for up to `seconds` or `limit`
+    bytes, as fast as the peer takes it; returns the bytes it took."""
+    s.setblocking(False)
+    sent = 0
+    chunk = b"x" * 65536
+    end = time.time() + seconds
+    while sent < limit and time.time() < end:
+        try:
+            sent += s.send(chunk)
+        except BlockingIOError:
+            time.sleep(0.005)
+        except OSError:
+            break
+    return sent
+
+
 def hold():
     """Keeps the attack's connections open until the file $RELEASE exists."""
     import os
@@ -91,19 +108,8 @@ def signed_bodies(n):
             b"Content-Length: 16777216\r\n\r\n")
     for _ in range(n):
         s = connect()
-        s.setblocking(False)
-        try:
-            s.send(head)
-            sent = 0
-            chunk = b"x" * 65536
-            deadline = time.time() + 0.5
-            while sent < (1 << 20) and time.time() < deadline:
-                try:
-                    sent += s.send(chunk)
-                except BlockingIOError:
-                    time.sleep(0.005)
-        except OSError:
-            pass
+        s.sendall(head)
+        pour(s, 1 << 20, 0.5)
         socks.append(s)
     report(True, f"{n} connections announced 16 MiB signed bodies")
     hold()
@@ -125,17 +131,7 @@ def close_body(path, seconds):
     # buffered everything sent after the request meanwhile.
     s = connect()
     s.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\nAccept: */*\r\nConnection: close\r\n\r\n".encode())
-    s.setblocking(False)
-    sent = 0
-    chunk = b"y" * 65536
-    end = time.time() + seconds
-    while time.time() < end:
-        try:
-            sent += s.send(chunk)
-        except BlockingIOError:
-            time.sleep(0.01)
-        except OSError:
-            break
+    sent = pour(s, 1 << 40, seconds)
     report(sent < (16 << 20), f"the server took only {sent >> 20} MiB of a 256 MiB body it never reads",
            f"{sent} bytes taken")
     hold()
