@@ -108,7 +108,8 @@ Status ParseServer(const toml::table& t, Server* s) {
                             {"listen", "header_timeout", "idle_timeout", "response_head_timeout",
                              "shutdown_grace", "max_request_line", "max_header_bytes",
                              "max_headers", "max_connections", "max_input_bytes",
-                             "max_queued_response_bytes", "max_manifest_bytes", "max_fills"}));
+                             "max_queued_response_bytes", "max_manifest_bytes", "max_fills",
+                             "max_bytes_in_flight"}));
   RETURN_IF_ERROR(GetString(t, p, "listen", &s->listen));
   RETURN_IF_ERROR(GetDuration(t, p, "header_timeout", &s->header_timeout_ms));
   RETURN_IF_ERROR(GetDuration(t, p, "idle_timeout", &s->idle_timeout_ms));
@@ -122,6 +123,8 @@ Status ParseServer(const toml::table& t, Server* s) {
   }
   RETURN_IF_ERROR(GetCount(t, p, "max_connections", &s->max_connections));
   RETURN_IF_ERROR(GetCount(t, p, "max_fills", &s->max_fills));
+  RETURN_IF_ERROR(GetSize(t, p, "max_bytes_in_flight", &s->max_bytes_in_flight));
+  if (s->max_bytes_in_flight < (64ull << 20)) return KeyError(p + "max_bytes_in_flight", "must be at least 64MiB");
   RETURN_IF_ERROR(GetSize(t, p, "max_input_bytes", &s->max_input_bytes));
   RETURN_IF_ERROR(GetSize(t, p, "max_queued_response_bytes", &s->max_queued_response_bytes));
   RETURN_IF_ERROR(GetSize(t, p, "max_manifest_bytes", &s->max_manifest_bytes));
@@ -157,11 +160,12 @@ Status ParseNode(const toml::table& t, Node* node) {
 
 Status ParseCluster(const toml::table& t, Cluster* c) {
   const std::string p = "cluster.";
-  RETURN_IF_ERROR(CheckKeys(t, p, {"key_file", "seeds", "advertise", "probe_interval", "probe_timeout",
+  RETURN_IF_ERROR(CheckKeys(t, p, {"key_file", "node_key_file", "seeds", "advertise", "probe_interval", "probe_timeout",
                                    "suspect_timeout", "gossip_interval", "gossip_fanout", "sync_interval",
                                    "max_clock_skew", "peer_timeout", "quarantine", "max_message_bytes",
                                    "max_summary_bytes", "max_members", "peer_networks"}));
   RETURN_IF_ERROR(GetString(t, p, "key_file", &c->key_file));
+  RETURN_IF_ERROR(GetString(t, p, "node_key_file", &c->node_key_file));
   RETURN_IF_ERROR(GetString(t, p, "advertise", &c->advertise));
   if (const toml::node* n = t.get("seeds")) {
     if (!n->is_array()) return KeyError(p + "seeds", "must be an array of URLs");
@@ -225,6 +229,7 @@ Status ValidateCluster(Config* cfg) {
   if (!plain(node.name)) return KeyError("node.name", "'" + node.name + "' must be 1-64 of [A-Za-z0-9._-]");
   if (!plain(node.region)) return KeyError("node.region", "'" + node.region + "' must be 1-64 of [A-Za-z0-9._-]");
   if (::access(c.key_file.c_str(), R_OK) != 0) return KeyError("cluster.key_file", "'" + c.key_file + "' cannot be read");
+  if (c.node_key_file.empty()) c.node_key_file = cfg->cache.dir + "/node.key";
   if (c.advertise.empty()) {
     // Peers can use the listen address itself when it names one interface and port.
     const util::HostPort& l = cfg->server.listen_addr;

@@ -57,6 +57,7 @@ struct Server {
   uint64_t max_queued_response_bytes = 1 << 20;  // per connection, before the next pipelined request
   uint64_t max_manifest_bytes = 4 << 20; // larger manifests are refused (at the head when announced)
   uint64_t max_fills = 256;              // blob fills at once; more misses answer 503
+  uint64_t max_bytes_in_flight = 1ull << 30;  // fill chunks and manifest bodies in memory; over it, new misses answer 503
 
   util::HostPort listen_addr;  // derived from `listen`
 };
@@ -83,6 +84,7 @@ struct Node {
 // [cluster]: peers. Off unless key_file is set (a single node then).
 struct Cluster {
   std::string key_file;              // the shared secret (at least 16 bytes) every peer request is signed with
+  std::string node_key_file;         // this node's own Ed25519 key; default <cache.dir>/node.key, created when missing
   std::vector<std::string> seeds;    // peer URLs to join through ("http://10.0.1.1:5000")
   std::string advertise;             // this node's URL for peers; default http://<server.listen> unless that is a wildcard or port 0
   uint64_t probe_interval_ms = 1000; // SWIM protocol period: one probe per period

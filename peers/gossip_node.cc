@@ -40,12 +40,30 @@ uint64_t DeadDetectionBoundMs(const GossipOptions& o, size_t n) {
 }
 
 GossipNode::GossipNode(MemberRecord self, std::vector<std::string> seed_urls, GossipOptions options,
-                       uint64_t rng_seed)
-    : self_(std::move(self)), opt_(options), rng_(rng_seed), clock_(options.max_clock_skew_ms) {
+                       uint64_t rng_seed, std::shared_ptr<const Signer> signer)
+    : self_(std::move(self)), opt_(options), rng_(rng_seed), clock_(options.max_clock_skew_ms),
+      signer_(std::move(signer)) {
   self_.state = MemberState::kAlive;
+  self_.public_key = signer_->public_key();
+  SignSelf();
   for (auto& s : seed_urls) {
     if (s != self_.url) seeds_.push_back(std::move(s));
   }
+}
+
+void GossipNode::SignSelf() { self_.signature = signer_->Sign(self_.SignedForm()); }
+
+const std::string* GossipNode::KeyOf(const std::string& name) const {
+  if (name == self_.name) return &self_.public_key;
+  auto it = members_.find(name);
+  return it == members_.end() ? nullptr : &it->second.record.public_key;
+}
+
+bool GossipNode::CheckRecord(const MemberRecord& r) const {
+  if (revocations_.count(r.name + "\n" + r.public_key)) return false;
+  const std::string* pinned = KeyOf(r.name);
+  if (pinned && *pinned != r.public_key) return false;
+  return signer_->Verify(r.public_key, r.SignedForm(), r.signature);
 }
 
 const Member* GossipNode::Find(const std::string& name) const {
@@ -99,6 +117,7 @@ void GossipNode::Piggyback(Message* m) {
   uint32_t limit = RetransmitLimit();
   size_t half = std::max<size_t>(1, opt_.max_piggyback / 2);
   tag_rumors_.Take(half, limit, [m](const TagUpdate& u) { m->tags.push_back(u); });
+  revocation_rumors_.Take(4, limit, [m](const Revocation& r) { m->revocations.push_back(r); });
   member_rumors_.Take(half, limit, [this, m](const MemberRecord& r) {
     if (r.name != self_.name) m->members.push_back(r);
   });
@@ -153,6 +172,7 @@ void GossipNode::NoteState(const Member& m, bool was_live) {
 void GossipNode::Refute(uint64_t incarnation) {
   self_.incarnation = std::max(self_.incarnation, incarnation) + 1;
   self_.state = MemberState::kAlive;
+  SignSelf();
   ++stats_.refutations;
   RumorMember(self_);
 }
@@ -163,11 +183,21 @@ void GossipNode::MergeMember(const MemberRecord& r, uint64_t now_ms, uint64_t ph
     ++stats_.members_refused;
     return;
   }
+  auto it = members_.find(r.name);
+  const MemberRecord* known = r.name == self_.name ? &self_ : it == members_.end() ? nullptr : &it->second.record;
+  // A record we already checked, in another state at the same incarnation
+  // (suspect, dead: the alive form's signature), needs no second check.
+  bool checked = known && known->incarnation == r.incarnation && known->signature == r.signature &&
+                 known->public_key == r.public_key && known->url == r.url && known->region == r.region &&
+                 (known->state == MemberState::kLeft) == (r.state == MemberState::kLeft);
+  if (!checked && !CheckRecord(r)) {
+    ++stats_.records_refused_signature;
+    return;
+  }
   if (r.name == self_.name) {
     if (!left_ && r.Supersedes(self_)) Refute(r.incarnation);
     return;
   }
-  auto it = members_.find(r.name);
   if (it == members_.end()) {
     if (members_.size() >= opt_.max_members) {
       ++stats_.members_refused;
@@ -193,7 +223,26 @@ void GossipNode::MergeMember(const MemberRecord& r, uint64_t now_ms, uint64_t ph
   RumorMember(r);
 }
 
+bool GossipNode::SignedByOrigin(const TagUpdate& u) {
+  const std::string* key = KeyOf(u.version.origin);
+  if (!key) {
+    ++stats_.tags_unknown_origin;
+    return false;
+  }
+  if (!signer_->Verify(*key, u.SignedForm(), u.version.signature)) {
+    ++stats_.tags_refused_signature;
+    return false;
+  }
+  return true;
+}
+
 void GossipNode::ApplyTag(const TagUpdate& u, uint64_t physical_ms, bool from_peer) {
+  if (from_peer) {
+    // Only what would change the table is worth a signature check.
+    const TagVersion* cur = tags_.Find(u.key);
+    if (cur && !u.version.NewerThan(*cur)) return;
+    if (!SignedByOrigin(u)) return;
+  }
   if (from_peer && !clock_.Observe(u.version.hlc, physical_ms)) {
     ++(u.version.hlc.logical > kMaxHlcLogical ? stats_.tags_refused_invalid : stats_.tags_refused_future);
     return;
@@ -206,7 +255,8 @@ void GossipNode::ApplyTag(const TagUpdate& u, uint64_t physical_ms, bool from_pe
 
 TagUpdate GossipNode::RecordTag(const TagKey& key, const util::Digest& digest, uint64_t physical_ms) {
   if (const TagVersion* cur = tags_.Find(key); cur && cur->digest == digest) return {key, *cur};
-  TagUpdate u{key, {digest, clock_.Now(physical_ms), self_.name}};
+  TagUpdate u{key, {digest, clock_.Now(physical_ms), self_.name, ""}};
+  u.version.signature = signer_->Sign(u.SignedForm());
   ApplyTag(u, physical_ms, false);
   return u;
 }
@@ -220,6 +270,11 @@ void GossipNode::Receive(const Message& m, uint64_t now_ms, uint64_t physical_ms
   if (left_) return;
   ++stats_.messages_received;
   for (const auto& r : m.members) MergeMember(r, now_ms, physical_ms);
+  // After the members: a revocation is checked against its signer's key,
+  // which may have arrived in this message.
+  for (const auto& r : m.revocations) ApplyRevocation(r);
+  if (left_) return;  // we were revoked
+  TellIfRevoked(m);
   NoteSummaryVersion(m);
   // A member we hold dead is talking to us (a healed partition, a false
   // death): tell it at once, so it refutes instead of waiting for a sync.
@@ -296,6 +351,7 @@ Message GossipNode::FullSync(MessageType type) {
   m.members.push_back(self_);
   for (const auto& [name, mem] : members_) m.members.push_back(mem.record);
   m.tag_summaries = tags_.Summaries(opt_.tag_buckets);
+  for (const auto& [key, r] : revocations_) m.revocations.push_back(r);
   return m;
 }
 
@@ -388,7 +444,9 @@ void GossipNode::Tick(uint64_t now_ms) {
   }
   while (!suspect_deadlines_.empty() && suspect_deadlines_.begin()->first <= now_ms) {
     auto due = suspect_deadlines_.extract(suspect_deadlines_.begin());
-    Member& m = members_.at(due.mapped());
+    auto it = members_.find(due.mapped());
+    if (it == members_.end()) continue;  // revoked since
+    Member& m = it->second;
     // Refuted or re-suspected since: this deadline is stale.
     if (m.record.state == MemberState::kSuspect && now_ms >= m.state_since_ms + opt_.suspect_timeout_ms)
       SetState(&m, MemberState::kDead, now_ms);
@@ -416,12 +474,77 @@ void GossipNode::Leave() {
   if (left_) return;
   self_.incarnation++;
   self_.state = MemberState::kLeft;
+  SignSelf();
   for (const auto& to : RandomLive(16, "")) {
     Message m = Make(MessageType::kPush);
     m.members.push_back(self_);
     Send(to, std::move(m));
   }
   left_ = true;
+}
+
+util::Status GossipNode::Revoke(const std::string& name) {
+  if (name == self_.name) return util::Status::InvalidArgument("a node cannot remove itself; run this on another node");
+  auto it = members_.find(name);
+  if (it == members_.end()) return util::Status::NotFound("no member named '" + name + "'");
+  Revocation r{name, it->second.record.public_key, self_.name, ""};
+  r.signature = signer_->Sign(r.SignedForm());
+  ApplyRevocation(r);
+  return util::Status::Ok();
+}
+
+void GossipNode::ApplyRevocation(const Revocation& r) {
+  if (revocations_.count(r.Key())) return;
+  const std::string* by = KeyOf(r.by);
+  if (!by) return;  // its signer is not known yet: the next sync brings both
+  if (revocations_.size() >= opt_.max_members || !signer_->Verify(*by, r.SignedForm(), r.signature)) {
+    ++stats_.revocations_refused;
+    return;
+  }
+  revocations_.emplace(r.Key(), r);
+  revocation_rumors_.Add(r.Key(), r);
+  ++stats_.revocations_applied;
+  if (r.name == self_.name) {
+    if (r.public_key != self_.public_key) return;  // an old key of ours
+    revoked_self_ = true;
+    left_ = true;  // nothing we say is accepted any more
+    return;
+  }
+  if (const std::string* key = KeyOf(r.name); !key || *key != r.public_key) return;
+  EraseMember(r.name);
+  for (const TagUpdate& u : tags_.RemoveOrigin(r.name)) {
+    if (on_withdraw_) on_withdraw_(u);
+  }
+}
+
+bool GossipNode::IsRevoked(const MemberRecord& r) const {
+  return revocations_.count(r.name + "\n" + r.public_key) && signer_->Verify(r.public_key, r.SignedForm(), r.signature);
+}
+
+// A revoked node still talking to us (it missed the news: nobody gossips
+// with it any more): tell it, so it stops and says so.
+void GossipNode::TellIfRevoked(const Message& m) {
+  for (const auto& r : m.members) {
+    if (r.name != m.from) continue;
+    auto rv = revocations_.find(r.name + "\n" + r.public_key);
+    if (rv == revocations_.end()) return;
+    Message tell = Make(MessageType::kPush);
+    tell.members.push_back(self_);
+    tell.revocations.push_back(rv->second);
+    SendToUrl(r.url, r.name, std::move(tell));
+    return;
+  }
+}
+
+void GossipNode::EraseMember(const std::string& name) {
+  auto it = members_.find(name);
+  if (it == members_.end()) return;
+  Member& m = it->second;
+  bool was_live = m.live();
+  m.record.state = MemberState::kLeft;
+  NoteState(m, was_live);  // out of the live set
+  members_.erase(it);
+  if (probing_ && probe_.target == name) probing_ = false;
 }
 
 }  // namespace peers

@@ -24,6 +24,12 @@
 //     that knows no one syncs with a seed (join).
 //   - Tags: last-writer-wins by (HLC, origin); updates with an HLC further
 //     ahead of our clock than max_clock_skew are refused and counted.
+//   - Node keys (peers/node_key.h): our record and every tag update we
+//     originate carry our signature; records and updates from peers are
+//     applied only when their member's (origin's) signature verifies under
+//     the key this node holds for that name. A name's key is fixed while it
+//     is a member; only a revocation (Revoke, "georeg peers remove")
+//     withdraws it, with every tag it originated, on every node.
 //
 // Not thread-safe; the caller serializes calls.
 #pragma once
@@ -32,6 +38,7 @@
 #include <functional>
 #include <list>
 #include <map>
+#include <memory>
 #include <set>
 #include <unordered_map>
 #include <random>
@@ -40,7 +47,9 @@
 
 #include "peers/hlc.h"
 #include "peers/membership.h"
+#include "peers/node_key.h"
 #include "peers/tag_table.h"
+#include "util/status.h"
 
 namespace peers {
 
@@ -57,6 +66,7 @@ struct Message {
   std::vector<MemberRecord> members;   // rumors, or the full list (sync)
   std::vector<TagUpdate> tags;         // rumors, or differing buckets (sync reply, push)
   std::vector<uint64_t> tag_summaries; // sync and sync reply
+  std::vector<Revocation> revocations; // rumors, or all of them (sync, sync reply)
 };
 
 struct Envelope {
@@ -94,6 +104,11 @@ struct GossipStats {
   uint64_t refutations = 0;          // times this node raised its incarnation
   uint64_t tags_refused_invalid = 0; // updates whose HLC could not be honest (logical counter)
   uint64_t members_refused = 0;      // records over max_members, or with an impossible incarnation
+  uint64_t records_refused_signature = 0;  // member records not signed by their member's key (or a revoked one)
+  uint64_t tags_refused_signature = 0;     // updates not signed by their origin's key
+  uint64_t tags_unknown_origin = 0;        // updates from an origin not known yet (anti-entropy brings them again)
+  uint64_t revocations_applied = 0;
+  uint64_t revocations_refused = 0;        // badly signed, or over the bound
 };
 
 // docs/gossip.md, "Convergence bound": after the last tag update, or after a
@@ -159,8 +174,11 @@ class GossipNode {
  public:
   // `self` is this node's record (state alive; incarnation: start from the
   // wall clock in seconds so a restarted node outranks its old records).
-  // `seed_urls` may include our own URL (skipped). `rng_seed` makes runs repeatable.
-  GossipNode(MemberRecord self, std::vector<std::string> seed_urls, GossipOptions options, uint64_t rng_seed);
+  // `seed_urls` may include our own URL (skipped). `rng_seed` makes runs
+  // repeatable. `signer` holds this node's key; self's public key and
+  // signature are set from it.
+  GossipNode(MemberRecord self, std::vector<std::string> seed_urls, GossipOptions options, uint64_t rng_seed,
+             std::shared_ptr<const Signer> signer);
 
   // Advances timers; `now_ms` is monotonic.
   void Tick(uint64_t now_ms);
@@ -173,11 +191,32 @@ class GossipNode {
   TagUpdate RecordTag(const TagKey& key, const util::Digest& digest, uint64_t physical_ms);
   // Graceful leave: tells live peers directly; the node then stops probing.
   void Leave();
+  // Revokes member `name`'s key fleet-wide: it is dropped from membership,
+  // the tags it originated are withdrawn, and nothing signed with that key
+  // is accepted again. The name may rejoin with a new key. Errors: NotFound
+  // (no such member), InvalidArgument (our own name).
+  util::Status Revoke(const std::string& name);
+  // Our own key was revoked by another node: we stopped, like Leave().
+  bool revoked() const { return revoked_self_; }
+
+  // The key this node holds for `name` (ourselves included), or null.
+  const std::string* KeyOf(const std::string& name) const;
+  // Whether `r` is signed by its member's key, that key is not revoked, and
+  // it is the key we hold for the name (if we hold one). For a message from
+  // a sender not known yet: its own record says which key signed the request.
+  bool CheckRecord(const MemberRecord& r) const;
+  // Whether `r` is its member's own record under a key that was revoked
+  // (its messages are taken only to tell it so).
+  bool IsRevoked(const MemberRecord& r) const;
+  const Signer& signer() const { return *signer_; }
   // Announced in every message: peers fetch our digest summary when it grows.
   void SetSummaryVersion(uint64_t v) { summary_version_ = v; }
 
   // Called for every update that changed the table and came from a peer.
   void SetTagListener(std::function<void(const TagUpdate&)> fn) { on_tag_ = std::move(fn); }
+  // Called for every entry withdrawn because its origin's key was revoked.
+  void SetWithdrawListener(std::function<void(const TagUpdate&)> fn) { on_withdraw_ = std::move(fn); }
+  const std::map<std::string, Revocation>& revocations() const { return revocations_; }
 
   const std::string& name() const { return self_.name; }
   const MemberRecord& self() const { return self_; }
@@ -211,6 +250,11 @@ class GossipNode {
   void NoteState(const Member& m, bool was_live);  // keeps suspect deadlines and the live set current
   void Refute(uint64_t incarnation);
   void ApplyTag(const TagUpdate& u, uint64_t physical_ms, bool from_peer);
+  bool SignedByOrigin(const TagUpdate& u);  // counts what it refuses
+  void ApplyRevocation(const Revocation& r);
+  void EraseMember(const std::string& name);
+  void TellIfRevoked(const Message& m);
+  void SignSelf();
   void RumorMember(const MemberRecord& r);
   void RumorTag(const TagUpdate& u);
   uint32_t RetransmitLimit() const;
@@ -232,6 +276,10 @@ class GossipNode {
   std::unordered_map<std::string, Member> members_;
   RumorQueue<MemberRecord> member_rumors_;
   RumorQueue<TagUpdate> tag_rumors_;
+  RumorQueue<Revocation> revocation_rumors_;
+  std::map<std::string, Revocation> revocations_;  // by Revocation::Key()
+  std::shared_ptr<const Signer> signer_;
+  bool revoked_self_ = false;
   std::multimap<uint64_t, std::string> suspect_deadlines_;  // checked against the member's state when due
   std::vector<std::string> live_;  // names of live members, for random picks
   std::unordered_map<std::string, size_t> live_pos_;
@@ -247,6 +295,7 @@ class GossipNode {
   uint64_t summary_version_ = 0;
   GossipStats stats_;
   std::function<void(const TagUpdate&)> on_tag_;
+  std::function<void(const TagUpdate&)> on_withdraw_;
 };
 
 }  // namespace peers

@@ -1,12 +1,19 @@
 // Membership records and the order in which they supersede each other
 // (SWIM with incarnation numbers; docs/gossip.md, "Membership").
 //
-// Pure. A record is (name, region, url, state, incarnation). Between two
+// Pure. A record is (name, region, url, state, incarnation, public key,
+// signature). Between two
 // records of one member, the one with the larger incarnation wins; at equal
 // incarnations the stronger state wins: alive < suspect < dead < left. This
 // is a join-semilattice, so nodes that see the same records in any order
 // agree. Only the member itself raises its incarnation, which is how a live
 // node refutes a suspicion (or a death declared across a partition).
+//
+// Signatures (docs/gossip.md, "Node keys"): the member signs its record's
+// SignedForm() with its own key each time it raises its incarnation or
+// leaves. Others may pass the record on as suspect or dead at the same
+// incarnation (that is what failure detection is), but cannot change its
+// address, region or key, declare it left, or raise its incarnation.
 #pragma once
 
 #include <algorithm>
@@ -25,11 +32,28 @@ struct MemberRecord {
   std::string name, region, url;
   MemberState state = MemberState::kAlive;
   uint64_t incarnation = 0;
+  std::string public_key = {};  // the member's Ed25519 key (hex)
+  std::string signature = {};   // the member's signature of SignedForm() (hex)
+
+  // What the member signed: suspect and dead are others' opinions of an
+  // alive record, so they carry the alive form's signature.
+  std::string SignedForm() const {
+    return "georeg-member\n" + name + "\n" + region + "\n" + url + "\n" + public_key + "\n" +
+           std::to_string(incarnation) + "\n" + (state == MemberState::kLeft ? "left" : "alive");
+  }
 
   bool Supersedes(const MemberRecord& o) const {
     if (incarnation != o.incarnation) return incarnation > o.incarnation;
     return state > o.state;
   }
+};
+
+// `by` declares that `name`'s key `public_key` is revoked (georeg peers
+// remove). Signed by `by`'s own key; permanent for that key.
+struct Revocation {
+  std::string name, public_key, by, signature;
+  std::string SignedForm() const { return "georeg-revoke\n" + name + "\n" + public_key + "\n" + by; }
+  std::string Key() const { return name + "\n" + public_key; }
 };
 
 // One member as a node sees it: the record plus what this node measured.

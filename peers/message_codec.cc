@@ -19,16 +19,21 @@ std::string EncodeMessage(const Message& m) {
   json members = json::array();
   for (const auto& r : m.members) {
     members.push_back({{"name", r.name}, {"region", r.region}, {"url", r.url},
-                       {"state", MemberStateName(r.state)}, {"inc", r.incarnation}});
+                       {"state", MemberStateName(r.state)}, {"inc", r.incarnation}, {"key", r.public_key},
+                       {"sig", r.signature}});
   }
   j["members"] = std::move(members);
   json tags = json::array();
   for (const auto& t : m.tags) {
     tags.push_back({{"registry", t.key.registry}, {"repository", t.key.repository}, {"tag", t.key.tag},
                     {"digest", t.version.digest.ToString()}, {"wall", t.version.hlc.wall_ms},
-                    {"logical", t.version.hlc.logical}, {"origin", t.version.origin}});
+                    {"logical", t.version.hlc.logical}, {"origin", t.version.origin}, {"sig", t.version.signature}});
   }
   j["tags"] = std::move(tags);
+  json revocations = json::array();
+  for (const auto& r : m.revocations)
+    revocations.push_back({{"name", r.name}, {"key", r.public_key}, {"by", r.by}, {"sig", r.signature}});
+  j["revocations"] = std::move(revocations);
   json sums = json::array();
   for (uint64_t s : m.tag_summaries) {
     char hex[17];
@@ -82,7 +87,7 @@ util::Result<Message> DecodeMessage(const std::string& body) {
     std::string state;
     if (!o.is_object() || !GetStr(o, "name", &r.name) || !GetStr(o, "region", &r.region) ||
         !GetStr(o, "url", &r.url) || !GetStr(o, "state", &state) || !ParseMemberState(state, &r.state) ||
-        !GetU64(o, "inc", &r.incarnation))
+        !GetU64(o, "inc", &r.incarnation) || !GetStr(o, "key", &r.public_key) || !GetStr(o, "sig", &r.signature))
       return Status::InvalidArgument("bad member record");
     m.members.push_back(std::move(r));
   }
@@ -93,13 +98,22 @@ util::Result<Message> DecodeMessage(const std::string& body) {
     uint64_t logical = 0;
     if (!o.is_object() || !GetStr(o, "registry", &u.key.registry) || !GetStr(o, "repository", &u.key.repository) ||
         !GetStr(o, "tag", &u.key.tag) || !GetStr(o, "digest", &digest) || !GetU64(o, "wall", &u.version.hlc.wall_ms) ||
-        !GetU64(o, "logical", &logical) || logical > UINT32_MAX || !GetStr(o, "origin", &u.version.origin))
+        !GetU64(o, "logical", &logical) || logical > UINT32_MAX || !GetStr(o, "origin", &u.version.origin) ||
+        !GetStr(o, "sig", &u.version.signature))
       return Status::InvalidArgument("bad tag update");
     auto d = util::Digest::Parse(digest);
     if (!d.ok()) return Status::InvalidArgument("bad tag digest");
     u.version.digest = *d;
     u.version.hlc.logical = static_cast<uint32_t>(logical);
     m.tags.push_back(std::move(u));
+  }
+  if (!GetArray(j, "revocations", &arr)) return Status::InvalidArgument("bad revocations");
+  for (const json& o : *arr) {
+    Revocation r;
+    if (!o.is_object() || !GetStr(o, "name", &r.name) || !GetStr(o, "key", &r.public_key) || !GetStr(o, "by", &r.by) ||
+        !GetStr(o, "sig", &r.signature))
+      return Status::InvalidArgument("bad revocation");
+    m.revocations.push_back(std::move(r));
   }
   if (!GetArray(j, "summaries", &arr)) return Status::InvalidArgument("bad summaries");
   for (const json& s : *arr) {

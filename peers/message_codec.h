@@ -2,9 +2,11 @@
 // (docs/gossip.md, "Transport"). Pure.
 //
 //   {"type":"ping","from":"n1","seq":7,"target":"","sv":3,
-//    "members":[{"name":..,"region":..,"url":..,"state":"alive","inc":12}],
+//    "members":[{"name":..,"region":..,"url":..,"state":"alive","inc":12,
+//                "key":"hex64","sig":"hex128"}],
 //    "tags":[{"registry":..,"repository":..,"tag":..,"digest":"sha256:..",
-//             "wall":1700000000000,"logical":0,"origin":"n1"}],
+//             "wall":1700000000000,"logical":0,"origin":"n1","sig":"hex128"}],
+//    "revocations":[{"name":..,"key":"hex64","by":..,"sig":"hex128"}],
 //    "summaries":["hex16",..]}
 #pragma once
 

@@ -42,6 +42,19 @@ const TagVersion* TagTable::Find(const TagKey& key) const {
   return it == entries_.end() ? nullptr : &it->second;
 }
 
+std::vector<TagUpdate> TagTable::RemoveOrigin(const std::string& origin) {
+  std::vector<TagUpdate> out;
+  for (auto it = entries_.begin(); it != entries_.end();) {
+    if (it->second.origin != origin) {
+      ++it;
+      continue;
+    }
+    out.push_back({it->first, it->second});
+    it = entries_.erase(it);
+  }
+  return out;
+}
+
 std::vector<uint64_t> TagTable::Summaries(uint32_t buckets) const {
   std::vector<uint64_t> out(buckets, 0);
   for (const auto& [k, v] : entries_) out[BucketOf(k, buckets)] ^= EntryHash(k, v);

@@ -30,6 +30,7 @@ struct TagVersion {
   util::Digest digest;
   HlcTimestamp hlc;
   std::string origin;  // the node that made the change
+  std::string signature = {};  // origin's signature of TagUpdate::SignedForm() (hex); not part of the order
   // The total order every node agrees on.
   bool NewerThan(const TagVersion& o) const {
     if (o.hlc < hlc) return true;
@@ -41,6 +42,12 @@ struct TagVersion {
 struct TagUpdate {
   TagKey key;
   TagVersion version;
+  // What the origin signed: everything but the signature.
+  std::string SignedForm() const {
+    return "georeg-tag\n" + key.registry + "\n" + key.repository + "\n" + key.tag + "\n" +
+           version.digest.ToString() + "\n" + std::to_string(version.hlc.wall_ms) + "\n" +
+           std::to_string(version.hlc.logical) + "\n" + version.origin;
+  }
 };
 
 class TagTable {
@@ -49,6 +56,8 @@ class TagTable {
   // Returns true when the table changed.
   bool Apply(const TagUpdate& update);
   const TagVersion* Find(const TagKey& key) const;
+  // Withdraws every entry `origin` made (its key was revoked); returns them.
+  std::vector<TagUpdate> RemoveOrigin(const std::string& origin);
   size_t size() const { return entries_.size(); }
 
   // Anti-entropy: one 64-bit summary per bucket (XOR of entry hashes).

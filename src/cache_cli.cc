@@ -167,6 +167,22 @@ int PeersLs(const Options& o) {
   return kOk;
 }
 
+int PeersRemove(const Options& o, const std::string& name) {
+  if (name.empty() || name.find_first_of("/?#% ") != std::string::npos) return Fail(kUsage, "'" + name + "' is not a node name");
+  std::string err;
+  auto r = Admin(o, "DELETE", "/peers/" + name, &err);
+  if (!r) return Fail(kUnreachable, err.empty() ? "the daemon is not running (no admin socket in " + o.dir + ")" : err);
+  std::string why = r->body.is_object() ? r->body.value("error", "") : "";
+  if (r->status == 404) return Fail(kNotFound, why.empty() ? "no member named '" + name + "'" : why);
+  if (r->status != 200) return Fail(r->status == 400 ? kUsage : kUnreachable, why.empty() ? "the daemon refused" : why);
+  if (WantJson(o)) {
+    std::printf("%s\n", r->body.dump().c_str());
+  } else {
+    std::printf("removed %s: its key is revoked on every node, and the tags it set are withdrawn\n", name.c_str());
+  }
+  return kOk;
+}
+
 int Stats(const Options& o) {
   std::string err;
   json stats;

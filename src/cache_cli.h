@@ -23,6 +23,8 @@ int Ls(const Options& o);
 int Stats(const Options& o);
 int Rm(const Options& o, const std::string& digest);
 int Gc(const Options& o, const std::string& target);
+// georeg peers remove NAME: revokes a member fleet-wide (through the daemon only).
+int PeersRemove(const Options& o, const std::string& name);
 int Verify(const Options& o);
 // `georeg peers ls`: the cluster as the running daemon sees it (needs the
 // daemon: exit 3 when its admin socket cannot be reached).

@@ -56,6 +56,7 @@ int Run(const config::Config& cfg) {
     return 1;
   }
   std::string cluster_key;
+  std::shared_ptr<const peers::Signer> node_key;
   if (cfg.cluster.enabled()) {
     auto key = peering::ReadClusterKey(cfg.cluster.key_file);
     if (!key.ok()) {
@@ -63,6 +64,12 @@ int Run(const config::Config& cfg) {
       return 1;
     }
     cluster_key = std::move(*key);
+    auto nk = peering::LoadNodeKey(cfg.cluster.node_key_file);
+    if (!nk.ok()) {
+      LOG_ERROR("%s", nk.status().message().c_str());
+      return 1;
+    }
+    node_key = std::move(*nk);
   }
   RaiseFdLimit();
   uv_loop_t loop;
@@ -95,7 +102,8 @@ int Run(const config::Config& cfg) {
   if (cfg.cluster.enabled()) {
     uint64_t slowest = 0;
     for (const auto& u : cfg.upstreams) slowest = std::max(slowest, u.connect_timeout_ms + u.response_timeout_ms);
-    cluster = std::make_unique<peering::Cluster>(env, cfg, std::move(cluster_key), &service.blob_index(), slowest);
+    cluster = std::make_unique<peering::Cluster>(env, cfg, std::move(cluster_key), std::move(node_key),
+                                                 &service.blob_index(), slowest);
     service.AttachCluster(cluster.get());
   }
 

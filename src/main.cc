@@ -71,6 +71,11 @@ int main(int argc, char** argv) {
   add_admin_options(peers_cmd, &peers_config, &popts);
   CLI::App* peers_ls = peers_cmd->add_subcommand("ls", "Members: name, region, state, RTT, URL");
   peers_ls->fallthrough();
+  std::string remove_name;
+  CLI::App* peers_remove =
+      peers_cmd->add_subcommand("remove", "Revoke a member's key on every node and withdraw the tags it set");
+  peers_remove->add_option("name", remove_name, "the member's name, as `peers ls` shows it")->required();
+  peers_remove->fallthrough();
 
   try {
     app.parse(argc, argv);
@@ -113,6 +118,7 @@ int main(int argc, char** argv) {
   if (peers_cmd->parsed()) {
     if (util::Status st = cache_dir_of(&popts, peers_config); !st.ok()) return Fail(st.message());
     if (peers_ls->parsed()) return cache_cli::PeersLs(popts);
+    if (peers_remove->parsed()) return cache_cli::PeersRemove(popts, remove_name);
   }
 
   // serve

@@ -25,6 +25,16 @@ bool ValidAlgorithm(std::string_view a) {
 
 }  // namespace
 
+bool HexDecode(std::string_view hex, uint8_t* out, size_t n) {
+  if (hex.size() != 2 * n) return false;
+  for (size_t i = 0; i < n; ++i) {
+    int hi = HexValue(hex[2 * i]), lo = HexValue(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    out[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return true;
+}
+
 Result<Digest> Digest::Parse(std::string_view text) {
   size_t colon = text.find(':');
   if (colon == std::string_view::npos) return Status::InvalidArgument("digest has no algorithm");
@@ -34,11 +44,7 @@ Result<Digest> Digest::Parse(std::string_view text) {
   if (algo != "sha256") return Status::InvalidArgument("unsupported digest algorithm");
   if (hex.size() != 64) return Status::InvalidArgument("sha256 digest must be 64 hex digits");
   Digest d;
-  for (size_t i = 0; i < 32; ++i) {
-    int hi = HexValue(hex[2 * i]), lo = HexValue(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return Status::InvalidArgument("sha256 digest must be lowercase hex");
-    d.bytes[i] = static_cast<uint8_t>(hi << 4 | lo);
-  }
+  if (!HexDecode(hex, d.bytes.data(), d.bytes.size())) return Status::InvalidArgument("sha256 digest must be lowercase hex");
   return d;
 }
 

@@ -43,5 +43,7 @@ struct DigestHash {
 };
 
 std::string HexEncode(const uint8_t* data, size_t len);
+// Lowercase hex to `n` bytes: false unless `hex` is exactly 2 * n lowercase hex digits.
+bool HexDecode(std::string_view hex, uint8_t* out, size_t n);
 
 }  // namespace util

@@ -43,7 +43,7 @@ std::string StatusText(int status) {
 
 // One client connection. Deletes itself from its socket's close callback,
 // which libuv runs after every write and shutdown callback of that socket.
-class Connection {
+class Connection : public Transport {
  public:
   explicit Connection(Server* server) : server_(server), parser_(server->options_.limits) {
     timer_.Init(server->env_.loop, this, uv_timer_init);
@@ -66,7 +66,7 @@ class Connection {
   }
 
   // ---- used by Exchange ----
-  void SendHead(int status, const std::vector<Header>& headers, uint64_t length) {
+  void SendHead(int status, const std::vector<Header>& headers, uint64_t length) override {
     if (phase_ == Phase::kBody) {
       close_after_ = true;  // answered without reading the body: the stream cannot go on
       parser_.TakeBody();
@@ -83,7 +83,8 @@ class Connection {
     QueueWrite(owned->data(), owned->size(), owned, nullptr);
   }
 
-  void QueueWrite(const char* data, size_t len, std::shared_ptr<const void> keep, std::function<void(bool)> done) {
+  void QueueWrite(const char* data, size_t len, std::shared_ptr<const void> keep,
+                  std::function<void(bool)> done) override {
     auto* w = new WriteReq{{}, std::move(keep), std::move(done), this, len};
     w->req.data = w;
     uv_buf_t buf = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
@@ -103,7 +104,7 @@ class Connection {
     total_queued_ += len;
   }
 
-  int ReadBody(Exchange* ex, uint64_t max_bytes, std::function<void(std::string)> done) {
+  int ReadBody(Exchange* ex, uint64_t max_bytes, std::function<void(std::string)> done) override {
     if (!current_ || current_.get() != ex || phase_ != Phase::kHandling) return 500;
     if (!ex->request().has_body) {
       std::weak_ptr<Exchange> weak = current_;
@@ -128,9 +129,9 @@ class Connection {
     return 0;
   }
 
-  void EndExchange(Exchange* ex) {
+  void EndExchange(Exchange* ex) override {
     if (!current_ || current_.get() != ex) return;
-    current_->conn_ = nullptr;
+    current_->Detach();
     current_.reset();
     phase_ = Phase::kIdle;
     if (close_after_ || server_->phase_ == Server::Phase::kDraining) {
@@ -141,9 +142,9 @@ class Connection {
     ProcessInput();
   }
 
-  void ResetExchange(Exchange* ex) {
+  void ResetExchange(Exchange* ex) override {
     if (current_ && current_.get() == ex) {
-      current_->conn_ = nullptr;
+      current_->Detach();
       current_.reset();
     }
     Close(true, /*reset=*/true);
@@ -153,9 +154,12 @@ class Connection {
     if (phase_ == Phase::kClosed) return;
     phase_ = Phase::kClosed;
     if (current_) {
+      // Detached now; told on a later turn: Close runs inside Exchange calls
+      // too (a write the kernel refused at once), and a callback never fires
+      // inside the call that was given it.
       auto ex = std::move(current_);
-      if (notify_abort) ex->Abort();
-      ex->conn_ = nullptr;
+      ex->Detach();
+      if (notify_abort) server_->env_.deferred->Post([ex] { ex->Abort(); });
     }
     timer_.Close();
     auto after = [this] {
@@ -357,7 +361,7 @@ class Connection {
     if (current_) {
       auto ex = std::move(current_);
       ex->Abort();
-      ex->conn_ = nullptr;
+      ex->Detach();
     }
     if (phase_ == Phase::kSending) {  // a head is out already: all we can do is cut
       Close(false, true);
@@ -483,8 +487,7 @@ void Exchange::Respond(int status, const std::vector<Header>& headers, const std
 }
 
 void Exchange::Abort() {
-  conn_ = nullptr;
-  on_body_ = nullptr;
+  Detach();
   if (on_abort_) {
     auto cb = std::move(on_abort_);
     on_abort_ = nullptr;

@@ -66,9 +66,26 @@ struct ServerStats {
   uint64_t accept_errors = 0;    // EMFILE, ENFILE, ...
 };
 
+class Exchange;
+
+// What an Exchange sends through: the server's connection, or a test's
+// stand-in (tests/unit/fake_transport.h), so the code answering requests is
+// tested without sockets. Each call has the contract of the Exchange method
+// of the same name; the transport calls Exchange::Abort when it goes away.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  virtual int ReadBody(Exchange* ex, uint64_t max_bytes, std::function<void(std::string body)> done) = 0;
+  virtual void SendHead(int status, const std::vector<Header>& headers, uint64_t content_length) = 0;
+  virtual void QueueWrite(const char* data, size_t len, std::shared_ptr<const void> keep,
+                          std::function<void(bool ok)> done) = 0;
+  virtual void EndExchange(Exchange* ex) = 0;
+  virtual void ResetExchange(Exchange* ex) = 0;
+};
+
 class Exchange {
  public:
-  Exchange(Connection* conn, Request request) : conn_(conn), request_(std::move(request)) {}
+  Exchange(Transport* conn, Request request) : conn_(conn), request_(std::move(request)) {}
   Exchange(const Exchange&) = delete;
   Exchange& operator=(const Exchange&) = delete;
 
@@ -79,7 +96,9 @@ class Exchange {
   bool head_sent() const { return head_sent_; }
 
   // `cb` fires at most once: if the exchange is aborted (client gone, head
-  // deadline passed, shutdown) before End() or Reset().
+  // deadline passed, shutdown) before End() or Reset(). Never inside a call
+  // on this exchange: a connection that fails inside Write() detaches the
+  // exchange at once (active() is false) and fires `cb` on a later turn.
   void SetAbortCallback(std::function<void()> cb) { on_abort_ = std::move(cb); }
 
   // Reads the request body, at most `max_bytes` (Content-Length only).
@@ -107,11 +126,20 @@ class Exchange {
   // SendHead + body + End, for small responses.
   void Respond(int status, const std::vector<Header>& headers, const std::string& body);
 
- private:
-  friend class Connection;
-  void Abort();  // called by the Connection
+  // For the transport: it is gone (client closed, head deadline, shutdown).
+  // Detaches the exchange and fires the abort callback, if any, once.
+  void Abort();
+  // For the transport: it no longer carries this exchange (it ended, or it
+  // will be told of its abort later); active() is false from now on.
+  void Detach() {
+    conn_ = nullptr;
+    on_body_ = nullptr;
+  }
 
-  Connection* conn_;
+ private:
+  friend class Connection;  // hands over the body (on_body_)
+
+  Transport* conn_;
   Request request_;
   bool head_sent_ = false;
   std::function<void()> on_abort_;

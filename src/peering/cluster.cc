@@ -1,7 +1,12 @@
 #include "src/peering/cluster.h"
 
+#include <fcntl.h>
+#include <sys/random.h>
+#include <unistd.h>
+
 #include <algorithm>
-#include <chrono>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -59,6 +64,36 @@ void RespondPeerError(const std::shared_ptr<http::Exchange>& ex, int status, con
 
 }  // namespace
 
+util::Result<std::shared_ptr<const peers::Signer>> LoadNodeKey(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0 && errno == ENOENT) {
+    peers::Ed25519Signer::Seed seed;
+    if (::getrandom(seed.data(), seed.size(), 0) != static_cast<ssize_t>(seed.size()))
+      return Status::IoError(std::string("node key: no random bytes: ") + std::strerror(errno));
+    std::string hex = util::HexEncode(seed.data(), seed.size()) + "\n";
+    // O_EXCL: two daemons on one directory never both write a key.
+    int w = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (w < 0) return Status::IoError("node key '" + path + "' cannot be created: " + std::strerror(errno));
+    bool ok = ::write(w, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size()) && ::fsync(w) == 0;
+    ::close(w);
+    if (!ok) {
+      ::unlink(path.c_str());
+      return Status::IoError("node key '" + path + "' cannot be written");
+    }
+    LOG_INFO("cluster: created a node key in %s", path.c_str());
+    return std::shared_ptr<const peers::Signer>(std::make_shared<peers::Ed25519Signer>(seed));
+  }
+  if (fd < 0) return Status::IoError("node key '" + path + "' cannot be read: " + std::strerror(errno));
+  char buf[128];
+  ssize_t n = ::read(fd, buf, sizeof buf);
+  ::close(fd);
+  std::string text(buf, n > 0 ? static_cast<size_t>(n) : 0);
+  while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
+  auto seed = peers::Ed25519Signer::ParseSeed(text);
+  if (!seed.ok()) return Status::InvalidArgument("node key '" + path + "': " + seed.status().message());
+  return std::shared_ptr<const peers::Signer>(std::make_shared<peers::Ed25519Signer>(*seed));
+}
+
 util::Result<std::string> ReadClusterKey(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return Status::IoError("cluster.key_file '" + path + "' cannot be read");
@@ -70,7 +105,8 @@ util::Result<std::string> ReadClusterKey(const std::string& path) {
   return key;
 }
 
-Cluster::Cluster(io::Env env, const config::Config& cfg, std::string key, const cache::BlobIndex* index,
+Cluster::Cluster(io::Env env, const config::Config& cfg, std::string key,
+                 std::shared_ptr<const peers::Signer> node_key, const cache::BlobIndex* index,
                  uint64_t slowest_upstream_ms)
     : env_(env),
       cfg_(cfg.cluster),
@@ -78,7 +114,7 @@ Cluster::Cluster(io::Env env, const config::Config& cfg, std::string key, const 
       // The replay window is the skew bound: a node further off cannot gossip anyway.
       auth_(std::move(key), cfg.cluster.max_clock_skew_ms),
       node_(SelfRecord(cfg, env.clock->WallMs()), cfg.cluster.seeds, OptionsFrom(cfg.cluster),
-            std::hash<std::string>()(cfg.node.name) ^ env.clock->WallMs()),
+            std::hash<std::string>()(cfg.node.name) ^ env.clock->WallMs(), std::move(node_key)),
       index_(index) {}
 
 Cluster::~Cluster() = default;
@@ -106,6 +142,20 @@ void Cluster::Tick() {
 }
 
 void Cluster::LogMemberChanges() {
+  if (node_.revoked() && !logged_revoked_) {
+    logged_revoked_ = true;
+    LOG_ERROR("cluster: this node's key was revoked (georeg peers remove); it no longer gossips. To rejoin, remove "
+              "%s and restart: a new key is made", cfg_.node_key_file.c_str());
+  }
+  for (auto it = logged_states_.begin(); it != logged_states_.end();) {
+    if (node_.Find(it->first)) {
+      ++it;
+      continue;
+    }
+    LOG_INFO("cluster: member %s is gone (its key was revoked)", it->first.c_str());
+    summaries_.erase(it->first);
+    it = logged_states_.erase(it);
+  }
   for (const auto& [name, m] : node_.members()) {
     auto [it, added] = logged_states_.try_emplace(name, m.record.state);
     if (added) {
@@ -225,26 +275,27 @@ upstream::Client* Cluster::ClientFor(const std::string& url, bool owner_step) {
 std::vector<http::Header> Cluster::SignedHeaders(const std::string& method, const std::string& target,
                                                  const std::string& body) {
   std::vector<http::Header> out;
-  for (auto& h : auth_.Sign(node_.name(), method, target, body, PhysicalMs())) out.push_back({h.name, h.value});
+  for (auto& h : auth_.Sign(node_.name(), node_.signer(), method, target, body, PhysicalMs()))
+    out.push_back({h.name, h.value});
   return out;
 }
 
 void Cluster::Handle(const std::shared_ptr<http::Exchange>& ex, const ContentHandler& content) {
   const http::Request& req = ex->request();
-  std::string sender, body_sha;
+  peers::VerifiedHead head;
   // The head first: no byte of a body is read from a sender without the key.
   Status st = auth_.VerifyHead(req.method, req.target, [&req](std::string_view n) { return req.Find(n); },
-                               PhysicalMs(), &sender, &body_sha);
+                               PhysicalMs(), &head);
   if (!st.ok()) return RefusePeer(ex, st);
   std::string path = req.target.substr(0, req.target.find('?'));
   if (req.method == "POST" && path == kMsgPath) {
     std::weak_ptr<http::Exchange> weak = ex;
-    int rc = ex->ReadBody(cfg_.max_message_bytes, [this, weak, sender, body_sha](std::string body) {
+    int rc = ex->ReadBody(cfg_.max_message_bytes, [this, weak, head](std::string body) {
       auto ex = weak.lock();
       if (!ex) return;
-      if (!peers::PeerAuth::BodyMatches(body, body_sha))
-        return RefusePeer(ex, Status::PermissionDenied("body from '" + sender + "' does not match its signature"));
-      OnMessage(ex, sender, body);
+      if (!peers::PeerAuth::BodyMatches(body, head.body_sha))
+        return RefusePeer(ex, Status::PermissionDenied("body from '" + head.node + "' does not match its signature"));
+      OnMessage(ex, head, body);
     });
     if (rc == 413) {
       ++stats_.oversized;
@@ -255,8 +306,10 @@ void Cluster::Handle(const std::shared_ptr<http::Exchange>& ex, const ContentHan
     return;
   }
   // Every other peer route has no body, and what was signed says so.
-  if (req.has_body || !peers::PeerAuth::BodyMatches("", body_sha))
+  if (req.has_body || !peers::PeerAuth::BodyMatches("", head.body_sha))
     return RespondPeerError(ex, 400, "BAD_REQUEST", "this peer route takes no body");
+  if (!SignedBySender(head, nullptr))
+    return RefusePeer(ex, Status::PermissionDenied("'" + head.node + "' is not a member, or its node signature is bad"));
   ServeRoute(ex, path, content);
 }
 
@@ -271,10 +324,28 @@ void Cluster::RefusePeer(const std::shared_ptr<http::Exchange>& ex, const Status
   RespondPeerError(ex, 401, "UNAUTHORIZED", "peer request not authenticated");
 }
 
-void Cluster::OnMessage(const std::shared_ptr<http::Exchange>& ex, const std::string& sender, const std::string& body) {
+bool Cluster::SignedBySender(const peers::VerifiedHead& head, const peers::Message* m) const {
+  const std::string* key = node_.KeyOf(head.node);
+  if (!key && m) {
+    for (const auto& r : m->members) {
+      // A revoked sender passes too: the gossip node takes nothing from it
+      // but tells it that it was removed.
+      if (r.name == head.node && (node_.CheckRecord(r) || node_.IsRevoked(r))) {
+        key = &r.public_key;
+        break;
+      }
+    }
+  }
+  return key && node_.signer().Verify(*key, head.signed_text, head.node_signature);
+}
+
+void Cluster::OnMessage(const std::shared_ptr<http::Exchange>& ex, const peers::VerifiedHead& head,
+                        const std::string& body) {
   auto m = peers::DecodeMessage(body);
   if (!m.ok()) return RespondPeerError(ex, 400, "BAD_REQUEST", m.status().message());
-  if (m->from != sender) return RespondPeerError(ex, 400, "BAD_REQUEST", "message sender is not the signer");
+  if (m->from != head.node) return RespondPeerError(ex, 400, "BAD_REQUEST", "message sender is not the signer");
+  if (!SignedBySender(head, &*m))
+    return RefusePeer(ex, Status::PermissionDenied("'" + head.node + "' is not a member, or its node signature is bad"));
   node_.Receive(*m, env_.clock->NowMs(), PhysicalMs());
   ex->Respond(204, {}, "");
   Flush();  // answers (acks) go out now, not at the next tick: they carry RTT samples
@@ -389,6 +460,16 @@ void Cluster::RecordTag(const std::string& registry, const std::string& reposito
   Flush();
 }
 
+Status Cluster::Remove(const std::string& name) {
+  std::string key = node_.KeyOf(name) ? *node_.KeyOf(name) : "";
+  Status st = node_.Revoke(name);
+  if (!st.ok()) return st;
+  LOG_WARN("cluster: member %s removed by the operator: key %.16s... revoked fleet-wide, its tags withdrawn",
+           name.c_str(), key.c_str());
+  Flush();
+  return Status::Ok();
+}
+
 void Cluster::Leave() {
   if (shut_down_) return;
   LOG_INFO("cluster: leaving");
@@ -408,7 +489,7 @@ nlohmann::json Cluster::StatusJson() const {
   nlohmann::json members = nlohmann::json::array();
   members.push_back({{"name", self.name}, {"region", self.region}, {"url", self.url},
                      {"state", peers::MemberStateName(self.state)}, {"incarnation", self.incarnation},
-                     {"self", true}, {"rtt_ms", nullptr}, {"quarantined", false},
+                     {"public_key", self.public_key}, {"revoked", node_.revoked()}, {"self", true}, {"rtt_ms", nullptr}, {"quarantined", false},
                      {"summary_version", own_summary_version_}});
   std::vector<std::string> names;
   for (const auto& [name, m] : node_.members()) names.push_back(name);
@@ -418,7 +499,7 @@ nlohmann::json Cluster::StatusJson() const {
     auto s = summaries_.find(name);
     members.push_back({{"name", name}, {"region", m.record.region}, {"url", m.record.url},
                        {"state", peers::MemberStateName(m.record.state)}, {"incarnation", m.record.incarnation},
-                       {"self", false},
+                       {"public_key", m.record.public_key}, {"self", false},
                        {"rtt_ms", m.rtt_ms < 0 ? nlohmann::json(nullptr) : nlohmann::json(m.rtt_ms)},
                        {"min_rtt_ms", m.min_rtt_ms() < 0 ? nlohmann::json(nullptr) : nlohmann::json(m.min_rtt_ms())},
                        {"quarantined", Quarantined(name)},
@@ -430,6 +511,7 @@ nlohmann::json Cluster::StatusJson() const {
           {"region", self.region},
           {"members", members},
           {"tags", node_.tags().size()},
+          {"revocations", node_.revocations().size()},
           {"stats",
            {{"messages_sent", g.messages_sent},
             {"messages_received", g.messages_received},
@@ -439,6 +521,11 @@ nlohmann::json Cluster::StatusJson() const {
             {"refutations", g.refutations},
             {"tags_refused_invalid", g.tags_refused_invalid},
             {"members_refused", g.members_refused},
+            {"records_refused_signature", g.records_refused_signature},
+            {"tags_refused_signature", g.tags_refused_signature},
+            {"tags_unknown_origin", g.tags_unknown_origin},
+            {"revocations_applied", g.revocations_applied},
+            {"revocations_refused", g.revocations_refused},
             {"oversized", stats_.oversized},
             {"auth_failures", stats_.auth_failures},
             {"peer_fetch_failures", stats_.peer_fetch_failures},

@@ -3,9 +3,10 @@
 //
 // Runs the pure peers::GossipNode on a timer and carries its messages as
 // signed HTTP POSTs to /_georeg/v1/msg on the peers' own servers; answers
-// the peer routes (after checking the cluster-key signature: anything
-// unsigned, stale, replayed or signed with another key gets 401 and changes
-// nothing); publishes this node's digest summary (a Bloom filter of the
+// the peer routes (after checking the cluster-key signature and the
+// sender's own node signature against the key held for its name: anything
+// unsigned, stale, replayed, signed with another key or by a revoked node
+// gets 401 and changes nothing); publishes this node's digest summary (a Bloom filter of the
 // cached blobs, GET /_georeg/v1/summary) and fetches the peers' summaries
 // when they announce a new version; plans where a cache miss goes
 // (peers::PlanRoute) and starts signed GETs to peers; quarantines peers that
@@ -51,11 +52,12 @@ struct ClusterStats {
 
 class Cluster {
  public:
-  // `key` is the cluster secret (read from key_file by the caller).
+  // `key` is the cluster secret (read from key_file by the caller);
+  // `node_key` this node's own key pair (LoadNodeKey).
   // `slowest_upstream_ms`: an owner asked for a blob may first wait for its
   // upstream, so owner requests get this much more time for their head.
-  Cluster(io::Env env, const config::Config& cfg, std::string key, const cache::BlobIndex* index,
-          uint64_t slowest_upstream_ms);
+  Cluster(io::Env env, const config::Config& cfg, std::string key, std::shared_ptr<const peers::Signer> node_key,
+          const cache::BlobIndex* index, uint64_t slowest_upstream_ms);
   ~Cluster();
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
@@ -91,6 +93,13 @@ class Cluster {
                  const util::Digest& digest);
   // Called for every tag update learned from a peer.
   void SetTagListener(std::function<void(const peers::TagUpdate&)> fn) { node_.SetTagListener(std::move(fn)); }
+  // Called for every tag withdrawn because its origin was revoked.
+  void SetWithdrawListener(std::function<void(const peers::TagUpdate&)> fn) {
+    node_.SetWithdrawListener(std::move(fn));
+  }
+  // `georeg peers remove NAME`: revokes the member's key fleet-wide
+  // (peers::GossipNode::Revoke). Errors: NotFound, InvalidArgument.
+  util::Status Remove(const std::string& name);
 
   // For the admin socket: self, members, stats.
   nlohmann::json StatusJson() const;
@@ -113,7 +122,11 @@ class Cluster {
                                           const std::string& body);
   bool Quarantined(const std::string& peer) const;
   void RefusePeer(const std::shared_ptr<http::Exchange>& ex, const util::Status& st);
-  void OnMessage(const std::shared_ptr<http::Exchange>& ex, const std::string& sender, const std::string& body);
+  void OnMessage(const std::shared_ptr<http::Exchange>& ex, const peers::VerifiedHead& head, const std::string& body);
+  // The node signature of `head` verifies under the key we hold for its
+  // sender, or (a sender not known yet) under the key of the sender's own
+  // signed record in `m`.
+  bool SignedBySender(const peers::VerifiedHead& head, const peers::Message* m) const;
   void ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::string& path, const ContentHandler& content);
   uint64_t PhysicalMs() const;
 
@@ -136,10 +149,17 @@ class Cluster {
   ClusterStats stats_;
   util::LogThrottle auth_log_;
   bool shut_down_ = false;
+  bool logged_revoked_ = false;
 };
 
 // Reads the cluster key file: the whole file, trailing newline removed.
 // Errors: IoError; InvalidArgument when shorter than 16 bytes.
 util::Result<std::string> ReadClusterKey(const std::string& path);
+
+// This node's key pair from `path` (64 hex digits of private seed). A
+// missing file is created, mode 0600, from the kernel's random source; the
+// key must survive restarts, because the fleet knows the node by it.
+// Errors: IoError; InvalidArgument for a file that is not a key.
+util::Result<std::shared_ptr<const peers::Signer>> LoadNodeKey(const std::string& path);
 
 }  // namespace peering

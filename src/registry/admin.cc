@@ -6,6 +6,7 @@
 //   DELETE /entries/<digest>  removes a blob or a manifest (404 if neither)
 //   POST   /gc?target=BYTES   evicts least recently used blobs down to BYTES
 //   GET    /peers             cluster membership as this node sees it (`georeg peers ls`)
+//   DELETE /peers/<name>      revokes a member's key fleet-wide (`georeg peers remove`)
 #include <nlohmann/json.hpp>
 
 #include "src/oci/router.h"
@@ -37,6 +38,13 @@ void Service::HandleAdmin(const std::shared_ptr<http::Exchange>& ex) {
     if (!cluster_) return RespondJson(ex, 200, {{"enabled", false}, {"members", nlohmann::json::array()}});
     return RespondJson(ex, 200, cluster_->StatusJson());
   }
+  if (req.method == "DELETE" && path.rfind("/peers/", 0) == 0) {
+    if (!cluster_) return RespondError(ex, 409, "clustering is off (no [cluster] key_file)");
+    std::string name = path.substr(7);
+    util::Status st = cluster_->Remove(name);
+    if (!st.ok()) return RespondError(ex, st.code() == util::Code::kNotFound ? 404 : 400, st.message());
+    return RespondJson(ex, 200, {{"removed", name}});
+  }
   if (req.method == "GET" && path == "/stats") {
     auto st = store_->Stats();
     if (!st.ok()) return RespondError(ex, 500, st.status().ToString());
@@ -56,6 +64,8 @@ void Service::HandleAdmin(const std::shared_ptr<http::Exchange>& ex) {
                         {"evictions", keeper_.evictions()},
                         {"corrupt_blobs", keeper_.corruptions()},
                         {"fills_in_flight", fills_.size()},
+                        {"bytes_in_flight", in_flight_->held()},
+                        {"refused_busy", in_flight_->refused()},
                         {"data_file_bytes", st->data_file_bytes},
                         {"map_size", st->map_size}};
     return RespondJson(ex, 200, j);

@@ -102,7 +102,13 @@ void BlobFill::OnBody(const char* data, size_t len) {
     size_t chunk_len = static_cast<size_t>(std::min<uint64_t>(chunk_size_, size_ - chunk_start));
     auto& chunk = chunks_[index];
     if (!chunk) {
-      chunk = std::make_shared<std::vector<uint8_t>>();
+      // Counted while any holder (the fill, a socket write) keeps it.
+      std::shared_ptr<InFlightBytes> budget = env_.in_flight;
+      if (budget) budget->Add(chunk_len);
+      chunk = std::shared_ptr<std::vector<uint8_t>>(new std::vector<uint8_t>(), [budget, chunk_len](auto* v) {
+        if (budget) budget->Sub(chunk_len);
+        delete v;
+      });
       chunk->reserve(chunk_len);  // never reallocates: streams write from data()
     }
     size_t n = std::min(len, chunk_len - chunk->size());

@@ -39,6 +39,7 @@
 #include "src/registry/oci_errors.h"
 #include "src/io/clock.h"
 #include "src/registry/cache_keeper.h"
+#include "src/registry/in_flight.h"
 #include "src/registry/writer_bridge.h"
 #include "src/upstream/session.h"
 #include "util/digest.h"
@@ -48,35 +49,14 @@ namespace registry {
 
 class BlobStream;
 
-// A request for a blob's bytes in flight, from a peer or an upstream.
-class SourceRequest {
- public:
-  virtual ~SourceRequest() = default;
-  virtual void Pause() = 0;
-  virtual void Resume() = 0;
-  virtual void Cancel() = 0;  // no callback fires afterwards
-};
-
-// Wraps upstream::Request or upstream::Fetch, which share that interface.
-template <typename R>
-class SourceRequestOf : public SourceRequest {
- public:
-  explicit SourceRequestOf(std::shared_ptr<R> r) : r_(std::move(r)) {}
-  void Pause() override { r_->Pause(); }
-  void Resume() override { r_->Resume(); }
-  void Cancel() override { r_->Cancel(); }
-
- private:
-  std::shared_ptr<R> r_;
-};
-
 // One place a fill may get the blob from. Sources are tried in order until
 // one answers 200 with a Content-Length; a source that fails before that
 // (unreachable, slow, 404, error) costs only its timeout.
 struct FillSource {
   std::string label;  // "peer eu-2", "upstream docker.io": for logs and errors
   std::string peer;   // the peer's name; empty for an upstream
-  std::function<std::unique_ptr<SourceRequest>(upstream::Callbacks)> start;
+  // Starts the GET (Client/Session contract: no callback from inside it).
+  std::function<std::shared_ptr<upstream::InFlight>(upstream::Callbacks)> start;
 };
 
 class BlobFill : public std::enable_shared_from_this<BlobFill> {
@@ -88,6 +68,7 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
     cache::Store* store;
     WriterBridge* writer;
     CacheKeeper* keeper;
+    std::shared_ptr<InFlightBytes> in_flight;  // counts the chunks held in memory; may be null
     std::function<void(const util::Digest&, BlobFill*)> on_done;  // remove from the service's map
     // A peer sent bytes that failed verification, or broke off mid-blob.
     std::function<void(const std::string& peer, const std::string& why, bool corrupt)> on_peer_failure;
@@ -147,7 +128,7 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   std::vector<FillSource> sources_;
   size_t source_ = 0;  // index of the current source
   State state_ = State::kWaitingHead;
-  std::unique_ptr<SourceRequest> fetch_;
+  std::shared_ptr<upstream::InFlight> fetch_;
   std::vector<std::shared_ptr<http::Exchange>> waiting_head_;  // joined before the size was known
   std::vector<std::shared_ptr<BlobStream>> streams_;
   uint64_t size_ = 0;

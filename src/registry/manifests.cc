@@ -86,8 +86,8 @@ struct ManifestResolver::Fetch {
   std::vector<peers::PeerStep> peer_steps;  // peers to ask for `want` before the upstream
   size_t peer_index = 0;
   std::vector<std::shared_ptr<http::Exchange>> waiters;
-  std::shared_ptr<upstream::Request> request;
-  std::shared_ptr<upstream::Fetch> peer_request;
+  std::shared_ptr<upstream::InFlight> request;
+  std::shared_ptr<upstream::InFlight> peer_request;
   // The current upstream (or peer) response.
   int status = 0;
   std::string media_type;
@@ -99,7 +99,17 @@ struct ManifestResolver::Fetch {
   // (the upstream is slow), counted from the first request.
   io::Handle<uv_timer_t> stale_timer;
 
-  ~Fetch() { stale_timer.Close(); }
+  std::shared_ptr<InFlightBytes> in_flight;  // counts `body`
+  uint64_t counted = 0;
+
+  ~Fetch() {
+    stale_timer.Close();
+    Uncount();
+  }
+  void Uncount() {
+    if (in_flight) in_flight->Sub(counted);
+    counted = 0;
+  }
 
   std::string What() const {
     return upstream->config.registry + "/" + name + (tag.empty() ? "@" + want->ToString() : ":" + tag);
@@ -113,6 +123,7 @@ struct ManifestResolver::Fetch {
     media_type.clear();
     header_digest.reset();
     body.clear();
+    Uncount();
     too_large = false;
     upstream::Callbacks cb;
     cb.on_head = [this](const upstream::ResponseHead& h) {
@@ -127,14 +138,17 @@ struct ManifestResolver::Fetch {
         return;
       }
       body.append(d, n);
+      if (in_flight) in_flight->Add(n);
+      counted += n;
     };
     cb.on_complete = std::move(done);
     return cb;
   }
 };
 
-ManifestResolver::ManifestResolver(io::Env env, cache::Store* store, WriterBridge* writer, uint64_t max_manifest_bytes)
-    : env_(env), store_(store), writer_(writer), max_bytes_(max_manifest_bytes) {}
+ManifestResolver::ManifestResolver(io::Env env, cache::Store* store, WriterBridge* writer, uint64_t max_manifest_bytes,
+                                   std::shared_ptr<InFlightBytes> in_flight)
+    : env_(env), store_(store), writer_(writer), max_bytes_(max_manifest_bytes), in_flight_(std::move(in_flight)) {}
 ManifestResolver::~ManifestResolver() = default;
 
 void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::Route& route,
@@ -185,7 +199,12 @@ void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::
     RespondOciError(ex, 503, "UNAVAILABLE", "shutting down");
     return;
   }
+  if (in_flight_ && !in_flight_->Admit()) {
+    RespondOciError(ex, 503, "UNAVAILABLE", "too many bytes in flight; retry shortly");
+    return;
+  }
   auto f = std::make_unique<Fetch>();
+  f->in_flight = in_flight_;
   f->upstream = up;
   f->name = name;
   f->tag = route.tag;
@@ -282,7 +301,7 @@ void ManifestResolver::StartRequest(Fetch* f, const char* method, const std::str
   // A manifest conversation (token and redirects included) is short: an
   // upstream that drips bytes is cut off here, not after request_deadline.
   opts.deadline_ms = up->config.connect_timeout_ms + 2 * up->config.response_timeout_ms;
-  f->request = up->session->Start(method, path, {{"Accept", kManifestAccept}}, f->name, std::move(cb), opts);
+  f->request = up->requester->Send(method, path, {{"Accept", kManifestAccept}}, f->name, std::move(cb), opts);
 }
 
 void ManifestResolver::OnHeadDone(const std::string& key, Status st) {

@@ -20,7 +20,8 @@
 // has a deadline of connect + 2 x response timeout; revalidating a cached
 // tag serves it stale once the upstream took response_timeout (slow counts
 // as down); when every client waiting on a conversation has left, it is
-// cancelled.
+// cancelled. Bodies being fetched count against the daemon's bytes in
+// flight (InFlightBytes).
 #pragma once
 
 #include <map>
@@ -33,6 +34,7 @@
 #include "src/io/env.h"
 #include "src/io/handle.h"
 #include "src/oci/router.h"
+#include "src/registry/in_flight.h"
 #include "src/registry/upstream_set.h"
 #include "src/registry/writer_bridge.h"
 
@@ -44,8 +46,11 @@ namespace registry {
 
 class ManifestResolver {
  public:
-  // The Env, store and writer must outlive the resolver.
-  ManifestResolver(io::Env env, cache::Store* store, WriterBridge* writer, uint64_t max_manifest_bytes);
+  // The Env, store and writer must outlive the resolver. `in_flight`
+  // counts manifest bodies being fetched; over its limit, a reference that
+  // needs the upstream gets 503 (may be null: no limit).
+  ManifestResolver(io::Env env, cache::Store* store, WriterBridge* writer, uint64_t max_manifest_bytes,
+                   std::shared_ptr<InFlightBytes> in_flight = nullptr);
   ~ManifestResolver();
   ManifestResolver(const ManifestResolver&) = delete;
   ManifestResolver& operator=(const ManifestResolver&) = delete;
@@ -83,6 +88,7 @@ class ManifestResolver {
   cache::Store* store_;
   WriterBridge* writer_;
   uint64_t max_bytes_;
+  std::shared_ptr<InFlightBytes> in_flight_;
   std::map<std::string, std::unique_ptr<Fetch>> fetches_;
   peering::Cluster* cluster_ = nullptr;
   bool shutting_down_ = false;

@@ -12,12 +12,13 @@ Service::Service(io::Env env, const config::Config& cfg, std::unique_ptr<Upstrea
                  WriterBridge* writer)
     : env_(env),
       max_fills_(cfg.server.max_fills),
+      in_flight_(std::make_shared<InFlightBytes>(cfg.server.max_bytes_in_flight)),
       store_(store),
       writer_(writer),
       upstreams_(std::move(upstreams)),
       keeper_(env, cfg.cache, store, writer),
       scrubber_(env.loop, store, &keeper_, cfg.cache.scrub_rate),
-      manifests_(env, store, writer, cfg.server.max_manifest_bytes) {}
+      manifests_(env, store, writer, cfg.server.max_manifest_bytes, in_flight_) {}
 
 util::Status Service::Start() {
   util::Status st = keeper_.Start();
@@ -38,6 +39,19 @@ void Service::AttachCluster(peering::Cluster* cluster) {
     writer_->Run([store, u, info] { return store->PutTag(u.key.registry, u.key.repository, u.key.tag, info); },
                  [](Status st) {
                    if (!st.ok()) LOG_WARN("cluster: could not record a gossiped tag: %s", st.ToString().c_str());
+                 });
+  });
+  cluster->SetWithdrawListener([this](const peers::TagUpdate& u) {
+    // Its origin was revoked: the tag is not believed any more. Stored as
+    // fetched at time 0, it is revalidated at the upstream by the next pull
+    // (and never served stale).
+    cache::TagInfo info{u.version.digest, 0};
+    cache::Store* store = store_;
+    LOG_WARN("cluster: tag %s/%s:%s withdrawn (its origin %s was removed)", u.key.registry.c_str(),
+             u.key.repository.c_str(), u.key.tag.c_str(), u.version.origin.c_str());
+    writer_->Run([store, u, info] { return store->PutTag(u.key.registry, u.key.repository, u.key.tag, info); },
+                 [](Status st) {
+                   if (!st.ok()) LOG_WARN("cluster: could not withdraw a tag: %s", st.ToString().c_str());
                  });
   });
 }
@@ -97,17 +111,15 @@ std::vector<FillSource> Service::BlobSources(Upstream* up, const oci::Route& rou
     for (const peers::PeerStep& step : cluster_->Plan(digest, hop, /*blob=*/true)) {
       peering::Cluster* cluster = cluster_;
       sources.push_back({"peer " + step.name, step.name, [cluster, step, target](upstream::Callbacks cb) {
-                           return std::unique_ptr<SourceRequest>(
-                               new SourceRequestOf<upstream::Fetch>(cluster->Get(step, target, std::move(cb))));
+                           return std::shared_ptr<upstream::InFlight>(cluster->Get(step, target, std::move(cb)));
                          }});
     }
   }
   if (hop != peers::Hop::kPeer) {
-    upstream::Session* session = up->session.get();
+    upstream::Requester* requester = up->requester;
     std::string path = "/v2/" + name + "/blobs/" + digest.ToString();
-    sources.push_back({"upstream " + up->config.registry, "", [session, path, name](upstream::Callbacks cb) {
-                         return std::unique_ptr<SourceRequest>(
-                             new SourceRequestOf<upstream::Request>(session->Start("GET", path, {}, name, std::move(cb))));
+    sources.push_back({"upstream " + up->config.registry, "", [requester, path, name](upstream::Callbacks cb) {
+                         return requester->Send("GET", path, {}, name, std::move(cb), {});
                        }});
   }
   return sources;
@@ -156,12 +168,20 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
     RespondOciError(ex, 503, "UNAVAILABLE", "too many blob fills in progress; retry shortly");
     return;
   }
+  if (!in_flight_->Admit()) {
+    unsigned long long count = 0;
+    if (busy_log_.Note(env_.clock->NowMs(), &count))
+      LOG_WARN("fill: %llu miss(es) refused in the last minute: %llu bytes in flight (server.max_bytes_in_flight %llu)",
+               count, (unsigned long long)in_flight_->held(), (unsigned long long)in_flight_->limit());
+    RespondOciError(ex, 503, "UNAVAILABLE", "too many bytes in flight; retry shortly");
+    return;
+  }
   std::vector<FillSource> sources = BlobSources(up, route, hop);
   if (sources.empty()) {  // a peer asked, and we do not have it
     RespondOciError(ex, 404, "BLOB_UNKNOWN", "blob not cached on this node");
     return;
   }
-  BlobFill::Env env{env_.clock, store_, writer_, &keeper_,
+  BlobFill::Env env{env_.clock, store_, writer_, &keeper_, in_flight_,
                     [this](const util::Digest& d, BlobFill* fill) {
                       auto it = fills_.find(d);
                       if (it != fills_.end() && it->second.get() == fill) fills_.erase(it);

@@ -25,6 +25,7 @@
 #include "src/registry/blob_fill.h"
 #include "src/registry/cache_keeper.h"
 #include "src/registry/scrubber.h"
+#include "src/registry/in_flight.h"
 #include "src/registry/manifests.h"
 #include "src/registry/upstream_set.h"
 #include "src/registry/writer_bridge.h"
@@ -51,6 +52,7 @@ class Service {
   void Shutdown();
   // The admin socket's routes (docs/operations.md, "Cache CLI").
   void HandleAdmin(const std::shared_ptr<http::Exchange>& ex);
+  const InFlightBytes& in_flight() const { return *in_flight_; }
   // The cached blobs, for the cluster's digest summary.
   const cache::BlobIndex& blob_index() const { return keeper_.index(); }
 
@@ -63,6 +65,7 @@ class Service {
 
   io::Env env_;
   uint64_t max_fills_;
+  std::shared_ptr<InFlightBytes> in_flight_;
   cache::Store* store_;
   WriterBridge* writer_;
   std::unique_ptr<UpstreamSet> upstreams_;
@@ -72,6 +75,7 @@ class Service {
   std::unordered_map<util::Digest, std::shared_ptr<BlobFill>, util::DigestHash> fills_;
   peering::Cluster* cluster_ = nullptr;
   util::LogThrottle fills_log_;
+  util::LogThrottle busy_log_;
   bool shutting_down_ = false;
 };
 

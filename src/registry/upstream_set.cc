@@ -55,6 +55,7 @@ util::Result<std::unique_ptr<UpstreamSet>> UpstreamSet::Create(io::Env env,
     up->config.registry = opts.name;
     up->is_docker_hub = up->config.registry == "docker.io";
     up->session = std::make_unique<upstream::Session>(env, std::move(opts));
+    up->requester = up->session.get();
     set->upstreams_.push_back(std::move(up));
   }
   return set;

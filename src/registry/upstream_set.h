@@ -23,6 +23,8 @@ struct Upstream {
   config::Upstream config;
   std::unique_ptr<upstream::Session> session;  // auth, redirects, connections
   bool is_docker_hub = false;
+  // What fills and manifests ask: the session (a test's stand-in in unit tests).
+  upstream::Requester* requester = nullptr;
 };
 
 // "index.docker.io" and "registry-1.docker.io" -> "docker.io"; others unchanged.

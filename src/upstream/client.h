@@ -80,14 +80,24 @@ struct Callbacks {
 class UpstreamConn;
 class Client;
 
-class Fetch {
+// A request in flight, as whoever started it sees it: a Fetch (one
+// connection), a Session's Request (auth, redirects), or a test's stand-in.
+class InFlight {
  public:
+  virtual ~InFlight() = default;
   // Stop/restart reading the body (back-pressure). Pause takes effect after
   // the read buffer being delivered now.
-  void Pause();
-  void Resume();
+  virtual void Pause() = 0;
+  virtual void Resume() = 0;
   // Drops the request; no callback fires afterwards. Safe from inside a callback.
-  void Cancel();
+  virtual void Cancel() = 0;
+};
+
+class Fetch final : public InFlight {
+ public:
+  void Pause() override;
+  void Resume() override;
+  void Cancel() override;
 
  private:
   friend class UpstreamConn;

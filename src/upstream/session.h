@@ -55,11 +55,11 @@ struct SessionOptions {
 class Session;
 
 // A request in flight: the handle callers pause, resume or cancel.
-class Request : public std::enable_shared_from_this<Request> {
+class Request final : public InFlight, public std::enable_shared_from_this<Request> {
  public:
-  void Pause();
-  void Resume();
-  void Cancel();
+  void Pause() override;
+  void Resume() override;
+  void Cancel() override;
 
  private:
   friend class Session;
@@ -81,7 +81,16 @@ class Request : public std::enable_shared_from_this<Request> {
   bool cancelled_ = false;
 };
 
-class Session {
+// What asks an upstream registry: a Session, or a test's stand-in
+// (tests/unit/registry_test.cc). Start has Session::Start's contract.
+class Requester {
+ public:
+  virtual ~Requester() = default;
+  virtual std::shared_ptr<InFlight> Send(std::string method, std::string path, std::vector<http::Header> headers,
+                                         const std::string& repository, Callbacks cb, FetchOptions options) = 0;
+};
+
+class Session final : public Requester {
  public:
   Session(io::Env env, SessionOptions options);
   ~Session();
@@ -92,6 +101,10 @@ class Session {
   // scopes the token.
   std::shared_ptr<Request> Start(std::string method, std::string path, std::vector<http::Header> headers,
                                  const std::string& repository, Callbacks cb, FetchOptions options = {});
+  std::shared_ptr<InFlight> Send(std::string method, std::string path, std::vector<http::Header> headers,
+                                 const std::string& repository, Callbacks cb, FetchOptions options) override {
+    return Start(std::move(method), std::move(path), std::move(headers), repository, std::move(cb), options);
+  }
   void Shutdown();
   const std::optional<std::string>& ratelimit_remaining() const { return ratelimit_remaining_; }
   const SessionOptions& options() const { return options_; }

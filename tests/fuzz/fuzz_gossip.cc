@@ -6,6 +6,7 @@
 #include "peers/bloom.h"
 #include "peers/gossip_node.h"
 #include "peers/message_codec.h"
+#include "peers/node_key.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string s(reinterpret_cast<const char*>(data), size);
@@ -14,12 +15,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!m.ok()) return 0;
   // Round trip: what we decode, we can encode and decode again to the same.
   auto again = peers::DecodeMessage(peers::EncodeMessage(*m));
-  if (!again.ok() || again->members.size() != m->members.size() || again->tags.size() != m->tags.size())
+  if (!again.ok() || again->members.size() != m->members.size() || again->tags.size() != m->tags.size() ||
+      again->revocations.size() != m->revocations.size())
     __builtin_trap();
   peers::GossipOptions o;
   o.max_members = 64;
+  static const auto signer = std::make_shared<peers::Ed25519Signer>(peers::Ed25519Signer::Seed{7});
   peers::GossipNode node({"self", "eu", "http://10.0.0.1:5000", peers::MemberState::kAlive, 1'700'000'000},
-                         {}, o, 1);
+                         {}, o, 1, signer);
   node.Receive(*m, 1000, 1'700'000'000'000);
   node.Tick(2000);
   (void)node.TakeOutbox();

@@ -2,8 +2,10 @@
 # A member that holds the cluster key and attacks (lib/fake_peer.py): an
 # endless summary, a fellow "member" advertised at the cloud metadata
 # address, a tag update whose HLC would wrap, a record declaring n1 left at
-# incarnation 2^64-1. n1 must bound the summary, never connect to the
-# metadata address, refuse and count the forgeries, and stay alive.
+# incarnation 2^64-1, a tag update in n1's name and a record moving n1 to
+# the attacker (signed with the attacker's own node key), a request sent in
+# n1's name. n1 must bound the summary, never connect to the metadata
+# address, refuse and count the forgeries, and stay alive.
 source "$(dirname "$0")/lib/common.sh"
 source "$(dirname "$0")/lib/cluster.sh"
 need jq
@@ -45,8 +47,16 @@ check "n1 never held a connection to it" bash -c "! ss -tn | grep -q '169.254.16
 
 check "the wrapping HLC was refused and counted" test "$(peers_json n1 | jq '.stats.tags_refused_invalid')" -ge 1
 check "the forged left record was refused and counted" test "$(peers_json n1 | jq '.stats.members_refused')" -ge 1
+check "the tag update in n1's name was refused and counted" \
+  test "$(peers_json n1 | jq '.stats.tags_refused_signature')" -ge 1
+check "the record moving n1 was refused and counted" \
+  test "$(peers_json n1 | jq '.stats.records_refused_signature')" -ge 1
+said() { grep -q "impersonation answered" "$WORK/evil.requests"; }
+wait_until 10 said >/dev/null
+expect_eq "a message sent in n1's name (the attacker's node key) is refused" \
+  "impersonation answered 401" "$(grep -o 'impersonation answered .*' "$WORK/evil.requests" | head -1)"
 expect_eq "n1 is still alive in its own view" alive "$(peers_json n1 | jq -r '.members[] | select(.self) | .state')"
-expect_eq "the forged tag is not in n1's table" 0 "$(peers_json n1 | jq '.tags')"
+expect_eq "no forged tag is in n1's table" 0 "$(peers_json n1 | jq '.tags')"
 check "n1 still serves" curl -sf -o /dev/null "$url/v2/"
 stop_pid "$N1"
 expect_eq "n1 exits 0 on SIGTERM" 0 "$?"

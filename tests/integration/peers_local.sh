@@ -42,14 +42,22 @@ expect_eq "a peer blob request without a signature is refused" 401 \
 expect_eq "the unsigned summary is refused" 401 "$(curl -s -o /dev/null -w '%{http_code}' "${URL[n1]}/_georeg/v1/summary")"
 expect_eq "nothing changed: no member 'evil'" unknown "$(member_state n1 evil)"
 # A correctly signed request passes once; the same request again is a replay.
-replay=$(python3 "$IT_LIB/peer_request.py" "${URL[n1]}" GET /_georeg/v1/summary "$WORK/cluster.key" n2 --repeat 2 | tr '\n' ' ')
+replay=$(python3 "$IT_LIB/peer_request.py" "${URL[n1]}" GET /_georeg/v1/summary "$WORK/cluster.key" n2 --repeat 2 \
+  --node-key "$WORK/n2.cache/node.key" | tr '\n' ' ')
 expect_eq "a signed request is accepted once, its replay refused" "200 401 " "$replay"
+# The cluster key alone does not let anyone speak as n2: its node key signs too.
+expect_eq "a request in n2's name without n2's node signature is refused" 401 \
+  "$(python3 "$IT_LIB/peer_request.py" "${URL[n1]}" GET /_georeg/v1/summary "$WORK/cluster.key" n2)"
+expect_eq "or signed with n3's node key" 401 \
+  "$(python3 "$IT_LIB/peer_request.py" "${URL[n1]}" GET /_georeg/v1/summary "$WORK/cluster.key" n2 --node-key "$WORK/n3.cache/node.key")"
+check "each node made its key file 0600" bash -c "[ \"\$(stat -c %a '$WORK/n1.cache/node.key')\" = 600 ]"
 
 # ---- a request marked as forwarded by a peer is never forwarded again ----
 uncached=$(fix big_layer)
 before=$(origin_count "/v2/team/big/blobs/$uncached")
 expect_eq "hop=peer for a blob this node lacks: 404, not a fetch" 404 \
-  "$(python3 "$IT_LIB/peer_request.py" "${URL[n2]}" GET "/_georeg/v1/oci/v2/team/big/blobs/$uncached?ns=$ORIGIN&hop=peer" "$WORK/cluster.key" n1)"
+  "$(python3 "$IT_LIB/peer_request.py" "${URL[n2]}" GET "/_georeg/v1/oci/v2/team/big/blobs/$uncached?ns=$ORIGIN&hop=peer" "$WORK/cluster.key" n1 \
+     --node-key "$WORK/n1.cache/node.key")"
 expect_eq "and nothing reached the origin" 0 "$(($(origin_count "/v2/team/big/blobs/$uncached") - before))"
 
 # ---- a blob cached in region us is served to region eu by n3, not the origin ----
@@ -95,6 +103,55 @@ digest_of() { tr -d '\r' <"$1" | awk -F': ' 'tolower($1)=="docker-content-digest
 expect_eq "n3 answers the tag with the digest n1 saw" "$(fix team_app_1.0.digest)" "$(digest_of "$WORK/m3.h")"
 expect_eq "n3's manifest bytes are right" "$(fix team_app_1.0.digest)" "sha256:$(sha_of "$WORK/m3")"
 expect_eq "the origin was not asked again (no HEAD, no GET)" 1 "$(($(origin_count "/v2/team/app/manifests/" "(GET|HEAD)") - tag_before))"
+
+# ---- georeg peers remove: n4 joins, sets a tag, is removed fleet-wide ----
+PORT[n4]=$(free_port); URL[n4]="http://127.0.0.1:${PORT[n4]}"
+node_config n4 us "127.0.0.1:${PORT[n4]}" "${URL[n4]}" "\"${URL[n1]}\"" "$ORIGIN" "http://$ORIGIN"
+start_bg n4 "$WORK/n4.log" "$GEOREG" serve -c "$WORK/n4.toml"
+PID[n4]=$LAST_PID
+wait_http "${URL[n4]}/v2/" 10 || die "n4 did not start"
+four_alive() { for n in n1 n3; do [ "$(alive_count $n)" = 4 ] || return 1; done; }
+took=$(wait_until 15 four_alive)
+check "n4 joined (${took}s)" test "$took" != timeout
+curl -sf -H "Accept: $ACCEPT_ALL" -o /dev/null "${URL[n4]}/v2/team/big/manifests/1.0?ns=$ORIGIN" || fail "manifest via n4"
+n4_tag_known() { peers_json n3 | jq -e '.tags >= 2' >/dev/null; }
+took=$(wait_until 10 n4_tag_known)
+check "n3 learned n4's tag (${took}s)" test "$took" != timeout
+expect_eq "removing a member that does not exist: exit 4" 4 "$("$GEOREG" peers remove nobody --cache-dir "$WORK/n1.cache" 2>/dev/null; echo $?)"
+expect_eq "a node cannot remove itself: exit 2" 2 "$("$GEOREG" peers remove n1 --cache-dir "$WORK/n1.cache" 2>/dev/null; echo $?)"
+check "georeg peers remove n4 (on n1)" "$GEOREG" peers remove n4 --cache-dir "$WORK/n1.cache"
+n4_gone() { for n in n1 n2 n3; do [ "$(member_state $n n4)" = unknown ] || return 1; done; }
+took=$(wait_until 10 n4_gone)
+check "n4 is gone from every node's membership (${took}s)" test "$took" != timeout
+tags_withdrawn() { for n in n1 n2 n3; do peers_json $n | jq -e '.tags == 1 and .revocations == 1' >/dev/null || return 1; done; }
+took=$(wait_until 10 tags_withdrawn)
+check "the tag n4 set is withdrawn everywhere; n1's stays (${took}s)" test "$took" != timeout
+check "n3 logs the withdrawal" grep -q "tag $ORIGIN/team/big:1.0 withdrawn (its origin n4 was removed)" "$WORK/n3.log"
+n4_knows() { grep -q "this node's key was revoked" "$WORK/n4.log"; }
+took=$(wait_until 10 n4_knows)
+check "n4 was told, and says so in its log (${took}s)" test "$took" != timeout
+expect_eq "n4 requests in its own name are refused now" 401 \
+  "$(python3 "$IT_LIB/peer_request.py" "${URL[n1]}" GET /_georeg/v1/summary "$WORK/cluster.key" n4 --node-key "$WORK/n4.cache/node.key")"
+stop_pid "${PID[n4]}"
+expect_eq "the removed n4 exits 0 on SIGTERM" 0 "$?"
+# Restarted with the same key: still out. With a new key: back in.
+start_bg n4 "$WORK/n4b.log" "$GEOREG" serve -c "$WORK/n4.toml"
+PID[n4]=$LAST_PID
+wait_http "${URL[n4]}/v2/" 10 || die "n4 did not restart"
+sleep 3
+expect_eq "n4 restarted with its revoked key stays out" unknown "$(member_state n1 n4)"
+stop_pid "${PID[n4]}"
+expect_eq "n4 exits 0 on SIGTERM" 0 "$?"
+rm "$WORK/n4.cache/node.key"
+start_bg n4 "$WORK/n4c.log" "$GEOREG" serve -c "$WORK/n4.toml"
+PID[n4]=$LAST_PID
+wait_http "${URL[n4]}/v2/" 10 || die "n4 did not restart"
+took=$(wait_until 15 four_alive)
+check "n4 with a new key joins again (${took}s)" test "$took" != timeout
+stop_pid "${PID[n4]}"
+expect_eq "n4 exits 0 on SIGTERM" 0 "$?"
+n4_left() { [ "$(member_state n1 n4)" = left ]; }
+wait_until 5 n4_left >/dev/null
 
 # ---- failure detection: n2 is killed ----
 lines_before=$(wc -l <"$WORK/n1.log")

@@ -16,6 +16,7 @@
 #include <random>
 
 #include "peers/gossip_node.h"
+#include "tests/unit/test_signers.h"
 #include "util/sha256.h"
 
 using peers::Envelope;
@@ -81,7 +82,7 @@ struct Sim {
       self.incarnation = 1;
       by_url[self.url] = i;
       nodes.push_back(std::make_unique<GossipNode>(self, std::vector<std::string>{"sim://n0000", "sim://n0200", "sim://n0400"},
-                                                   opt, 1000 + i));
+                                                   opt, 1000 + i, std::make_shared<testing_keys::FakeSigner>(name)));
     }
   }
 
@@ -208,13 +209,15 @@ TEST_CASE("gossip simulator: 1000 nodes, 5 regions, loss, partition, clock skew"
   // than half.
   CHECK(sim.nodes[900]->live_count() < kNodes / kRegions - 1 + (kNodes - kNodes / kRegions) / 2);
 
-  // A forged update from far in the future is refused and counted.
+  // An update from far in the future, signed by its origin (a member
+  // that holds its own key and lies about the time), is refused and counted.
   {
     peers::Message forged;
     forged.type = peers::MessageType::kPush;
     forged.from = "n0001";
     forged.tags.push_back({{"docker.io", "library/app", "t0"},
-                           {DigestOf("forged"), {sim.Physical(7) + 10 * 60 * 1000, 0}, "n0001"}});
+                           {DigestOf("forged"), {sim.Physical(7) + 10 * 60 * 1000, 0}, "n0001", ""}});
+    forged.tags[0].version.signature = testing_keys::FakeSigner("n0001").Sign(forged.tags[0].SignedForm());
     uint64_t refused = sim.nodes[7]->stats().tags_refused_future;
     sim.nodes[7]->Receive(forged, sim.now, sim.Physical(7));
     CHECK(sim.nodes[7]->stats().tags_refused_future == refused + 1);

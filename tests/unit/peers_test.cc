@@ -11,10 +11,12 @@
 #include "peers/rendezvous.h"
 #include "peers/routing.h"
 #include "peers/tag_table.h"
+#include "tests/unit/test_signers.h"
 #include "util/sha256.h"
 
 using peers::HlcTimestamp;
 using peers::HybridLogicalClock;
+using testing_keys::KeyFor;
 
 namespace {
 util::Digest DigestOf(const std::string& s) { return util::Digest::FromRaw(util::Sha256::Of(s).data()); }
@@ -126,10 +128,13 @@ namespace {
 // What the server does with a request at hand: the head, then the body.
 template <typename FindFn>
 util::Status Verify(peers::PeerAuth& auth, const std::string& method, const std::string& target,
-                    const std::string& body, FindFn find, uint64_t now_ms, std::string* node) {
-  std::string sha;
-  util::Status st = auth.VerifyHead(method, target, find, now_ms, node, &sha);
-  if (st.ok() && !peers::PeerAuth::BodyMatches(body, sha)) return util::Status::PermissionDenied("body");
+                    const std::string& body, FindFn find, uint64_t now_ms, std::string* node,
+                    peers::VerifiedHead* head = nullptr) {
+  peers::VerifiedHead h;
+  util::Status st = auth.VerifyHead(method, target, find, now_ms, &h);
+  if (st.ok() && !peers::PeerAuth::BodyMatches(body, h.body_sha)) return util::Status::PermissionDenied("body");
+  *node = h.node;
+  if (head) *head = h;
   return st;
 }
 }  // namespace
@@ -137,7 +142,8 @@ util::Status Verify(peers::PeerAuth& auth, const std::string& method, const std:
 TEST_CASE("peer auth: signed requests verify once; anything changed, stale or replayed is refused") {
   peers::PeerAuth signer("0123456789abcdef-cluster-key", 30000), checker("0123456789abcdef-cluster-key", 30000);
   uint64_t now = 1'790'000'000'000;
-  auto headers = signer.Sign("n1", "POST", "/_georeg/v1/msg", "{\"x\":1}", now);
+  auto n1 = KeyFor("n1");
+  auto headers = signer.Sign("n1", *n1, "POST", "/_georeg/v1/msg", "{\"x\":1}", now);
   auto find_in = [](const std::vector<peers::PeerHeader>& hs) {
     return [hs](std::string_view name) -> const std::string* {
       for (const auto& h : hs) {
@@ -149,12 +155,17 @@ TEST_CASE("peer auth: signed requests verify once; anything changed, stale or re
     };
   };
   std::string node;
-  CHECK(Verify(checker, "POST", "/_georeg/v1/msg", "{\"x\":1}", find_in(headers), now + 5, &node).ok());
+  peers::VerifiedHead head;
+  CHECK(Verify(checker, "POST", "/_georeg/v1/msg", "{\"x\":1}", find_in(headers), now + 5, &node, &head).ok());
   CHECK(node == "n1");
+  // The node signature signs the same text, under n1's own key only.
+  CHECK(n1->Verify(n1->public_key(), head.signed_text, head.node_signature));
+  CHECK_FALSE(n1->Verify(KeyFor("n2")->public_key(), head.signed_text, head.node_signature));
+  CHECK(head.signed_text.find("/_georeg/v1/msg") != std::string::npos);
   // The same request again is a replay.
   CHECK(Verify(checker, "POST", "/_georeg/v1/msg", "{\"x\":1}", find_in(headers), now + 6, &node).code() ==
         util::Code::kPermissionDenied);
-  auto fresh = [&](uint64_t t) { return signer.Sign("n1", "GET", "/_georeg/v1/blobs/x?hop=owner", "", t); };
+  auto fresh = [&](uint64_t t) { return signer.Sign("n1", *n1, "GET", "/_georeg/v1/blobs/x?hop=owner", "", t); };
   peers::PeerAuth other_key("another-key-of-16-bytes", 30000);
   CHECK(!Verify(other_key, "GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in(fresh(now)), now, &node).ok());
   CHECK(!Verify(checker, "GET", "/_georeg/v1/blobs/x?hop=peer", "", find_in(fresh(now + 1)), now, &node).ok());
@@ -199,9 +210,10 @@ TEST_CASE("codec: messages round-trip; malformed ones are refused without throwi
   m.seq = 42;
   m.target = "n2";
   m.summary_version = 7;
-  m.members.push_back({"n1", "eu", "http://10.0.0.1:5000", peers::MemberState::kSuspect, 9});
-  m.tags.push_back({{"docker.io", "library/alpine", "3.19"}, {DigestOf("a"), {1790000000000, 3}, "n1"}});
+  m.members.push_back({"n1", "eu", "http://10.0.0.1:5000", peers::MemberState::kSuspect, 9, "k1", "s1"});
+  m.tags.push_back({{"docker.io", "library/alpine", "3.19"}, {DigestOf("a"), {1790000000000, 3}, "n1", "s2"}});
   m.tag_summaries = {0, 0xfedcba9876543210ull};
+  m.revocations.push_back({"n3", "k3", "n1", "s3"});
   auto back = peers::DecodeMessage(peers::EncodeMessage(m));
   REQUIRE(back.ok());
   CHECK(back->type == m.type);
@@ -212,6 +224,13 @@ TEST_CASE("codec: messages round-trip; malformed ones are refused without throwi
   REQUIRE(back->members.size() == 1);
   CHECK(back->members[0].state == peers::MemberState::kSuspect);
   CHECK(back->members[0].incarnation == 9);
+  CHECK(back->members[0].public_key == "k1");
+  CHECK(back->members[0].signature == "s1");
+  CHECK(back->tags[0].version.signature == "s2");
+  REQUIRE(back->revocations.size() == 1);
+  CHECK(back->revocations[0].Key() == m.revocations[0].Key());
+  CHECK(back->revocations[0].by == "n1");
+  CHECK(back->revocations[0].signature == "s3");
   REQUIRE(back->tags.size() == 1);
   CHECK(back->tags[0].key == m.tags[0].key);
   CHECK(back->tags[0].version.digest == DigestOf("a"));
@@ -236,15 +255,20 @@ struct MiniFleet {
   std::vector<bool> up;
   uint64_t now = 0;
   explicit MiniFleet(int n) {
-    peers::GossipOptions o;
     for (int i = 0; i < n; ++i) {
-      std::string name = "n" + std::to_string(i);
-      nodes.push_back(std::make_unique<peers::GossipNode>(
-          peers::MemberRecord{name, i < 2 ? "eu" : "us", "u://" + name, peers::MemberState::kAlive, 1},
-          std::vector<std::string>{"u://n0"}, o, i + 1));
+      nodes.emplace_back();
       up.push_back(true);
+      Restart(i, KeyFor("n" + std::to_string(i)), 1);
     }
   }
+  // A (re)started node n<i> with `key`.
+  void Restart(int i, std::shared_ptr<const peers::Signer> key, uint64_t incarnation) {
+    std::string name = "n" + std::to_string(i);
+    nodes[i] = std::make_unique<peers::GossipNode>(
+        peers::MemberRecord{name, i < 2 ? "eu" : "us", "u://" + name, peers::MemberState::kAlive, incarnation},
+        std::vector<std::string>{"u://n0"}, peers::GossipOptions(), i + 1, std::move(key));
+  }
+  uint64_t Physical() const { return 1'790'000'000'000 + now; }
   void Run(uint64_t ms) {
     for (uint64_t end = now + ms; now < end; now += 10) {
       std::vector<peers::Envelope> all;
@@ -255,7 +279,7 @@ struct MiniFleet {
       }
       for (auto& e : all) {
         size_t to = std::stoul(e.to_url.substr(5));
-        if (up[to]) nodes[to]->Receive(e.message, now, 1'790'000'000'000 + now);
+        if (up[to]) nodes[to]->Receive(e.message, now, Physical());
       }
     }
   }
@@ -321,8 +345,9 @@ TEST_CASE("tags: recorded, pushed, never rolled back; future updates refused and
   late.tags.push_back(seen[0]);
   f.nodes[3]->Receive(late, f.now, 1'790'000'000'000 + f.now);
   CHECK(f.nodes[3]->tags().Find(key)->digest == DigestOf("v2"));
-  // Beyond the skew bound: refused and counted.
-  late.tags[0].version = {DigestOf("v3"), {1'790'000'000'000 + f.now + 61000, 0}, "n1"};
+  // Beyond the skew bound (signed by its origin, so only the time is wrong): refused and counted.
+  late.tags[0].version = {DigestOf("v3"), {1'790'000'000'000 + f.now + 61000, 0}, "n1", ""};
+  late.tags[0].version.signature = KeyFor("n1")->Sign(late.tags[0].SignedForm());
   f.nodes[3]->Receive(late, f.now, 1'790'000'000'000 + f.now);
   CHECK(f.nodes[3]->tags().Find(key)->digest == DigestOf("v2"));
   CHECK(f.nodes[3]->stats().tags_refused_future == 1);
@@ -344,7 +369,8 @@ TEST_CASE("hostile members: an HLC that could not be honest is refused; later re
   peers::Message evil;
   evil.type = peers::MessageType::kPush;
   evil.from = "n1";
-  evil.tags.push_back({key, {DigestOf("evil"), {1'790'000'000'000 + f.now, UINT32_MAX}, "n1"}});
+  evil.tags.push_back({key, {DigestOf("evil"), {1'790'000'000'000 + f.now, UINT32_MAX}, "n1", ""}});
+  evil.tags[0].version.signature = KeyFor("n1")->Sign(evil.tags[0].SignedForm());  // n1 lies about its own clock
   f.nodes[2]->Receive(evil, f.now, 1'790'000'000'000 + f.now);
   CHECK(f.nodes[2]->tags().Find(key) == nullptr);
   CHECK(f.nodes[2]->stats().tags_refused_invalid == 1);
@@ -366,9 +392,11 @@ TEST_CASE("hostile members: a forged left record cannot evict a node; the member
   CHECK(f.StateOf(0, 2) == peers::MemberState::kAlive);
   CHECK(f.nodes[0]->stats().members_refused == 1);
   CHECK(f.nodes[2]->self().state == peers::MemberState::kAlive);
-  // Declared dead at a plausible incarnation: the node itself refutes.
+  // Declared dead at its current incarnation (anyone may: that is failure
+  // detection; the record is n2's own, signed by n2): the node itself refutes.
   uint64_t inc = f.nodes[2]->self().incarnation;
-  forged.members[0] = {"n2", "us", "u://n2", peers::MemberState::kDead, inc};
+  forged.members[0] = f.nodes[2]->self();
+  forged.members[0].state = peers::MemberState::kDead;
   f.nodes[0]->Receive(forged, f.now, 1'790'000'000'000 + f.now);
   CHECK(f.StateOf(0, 2) == peers::MemberState::kDead);
   f.Run(12000);
@@ -378,15 +406,172 @@ TEST_CASE("hostile members: a forged left record cannot evict a node; the member
   // 20,000 fake members in one message: at most max_members are kept.
   peers::GossipOptions o;
   o.max_members = 100;
-  peers::GossipNode small({"self", "eu", "u://self", peers::MemberState::kAlive, 1}, {}, o, 7);
+  // (Signed, each by its own key: the stand-in signer, so 20,000 keys cost nothing.)
+  peers::GossipNode small({"self", "eu", "u://self", peers::MemberState::kAlive, 1}, {}, o, 7,
+                          std::make_shared<testing_keys::FakeSigner>("self"));
   peers::Message flood;
   flood.type = peers::MessageType::kPush;
   flood.from = "x";
-  for (int i = 0; i < 20000; ++i)
-    flood.members.push_back({"fake" + std::to_string(i), "eu", "u://fake", peers::MemberState::kAlive, 1});
+  for (int i = 0; i < 20000; ++i) {
+    std::string name = "fake" + std::to_string(i);
+    testing_keys::FakeSigner key(name);
+    peers::MemberRecord r{name, "eu", "u://fake", peers::MemberState::kAlive, 1, key.public_key(), ""};
+    r.signature = key.Sign(r.SignedForm());
+    flood.members.push_back(r);
+  }
   small.Receive(flood, 0, 1'790'000'000'000);
   CHECK(small.members().size() == 100);
   CHECK(small.stats().members_refused == 19900);
+}
+
+TEST_CASE("node keys: Ed25519 signatures verify only for their key and message") {
+  auto a = KeyFor("a"), b = KeyFor("b");
+  CHECK(a->public_key().size() == 64);
+  CHECK(a->public_key() != b->public_key());
+  CHECK(KeyFor("a")->public_key() == a->public_key());  // one seed, one key
+  std::string sig = a->Sign("hello");
+  CHECK(sig.size() == 128);
+  CHECK(a->Verify(a->public_key(), "hello", sig));
+  CHECK(b->Verify(a->public_key(), "hello", sig));  // anyone can check
+  CHECK_FALSE(a->Verify(b->public_key(), "hello", sig));
+  CHECK_FALSE(a->Verify(a->public_key(), "hellO", sig));
+  std::string flipped = sig;
+  flipped[10] = flipped[10] == '0' ? '1' : '0';
+  CHECK_FALSE(a->Verify(a->public_key(), "hello", flipped));
+  for (const std::string& bad : {std::string(), std::string("zz"), sig.substr(2), sig + "00"})
+    CHECK_FALSE(a->Verify(a->public_key(), "hello", bad));
+  CHECK_FALSE(a->Verify("", "hello", sig));
+  std::string upper = a->public_key();
+  for (char& c : upper) c = static_cast<char>(std::toupper(c));
+  CHECK_FALSE(a->Verify(upper, "hello", sig));
+  CHECK(peers::Ed25519Signer::ParseSeed(std::string(64, 'a')).ok());
+  CHECK_FALSE(peers::Ed25519Signer::ParseSeed(std::string(63, 'a')).ok());
+  CHECK_FALSE(peers::Ed25519Signer::ParseSeed(std::string(64, 'g')).ok());
+}
+
+TEST_CASE("hostile members: a member speaks only for itself") {
+  MiniFleet f(3);
+  f.Run(3000);
+  peers::TagKey key{"docker.io", "library/app", "latest"};
+  auto n1 = KeyFor("n1");  // what the attacker holds: its own key (and the cluster key)
+  auto push = [&](peers::Message m) {
+    m.type = peers::MessageType::kPush;
+    m.from = "n1";
+    f.nodes[2]->Receive(m, f.now, f.Physical());
+  };
+  // A tag update in n0's name, signed with n1's key: refused.
+  peers::Message m;
+  m.tags.push_back({key, {DigestOf("evil"), {f.Physical(), 0}, "n0", ""}});
+  m.tags[0].version.signature = n1->Sign(m.tags[0].SignedForm());
+  push(m);
+  CHECK(f.nodes[2]->tags().Find(key) == nullptr);
+  CHECK(f.nodes[2]->stats().tags_refused_signature == 1);
+  // n0's real update, relayed with its digest changed: refused.
+  peers::TagUpdate real = f.nodes[0]->RecordTag(key, DigestOf("real"), f.Physical());
+  m.tags = {real};
+  m.tags[0].version.digest = DigestOf("evil");
+  push(m);
+  CHECK(f.nodes[2]->tags().Find(key) == nullptr);
+  CHECK(f.nodes[2]->stats().tags_refused_signature == 2);
+  // Relayed unchanged: applied (whoever carries it).
+  m.tags = {real};
+  push(m);
+  REQUIRE(f.nodes[2]->tags().Find(key));
+  CHECK(f.nodes[2]->tags().Find(key)->digest == DigestOf("real"));
+  // n1 moving a tag in its own name is allowed: that is what revocation is for.
+  peers::TagKey own{"docker.io", "library/other", "latest"};
+  m.tags = {{own, {DigestOf("n1's"), {f.Physical(), 0}, "n1", ""}}};
+  m.tags[0].version.signature = n1->Sign(m.tags[0].SignedForm());
+  push(m);
+  CHECK(f.nodes[2]->tags().Find(own));
+
+  // n0's record re-pointed at n1's address, at a higher incarnation, signed
+  // by n1 with n0's key claimed or with n1's own: both refused.
+  peers::MemberRecord r0 = f.nodes[0]->self();
+  peers::MemberRecord moved = r0;
+  moved.url = "u://n1";
+  moved.incarnation += 5;
+  moved.signature = n1->Sign(moved.SignedForm());
+  peers::MemberRecord rekeyed = moved;
+  rekeyed.public_key = n1->public_key();
+  rekeyed.signature = n1->Sign(rekeyed.SignedForm());
+  // And "n0 left", with the signature of n0's alive record.
+  peers::MemberRecord left = r0;
+  left.state = peers::MemberState::kLeft;
+  uint64_t refused = f.nodes[2]->stats().records_refused_signature;
+  m = {};
+  m.members = {moved, rekeyed, left};
+  push(m);
+  CHECK(f.nodes[2]->stats().records_refused_signature == refused + 3);
+  CHECK(f.nodes[2]->Find("n0")->record.url == "u://n0");
+  CHECK(f.nodes[2]->Find("n0")->record.state == peers::MemberState::kAlive);
+  CHECK(*f.nodes[2]->KeyOf("n0") == KeyFor("n0")->public_key());
+  // The same forgeries about n2 itself do not make it refute.
+  peers::MemberRecord self2 = f.nodes[2]->self();
+  self2.state = peers::MemberState::kLeft;
+  self2.incarnation += 1;
+  m.members = {self2};
+  push(m);
+  CHECK(f.nodes[2]->stats().refutations == 0);
+  // A member record for a new name that is not signed by the key it carries: refused.
+  peers::MemberRecord ghost{"ghost", "eu", "u://ghost", peers::MemberState::kAlive, 1, KeyFor("ghost")->public_key(), ""};
+  ghost.signature = n1->Sign(ghost.SignedForm());
+  m.members = {ghost};
+  push(m);
+  CHECK(f.nodes[2]->Find("ghost") == nullptr);
+}
+
+TEST_CASE("revocation: peers remove drops a node and its tags fleet-wide; it may rejoin with a new key") {
+  MiniFleet f(4);
+  f.Run(4000);
+  for (auto& n : f.nodes) REQUIRE(n->live_count() == 3);
+  peers::TagKey key{"docker.io", "library/app", "latest"}, other{"docker.io", "library/app", "v1"};
+  f.nodes[3]->RecordTag(key, DigestOf("from n3"), f.Physical());
+  f.nodes[1]->RecordTag(other, DigestOf("from n1"), f.Physical());
+  f.Run(1000);
+  for (auto& n : f.nodes) REQUIRE(n->tags().Find(key));
+  std::vector<peers::TagUpdate> withdrawn;
+  f.nodes[2]->SetWithdrawListener([&](const peers::TagUpdate& u) { withdrawn.push_back(u); });
+
+  CHECK(f.nodes[0]->Revoke("n0").code() == util::Code::kInvalidArgument);
+  CHECK(f.nodes[0]->Revoke("nobody").code() == util::Code::kNotFound);
+  std::string old_key = *f.nodes[0]->KeyOf("n3");
+  REQUIRE(f.nodes[0]->Revoke("n3").ok());
+  f.Run(3000);
+  for (int i = 0; i < 3; ++i) {
+    CHECK(f.nodes[i]->Find("n3") == nullptr);
+    CHECK(f.nodes[i]->live_count() == 2);
+    CHECK(f.nodes[i]->tags().Find(key) == nullptr);  // what n3 said is withdrawn
+    CHECK(f.nodes[i]->tags().Find(other));          // what others said stays
+    CHECK(f.nodes[i]->revocations().size() == 1);
+  }
+  REQUIRE(withdrawn.size() == 1);
+  CHECK(withdrawn[0].key == key);
+  CHECK(f.nodes[3]->revoked());  // it heard, and stopped
+
+  // The old key restarted (a new incarnation): refused everywhere.
+  f.Restart(3, KeyFor("n3"), 100);
+  f.Run(3000);
+  for (int i = 0; i < 3; ++i) CHECK(f.nodes[i]->Find("n3") == nullptr);
+  CHECK(f.nodes[0]->stats().records_refused_signature > 0);  // n0: the seed it joins through
+  // A new key under the same name joins.
+  f.Restart(3, KeyFor("n3 rebuilt"), 200);
+  f.Run(4000);
+  for (int i = 0; i < 3; ++i) {
+    REQUIRE(f.nodes[i]->Find("n3"));
+    CHECK(*f.nodes[i]->KeyOf("n3") != old_key);
+    CHECK(f.nodes[i]->live_count() == 3);
+  }
+  // A revocation signed by someone else's key is refused.
+  peers::Revocation fake{"n0", *f.nodes[1]->KeyOf("n0"), "n2", ""};
+  fake.signature = KeyFor("n1")->Sign(fake.SignedForm());
+  peers::Message m;
+  m.type = peers::MessageType::kPush;
+  m.from = "n1";
+  m.revocations = {fake};
+  f.nodes[1]->Receive(m, f.now, f.Physical());
+  CHECK(f.nodes[1]->Find("n0"));
+  CHECK(f.nodes[1]->stats().revocations_refused == 1);
 }
 
 // ---- routing a miss ----
