@@ -1,6 +1,7 @@
 #include "src/http/server.h"
 
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -531,6 +532,19 @@ util::Status Server::ListenUnix(const std::string& path) {
 }
 
 util::Status Server::Listen(const util::HostPort& addr) {
+  // libuv hides EMFILE (it accepts and drops what it cannot take), so the
+  // bound is ours: connections stop short of the open file limit, leaving
+  // descriptors for upstream and peer connections and the cache.
+  struct rlimit rl;
+  if (::getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY) {
+    uint64_t soft = rl.rlim_cur;
+    fd_cap_ = soft > 2 * kReservedFds ? soft - kReservedFds : soft / 2;
+    fd_cap_reason_ = "the open file limit (" + std::to_string(soft) + " descriptors, " +
+                     std::to_string(soft - fd_cap_) + " kept for upstreams and the cache)";
+    if (fd_cap_ < options_.max_connections)
+      LOG_WARN("http: at most %llu connections: %s is below max_connections %llu",
+               (unsigned long long)fd_cap_, fd_cap_reason_.c_str(), (unsigned long long)options_.max_connections);
+  }
   sockaddr_storage ss;
   int rc = uv_ip4_addr(addr.host.c_str(), addr.port, reinterpret_cast<sockaddr_in*>(&ss));
   if (rc != 0) rc = uv_ip6_addr(addr.host.c_str(), addr.port, reinterpret_cast<sockaddr_in6*>(&ss));
@@ -571,7 +585,9 @@ void Server::OnConnection(uv_stream_t* listener, int status) {
     self->NoteRefused(uv_strerror(status), false);
     return;
   }
-  if (self->connections_.size() >= self->options_.max_connections) {
+  bool over_limit = self->connections_.size() >= self->options_.max_connections;
+  bool over_fds = self->connections_.size() >= self->fd_cap_;
+  if (over_limit || over_fds) {
     // Accepted and closed at once: the client sees a closed connection, the
     // backlog drains, and nothing of ours grows.
     io::Handle<uv_tcp_t> tcp;
@@ -581,7 +597,7 @@ void Server::OnConnection(uv_stream_t* listener, int status) {
     if (rc == 0) uv_accept(listener, self->unix_ ? pipe.stream() : tcp.stream());
     tcp.Close();
     pipe.Close();
-    self->NoteRefused("max_connections reached", true);
+    self->NoteRefused(over_limit ? "max_connections reached" : self->fd_cap_reason_.c_str(), true);
     return;
   }
   ++self->stats_.accepted;

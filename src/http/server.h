@@ -16,9 +16,10 @@
 // client gets a fast 503, because containerd 1.6 waits forever for a mirror
 // that never answers.
 //
-// Bounds (ServerOptions): connections (beyond max_connections a new one is
-// closed at once; refusals and fd exhaustion are logged once a minute with a
-// count), unparsed input per connection (reading stops), queued response
+// Bounds (ServerOptions): connections (beyond max_connections, or beyond
+// the open file limit less 256 descriptors kept for upstreams and the cache,
+// a new one is closed at once; refusals are logged once a minute with a
+// count and the reason), unparsed input per connection (reading stops), queued response
 // bytes per connection (the next pipelined request waits until the client
 // has read below the bound), request bodies (read only when the handler
 // asks, after it authenticated the head, up to the route's limit). A
@@ -193,6 +194,9 @@ class Server {
   ServerStats stats_;
   util::LogThrottle refusals_log_;
   static constexpr size_t kReadBufferSize = 64 * 1024;
+  static constexpr uint64_t kReservedFds = 256;  // of the open file limit, never used for client connections
+  uint64_t fd_cap_ = UINT64_MAX;                 // connections the open file limit allows (Listen)
+  std::string fd_cap_reason_;
   std::unique_ptr<char[]> read_buf_;  // shared by the connections: see Connection::UpdateReading
 };
 

@@ -89,4 +89,23 @@ check "slowloris: the tricklers are gone after header_timeout" \
 check "the daemon still answers" alive
 stop_georeg
 expect_eq "georeg exits 0 on SIGTERM" 0 "$?"
+
+# Out of file descriptors: a hard limit of 64 (it cannot be raised) and 100
+# idle connections. libuv would drop what it cannot accept without a word;
+# georeg stops short of the limit (half of it here; 256 kept on a normal
+# limit), logs the refusals with a count at most once a minute, stays up,
+# and serves again once the connections go.
+printf '#!/bin/sh\nexec prlimit --nofile=64:64 "%s" "$@"\n' "$GEOREG" >"$WORK/georeg-64fds"
+chmod +x "$WORK/georeg-64fds"
+GEOREG="$WORK/georeg-64fds" start_georeg --config "$WORK/georeg.toml"
+U="$GEOREG_URL"
+P="$GEOREG_PORT"
+attack "100 idle connections, 64 descriptors" 16 idle 100
+check "the cap is logged at start" grep -q "at most 32 connections: the open file limit (64 descriptors" "$GEOREG_LOG"
+check "refusals are logged with the reason" \
+  grep -q "refused [0-9]* connection(s) in the last minute.*last: the open file limit (64 descriptors" "$GEOREG_LOG"
+expect_eq "and once, not once per refusal" 1 "$(grep -c "refused [0-9]* connection(s) in the last minute" "$GEOREG_LOG")"
+check "served again after the connections closed" alive
+stop_georeg
+expect_eq "georeg exits 0 on SIGTERM" 0 "$?"
 it_finish

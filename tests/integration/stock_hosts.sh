@@ -34,6 +34,45 @@ expect_eq "a blob from an origin on 127.0.0.1 named localhost (::1 refused first
 expect_eq "the right bytes" "$layer" "sha256:$(sha_of "$WORK/b")"
 stop_georeg
 expect_eq "georeg exits 0 on SIGTERM" 0 "$?"
+
+# ::1 does not refuse but hangs (a listener whose accept queue is full drops
+# every SYN, as a firewall or a dead route would): georeg must not wait for
+# the connect timeout (10 s here) but race 127.0.0.1 after a short stagger.
+cat >"$WORK/hole.py" <<'PY'
+import socket, sys, time
+port, ready = int(sys.argv[1]), sys.argv[2]
+s = socket.socket(socket.AF_INET6)
+s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+s.bind(("::1", port))
+s.listen(0)
+fill = []
+for _ in range(3):  # the accept queue fills; every SYN after that is dropped
+    c = socket.socket(socket.AF_INET6)
+    c.setblocking(False)
+    c.connect_ex(("::1", port))
+    fill.append(c)
+time.sleep(0.5)
+open(ready, "w").write("ok")
+time.sleep(3600)
+PY
+start_bg "black hole on [::1]:$ORIGIN_PORT" "$WORK/hole.log" python3 "$WORK/hole.py" "$ORIGIN_PORT" "$WORK/hole.ready"
+HOLE_PID=$LAST_PID
+for _ in $(seq 50); do [ -s "$WORK/hole.ready" ] && break; sleep 0.1; done
+timeout 2 bash -c "exec 3<>/dev/tcp/::1/$ORIGIN_PORT" 2>/dev/null
+expect_eq "a connection to [::1]:$ORIGIN_PORT hangs (timeout's 124, not refused)" 124 "$?"
+write_config "$ORIGIN" "http://localhost:$ORIGIN_PORT" 'connect_timeout = "10s"'
+start_georeg --config "$WORK/georeg.toml"  # a new cache: the blob is a miss again
+start=$(date +%s%N)
+code=$(curl -s -o "$WORK/b2" -w '%{http_code}' "$GEOREG_URL/v2/team/app/blobs/$layer?ns=$ORIGIN")
+ms=$((($(date +%s%N) - start) / 1000000))
+expect_eq "a blob from the origin with ::1 hanging" 200 "$code"
+expect_eq "the right bytes" "$layer" "sha256:$(sha_of "$WORK/b2")"
+check "in ${ms} ms: 127.0.0.1 was raced after the stagger (250 ms), not tried after the 10 s connect timeout" \
+  test "$ms" -ge 250 -a "$ms" -lt 5000
+stop_georeg
+expect_eq "georeg exits 0 on SIGTERM" 0 "$?"
+stop_pid "$HOLE_PID"
+expect_eq "the black hole stops on SIGTERM (python's default: 143)" 143 "$?"
 stop_origin
 
 # The tests that failed on a stock machine, run again under this hosts file.

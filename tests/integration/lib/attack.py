@@ -18,6 +18,8 @@ Scenarios:
   slowloris N SECONDS  N connections trickling a request head while one
                        normal client measures GET /v2/ latency (p99 printed)
   abandon PATH N       N connections ask for PATH and hang up at once
+  idle N               N connections that send nothing, then hold (to use up
+                       the daemon's file descriptors)
 """
 import resource
 import socket
@@ -160,6 +162,16 @@ def slow_reader(path, n, rate):
     print(got, flush=True)
 
 
+def idle(n):
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    socks = [connect() for _ in range(n)]  # the kernel completes them; the daemon may not accept them all
+    report(len(socks) == n, "%d idle connections opened" % n)
+    hold()
+    for s in socks:
+        s.close()
+
+
 def slowloris(n, seconds):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
@@ -228,5 +240,7 @@ elif SCENARIO == "slowloris":
     slowloris(int(ARGS[0]), float(ARGS[1]))
 elif SCENARIO == "abandon":
     abandon(ARGS[0], int(ARGS[1]))
+elif SCENARIO == "idle":
+    idle(int(ARGS[0]))
 else:
     sys.exit("unknown scenario " + SCENARIO)
