@@ -60,7 +60,7 @@ const std::string* GossipNode::KeyOf(const std::string& name) const {
 }
 
 bool GossipNode::CheckRecord(const MemberRecord& r) const {
-  if (revocations_.count(r.name + "\n" + r.public_key)) return false;
+  if (revocations_.count(Revocation::KeyOf(r.name, r.public_key))) return false;
   const std::string* pinned = KeyOf(r.name);
   if (pinned && *pinned != r.public_key) return false;
   return signer_->Verify(r.public_key, r.SignedForm(), r.signature);
@@ -518,7 +518,7 @@ void GossipNode::ApplyRevocation(const Revocation& r) {
 }
 
 bool GossipNode::IsRevoked(const MemberRecord& r) const {
-  return revocations_.count(r.name + "\n" + r.public_key) && signer_->Verify(r.public_key, r.SignedForm(), r.signature);
+  return revocations_.count(Revocation::KeyOf(r.name, r.public_key)) && signer_->Verify(r.public_key, r.SignedForm(), r.signature);
 }
 
 // A revoked node still talking to us (it missed the news: nobody gossips
@@ -526,7 +526,7 @@ bool GossipNode::IsRevoked(const MemberRecord& r) const {
 void GossipNode::TellIfRevoked(const Message& m) {
   for (const auto& r : m.members) {
     if (r.name != m.from) continue;
-    auto rv = revocations_.find(r.name + "\n" + r.public_key);
+    auto rv = revocations_.find(Revocation::KeyOf(r.name, r.public_key));
     if (rv == revocations_.end()) return;
     Message tell = Make(MessageType::kPush);
     tell.members.push_back(self_);

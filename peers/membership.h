@@ -53,7 +53,9 @@ struct MemberRecord {
 struct Revocation {
   std::string name, public_key, by, signature;
   std::string SignedForm() const { return "georeg-revoke\n" + name + "\n" + public_key + "\n" + by; }
-  std::string Key() const { return name + "\n" + public_key; }
+  // What a revocation is filed under: the member and the key it revokes.
+  static std::string KeyOf(const std::string& name, const std::string& public_key) { return name + "\n" + public_key; }
+  std::string Key() const { return KeyOf(name, public_key); }
 };
 
 // One member as a node sees it: the record plus what this node measured.

@@ -30,30 +30,27 @@ void Service::AttachCluster(peering::Cluster* cluster) {
   cluster_ = cluster;
   manifests_.SetCluster(cluster);
   cluster->SetTagListener([this](const peers::TagUpdate& u) {
-    // The origin node confirmed the tag at its HLC time: that is how fresh it is here too.
-    uint64_t now = env_.clock->WallMs();
-    cache::TagInfo info{u.version.digest, std::min(now, u.version.hlc.wall_ms)};
-    cache::Store* store = store_;
     LOG_INFO("cluster: tag %s/%s:%s -> %s (from %s)", u.key.registry.c_str(), u.key.repository.c_str(),
              u.key.tag.c_str(), u.version.digest.ToString().c_str(), u.version.origin.c_str());
-    writer_->Run([store, u, info] { return store->PutTag(u.key.registry, u.key.repository, u.key.tag, info); },
-                 [](Status st) {
-                   if (!st.ok()) LOG_WARN("cluster: could not record a gossiped tag: %s", st.ToString().c_str());
-                 });
+    // The origin node confirmed the tag at its HLC time: that is how fresh it is here too.
+    WriteGossipedTag(u, std::min(env_.clock->WallMs(), u.version.hlc.wall_ms));
   });
   cluster->SetWithdrawListener([this](const peers::TagUpdate& u) {
-    // Its origin was revoked: the tag is not believed any more. Stored as
-    // fetched at time 0, it is revalidated at the upstream by the next pull
-    // (and never served stale).
-    cache::TagInfo info{u.version.digest, 0};
-    cache::Store* store = store_;
     LOG_WARN("cluster: tag %s/%s:%s withdrawn (its origin %s was removed)", u.key.registry.c_str(),
              u.key.repository.c_str(), u.key.tag.c_str(), u.version.origin.c_str());
-    writer_->Run([store, u, info] { return store->PutTag(u.key.registry, u.key.repository, u.key.tag, info); },
-                 [](Status st) {
-                   if (!st.ok()) LOG_WARN("cluster: could not withdraw a tag: %s", st.ToString().c_str());
-                 });
+    // Confirmed at time 0: no longer believed, so the next pull revalidates
+    // it at the upstream (and it is never served stale).
+    WriteGossipedTag(u, 0);
   });
+}
+
+void Service::WriteGossipedTag(const peers::TagUpdate& u, uint64_t confirmed_ms) {
+  cache::TagInfo info{u.version.digest, confirmed_ms};
+  cache::Store* store = store_;
+  writer_->Run([store, u, info] { return store->PutTag(u.key.registry, u.key.repository, u.key.tag, info); },
+               [](Status st) {
+                 if (!st.ok()) LOG_WARN("cluster: could not record a gossiped tag: %s", st.ToString().c_str());
+               });
 }
 
 void Service::Handle(const std::shared_ptr<http::Exchange>& ex) {

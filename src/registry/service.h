@@ -62,6 +62,8 @@ class Service {
   void HandleBlob(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
   // Peers first (per the cluster's plan), then the upstream unless a peer asked.
   std::vector<FillSource> BlobSources(Upstream* up, const oci::Route& route, peers::Hop hop);
+  // Stores a tag learned from (or withdrawn by) the fleet, through the writer.
+  void WriteGossipedTag(const peers::TagUpdate& u, uint64_t confirmed_ms);
 
   io::Env env_;
   uint64_t max_fills_;

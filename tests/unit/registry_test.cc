@@ -36,21 +36,6 @@ std::string RandomBytes(size_t n, uint32_t seed) {
 
 util::Digest DigestOf(const std::string& s) { return util::Digest::FromRaw(util::Sha256::Of(s).data()); }
 
-// One fill under test, as the Service makes them.
-struct Fill {
-  std::shared_ptr<BlobFill> fill;
-  bool done = false;
-  std::vector<std::pair<std::string, bool>> peer_failures;  // (peer, corrupt)
-  Fill(Rig& r, const util::Digest& d, bool may_store = true, std::shared_ptr<registry::InFlightBytes> budget = nullptr) {
-    BlobFill::Env env{&r.clock, r.store.get(), r.bridge.get(), r.keeper.get(), std::move(budget),
-                      [this](const util::Digest&, BlobFill*) { done = true; },
-                      [this](const std::string& peer, const std::string&, bool corrupt) {
-                        peer_failures.push_back({peer, corrupt});
-                      }};
-    fill = std::make_shared<BlobFill>(std::move(env), d, may_store);
-  }
-};
-
 FillSource From(const std::shared_ptr<Source>& s, const std::string& label, const std::string& peer = "") {
   return {label, peer, [s](upstream::Callbacks cb) {
             s->cb = std::move(cb);
@@ -59,6 +44,32 @@ FillSource From(const std::shared_ptr<Source>& s, const std::string& label, cons
 }
 
 std::string Path(const util::Digest& d) { return "/v2/team/app/blobs/" + d.ToString(); }
+
+// One fill under test, as the Service makes them.
+struct Fill {
+  std::shared_ptr<BlobFill> fill;
+  bool done = false;
+  std::vector<std::pair<std::string, bool>> peer_failures;  // (peer, corrupt)
+  Rig& rig;
+  util::Digest digest;
+  Fill(Rig& r, const util::Digest& d, bool may_store = true, std::shared_ptr<registry::InFlightBytes> budget = nullptr)
+      : rig(r), digest(d) {
+    BlobFill::Env env{&r.clock, r.store.get(), r.bridge.get(), r.keeper.get(), std::move(budget),
+                      [this](const util::Digest&, BlobFill*) { done = true; },
+                      [this](const std::string& peer, const std::string&, bool corrupt) {
+                        peer_failures.push_back({peer, corrupt});
+                      }};
+    fill = std::make_shared<BlobFill>(std::move(env), d, may_store);
+  }
+  // One client, one source, started: how most tests begin. Returns the client.
+  std::shared_ptr<Client> StartOne(const std::shared_ptr<Source>& s, const std::string& label = "upstream test",
+                                   const std::string& peer = "") {
+    auto c = Client::Make(rig.deferred.get(), Path(digest));
+    fill->Join(c->ex);
+    fill->Start({From(s, label, peer)});
+    return c;
+  }
+};
 
 bool Stored(Rig& r, const util::Digest& d) {
   auto txn = r.store->BeginRead();
@@ -80,9 +91,7 @@ void FillWhole(Rig& r, const std::string& blob) {
   util::Digest d = DigestOf(blob);
   Fill f(r, d);
   auto src = std::make_shared<Source>();
-  auto c = Client::Make(r.deferred.get(), Path(d));
-  f.fill->Join(c->ex);
-  f.fill->Start({From(src, "upstream test")});
+  auto c = f.StartOne(src);
   src->Answer(200, blob);
   bool ok = r.RunUntil([&] { return f.done && c->done(); });
   INFO("writer pending " << r.bridge->pending() << ", client status " << c->status << ", " << c->body.size() << " bytes, ended " << c->ended << ", fill done " << f.done);
@@ -99,9 +108,7 @@ TEST_CASE("fill: clients share one source; none sees its last byte before the di
   {
     Fill f(r, d);
     auto src = std::make_shared<Source>();
-    auto a = Client::Make(r.deferred.get(), Path(d));
-    f.fill->Join(a->ex);
-    f.fill->Start({From(src, "upstream test")});
+    auto a = f.StartOne(src);
     REQUIRE(src->cb.on_head);  // asked at once
     CHECK(a->status == 0);     // nothing is sent before the source's head
     src->Head(200, blob.size());
@@ -198,9 +205,7 @@ TEST_CASE("fill: a source that fails before its head costs only itself; with non
     util::Digest other = DigestOf("other" + std::to_string(k.status));
     Fill f(r, other);
     auto s = std::make_shared<Source>();
-    auto c = Client::Make(r.deferred.get(), Path(other));
-    f.fill->Join(c->ex);
-    f.fill->Start({From(s, "upstream test")});
+    auto c = f.StartOne(s);
     s->Head(k.status, k.length);
     CHECK(c->status == k.want);
     CHECK(c->ended);
@@ -217,9 +222,7 @@ TEST_CASE("fill: a body cut short or longer than announced resets the clients") 
   for (bool longer : {false, true}) {
     Fill f(r, d);
     auto s = std::make_shared<Source>();
-    auto c = Client::Make(r.deferred.get(), Path(d));
-    f.fill->Join(c->ex);
-    f.fill->Start({From(s, "peer x", "x")});
+    auto c = f.StartOne(s, "peer x", "x");
     s->Head(200, blob.size());
     if (longer) {
       s->Body(blob + "extra");
@@ -244,10 +247,8 @@ TEST_CASE("fill: without room it passes through; a slow client pauses the source
   util::Digest d = DigestOf(blob);
   Fill f(r, d);
   auto s = std::make_shared<Source>();
-  auto slow = Client::Make(r.deferred.get(), Path(d));
+  auto slow = f.StartOne(s);
   slow->holding = true;
-  f.fill->Join(slow->ex);
-  f.fill->Start({From(s, "upstream test")});
   s->Head(200, blob.size());
   CHECK_FALSE(f.fill->joinable());  // not storing: new clients get fills of their own
   for (uint64_t off = 0; off < 10 * kMiB; off += kMiB) s->Body(std::string_view(blob).substr(off, kMiB));
@@ -313,17 +314,13 @@ TEST_CASE("fill: shutdown answers clients waiting for a head 503 and resets stre
   util::Digest d = DigestOf(blob);
   Fill waiting(r, d);
   auto s1 = std::make_shared<Source>();
-  auto c1 = Client::Make(r.deferred.get(), Path(d));
-  waiting.fill->Join(c1->ex);
-  waiting.fill->Start({From(s1, "upstream test")});
+  auto c1 = waiting.StartOne(s1);
   waiting.fill->Cancel();
   CHECK(c1->status == 503);
   CHECK(s1->cancelled);
   Fill streaming(r, d);
   auto s2 = std::make_shared<Source>();
-  auto c2 = Client::Make(r.deferred.get(), Path(d));
-  streaming.fill->Join(c2->ex);
-  streaming.fill->Start({From(s2, "upstream test")});
+  auto c2 = streaming.StartOne(s2);
   s2->Head(200, blob.size());
   s2->Body(std::string_view(blob).substr(0, kMiB));
   streaming.fill->Cancel();
@@ -343,10 +340,8 @@ TEST_CASE("bytes in flight: chunks are counted while anything holds them; over t
   {
     Fill f(r, d, true, budget);
     auto s = std::make_shared<Source>();
-    auto slow = Client::Make(r.deferred.get(), Path(d));
+    auto slow = f.StartOne(s);
     slow->holding = true;
-    f.fill->Join(slow->ex);
-    f.fill->Start({From(s, "upstream test")});
     s->Head(200, blob.size());
     for (uint64_t off = 0; off < 6 * kMiB; off += kMiB) s->Body(std::string_view(blob).substr(off, kMiB));
     r.Settle();
