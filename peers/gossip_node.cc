@@ -511,6 +511,7 @@ void GossipNode::ApplyRevocation(const Revocation& r) {
     return;
   }
   if (const std::string* key = KeyOf(r.name); !key || *key != r.public_key) return;
+  revoked_urls_[r.Key()] = members_.at(r.name).record.url;  // bounded with revocations_
   EraseMember(r.name);
   for (const TagUpdate& u : tags_.RemoveOrigin(r.name)) {
     if (on_withdraw_) on_withdraw_(u);
@@ -526,12 +527,16 @@ bool GossipNode::IsRevoked(const MemberRecord& r) const {
 void GossipNode::TellIfRevoked(const Message& m) {
   for (const auto& r : m.members) {
     if (r.name != m.from) continue;
-    auto rv = revocations_.find(Revocation::KeyOf(r.name, r.public_key));
-    if (rv == revocations_.end()) return;
+    std::string key = Revocation::KeyOf(r.name, r.public_key);
+    auto rv = revocations_.find(key);
+    // Told at the address it had as a member, never at one its message names
+    // now: a revoked key must not steer our requests anywhere new.
+    auto url = revoked_urls_.find(key);
+    if (rv == revocations_.end() || url == revoked_urls_.end()) return;
     Message tell = Make(MessageType::kPush);
     tell.members.push_back(self_);
     tell.revocations.push_back(rv->second);
-    SendToUrl(r.url, r.name, std::move(tell));
+    SendToUrl(url->second, r.name, std::move(tell));
     return;
   }
 }

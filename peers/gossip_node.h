@@ -278,6 +278,7 @@ class GossipNode {
   RumorQueue<TagUpdate> tag_rumors_;
   RumorQueue<Revocation> revocation_rumors_;
   std::map<std::string, Revocation> revocations_;  // by Revocation::Key()
+  std::map<std::string, std::string> revoked_urls_;  // by Revocation::Key(): where the member was, to tell it
   std::shared_ptr<const Signer> signer_;
   bool revoked_self_ = false;
   std::multimap<uint64_t, std::string> suspect_deadlines_;  // checked against the member's state when due
