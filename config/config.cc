@@ -253,7 +253,7 @@ Status ParseUpstream(const toml::table& t, size_t index, Upstream* u) {
   RETURN_IF_ERROR(CheckKeys(t, p, {"registry", "url", "default", "connect_timeout", "response_timeout",
                                     "tag_ttl", "max_stale", "ca_file", "insecure_skip_verify",
                                     "username", "password_file", "allow_private_redirects",
-                                    "allow_private_addresses", "request_deadline"}));
+                                    "allow_private_addresses", "request_deadline", "single_flight"}));
   RETURN_IF_ERROR(GetString(t, p, "registry", &u->registry));
   RETURN_IF_ERROR(GetString(t, p, "url", &u->url));
   RETURN_IF_ERROR(GetBool(t, p, "default", &u->is_default));
@@ -271,6 +271,11 @@ Status ParseUpstream(const toml::table& t, size_t index, Upstream* u) {
   u->allow_private_addresses = u->allow_private_addresses || old_name;
   RETURN_IF_ERROR(GetDuration(t, p, "request_deadline", &u->request_deadline_ms));
   if (u->request_deadline_ms == 0) return KeyError(p + "request_deadline", "must be above 0");
+  std::string scope = "fleet";
+  RETURN_IF_ERROR(GetString(t, p, "single_flight", &scope));
+  if (scope != "fleet" && scope != "region")
+    return KeyError(p + "single_flight", "must be \"fleet\" or \"region\", not \"" + scope + "\"");
+  u->fleet_single_flight = scope == "fleet";
   if (u->registry.empty()) return KeyError(p + "registry", "is required");
   if (u->url.empty()) return KeyError(p + "url", "is required");
   return Status::Ok();

@@ -36,6 +36,10 @@ struct Upstream {
                                         // reach loopback, private or link-local addresses
   uint64_t request_deadline_ms = 15 * 60 * 1000;  // key `request_deadline`, "15m": the longest any
                                         // one upstream conversation (a blob download) may take
+  // key `single_flight`, "fleet" or "region": a blob is fetched from this
+  // upstream once for the whole fleet (by its fleet owner) or once per
+  // region (by each region's owner). docs/gossip.md weighs the two.
+  bool fleet_single_flight = true;
 
   // Derived from `url` by Validate().
   std::string scheme;  // "http" or "https"

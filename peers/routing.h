@@ -1,18 +1,28 @@
 // Which peers a cache miss asks, in which order (docs/gossip.md, "Where a
 // miss goes"). Pure.
 //
-// For a request from a client (not forwarded):
-//   1. the owner of the digest in our region: rendezvous hashing over the
-//      live members of our region and ourselves (skipped when we are the
-//      owner). The owner is asked with hop "owner": it may go on to other
-//      regions and the upstream, so a region fetches a blob from outside once;
-//   2. other live members of our region whose summary says they may have it;
-//   3. live members of other regions whose summary says they may have it,
-//      nearest (recent minimum RTT) first, at most `max_remote`.
-// For a request forwarded to us as the owner: steps 2 and 3.
-// A request forwarded with hop "peer" is never forwarded again (no loops):
-// it is answered from the cache or not at all. Quarantined members are
-// skipped. The upstream comes after every step (the caller adds it).
+// Two owners per digest, both by rendezvous hashing over live members:
+//   - the region owner (over our region and us): every node of a region
+//     sends its misses there, so a region fills a blob once;
+//   - the fleet owner (over the whole fleet and us), under the fleet scope:
+//     every region owner asks it before the upstream, so the fleet fetches a
+//     blob from the upstream once, and every blob the fleet fetched is where
+//     the next miss looks first, with no summary to wait for.
+// A node's role for a digest is the hop it was asked with, raised to
+// kOwner when it is its region's owner and to kFleet when it is the fleet's.
+// Steps by role:
+//   kClient: region owner (hop owner); then, if it fails, as kOwner below;
+//   kOwner:  siblings whose summary says they may have it; under the fleet
+//            scope, remote members that may have it and are nearer than
+//            the fleet owner, then the fleet owner and its runner-up (hop
+//            fleet); the other remote members that may have it, nearest
+//            first, at most `max_remote`;
+//   kFleet:  siblings and remote members that may have it (hop peer);
+//   kPeer:   nothing: answered from the cache or not at all.
+// Hops only rise along a chain (client < owner < fleet < peer), so a
+// request is forwarded at most three times. Quarantined members are
+// skipped. The upstream comes after every step except for kPeer (the
+// caller adds it).
 #pragma once
 
 #include <string>
@@ -22,9 +32,16 @@
 
 namespace peers {
 
-enum class Hop { kClient, kOwner, kPeer };
+// Ordered: a fill started at role R is joined only by requests of hop <= R
+// (registry::Service), so waits only ever go up the order and never form a
+// cycle, even while two nodes disagree about who owns a digest.
+enum class Hop { kClient = 0, kOwner = 1, kFleet = 2, kPeer = 3 };
 const char* HopName(Hop h);
 bool ParseHop(const std::string& text, Hop* out);
+
+// Where the one upstream fetch of a blob happens: once per fleet (the fleet
+// owner fetches) or once per region (each region owner fetches).
+enum class Scope { kFleet, kRegion };
 
 struct RouteCandidate {
   std::string name, region, url;
@@ -36,11 +53,18 @@ struct RouteCandidate {
 
 struct PeerStep {
   std::string name, url;
-  Hop hop = Hop::kPeer;  // what we tell the peer: kOwner lets it fetch further
+  Hop hop = Hop::kPeer;  // what we tell the peer
+  std::string region;
 };
 
-std::vector<PeerStep> PlanRoute(const std::string& self_name, const std::string& self_region,
-                                const std::vector<RouteCandidate>& members, const util::Digest& digest,
-                                Hop incoming, size_t max_remote);
+struct RoutePlan {
+  Hop role = Hop::kClient;  // this node's part for the digest (the level of a fill it starts)
+  std::vector<PeerStep> steps;
+  bool upstream = true;  // the caller may go on to the upstream
+};
+
+RoutePlan PlanRoute(const std::string& self_name, const std::string& self_region,
+                    const std::vector<RouteCandidate>& members, const util::Digest& digest, Hop incoming,
+                    size_t max_remote, Scope scope);
 
 }  // namespace peers

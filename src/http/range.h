@@ -1,4 +1,5 @@
-// Range: parsing one HTTP byte range against a known representation size.
+// Range: parsing one HTTP byte range against a known representation size,
+// and the Content-Range of a partial response.
 //
 // Supported: "bytes=a-b", "bytes=a-", "bytes=-n". Pure.
 //   - absent header, an unknown unit, or several ranges: kFull (serve 200;
@@ -20,5 +21,10 @@ struct ByteRange {
 };
 
 ByteRange ParseRange(std::string_view header, uint64_t size);
+
+// A 206 response's "Content-Range: bytes first-last/size" (RFC 9110
+// 14.4). False for anything else: another unit, "*", an unknown size, or
+// first > last or last >= size.
+bool ParseContentRange(std::string_view header, uint64_t* first, uint64_t* last, uint64_t* size);
 
 }  // namespace http

@@ -310,7 +310,7 @@ void Cluster::Handle(const std::shared_ptr<http::Exchange>& ex, const ContentHan
     return RespondPeerError(ex, 400, "BAD_REQUEST", "this peer route takes no body");
   if (!SignedBySender(head, nullptr))
     return RefusePeer(ex, Status::PermissionDenied("'" + head.node + "' is not a member, or its node signature is bad"));
-  ServeRoute(ex, path, content);
+  ServeRoute(ex, path, head.node, content);
 }
 
 void Cluster::RefusePeer(const std::shared_ptr<http::Exchange>& ex, const Status& st) {
@@ -351,7 +351,7 @@ void Cluster::OnMessage(const std::shared_ptr<http::Exchange>& ex, const peers::
   Flush();  // answers (acks) go out now, not at the next tick: they carry RTT samples
 }
 
-void Cluster::ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::string& path,
+void Cluster::ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::string& path, const std::string& sender,
                          const ContentHandler& content) {
   const http::Request& req = ex->request();
   if (req.method == "GET" && path == kSummaryPath) {
@@ -373,6 +373,9 @@ void Cluster::ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::s
       pos = amp + 1;
     }
     if (hop == peers::Hop::kClient) hop = peers::Hop::kPeer;  // a peer is never a client
+    ++stats_.served_to_peers;
+    const peers::Member* m = node_.Find(sender);
+    if (m && m->record.region != node_.self().region) ++stats_.served_cross_region;
     content(ex, req.target.substr(std::string(kOciPrefix).size()), hop);
     return;
   }
@@ -390,8 +393,8 @@ std::string Cluster::TagOrigin(const std::string& registry, const std::string& r
   return v ? v->origin : "";
 }
 
-std::vector<peers::PeerStep> Cluster::Plan(const util::Digest& digest, peers::Hop incoming, bool blob,
-                                           const std::string& prefer) const {
+peers::RoutePlan Cluster::Plan(const util::Digest& digest, peers::Hop incoming, bool blob, peers::Scope scope,
+                                const std::string& prefer) const {
   std::vector<peers::RouteCandidate> candidates;
   for (const auto& [name, m] : node_.members()) {
     peers::RouteCandidate c;
@@ -409,29 +412,50 @@ std::vector<peers::PeerStep> Cluster::Plan(const util::Digest& digest, peers::Ho
     }
     candidates.push_back(std::move(c));
   }
-  std::vector<peers::PeerStep> steps = peers::PlanRoute(node_.name(), node_.self().region, candidates, digest,
-                                                        incoming, blob ? kMaxRemoteBlobPeers : kMaxRemoteManifestPeers);
+  peers::RoutePlan plan = peers::PlanRoute(node_.name(), node_.self().region, candidates, digest, incoming,
+                                           blob ? kMaxRemoteBlobPeers : kMaxRemoteManifestPeers, scope);
   // The preferred node is asked even if our view holds it suspect or dead:
   // right after a partition heals, the node a tag came from is often alive
   // before we have heard so, and a wrong guess costs one peer_timeout.
   const peers::Member* p = prefer.empty() ? nullptr : node_.Find(prefer);
   if (!p || p->record.state == peers::MemberState::kLeft || Quarantined(prefer) || incoming == peers::Hop::kPeer)
-    return steps;
+    return plan;
+  std::vector<peers::PeerStep>& steps = plan.steps;
   // Right after the region owner (unless it is the owner).
   bool has_owner = !steps.empty() && steps.front().hop == peers::Hop::kOwner;
-  if (has_owner && steps.front().name == prefer) return steps;
+  if (has_owner && steps.front().name == prefer) return plan;
   std::erase_if(steps, [&](const peers::PeerStep& s) { return s.name == prefer; });
-  steps.insert(steps.begin() + (has_owner ? 1 : 0), {prefer, p->record.url, peers::Hop::kPeer});
-  return steps;
+  steps.insert(steps.begin() + (has_owner ? 1 : 0), {prefer, p->record.url, peers::Hop::kPeer, p->record.region});
+  return plan;
 }
 
-std::shared_ptr<upstream::Fetch> Cluster::Get(const peers::PeerStep& step, const std::string& oci_target,
-                                              upstream::Callbacks cb, upstream::FetchOptions options) {
+std::shared_ptr<upstream::Fetch> Cluster::Send(const peers::PeerStep& step, const std::string& method,
+                                               const std::string& oci_target, std::vector<http::Header> headers,
+                                               upstream::Callbacks cb, upstream::FetchOptions options) {
   std::string target = std::string(kOciPrefix) + oci_target + (oci_target.find('?') == std::string::npos ? "?" : "&") +
                        "hop=" + peers::HopName(step.hop);
-  auto headers = SignedHeaders("GET", target, "");
-  return ClientFor(step.url, step.hop == peers::Hop::kOwner)
-      ->Start("GET", target, std::move(headers), std::move(cb), {}, options);
+  auto signed_headers = SignedHeaders(method, target, "");
+  signed_headers.insert(signed_headers.end(), headers.begin(), headers.end());
+  bool cross = step.region != node_.self().region;
+  if (method == "HEAD") {
+    ++stats_.peer_heads;
+  } else {
+    // Stats live as long as the Cluster, which outlives its clients' callbacks.
+    ClusterStats* stats = &stats_;
+    auto on_head = std::move(cb.on_head);
+    cb.on_head = [stats, cross, on_head](const upstream::ResponseHead& h) {
+      if (h.status == 200 || h.status == 206) ++(cross ? stats->peer_gets_cross_region : stats->peer_gets_same_region);
+      on_head(h);
+    };
+    auto on_body = std::move(cb.on_body);
+    cb.on_body = [stats, cross, on_body](const char* d, size_t n) {
+      (cross ? stats->peer_bytes_cross_region : stats->peer_bytes_same_region) += n;
+      on_body(d, n);
+    };
+  }
+  // Owner and fleet steps may wait for an upstream: they get the longer head timeout.
+  bool long_wait = step.hop == peers::Hop::kOwner || step.hop == peers::Hop::kFleet;
+  return ClientFor(step.url, long_wait)->Start(method, target, std::move(signed_headers), std::move(cb), {}, options);
 }
 
 void Cluster::ReportFailure(const std::string& peer, const std::string& why, bool corrupt) {
@@ -530,7 +554,14 @@ nlohmann::json Cluster::StatusJson() const {
             {"auth_failures", stats_.auth_failures},
             {"peer_fetch_failures", stats_.peer_fetch_failures},
             {"peer_bad_bytes", stats_.peer_bad_bytes},
-            {"quarantines", stats_.quarantines}}}};
+            {"quarantines", stats_.quarantines},
+            {"peer_gets_same_region", stats_.peer_gets_same_region},
+            {"peer_gets_cross_region", stats_.peer_gets_cross_region},
+            {"peer_bytes_same_region", stats_.peer_bytes_same_region},
+            {"peer_bytes_cross_region", stats_.peer_bytes_cross_region},
+            {"peer_heads", stats_.peer_heads},
+            {"served_to_peers", stats_.served_to_peers},
+            {"served_cross_region", stats_.served_cross_region}}}};
 }
 
 }  // namespace peering

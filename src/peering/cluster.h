@@ -48,6 +48,15 @@ struct ClusterStats {
   uint64_t peer_bad_bytes = 0;    // peers that sent bytes failing verification
   uint64_t quarantines = 0;
   uint64_t oversized = 0;         // messages or summaries over their bound
+  // Content requests to peers whose answer was 200 or 206 (a transfer),
+  // and the body bytes they brought, by whether the peer is in our region.
+  uint64_t peer_gets_same_region = 0;
+  uint64_t peer_gets_cross_region = 0;
+  uint64_t peer_bytes_same_region = 0;
+  uint64_t peer_bytes_cross_region = 0;
+  uint64_t peer_heads = 0;             // HEAD requests sent to peers
+  uint64_t served_to_peers = 0;        // content requests peers sent us
+  uint64_t served_cross_region = 0;    // ... from another region
 };
 
 class Cluster {
@@ -75,16 +84,19 @@ class Cluster {
       std::function<void(const std::shared_ptr<http::Exchange>&, const std::string& oci_target, peers::Hop hop)>;
   void Handle(const std::shared_ptr<http::Exchange>& ex, const ContentHandler& content);
 
-  // Where a miss of `digest` goes before the upstream. Blobs use the peers'
-  // summaries; manifests (not in summaries) ask the nearest few, after
-  // `prefer` if given (the node a gossiped tag came from: it has the manifest).
-  std::vector<peers::PeerStep> Plan(const util::Digest& digest, peers::Hop incoming, bool blob,
-                                    const std::string& prefer = "") const;
+  // Where a miss of `digest` goes before the upstream (peers::PlanRoute),
+  // and this node's role for it. Blobs use the peers' summaries; manifests
+  // (not in summaries) ask the nearest few, after `prefer` if given (the
+  // node a gossiped tag came from: it has the manifest).
+  peers::RoutePlan Plan(const util::Digest& digest, peers::Hop incoming, bool blob, peers::Scope scope,
+                        const std::string& prefer = "") const;
   // The node that made the current version of a tag, or "" when unknown.
   std::string TagOrigin(const std::string& registry, const std::string& repository, const std::string& tag) const;
-  // A signed GET of `oci_target` ("/v2/...?ns=...") on a peer.
-  std::shared_ptr<upstream::Fetch> Get(const peers::PeerStep& step, const std::string& oci_target,
-                                       upstream::Callbacks cb, upstream::FetchOptions options = {});
+  // A signed GET or HEAD of `oci_target` ("/v2/...?ns=...") on a peer, with
+  // `headers` besides the signature (a Range). Counted in ContentStats.
+  std::shared_ptr<upstream::Fetch> Send(const peers::PeerStep& step, const std::string& method,
+                                        const std::string& oci_target, std::vector<http::Header> headers,
+                                        upstream::Callbacks cb, upstream::FetchOptions options = {});
   // A peer fetch failed mid-body; `corrupt`: its bytes failed verification (quarantine).
   void ReportFailure(const std::string& peer, const std::string& why, bool corrupt);
 
@@ -117,7 +129,7 @@ class Cluster {
   void LogMemberChanges();
   void RefreshOwnSummary();
   void FetchSummaries();
-  upstream::Client* ClientFor(const std::string& url, bool owner_step);
+  upstream::Client* ClientFor(const std::string& url, bool long_wait);
   std::vector<http::Header> SignedHeaders(const std::string& method, const std::string& target,
                                           const std::string& body);
   bool Quarantined(const std::string& peer) const;
@@ -127,7 +139,8 @@ class Cluster {
   // sender, or (a sender not known yet) under the key of the sender's own
   // signed record in `m`.
   bool SignedBySender(const peers::VerifiedHead& head, const peers::Message* m) const;
-  void ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::string& path, const ContentHandler& content);
+  void ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::string& path, const std::string& sender,
+                  const ContentHandler& content);
   uint64_t PhysicalMs() const;
 
   io::Env env_;

@@ -36,7 +36,9 @@ void Service::HandleAdmin(const std::shared_ptr<http::Exchange>& ex) {
 
   if (req.method == "GET" && path == "/peers") {
     if (!cluster_) return RespondJson(ex, 200, {{"enabled", false}, {"members", nlohmann::json::array()}});
-    return RespondJson(ex, 200, cluster_->StatusJson());
+    nlohmann::json j = cluster_->StatusJson();
+    j["stats"].update(ContentStatsJson());
+    return RespondJson(ex, 200, j);
   }
   if (req.method == "DELETE" && path.rfind("/peers/", 0) == 0) {
     if (!cluster_) return RespondError(ex, 409, "clustering is off (no [cluster] key_file)");

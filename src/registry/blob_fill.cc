@@ -1,6 +1,7 @@
 #include "src/registry/blob_fill.h"
 
 #include "src/registry/oci_errors.h"
+#include "src/http/range.h"
 
 #include "util/log.h"
 
@@ -22,8 +23,18 @@ void BlobFill::TryNextSource() {
   cb.on_body = [self](const char* d, size_t n) { self->OnBody(d, n); };
   cb.on_complete = [self](Status st) { self->OnComplete(std::move(st)); };
   const FillSource& src = sources_[source_];
-  LOG_INFO("fill: GET blob %s from %s", digest_.ToString().c_str(), src.label.c_str());
-  fetch_ = src.start(std::move(cb));
+  SourceRequest req;
+  if (state_ == State::kStreaming) {
+    req.offset = received_;
+    resume_from_ = received_;
+    LOG_INFO("fill: GET blob %s from %s, resuming at byte %llu of %llu", digest_.ToString().c_str(),
+             src.label.c_str(), (unsigned long long)received_, (unsigned long long)size_);
+  } else {
+    LOG_INFO("fill: GET blob %s from %s", digest_.ToString().c_str(), src.label.c_str());
+  }
+  paused_ = false;  // a new request starts reading
+  skip_ = 0;
+  fetch_ = src.start(req, std::move(cb));
 }
 
 void BlobFill::SourceFailed(int status, const char* code, const std::string& message) {
@@ -38,7 +49,11 @@ void BlobFill::SourceFailed(int status, const char* code, const std::string& mes
     TryNextSource();
     return;
   }
-  RespondError(status, code, message);
+  if (state_ == State::kStreaming) {
+    Fail(message + "; no source left to resume from");
+  } else {
+    RespondError(status, code, message);
+  }
 }
 
 void BlobFill::Join(std::shared_ptr<http::Exchange> exchange) {
@@ -63,10 +78,12 @@ std::shared_ptr<const std::vector<uint8_t>> BlobFill::MemoryChunk(uint32_t index
 }
 
 void BlobFill::OnHead(const upstream::ResponseHead& head) {
+  if (resume_from_) return OnResumeHead(head);
   if (state_ != State::kWaitingHead) return;
   if (head.status == 200 && head.content_length) {
     size_ = *head.content_length;
     state_ = State::kStreaming;
+    first_source_ = source_;
     if (storing_) {
       reserved_ = env_.keeper->Reserve(size_);
       if (!reserved_) PassThrough("no room for " + std::to_string(size_) + " bytes within the budget");
@@ -87,8 +104,38 @@ void BlobFill::OnHead(const upstream::ResponseHead& head) {
   }
 }
 
+void BlobFill::OnResumeHead(const upstream::ResponseHead& head) {
+  uint64_t offset = *resume_from_;
+  const std::string& label = sources_[source_].label;
+  uint64_t first = 0, last = 0, total = 0;
+  if (head.status == 206) {
+    const std::string* cr = head.Find("content-range");
+    if (!cr || !http::ParseContentRange(*cr, &first, &last, &total) || first != offset || last + 1 != size_ ||
+        total != size_ || (head.content_length && *head.content_length != size_ - offset))
+      return SourceFailed(502, "UNKNOWN", label + " answered the range with other bytes");
+  } else if (head.status == 200) {
+    // It ignored the Range: the whole blob, of which we skip what we have.
+    if (!head.content_length || *head.content_length != size_)
+      return SourceFailed(502, "UNKNOWN", label + " has a blob of another size");
+    skip_ = offset;
+  } else {
+    return SourceFailed(503, "UNAVAILABLE", label + " answered " + std::to_string(head.status) + " to a Range");
+  }
+  resume_from_.reset();
+  LOG_INFO("fill: blob %s resumed at byte %llu from %s", digest_.ToString().c_str(), (unsigned long long)offset,
+           label.c_str());
+  if (env_.on_resumed) env_.on_resumed();
+}
+
 void BlobFill::OnBody(const char* data, size_t len) {
-  if (state_ != State::kStreaming) return;
+  if (state_ != State::kStreaming || resume_from_) return;
+  if (skip_ > 0) {
+    size_t n = static_cast<size_t>(std::min<uint64_t>(skip_, len));
+    skip_ -= n;
+    data += n;
+    len -= n;
+    if (len == 0) return;
+  }
   if (received_ + len > size_) {
     const FillSource& src = sources_[source_];
     if (!src.peer.empty() && env_.on_peer_failure) env_.on_peer_failure(src.peer, "more bytes than its Content-Length", true);
@@ -156,28 +203,35 @@ void BlobFill::OnComplete(Status status) {
   fetch_.reset();
   if (state_ == State::kFailed || state_ == State::kVerified) return;
   const FillSource& src = sources_[source_];
-  if (state_ == State::kWaitingHead) {
+  if (state_ == State::kWaitingHead || resume_from_) {
     LOG_WARN("fill: blob %s from %s: %s", digest_.ToString().c_str(), src.label.c_str(), status.ToString().c_str());
     SourceFailed(503, "UNAVAILABLE", src.label + ": " + status.ToString());
     return;
   }
-  auto fail_source = [&](const std::string& why, bool corrupt) {
-    if (!src.peer.empty() && env_.on_peer_failure) env_.on_peer_failure(src.peer, why, corrupt);
-    Fail(why);
+  // Broken off mid-body: no byte so far was wrong (that shows only at the
+  // end), so the next source continues from here.
+  auto broke_off = [&](const std::string& why) {
+    if (!src.peer.empty() && env_.on_peer_failure) env_.on_peer_failure(src.peer, why, false);
+    SourceFailed(503, "UNAVAILABLE", why);
   };
   if (!status.ok()) {
-    fail_source(src.label + ": " + status.ToString(), false);
+    broke_off(src.label + ": " + status.ToString());
     return;
   }
   if (received_ != size_) {
-    fail_source(src.label + " body ended after " + std::to_string(received_) + " of " + std::to_string(size_) +
-                    " bytes",
-                false);
+    broke_off(src.label + " body ended after " + std::to_string(received_) + " of " + std::to_string(size_) + " bytes");
     return;
   }
   util::Digest got = util::Digest::FromRaw(hasher_.Finish().data());
   if (got != digest_) {
-    fail_source("digest mismatch: the bytes from " + src.label + " hash to " + got.ToString(), true);
+    // Which source sent wrong bytes is known only when one sent them all:
+    // after a resume, nobody is quarantined on a guess.
+    bool one_source = first_source_ == source_;
+    std::string why = "digest mismatch: the bytes from " +
+                      (one_source ? src.label : sources_[first_source_].label + " to " + src.label) + " hash to " +
+                      got.ToString();
+    if (one_source && !src.peer.empty() && env_.on_peer_failure) env_.on_peer_failure(src.peer, why, true);
+    Fail(why);
     return;
   }
   state_ = State::kVerified;

@@ -9,6 +9,14 @@
 // the map, so a slow client never makes the fill hold a whole blob, and the
 // upstream read is paused while too many chunks wait for the writer.
 //
+// A source that breaks off mid-body (a peer killed, a connection cut, an
+// upstream reset, a body that ends short) does not end the fill while
+// another source is left: the next one is asked for the rest with
+// "Range: bytes=<received>-" (a 206 whose Content-Range starts there, or a
+// 200 of the whole blob, whose first bytes are skipped), and the hash goes
+// on over the joined bytes. Only bytes that fail verification, or the last
+// source failing, reset the clients.
+//
 // The last byte is held back until the SHA-256 of the whole blob matched:
 // on a mismatch (or truncation) every stream of the fill is reset, so no
 // client can take a wrong blob for a complete one, and the fill's chunks
@@ -29,6 +37,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -49,14 +58,22 @@ namespace registry {
 
 class BlobStream;
 
+// What a fill (or a HEAD probe) asks a source for: the whole blob, the
+// blob from `offset` on (a Range request, when an earlier source broke off
+// mid-body), or only its head.
+struct SourceRequest {
+  const char* method = "GET";  // "GET" or "HEAD"
+  uint64_t offset = 0;         // > 0: "Range: bytes=offset-"
+};
+
 // One place a fill may get the blob from. Sources are tried in order until
 // one answers 200 with a Content-Length; a source that fails before that
 // (unreachable, slow, 404, error) costs only its timeout.
 struct FillSource {
   std::string label;  // "peer eu-2", "upstream docker.io": for logs and errors
   std::string peer;   // the peer's name; empty for an upstream
-  // Starts the GET (Client/Session contract: no callback from inside it).
-  std::function<std::shared_ptr<upstream::InFlight>(upstream::Callbacks)> start;
+  // Starts the request (Client/Session contract: no callback from inside it).
+  std::function<std::shared_ptr<upstream::InFlight>(const SourceRequest&, upstream::Callbacks)> start;
 };
 
 class BlobFill : public std::enable_shared_from_this<BlobFill> {
@@ -72,6 +89,7 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
     std::function<void(const util::Digest&, BlobFill*)> on_done;  // remove from the service's map
     // A peer sent bytes that failed verification, or broke off mid-blob.
     std::function<void(const std::string& peer, const std::string& why, bool corrupt)> on_peer_failure;
+    std::function<void()> on_resumed;  // a source took over mid-body (counted); may be empty
   };
 
   // With may_store false the fill never writes (a client's own pass-through
@@ -106,8 +124,12 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   static constexpr size_t kMaxChunksInMemory = 8;
 
   void TryNextSource();
-  // The current source failed before any byte was taken: the next one, or the error.
+  // The current source failed (before its head, or mid-body without bad
+  // bytes): the next one, from the offset reached; with none left, the
+  // error for clients still waiting for a head, or a reset for streams.
   void SourceFailed(int status, const char* code, const std::string& message);
+  // The head of a source asked for the rest of the blob.
+  void OnResumeHead(const upstream::ResponseHead& head);
   void OnHead(const upstream::ResponseHead& head);
   void OnBody(const char* data, size_t len);
   void OnComplete(util::Status status);
@@ -127,12 +149,17 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   util::Digest digest_;
   std::vector<FillSource> sources_;
   size_t source_ = 0;  // index of the current source
+  size_t first_source_ = 0;  // the source that sent the head (and the first bytes)
   State state_ = State::kWaitingHead;
   std::shared_ptr<upstream::InFlight> fetch_;
   std::vector<std::shared_ptr<http::Exchange>> waiting_head_;  // joined before the size was known
   std::vector<std::shared_ptr<BlobStream>> streams_;
   uint64_t size_ = 0;
   uint64_t received_ = 0;
+  // While streaming: the current source was asked from this offset and its
+  // head has not come yet.
+  std::optional<uint64_t> resume_from_;
+  uint64_t skip_ = 0;  // body bytes to drop: a resumed source sent the whole blob
   uint32_t chunk_size_ = cache::kDefaultChunkSize;
   util::Sha256 hasher_;
   std::map<uint32_t, std::shared_ptr<std::vector<uint8_t>>> chunks_;  // not yet committed

@@ -1,5 +1,7 @@
 #include "src/registry/manifests.h"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "src/peering/cluster.h"
@@ -86,6 +88,9 @@ struct ManifestResolver::Fetch {
   std::vector<peers::PeerStep> peer_steps;  // peers to ask for `want` before the upstream
   size_t peer_index = 0;
   std::vector<std::shared_ptr<http::Exchange>> waiters;
+  // Started by Prefetch: peers only, and no client waits. A client that
+  // joins turns it into an ordinary fetch (the upstream after the peers).
+  bool prefetch = false;
   std::shared_ptr<upstream::InFlight> request;
   std::shared_ptr<upstream::InFlight> peer_request;
   // The current upstream (or peer) response.
@@ -192,6 +197,7 @@ void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::
   }
   std::string key = FetchKey(up->config.registry, name, route.digest ? route.digest->ToString() : route.tag);
   if (auto it = fetches_.find(key); it != fetches_.end()) {
+    it->second->prefetch = false;
     AddWaiter(it->second.get(), key, ex);
     return;
   }
@@ -213,7 +219,7 @@ void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::
   f->confirmed_ms = confirmed_ms;
   if (cluster_ && want) {
     std::string prefer = confirmed_ms ? cluster_->TagOrigin(up->config.registry, name, route.tag) : "";
-    f->peer_steps = cluster_->Plan(*want, hop, /*blob=*/false, prefer);
+    f->peer_steps = cluster_->Plan(*want, hop, /*blob=*/false, peers::Scope::kRegion, prefer).steps;
   }
   f->max_bytes = max_bytes_;
   f->resolver = this;
@@ -250,6 +256,10 @@ void ManifestResolver::Start(Fetch* f) {
 }
 
 void ManifestResolver::StartPeerOrUpstream(Fetch* f) {
+  if (f->peer_index >= f->peer_steps.size() && f->prefetch) {
+    LOG_INFO("manifest: prefetch of %s: no peer had it; the first pull fetches it", f->What().c_str());
+    return FinishError(f->Key(), 404, "MANIFEST_UNKNOWN", "no peer had it");
+  }
   if (f->peer_index >= f->peer_steps.size()) {
     StartRequest(f, "GET", f->want->ToString());
     return;
@@ -261,9 +271,49 @@ void ManifestResolver::StartPeerOrUpstream(Fetch* f) {
   LOG_INFO("manifest: GET %s from peer %s", f->want->ToString().c_str(), step.name.c_str());
   upstream::FetchOptions opts;
   opts.max_body = max_bytes_;
-  auto fetch = cluster_->Get(step, target, std::move(cb), opts);
+  auto fetch = cluster_->Send(step, "GET", target, {}, std::move(cb), opts);
   f->request.reset();
   f->peer_request = std::move(fetch);
+}
+
+void ManifestResolver::Prefetch(Upstream* up, const std::string& name, const util::Digest& digest,
+                                const std::string& origin) {
+  if (!cluster_ || shutting_down_) return;
+  std::string key = FetchKey(up->config.registry, name, digest.ToString());
+  if (fetches_.count(key)) return;
+  {
+    auto txn = store_->BeginRead();
+    cache::Manifest m;
+    if (!txn.ok() || store_->GetManifest(*txn, digest, &m).ok()) return;
+  }
+  size_t running = std::count_if(fetches_.begin(), fetches_.end(), [](const auto& kv) { return kv.second->prefetch; });
+  if (running >= kMaxPrefetches || (in_flight_ && !in_flight_->Admit())) {
+    unsigned long long count = 0;
+    if (prefetch_log_.Note(env_.clock->NowMs(), &count))
+      LOG_WARN("manifest: %llu prefetch(es) of gossiped tags dropped in the last minute (%zu running); pulls fetch them",
+               count, running);
+    return;
+  }
+  auto f = std::make_unique<Fetch>();
+  f->in_flight = in_flight_;
+  f->upstream = up;
+  f->name = name;
+  f->want = digest;
+  f->prefetch = true;
+  f->max_bytes = max_bytes_;
+  f->resolver = this;
+  // Asked as a peer (cache only): a prefetch never makes another node fetch.
+  for (peers::PeerStep step : cluster_->Plan(digest, peers::Hop::kClient, /*blob=*/false, peers::Scope::kRegion, origin).steps) {
+    step.hop = peers::Hop::kPeer;
+    if (step.name == origin) {
+      f->peer_steps.insert(f->peer_steps.begin(), step);
+    } else {
+      f->peer_steps.push_back(step);
+    }
+  }
+  Fetch* raw = f.get();
+  fetches_[key] = std::move(f);
+  StartPeerOrUpstream(raw);
 }
 
 void ManifestResolver::OnPeerGetDone(const std::string& key, Status st) {
@@ -343,7 +393,7 @@ void ManifestResolver::OnHeadDone(const std::string& key, Status st) {
   f->cached.reset();
   f->want = now;
   if (!now) return StartRequest(f, "GET", f->tag);
-  if (cluster_) f->peer_steps = cluster_->Plan(*now, peers::Hop::kClient, /*blob=*/false);
+  if (cluster_) f->peer_steps = cluster_->Plan(*now, peers::Hop::kClient, /*blob=*/false, peers::Scope::kRegion).steps;
   StartPeerOrUpstream(f);
 }
 

@@ -63,8 +63,16 @@ class ManifestResolver {
   // from the cache only (a peer asked). REQUIRES: route.kind == kManifest.
   void Handle(Upstream* up, const std::string& name, const oci::Route& route,
               const std::shared_ptr<http::Exchange>& ex, peers::Hop hop = peers::Hop::kClient);
+  // A tag learned by gossip points at `digest`: fetch that manifest now,
+  // from peers only (`origin`, the node that made the tag, first: it has
+  // it), verified and stored, so the first pull here finds it cached. No
+  // upstream request: a client's pull still goes there if no peer had it.
+  // Bounded: at most kMaxPrefetches at once; more are dropped (and logged).
+  void Prefetch(Upstream* up, const std::string& name, const util::Digest& digest, const std::string& origin);
   // Answers every waiting client 503 and cancels upstream requests.
   void Shutdown();
+
+  static constexpr size_t kMaxPrefetches = 16;
 
  private:
   struct Fetch;
@@ -91,6 +99,7 @@ class ManifestResolver {
   std::shared_ptr<InFlightBytes> in_flight_;
   std::map<std::string, std::unique_ptr<Fetch>> fetches_;
   peering::Cluster* cluster_ = nullptr;
+  util::LogThrottle prefetch_log_;
   bool shutting_down_ = false;
 };
 

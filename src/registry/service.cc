@@ -2,11 +2,22 @@
 
 #include <algorithm>
 
+#include <nlohmann/json.hpp>
+
 #include "util/log.h"
 
 namespace registry {
 
 using util::Status;
+
+namespace {
+
+std::vector<http::Header> RangeFrom(uint64_t offset) {
+  if (offset == 0) return {};
+  return {{"Range", "bytes=" + std::to_string(offset) + "-"}};
+}
+
+}  // namespace
 
 Service::Service(io::Env env, const config::Config& cfg, std::unique_ptr<UpstreamSet> upstreams, cache::Store* store,
                  WriterBridge* writer)
@@ -34,6 +45,8 @@ void Service::AttachCluster(peering::Cluster* cluster) {
              u.key.tag.c_str(), u.version.digest.ToString().c_str(), u.version.origin.c_str());
     // The origin node confirmed the tag at its HLC time: that is how fresh it is here too.
     WriteGossipedTag(u, std::min(env_.clock->WallMs(), u.version.hlc.wall_ms));
+    if (Upstream* up = upstreams_->Select(u.key.registry))
+      manifests_.Prefetch(up, u.key.repository, u.version.digest, u.version.origin);
   });
   cluster->SetWithdrawListener([this](const peers::TagUpdate& u) {
     LOG_WARN("cluster: tag %s/%s:%s withdrawn (its origin %s was removed)", u.key.registry.c_str(),
@@ -99,24 +112,39 @@ void Service::HandleRoute(const oci::Route& route, const std::shared_ptr<http::E
   }
 }
 
-std::vector<FillSource> Service::BlobSources(Upstream* up, const oci::Route& route, peers::Hop hop) {
+peers::RoutePlan Service::PlanBlob(Upstream* up, const util::Digest& digest, peers::Hop hop) const {
+  if (cluster_) {
+    return cluster_->Plan(digest, hop, /*blob=*/true,
+                          up->config.fleet_single_flight ? peers::Scope::kFleet : peers::Scope::kRegion);
+  }
+  peers::RoutePlan plan;
+  plan.role = hop;
+  plan.upstream = hop != peers::Hop::kPeer;
+  return plan;
+}
+
+std::vector<FillSource> Service::BlobSources(Upstream* up, const oci::Route& route, const peers::RoutePlan& plan) {
   std::vector<FillSource> sources;
   const util::Digest& digest = *route.digest;
   std::string name = UpstreamSet::UpstreamName(*up, route.name);
-  if (cluster_) {
-    std::string target = "/v2/" + name + "/blobs/" + digest.ToString() + "?ns=" + up->config.registry;
-    for (const peers::PeerStep& step : cluster_->Plan(digest, hop, /*blob=*/true)) {
-      peering::Cluster* cluster = cluster_;
-      sources.push_back({"peer " + step.name, step.name, [cluster, step, target](upstream::Callbacks cb) {
-                           return std::shared_ptr<upstream::InFlight>(cluster->Get(step, target, std::move(cb)));
-                         }});
-    }
+  std::string target = "/v2/" + name + "/blobs/" + digest.ToString() + "?ns=" + up->config.registry;
+  for (const peers::PeerStep& step : plan.steps) {
+    peering::Cluster* cluster = cluster_;
+    sources.push_back({"peer " + step.name, step.name,
+                       [cluster, step, target](const SourceRequest& r, upstream::Callbacks cb) {
+                         return std::shared_ptr<upstream::InFlight>(
+                             cluster->Send(step, r.method, target, RangeFrom(r.offset), std::move(cb)));
+                       }});
   }
-  if (hop != peers::Hop::kPeer) {
+  if (plan.upstream) {
     upstream::Requester* requester = up->requester;
     std::string path = "/v2/" + name + "/blobs/" + digest.ToString();
-    sources.push_back({"upstream " + up->config.registry, "", [requester, path, name](upstream::Callbacks cb) {
-                         return requester->Send("GET", path, {}, name, std::move(cb), {});
+    ContentStats* stats = &stats_;
+    sources.push_back({"upstream " + up->config.registry, "",
+                       [requester, path, name, stats](const SourceRequest& r, upstream::Callbacks cb) {
+                         ++(std::string_view(r.method) == "HEAD" ? stats->upstream_blob_heads
+                                                                  : stats->upstream_blob_gets);
+                         return requester->Send(r.method, path, RangeFrom(r.offset), name, std::move(cb), {});
                        }});
   }
   return sources;
@@ -149,22 +177,38 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
   }
   keeper_.CountMiss();
   auto existing = fills_.find(digest);
-  if (existing != fills_.end() && existing->second->joinable()) {
-    existing->second->Join(ex);
+  if (existing != fills_.end() && existing->second.fill->joinable()) {
+    // A fill joins only requests that sit no higher in the hop order than
+    // its own role (peers/routing.h): waits then only go up, and two nodes
+    // that disagree about an owner answer each other 404 instead of
+    // waiting on each other.
+    if (hop > existing->second.role) {
+      RespondOciError(ex, 404, "BLOB_UNKNOWN", "blob not cached on this node (it is filling it as a client)");
+      return;
+    }
+    ++stats_.fills_joined;
+    existing->second.fill->Join(ex);
     return;
   }
   if (shutting_down_) {
     RespondOciError(ex, 503, "UNAVAILABLE", "shutting down");
     return;
   }
-  if (fills_.size() >= max_fills_) {
+  peers::RoutePlan plan = PlanBlob(up, digest, hop);
+  if (plan.steps.empty() && !plan.upstream) {  // a peer asked, and we do not have it
+    RespondOciError(ex, 404, "BLOB_UNKNOWN", "blob not cached on this node");
+    return;
+  }
+  if (fills_.size() + probes_.size() >= max_fills_) {
     unsigned long long count = 0;
     if (fills_log_.Note(env_.clock->NowMs(), &count))
-      LOG_WARN("fill: %llu miss(es) refused in the last minute: %zu fills running (server.max_fills)", count,
-               fills_.size());
+      LOG_WARN("fill: %llu miss(es) refused in the last minute: %zu fills and %zu HEAD probes running "
+               "(server.max_fills)",
+               count, fills_.size(), probes_.size());
     RespondOciError(ex, 503, "UNAVAILABLE", "too many blob fills in progress; retry shortly");
     return;
   }
+  if (ex->is_head()) return Probe(up, route, ex, plan);
   if (!in_flight_->Admit()) {
     unsigned long long count = 0;
     if (busy_log_.Note(env_.clock->NowMs(), &count))
@@ -173,35 +217,61 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
     RespondOciError(ex, 503, "UNAVAILABLE", "too many bytes in flight; retry shortly");
     return;
   }
-  std::vector<FillSource> sources = BlobSources(up, route, hop);
-  if (sources.empty()) {  // a peer asked, and we do not have it
-    RespondOciError(ex, 404, "BLOB_UNKNOWN", "blob not cached on this node");
-    return;
-  }
   BlobFill::Env env{env_.clock, store_, writer_, &keeper_, in_flight_,
                     [this](const util::Digest& d, BlobFill* fill) {
                       auto it = fills_.find(d);
-                      if (it != fills_.end() && it->second.get() == fill) fills_.erase(it);
+                      if (it != fills_.end() && it->second.fill.get() == fill) fills_.erase(it);
                     },
                     [this](const std::string& peer, const std::string& why, bool corrupt) {
                       if (cluster_) cluster_->ReportFailure(peer, why, corrupt);
-                    }};
+                    },
+                    [this] { ++stats_.fills_resumed; }};
   // A fill of this digest that stopped storing takes no new clients, and may
   // still have chunks to discard: this client gets a fetch of its own that
   // never writes.
   bool may_store = existing == fills_.end();
   auto fill = std::make_shared<BlobFill>(std::move(env), digest, may_store);
-  if (may_store) fills_[digest] = fill;
+  if (may_store) fills_[digest] = {fill, plan.role};
   fill->Join(ex);
-  fill->Start(std::move(sources));
+  fill->Start(BlobSources(up, route, plan));
+}
+
+void Service::Probe(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
+                    const peers::RoutePlan& plan) {
+  // Keyed by role as well: a probe waits only on requests of a higher hop,
+  // which join probes of a higher role (the argument for fills, above).
+  std::string key = route.digest->ToString() + " " + peers::HopName(plan.role);
+  auto it = probes_.find(key);
+  if (it == probes_.end()) {
+    auto probe = std::make_shared<BlobProbe>(*route.digest, [this, key](BlobProbe* p) {
+      auto it = probes_.find(key);
+      if (it != probes_.end() && it->second.get() == p) probes_.erase(it);
+    });
+    it = probes_.emplace(key, probe).first;
+    probe->Join(ex);
+    probe->Start(BlobSources(up, route, plan));
+    return;
+  }
+  it->second->Join(ex);
+}
+
+nlohmann::json Service::ContentStatsJson() const {
+  return {{"upstream_blob_gets", stats_.upstream_blob_gets},
+          {"upstream_blob_heads", stats_.upstream_blob_heads},
+          {"fills_joined", stats_.fills_joined},
+          {"fills_resumed", stats_.fills_resumed}};
 }
 
 void Service::Shutdown() {
   shutting_down_ = true;
   std::vector<std::shared_ptr<BlobFill>> fills;
-  for (auto& [d, f] : fills_) fills.push_back(f);
+  for (auto& [d, f] : fills_) fills.push_back(f.fill);
   for (auto& f : fills) f->Cancel();
   fills_.clear();
+  std::vector<std::shared_ptr<BlobProbe>> probes;
+  for (auto& [k, p] : probes_) probes.push_back(p);
+  for (auto& p : probes) p->Cancel();
+  probes_.clear();
   manifests_.Shutdown();
   upstreams_->Shutdown();
   scrubber_.Stop();

@@ -2,10 +2,12 @@
 //
 // Routes GET/HEAD of /v2/, manifests (ManifestResolver) and blobs, and hands
 // /_georeg/ to the cluster. Order for a blob: complete in the cache -> join
-// the fill in flight -> start a fill whose sources are the peers the cluster
-// plans (region owner, siblings, other regions by RTT) and then the upstream
-// chosen by ?ns=. A peer's request (hop "peer") is answered from the cache or
-// a fill in flight only; an owner's (hop "owner") skips the owner step.
+// the fill in flight (when the request's hop is not above the fill's role)
+// -> start a fill whose sources are the peers the cluster plans (region
+// owner, siblings, the fleet owner, other regions by RTT: peers/routing.h)
+// and then the upstream chosen by ?ns=. HEAD of a blob not held and not
+// filling asks the same sources with HEAD (BlobProbe) and starts no fill.
+// A peer's request with hop "peer" is answered from the cache only.
 //
 // Ownership: the Service owns the upstreams, the manifest resolver and the
 // fills in flight; it borrows the Store and WriterBridge, which must outlive
@@ -15,6 +17,9 @@
 #include <uv.h>
 
 #include <memory>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
 #include <unordered_map>
 
 #include "cache/store.h"
@@ -23,6 +28,7 @@
 #include "src/oci/router.h"
 #include "src/peering/cluster.h"
 #include "src/registry/blob_fill.h"
+#include "src/registry/blob_probe.h"
 #include "src/registry/cache_keeper.h"
 #include "src/registry/scrubber.h"
 #include "src/registry/in_flight.h"
@@ -53,6 +59,9 @@ class Service {
   // The admin socket's routes (docs/operations.md, "Cache CLI").
   void HandleAdmin(const std::shared_ptr<http::Exchange>& ex);
   const InFlightBytes& in_flight() const { return *in_flight_; }
+  // Per-node content-location counters, shown by `georeg peers ls -o json`
+  // beside the cluster's.
+  nlohmann::json ContentStatsJson() const;
   // The cached blobs, for the cluster's digest summary.
   const cache::BlobIndex& blob_index() const { return keeper_.index(); }
 
@@ -60,8 +69,14 @@ class Service {
   // A client request, or a peer's (hop kOwner or kPeer).
   void HandleRoute(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
   void HandleBlob(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
-  // Peers first (per the cluster's plan), then the upstream unless a peer asked.
-  std::vector<FillSource> BlobSources(Upstream* up, const oci::Route& route, peers::Hop hop);
+  // The cluster's plan for a blob under the upstream's single_flight scope
+  // (without a cluster: the upstream only, unless a peer asked).
+  peers::RoutePlan PlanBlob(Upstream* up, const util::Digest& digest, peers::Hop hop) const;
+  // The plan's peers, then the upstream if the plan allows it.
+  std::vector<FillSource> BlobSources(Upstream* up, const oci::Route& route, const peers::RoutePlan& plan);
+  // HEAD of a blob not held and not filling.
+  void Probe(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
+             const peers::RoutePlan& plan);
   // Stores a tag learned from (or withdrawn by) the fleet, through the writer.
   void WriteGossipedTag(const peers::TagUpdate& u, uint64_t confirmed_ms);
 
@@ -74,7 +89,19 @@ class Service {
   CacheKeeper keeper_;
   Scrubber scrubber_;
   ManifestResolver manifests_;
-  std::unordered_map<util::Digest, std::shared_ptr<BlobFill>, util::DigestHash> fills_;
+  struct ContentStats {
+    uint64_t upstream_blob_gets = 0;   // GETs of blobs sent to an upstream (a resumed fill's Range counts)
+    uint64_t upstream_blob_heads = 0;  // HEADs of blobs sent to an upstream
+    uint64_t fills_joined = 0;         // requests that joined a fill in flight
+    uint64_t fills_resumed = 0;        // fills another source took over mid-body
+  };
+  struct RunningFill {
+    std::shared_ptr<BlobFill> fill;
+    peers::Hop role = peers::Hop::kClient;  // this node's part for the digest when it started
+  };
+  std::unordered_map<util::Digest, RunningFill, util::DigestHash> fills_;
+  std::unordered_map<std::string, std::shared_ptr<BlobProbe>> probes_;  // by "digest role"
+  ContentStats stats_;
   peering::Cluster* cluster_ = nullptr;
   util::LogThrottle fills_log_;
   util::LogThrottle busy_log_;

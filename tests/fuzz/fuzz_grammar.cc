@@ -1,5 +1,5 @@
 // libFuzzer: the small grammars: references and digests (through the
-// router), Range, Accept, WWW-Authenticate, URLs and CIDRs.
+// router), Range, Content-Range, Accept, WWW-Authenticate, URLs and CIDRs.
 #include <cstdint>
 #include <string>
 
@@ -17,6 +17,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)util::Digest::Parse(s);
   http::ByteRange r = http::ParseRange(s, size * 7919);
   if (r.kind == http::ByteRange::kPartial && (r.first > r.last || r.last >= size * 7919)) __builtin_trap();
+  uint64_t first, last, total;
+  if (http::ParseContentRange(s, &first, &last, &total) && (first > last || last >= total)) __builtin_trap();
   (void)registry::AcceptsMediaType(&s, "application/vnd.oci.image.manifest.v1+json");
   for (const auto& c : upstream::ParseWwwAuthenticate(s)) (void)c.Param("realm");
   auto u = util::ParseUrl(s);

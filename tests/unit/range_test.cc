@@ -42,3 +42,19 @@ TEST_CASE("Range: unsatisfiable and malformed are 416, others are ignored") {
   }
   CHECK(ParseRange("bytes=0-", 0).kind == ByteRange::kUnsatisfiable);
 }
+
+TEST_CASE("Content-Range: a 206's range, and nothing that is not one") {
+  uint64_t a = 0, b = 0, n = 0;
+  CHECK(http::ParseContentRange("bytes 100-199/1000", &a, &b, &n));
+  CHECK((a == 100 && b == 199 && n == 1000));
+  CHECK(http::ParseContentRange(" bytes 0-0/1 ", &a, &b, &n));
+  CHECK((a == 0 && b == 0 && n == 1));
+  CHECK_FALSE(http::ParseContentRange("bytes */1000", &a, &b, &n));
+  CHECK_FALSE(http::ParseContentRange("bytes 0-99/*", &a, &b, &n));
+  CHECK_FALSE(http::ParseContentRange("bytes 200-100/1000", &a, &b, &n));
+  CHECK_FALSE(http::ParseContentRange("bytes 0-1000/1000", &a, &b, &n));
+  CHECK_FALSE(http::ParseContentRange("items 0-9/10", &a, &b, &n));
+  CHECK_FALSE(http::ParseContentRange("bytes 0-9", &a, &b, &n));
+  CHECK_FALSE(http::ParseContentRange("bytes -1-9/10", &a, &b, &n));
+  CHECK_FALSE(http::ParseContentRange("bytes 99999999999999999999-1/2", &a, &b, &n));
+}

@@ -130,6 +130,7 @@ class Client : public http::Transport, public std::enable_shared_from_this<Clien
 class Source : public upstream::InFlight {
  public:
   std::string method, path;
+  uint64_t offset = 0;  // a fill's Range start
   upstream::Callbacks cb;
   bool paused = false, cancelled = false, completed = false;
   int pauses = 0, resumes = 0;

@@ -11,6 +11,7 @@
 
 #include "src/oci/router.h"
 #include "src/registry/blob_fill.h"
+#include "src/registry/blob_probe.h"
 #include "src/registry/blob_stream.h"
 #include "src/registry/manifests.h"
 #include "src/registry/scrubber.h"
@@ -37,7 +38,9 @@ std::string RandomBytes(size_t n, uint32_t seed) {
 util::Digest DigestOf(const std::string& s) { return util::Digest::FromRaw(util::Sha256::Of(s).data()); }
 
 FillSource From(const std::shared_ptr<Source>& s, const std::string& label, const std::string& peer = "") {
-  return {label, peer, [s](upstream::Callbacks cb) {
+  return {label, peer, [s](const registry::SourceRequest& r, upstream::Callbacks cb) {
+            s->method = r.method;
+            s->offset = r.offset;
             s->cb = std::move(cb);
             return std::shared_ptr<upstream::InFlight>(s);
           }};
@@ -50,6 +53,7 @@ struct Fill {
   std::shared_ptr<BlobFill> fill;
   bool done = false;
   std::vector<std::pair<std::string, bool>> peer_failures;  // (peer, corrupt)
+  int resumed = 0;
   Rig& rig;
   util::Digest digest;
   Fill(Rig& r, const util::Digest& d, bool may_store = true, std::shared_ptr<registry::InFlightBytes> budget = nullptr)
@@ -58,7 +62,8 @@ struct Fill {
                       [this](const util::Digest&, BlobFill*) { done = true; },
                       [this](const std::string& peer, const std::string&, bool corrupt) {
                         peer_failures.push_back({peer, corrupt});
-                      }};
+                      },
+                      [this] { ++resumed; }};
     fill = std::make_shared<BlobFill>(std::move(env), d, may_store);
   }
   // One client, one source, started: how most tests begin. Returns the client.
@@ -237,6 +242,161 @@ TEST_CASE("fill: a body cut short or longer than announced resets the clients") 
     CHECK(f.peer_failures[0].second == longer);  // more bytes than announced is a lie; a cut is not
     r.Settle();
     CHECK_FALSE(Stored(r, d));
+  }
+  CHECK(r.Close() == 0);
+}
+
+TEST_CASE("fill: a source cut mid-body is resumed by the next with a Range; the clients never notice") {
+  Rig r;
+  const uint64_t cut = 3 * kMiB / 2 + 5;
+  for (bool partial : {true, false}) {  // the next source answers 206, or ignores the Range and sends it all
+    INFO("206: " << partial);
+    std::string blob = RandomBytes(3 * kMiB + 11, partial ? 7 : 70);
+    util::Digest d = DigestOf(blob);
+    std::string total = "/" + std::to_string(blob.size());
+    Fill f(r, d);
+    auto peer = std::make_shared<Source>(), up = std::make_shared<Source>();
+    auto a = Client::Make(r.deferred.get(), Path(d));
+    auto b = Client::Make(r.deferred.get(), Path(d), {{"range", "bytes=100-"}});
+    f.fill->Join(a->ex);
+    f.fill->Join(b->ex);
+    f.fill->Start({From(peer, "peer eu-2", "eu-2"), From(up, "upstream test")});
+    CHECK(peer->offset == 0);
+    peer->Head(200, blob.size());
+    peer->Body(std::string_view(blob).substr(0, cut));
+    CHECK_FALSE(up->cb.on_head);  // not asked yet
+    peer->Done(util::Status::Unavailable("connection reset by peer"));
+    REQUIRE(up->cb.on_head);
+    CHECK(up->method == "GET");
+    CHECK(up->offset == cut);
+    if (partial) {
+      up->Head(206, blob.size() - cut, {{"content-range", "bytes " + std::to_string(cut) + "-" +
+                                                              std::to_string(blob.size() - 1) + total}});
+      up->Body(std::string_view(blob).substr(cut));
+    } else {
+      up->Head(200, blob.size());
+      up->Body(std::string_view(blob).substr(0, 1000));  // the skipped part arrives in pieces
+      up->Body(std::string_view(blob).substr(1000));
+    }
+    up->Done();
+    REQUIRE(r.RunUntil([&] { return a->ended && b->ended && f.done; }));
+    CHECK_FALSE(a->reset);
+    CHECK(a->status == 200);
+    CHECK(a->body == blob);
+    CHECK(b->body == blob.substr(100));
+    CHECK(f.resumed == 1);
+    REQUIRE(f.peer_failures.size() == 1);
+    CHECK(f.peer_failures[0] == std::make_pair(std::string("eu-2"), false));  // a cut is not a lie
+    r.Settle();
+    CHECK(Stored(r, d));
+  }
+  CHECK(r.Close() == 0);
+}
+
+TEST_CASE("fill: a resuming source with the wrong range is skipped; with none left the clients are reset") {
+  Rig r;
+  std::string blob = RandomBytes(2 * kMiB + 3, 8);
+  util::Digest d = DigestOf(blob);
+  Fill f(r, d);
+  auto first = std::make_shared<Source>(), liar = std::make_shared<Source>(), other = std::make_shared<Source>(),
+       down = std::make_shared<Source>();
+  auto c = Client::Make(r.deferred.get(), Path(d));
+  f.fill->Join(c->ex);
+  f.fill->Start({From(first, "peer a", "a"), From(liar, "peer b", "b"), From(other, "peer c", "c"),
+                 From(down, "upstream test")});
+  first->Head(200, blob.size());
+  first->Body(std::string_view(blob).substr(0, kMiB));
+  first->Done(util::Status::Unavailable("cut"));
+  REQUIRE(liar->cb.on_head);
+  liar->Head(206, blob.size() - 10, {{"content-range", "bytes 10-" + std::to_string(blob.size() - 1) + "/" +
+                                                           std::to_string(blob.size())}});
+  CHECK(liar->cancelled);
+  REQUIRE(other->cb.on_head);
+  CHECK(other->offset == kMiB);
+  other->Head(200, blob.size() + 1);  // another blob
+  CHECK(other->cancelled);
+  REQUIRE(down->cb.on_complete);
+  down->Done(util::Status::Unavailable("connection refused"));
+  REQUIRE(r.RunUntil([&] { return c->done() && f.done; }));
+  CHECK(c->reset);
+  CHECK(c->body.size() == kMiB);
+  CHECK(f.resumed == 0);
+  r.Settle();
+  CHECK_FALSE(Stored(r, d));
+  CHECK(r.Close() == 0);
+}
+
+TEST_CASE("fill: joined bytes that hash wrong reset the clients, and no source is blamed on a guess") {
+  Rig r;
+  std::string blob = RandomBytes(2 * kMiB, 9);
+  util::Digest d = DigestOf(blob);
+  std::string wrong = blob;
+  wrong[kMiB + kMiB / 2] ^= 1;
+  Fill f(r, d);
+  auto a = std::make_shared<Source>(), b = std::make_shared<Source>();
+  auto c = Client::Make(r.deferred.get(), Path(d));
+  f.fill->Join(c->ex);
+  f.fill->Start({From(a, "peer a", "a"), From(b, "peer b", "b")});
+  a->Head(200, blob.size());
+  a->Body(std::string_view(blob).substr(0, kMiB));
+  a->Done(util::Status::Unavailable("cut"));
+  b->Head(206, kMiB, {{"content-range", "bytes " + std::to_string(kMiB) + "-" + std::to_string(2 * kMiB - 1) + "/" +
+                                            std::to_string(2 * kMiB)}});
+  b->Body(std::string_view(wrong).substr(kMiB));
+  b->Done();
+  REQUIRE(r.RunUntil([&] { return c->done() && f.done; }));
+  CHECK(c->reset);
+  CHECK(c->body.size() < blob.size());
+  REQUIRE(f.peer_failures.size() == 1);  // only a's cut, not a quarantine
+  CHECK(f.peer_failures[0] == std::make_pair(std::string("a"), false));
+  CHECK(r.Close() == 0);
+}
+
+TEST_CASE("HEAD probe: sources are asked with HEAD until one has the blob; its size and digest answer every waiter") {
+  Rig r;
+  util::Digest d = DigestOf("probed");
+  {
+    auto s404 = std::make_shared<Source>(), s500 = std::make_shared<Source>(), other = std::make_shared<Source>(),
+         ok = std::make_shared<Source>();
+    bool done = false;
+    auto probe = std::make_shared<registry::BlobProbe>(d, [&](registry::BlobProbe*) { done = true; });
+    auto a = Client::Make(r.deferred.get(), Path(d), {}, "HEAD"), b = Client::Make(r.deferred.get(), Path(d), {}, "HEAD");
+    probe->Join(a->ex);
+    probe->Join(b->ex);
+    probe->Start({From(s404, "peer a", "a"), From(s500, "peer b", "b"), From(other, "peer c", "c"),
+                  From(ok, "upstream test")});
+    CHECK(s404->method == "HEAD");
+    s404->Head(404, 0);
+    REQUIRE(s500->cb.on_head);
+    s500->Head(500, 0);
+    REQUIRE(other->cb.on_head);
+    other->Head(200, 5, {{"docker-content-digest", DigestOf("else").ToString()}});
+    REQUIRE(ok->cb.on_head);
+    CHECK(ok->method == "HEAD");
+    CHECK(a->status == 0);
+    ok->Head(200, 123456, {{"docker-content-digest", d.ToString()}});
+    ok->Done();
+    REQUIRE(r.RunUntil([&] { return a->ended && b->ended; }));
+    CHECK(done);
+    for (auto& c : {a, b}) {
+      CHECK(c->status == 200);
+      CHECK(c->length == 123456);
+      CHECK(c->body.empty());
+      REQUIRE(c->Header("docker-content-digest"));
+      CHECK(*c->Header("docker-content-digest") == d.ToString());
+    }
+    CHECK_FALSE(Stored(r, d));
+  }
+  {
+    auto s1 = std::make_shared<Source>(), s2 = std::make_shared<Source>();
+    auto probe = std::make_shared<registry::BlobProbe>(d, [](registry::BlobProbe*) {});
+    auto c = Client::Make(r.deferred.get(), Path(d), {}, "HEAD");
+    probe->Join(c->ex);
+    probe->Start({From(s1, "peer a", "a"), From(s2, "upstream test")});
+    s1->Head(404, 0);
+    s2->Head(404, 0);
+    REQUIRE(r.RunUntil([&] { return c->ended; }));
+    CHECK(c->status == 404);  // every source said so: the blob is unknown
   }
   CHECK(r.Close() == 0);
 }

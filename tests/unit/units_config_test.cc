@@ -63,6 +63,7 @@ registry = "localhost:5000"
 url = "http://127.0.0.1:5000"
 default = true
 tag_ttl = "1m"
+single_flight = "region"
 )",
                               "test.toml");
   REQUIRE(c.ok());
@@ -74,6 +75,8 @@ tag_ttl = "1m"
   CHECK(c->upstreams[0].port == 5000);
   CHECK(c->upstreams[0].tag_ttl_ms == 60000);
   CHECK_FALSE(c->upstreams[1].is_default);
+  CHECK_FALSE(c->upstreams[0].fleet_single_flight);
+  CHECK(c->upstreams[1].fleet_single_flight);  // the default
 }
 
 TEST_CASE("config: node and cluster") {
@@ -130,6 +133,7 @@ TEST_CASE("config: each error names the key") {
       {"[[upstream]]\nregistry = \"r\"\nurl = \"http://h/path\"\n", "upstream[0].url:"},
       {"[[upstream]]\nurl = \"http://h\"\n", "upstream[0].registry:"},
       {"[[upstream]]\nregistry = \"r\"\nurl = \"http://h\"\ntag_ttl = \"soon\"\n", "upstream[0].tag_ttl:"},
+      {"[[upstream]]\nregistry = \"r\"\nurl = \"http://h\"\nsingle_flight = \"world\"\n", "upstream[0].single_flight:"},
       {"[[upstream]]\nregistry = \"r\"\nurl = \"http://h\"\n[[upstream]]\nregistry = \"r\"\nurl = \"http://g\"\n",
        "upstream[1].registry:"},
       {"[[upstream]]\nregistry = \"r\"\nurl = \"http://h\"\ndefault = true\n[[upstream]]\nregistry = \"s\"\n"
