@@ -159,6 +159,7 @@ in_ns r3h1 curl -s -I -o /dev/null -D "$WORK/head.h" -w '%{http_code}\n' "http:/
 expect_eq "HEAD of an uncached blob: 200" 200 "$(cat "$WORK/head.code")"
 expect_eq "with its real size" 300000 "$(tr -d '\r' <"$WORK/head.h" | awk -F': ' 'tolower($1)=="content-length"{print $2}')"
 expect_eq "and its digest" "$hd" "$(tr -d '\r' <"$WORK/head.h" | awk -F': ' 'tolower($1)=="docker-content-digest"{print $2}')"
+sleep 1  # the origin logs a request when its response ends: a GET started behind the HEAD's back shows by now
 expect_eq "the origin saw no GET of it" 0 "$(origin_count "/v2/[^ ]*/blobs/$hd")"
 check "the origin was asked with HEAD" test "$(origin_count "/v2/[^ ]*/blobs/$hd" HEAD)" -ge 1
 
@@ -201,7 +202,7 @@ for n in "${far[@]}"; do
   expect_eq "with the right bytes" "$hgd" "sha256:$(sha_of "$WORK/huge.$n")"
 done
 resumed=0
-for n in "${NODES[@]}"; do [ "$n" = "$F" ] || resumed=$((resumed + $(peers_json "$n" | jq '.stats.fills_resumed'))); done
+for n in "${NODES[@]}"; do [ "$n" = "$F" ] || resumed=$((resumed + $(peers_json "$n" | jq '.stats.fills_resumed // 0'))); done
 check "a fill was resumed with a Range from another source ($resumed)" test "$resumed" -ge 1
 wait "$trigger" 2>/dev/null || true
 # The dead node comes back for the sections below.
