@@ -25,6 +25,8 @@ namespace {
 
 constexpr uint64_t kTickMs = 20;
 constexpr uint64_t kSummaryRefreshMs = 1000;
+// A region-mate's summary is fetched at most this often, however busy its cache.
+constexpr uint64_t kSummaryMinIntervalMs = 5000;
 constexpr double kSummaryFpRate = 0.01;
 constexpr size_t kMaxRemoteBlobPeers = 3;
 constexpr size_t kMaxRemoteManifestPeers = 4;  // manifests are small: a 404 costs one round trip
@@ -115,7 +117,8 @@ Cluster::Cluster(io::Env env, const config::Config& cfg, std::string key,
       auth_(std::move(key), cfg.cluster.max_clock_skew_ms),
       node_(SelfRecord(cfg, env.clock->WallMs()), cfg.cluster.seeds, OptionsFrom(cfg.cluster),
             std::hash<std::string>()(cfg.node.name) ^ env.clock->WallMs(), std::move(node_key)),
-      index_(index) {}
+      index_(index),
+      summary_book_(kSummaryMinIntervalMs) {}
 
 Cluster::~Cluster() = default;
 
@@ -154,6 +157,7 @@ void Cluster::LogMemberChanges() {
     }
     LOG_INFO("cluster: member %s is gone (its key was revoked)", it->first.c_str());
     summaries_.erase(it->first);
+    summary_book_.Forget(it->first);
     it = logged_states_.erase(it);
   }
   for (const auto& [name, m] : node_.members()) {
@@ -179,11 +183,8 @@ void Cluster::RefreshOwnSummary() {
 }
 
 void Cluster::FetchSummaries() {
-  for (const auto& [name, m] : node_.members()) {
-    if (!m.live() || m.summary_version == 0) continue;
-    Summary& s = summaries_[name];
-    if (s.fetching || s.version >= m.summary_version) continue;
-    s.fetching = true;
+  for (const std::string& name : summary_book_.Due(node_.self().region, node_.members(), env_.clock->NowMs())) {
+    const peers::Member* m = node_.Find(name);
     auto body = std::make_shared<std::string>();
     auto version = std::make_shared<uint64_t>(0);
     auto ok = std::make_shared<bool>(false);
@@ -195,31 +196,25 @@ void Cluster::FetchSummaries() {
     cb.on_body = [body](const char* d, size_t n) { body->append(d, n); };  // bounded: max_summary_bytes
     std::string peer = name;
     cb.on_complete = [this, peer, body, version, ok](Status st) {
-      Summary& s = summaries_[peer];
-      s.fetching = false;
-      if (st.code() == util::Code::kInvalidArgument) {
-        ++stats_.oversized;
-        LOG_WARN("cluster: summary of %s refused: %s", peer.c_str(), st.message().c_str());
-        return;
-      }
-      if (!st.ok() || !*ok) {
-        LOG_DEBUG("cluster: summary of %s: %s", peer.c_str(), st.ok() ? "refused" : st.ToString().c_str());
-        return;
-      }
-      auto f = peers::DigestBloom::Decode(*body);
+      if (st.ok() && !*ok) st = Status::Unavailable("refused");
+      if (st.code() == util::Code::kInvalidArgument) ++stats_.oversized;  // over max_summary_bytes
+      auto f = st.ok() ? peers::DigestBloom::Decode(*body) : util::Result<peers::DigestBloom>(st);
       if (!f.ok()) {
-        LOG_WARN("cluster: summary of %s: %s", peer.c_str(), f.status().ToString().c_str());
+        summary_book_.FetchFailed(peer);
+        // A bad or oversized filter is the peer's fault; a failed fetch is the network's (retried).
+        bool peers_fault = st.ok() || st.code() == util::Code::kInvalidArgument;
+        util::Log(peers_fault ? util::LogLevel::kWarn : util::LogLevel::kDebug, "cluster: summary of %s: %s",
+                  peer.c_str(), f.status().ToString().c_str());
         return;
       }
-      if (*version > s.version) {
-        s.version = *version;
-        s.filter = std::move(*f);
-      }
+      ++stats_.summaries_fetched;
+      stats_.summary_bytes += body->size();
+      if (summary_book_.Fetched(peer, *version)) summaries_[peer] = std::move(*f);
     };
     upstream::FetchOptions opts;
     opts.max_body = cfg_.max_summary_bytes;
     opts.deadline_ms = 4 * cfg_.peer_timeout_ms;
-    ClientFor(m.record.url, false)
+    ClientFor(m->record.url, false)
         ->Start("GET", kSummaryPath, SignedHeaders("GET", kSummaryPath, ""), std::move(cb), {}, opts);
   }
 }
@@ -406,7 +401,7 @@ peers::RoutePlan Cluster::Plan(const util::Digest& digest, peers::Hop incoming, 
     c.quarantined = Quarantined(name);
     if (blob) {
       auto s = summaries_.find(name);
-      c.may_have = s != summaries_.end() && s->second.filter.MayContain(digest);
+      c.may_have = s != summaries_.end() && s->second.MayContain(digest);
     } else {
       c.may_have = true;
     }
@@ -520,14 +515,13 @@ nlohmann::json Cluster::StatusJson() const {
   std::sort(names.begin(), names.end());
   for (const auto& name : names) {
     const peers::Member& m = *node_.Find(name);
-    auto s = summaries_.find(name);
     members.push_back({{"name", name}, {"region", m.record.region}, {"url", m.record.url},
                        {"state", peers::MemberStateName(m.record.state)}, {"incarnation", m.record.incarnation},
                        {"public_key", m.record.public_key}, {"self", false},
                        {"rtt_ms", m.rtt_ms < 0 ? nlohmann::json(nullptr) : nlohmann::json(m.rtt_ms)},
                        {"min_rtt_ms", m.min_rtt_ms() < 0 ? nlohmann::json(nullptr) : nlohmann::json(m.min_rtt_ms())},
                        {"quarantined", Quarantined(name)},
-                       {"summary_version", s == summaries_.end() ? 0 : s->second.version}});
+                       {"summary_version", summary_book_.version(name)}});
   }
   const peers::GossipStats& g = node_.stats();
   return {{"enabled", true},
@@ -561,7 +555,9 @@ nlohmann::json Cluster::StatusJson() const {
             {"peer_bytes_cross_region", stats_.peer_bytes_cross_region},
             {"peer_heads", stats_.peer_heads},
             {"served_to_peers", stats_.served_to_peers},
-            {"served_cross_region", stats_.served_cross_region}}}};
+            {"served_cross_region", stats_.served_cross_region},
+            {"summaries_fetched", stats_.summaries_fetched},
+            {"summary_bytes", stats_.summary_bytes}}}};
 }
 
 }  // namespace peering

@@ -7,8 +7,9 @@
 // sender's own node signature against the key held for its name: anything
 // unsigned, stale, replayed, signed with another key or by a revoked node
 // gets 401 and changes nothing); publishes this node's digest summary (a Bloom filter of the
-// cached blobs, GET /_georeg/v1/summary) and fetches the peers' summaries
-// when they announce a new version; plans where a cache miss goes
+// cached blobs, GET /_georeg/v1/summary) and fetches its region-mates'
+// summaries when they announce a new version (peers::SummaryBook); plans
+// where a cache miss goes
 // (peers::PlanRoute) and starts signed GETs to peers; quarantines peers that
 // sent bad bytes; and turns tag changes into gossip.
 //
@@ -35,6 +36,7 @@
 #include "peers/gossip_node.h"
 #include "peers/peer_auth.h"
 #include "peers/routing.h"
+#include "peers/summary_book.h"
 #include "src/http/server.h"
 #include "src/io/env.h"
 #include "src/io/handle.h"
@@ -57,6 +59,8 @@ struct ClusterStats {
   uint64_t peer_heads = 0;             // HEAD requests sent to peers
   uint64_t served_to_peers = 0;        // content requests peers sent us
   uint64_t served_cross_region = 0;    // ... from another region
+  uint64_t summaries_fetched = 0;      // region-mates' digest summaries taken
+  uint64_t summary_bytes = 0;          // ... and their bytes
 };
 
 class Cluster {
@@ -118,11 +122,6 @@ class Cluster {
   const std::string& name() const { return node_.name(); }
 
  private:
-  struct Summary {
-    uint64_t version = 0;
-    peers::DigestBloom filter;
-    bool fetching = false;
-  };
   static void OnTimer(uv_timer_t* t);
   void Tick();
   void Flush();
@@ -156,7 +155,8 @@ class Cluster {
   uint64_t own_summary_version_ = 0;
   uint64_t own_summary_generation_ = UINT64_MAX;
   uint64_t next_summary_ms_ = 0;
-  std::map<std::string, Summary> summaries_;           // the peers', by name
+  peers::SummaryBook summary_book_;                    // which region-mates' summaries we hold
+  std::map<std::string, peers::DigestBloom> summaries_;  // their filters, by name
   std::map<std::string, uint64_t> quarantined_until_;  // peer -> loop time
   std::map<std::string, peers::MemberState> logged_states_;
   ClusterStats stats_;

@@ -8,14 +8,27 @@
 // newest version of every tag, within the bound of docs/gossip.md
 // (peers::TagConvergenceBoundMs), that the cut region's members come back
 // alive everywhere after the heal, and prints the rounds and messages taken.
+//
+// It also runs content location on the same fleet for the whole run (joins,
+// loss, the partition): every node caches one new blob a minute; each miss
+// goes to its region owner and on to the digest's fleet owner
+// (peers::PlanRoute), and region-mates fetch its new digest summary when
+// they hear of it (peers::SummaryBook). It counts the messages and bytes
+// that costs, asserts that no summary crosses a region, and prints the cost
+// per node per minute (docs/gossip.md, "What content location costs").
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <map>
 #include <queue>
 #include <random>
 
+#include "peers/bloom.h"
 #include "peers/gossip_node.h"
+#include "peers/peer_auth.h"
+#include "peers/routing.h"
+#include "peers/summary_book.h"
 #include "tests/unit/test_signers.h"
 #include "util/sha256.h"
 
@@ -30,6 +43,20 @@ namespace {
 
 constexpr uint64_t kEpoch = 1'790'000'000'000;  // physical clock at sim time 0
 constexpr int kNodes = 1000, kRegions = 5, kStepMs = 20;
+// Content location: one new blob per node per minute (1000 a minute in the
+// fleet), caches of 10 000 blobs (the summary each publishes), a response
+// head of 200 bytes to every request.
+constexpr uint64_t kBlobEveryMs = 60000, kContentTickMs = 2500;
+constexpr size_t kCachedBlobs = 10000, kResponseHeadBytes = 200;
+
+// What one signed peer request head costs on the wire, measured on a real one.
+size_t SignedRequestBytes(const std::string& target) {
+  peers::PeerAuth auth("sim cluster key, 16+ bytes", 60000);
+  auto signer = testing_keys::KeyFor("n0000");
+  size_t n = std::string("GET " + target + " HTTP/1.1\r\nHost: 10.0.0.1:5000\r\n\r\n").size();
+  for (const auto& h : auth.Sign("n0000", *signer, "GET", target, "", kEpoch)) n += h.name.size() + h.value.size() + 4;
+  return n;
+}
 
 util::Digest DigestOf(const std::string& s) {
   auto h = util::Sha256::Of(s);
@@ -56,6 +83,17 @@ struct Sim {
   std::priority_queue<InFlight, std::vector<InFlight>, std::greater<InFlight>> queue;
   uint64_t seq = 0;
 
+  // ---- content location ----
+  std::vector<peers::SummaryBook> books;
+  std::mt19937_64 content_rng{20261202};  // its own: the gossip's random sequence stays as it was
+  std::vector<uint64_t> summary_versions;  // each node's own
+  size_t summary_bytes = peers::DigestBloom(kCachedBlobs, 0.01).Encode().size();
+  size_t blob_request_bytes = SignedRequestBytes("/_georeg/v1/oci/v2/library/app/blobs/sha256:" +
+                                                 std::string(64, 'a') + "?ns=docker.io&hop=owner");
+  size_t summary_request_bytes = SignedRequestBytes("/_georeg/v1/summary");
+  uint64_t misses = 0, location_messages = 0, location_bytes = 0;
+  uint64_t summary_fetches = 0, summary_failures = 0, summary_fetch_bytes = 0, cross_region_summaries = 0;
+
   static int RegionOf(int i) { return i / (kNodes / kRegions); }
   // RTT between regions: 5 ms inside one, 40-200 ms between.
   static uint64_t Rtt(int a, int b) {
@@ -72,6 +110,8 @@ struct Sim {
   Sim() {
     opt.sync_interval_ms = 10000;  // a 1000-node fleet syncs less often than a small one
     clock_offset_ms.assign(kNodes, 0);
+    books.assign(kNodes, peers::SummaryBook(5000));
+    summary_versions.assign(kNodes, 0);
     for (int i = 0; i < kNodes; ++i) {
       peers::MemberRecord self;
       char name[16];
@@ -93,6 +133,7 @@ struct Sim {
 
   void Step() {
     now += kStepMs;
+    if (now % kContentTickMs == 0) ContentTick();
     while (!queue.empty() && queue.top().at <= now) {
       InFlight f = queue.top();
       queue.pop();
@@ -114,6 +155,65 @@ struct Sim {
         queue.push({now + one_way, ++seq, to, std::move(e.message)});
       }
     }
+  }
+
+  // One new blob at `i`: the miss asks its region owner, which asks the
+  // fleet owner (nothing when a node is itself the owner); then its
+  // summary changes.
+  void NewBlob(int i, uint64_t n) {
+    util::Digest d = DigestOf("blob " + std::to_string(i) + " " + std::to_string(n));
+    std::vector<peers::RouteCandidate> candidates;
+    for (const auto& [name, m] : nodes[i]->members())
+      candidates.push_back({name, m.record.region, m.record.url, m.record.state == MemberState::kAlive, -1, false, false});
+    peers::RoutePlan plan = peers::PlanRoute(nodes[i]->name(), nodes[i]->self().region, candidates, d,
+                                             peers::Hop::kClient, 3, peers::Scope::kFleet);
+    ++misses;
+    // The region owner (if not us), and the fleet owner it asks (if not the region owner).
+    uint64_t requests = 0;
+    if (!plan.steps.empty() && plan.steps[0].hop == peers::Hop::kOwner) ++requests;
+    if (plan.role != peers::Hop::kFleet &&
+        std::any_of(plan.steps.begin(), plan.steps.end(), [](const peers::PeerStep& s) { return s.hop == peers::Hop::kFleet; }))
+      ++requests;
+    location_messages += 2 * requests;
+    location_bytes += requests * (blob_request_bytes + kResponseHeadBytes);
+    nodes[i]->SetSummaryVersion(++summary_versions[i]);
+  }
+
+  void ContentTick() {
+    std::uniform_real_distribution<double> coin(0, 1);
+    for (int i = 0; i < kNodes; ++i) {
+      // Node i's blobs arrive every kBlobEveryMs, staggered across the fleet.
+      uint64_t phase = static_cast<uint64_t>(i) * kBlobEveryMs / kNodes;
+      if (now >= phase && (now - phase) % kBlobEveryMs < kContentTickMs) NewBlob(i, now / kBlobEveryMs);
+      for (const std::string& name : books[i].Due(nodes[i]->self().region, nodes[i]->members(), now)) {
+        int j = by_url.at(nodes[i]->Find(name)->record.url);
+        if (RegionOf(j) != RegionOf(i)) ++cross_region_summaries;
+        if (!Connected(i, j) || coin(content_rng) < loss) {
+          ++summary_failures;
+          books[i].FetchFailed(name);
+          continue;
+        }
+        ++summary_fetches;
+        summary_fetch_bytes += summary_request_bytes + kResponseHeadBytes + summary_bytes;
+        books[i].Fetched(name, summary_versions[j]);
+      }
+    }
+  }
+
+  // The share of (node, live region-mate) pairs where the node holds the
+  // mate's current summary, and of those where it holds at most one change behind.
+  std::pair<double, double> SummariesCurrent() const {
+    uint64_t pairs = 0, current = 0, near = 0;
+    for (int i = 0; i < kNodes; ++i) {
+      for (const auto& [name, m] : nodes[i]->members()) {
+        int j = by_url.at(m.record.url);
+        if (RegionOf(j) != RegionOf(i) || !m.live()) continue;
+        ++pairs;
+        current += books[i].version(name) == summary_versions[j];
+        near += books[i].version(name) + 1 >= summary_versions[j];
+      }
+    }
+    return {100.0 * current / pairs, 100.0 * near / pairs};
   }
 
   void RunFor(uint64_t ms) {
@@ -255,6 +355,29 @@ TEST_CASE("gossip simulator: 1000 nodes, 5 regions, loss, partition, clock skew"
     refutations += n->stats().refutations;
   }
   CHECK(refused == 1);  // only the forged one: the node 20 s ahead stays inside the bound
+  // Content location: no summary ever crossed a region. Summaries are the
+  // fallback (an owner is computed, not learned), so how current they are
+  // is reported, not required.
+  CHECK(sim.cross_region_summaries == 0);
+  uint64_t content_ms = sim.now;
+  auto [current_pct, near_pct] = sim.SummariesCurrent();
+  double node_minutes = kNodes * (content_ms / 60000.0);
+  double per_node_minute = (sim.location_bytes + sim.summary_fetch_bytes) / node_minutes;
+  std::printf("gossip-sim: content location over %.0f s (1 new blob per node per minute, %zu-byte summaries of "
+              "%zu blobs): %llu misses cost %llu owner requests (%.0f bytes each with the answer's head); "
+              "%llu summary fetches (%llu failed), 0 across regions; at the end %.0f%% of region-mates' summaries "
+              "held current, %.0f%% at most one change behind\n",
+              content_ms / 1000.0, sim.summary_bytes, kCachedBlobs, static_cast<unsigned long long>(sim.misses),
+              static_cast<unsigned long long>(sim.location_messages / 2),
+              static_cast<double>(sim.blob_request_bytes + kResponseHeadBytes),
+              static_cast<unsigned long long>(sim.summary_fetches), static_cast<unsigned long long>(sim.summary_failures),
+              current_pct, near_pct);
+  std::printf("gossip-sim: content location per node per minute: %.1f messages, %.0f bytes "
+              "(%.0f in owner requests, %.0f in summaries)\n",
+              (sim.location_messages + 2 * (sim.summary_fetches + sim.summary_failures)) / node_minutes,
+              per_node_minute, sim.location_bytes / node_minutes, sim.summary_fetch_bytes / node_minutes);
+  // Bounded by the region, not the fleet: at most one summary per region-mate per minute at this rate.
+  CHECK(sim.summary_fetches / node_minutes <= kNodes / kRegions);
   std::printf("gossip-sim: %llu messages delivered, %llu dropped (loss %.0f%% and the partition), "
               "%llu refutations, sim time %.0f s\n",
               static_cast<unsigned long long>(sim.delivered), static_cast<unsigned long long>(sim.dropped),
