@@ -48,6 +48,21 @@ std::string ManifestMediaType(const std::string& content_type, const std::string
   return media_type;
 }
 
+std::vector<util::Digest> IndexChildren(const std::string& media_type, const std::string& body, size_t max) {
+  std::vector<util::Digest> out;
+  if (media_type != "application/vnd.oci.image.index.v1+json" &&
+      media_type != "application/vnd.docker.distribution.manifest.list.v2+json")
+    return out;
+  auto j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_object() || !j.contains("manifests") || !j["manifests"].is_array()) return out;
+  for (const auto& m : j["manifests"]) {
+    if (out.size() >= max) break;
+    if (!m.is_object() || !m.contains("digest") || !m["digest"].is_string()) continue;
+    if (auto d = util::Digest::Parse(m["digest"].get<std::string>()); d.ok()) out.push_back(*d);
+  }
+  return out;
+}
+
 bool AcceptsMediaType(const std::string* accept, const std::string& media_type) {
   if (!accept || Trim(*accept).empty() || media_type.empty()) return true;
   std::string_view rest = *accept;
@@ -91,6 +106,7 @@ struct ManifestResolver::Fetch {
   // Started by Prefetch: peers only, and no client waits. A client that
   // joins turns it into an ordinary fetch (the upstream after the peers).
   bool prefetch = false;
+  std::string origin;  // a prefetch: the node the tag came from
   std::shared_ptr<upstream::InFlight> request;
   std::shared_ptr<upstream::InFlight> peer_request;
   // The current upstream (or peer) response.
@@ -300,6 +316,7 @@ void ManifestResolver::Prefetch(Upstream* up, const std::string& name, const uti
   f->name = name;
   f->want = digest;
   f->prefetch = true;
+  f->origin = origin;
   f->max_bytes = max_bytes_;
   f->resolver = this;
   // Asked as a peer (cache only): a prefetch never makes another node fetch.
@@ -433,15 +450,22 @@ void ManifestResolver::StoreAndServe(const std::string& key, const util::Digest&
   uint64_t now = f->confirmed_ms ? f->confirmed_ms : env_.clock->WallMs();
   // A tag answered by the upstream itself (not learned from a peer) is news for the fleet.
   if (cluster_ && !tag.empty() && !f->confirmed_ms) cluster_->RecordTag(registry, name, tag, digest);
+  // A prefetched index: its platform manifests follow, from the same node.
+  std::vector<util::Digest> children =
+      f->prefetch ? IndexChildren(media_type, m->bytes, kMaxPrefetches) : std::vector<util::Digest>{};
+  Upstream* up = f->upstream;
+  std::string origin = f->origin;
   writer_->Run(
       [store, digest, m, registry, name, tag, now] { return store->PutManifest(digest, *m, registry, name, tag, now); },
-      [this, key, digest, m, what](Status s) {
+      [this, key, digest, m, what, children, up, name, origin](Status s) {
         if (s.ok()) {
           LOG_INFO("manifest: cached %s as %s", what.c_str(), digest.ToString().c_str());
         } else {
           LOG_ERROR("manifest: could not store %s: %s", what.c_str(), s.ToString().c_str());
         }
         Finish(key, [&](const std::shared_ptr<http::Exchange>& ex) { ServeManifest(ex, digest, *m, ""); });
+        if (s.ok())
+          for (const util::Digest& child : children) Prefetch(up, name, child, origin);
       });
 }
 

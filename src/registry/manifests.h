@@ -27,8 +27,10 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cache/store.h"
+#include "util/digest.h"
 #include "peers/routing.h"
 #include "src/http/server.h"
 #include "src/io/env.h"
@@ -65,8 +67,9 @@ class ManifestResolver {
               const std::shared_ptr<http::Exchange>& ex, peers::Hop hop = peers::Hop::kClient);
   // A tag learned by gossip points at `digest`: fetch that manifest now,
   // from peers only (`origin`, the node that made the tag, first: it has
-  // it), verified and stored, so the first pull here finds it cached. No
-  // upstream request: a client's pull still goes there if no peer had it.
+  // it), verified and stored, so the first pull here finds it cached; for
+  // an index, its platform manifests too (at most kMaxPrefetches of them).
+  // No upstream request: a client's pull still goes there if no peer had it.
   // Bounded: at most kMaxPrefetches at once; more are dropped (and logged).
   void Prefetch(Upstream* up, const std::string& name, const util::Digest& digest, const std::string& origin);
   // Answers every waiting client 503 and cancels upstream requests.
@@ -110,6 +113,11 @@ void ServeManifest(const std::shared_ptr<http::Exchange>& ex, const util::Digest
 // The media type of a manifest: its Content-Type, or when that is missing or
 // generic, the manifest's own "mediaType" field. Pure; never throws.
 std::string ManifestMediaType(const std::string& content_type, const std::string& body);
+
+// The manifests an image index (OCI index or Docker manifest list) of
+// `media_type` lists, at most `max`, in order; none for anything else or
+// for a body that is not an index. Pure; never throws.
+std::vector<util::Digest> IndexChildren(const std::string& media_type, const std::string& body, size_t max);
 
 // True if a client that sent `accept` (merged header value, may be null)
 // takes `media_type`.

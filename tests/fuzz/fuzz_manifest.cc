@@ -1,5 +1,5 @@
 // libFuzzer: what georeg reads out of a manifest an upstream or peer sent
-// (its media type), and the Accept matching it is served with.
+// (its media type, an index's children), and the Accept matching it is served with.
 #include <cstdint>
 #include <string>
 
@@ -12,5 +12,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string body = nl == std::string::npos ? s : s.substr(nl + 1);
   std::string type = registry::ManifestMediaType(content_type, body);
   (void)registry::AcceptsMediaType(&content_type, type);
+  if (registry::IndexChildren(type, body, 16).size() > 16) __builtin_trap();  // the bound held
   return 0;
 }

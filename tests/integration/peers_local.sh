@@ -110,7 +110,22 @@ expect_eq "n3 answers the tag with the digest n1 saw" "$(fix team_app_1.0.digest
 expect_eq "n3's manifest bytes are right" "$(fix team_app_1.0.digest)" "sha256:$(sha_of "$WORK/m3")"
 expect_eq "the origin was not asked again (no HEAD, no GET)" 1 "$(($(origin_count "/v2/team/app/manifests/" "(GET|HEAD)") - tag_before))"
 
+# ---- an index learned by gossip: its platform manifests are prefetched too ----
+idx=$(fix library_alpine_3.19.digest)
+amd64=$(jq -r '.manifests[] | select(.platform.architecture == "amd64") | .digest' "$FIX/library_alpine_3.19.json")
+curl -sf -H "Accept: $ACCEPT_ALL" -o /dev/null "${URL[n1]}/v2/library/alpine/manifests/3.19?ns=$ORIGIN" || fail "index via n1"
+curl -sf -H "Accept: $ACCEPT_ALL" -o /dev/null "${URL[n1]}/v2/library/alpine/manifests/$amd64?ns=$ORIGIN" || fail "amd64 manifest via n1"
+child_prefetched() { grep -q "manifest: cached .*library/alpine@$amd64" "$WORK/n3.log"; }
+took=$(wait_until 10 child_prefetched)
+check "n3 prefetched the index and the platform manifest n1 holds (${took}s)" test "$took" != timeout
+check "the index too" grep -q "manifest: cached .*library/alpine@$idx" "$WORK/n3.log"
+manifests_before=$(origin_count "/v2/library/alpine/manifests/" "(GET|HEAD)")
+curl -sf -H "Accept: $ACCEPT_ALL" -o "$WORK/amd64.n3" "${URL[n3]}/v2/library/alpine/manifests/$amd64?ns=$ORIGIN" || fail "amd64 via n3"
+expect_eq "n3 serves it with the right bytes" "$amd64" "sha256:$(sha_of "$WORK/amd64.n3")"
+expect_eq "without asking the origin" "$manifests_before" "$(origin_count "/v2/library/alpine/manifests/" "(GET|HEAD)")"
+
 # ---- georeg peers remove: n4 joins, sets a tag, is removed fleet-wide ----
+tags_before_n4=$(peers_json n3 | jq '.tags')
 PORT[n4]=$(free_port); URL[n4]="http://127.0.0.1:${PORT[n4]}"
 node_config n4 us "127.0.0.1:${PORT[n4]}" "${URL[n4]}" "\"${URL[n1]}\"" "$ORIGIN" "http://$ORIGIN"
 start_bg n4 "$WORK/n4.log" "$GEOREG" serve -c "$WORK/n4.toml"
@@ -120,7 +135,7 @@ four_alive() { for n in n1 n3; do [ "$(alive_count $n)" = 4 ] || return 1; done;
 took=$(wait_until 15 four_alive)
 check "n4 joined (${took}s)" test "$took" != timeout
 curl -sf -H "Accept: $ACCEPT_ALL" -o /dev/null "${URL[n4]}/v2/team/big/manifests/1.0?ns=$ORIGIN" || fail "manifest via n4"
-n4_tag_known() { peers_json n3 | jq -e '.tags >= 2' >/dev/null; }
+n4_tag_known() { peers_json n3 | jq -e --argjson t "$tags_before_n4" '.tags >= $t + 1' >/dev/null; }
 took=$(wait_until 10 n4_tag_known)
 check "n3 learned n4's tag (${took}s)" test "$took" != timeout
 expect_eq "removing a member that does not exist: exit 4" 4 "$("$GEOREG" peers remove nobody --cache-dir "$WORK/n1.cache" 2>/dev/null; echo $?)"
@@ -129,7 +144,9 @@ check "georeg peers remove n4 (on n1)" "$GEOREG" peers remove n4 --cache-dir "$W
 n4_gone() { for n in n1 n2 n3; do [ "$(member_state $n n4)" = unknown ] || return 1; done; }
 took=$(wait_until 10 n4_gone)
 check "n4 is gone from every node's membership (${took}s)" test "$took" != timeout
-tags_withdrawn() { for n in n1 n2 n3; do peers_json $n | jq -e '.tags == 1 and .revocations == 1' >/dev/null || return 1; done; }
+tags_withdrawn() {
+  for n in n1 n2 n3; do peers_json $n | jq -e --argjson t "$tags_before_n4" '.tags == $t and .revocations == 1' >/dev/null || return 1; done
+}
 took=$(wait_until 10 tags_withdrawn)
 check "the tag n4 set is withdrawn everywhere; n1's stays (${took}s)" test "$took" != timeout
 check "n3 logs the withdrawal" grep -q "tag $ORIGIN/team/big:1.0 withdrawn (its origin n4 was removed)" "$WORK/n3.log"

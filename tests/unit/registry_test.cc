@@ -716,6 +716,20 @@ TEST_CASE("manifests: when every waiting client has left, the upstream request i
 
 // ---- scrubbing ----
 
+TEST_CASE("manifests: an index's children, bounded; nothing from other manifests or bad bodies") {
+  std::string a = DigestOf("a").ToString(), b = DigestOf("b").ToString();
+  std::string index = R"({"schemaVersion":2,"manifests":[{"digest":")" + a + R"("},{"digest":"nope"},{"size":3},)" +
+                      R"({"digest":")" + b + R"("}]})";
+  auto kids = registry::IndexChildren("application/vnd.oci.image.index.v1+json", index, 16);
+  REQUIRE(kids.size() == 2);
+  CHECK(kids[0].ToString() == a);
+  CHECK(kids[1].ToString() == b);
+  CHECK(registry::IndexChildren("application/vnd.docker.distribution.manifest.list.v2+json", index, 1).size() == 1);
+  CHECK(registry::IndexChildren("application/vnd.oci.image.manifest.v1+json", index, 16).empty());
+  CHECK(registry::IndexChildren("application/vnd.oci.image.index.v1+json", "{not json", 16).empty());
+  CHECK(registry::IndexChildren("application/vnd.oci.image.index.v1+json", R"({"manifests":{}})", 16).empty());
+}
+
 TEST_CASE("scrubber: a chunk corrupted on disk is found, counted, and its blob leaves the cache") {
   Rig r;
   std::string good = RandomBytes(kMiB, 12), bad = RandomBytes(kMiB, 13);
