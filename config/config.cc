@@ -202,6 +202,77 @@ Status ParseCluster(const toml::table& t, Cluster* c) {
   return Status::Ok();
 }
 
+// A region name as [node] region and replications use it.
+bool PlainName(const std::string& s) {
+  return !s.empty() && s.size() <= 64 &&
+         s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == std::string::npos;
+}
+
+Status ParseRegistry(const toml::table& t, Registry* r) {
+  const std::string p = "registry.";
+  RETURN_IF_ERROR(CheckKeys(t, p, {"name", "push_htpasswd", "pull_auth", "max_size", "copies", "policy", "prefixes",
+                                   "prefetch_rate", "blob_delete", "upload_timeout", "max_uploads", "gc_grace",
+                                   "max_auth_failures"}));
+  RETURN_IF_ERROR(GetString(t, p, "name", &r->name));
+  RETURN_IF_ERROR(GetString(t, p, "push_htpasswd", &r->push_htpasswd));
+  std::string pull = "anonymous";
+  RETURN_IF_ERROR(GetString(t, p, "pull_auth", &pull));
+  if (pull != "anonymous" && pull != "htpasswd")
+    return KeyError(p + "pull_auth", "must be \"anonymous\" or \"htpasswd\", not \"" + pull + "\"");
+  r->pull_requires_auth = pull == "htpasswd";
+  RETURN_IF_ERROR(GetSize(t, p, "max_size", &r->max_size));
+  RETURN_IF_ERROR(GetCount(t, p, "copies", &r->copies));
+  if (r->copies > 8) return KeyError(p + "copies", "must be from 1 to 8");
+  std::string policy = "manifests";
+  RETURN_IF_ERROR(GetString(t, p, "policy", &policy));
+  if (policy != "manifests" && policy != "full")
+    return KeyError(p + "policy", "must be \"manifests\" or \"full\", not \"" + policy + "\"");
+  r->full_policy = policy == "full";
+  if (const toml::node* n = t.get("prefixes")) {
+    if (!n->is_array()) return KeyError(p + "prefixes", "must be an array of repository prefixes");
+    for (const toml::node& item : *n->as_array()) {
+      if (!item.is_string() || item.as_string()->get().empty())
+        return KeyError(p + "prefixes", "must be an array of repository prefixes");
+      r->prefixes.push_back(std::string(item.as_string()->get()));
+    }
+  }
+  if (const toml::node* n = t.get("prefetch_rate"); n && n->is_integer() && n->as_integer()->get() >= 0) {
+    r->prefetch_rate = static_cast<uint64_t>(n->as_integer()->get());  // bytes per second
+  } else if (n) {
+    std::string v = n->is_string() ? std::string(n->as_string()->get()) : "";
+    if (v.size() > 2 && v.compare(v.size() - 2, 2, "/s") == 0) v.resize(v.size() - 2);
+    auto rate = v == "0" ? util::Result<uint64_t>(uint64_t{0}) : util::ParseSize(v);
+    if (v.empty() || !rate.ok()) return KeyError(p + "prefetch_rate", "must be a rate like \"50MiB/s\" (0: no cap)");
+    r->prefetch_rate = *rate;
+  }
+  RETURN_IF_ERROR(GetBool(t, p, "blob_delete", &r->blob_delete));
+  RETURN_IF_ERROR(GetDuration(t, p, "upload_timeout", &r->upload_timeout_ms));
+  if (r->upload_timeout_ms < 1000) return KeyError(p + "upload_timeout", "must be at least 1s");
+  RETURN_IF_ERROR(GetCount(t, p, "max_uploads", &r->max_uploads));
+  RETURN_IF_ERROR(GetDuration(t, p, "gc_grace", &r->gc_grace_ms));
+  RETURN_IF_ERROR(GetCount(t, p, "max_auth_failures", &r->auth_failures_per_minute));
+  return Status::Ok();
+}
+
+Status ValidateRegistry(const Config& cfg) {
+  const Registry& r = cfg.registry;
+  if (!r.enabled()) {
+    if (!r.push_htpasswd.empty()) return KeyError("registry.name", "is required with push_htpasswd");
+    return Status::Ok();
+  }
+  // The name is what clients send as ?ns=, so it follows the upstream names' rule.
+  if (r.name.size() > 255 || r.name.find_first_of("/?&=% \t") != std::string::npos)
+    return KeyError("registry.name", "'" + r.name + "' is not a registry host name");
+  for (const Upstream& u : cfg.upstreams) {
+    if (u.registry == r.name) return KeyError("registry.name", "'" + r.name + "' is also an [[upstream]]");
+  }
+  if (r.push_htpasswd.empty()) return KeyError("registry.push_htpasswd", "is required: pushes are always authenticated");
+  if (::access(r.push_htpasswd.c_str(), R_OK) != 0)
+    return KeyError("registry.push_htpasswd", "'" + r.push_htpasswd + "' cannot be read");
+  if (r.max_size < (64ull << 20)) return KeyError("registry.max_size", "must be at least 64MiB");
+  return Status::Ok();
+}
+
 // A peer URL: plain http://HOST:PORT with no path (peer traffic is signed, not encrypted).
 Status CheckPeerUrl(const std::string& key, const std::string& url) {
   auto u = util::ParseUrl(url);
@@ -216,10 +287,7 @@ Status ValidateCluster(Config* cfg) {
     char host[256] = {0};
     if (::gethostname(host, sizeof host - 1) == 0) node.name = host;
   }
-  auto plain = [](const std::string& s) {
-    return !s.empty() && s.size() <= 64 &&
-           s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == std::string::npos;
-  };
+  auto plain = PlainName;
   Cluster& c = cfg->cluster;
   if (!c.enabled()) {
     if (!c.seeds.empty() || !c.advertise.empty()) return KeyError("cluster.key_file", "is required with seeds or advertise");
@@ -312,7 +380,8 @@ Status Validate(Config* cfg) {
   cfg->server.listen_addr = *listen;
   if (cfg->cache.dir.empty()) return KeyError("cache.dir", "must not be empty");
   if (cfg->cache.max_size < (64ull << 20)) return KeyError("cache.max_size", "must be at least 64MiB");
-  if (cfg->upstreams.empty()) return KeyError("upstream", "at least one [[upstream]] is required");
+  if (cfg->upstreams.empty() && !cfg->registry.enabled())
+    return KeyError("upstream", "at least one [[upstream]] (or a [registry]) is required");
   std::set<std::string> names;
   int defaults = 0;
   for (size_t i = 0; i < cfg->upstreams.size(); ++i) {
@@ -331,11 +400,14 @@ Status Validate(Config* cfg) {
     if (u.is_default) ++defaults;
   }
   if (defaults > 1) return KeyError("upstream", "more than one upstream has default = true");
-  // The default upstream goes first; with none marked, the first one is the default.
+  // The default upstream goes first; with none marked, the first one is the
+  // default, unless there is an own registry: it then answers requests with no ns=.
+  if (defaults == 1) cfg->default_upstream_marked = true;
   for (size_t i = 0; i < cfg->upstreams.size(); ++i) {
     if (cfg->upstreams[i].is_default && i != 0) std::swap(cfg->upstreams[0], cfg->upstreams[i]);
   }
-  cfg->upstreams[0].is_default = true;
+  if (!cfg->upstreams.empty() && (defaults == 1 || !cfg->registry.enabled())) cfg->upstreams[0].is_default = true;
+  RETURN_IF_ERROR(ValidateRegistry(*cfg));
   util::LogLevel level;
   if (!util::ParseLogLevel(cfg->log_level.c_str(), &level))
     return KeyError("log.level", "'" + cfg->log_level + "' must be debug, info, warn or error");
@@ -374,7 +446,11 @@ util::Result<Config> ParseString(const std::string& text, const std::string& sou
   const toml::table& root = parsed.table();
   Config cfg;
   cfg.upstreams.clear();
-  RETURN_IF_ERROR(CheckKeys(root, "", {"server", "cache", "upstream", "log", "node", "cluster"}));
+  RETURN_IF_ERROR(CheckKeys(root, "", {"server", "cache", "upstream", "log", "node", "cluster", "registry"}));
+  if (const toml::node* n = root.get("registry")) {
+    if (!n->is_table()) return KeyError("registry", "must be a table");
+    RETURN_IF_ERROR(ParseRegistry(*n->as_table(), &cfg.registry));
+  }
   if (const toml::node* n = root.get("node")) {
     if (!n->is_table()) return KeyError("node", "must be a table");
     RETURN_IF_ERROR(ParseNode(*n->as_table(), &cfg.node));

@@ -108,12 +108,36 @@ struct Cluster {
   bool enabled() const { return !key_file.empty(); }
 };
 
+// [registry]: the fleet's own registry, pushed to at any node and replicated
+// to the regions that hold a replication of it (docs/replication.md).
+struct Registry {
+  std::string name;             // the ns= it is addressed by; empty: no own registry
+  std::string push_htpasswd;    // bcrypt htpasswd file pushes are checked against (required with name)
+  bool pull_requires_auth = false;  // key `pull_auth`, "anonymous" (default) or "htpasswd"
+  uint64_t max_size = 10ull << 30;  // own content on this node ("10GiB"), never evicted; a push past it: 403 DENIED
+  uint64_t copies = 2;          // nodes holding a pushed image before its manifest PUT answers 201
+  bool full_policy = false;     // key `policy`, "manifests" (default) or "full" (layers too)
+  std::vector<std::string> prefixes;  // repositories replicated (prefix match); empty: all
+  uint64_t prefetch_rate = 50ull << 20;  // key `prefetch_rate`, "50MiB/s": bytes/s pre-fetching may use; 0: no cap
+  bool blob_delete = false;     // key `blob_delete`: DELETE of blobs allowed
+  uint64_t upload_timeout_ms = 15 * 60 * 1000;  // an upload untouched this long is dropped with its bytes
+  uint64_t max_uploads = 64;    // uploads open at once on this node
+  uint64_t gc_grace_ms = 60 * 60 * 1000;  // key `gc_grace`, "1h": an unreferenced blob is removed after this
+  uint64_t auth_failures_per_minute = 10;  // key `max_auth_failures`: per client address, then 429
+
+  bool enabled() const { return !name.empty(); }
+};
+
 struct Config {
   Server server;
   Cache cache;
   Node node;
   Cluster cluster;
+  Registry registry;
   std::vector<Upstream> upstreams;  // the default one is first after Validate()
+  // Derived by Validate(): an upstream said `default = true`. Without one, a
+  // request with no ns= addresses the own registry (when there is one).
+  bool default_upstream_marked = false;
   std::string log_level = "info";   // [log] level: debug, info, warn, error
 };
 

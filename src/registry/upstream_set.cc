@@ -62,7 +62,7 @@ util::Result<std::unique_ptr<UpstreamSet>> UpstreamSet::Create(io::Env env,
 }
 
 Upstream* UpstreamSet::Select(const std::optional<std::string>& ns) {
-  if (!ns) return upstreams_[0].get();
+  if (!ns) return !upstreams_.empty() && upstreams_[0]->config.is_default ? upstreams_[0].get() : nullptr;
   std::string want = CanonicalRegistry(*ns);
   for (auto& u : upstreams_)
     if (u->config.registry == want) return u.get();

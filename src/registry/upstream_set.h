@@ -36,7 +36,8 @@ class UpstreamSet {
   static util::Result<std::unique_ptr<UpstreamSet>> Create(io::Env env,
                                                            const std::vector<config::Upstream>& upstreams);
   // The upstream named by `ns` (Docker Hub aliases allowed), or the default
-  // when `ns` is empty; nullptr when `ns` names no configured upstream.
+  // when `ns` is empty; nullptr when `ns` names no configured upstream, or
+  // is empty and no upstream is the default (the own registry answers then).
   Upstream* Select(const std::optional<std::string>& ns);
   // The repository as the upstream knows it ("alpine" -> "library/alpine" on Docker Hub).
   static std::string UpstreamName(const Upstream& up, const std::string& name);

@@ -116,6 +116,60 @@ url = "http://h:1"
   CHECK(d.node.region == "default");
 }
 
+TEST_CASE("config: the own registry") {
+  auto c = config::LoadString(R"(
+[registry]
+name = "fleet.example"
+push_htpasswd = "/etc/hostname"
+pull_auth = "htpasswd"
+policy = "full"
+prefixes = ["team-a/", "base"]
+prefetch_rate = "50MiB/s"
+copies = 3
+upload_timeout = "30s"
+[[upstream]]
+registry = "docker.io"
+url = "http://h:1"
+)", "t.toml");
+  REQUIRE(c.ok());
+  CHECK(c->registry.enabled());
+  CHECK(c->registry.name == "fleet.example");
+  CHECK(c->registry.pull_requires_auth);
+  CHECK(c->registry.full_policy);
+  CHECK(c->registry.prefixes == std::vector<std::string>{"team-a/", "base"});
+  CHECK(c->registry.prefetch_rate == 50ull << 20);
+  CHECK(c->registry.copies == 3);
+  CHECK(c->registry.upload_timeout_ms == 30000);
+  // No upstream said default: requests without ns= go to the own registry.
+  CHECK_FALSE(c->default_upstream_marked);
+  CHECK_FALSE(c->upstreams[0].is_default);
+
+  auto marked = config::LoadString(R"(
+[registry]
+name = "own"
+push_htpasswd = "/etc/hostname"
+prefetch_rate = 0
+[[upstream]]
+registry = "docker.io"
+url = "http://h:1"
+default = true
+)", "t.toml");
+  REQUIRE(marked.ok());
+  CHECK(marked->default_upstream_marked);
+  CHECK(marked->upstreams[0].is_default);
+  CHECK_FALSE(marked->registry.full_policy);  // "manifests" by default
+  CHECK(marked->registry.copies == 2);
+
+  // An own registry alone, with no upstream at all.
+  auto alone = config::LoadString("[registry]\nname = \"own\"\npush_htpasswd = \"/etc/hostname\"\n", "t.toml");
+  REQUIRE(alone.ok());
+  CHECK(alone->upstreams.empty());
+  // Without [registry], the first upstream is the default as before.
+  auto plain = config::LoadString("[[upstream]]\nregistry = \"r\"\nurl = \"http://h:1\"\n", "t.toml");
+  REQUIRE(plain.ok());
+  CHECK(plain->upstreams[0].is_default);
+}
+
 TEST_CASE("config: each error names the key") {
   struct Case {
     const char* toml;
@@ -159,6 +213,22 @@ TEST_CASE("config: each error names the key") {
       {std::string("[cluster]\nkey_file = \"/etc/hostname\"\nadvertise = \"http://h:1\"\ngossip_fanout = 0") + up,
        "cluster.gossip_fanout:"},
       {std::string("[cluster]\nbogus = 1") + up, "cluster.bogus: unknown key"},
+      {std::string("[registry]\nname = \"own\"") + up, "registry.push_htpasswd:"},
+      {std::string("[registry]\nname = \"own\"\npush_htpasswd = \"/nonexistent\"") + up, "registry.push_htpasswd:"},
+      {std::string("[registry]\npush_htpasswd = \"/etc/hostname\"") + up, "registry.name:"},
+      {std::string("[registry]\nname = \"r\"\npush_htpasswd = \"/etc/hostname\"") + up, "registry.name:"},
+      {std::string("[registry]\nname = \"a/b\"\npush_htpasswd = \"/etc/hostname\"") + up, "registry.name:"},
+      {std::string("[registry]\nname = \"o\"\npush_htpasswd = \"/etc/hostname\"\npolicy = \"most\"") + up,
+       "registry.policy:"},
+      {std::string("[registry]\nname = \"o\"\npush_htpasswd = \"/etc/hostname\"\npull_auth = \"x\"") + up,
+       "registry.pull_auth:"},
+      {std::string("[registry]\nname = \"o\"\npush_htpasswd = \"/etc/hostname\"\nprefetch_rate = \"fast\"") + up,
+       "registry.prefetch_rate:"},
+      {std::string("[registry]\nname = \"o\"\npush_htpasswd = \"/etc/hostname\"\ncopies = 0") + up,
+       "registry.copies:"},
+      {std::string("[registry]\nname = \"o\"\npush_htpasswd = \"/etc/hostname\"\nprefixes = [1]") + up,
+       "registry.prefixes:"},
+      {std::string("[registry]\nbogus = 1") + up, "registry.bogus: unknown key"},
   };
   for (auto& [toml, key] : cases) {
     INFO(toml);
