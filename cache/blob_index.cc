@@ -4,19 +4,28 @@
 
 namespace cache {
 
-void BlobIndex::Add(const util::Digest& d, uint64_t size, uint64_t last_access_ms) {
+void BlobIndex::Add(const util::Digest& d, uint64_t size, uint64_t last_access_ms, bool own) {
   auto [it, inserted] = entries_.try_emplace(d);
-  if (!inserted) stored_ -= it->second.size;
+  if (!inserted) (it->second.own ? own_ : stored_) -= it->second.size;
   if (inserted) ++generation_;
   it->second.size = size;
   it->second.last_access_ms = last_access_ms;
-  stored_ += size;
+  it->second.own = own;
+  (own ? own_ : stored_) += size;
+}
+
+void BlobIndex::SetOwn(const util::Digest& d, bool own) {
+  auto it = entries_.find(d);
+  if (it == entries_.end() || it->second.own == own) return;
+  (it->second.own ? own_ : stored_) -= it->second.size;
+  it->second.own = own;
+  (own ? own_ : stored_) += it->second.size;
 }
 
 void BlobIndex::Remove(const util::Digest& d) {
   auto it = entries_.find(d);
   if (it == entries_.end()) return;
-  stored_ -= it->second.size;
+  (it->second.own ? own_ : stored_) -= it->second.size;
   entries_.erase(it);
   ++generation_;
 }
@@ -53,7 +62,7 @@ void BlobIndex::Unpin(const util::Digest& d) {
 std::vector<util::Digest> BlobIndex::ChooseEvictions(uint64_t bytes) const {
   std::vector<std::pair<const util::Digest*, const Entry*>> candidates;
   for (const auto& [d, e] : entries_)
-    if (e.pins == 0) candidates.emplace_back(&d, &e);
+    if (e.pins == 0 && !e.own) candidates.emplace_back(&d, &e);
   std::sort(candidates.begin(), candidates.end(), [](const auto& a, const auto& b) {
     if (a.second->last_access_ms != b.second->last_access_ms)
       return a.second->last_access_ms < b.second->last_access_ms;

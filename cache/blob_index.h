@@ -4,7 +4,9 @@
 // being served are pinned and never chosen for eviction; blobs being filled
 // are not in the index yet but hold a reservation of their size, so the
 // budget counts them before they land. Eviction is least-recently-used over
-// whole blobs. Pure (time is passed in), loop thread only; rebuilt from the
+// whole blobs. Blobs of the own registry are listed too (they are served
+// and summarized like any other) but never chosen for eviction and counted
+// apart, against the registry's own budget. Pure (time is passed in), loop thread only; rebuilt from the
 // store at start.
 #pragma once
 
@@ -23,9 +25,12 @@ class BlobIndex {
     uint64_t last_access_ms = 0;
     uint32_t pins = 0;
     bool access_dirty = false;  // last_access changed since it was last persisted
+    bool own = false;           // own registry content: never evicted
   };
 
-  void Add(const util::Digest& d, uint64_t size, uint64_t last_access_ms);
+  void Add(const util::Digest& d, uint64_t size, uint64_t last_access_ms, bool own = false);
+  // Moves a listed blob between the cache and the own registry's content.
+  void SetOwn(const util::Digest& d, bool own);
   void Remove(const util::Digest& d);
   const Entry* Find(const util::Digest& d) const;
   void Touch(const util::Digest& d, uint64_t now_ms);
@@ -35,7 +40,9 @@ class BlobIndex {
   void Reserve(uint64_t bytes) { reserved_ += bytes; }
   void Unreserve(uint64_t bytes) { reserved_ -= bytes < reserved_ ? bytes : reserved_; }
 
+  // Cached (not own) bytes: what the cache budget holds.
   uint64_t stored_bytes() const { return stored_; }
+  uint64_t own_bytes() const { return own_; }
   // Stored plus reserved by fills in flight: what the budget is held against.
   uint64_t committed_bytes() const { return stored_ + reserved_; }
   size_t count() const { return entries_.size(); }
@@ -43,7 +50,7 @@ class BlobIndex {
   uint64_t generation() const { return generation_; }
   std::vector<util::Digest> Digests() const;
 
-  // Unpinned blobs, least recently used first, until their sizes add up to
+  // Unpinned cached (not own) blobs, least recently used first, until their sizes add up to
   // `bytes` (or every candidate is chosen). Ties break by digest, so the
   // choice is deterministic.
   std::vector<util::Digest> ChooseEvictions(uint64_t bytes) const;
@@ -55,6 +62,7 @@ class BlobIndex {
   std::unordered_map<util::Digest, Entry, util::DigestHash> entries_;
   uint64_t generation_ = 0;
   uint64_t stored_ = 0;
+  uint64_t own_ = 0;
   uint64_t reserved_ = 0;
 };
 

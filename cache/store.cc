@@ -7,6 +7,7 @@
 #include <xxhash.h>
 
 #include <cerrno>
+#include <algorithm>
 #include <cstring>
 
 #include "util/log.h"
@@ -18,8 +19,14 @@ using util::Digest;
 using util::Result;
 using util::Status;
 
-constexpr uint32_t kFormatVersion = 1;
-constexpr uint32_t kRecordVersion = 1;
+// Format 2 added the own registry's databases and BlobRecord v2; a format 1
+// environment is upgraded in place when opened for writing.
+constexpr uint32_t kFormatVersion = 2;
+constexpr uint32_t kRecordVersion = 1;      // manifest, tag and own-manifest records
+constexpr uint32_t kBlobRecordV1 = 1;       // 32 bytes
+constexpr uint32_t kBlobRecordV2 = 2;       // 72 bytes: v1 + flags + chunk key
+constexpr size_t kBlobRecordV2Size = 72;
+constexpr uint32_t kBlobFlagOwn = 1;
 
 // The one place LMDB codes become Status.
 Status FromMdb(int rc, const char* what) {
@@ -71,6 +78,136 @@ Status ClassifyWriteError(MDB_env* env, int rc, const char* what) {
     }
   }
   return FromMdb(rc, what);
+}
+
+Status DecodeBlobRecord(const MDB_val& val, const Digest& d, BlobInfo* out) {
+  const uint8_t* p = static_cast<const uint8_t*>(val.mv_data);
+  uint32_t version = val.mv_size >= 32 ? GetU32(p) : 0;
+  if (!(version == kBlobRecordV1 || (version == kBlobRecordV2 && val.mv_size >= kBlobRecordV2Size)))
+    return Status::Corruption("bad blob record for " + d.ToString());
+  out->chunk_size = GetU32(p + 4);
+  out->size = GetU64(p + 8);
+  out->created_ms = GetU64(p + 16);
+  out->last_access_ms = GetU64(p + 24);
+  out->own = false;
+  out->chunk_key = Digest{};
+  if (version == kBlobRecordV2) {
+    out->own = GetU32(p + 32) & kBlobFlagOwn;
+    out->chunk_key = Digest::FromRaw(p + 40);
+  }
+  if (out->chunk_size == 0) return Status::Corruption("bad chunk size for " + d.ToString());
+  return Status::Ok();
+}
+
+std::array<uint8_t, kBlobRecordV2Size> EncodeBlobRecord(const BlobInfo& info) {
+  std::array<uint8_t, kBlobRecordV2Size> rec{};
+  PutU32(rec.data(), kBlobRecordV2);
+  PutU32(rec.data() + 4, info.chunk_size);
+  PutU64(rec.data() + 8, info.size);
+  PutU64(rec.data() + 16, info.created_ms);
+  PutU64(rec.data() + 24, info.last_access_ms);
+  PutU32(rec.data() + 32, info.own ? kBlobFlagOwn : 0);
+  std::memcpy(rec.data() + 40, info.chunk_key.bytes.data(), 32);
+  return rec;
+}
+
+// Deletes every chunk stored under `key`.
+int DeleteChunksUnder(MDB_txn* txn, MDB_dbi chunks, const Digest& key) {
+  MDB_cursor* cur;
+  int rc = mdb_cursor_open(txn, chunks, &cur);
+  if (rc) return rc;
+  auto first = ChunkKey(key, 0);
+  MDB_val k = Val(first.data(), first.size()), v;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    if (k.mv_size != 36 || std::memcmp(k.mv_data, key.bytes.data(), 32) != 0) break;
+    rc = mdb_cursor_del(cur, 0);
+    if (rc) break;
+  }
+  mdb_cursor_close(cur);
+  return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+// OwnManifest record: u32 version, u32 flags (1: has subject), u64 size,
+// u64 created, 32 subject, then length-prefixed media type (u16), artifact
+// type (u16), annotations JSON (u32), and u32 count + 32 bytes per reference.
+std::string EncodeOwnManifest(const OwnManifest& m) {
+  std::string out(56, '\0');
+  uint8_t* p = reinterpret_cast<uint8_t*>(out.data());
+  PutU32(p, kRecordVersion);
+  PutU32(p + 4, m.subject ? 1 : 0);
+  PutU64(p + 8, m.size);
+  PutU64(p + 16, m.created_ms);
+  if (m.subject) std::memcpy(p + 24, m.subject->bytes.data(), 32);
+  auto put_len = [&out](uint64_t n, size_t width) {
+    uint8_t b[4];
+    PutU32(b, static_cast<uint32_t>(n));
+    out.append(reinterpret_cast<char*>(b), width);
+  };
+  put_len(m.media_type.size(), 2);
+  out += m.media_type;
+  put_len(m.artifact_type.size(), 2);
+  out += m.artifact_type;
+  put_len(m.annotations_json.size(), 4);
+  out += m.annotations_json;
+  put_len(m.references.size(), 4);
+  for (const Digest& d : m.references) out.append(reinterpret_cast<const char*>(d.bytes.data()), 32);
+  return out;
+}
+
+Status DecodeOwnManifest(const MDB_val& val, const Digest& d, OwnManifest* out) {
+  const uint8_t* p = static_cast<const uint8_t*>(val.mv_data);
+  size_t n = val.mv_size, at = 56;
+  Status bad = Status::Corruption("bad own manifest record for " + d.ToString());
+  if (n < at || GetU32(p) != kRecordVersion) return bad;
+  *out = OwnManifest();
+  out->digest = d;
+  if (GetU32(p + 4) & 1) out->subject = Digest::FromRaw(p + 24);
+  out->size = GetU64(p + 8);
+  out->created_ms = GetU64(p + 16);
+  auto get_str = [&](size_t width, std::string* s) {
+    if (at + width > n) return false;
+    uint32_t len = 0;
+    std::memcpy(&len, p + at, width);
+    at += width;
+    if (at + len > n) return false;
+    s->assign(reinterpret_cast<const char*>(p + at), len);
+    at += len;
+    return true;
+  };
+  if (!get_str(2, &out->media_type) || !get_str(2, &out->artifact_type) || !get_str(4, &out->annotations_json))
+    return bad;
+  if (at + 4 > n) return bad;
+  uint32_t refs = GetU32(p + at);
+  at += 4;
+  if (refs > (n - at) / 32) return bad;
+  for (uint32_t i = 0; i < refs; ++i, at += 32) out->references.push_back(Digest::FromRaw(p + at));
+  return Status::Ok();
+}
+
+std::array<uint8_t, 48> TagRecord(const Digest& d, uint64_t confirmed_ms) {
+  std::array<uint8_t, 48> rec{};
+  PutU32(rec.data(), kRecordVersion);
+  std::memcpy(rec.data() + 8, d.bytes.data(), 32);
+  PutU64(rec.data() + 40, confirmed_ms);
+  return rec;
+}
+
+// REQUIRES: the media type fits 16 bits.
+std::string EncodeManifestRecord(const Manifest& m) {
+  std::string rec(6 + m.media_type.size() + m.bytes.size(), '\0');
+  uint8_t* p = reinterpret_cast<uint8_t*>(rec.data());
+  PutU32(p, kRecordVersion);
+  uint16_t mlen = static_cast<uint16_t>(m.media_type.size());
+  std::memcpy(p + 4, &mlen, 2);
+  std::memcpy(p + 6, m.media_type.data(), mlen);
+  std::memcpy(p + 6 + mlen, m.bytes.data(), m.bytes.size());
+  return rec;
+}
+
+std::string ReferrerKey(const Digest& subject, const Digest& referrer) {
+  std::string k(reinterpret_cast<const char*>(subject.bytes.data()), 32);
+  k.append(reinterpret_cast<const char*>(referrer.bytes.data()), 32);
+  return k;
 }
 
 // A write transaction that aborts unless committed.
@@ -147,13 +284,20 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options) {
                                                         {"blobs", &s->blobs_},
                                                         {"chunks", &s->chunks_},
                                                         {"manifests", &s->manifests_},
-                                                        {"tags", &s->tags_}};
+                                                        {"tags", &s->tags_},
+                                                        {"own_manifests", &s->own_manifests_},
+                                                        {"referrers", &s->referrers_},
+                                                        {"fleet", &s->fleet_}};
     for (auto& db : dbs) {
       rc = mdb_dbi_open(txn.get(), db.name, MDB_CREATE, db.dbi);
       if (rc) return FromMdb(rc, "open database");
     }
     MDB_val key = Val("format", 6), val;
     rc = mdb_get(txn.get(), s->meta_, &key, &val);
+    if (rc == 0 && val.mv_size == 4 && GetU32(static_cast<uint8_t*>(val.mv_data)) == 1) {
+      LOG_INFO("cache: format 1 upgraded to %u (own registry databases added)", kFormatVersion);
+      rc = MDB_NOTFOUND;  // rewritten below; the databases were created above
+    }
     if (rc == MDB_NOTFOUND) {
       uint8_t v[4];
       PutU32(v, kFormatVersion);
@@ -191,9 +335,16 @@ Result<std::unique_ptr<Store>> Store::OpenReadOnly(std::unique_ptr<Store> s, con
   if (rc) return FromMdb(rc, "begin read transaction");
   struct { const char* name; MDB_dbi* dbi; } dbs[] = {{"meta", &s->meta_}, {"blobs", &s->blobs_},
                                                       {"chunks", &s->chunks_}, {"manifests", &s->manifests_},
-                                                      {"tags", &s->tags_}};
+                                                      {"tags", &s->tags_}, {"own_manifests", &s->own_manifests_},
+                                                      {"referrers", &s->referrers_}, {"fleet", &s->fleet_}};
   for (auto& db : dbs) {
     rc = mdb_dbi_open(txn, db.name, 0, db.dbi);
+    // A format 1 cache (a daemon not upgraded yet) has no own-registry databases.
+    if (rc == MDB_NOTFOUND && db.dbi != &s->meta_ && db.dbi != &s->blobs_ && db.dbi != &s->chunks_ &&
+        db.dbi != &s->manifests_ && db.dbi != &s->tags_) {
+      s->missing_dbs_ = true;
+      continue;
+    }
     if (rc) {
       mdb_txn_abort(txn);
       return FromMdb(rc, "open database");
@@ -223,15 +374,7 @@ Status Store::GetBlob(const ReadTxn& txn, const Digest& d, BlobInfo* out) const 
   MDB_val key = DigestVal(d), val;
   int rc = mdb_get(txn.get(), blobs_, &key, &val);
   if (rc) return FromMdb(rc, "blob");
-  const uint8_t* p = static_cast<const uint8_t*>(val.mv_data);
-  if (val.mv_size < 32 || GetU32(p) != kRecordVersion)
-    return Status::Corruption("bad blob record for " + d.ToString());
-  out->chunk_size = GetU32(p + 4);
-  out->size = GetU64(p + 8);
-  out->created_ms = GetU64(p + 16);
-  out->last_access_ms = GetU64(p + 24);
-  if (out->chunk_size == 0) return Status::Corruption("bad chunk size for " + d.ToString());
-  return Status::Ok();
+  return DecodeBlobRecord(val, d, out);
 }
 
 Status Store::GetChunk(const ReadTxn& txn, const Digest& d, uint32_t index,
@@ -340,10 +483,160 @@ Result<StoreStats> Store::Stats() const {
 Status Store::DeleteManifest(const Digest& d) {
   WriteTxn txn(env_);
   if (!txn.status().ok()) return txn.status();
-  MDB_val key = DigestVal(d);
+  MDB_val key = DigestVal(d), val;
   int rc = mdb_del(txn.get(), manifests_, &key, nullptr);
   if (rc) return FromMdb(rc, "delete manifest");
+  if (!missing_dbs_ && mdb_get(txn.get(), own_manifests_, &key, &val) == 0) {
+    OwnManifest own;
+    if (DecodeOwnManifest(val, d, &own).ok() && own.subject) {
+      std::string rk = ReferrerKey(*own.subject, d);
+      MDB_val rkey = Val(rk.data(), rk.size());
+      rc = mdb_del(txn.get(), referrers_, &rkey, nullptr);
+      if (rc && rc != MDB_NOTFOUND) return FromMdb(rc, "delete referrer");
+    }
+    if ((rc = mdb_del(txn.get(), own_manifests_, &key, nullptr))) return FromMdb(rc, "delete own manifest");
+  }
+  Status st = txn.Commit();
+  if (!st.ok()) return st;
+  return Sync();
+}
+
+Status Store::PutOwnManifest(const OwnManifest& own, const Manifest& m, const std::string& registry,
+                             const std::string& repo, const std::string& tag) {
+  if (m.media_type.size() > 0xffff || own.artifact_type.size() > 0xffff)
+    return Status::InvalidArgument("media type too long");
+  {
+    WriteTxn txn(env_);
+    if (!txn.status().ok()) return txn.status();
+    std::string rec = EncodeManifestRecord(m);
+    MDB_val key = DigestVal(own.digest), val = Val(rec.data(), rec.size());
+    int rc = mdb_put(txn.get(), manifests_, &key, &val, 0);
+    if (rc) return FromMdb(rc, "put manifest");
+    std::string orec = EncodeOwnManifest(own);
+    MDB_val oval = Val(orec.data(), orec.size());
+    if ((rc = mdb_put(txn.get(), own_manifests_, &key, &oval, 0))) return FromMdb(rc, "put own manifest");
+    if (own.subject) {
+      std::string rk = ReferrerKey(*own.subject, own.digest);
+      MDB_val rkey = Val(rk.data(), rk.size()), rval = Val("", 0);
+      if ((rc = mdb_put(txn.get(), referrers_, &rkey, &rval, 0))) return FromMdb(rc, "put referrer");
+    }
+    if (!tag.empty()) {
+      std::string k = TagKey(registry, repo, tag);
+      auto trec = TagRecord(own.digest, own.created_ms);
+      MDB_val tkey = Val(k.data(), k.size()), tval = Val(trec.data(), trec.size());
+      if ((rc = mdb_put(txn.get(), tags_, &tkey, &tval, 0))) return FromMdb(rc, "put tag");
+    }
+    Status st = txn.Commit();
+    if (!st.ok()) return st;
+  }
+  return Sync();
+}
+
+Status Store::DeleteTag(const std::string& registry, const std::string& repo, const std::string& tag) {
+  WriteTxn txn(env_);
+  if (!txn.status().ok()) return txn.status();
+  std::string k = TagKey(registry, repo, tag);
+  MDB_val key = Val(k.data(), k.size());
+  int rc = mdb_del(txn.get(), tags_, &key, nullptr);
+  if (rc && rc != MDB_NOTFOUND) return FromMdb(rc, "delete tag");
   return txn.Commit();
+}
+
+Status Store::PutFleetRecord(const std::string& key, const std::string& value) {
+  {
+    WriteTxn txn(env_);
+    if (!txn.status().ok()) return txn.status();
+    MDB_val k = Val(key.data(), key.size()), v = Val(value.data(), value.size());
+    int rc = value.empty() ? mdb_del(txn.get(), fleet_, &k, nullptr) : mdb_put(txn.get(), fleet_, &k, &v, 0);
+    if (rc && !(value.empty() && rc == MDB_NOTFOUND)) return FromMdb(rc, "put fleet record");
+    Status st = txn.Commit();
+    if (!st.ok()) return st;
+  }
+  return Sync();
+}
+
+Result<std::vector<std::string>> Store::ListTags(const ReadTxn& txn, const std::string& registry,
+                                                 const std::string& repo, const std::string& last, size_t n) const {
+  std::vector<std::string> out;
+  std::string prefix = TagKey(registry, repo, "");
+  std::string start = prefix + last;
+  MDB_cursor* cur;
+  int rc = mdb_cursor_open(txn.get(), tags_, &cur);
+  if (rc) return FromMdb(rc, "cursor");
+  MDB_val k = Val(start.data(), start.size()), v;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && out.size() < n;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    std::string_view key(static_cast<const char*>(k.mv_data), k.mv_size);
+    if (key.substr(0, prefix.size()) != prefix) break;
+    std::string_view tag = key.substr(prefix.size());
+    if (!last.empty() && tag == last) continue;  // strictly after `last`
+    out.emplace_back(tag);
+  }
+  mdb_cursor_close(cur);
+  if (rc && rc != MDB_NOTFOUND) return FromMdb(rc, "list tags");
+  return out;
+}
+
+Status Store::GetOwnManifest(const ReadTxn& txn, const Digest& d, OwnManifest* out) const {
+  if (missing_dbs_) return Status::NotFound("own manifest");
+  MDB_val key = DigestVal(d), val;
+  int rc = mdb_get(txn.get(), own_manifests_, &key, &val);
+  if (rc) return FromMdb(rc, "own manifest");
+  return DecodeOwnManifest(val, d, out);
+}
+
+Result<std::vector<OwnManifest>> Store::ListOwnManifests() const {
+  std::vector<OwnManifest> out;
+  if (missing_dbs_) return out;
+  auto txn = BeginRead();
+  if (!txn.ok()) return txn.status();
+  MDB_cursor* cur;
+  int rc = mdb_cursor_open(txn->get(), own_manifests_, &cur);
+  if (rc) return FromMdb(rc, "cursor");
+  MDB_val k, v;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    OwnManifest m;
+    if (k.mv_size == 32 && DecodeOwnManifest(v, Digest::FromRaw(static_cast<const uint8_t*>(k.mv_data)), &m).ok())
+      out.push_back(std::move(m));
+  }
+  mdb_cursor_close(cur);
+  if (rc != MDB_NOTFOUND) return FromMdb(rc, "list own manifests");
+  return out;
+}
+
+Result<std::vector<OwnManifest>> Store::ListReferrers(const ReadTxn& txn, const Digest& subject) const {
+  std::vector<OwnManifest> out;
+  if (missing_dbs_) return out;
+  MDB_cursor* cur;
+  int rc = mdb_cursor_open(txn.get(), referrers_, &cur);
+  if (rc) return FromMdb(rc, "cursor");
+  MDB_val k = DigestVal(subject), v;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+    if (k.mv_size != 64 || std::memcmp(k.mv_data, subject.bytes.data(), 32) != 0) break;
+    OwnManifest m;
+    if (GetOwnManifest(txn, Digest::FromRaw(static_cast<const uint8_t*>(k.mv_data) + 32), &m).ok())
+      out.push_back(std::move(m));
+  }
+  mdb_cursor_close(cur);
+  if (rc && rc != MDB_NOTFOUND) return FromMdb(rc, "list referrers");
+  return out;
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Store::ListFleetRecords() const {
+  std::vector<std::pair<std::string, std::string>> out;
+  if (missing_dbs_) return out;
+  auto txn = BeginRead();
+  if (!txn.ok()) return txn.status();
+  MDB_cursor* cur;
+  int rc = mdb_cursor_open(txn->get(), fleet_, &cur);
+  if (rc) return FromMdb(rc, "cursor");
+  MDB_val k, v;
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+    out.emplace_back(std::string(static_cast<const char*>(k.mv_data), k.mv_size),
+                     std::string(static_cast<const char*>(v.mv_data), v.mv_size));
+  mdb_cursor_close(cur);
+  if (rc != MDB_NOTFOUND) return FromMdb(rc, "list fleet records");
+  return out;
 }
 
 Result<std::vector<Digest>> Store::ListBlobs() const {
@@ -360,10 +653,9 @@ Status Store::PutBlobAccess(const std::vector<std::pair<Digest, uint64_t>>& acce
   for (const auto& [d, ms] : access) {
     MDB_val key = DigestVal(d), val;
     if (mdb_get(txn.get(), blobs_, &key, &val) != 0 || val.mv_size < 32) continue;  // evicted meanwhile
-    uint8_t rec[32];
-    std::memcpy(rec, val.mv_data, 32);
-    PutU64(rec + 24, ms);
-    MDB_val nv = Val(rec, sizeof(rec));
+    std::string rec(static_cast<const char*>(val.mv_data), val.mv_size);  // v1 or v2: only the time changes
+    PutU64(reinterpret_cast<uint8_t*>(rec.data()) + 24, ms);
+    MDB_val nv = Val(rec.data(), rec.size());
     int rc = mdb_put(txn.get(), blobs_, &key, &nv, 0);
     if (rc) return FromMdb(rc, "put blob access");
   }
@@ -389,13 +681,8 @@ Status Store::PublishBlob(const Digest& d, const BlobInfo& info) {
   {
     WriteTxn txn(env_);
     if (!txn.status().ok()) return txn.status();
-    uint8_t rec[32];
-    PutU32(rec, kRecordVersion);
-    PutU32(rec + 4, info.chunk_size);
-    PutU64(rec + 8, info.size);
-    PutU64(rec + 16, info.created_ms);
-    PutU64(rec + 24, info.last_access_ms);
-    MDB_val key = DigestVal(d), val = Val(rec, sizeof(rec));
+    auto rec = EncodeBlobRecord(info);
+    MDB_val key = DigestVal(d), val = Val(rec.data(), rec.size());
     int rc = mdb_put(txn.get(), blobs_, &key, &val, 0);
     if (rc) return FromMdb(rc, "put blob");
     Status st = txn.Commit();
@@ -404,37 +691,85 @@ Status Store::PublishBlob(const Digest& d, const BlobInfo& info) {
   return Sync();
 }
 
-Status Store::DeleteBlob(const Digest& d) {
+Status Store::PublishUpload(const Digest& d, const BlobInfo& info, bool* existed) {
+  *existed = false;
+  {
+    WriteTxn txn(env_);
+    if (!txn.status().ok()) return txn.status();
+    MDB_val key = DigestVal(d), val;
+    int rc = mdb_get(txn.get(), blobs_, &key, &val);
+    if (rc == 0) {
+      // Pushed before, or cached from a mirror: same bytes. Keep those, mark them own.
+      *existed = true;
+      BlobInfo cur;
+      Status st = DecodeBlobRecord(val, d, &cur);
+      if (!st.ok()) return st;
+      cur.own = true;
+      auto rec = EncodeBlobRecord(cur);
+      MDB_val nv = Val(rec.data(), rec.size());
+      if ((rc = mdb_put(txn.get(), blobs_, &key, &nv, 0))) return FromMdb(rc, "put blob");
+      if (info.chunk_key != Digest{} && info.chunk_key != d &&
+          (rc = DeleteChunksUnder(txn.get(), chunks_, info.chunk_key)))
+        return FromMdb(rc, "delete upload chunks");
+    } else if (rc == MDB_NOTFOUND) {
+      BlobInfo own = info;
+      own.own = true;
+      auto rec = EncodeBlobRecord(own);
+      MDB_val nv = Val(rec.data(), rec.size());
+      if ((rc = mdb_put(txn.get(), blobs_, &key, &nv, 0))) return FromMdb(rc, "put blob");
+    } else {
+      return FromMdb(rc, "blob");
+    }
+    Status st = txn.Commit();
+    if (!st.ok()) return st;
+  }
+  return Sync();
+}
+
+Status Store::SetBlobOwn(const Digest& d, bool own) {
   WriteTxn txn(env_);
   if (!txn.status().ok()) return txn.status();
-  MDB_val key = DigestVal(d);
-  int rc = mdb_del(txn.get(), blobs_, &key, nullptr);
-  if (rc && rc != MDB_NOTFOUND) return FromMdb(rc, "delete blob");
-  MDB_cursor* cur;
-  rc = mdb_cursor_open(txn.get(), chunks_, &cur);
-  if (rc) return FromMdb(rc, "cursor");
-  auto first = ChunkKey(d, 0);
-  MDB_val k = Val(first.data(), first.size()), v;
-  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-    if (k.mv_size != 36 || std::memcmp(k.mv_data, d.bytes.data(), 32) != 0) break;
-    rc = mdb_cursor_del(cur, 0);
-    if (rc) break;
-  }
-  mdb_cursor_close(cur);
-  if (rc && rc != MDB_NOTFOUND) return FromMdb(rc, "delete chunks");
+  MDB_val key = DigestVal(d), val;
+  int rc = mdb_get(txn.get(), blobs_, &key, &val);
+  if (rc) return FromMdb(rc, "blob");
+  BlobInfo cur;
+  Status st = DecodeBlobRecord(val, d, &cur);
+  if (!st.ok()) return st;
+  if (cur.own == own) return Status::Ok();
+  cur.own = own;
+  auto rec = EncodeBlobRecord(cur);
+  MDB_val nv = Val(rec.data(), rec.size());
+  if ((rc = mdb_put(txn.get(), blobs_, &key, &nv, 0))) return FromMdb(rc, "put blob");
+  st = txn.Commit();
+  if (!st.ok()) return st;
+  return Sync();
+}
+
+Status Store::DeleteChunks(const Digest& key) {
+  WriteTxn txn(env_);
+  if (!txn.status().ok()) return txn.status();
+  if (int rc = DeleteChunksUnder(txn.get(), chunks_, key)) return FromMdb(rc, "delete chunks");
   return txn.Commit();
 }
 
-namespace {
-std::array<uint8_t, 48> TagRecord(const Digest& d, uint64_t confirmed_ms) {
-  std::array<uint8_t, 48> rec{};
-  PutU32(rec.data(), kRecordVersion);
-  std::memcpy(rec.data() + 8, d.bytes.data(), 32);
-  PutU64(rec.data() + 40, confirmed_ms);
-  return rec;
+Status Store::DeleteBlob(const Digest& d) {
+  WriteTxn txn(env_);
+  if (!txn.status().ok()) return txn.status();
+  MDB_val key = DigestVal(d), val;
+  Digest chunks_at = d;
+  int rc = mdb_get(txn.get(), blobs_, &key, &val);
+  if (rc == 0) {
+    BlobInfo info;
+    if (DecodeBlobRecord(val, d, &info).ok()) chunks_at = info.ChunksOf(d);
+    rc = mdb_del(txn.get(), blobs_, &key, nullptr);
+  }
+  if (rc && rc != MDB_NOTFOUND) return FromMdb(rc, "delete blob");
+  if ((rc = DeleteChunksUnder(txn.get(), chunks_, chunks_at))) return FromMdb(rc, "delete chunks");
+  // A fill's chunks (under the digest) may exist beside an upload's.
+  if (chunks_at != d && (rc = DeleteChunksUnder(txn.get(), chunks_, d))) return FromMdb(rc, "delete chunks");
+  return txn.Commit();
 }
-}  // namespace
+
 
 Status Store::PutTag(const std::string& registry, const std::string& repo, const std::string& tag,
                      const TagInfo& info) {
@@ -454,13 +789,7 @@ Status Store::PutManifest(const Digest& d, const Manifest& m, const std::string&
   {
     WriteTxn txn(env_);
     if (!txn.status().ok()) return txn.status();
-    std::string rec(6 + m.media_type.size() + m.bytes.size(), '\0');
-    uint8_t* p = reinterpret_cast<uint8_t*>(rec.data());
-    PutU32(p, kRecordVersion);
-    uint16_t mlen = static_cast<uint16_t>(m.media_type.size());
-    std::memcpy(p + 4, &mlen, 2);
-    std::memcpy(p + 6, m.media_type.data(), mlen);
-    std::memcpy(p + 6 + mlen, m.bytes.data(), m.bytes.size());
+    std::string rec = EncodeManifestRecord(m);
     MDB_val key = DigestVal(d), val = Val(rec.data(), rec.size());
     int rc = mdb_put(txn.get(), manifests_, &key, &val, 0);
     if (rc) return FromMdb(rc, "put manifest");
@@ -480,8 +809,21 @@ Status Store::PutManifest(const Digest& d, const Manifest& m, const std::string&
 Result<uint64_t> Store::RemoveOrphanChunks() {
   WriteTxn txn(env_);
   if (!txn.status().ok()) return txn.status();
+  // Chunks kept under another key than their blob's digest (pushed blobs).
+  std::vector<Digest> moved;
   MDB_cursor* cur;
-  int rc = mdb_cursor_open(txn.get(), chunks_, &cur);
+  int rc = mdb_cursor_open(txn.get(), blobs_, &cur);
+  if (rc) return FromMdb(rc, "cursor");
+  MDB_val bk0, bv0;
+  for (rc = mdb_cursor_get(cur, &bk0, &bv0, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &bk0, &bv0, MDB_NEXT)) {
+    BlobInfo info;
+    if (bk0.mv_size != 32) continue;
+    Digest d = Digest::FromRaw(static_cast<const uint8_t*>(bk0.mv_data));
+    if (DecodeBlobRecord(bv0, d, &info).ok() && info.ChunksOf(d) != d) moved.push_back(info.chunk_key);
+  }
+  mdb_cursor_close(cur);
+  std::sort(moved.begin(), moved.end());
+  rc = mdb_cursor_open(txn.get(), chunks_, &cur);
   if (rc) return FromMdb(rc, "cursor");
   uint64_t removed = 0;
   MDB_val k, v;
@@ -495,7 +837,8 @@ Result<uint64_t> Store::RemoveOrphanChunks() {
       if (k.mv_size == 36) std::memcpy(last, kd, 32);
       have_last = k.mv_size == 36;
       MDB_val bk = Val(kd, 32), bv;
-      last_complete = k.mv_size == 36 && mdb_get(txn.get(), blobs_, &bk, &bv) == 0;
+      last_complete = k.mv_size == 36 && (mdb_get(txn.get(), blobs_, &bk, &bv) == 0 ||
+                                          std::binary_search(moved.begin(), moved.end(), Digest::FromRaw(kd)));
     }
     if (!last_complete) {
       rc = mdb_cursor_del(cur, 0);

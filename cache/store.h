@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -30,9 +31,30 @@ struct BlobInfo {
   uint32_t chunk_size = kDefaultChunkSize;
   uint64_t created_ms = 0;
   uint64_t last_access_ms = 0;
+  // Content of the fleet's own registry: pushed, or held as a replica. Never
+  // evicted by the cache budget (docs/cache-format.md, BlobRecord flags).
+  bool own = false;
+  // Where the chunks are stored: a pushed blob keeps the key its upload
+  // wrote them under (its digest was not known yet). All-zero: the digest.
+  util::Digest chunk_key{};
   uint32_t ChunkCount() const {
     return static_cast<uint32_t>((size + chunk_size - 1) / chunk_size);
   }
+  // The key to read chunks of blob `d` with.
+  const util::Digest& ChunksOf(const util::Digest& d) const { return chunk_key == util::Digest{} ? d : chunk_key; }
+};
+
+// A manifest of the own registry: what tags/list, referrers and garbage
+// collection need without parsing it again.
+struct OwnManifest {
+  util::Digest digest;
+  std::string media_type;
+  std::string artifact_type;     // artifactType, or the config's media type (OCI image spec)
+  uint64_t size = 0;
+  uint64_t created_ms = 0;
+  std::optional<util::Digest> subject;
+  std::vector<util::Digest> references;  // blobs (config, layers) and child manifests
+  std::string annotations_json;  // the manifest's "annotations" object, or empty
 };
 
 struct Manifest {
@@ -100,6 +122,8 @@ class Store {
   // Errors: NotFound if the blob is not complete, Corruption for a bad record.
   util::Status GetBlob(const ReadTxn& txn, const util::Digest& d, BlobInfo* out) const;
   // The payload of one chunk, pointing into the map (valid while txn lives).
+  // `d` is the key the chunks are stored under: BlobInfo::ChunksOf(digest)
+  // for a complete blob, the digest for a fill in progress.
   // Used for complete blobs and, by a fill's own waiters, for committed
   // chunks of the fill in progress. With `verify`, the payload's XXH3 is
   // checked against the one written at fill time (about 30 GB/s).
@@ -117,20 +141,53 @@ class Store {
   util::Result<StoreStats> Stats() const;
   // Every complete blob with its record (to rebuild the index at start).
   util::Result<std::vector<std::pair<util::Digest, BlobInfo>>> ListBlobInfos() const;
+  // Tags of `repo` in `registry` sorted bytewise (the spec's lexical order),
+  // after `last` when it is non-empty, at most `n`.
+  util::Result<std::vector<std::string>> ListTags(const ReadTxn& txn, const std::string& registry,
+                                                  const std::string& repo, const std::string& last, size_t n) const;
+  // Errors: NotFound, Corruption.
+  util::Status GetOwnManifest(const ReadTxn& txn, const util::Digest& d, OwnManifest* out) const;
+  util::Result<std::vector<OwnManifest>> ListOwnManifests() const;
+  // Own manifests whose subject is `subject`.
+  util::Result<std::vector<OwnManifest>> ListReferrers(const ReadTxn& txn, const util::Digest& subject) const;
+  // The fleet state this node keeps across restarts (own tags, replications):
+  // opaque records by key, written by the cluster layer.
+  util::Result<std::vector<std::pair<std::string, std::string>>> ListFleetRecords() const;
 
   // ---- writes (writer thread only) ----
   // Writes one in-progress chunk, not synced. Errors: NoSpace, IoError.
   util::Status PutChunk(const util::Digest& d, uint32_t index, std::span<const uint8_t> payload);
-  // Marks a blob complete and syncs. REQUIRES: all its chunks were put.
+  // Marks a blob complete and syncs. REQUIRES: all its chunks were put
+  // (under info.ChunksOf(d)).
   util::Status PublishBlob(const util::Digest& d, const BlobInfo& info);
+  // Publishes an upload whose chunks are under `info.chunk_key` as own
+  // blob `d`, and syncs. When `d` is already stored, it is marked own
+  // instead, the upload's chunks are deleted and *existed is set.
+  util::Status PublishUpload(const util::Digest& d, const BlobInfo& info, bool* existed);
+  // Sets or clears the own flag of a stored blob. Errors: NotFound.
+  util::Status SetBlobOwn(const util::Digest& d, bool own);
+  // Deletes chunks stored under `key` that no blob record uses (an
+  // abandoned upload).
+  util::Status DeleteChunks(const util::Digest& key);
   // Deletes a blob's record and every chunk of it (complete or not).
   util::Status DeleteBlob(const util::Digest& d);
   // Stores a verified manifest and, when tag is non-empty, the tag pointing at
   // it, in one synced transaction.
   util::Status PutManifest(const util::Digest& d, const Manifest& m, const std::string& registry,
                            const std::string& repo, const std::string& tag, uint64_t now_ms);
-  // Deletes a manifest record (tags pointing at it then miss and refetch).
+  // Deletes a manifest record (tags pointing at it then miss and refetch),
+  // with its own-registry record and referrer entry if it has them.
   util::Status DeleteManifest(const util::Digest& d);
+  // Stores a manifest of the own registry: the manifest, its OwnManifest
+  // record (and referrer entry), and the tag when non-empty, in one synced
+  // transaction. The tag record's confirmed time is created_ms.
+  util::Status PutOwnManifest(const OwnManifest& own, const Manifest& m, const std::string& registry,
+                              const std::string& repo, const std::string& tag);
+  // Deletes a tag record. Missing is not an error.
+  util::Status DeleteTag(const std::string& registry, const std::string& repo, const std::string& tag);
+  // Writes (or, with an empty value, deletes) a fleet record. Synced: fleet
+  // state is what a push's acknowledgement promised.
+  util::Status PutFleetRecord(const std::string& key, const std::string& value);
   // Writes a tag record alone (a revalidation confirmed it). Not synced: a
   // lost confirmation only costs one more HEAD.
   util::Status PutTag(const std::string& registry, const std::string& repo, const std::string& tag,
@@ -158,6 +215,8 @@ class Store {
   bool read_only_ = false;
   MDB_env* env_ = nullptr;
   MDB_dbi meta_ = 0, blobs_ = 0, chunks_ = 0, manifests_ = 0, tags_ = 0;
+  MDB_dbi own_manifests_ = 0, referrers_ = 0, fleet_ = 0;
+  bool missing_dbs_ = false;  // read-only over a format 1 cache: no own-registry databases
 };
 
 // The XXH3-64 checksum stored in each chunk record.

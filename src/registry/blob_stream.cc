@@ -15,6 +15,7 @@ void BlobStream::ServeCached(cache::Store* store, CacheKeeper* keeper, const uti
   auto s = std::make_shared<BlobStream>(store, keeper, digest, std::move(exchange), nullptr);
   keeper->Pin(digest, now_wall_ms);
   s->pinned_ = true;
+  s->chunk_key_ = info.ChunksOf(digest);
   s->Start(info.size, info.chunk_size);
 }
 
@@ -91,7 +92,7 @@ void BlobStream::Pump() {
     // until the socket write completes, so nothing is copied in user space.
     auto txn = store_->BeginRead();
     std::span<const uint8_t> payload;
-    Status st = txn.ok() ? store_->GetChunk(*txn, digest_, index, &payload, /*verify=*/true) : txn.status();
+    Status st = txn.ok() ? store_->GetChunk(*txn, chunk_key_, index, &payload, /*verify=*/true) : txn.status();
     if (st.ok() && payload.size() < stop - chunk_start) st = Status::Corruption("short chunk " + std::to_string(index));
     if (!st.ok()) {
       // Never bad bytes: the client is reset, and a corrupt blob leaves the

@@ -32,6 +32,7 @@ class BlobStream : public std::enable_shared_from_this<BlobStream> {
       : store_(store),
         keeper_(keeper),
         digest_(digest),
+        chunk_key_(digest),
         exchange_(std::move(exchange)),
         fill_(std::move(fill)) {}
 
@@ -52,6 +53,7 @@ class BlobStream : public std::enable_shared_from_this<BlobStream> {
   CacheKeeper* keeper_;
   bool pinned_ = false;
   util::Digest digest_;
+  util::Digest chunk_key_;  // where its chunks are stored (BlobInfo::ChunksOf)
   std::shared_ptr<http::Exchange> exchange_;
   std::shared_ptr<BlobFill> fill_;  // null when serving a complete blob
   uint64_t size_ = 0;

@@ -18,7 +18,7 @@ CacheKeeper::CacheKeeper(io::Env env, const config::Cache& cfg, cache::Store* st
 util::Status CacheKeeper::Start() {
   auto blobs = store_->ListBlobInfos();
   if (!blobs.ok()) return blobs.status();
-  for (const auto& [d, info] : *blobs) index_.Add(d, info.size, info.last_access_ms);
+  for (const auto& [d, info] : *blobs) index_.Add(d, info.size, info.last_access_ms, info.own);
   LOG_INFO("cache: %zu blob(s), %s of %s budget", index_.count(), util::FormatSize(index_.stored_bytes()).c_str(),
            util::FormatSize(cfg_.max_size).c_str());
   timer_.Init(env_.loop, this, uv_timer_init);
@@ -71,6 +71,14 @@ bool CacheKeeper::Reserve(uint64_t size) {
 void CacheKeeper::Published(const util::Digest& d, uint64_t size, uint64_t now_ms) {
   index_.Unreserve(size);
   index_.Add(d, size, now_ms);
+}
+
+void CacheKeeper::AddOwn(const util::Digest& d, uint64_t size, uint64_t now_ms) {
+  if (index_.Find(d)) {
+    index_.SetOwn(d, true);
+    return;
+  }
+  index_.Add(d, size, now_ms, /*own=*/true);
 }
 
 void CacheKeeper::Remove(const util::Digest& d, const char* why) {

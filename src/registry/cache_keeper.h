@@ -50,6 +50,10 @@ class CacheKeeper {
   void Unreserve(uint64_t size) { index_.Unreserve(size); }
   // A fill's blob was published: its reservation becomes a stored blob.
   void Published(const util::Digest& d, uint64_t size, uint64_t now_ms);
+  // A blob of the own registry was stored (or a cached one became own):
+  // listed, never evicted, counted against the registry's budget.
+  void AddOwn(const util::Digest& d, uint64_t size, uint64_t now_ms);
+  uint64_t own_bytes() const { return index_.own_bytes(); }
   // Drops a blob from the cache (eviction, operator request).
   void Remove(const util::Digest& d, const char* why);
   // A read found a chunk that fails its checksum: logs, counts, removes the

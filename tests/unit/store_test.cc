@@ -137,3 +137,145 @@ TEST_CASE("store: manifests by digest, tags by registry") {
   // Another registry's same repository and tag is a different key.
   CHECK(store->GetTag(*txn, "ghcr.io", "library/a", "latest", &tag).IsNotFound());
 }
+
+namespace {
+std::span<const uint8_t> Bytes(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
+}  // namespace
+
+TEST_CASE("store: an upload's chunks become an own blob without a copy, and survive orphan removal") {
+  TempDir tmp;
+  std::string blob = "layer bytes that were pushed";
+  util::Digest d = DigestOf(blob), upload_key = DigestOf("upload 1");
+  {
+    auto store = Open(tmp.path);
+    REQUIRE(store->PutChunk(upload_key, 0, Bytes(blob)).ok());
+    cache::BlobInfo info;
+    info.size = blob.size();
+    info.chunk_key = upload_key;
+    bool existed = true;
+    REQUIRE(store->PublishUpload(d, info, &existed).ok());
+    CHECK_FALSE(existed);
+  }
+  auto store = Open(tmp.path);  // reopening removes orphans: these chunks are not orphans
+  auto txn = store->BeginRead();
+  REQUIRE(txn.ok());
+  cache::BlobInfo got;
+  REQUIRE(store->GetBlob(*txn, d, &got).ok());
+  CHECK(got.own);
+  CHECK(got.ChunksOf(d) == upload_key);
+  std::span<const uint8_t> p;
+  REQUIRE(store->GetChunk(*txn, got.ChunksOf(d), 0, &p, true).ok());
+  CHECK(std::string(reinterpret_cast<const char*>(p.data()), p.size()) == blob);
+  // Access times rewrite the record without losing its v2 fields.
+  *txn = cache::ReadTxn();
+  REQUIRE(store->PutBlobAccess({{d, 12345}}).ok());
+  auto txn2 = store->BeginRead();
+  REQUIRE(store->GetBlob(*txn2, d, &got).ok());
+  CHECK(got.own);
+  CHECK(got.last_access_ms == 12345);
+  CHECK(got.ChunksOf(d) == upload_key);
+  txn2 = cache::ReadTxn();
+  // Deleting the blob deletes the chunks where they are.
+  REQUIRE(store->DeleteBlob(d).ok());
+  auto txn3 = store->BeginRead();
+  CHECK(store->GetChunk(*txn3, upload_key, 0, &p).IsNotFound());
+}
+
+TEST_CASE("store: an upload of a blob already stored marks it own and drops the upload's chunks") {
+  TempDir tmp;
+  auto store = Open(tmp.path);
+  std::string blob = "cached from a mirror first";
+  util::Digest d = DigestOf(blob), upload_key = DigestOf("upload 2");
+  REQUIRE(store->PutChunk(d, 0, Bytes(blob)).ok());
+  cache::BlobInfo info;
+  info.size = blob.size();
+  REQUIRE(store->PublishBlob(d, info).ok());
+  REQUIRE(store->PutChunk(upload_key, 0, Bytes(blob)).ok());
+  info.chunk_key = upload_key;
+  bool existed = false;
+  REQUIRE(store->PublishUpload(d, info, &existed).ok());
+  CHECK(existed);
+  auto txn = store->BeginRead();
+  cache::BlobInfo got;
+  REQUIRE(store->GetBlob(*txn, d, &got).ok());
+  CHECK(got.own);
+  CHECK(got.ChunksOf(d) == d);
+  std::span<const uint8_t> p;
+  CHECK(store->GetChunk(*txn, upload_key, 0, &p).IsNotFound());
+  txn = cache::ReadTxn();
+  REQUIRE(store->SetBlobOwn(d, false).ok());
+  auto txn2 = store->BeginRead();
+  REQUIRE(store->GetBlob(*txn2, d, &got).ok());
+  CHECK_FALSE(got.own);
+  // An abandoned upload's chunks go with DeleteChunks.
+  txn2 = cache::ReadTxn();
+  REQUIRE(store->PutChunk(upload_key, 0, Bytes(blob)).ok());
+  REQUIRE(store->DeleteChunks(upload_key).ok());
+  auto txn3 = store->BeginRead();
+  CHECK(store->GetChunk(*txn3, upload_key, 0, &p).IsNotFound());
+  CHECK(store->GetChunk(*txn3, d, 0, &p).ok());
+}
+
+TEST_CASE("store: own manifests, referrers, tag listing and fleet records") {
+  TempDir tmp;
+  auto store = Open(tmp.path);
+  cache::OwnManifest image;
+  image.digest = DigestOf("image");
+  image.media_type = "application/vnd.oci.image.manifest.v1+json";
+  image.size = 5;
+  image.created_ms = 1000;
+  image.references = {DigestOf("config"), DigestOf("layer")};
+  cache::OwnManifest sig = image;
+  sig.digest = DigestOf("signature");
+  sig.subject = image.digest;
+  sig.artifact_type = "application/example.sig";
+  sig.annotations_json = R"({"k":"v"})";
+  for (const char* tag : {"b", "a", "c", "a-1"})
+    REQUIRE(store->PutOwnManifest(image, {image.media_type, "image"}, "own", "team/app", tag).ok());
+  REQUIRE(store->PutOwnManifest(sig, {sig.media_type, "signature"}, "own", "team/app", "").ok());
+  REQUIRE(store->PutTag("own", "team/app2", "z", {image.digest, 1}).ok());  // another repository
+  {
+    auto txn = store->BeginRead();
+    auto all = store->ListTags(*txn, "own", "team/app", "", 100);
+    REQUIRE(all.ok());
+    CHECK(*all == std::vector<std::string>{"a", "a-1", "b", "c"});
+    auto page = store->ListTags(*txn, "own", "team/app", "a-1", 1);
+    REQUIRE(page.ok());
+    CHECK(*page == std::vector<std::string>{"b"});
+    auto after_last = store->ListTags(*txn, "own", "team/app", "c", 10);
+    CHECK(after_last->empty());
+    auto refs = store->ListReferrers(*txn, image.digest);
+    REQUIRE(refs.ok());
+    REQUIRE(refs->size() == 1);
+    CHECK((*refs)[0].digest == sig.digest);
+    CHECK((*refs)[0].artifact_type == "application/example.sig");
+    CHECK((*refs)[0].annotations_json == R"({"k":"v"})");
+    cache::OwnManifest got;
+    REQUIRE(store->GetOwnManifest(*txn, image.digest, &got).ok());
+    CHECK(got.references == image.references);
+    CHECK_FALSE(got.subject);
+    cache::Manifest m;
+    REQUIRE(store->GetManifest(*txn, sig.digest, &m).ok());
+    CHECK(m.bytes == "signature");
+  }
+  REQUIRE(store->DeleteTag("own", "team/app", "b").ok());
+  REQUIRE(store->DeleteTag("own", "team/app", "missing").ok());
+  REQUIRE(store->DeleteManifest(sig.digest).ok());
+  {
+    auto txn = store->BeginRead();
+    CHECK(store->ListTags(*txn, "own", "team/app", "", 100)->size() == 3);
+    CHECK(store->ListReferrers(*txn, image.digest)->empty());
+    cache::OwnManifest got;
+    CHECK(store->GetOwnManifest(*txn, sig.digest, &got).IsNotFound());
+  }
+  auto own = store->ListOwnManifests();
+  REQUIRE(own.ok());
+  CHECK(own->size() == 1);
+  REQUIRE(store->PutFleetRecord("k1", "v1").ok());
+  REQUIRE(store->PutFleetRecord("k2", "v2").ok());
+  REQUIRE(store->PutFleetRecord("k1", "").ok());  // deleted
+  REQUIRE(store->PutFleetRecord("k3", "").ok());  // deleting a missing one is fine
+  auto fleet = store->ListFleetRecords();
+  REQUIRE(fleet.ok());
+  CHECK(*fleet == std::vector<std::pair<std::string, std::string>>{{"k2", "v2"}});
+}
