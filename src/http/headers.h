@@ -23,6 +23,9 @@ void AddHeader(std::vector<Header>* headers, std::string name, std::string value
 // The (merged) value of the field `lowercase_name`, or nullptr.
 const std::string* FindHeader(const std::vector<Header>& headers, std::string_view lowercase_name);
 
+// ASCII case-insensitive equality (header values such as "100-continue").
+bool EqualsIgnoreCase(std::string_view a, std::string_view b);
+
 // Joins the pieces llhttp delivers a header field in (name pieces, value
 // pieces, then "value complete") into AddHeader calls. Used by the request
 // and the response parser alike.

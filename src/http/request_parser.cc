@@ -122,7 +122,8 @@ int RequestParser::OnMessageComplete(llhttp_t* p) {
 int RequestParser::OnBody(llhttp_t* p, const char* at, size_t len) {
   RequestParser* self = Self(p);
   if (self->body_state_ != BodyState::kReading) return self->Fail(400, "unexpected body");
-  if (self->body_.size() + len > self->body_limit_) return self->Fail(413, "request body too large");
+  if (self->body_total_ + len > self->body_limit_) return self->Fail(413, "request body too large");
+  self->body_total_ += len;
   self->body_.append(at, len);
   return 0;
 }
@@ -132,15 +133,35 @@ int RequestParser::ExpectBody(uint64_t max_bytes) {
   if (pending_chunked_) return 411;
   if (pending_length_ > max_bytes) return 413;
   body_limit_ = max_bytes;
+  body_total_ = 0;
+  streaming_ = false;
   body_.clear();
   body_.reserve(pending_length_);
   body_state_ = BodyState::kReading;
   return 0;
 }
 
+int RequestParser::ExpectBodyStream(uint64_t max_bytes) {
+  if (body_state_ != BodyState::kPending) return 0;
+  if (!pending_chunked_ && pending_length_ > max_bytes) return 413;
+  body_limit_ = max_bytes;
+  body_total_ = 0;
+  streaming_ = true;
+  body_.clear();
+  body_state_ = BodyState::kReading;
+  return 0;
+}
+
 std::string RequestParser::TakeBody() {
-  body_state_ = BodyState::kNone;
-  return std::move(body_);
+  std::string out = std::move(body_);
+  body_.clear();
+  // A piece of a streamed body leaves the body being read; the end (or a
+  // whole body) finishes it.
+  if (!(streaming_ && body_state_ == BodyState::kReading)) {
+    body_state_ = BodyState::kNone;
+    streaming_ = false;
+  }
+  return out;
 }
 
 RequestParser::Event RequestParser::Feed(std::string_view data, size_t* consumed) {

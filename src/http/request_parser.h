@@ -68,7 +68,19 @@ class RequestParser {
   // body is refused unread; the connection must close after that answer.
   // A body that is not asked for is never read: close the connection.
   int ExpectBody(uint64_t max_bytes);
+  // As ExpectBody, but the body (chunked or not) is taken in pieces: after
+  // every Feed, TakeBody() returns what that Feed decoded (at most the bytes
+  // fed), and kBody marks the end. 413 at the head when Content-Length is
+  // above `max_bytes`, or as a parse error when a chunked body passes it.
+  int ExpectBodyStream(uint64_t max_bytes);
   std::string TakeBody();
+  // The body will not be read on (answered early): the connection closes.
+  void AbandonBody() {
+    body_.clear();
+    body_state_ = BodyState::kNone;
+    streaming_ = false;
+  }
+  bool streaming_body() const { return streaming_; }
   bool reading_body() const { return body_state_ == BodyState::kReading; }
 
   int error_status() const { return error_status_; }
@@ -101,6 +113,8 @@ class RequestParser {
   // nobody asked for, so the stream cannot go on past it.
   enum class BodyState { kNone, kPending, kReading, kDone } body_state_ = BodyState::kNone;
   uint64_t body_limit_ = 0;
+  uint64_t body_total_ = 0;  // decoded so far (streaming)
+  bool streaming_ = false;
   bool pending_chunked_ = false;  // of the request whose body is pending
   uint64_t pending_length_ = 0;
   std::string body_;

@@ -70,7 +70,8 @@ class Connection : public Transport {
   void SendHead(int status, const std::vector<Header>& headers, uint64_t length) override {
     if (phase_ == Phase::kBody) {
       close_after_ = true;  // answered without reading the body: the stream cannot go on
-      parser_.TakeBody();
+      parser_.AbandonBody();
+      body_paused_ = false;
     }
     if (server_->phase_ == Server::Phase::kDraining) close_after_ = true;
     std::string head = "HTTP/1.1 " + std::to_string(status) + " " + StatusText(status) + "\r\n";
@@ -128,6 +129,45 @@ class Connection : public Transport {
     });
     UpdateReading();
     return 0;
+  }
+
+  int ReadBodyStream(Exchange* ex, uint64_t max_bytes, BodySink sink) override {
+    if (!current_ || current_.get() != ex || phase_ != Phase::kHandling) return 500;
+    if (!ex->request().has_body) {
+      std::weak_ptr<Exchange> weak = current_;
+      server_->env_.deferred->Post([weak, end = std::move(sink.end)] {
+        if (auto e = weak.lock(); e && e->active()) end();
+      });
+      return 0;
+    }
+    if (int rc = parser_.ExpectBodyStream(max_bytes); rc != 0) return rc;
+    ex->sink_ = std::move(sink);
+    phase_ = Phase::kBody;
+    body_paused_ = false;
+    close_after_ = !ex->request().keep_alive;
+    if (const std::string* expect = ex->request().Find("expect"); expect && EqualsIgnoreCase(*expect, "100-continue")) {
+      static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
+      QueueWrite(kContinue.data(), kContinue.size(), nullptr, nullptr);
+    }
+    ArmTimer(server_->options_.idle_timeout_ms);
+    std::weak_ptr<Exchange> weak = current_;
+    server_->env_.deferred->Post(weak, [this, weak] {
+      auto e = weak.lock();
+      if (e && e->active() && phase_ == Phase::kBody) ProcessInput();
+    });
+    UpdateReading();
+    return 0;
+  }
+
+  void ResumeBody(Exchange* ex) override {
+    if (!current_ || current_.get() != ex || phase_ != Phase::kBody || !body_paused_) return;
+    body_paused_ = false;
+    ArmTimer(server_->options_.idle_timeout_ms);
+    std::weak_ptr<Exchange> weak = current_;
+    server_->env_.deferred->Post(weak, [this, weak] {
+      auto e = weak.lock();
+      if (e && e->active() && phase_ == Phase::kBody && !body_paused_) ProcessInput();
+    });
   }
 
   void EndExchange(Exchange* ex) override {
@@ -321,12 +361,14 @@ class Connection : public Transport {
     const ServerOptions& o = server_->options_;
     while (!input_.empty() && (phase_ == Phase::kBody || (phase_ == Phase::kIdle && !close_after_))) {
       if (phase_ == Phase::kIdle && queued_bytes_ > o.max_queued_response_bytes) break;  // OnWrite resumes
+      if (phase_ == Phase::kBody && body_paused_) break;  // ResumeBody resumes
       bool was_in_request = parser_.in_request();
       size_t consumed = 0;
       RequestParser::Event ev = parser_.Feed(input_, &consumed);
       input_.erase(0, consumed);
       if (ev == RequestParser::Event::kNeedMore) {
         if (phase_ == Phase::kIdle && !was_in_request && parser_.in_request()) ArmTimer(o.header_timeout_ms);
+        if (phase_ == Phase::kBody && parser_.streaming_body()) DeliverPiece();
         break;
       }
       if (ev == RequestParser::Event::kError) {
@@ -334,9 +376,21 @@ class Connection : public Transport {
         break;
       }
       if (ev == RequestParser::Event::kBody) {
+        auto ex = current_;
+        if (parser_.streaming_body()) {
+          DeliverPiece();
+          if (phase_ != Phase::kBody || current_ != ex) continue;  // answered early, or gone
+          parser_.TakeBody();  // ends the body
+          phase_ = Phase::kHandling;
+          body_paused_ = false;
+          ArmTimer(o.response_head_timeout_ms);
+          auto end = std::move(ex->sink_.end);
+          ex->sink_ = {};
+          if (end) end();
+          continue;
+        }
         phase_ = Phase::kHandling;
         ArmTimer(o.response_head_timeout_ms);
-        auto ex = current_;
         auto done = std::move(ex->on_body_);
         ex->on_body_ = nullptr;
         if (done) done(parser_.TakeBody());
@@ -354,6 +408,16 @@ class Connection : public Transport {
     }
     processing_ = false;
     if (phase_ != Phase::kClosed) UpdateReading();
+  }
+
+  // Hands what the last Feed decoded of a streamed body to the sink.
+  void DeliverPiece() {
+    std::string piece = parser_.TakeBody();
+    if (piece.empty() || !current_ || !current_->sink_.data) return;
+    ArmTimer(server_->options_.idle_timeout_ms);  // the client is sending
+    auto ex = current_;
+    bool more = ex->sink_.data(piece);
+    if (!more && phase_ == Phase::kBody && current_ == ex) body_paused_ = true;
   }
 
   // The server's own answer (parse errors, timeouts); the connection closes after it.
@@ -407,6 +471,10 @@ class Connection : public Transport {
         AnswerAndClose(503, "no answer in time");
         break;
       case Phase::kBody:
+        if (body_paused_) {  // the sink is behind, not the client
+          ArmTimer(o.idle_timeout_ms);
+          break;
+        }
         AnswerAndClose(408, "request body not received in time");
         break;
       case Phase::kSending:
@@ -442,6 +510,7 @@ class Connection : public Transport {
   bool close_after_ = false;  // this exchange is the connection's last
   bool reading_ = false;      // mirrors uv_read_start/stop
   bool processing_ = false;   // ProcessInput re-entrancy guard
+  bool body_paused_ = false;  // a streamed body's sink asked to wait (ResumeBody)
   size_t pending_writes_ = 0;
   size_t queued_bytes_ = 0;
   uint64_t total_queued_ = 0;
@@ -454,6 +523,15 @@ class Connection : public Transport {
 int Exchange::ReadBody(uint64_t max_bytes, std::function<void(std::string)> done) {
   if (!conn_ || head_sent_) return 500;
   return conn_->ReadBody(this, max_bytes, std::move(done));
+}
+
+int Exchange::ReadBodyStream(uint64_t max_bytes, BodySink sink) {
+  if (!conn_ || head_sent_) return 500;
+  return conn_->ReadBodyStream(this, max_bytes, std::move(sink));
+}
+
+void Exchange::ResumeBody() {
+  if (conn_) conn_->ResumeBody(this);
 }
 
 void Exchange::SendHead(int status, const std::vector<Header>& headers, uint64_t content_length) {

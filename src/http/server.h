@@ -69,6 +69,15 @@ struct ServerStats {
 
 class Exchange;
 
+// Where a streamed request body goes (Exchange::ReadBodyStream).
+struct BodySink {
+  // A piece of the body, decoded (chunked framing removed). Returning false
+  // pauses reading until Exchange::ResumeBody().
+  std::function<bool(std::string_view piece)> data;
+  // The whole body arrived (after its last piece).
+  std::function<void()> end;
+};
+
 // What an Exchange sends through: the server's connection, or a test's
 // stand-in (tests/unit/fake_transport.h), so the code answering requests is
 // tested without sockets. Each call has the contract of the Exchange method
@@ -77,6 +86,8 @@ class Transport {
  public:
   virtual ~Transport() = default;
   virtual int ReadBody(Exchange* ex, uint64_t max_bytes, std::function<void(std::string body)> done) = 0;
+  virtual int ReadBodyStream(Exchange* ex, uint64_t max_bytes, BodySink sink) = 0;
+  virtual void ResumeBody(Exchange* ex) = 0;
   virtual void SendHead(int status, const std::vector<Header>& headers, uint64_t content_length) = 0;
   virtual void QueueWrite(const char* data, size_t len, std::shared_ptr<const void> keep,
                           std::function<void(bool ok)> done) = 0;
@@ -109,6 +120,19 @@ class Exchange {
   // body, `done("")` follows on a later turn. Call it at most once, before
   // SendHead.
   int ReadBody(uint64_t max_bytes, std::function<void(std::string body)> done);
+  // Streams the request body (Content-Length or chunked) into `sink`, for
+  // bodies too large to hold (blob uploads). Returns 0 and then calls
+  // sink.data for each piece and sink.end once, all later (never inside
+  // this call; never after an abort); or returns the status to answer (413
+  // when Content-Length is above max_bytes) and calls nothing. A chunked
+  // body that passes max_bytes ends the connection with 413. Without a
+  // body, sink.end follows on a later turn. The client must keep sending:
+  // a pause of idle_timeout between pieces ends it with 408 (time spent
+  // paused by the sink does not count). Answers "100 Continue" when the
+  // client asked for it. Call at most once, before SendHead.
+  int ReadBodyStream(uint64_t max_bytes, BodySink sink);
+  // After sink.data returned false: reading goes on (pieces follow on later turns).
+  void ResumeBody();
 
   // Sends the status line and headers. Content-Length is added from
   // `content_length`, and "Connection: close" when the connection will close.
@@ -135,6 +159,7 @@ class Exchange {
   void Detach() {
     conn_ = nullptr;
     on_body_ = nullptr;
+    sink_ = {};
   }
 
  private:
@@ -145,6 +170,7 @@ class Exchange {
   bool head_sent_ = false;
   std::function<void()> on_abort_;
   std::function<void(std::string)> on_body_;
+  BodySink sink_;
 };
 
 using Handler = std::function<void(const std::shared_ptr<Exchange>&)>;

@@ -82,6 +82,16 @@ class Client : public http::Transport, public std::enable_shared_from_this<Clien
 
   // ---- http::Transport ----
   int ReadBody(http::Exchange*, uint64_t, std::function<void(std::string)>) override { return 500; }
+  // A streamed body the test feeds with Send()/Finish().
+  int ReadBodyStream(http::Exchange*, uint64_t max, http::BodySink s) override {
+    sink = std::move(s);
+    body_limit = max;
+    return 0;
+  }
+  void ResumeBody(http::Exchange*) override { ++resumes; }
+  http::BodySink sink;
+  uint64_t body_limit = 0;
+  int resumes = 0;
   void SendHead(int st, const std::vector<http::Header>& h, uint64_t len) override {
     status = st;
     headers = h;

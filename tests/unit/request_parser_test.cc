@@ -186,3 +186,75 @@ TEST_CASE("parser: limits give 414 and 431") {
   CHECK(Run(many + "\r\n", 1 << 20, limits).error == 431);
   CHECK(Run(many + "\r\n", 3, limits).error == 431);  // same when trickled in
 }
+
+namespace {
+// Streams every body (ExpectBodyStream): pieces joined per request.
+Transcript RunStreaming(const std::string& input, size_t step, uint64_t limit, size_t* max_piece = nullptr) {
+  RequestParser p({});
+  Transcript t;
+  std::string pending, current;
+  for (size_t off = 0; off < input.size(); off += step) {
+    pending += input.substr(off, step);
+    for (;;) {
+      size_t used = 0;
+      Event ev = p.Feed(pending, &used);
+      pending.erase(0, used);
+      if (p.streaming_body()) {
+        std::string piece = p.TakeBody();
+        if (max_piece) *max_piece = std::max(*max_piece, piece.size());
+        current += piece;
+      }
+      if (ev == Event::kRequest) {
+        t.requests.push_back(p.TakeRequest());
+        if (t.requests.back().has_body) {
+          if (int rc = p.ExpectBodyStream(limit); rc != 0) {
+            t.error = rc;
+            return t;
+          }
+        }
+        continue;
+      }
+      if (ev == Event::kBody) {
+        current += p.TakeBody();
+        t.bodies.push_back(std::move(current));
+        current.clear();
+        continue;
+      }
+      if (ev == Event::kError) {
+        t.error = p.error_status();
+        return t;
+      }
+      break;
+    }
+  }
+  return t;
+}
+}  // namespace
+
+TEST_CASE("parser: streamed bodies, chunked or not, at every split, in pieces no larger than what was fed") {
+  std::string in = "PATCH /v2/a/blobs/uploads/u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                   "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+                   "PUT /v2/a/blobs/uploads/u HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+                   "GET /v2/ HTTP/1.1\r\n\r\n";
+  for (size_t step = 1; step <= in.size(); ++step) {
+    INFO(step);
+    size_t max_piece = 0;
+    auto t = RunStreaming(in, step, 1000, &max_piece);
+    REQUIRE(t.error == 0);
+    REQUIRE(t.requests.size() == 3);
+    REQUIRE(t.bodies.size() == 2);
+    CHECK(t.bodies[0] == "hello world");
+    CHECK(t.bodies[1] == "abc");
+    CHECK(max_piece <= step);
+    CHECK(t.requests[2].target == "/v2/");
+  }
+}
+
+TEST_CASE("parser: a streamed body is bounded: at the head by Content-Length, mid-stream when chunked") {
+  CHECK(RunStreaming("PUT / HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world", 100, 10).error == 413);
+  CHECK(RunStreaming("PATCH / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n", 7, 10)
+            .error == 413);
+  // A chunk size that overflows is a parse error, never a huge allocation.
+  CHECK(RunStreaming("PATCH / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n", 100, 1 << 20).error ==
+        400);
+}
