@@ -50,7 +50,9 @@ int Run(const config::Config& cfg) {
     LOG_ERROR("%s", lock.status().message().c_str());
     return 1;
   }
-  auto store = cache::Store::Open({cfg.cache.dir, cfg.cache.max_size, cfg.cache.map_size});
+  // The map holds the cache's budget and, beside it, the own registry's.
+  uint64_t stored_max = cfg.cache.max_size + (cfg.registry.enabled() ? cfg.registry.max_size : 0);
+  auto store = cache::Store::Open({cfg.cache.dir, stored_max, cfg.cache.map_size});
   if (!store.ok()) {
     LOG_ERROR("cannot open cache: %s", store.status().ToString().c_str());
     return 1;

@@ -28,6 +28,7 @@ const char* CodeName(Code code) {
     case Code::kAborted: return "aborted";
     case Code::kInternal: return "internal error";
     case Code::kPermissionDenied: return "permission denied";
+    case Code::kResourceExhausted: return "resource exhausted";
   }
   return "unknown";
 }

@@ -24,7 +24,8 @@ enum class Code {
   kNoSpace,          // disk or map full
   kAborted,          // cancelled on purpose (shutdown, client gone)
   kInternal,         // a bug: a broken invariant
-  kPermissionDenied, // a request failed authentication
+  kPermissionDenied, // a request failed authentication, or a budget refused it
+  kResourceExhausted,// a bound on things held at once was reached
 };
 
 const char* CodeName(Code code);
@@ -45,6 +46,7 @@ class [[nodiscard]] Status {
   static Status Aborted(std::string msg) { return Status(Code::kAborted, std::move(msg)); }
   static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
   static Status PermissionDenied(std::string msg) { return Status(Code::kPermissionDenied, std::move(msg)); }
+  static Status ResourceExhausted(std::string msg) { return Status(Code::kResourceExhausted, std::move(msg)); }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }

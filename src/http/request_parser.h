@@ -35,6 +35,7 @@ struct Request {
   bool has_body = false;        // Content-Length > 0 or chunked
   bool chunked = false;
   uint64_t content_length = 0;  // when !chunked
+  std::string remote;           // the client's address ("IP" or "unix"), set by the server
 
   // The merged value of a header (name in lowercase), or nullptr.
   const std::string* Find(std::string_view name) const { return FindHeader(headers, name); }

@@ -61,7 +61,22 @@ class Connection : public Transport {
       Close(false);
       return;
     }
-    if (!server_->unix_) uv_tcp_nodelay(socket_tcp_.get(), 1);
+    if (!server_->unix_) {
+      uv_tcp_nodelay(socket_tcp_.get(), 1);
+      sockaddr_storage peer{};
+      int len = sizeof peer;
+      char ip[INET6_ADDRSTRLEN] = "?";
+      if (uv_tcp_getpeername(socket_tcp_.get(), reinterpret_cast<sockaddr*>(&peer), &len) == 0) {
+        if (peer.ss_family == AF_INET6) {
+          uv_ip6_name(reinterpret_cast<sockaddr_in6*>(&peer), ip, sizeof ip);
+        } else {
+          uv_ip4_name(reinterpret_cast<sockaddr_in*>(&peer), ip, sizeof ip);
+        }
+      }
+      remote_ = ip;
+    } else {
+      remote_ = "unix";
+    }
     UpdateReading();
     ArmTimer(server_->options_.idle_timeout_ms);
   }
@@ -402,6 +417,7 @@ class Connection : public Transport {
       if (!req.keep_alive || req.has_body) close_after_ = true;
       phase_ = Phase::kHandling;
       ArmTimer(o.response_head_timeout_ms);
+      req.remote = remote_;
       current_ = std::make_shared<Exchange>(this, std::move(req));
       auto ex = current_;  // the handler may end it synchronously
       server_->handler_(ex);
@@ -505,6 +521,7 @@ class Connection : public Transport {
   io::Handle<uv_timer_t> timer_;
   RequestParser parser_;
   std::string input_;
+  std::string remote_;  // the client's IP address
   std::shared_ptr<Exchange> current_;
   Phase phase_ = Phase::kIdle;
   bool close_after_ = false;  // this exchange is the connection's last

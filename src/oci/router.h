@@ -1,7 +1,12 @@
-// Router: maps a request's method and target to an OCI pull-API route.
+// Router: maps a request's method and target to an OCI distribution route:
+// pull, push (uploads, manifest PUT), content discovery (tags/list,
+// referrers) and deletes.
 //
-// Pure: no I/O. The router validates names, tags and digests, and decodes the
-// `ns` query parameter, so that handlers only ever see checked values.
+// Pure: no I/O. The router validates names, tags, digests, upload ids and
+// the query parameters it knows (ns, digest, mount, from, n, last,
+// artifactType), so that handlers only ever see checked values. Whether a
+// push is allowed is not its business: the service refuses pushes to
+// mirrored namespaces.
 #pragma once
 
 #include <optional>
@@ -13,12 +18,25 @@
 namespace oci {
 
 enum class RouteKind {
-  kBase,          // GET /v2/
-  kManifest,      // GET|HEAD /v2/<name>/manifests/<reference>
-  kBlob,          // GET|HEAD /v2/<name>/blobs/<digest>
-  kHealth,        // GET /healthz
-  kError,         // answer with `error` below
+  kBase,            // GET /v2/
+  kManifest,        // GET|HEAD /v2/<name>/manifests/<reference>
+  kBlob,            // GET|HEAD /v2/<name>/blobs/<digest>
+  kManifestPut,     // PUT /v2/<name>/manifests/<reference>
+  kManifestDelete,  // DELETE /v2/<name>/manifests/<reference>
+  kBlobDelete,      // DELETE /v2/<name>/blobs/<digest>
+  kUploadStart,     // POST /v2/<name>/blobs/uploads/ [?digest= | ?mount=&from=]
+  kUploadStatus,    // GET /v2/<name>/blobs/uploads/<id>
+  kUploadPatch,     // PATCH /v2/<name>/blobs/uploads/<id>
+  kUploadPut,       // PUT /v2/<name>/blobs/uploads/<id>?digest=
+  kUploadCancel,    // DELETE /v2/<name>/blobs/uploads/<id>
+  kTagsList,        // GET /v2/<name>/tags/list [?n=&last=]
+  kReferrers,       // GET /v2/<name>/referrers/<digest> [?artifactType=]
+  kHealth,          // GET /healthz
+  kError,           // answer with `error` below
 };
+
+// Whether a route changes the registry (refused for mirrored namespaces).
+bool IsWrite(RouteKind kind);
 
 // Error codes, with the HTTP status each is sent with: the OCI distribution
 // spec's, plus UNAVAILABLE and UNKNOWN, which CNCF Distribution sends too.
@@ -33,6 +51,15 @@ enum class ErrorCode {
   kUnsupported,      // 405 (push methods), 404 for unknown routes, 416 for a range we cannot satisfy
   kUnavailable,      // 503: upstream unreachable or too slow
   kUnknown,          // 502: upstream sent something unusable
+  kBlobUploadUnknown,  // 404
+  kBlobUploadInvalid,  // 400 (416 for a chunk out of order)
+  kManifestInvalid,    // 400
+  kManifestBlobUnknown,  // 400
+  kSizeInvalid,        // 400
+  kUnauthorized,       // 401
+  kDenied,             // 403
+  kTooManyRequests,    // 429
+  kPaginationNumberInvalid,  // 400 (Distribution's code for a bad n=)
 };
 
 const char* ErrorCodeName(ErrorCode code);
@@ -43,6 +70,13 @@ struct Route {
   std::string tag;                       // manifests by tag: the tag, validated
   std::optional<util::Digest> digest;    // blobs, and manifests by digest
   std::optional<std::string> ns;         // decoded ?ns= value, if present
+  std::string upload_id;                 // upload routes but kUploadStart: [A-Za-z0-9_-]{1,128}
+  std::optional<util::Digest> query_digest;  // ?digest= (upload PUT, monolithic POST)
+  std::optional<util::Digest> mount;     // ?mount= (kUploadStart)
+  std::string from;                      // ?from= (kUploadStart), validated when present
+  std::optional<uint64_t> n;             // ?n= (kTagsList)
+  std::string last;                      // ?last= (kTagsList), a valid tag when present
+  std::string artifact_type;             // ?artifactType= (kReferrers)
   // For kError:
   ErrorCode error = ErrorCode::kUnsupported;
   int status = 404;

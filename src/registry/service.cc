@@ -29,10 +29,12 @@ Service::Service(io::Env env, const config::Config& cfg, std::unique_ptr<Upstrea
       upstreams_(std::move(upstreams)),
       keeper_(env, cfg.cache, store, writer),
       scrubber_(env.loop, store, &keeper_, cfg.cache.scrub_rate),
-      manifests_(env, store, writer, cfg.server.max_manifest_bytes, in_flight_) {}
+      manifests_(env, store, writer, cfg.server.max_manifest_bytes, in_flight_),
+      own_(env, cfg, store, writer, &keeper_) {}
 
 util::Status Service::Start() {
   util::Status st = keeper_.Start();
+  if (st.ok()) st = own_.Start();
   if (st.ok()) scrubber_.Start();
   return st;
 }
@@ -82,27 +84,40 @@ void Service::Handle(const std::shared_ptr<http::Exchange>& ex) {
 }
 
 void Service::HandleRoute(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop) {
-  switch (route.kind) {
-    case oci::RouteKind::kHealth:
-      ex->Respond(200, {{"Content-Type", "text/plain"}}, "ok\n");
-      return;
-    case oci::RouteKind::kError:
-      RespondOciError(ex, route.status, oci::ErrorCodeName(route.error), route.message);
-      return;
-    case oci::RouteKind::kBase: {
-      auto headers = BaseHeaders();
-      headers.push_back({"Content-Type", "application/json"});
-      ex->Respond(200, headers, "{}");
-      return;
-    }
-    case oci::RouteKind::kBlob:
-    case oci::RouteKind::kManifest:
-      break;
+  if (route.kind == oci::RouteKind::kHealth) {
+    ex->Respond(200, {{"Content-Type", "text/plain"}}, "ok\n");
+    return;
+  }
+  if (route.kind == oci::RouteKind::kError) {
+    RespondOciError(ex, route.status, oci::ErrorCodeName(route.error), route.message);
+    return;
+  }
+  if (own_.Addresses(route)) {
+    own_.Handle(route, ex);
+    return;
+  }
+  if (route.kind == oci::RouteKind::kBase) {
+    auto headers = BaseHeaders();
+    headers.push_back({"Content-Type", "application/json"});
+    ex->Respond(200, headers, "{}");
+    return;
   }
   Upstream* up = upstreams_->Select(route.ns);
   if (!up) {
     // Never used as an address: only configured upstreams are ever contacted.
-    RespondOciError(ex, 404, "NAME_UNKNOWN", "registry '" + *route.ns + "' is not a configured upstream");
+    RespondOciError(ex, 404, "NAME_UNKNOWN",
+                    route.ns ? "registry '" + *route.ns + "' is not a configured upstream"
+                             : "no default upstream: name the registry with ?ns=");
+    return;
+  }
+  if (oci::IsWrite(route.kind)) {
+    RespondOciError(ex, 405, "UNSUPPORTED",
+                    "'" + up->config.registry + "' is a mirrored upstream: it is read-only here" +
+                        (own_.enabled() ? "; push to '" + own_.name() + "'" : std::string()));
+    return;
+  }
+  if (route.kind == oci::RouteKind::kTagsList || route.kind == oci::RouteKind::kReferrers) {
+    RespondOciError(ex, 404, "UNSUPPORTED", "not served for mirrored upstreams yet");
     return;
   }
   if (route.kind == oci::RouteKind::kManifest) {
@@ -273,6 +288,7 @@ void Service::Shutdown() {
   for (auto& p : probes) p->Cancel();
   probes_.clear();
   manifests_.Shutdown();
+  own_.Stop();
   upstreams_->Shutdown();
   scrubber_.Stop();
   keeper_.Stop();

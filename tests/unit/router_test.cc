@@ -39,6 +39,42 @@ TEST_CASE("router: base, manifests and blobs") {
   CHECK(r.name == "blobs/manifests");
 }
 
+TEST_CASE("router: push, discovery and delete routes, with their query parameters") {
+  const std::string d = "sha256:" + kHex;
+  auto start = RouteRequest("POST", "/v2/team/app/blobs/uploads/?ns=own");
+  REQUIRE(start.kind == RouteKind::kUploadStart);
+  CHECK(start.name == "team/app");
+  CHECK(*start.ns == "own");
+  auto mono = RouteRequest("POST", "/v2/a/blobs/uploads?digest=" + d);
+  REQUIRE(mono.kind == RouteKind::kUploadStart);
+  CHECK(mono.query_digest->ToString() == d);
+  auto mount = RouteRequest("POST", "/v2/a/blobs/uploads/?mount=" + d + "&from=other/repo");
+  REQUIRE(mount.kind == RouteKind::kUploadStart);
+  CHECK(mount.mount->ToString() == d);
+  CHECK(mount.from == "other/repo");
+  for (auto [method, kind] : {std::pair{"GET", RouteKind::kUploadStatus}, {"PATCH", RouteKind::kUploadPatch},
+                              {"PUT", RouteKind::kUploadPut}, {"DELETE", RouteKind::kUploadCancel}}) {
+    auto r = RouteRequest(method, "/v2/a/blobs/blobs/uploads/Ab-9_z?digest=" + d);
+    REQUIRE(r.kind == kind);
+    CHECK(r.name == "a/blobs");  // a repository may end in /blobs
+    CHECK(r.upload_id == "Ab-9_z");
+  }
+  CHECK(RouteRequest("PUT", "/v2/a/manifests/v1").kind == RouteKind::kManifestPut);
+  CHECK(RouteRequest("PUT", "/v2/a/manifests/" + d).digest);
+  CHECK(RouteRequest("DELETE", "/v2/a/manifests/v1").kind == RouteKind::kManifestDelete);
+  CHECK(RouteRequest("DELETE", "/v2/a/blobs/" + d).kind == RouteKind::kBlobDelete);
+  auto tags = RouteRequest("GET", "/v2/a/b/tags/list?n=10&last=v1.2");
+  REQUIRE(tags.kind == RouteKind::kTagsList);
+  CHECK(tags.name == "a/b");
+  CHECK(*tags.n == 10);
+  CHECK(tags.last == "v1.2");
+  auto refs = RouteRequest("GET", "/v2/a/referrers/" + d + "?artifactType=application%2Fexample");
+  REQUIRE(refs.kind == RouteKind::kReferrers);
+  CHECK(refs.artifact_type == "application/example");
+  CHECK(oci::IsWrite(RouteKind::kUploadStatus));
+  CHECK_FALSE(oci::IsWrite(RouteKind::kTagsList));
+}
+
 TEST_CASE("router: errors carry the OCI code and status") {
   struct Case {
     const char* method;
@@ -55,12 +91,21 @@ TEST_CASE("router: errors carry the OCI code and status") {
       {"GET", "/v2/a/manifests/sha256:XYZ", ErrorCode::kDigestInvalid, 400},
       {"GET", "/v2/a/manifests/-bad", ErrorCode::kManifestUnknown, 404},
       {"HEAD", "/v2/a/manifests/-bad", ErrorCode::kManifestUnknown, 404},
-      {"PUT", "/v2/a/manifests/latest", ErrorCode::kUnsupported, 405},
-      {"POST", "/v2/a/blobs/uploads/", ErrorCode::kUnsupported, 405},
-      {"DELETE", "/v2/a/blobs/sha256:" + kHex, ErrorCode::kUnsupported, 405},
-      {"PATCH", "/v2/a/blobs/uploads/x", ErrorCode::kUnsupported, 405},
+      {"PUT", "/v2/a/manifests/-bad", ErrorCode::kManifestInvalid, 400},
+      {"POST", "/v2/a/blobs/sha256:" + kHex, ErrorCode::kUnsupported, 405},
+      {"GET", "/v2/a/blobs/uploads/", ErrorCode::kUnsupported, 405},
+      {"PATCH", "/v2/a/blobs/uploads/x!y", ErrorCode::kBlobUploadUnknown, 404},
+      {"PUT", "/v2/a/blobs/uploads/x?digest=sha256:12", ErrorCode::kDigestInvalid, 400},
+      {"POST", "/v2/a/blobs/uploads/?mount=nope&from=b", ErrorCode::kDigestInvalid, 400},
+      {"POST", "/v2/a/blobs/uploads/?mount=sha256:" + kHex + "&from=B", ErrorCode::kNameInvalid, 400},
+      {"GET", "/v2/a/tags/list?n=x", ErrorCode::kPaginationNumberInvalid, 400},
+      {"GET", "/v2/a/tags/list?n=99999999999", ErrorCode::kPaginationNumberInvalid, 400},
+      {"PUT", "/v2/a/tags/list", ErrorCode::kUnsupported, 405},
+      {"DELETE", "/v2/a/referrers/sha256:" + kHex, ErrorCode::kUnsupported, 405},
+      {"GET", "/v2/a/referrers/latest", ErrorCode::kDigestInvalid, 400},
+      {"PUT", "/v2/", ErrorCode::kUnsupported, 405},
       {"OPTIONS", "/v2/", ErrorCode::kUnsupported, 405},
-      {"GET", "/v2/a/tags/list", ErrorCode::kNameUnknown, 404},
+      {"GET", "/v2/a/tags", ErrorCode::kNameUnknown, 404},
       {"GET", "/v2/a", ErrorCode::kNameUnknown, 404},
       {"GET", "/other", ErrorCode::kUnsupported, 404},
       {"GET", "/v2/a/manifests/x?ns=%zz", ErrorCode::kNameUnknown, 404},

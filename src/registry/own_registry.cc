@@ -1,0 +1,578 @@
+#include "src/registry/own_registry.h"
+
+#include <nlohmann/json.hpp>
+
+#include "push/manifest.h"
+#include "src/registry/blob_stream.h"
+#include "src/registry/manifests.h"
+#include "src/registry/oci_errors.h"
+#include "util/log.h"
+#include "util/sha256.h"
+
+namespace registry {
+
+using util::Status;
+
+namespace {
+
+constexpr const char* kOciIndex = "application/vnd.oci.image.index.v1+json";
+
+std::string RangeOf(uint64_t offset) { return "0-" + std::to_string(offset ? offset - 1 : 0); }
+
+util::Digest DigestOf(const std::string& s) { return util::Digest::FromRaw(util::Sha256::Of(s).data()); }
+
+// One bcrypt check on the threadpool.
+struct AuthWork {
+  uv_work_t req;
+  std::shared_ptr<const push::Htpasswd> htpasswd;
+  std::string user, password;
+  bool ok = false;
+  std::function<void(bool)> done;
+};
+
+}  // namespace
+
+OwnRegistry::OwnRegistry(io::Env env, const config::Config& cfg, cache::Store* store, WriterBridge* writer,
+                         CacheKeeper* keeper)
+    : env_(env),
+      name_(cfg.registry.name),
+      default_upstream_marked_(cfg.default_upstream_marked),
+      cfg_(cfg.registry),
+      max_manifest_bytes_(cfg.server.max_manifest_bytes),
+      store_(store),
+      writer_(writer),
+      keeper_(keeper),
+      uploads_(env, {cfg.registry.max_uploads, cfg.registry.upload_timeout_ms, cfg.registry.max_size}, store, writer,
+               keeper),
+      limiter_(cfg.registry.auth_failures_per_minute) {}
+
+OwnRegistry::~OwnRegistry() { *alive_ = false; }
+
+Status OwnRegistry::Start() {
+  if (!enabled()) return Status::Ok();
+  auto h = push::Htpasswd::Load(cfg_.push_htpasswd);
+  if (!h.ok()) return Status::InvalidArgument("registry.push_htpasswd: " + h.status().message());
+  htpasswd_ = std::make_shared<const push::Htpasswd>(std::move(*h));
+  uploads_.Start();
+  LOG_INFO("registry: serving own registry '%s' (%zu push user(s), pulls %s)", name_.c_str(), htpasswd_->size(),
+           cfg_.pull_requires_auth ? "authenticated" : "anonymous");
+  return Status::Ok();
+}
+
+void OwnRegistry::Stop() { uploads_.Stop(); }
+
+std::string OwnRegistry::NsQuery(const oci::Route& route, char sep) const {
+  return route.ns ? std::string(1, sep) + "ns=" + *route.ns : "";
+}
+
+void OwnRegistry::Handle(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+  bool needs_auth = oci::IsWrite(route.kind) || cfg_.pull_requires_auth || route.kind == oci::RouteKind::kBase;
+  if (!needs_auth) {
+    Route(route, ex);
+    return;
+  }
+  auto keep = route;
+  Authenticate(ex, [this, keep, ex] { Route(keep, ex); });
+}
+
+void OwnRegistry::Authenticate(const std::shared_ptr<http::Exchange>& ex, std::function<void()> then) {
+  auto challenge = [this, ex](int status, const char* code, const std::string& message) {
+    auto headers = BaseHeaders();
+    headers.push_back({"WWW-Authenticate", "Basic realm=\"" + name_ + "\", charset=\"UTF-8\""});
+    headers.push_back({"Content-Type", "application/json"});
+    ex->Respond(status, headers, OciErrorBody(code, message));
+  };
+  const std::string& remote = ex->request().remote;
+  uint64_t now = env_.clock->NowMs();
+  if (!limiter_.Allowed(remote, now)) {
+    ++stats_.auth_throttled;
+    auto headers = BaseHeaders();
+    headers.push_back({"Retry-After", "60"});
+    headers.push_back({"Content-Type", "application/json"});
+    ex->Respond(429, headers, OciErrorBody("TOOMANYREQUESTS", "too many failed logins from this address; wait a minute"));
+    return;
+  }
+  const std::string* header = ex->request().Find("authorization");
+  std::string user, password;
+  if (!header || !push::ParseBasicAuth(*header, &user, &password)) {
+    challenge(401, "UNAUTHORIZED", "authentication required");
+    return;
+  }
+  std::string key = util::Sha256::Of(*header).size() ? DigestOf(*header).Hex() : "";
+  if (auto it = auth_ok_.find(key); it != auth_ok_.end() && now - it->second < kAuthCacheMs) {
+    then();
+    return;
+  }
+  auto* w = new AuthWork{{}, htpasswd_, user, password, false, nullptr};
+  w->req.data = w;
+  std::weak_ptr<bool> alive = alive_;
+  w->done = [this, alive, ex, key, remote, then = std::move(then), challenge](bool ok) {
+    if (!alive.lock() || !ex->active()) return;
+    uint64_t now = env_.clock->NowMs();
+    if (!ok) {
+      ++stats_.auth_failures;
+      limiter_.Failed(remote, now);
+      LOG_INFO("registry: failed login from %s", remote.c_str());
+      challenge(401, "UNAUTHORIZED", "wrong user name or password");
+      return;
+    }
+    if (auth_ok_.size() >= 1024) auth_ok_.clear();  // bounded; a miss only costs one more check
+    auth_ok_[key] = now;
+    then();
+  };
+  int rc = uv_queue_work(
+      env_.loop, &w->req, [](uv_work_t* r) {
+        auto* w = static_cast<AuthWork*>(r->data);
+        w->ok = w->htpasswd->Verify(w->user, w->password);
+      },
+      [](uv_work_t* r, int status) {
+        auto* w = static_cast<AuthWork*>(r->data);
+        w->done(status == 0 && w->ok);
+        delete w;
+      });
+  if (rc != 0) {
+    delete w;
+    RespondOciError(ex, 503, "UNAVAILABLE", "cannot check credentials now");
+  }
+}
+
+void OwnRegistry::Route(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+  using K = oci::RouteKind;
+  switch (route.kind) {
+    case K::kBase: {
+      auto headers = BaseHeaders();
+      headers.push_back({"Content-Type", "application/json"});
+      ex->Respond(200, headers, "{}");
+      return;
+    }
+    case K::kManifest: return GetManifest(route, ex);
+    case K::kManifestPut: return PutManifest(route, ex);
+    case K::kManifestDelete: return DeleteManifest(route, ex);
+    case K::kBlob: return GetBlob(route, ex);
+    case K::kBlobDelete: return DeleteBlob(route, ex);
+    case K::kUploadStart: return StartUpload(route, ex);
+    case K::kUploadPatch: return PatchUpload(route, ex);
+    case K::kUploadPut: return PutUpload(route, ex);
+    case K::kUploadStatus: return UploadStatus(route, ex);
+    case K::kUploadCancel:
+      if (!uploads_.Find(route.upload_id, route.name) || !uploads_.Cancel(route.upload_id)) {
+        RespondOciError(ex, 404, "BLOB_UPLOAD_UNKNOWN", "no such upload");
+        return;
+      }
+      ex->Respond(204, BaseHeaders(), "");
+      return;
+    case K::kTagsList: return TagsList(route, ex);
+    case K::kReferrers: return Referrers(route, ex);
+    case K::kHealth:
+    case K::kError:
+      break;
+  }
+  RespondOciError(ex, 404, "UNSUPPORTED", "not found");
+}
+
+// ---- manifests ----
+
+void OwnRegistry::GetManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+  auto txn = store_->BeginRead();
+  if (!txn.ok()) {
+    RespondOciError(ex, 503, "UNAVAILABLE", "cache unavailable");
+    return;
+  }
+  util::Digest digest;
+  if (route.digest) {
+    digest = *route.digest;
+  } else {
+    cache::TagInfo tag;
+    if (!store_->GetTag(*txn, name_, route.name, route.tag, &tag).ok()) {
+      RespondOciError(ex, 404, "MANIFEST_UNKNOWN", "manifest unknown: " + route.name + ":" + route.tag);
+      return;
+    }
+    digest = tag.digest;
+  }
+  cache::Manifest m;
+  if (!store_->GetManifest(*txn, digest, &m).ok()) {
+    RespondOciError(ex, 404, "MANIFEST_UNKNOWN", "manifest unknown: " + digest.ToString());
+    return;
+  }
+  txn = cache::ReadTxn();
+  ServeManifest(ex, digest, m, "");
+}
+
+void OwnRegistry::PutManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+  auto keep = route;
+  int rc = ex->ReadBody(max_manifest_bytes_, [this, keep, ex](std::string body) { StoreManifest(keep, ex, body); });
+  if (rc == 413) {
+    RespondOciError(ex, 413, "SIZE_INVALID", "manifest larger than " + std::to_string(max_manifest_bytes_) + " bytes");
+  } else if (rc != 0) {
+    RespondOciError(ex, rc, "MANIFEST_INVALID", "manifest body refused");
+  }
+}
+
+void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
+                                const std::string& body) {
+  const std::string* ct = ex->request().Find("content-type");
+  auto parsed = push::ParsePushedManifest(ct ? *ct : "", body);
+  if (!parsed.ok()) {
+    RespondOciError(ex, 400, "MANIFEST_INVALID", parsed.status().message());
+    return;
+  }
+  util::Digest digest = DigestOf(body);
+  if (route.digest && *route.digest != digest) {
+    RespondOciError(ex, 400, "DIGEST_INVALID", "the manifest's digest is " + digest.ToString());
+    return;
+  }
+  std::vector<util::Digest> adopt;  // cached blobs this manifest makes own content
+  {
+    auto txn = store_->BeginRead();
+    if (!txn.ok()) {
+      RespondOciError(ex, 503, "UNAVAILABLE", "cache unavailable");
+      return;
+    }
+    for (const util::Digest& b : parsed->blobs) {
+      const cache::BlobIndex::Entry* e = keeper_->index().Find(b);
+      if (!e) {
+        RespondOciError(ex, 400, "MANIFEST_BLOB_UNKNOWN", "blob unknown to registry: " + b.ToString());
+        return;
+      }
+      if (!e->own) adopt.push_back(b);
+    }
+    for (const util::Digest& c : parsed->manifests) {
+      cache::Manifest m;
+      if (!store_->GetManifest(*txn, c, &m).ok()) {
+        RespondOciError(ex, 400, "MANIFEST_BLOB_UNKNOWN", "manifest unknown to registry: " + c.ToString());
+        return;
+      }
+    }
+  }
+  cache::OwnManifest own;
+  own.digest = digest;
+  own.media_type = parsed->media_type;
+  own.artifact_type = parsed->artifact_type;
+  own.size = body.size();
+  own.created_ms = env_.clock->WallMs();
+  own.subject = parsed->subject;
+  own.references = parsed->blobs;
+  own.references.insert(own.references.end(), parsed->manifests.begin(), parsed->manifests.end());
+  own.annotations_json = parsed->annotations_json;
+  for (const util::Digest& b : adopt) {
+    const cache::BlobIndex::Entry* e = keeper_->index().Find(b);
+    keeper_->AddOwn(b, e ? e->size : 0, own.created_ms);
+  }
+  cache::Store* store = store_;
+  std::string registry = name_, repo = route.name, tag = route.tag;
+  cache::Manifest m{parsed->media_type, body};
+  std::weak_ptr<bool> alive = alive_;
+  writer_->Run(
+      [store, adopt, own, m, registry, repo, tag] {
+        for (const util::Digest& b : adopt) {
+          Status st = store->SetBlobOwn(b, true);
+          if (!st.ok() && !st.IsNotFound()) return st;
+        }
+        return store->PutOwnManifest(own, m, registry, repo, tag);
+      },
+      [this, alive, ex, own, repo, tag, ns = NsQuery(route)](Status st) {
+        if (!alive.lock()) return;
+        if (!st.ok()) {
+          LOG_ERROR("registry: could not store manifest %s: %s", own.digest.ToString().c_str(), st.ToString().c_str());
+          RespondOciError(ex, 503, "UNAVAILABLE", "could not store the manifest");
+          return;
+        }
+        ++stats_.manifests_pushed;
+        LOG_INFO("registry: pushed %s%s%s (%s)", repo.c_str(), tag.empty() ? "@" : ":",
+                 tag.empty() ? own.digest.ToString().c_str() : tag.c_str(), own.digest.ToString().c_str());
+        if (!ex->active()) return;
+        auto headers = BaseHeaders();
+        headers.push_back({"Location", "/v2/" + repo + "/manifests/" + own.digest.ToString() + ns});
+        headers.push_back({"Docker-Content-Digest", own.digest.ToString()});
+        if (own.subject) headers.push_back({"OCI-Subject", own.subject->ToString()});
+        ex->Respond(201, headers, "");
+      });
+}
+
+void OwnRegistry::DeleteManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+  cache::Store* store = store_;
+  std::string registry = name_, repo = route.name;
+  std::weak_ptr<bool> alive = alive_;
+  auto reply = [this, alive, ex](Status st) {
+    if (!alive.lock() || !ex->active()) return;
+    if (st.IsNotFound()) {
+      RespondOciError(ex, 404, "MANIFEST_UNKNOWN", "manifest unknown");
+    } else if (!st.ok()) {
+      RespondOciError(ex, 503, "UNAVAILABLE", "could not delete");
+    } else {
+      ex->Respond(202, BaseHeaders(), "");
+    }
+  };
+  auto txn = store_->BeginRead();
+  if (!txn.ok()) return reply(txn.status());
+  if (!route.digest) {
+    cache::TagInfo info;
+    if (!store_->GetTag(*txn, name_, repo, route.tag, &info).ok()) return reply(Status::NotFound(""));
+    txn = cache::ReadTxn();
+    std::string tag = route.tag;
+    writer_->Run([store, registry, repo, tag] { return store->DeleteTag(registry, repo, tag); }, reply);
+    return;
+  }
+  cache::OwnManifest own;
+  if (!store_->GetOwnManifest(*txn, *route.digest, &own).ok()) return reply(Status::NotFound(""));
+  // Tags of this repository that point at it go too (Distribution does the same).
+  auto tags = store_->ListTags(*txn, name_, repo, "", SIZE_MAX);
+  std::vector<std::string> pointing;
+  if (tags.ok()) {
+    for (const std::string& t : *tags) {
+      cache::TagInfo info;
+      if (store_->GetTag(*txn, name_, repo, t, &info).ok() && info.digest == *route.digest) pointing.push_back(t);
+    }
+  }
+  txn = cache::ReadTxn();
+  util::Digest d = *route.digest;
+  writer_->Run(
+      [store, registry, repo, pointing, d] {
+        for (const std::string& t : pointing) {
+          Status st = store->DeleteTag(registry, repo, t);
+          if (!st.ok()) return st;
+        }
+        return store->DeleteManifest(d);
+      },
+      reply);
+}
+
+// ---- blobs ----
+
+void OwnRegistry::GetBlob(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+  const util::Digest& digest = *route.digest;
+  auto txn = store_->BeginRead();
+  cache::BlobInfo info;
+  Status st = !txn.ok() ? txn.status() : keeper_->Has(digest) ? store_->GetBlob(*txn, digest, &info) : Status::NotFound("");
+  if (st.IsNotFound()) {
+    RespondOciError(ex, 404, "BLOB_UNKNOWN", "blob unknown to registry");
+    return;
+  }
+  if (!st.ok()) {
+    RespondOciError(ex, 503, "UNAVAILABLE", "cache unavailable");
+    return;
+  }
+  txn = cache::ReadTxn();
+  keeper_->CountHit();
+  BlobStream::ServeCached(store_, keeper_, digest, info, ex, env_.clock->WallMs());
+}
+
+void OwnRegistry::DeleteBlob(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+  if (!cfg_.blob_delete) {
+    RespondOciError(ex, 405, "UNSUPPORTED", "blob deletes are disabled ([registry] blob_delete)");
+    return;
+  }
+  const cache::BlobIndex::Entry* e = keeper_->index().Find(*route.digest);
+  if (!e || !e->own) {
+    RespondOciError(ex, 404, "BLOB_UNKNOWN", "blob unknown to registry");
+    return;
+  }
+  keeper_->Remove(*route.digest, "deleted (blob DELETE)");
+  ex->Respond(202, BaseHeaders(), "");
+}
+
+// ---- uploads ----
+
+void OwnRegistry::RespondUploadError(const std::shared_ptr<http::Exchange>& ex, const Status& st) {
+  if (!ex->active()) return;
+  if (st.IsNotFound()) {
+    RespondOciError(ex, 404, "BLOB_UPLOAD_UNKNOWN", "no such upload");
+  } else if (st.code() == util::Code::kUnavailable) {
+    RespondOciError(ex, 416, "BLOB_UPLOAD_INVALID", st.message());
+  } else if (st.code() == util::Code::kPermissionDenied) {
+    RespondOciError(ex, 403, "DENIED", st.message());
+  } else if (st.code() == util::Code::kInvalidArgument) {
+    RespondOciError(ex, 400, "DIGEST_INVALID", st.message());
+  } else if (st.code() == util::Code::kResourceExhausted) {
+    RespondOciError(ex, 429, "TOOMANYREQUESTS", st.message());
+  } else if (st.code() != util::Code::kAborted) {
+    RespondOciError(ex, 503, "UNAVAILABLE", "could not store the upload: " + st.message());
+  }
+}
+
+void OwnRegistry::StartUpload(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+  if (route.mount) {
+    const cache::BlobIndex::Entry* e = keeper_->index().Find(*route.mount);
+    if (e && e->own) {
+      ++stats_.mounts;
+      auto headers = BaseHeaders();
+      headers.push_back({"Location", "/v2/" + route.name + "/blobs/" + route.mount->ToString() + NsQuery(route)});
+      headers.push_back({"Docker-Content-Digest", route.mount->ToString()});
+      ex->Respond(201, headers, "");
+      return;
+    }
+    // Not in this registry: an ordinary upload session instead (the spec's fallback).
+  }
+  auto id = uploads_.Create(route.name);
+  if (!id.ok()) {
+    RespondUploadError(ex, id.status());
+    return;
+  }
+  if (route.query_digest) {  // monolithic: POST ?digest= with the blob as body
+    FinishUpload(route, *id, ex);
+    return;
+  }
+  auto headers = BaseHeaders();
+  headers.push_back({"Location", "/v2/" + route.name + "/blobs/uploads/" + *id + NsQuery(route)});
+  headers.push_back({"Range", "0-0"});
+  headers.push_back({"Docker-Upload-UUID", *id});
+  ex->Respond(202, headers, "");
+}
+
+void OwnRegistry::PatchUpload(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+  auto view = uploads_.Find(route.upload_id, route.name);
+  if (!view) {
+    RespondOciError(ex, 404, "BLOB_UPLOAD_UNKNOWN", "no such upload");
+    return;
+  }
+  auto range_headers = [location = "/v2/" + route.name + "/blobs/uploads/" + route.upload_id + NsQuery(route),
+                        id = route.upload_id](uint64_t offset) {
+    auto headers = BaseHeaders();
+    headers.push_back({"Location", location});
+    headers.push_back({"Range", RangeOf(offset)});
+    headers.push_back({"Docker-Upload-UUID", id});
+    return headers;
+  };
+  if (const std::string* cr = ex->request().Find("content-range")) {
+    // "<start>-<end>": a chunk must start where the upload is.
+    uint64_t start = 0;
+    size_t dash = cr->find('-');
+    bool ok = dash != std::string::npos && dash > 0;
+    for (size_t i = 0; ok && i < dash; ++i) ok = (*cr)[i] >= '0' && (*cr)[i] <= '9';
+    if (ok) start = std::strtoull(cr->c_str(), nullptr, 10);
+    if (!ok || start != view->offset) {
+      auto headers = range_headers(view->offset);
+      headers.push_back({"Content-Type", "application/json"});
+      ex->Respond(416, headers, OciErrorBody("BLOB_UPLOAD_INVALID", "a chunk must start at byte " +
+                                                                         std::to_string(view->offset)));
+      return;
+    }
+  }
+  std::string id = route.upload_id;
+  auto keep = route;
+  Status st = uploads_.Append(id, ex, cfg_.max_size, [this, keep, id, ex, range_headers](Status st) {
+    if (!st.ok()) {
+      RespondUploadError(ex, st);
+      return;
+    }
+    auto v = uploads_.Find(id, keep.name);
+    if (!ex->active()) return;
+    ex->Respond(202, range_headers(v ? v->offset : 0), "");
+  });
+  if (!st.ok()) RespondUploadError(ex, st);
+}
+
+void OwnRegistry::PutUpload(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+  if (!route.query_digest) {
+    RespondOciError(ex, 400, "DIGEST_INVALID", "PUT needs ?digest=");
+    return;
+  }
+  if (!uploads_.Find(route.upload_id, route.name)) {
+    RespondOciError(ex, 404, "BLOB_UPLOAD_UNKNOWN", "no such upload");
+    return;
+  }
+  FinishUpload(route, route.upload_id, ex);
+}
+
+// The request's body (if any) is the last piece; then the digest decides.
+void OwnRegistry::FinishUpload(const oci::Route& route, const std::string& id,
+                               const std::shared_ptr<http::Exchange>& ex) {
+  auto keep = route;
+  auto finish = [this, keep, id, ex] {
+    Status st = uploads_.Finish(id, *keep.query_digest, [this, keep, ex](Status st, Uploads::Published pub) {
+      if (!st.ok()) {
+        if (st.code() == util::Code::kInvalidArgument) ++stats_.digest_mismatches;
+        RespondUploadError(ex, st);
+        return;
+      }
+      ++stats_.blobs_pushed;
+      if (!ex->active()) return;
+      auto headers = BaseHeaders();
+      headers.push_back({"Location", "/v2/" + keep.name + "/blobs/" + pub.digest.ToString() + NsQuery(keep)});
+      headers.push_back({"Docker-Content-Digest", pub.digest.ToString()});
+      ex->Respond(201, headers, "");
+    });
+    if (!st.ok()) RespondUploadError(ex, st);
+  };
+  if (!ex->request().has_body) {
+    finish();
+    return;
+  }
+  Status st = uploads_.Append(id, ex, cfg_.max_size, [this, id, ex, finish](Status st) {
+    if (!st.ok()) {
+      if (st.code() != util::Code::kAborted) uploads_.Cancel(id);
+      RespondUploadError(ex, st);
+      return;
+    }
+    finish();
+  });
+  if (!st.ok()) {
+    uploads_.Cancel(id);
+    RespondUploadError(ex, st);
+  }
+}
+
+void OwnRegistry::UploadStatus(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+  auto view = uploads_.Find(route.upload_id, route.name);
+  if (!view) {
+    RespondOciError(ex, 404, "BLOB_UPLOAD_UNKNOWN", "no such upload");
+    return;
+  }
+  auto headers = BaseHeaders();
+  headers.push_back({"Location", "/v2/" + route.name + "/blobs/uploads/" + route.upload_id + NsQuery(route)});
+  headers.push_back({"Range", RangeOf(view->offset)});
+  headers.push_back({"Docker-Upload-UUID", route.upload_id});
+  ex->Respond(204, headers, "");
+}
+
+// ---- discovery ----
+
+void OwnRegistry::TagsList(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+  constexpr size_t kMaxPage = 10000;
+  size_t n = route.n ? std::min<uint64_t>(*route.n, kMaxPage) : kMaxPage;
+  auto txn = store_->BeginRead();
+  auto tags = txn.ok() ? store_->ListTags(*txn, name_, route.name, route.last, n) : txn.status();
+  if (!tags.ok()) {
+    RespondOciError(ex, 503, "UNAVAILABLE", "cache unavailable");
+    return;
+  }
+  if (tags->empty() && route.last.empty() && n > 0) {
+    RespondOciError(ex, 404, "NAME_UNKNOWN", "repository name not known to registry");
+    return;
+  }
+  nlohmann::json j = {{"name", route.name}, {"tags", *tags}};
+  auto headers = BaseHeaders();
+  headers.push_back({"Content-Type", "application/json"});
+  if (!tags->empty() && tags->size() == n) {
+    headers.push_back({"Link", "</v2/" + route.name + "/tags/list?n=" + std::to_string(n) + "&last=" + tags->back() +
+                                   NsQuery(route, '&') + ">; rel=\"next\""});
+  }
+  ex->Respond(200, headers, j.dump());
+}
+
+void OwnRegistry::Referrers(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+  auto txn = store_->BeginRead();
+  auto refs = txn.ok() ? store_->ListReferrers(*txn, *route.digest) : txn.status();
+  if (!refs.ok()) {
+    RespondOciError(ex, 503, "UNAVAILABLE", "cache unavailable");
+    return;
+  }
+  nlohmann::json manifests = nlohmann::json::array();
+  for (const cache::OwnManifest& m : *refs) {
+    if (!route.artifact_type.empty() && m.artifact_type != route.artifact_type) continue;
+    nlohmann::json d = {{"mediaType", m.media_type}, {"digest", m.digest.ToString()}, {"size", m.size}};
+    if (!m.artifact_type.empty()) d["artifactType"] = m.artifact_type;
+    if (!m.annotations_json.empty()) {
+      nlohmann::json a = nlohmann::json::parse(m.annotations_json, nullptr, false);
+      if (!a.is_discarded()) d["annotations"] = a;
+    }
+    manifests.push_back(std::move(d));
+  }
+  nlohmann::json index = {{"schemaVersion", 2}, {"mediaType", kOciIndex}, {"manifests", manifests}};
+  auto headers = BaseHeaders();
+  headers.push_back({"Content-Type", kOciIndex});
+  if (!route.artifact_type.empty()) headers.push_back({"OCI-Filters-Applied", "artifactType"});
+  ex->Respond(200, headers, index.dump());
+}
+
+}  // namespace registry

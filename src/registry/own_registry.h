@@ -1,0 +1,109 @@
+// OwnRegistry: the fleet's own registry as this node serves it
+// (docs/replication.md): pushes following the OCI distribution spec (blob
+// uploads, cross-repository mounts, manifest PUT by tag or digest, with
+// `subject`), pulls of what was pushed, tags/list with n/last pagination,
+// the referrers API, and deletes.
+//
+// A request addresses it when its ns= is `[registry] name`, or when it has
+// no ns= and no upstream is marked default. Writes need HTTP Basic
+// credentials from `push_htpasswd` (pulls too with pull_auth = "htpasswd");
+// a missing or wrong one is 401 with a Basic challenge, and an address with
+// too many failures in a minute is 429 without a check. bcrypt checks run
+// on libuv's threadpool; a credential that passed is remembered for
+// kAuthCacheMs (as a SHA-256, never the password).
+//
+// Content of the own registry is content-addressed across its
+// repositories: repositories scope tags, not bytes.
+//
+// Ownership: owns the Uploads; borrows the Store, WriterBridge and
+// CacheKeeper (the Service's), which outlive it. Loop thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+
+#include "cache/store.h"
+#include "config/config.h"
+#include "push/failure_limiter.h"
+#include "push/htpasswd.h"
+#include "src/http/server.h"
+#include "src/io/env.h"
+#include "src/oci/router.h"
+#include "src/registry/cache_keeper.h"
+#include "src/registry/uploads.h"
+#include "src/registry/writer_bridge.h"
+
+namespace registry {
+
+class OwnRegistry {
+ public:
+  OwnRegistry(io::Env env, const config::Config& cfg, cache::Store* store, WriterBridge* writer, CacheKeeper* keeper);
+  ~OwnRegistry();
+  OwnRegistry(const OwnRegistry&) = delete;
+  OwnRegistry& operator=(const OwnRegistry&) = delete;
+
+  // Loads the credentials and starts the upload sweep. Errors: from Htpasswd::Load.
+  util::Status Start();
+  // Drops uploads in progress; call before the loop ends.
+  void Stop();
+
+  bool enabled() const { return !name_.empty(); }
+  const std::string& name() const { return name_; }
+  // Whether `route` addresses the own registry.
+  bool Addresses(const oci::Route& route) const {
+    return enabled() && (route.ns ? *route.ns == name_ : !default_upstream_marked_);
+  }
+  // REQUIRES: Addresses(route), route.kind is not kError or kHealth.
+  void Handle(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
+
+  struct Stats {
+    uint64_t blobs_pushed = 0, manifests_pushed = 0, mounts = 0;
+    uint64_t auth_failures = 0, auth_throttled = 0, digest_mismatches = 0;
+  };
+  const Stats& stats() const { return stats_; }
+  const Uploads& uploads() const { return uploads_; }
+
+  static constexpr uint64_t kAuthCacheMs = 5 * 60 * 1000;
+
+ private:
+  // Calls `then` (now or later) when the request may go on; otherwise answers it.
+  void Authenticate(const std::shared_ptr<http::Exchange>& ex, std::function<void()> then);
+  void Route(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
+  void GetManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
+  void PutManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
+  void StoreManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, const std::string& body);
+  void DeleteManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
+  void GetBlob(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
+  void DeleteBlob(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
+  void StartUpload(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
+  void PatchUpload(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
+  void PutUpload(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
+  void UploadStatus(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
+  void FinishUpload(const oci::Route& route, const std::string& id, const std::shared_ptr<http::Exchange>& ex);
+  void TagsList(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
+  void Referrers(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
+  // "?ns=<name>" when the request carried one, so Location URLs stay in this registry.
+  std::string NsQuery(const oci::Route& route, char sep = '?') const;
+  void RespondUploadError(const std::shared_ptr<http::Exchange>& ex, const util::Status& st);
+
+  io::Env env_;
+  std::string name_;
+  bool default_upstream_marked_;
+  config::Registry cfg_;
+  uint64_t max_manifest_bytes_;
+  cache::Store* store_;
+  WriterBridge* writer_;
+  CacheKeeper* keeper_;
+  Uploads uploads_;
+  std::shared_ptr<const push::Htpasswd> htpasswd_;  // shared with bcrypt checks in flight
+  push::FailureLimiter limiter_;
+  std::unordered_map<std::string, uint64_t> auth_ok_;  // SHA-256 of the header -> when it passed
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for threadpool callbacks
+  Stats stats_;
+};
+
+}  // namespace registry
