@@ -2,10 +2,12 @@
 // Errors go to stderr as one line; exit codes are documented in docs/operations.md.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <iostream>
 #include <string>
 #include <vector>
 
 #include "config/config.h"
+#include "push/htpasswd.h"
 #include "src/cache_cli.h"
 #include "src/daemon.h"
 
@@ -77,6 +79,16 @@ int main(int argc, char** argv) {
   peers_remove->add_option("name", remove_name, "the member's name, as `peers ls` shows it")->required();
   peers_remove->fallthrough();
 
+  // georeg registry htpasswd USER: a line for [registry] push_htpasswd.
+  CLI::App* registry_cmd = app.add_subcommand("registry", "The fleet's own registry (docs/replication.md)");
+  registry_cmd->require_subcommand(1);
+  std::string htpasswd_user;
+  int bcrypt_cost = 10;
+  CLI::App* htpasswd_cmd = registry_cmd->add_subcommand(
+      "htpasswd", "Print a bcrypt htpasswd line for USER; the password is read from stdin (one line)");
+  htpasswd_cmd->add_option("user", htpasswd_user, "the user name")->required();
+  htpasswd_cmd->add_option("--cost", bcrypt_cost, "bcrypt cost, 4-31 (default 10)")->check(CLI::Range(4, 31));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -85,6 +97,17 @@ int main(int argc, char** argv) {
 
   if (app.got_subcommand("version")) {
     std::printf("georeg %s\n", GEOREG_VERSION);
+    return 0;
+  }
+  if (htpasswd_cmd->parsed()) {
+    if (htpasswd_user.empty() || htpasswd_user.find(':') != std::string::npos)
+      return Fail("the user name must be non-empty and hold no ':'");
+    std::string password;
+    if (!std::getline(std::cin, password) || password.empty()) return Fail("no password on stdin");
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+    auto hash = push::BcryptHash(password, bcrypt_cost);
+    if (!hash.ok()) return Fail(hash.status().message());
+    std::printf("%s:%s\n", htpasswd_user.c_str(), hash->c_str());
     return 0;
   }
   if (check->parsed()) {

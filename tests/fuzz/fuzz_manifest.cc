@@ -1,8 +1,10 @@
 // libFuzzer: what georeg reads out of a manifest an upstream or peer sent
-// (its media type, an index's children), and the Accept matching it is served with.
+// (its media type, an index's children), the Accept matching it is served
+// with, and what a pushed manifest references (push/manifest.h).
 #include <cstdint>
 #include <string>
 
+#include "push/manifest.h"
 #include "src/registry/manifests.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -13,5 +15,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string type = registry::ManifestMediaType(content_type, body);
   (void)registry::AcceptsMediaType(&content_type, type);
   if (registry::IndexChildren(type, body, 16).size() > 16) __builtin_trap();  // the bound held
+  auto pushed = push::ParsePushedManifest(content_type, body, 64);
+  if (pushed.ok() && pushed->blobs.size() + pushed->manifests.size() > 64) __builtin_trap();
   return 0;
 }
