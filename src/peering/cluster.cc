@@ -389,7 +389,7 @@ std::string Cluster::TagOrigin(const std::string& registry, const std::string& r
 }
 
 peers::RoutePlan Cluster::Plan(const util::Digest& digest, peers::Hop incoming, bool blob, peers::Scope scope,
-                                const std::string& prefer) const {
+                                const std::vector<std::string>& prefer) const {
   std::vector<peers::RouteCandidate> candidates;
   for (const auto& [name, m] : node_.members()) {
     peers::RouteCandidate c;
@@ -409,18 +409,37 @@ peers::RoutePlan Cluster::Plan(const util::Digest& digest, peers::Hop incoming, 
   }
   peers::RoutePlan plan = peers::PlanRoute(node_.name(), node_.self().region, candidates, digest, incoming,
                                            blob ? kMaxRemoteBlobPeers : kMaxRemoteManifestPeers, scope);
-  // The preferred node is asked even if our view holds it suspect or dead:
-  // right after a partition heals, the node a tag came from is often alive
-  // before we have heard so, and a wrong guess costs one peer_timeout.
-  const peers::Member* p = prefer.empty() ? nullptr : node_.Find(prefer);
-  if (!p || p->record.state == peers::MemberState::kLeft || Quarantined(prefer) || incoming == peers::Hop::kPeer)
-    return plan;
+  if (incoming == peers::Hop::kPeer) return plan;
+  // Preferred nodes (they have it: a tag's origin, a pushed image's
+  // holders) are asked even if our view holds them suspect or dead: right
+  // after a partition heals, such a node is often alive before we have
+  // heard so, and a wrong guess costs one peer_timeout. Nearest first.
+  std::vector<peers::PeerStep> preferred;
+  for (const std::string& name : prefer) {
+    const peers::Member* p = node_.Find(name);
+    if (!p || name == node_.name() || p->record.state == peers::MemberState::kLeft || Quarantined(name)) continue;
+    if (std::any_of(preferred.begin(), preferred.end(), [&](const peers::PeerStep& s) { return s.name == name; }))
+      continue;
+    preferred.push_back({name, p->record.url, peers::Hop::kPeer, p->record.region});
+  }
+  const std::string& region = node_.self().region;
+  std::stable_sort(preferred.begin(), preferred.end(), [&](const peers::PeerStep& a, const peers::PeerStep& b) {
+    bool ra = a.region != region, rb = b.region != region;
+    if (ra != rb) return !ra;
+    double ta = node_.Find(a.name)->min_rtt_ms(), tb = node_.Find(b.name)->min_rtt_ms();
+    if ((ta < 0) != (tb < 0)) return ta >= 0;
+    return ta < tb;
+  });
+  if (preferred.empty()) return plan;
   std::vector<peers::PeerStep>& steps = plan.steps;
-  // Right after the region owner (unless it is the owner).
-  bool has_owner = !steps.empty() && steps.front().hop == peers::Hop::kOwner;
-  if (has_owner && steps.front().name == prefer) return plan;
-  std::erase_if(steps, [&](const peers::PeerStep& s) { return s.name == prefer; });
-  steps.insert(steps.begin() + (has_owner ? 1 : 0), {prefer, p->record.url, peers::Hop::kPeer, p->record.region});
+  // Right after the region owner (unless it is one of them).
+  bool has_owner = !steps.empty() && steps.front().hop == peers::Hop::kOwner &&
+                   std::none_of(preferred.begin(), preferred.end(),
+                                [&](const peers::PeerStep& s) { return s.name == steps.front().name; });
+  std::erase_if(steps, [&](const peers::PeerStep& s) {
+    return std::any_of(preferred.begin(), preferred.end(), [&](const peers::PeerStep& p) { return p.name == s.name; });
+  });
+  steps.insert(steps.begin() + (has_owner && !steps.empty() ? 1 : 0), preferred.begin(), preferred.end());
   return plan;
 }
 

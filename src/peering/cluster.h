@@ -90,10 +90,11 @@ class Cluster {
 
   // Where a miss of `digest` goes before the upstream (peers::PlanRoute),
   // and this node's role for it. Blobs use the peers' summaries; manifests
-  // (not in summaries) ask the nearest few, after `prefer` if given (the
-  // node a gossiped tag came from: it has the manifest).
+  // (not in summaries) ask the nearest few. Nodes in `prefer` (known to
+  // have it: the node a gossiped tag came from, a pushed image's holders)
+  // come right after the region owner, nearest first, asked with hop peer.
   peers::RoutePlan Plan(const util::Digest& digest, peers::Hop incoming, bool blob, peers::Scope scope,
-                        const std::string& prefer = "") const;
+                        const std::vector<std::string>& prefer = {}) const;
   // The node that made the current version of a tag, or "" when unknown.
   std::string TagOrigin(const std::string& registry, const std::string& repository, const std::string& tag) const;
   // A signed GET or HEAD of `oci_target` ("/v2/...?ns=...") on a peer, with

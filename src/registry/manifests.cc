@@ -235,7 +235,8 @@ void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::
   f->confirmed_ms = confirmed_ms;
   if (cluster_ && want) {
     std::string prefer = confirmed_ms ? cluster_->TagOrigin(up->config.registry, name, route.tag) : "";
-    f->peer_steps = cluster_->Plan(*want, hop, /*blob=*/false, peers::Scope::kRegion, prefer).steps;
+    f->peer_steps = cluster_->Plan(*want, hop, /*blob=*/false, peers::Scope::kRegion,
+                                   prefer.empty() ? std::vector<std::string>{} : std::vector<std::string>{prefer}).steps;
   }
   f->max_bytes = max_bytes_;
   f->resolver = this;
@@ -320,7 +321,7 @@ void ManifestResolver::Prefetch(Upstream* up, const std::string& name, const uti
   f->max_bytes = max_bytes_;
   f->resolver = this;
   // Asked as a peer (cache only): a prefetch never makes another node fetch.
-  for (peers::PeerStep step : cluster_->Plan(digest, peers::Hop::kClient, /*blob=*/false, peers::Scope::kRegion, origin).steps) {
+  for (peers::PeerStep step : cluster_->Plan(digest, peers::Hop::kClient, /*blob=*/false, peers::Scope::kRegion, {origin}).steps) {
     step.hop = peers::Hop::kPeer;
     if (step.name == origin) {
       f->peer_steps.insert(f->peer_steps.begin(), step);

@@ -3,7 +3,6 @@
 #include <nlohmann/json.hpp>
 
 #include "push/manifest.h"
-#include "src/registry/blob_stream.h"
 #include "src/registry/manifests.h"
 #include "src/registry/oci_errors.h"
 #include "util/log.h"
@@ -65,14 +64,41 @@ std::string OwnRegistry::NsQuery(const oci::Route& route, char sep) const {
   return route.ns ? std::string(1, sep) + "ns=" + *route.ns : "";
 }
 
-void OwnRegistry::Handle(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+void OwnRegistry::Handle(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop) {
+  if (hop != peers::Hop::kClient) {
+    // A peer (signed by the cluster) reads content; it never writes through here.
+    if (route.kind != oci::RouteKind::kBlob && route.kind != oci::RouteKind::kManifest) {
+      RespondOciError(ex, 405, "UNSUPPORTED", "peers only read content");
+      return;
+    }
+    Route(route, ex, hop);
+    return;
+  }
   bool needs_auth = oci::IsWrite(route.kind) || cfg_.pull_requires_auth || route.kind == oci::RouteKind::kBase;
   if (!needs_auth) {
-    Route(route, ex);
+    Route(route, ex, hop);
     return;
   }
   auto keep = route;
-  Authenticate(ex, [this, keep, ex] { Route(keep, ex); });
+  Authenticate(ex, [this, keep, ex, hop] { Route(keep, ex, hop); });
+}
+
+std::vector<std::string> OwnRegistry::HoldersOf(const util::Digest& digest) const {
+  auto it = holders_.find(digest);
+  return it == holders_.end() ? std::vector<std::string>{} : it->second;
+}
+
+void OwnRegistry::NoteHolders(const util::Digest& digest, const std::vector<std::string>& holders) {
+  if (holders.empty()) return;
+  auto [it, inserted] = holders_.try_emplace(digest);
+  for (const std::string& h : holders)
+    if (std::find(it->second.begin(), it->second.end(), h) == it->second.end()) it->second.push_back(h);
+  if (!inserted) return;
+  holders_order_.push_back(digest);
+  if (holders_order_.size() > kMaxHints) {
+    holders_.erase(holders_order_.front());
+    holders_order_.pop_front();
+  }
 }
 
 void OwnRegistry::Authenticate(const std::shared_ptr<http::Exchange>& ex, std::function<void()> then) {
@@ -136,7 +162,7 @@ void OwnRegistry::Authenticate(const std::shared_ptr<http::Exchange>& ex, std::f
   }
 }
 
-void OwnRegistry::Route(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+void OwnRegistry::Route(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop) {
   using K = oci::RouteKind;
   switch (route.kind) {
     case K::kBase: {
@@ -145,10 +171,10 @@ void OwnRegistry::Route(const oci::Route& route, const std::shared_ptr<http::Exc
       ex->Respond(200, headers, "{}");
       return;
     }
-    case K::kManifest: return GetManifest(route, ex);
+    case K::kManifest: return GetManifest(route, ex, hop);
     case K::kManifestPut: return PutManifest(route, ex);
     case K::kManifestDelete: return DeleteManifest(route, ex);
-    case K::kBlob: return GetBlob(route, ex);
+    case K::kBlob: return blob_handler_(route, ex, hop);
     case K::kBlobDelete: return DeleteBlob(route, ex);
     case K::kUploadStart: return StartUpload(route, ex);
     case K::kUploadPatch: return PatchUpload(route, ex);
@@ -172,7 +198,7 @@ void OwnRegistry::Route(const oci::Route& route, const std::shared_ptr<http::Exc
 
 // ---- manifests ----
 
-void OwnRegistry::GetManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+void OwnRegistry::GetManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop) {
   auto txn = store_->BeginRead();
   if (!txn.ok()) {
     RespondOciError(ex, 503, "UNAVAILABLE", "cache unavailable");
@@ -338,24 +364,6 @@ void OwnRegistry::DeleteManifest(const oci::Route& route, const std::shared_ptr<
 }
 
 // ---- blobs ----
-
-void OwnRegistry::GetBlob(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
-  const util::Digest& digest = *route.digest;
-  auto txn = store_->BeginRead();
-  cache::BlobInfo info;
-  Status st = !txn.ok() ? txn.status() : keeper_->Has(digest) ? store_->GetBlob(*txn, digest, &info) : Status::NotFound("");
-  if (st.IsNotFound()) {
-    RespondOciError(ex, 404, "BLOB_UNKNOWN", "blob unknown to registry");
-    return;
-  }
-  if (!st.ok()) {
-    RespondOciError(ex, 503, "UNAVAILABLE", "cache unavailable");
-    return;
-  }
-  txn = cache::ReadTxn();
-  keeper_->CountHit();
-  BlobStream::ServeCached(store_, keeper_, digest, info, ex, env_.clock->WallMs());
-}
 
 void OwnRegistry::DeleteBlob(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
   if (!cfg_.blob_delete) {

@@ -21,7 +21,10 @@
 
 #include <uv.h>
 
+#include <deque>
+#include <functional>
 #include <memory>
+#include <vector>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -29,6 +32,7 @@
 #include "cache/store.h"
 #include "config/config.h"
 #include "push/failure_limiter.h"
+#include "peers/routing.h"
 #include "push/htpasswd.h"
 #include "src/http/server.h"
 #include "src/io/env.h"
@@ -58,7 +62,17 @@ class OwnRegistry {
     return enabled() && (route.ns ? *route.ns == name_ : !default_upstream_marked_);
   }
   // REQUIRES: Addresses(route), route.kind is not kError or kHealth.
-  void Handle(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
+  // `hop`: a peer's request (not kClient) was authenticated by the cluster.
+  void Handle(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
+  // Blob GET/HEAD go to the service's fills (cache, then holders and
+  // peers). REQUIRES: set before the first request.
+  using BlobHandler = std::function<void(const oci::Route&, const std::shared_ptr<http::Exchange>&, peers::Hop)>;
+  void SetBlobHandler(BlobHandler fn) { blob_handler_ = std::move(fn); }
+  // The nodes known to hold `digest` (pushed there, or replicas), nearest
+  // not sorted; empty when unknown.
+  std::vector<std::string> HoldersOf(const util::Digest& digest) const;
+  // Learns that `digest` is held by `holders` (bounded; the oldest hints go).
+  void NoteHolders(const util::Digest& digest, const std::vector<std::string>& holders);
 
   struct Stats {
     uint64_t blobs_pushed = 0, manifests_pushed = 0, mounts = 0;
@@ -72,12 +86,11 @@ class OwnRegistry {
  private:
   // Calls `then` (now or later) when the request may go on; otherwise answers it.
   void Authenticate(const std::shared_ptr<http::Exchange>& ex, std::function<void()> then);
-  void Route(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
-  void GetManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
+  void Route(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
+  void GetManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
   void PutManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   void StoreManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, const std::string& body);
   void DeleteManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
-  void GetBlob(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   void DeleteBlob(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   void StartUpload(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   void PatchUpload(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
@@ -104,6 +117,11 @@ class OwnRegistry {
   std::unordered_map<std::string, uint64_t> auth_ok_;  // SHA-256 of the header -> when it passed
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for threadpool callbacks
   Stats stats_;
+  BlobHandler blob_handler_;
+  // digest -> holders, with insertion order for a bound (kMaxHints).
+  std::unordered_map<util::Digest, std::vector<std::string>, util::DigestHash> holders_;
+  std::deque<util::Digest> holders_order_;
+  static constexpr size_t kMaxHints = 1 << 16;
 };
 
 }  // namespace registry

@@ -30,7 +30,11 @@ Service::Service(io::Env env, const config::Config& cfg, std::unique_ptr<Upstrea
       keeper_(env, cfg.cache, store, writer),
       scrubber_(env.loop, store, &keeper_, cfg.cache.scrub_rate),
       manifests_(env, store, writer, cfg.server.max_manifest_bytes, in_flight_),
-      own_(env, cfg, store, writer, &keeper_) {}
+      own_(env, cfg, store, writer, &keeper_) {
+  own_.SetBlobHandler([this](const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop) {
+    HandleBlob(nullptr, route, ex, hop);
+  });
+}
 
 util::Status Service::Start() {
   util::Status st = keeper_.Start();
@@ -93,7 +97,7 @@ void Service::HandleRoute(const oci::Route& route, const std::shared_ptr<http::E
     return;
   }
   if (own_.Addresses(route)) {
-    own_.Handle(route, ex);
+    own_.Handle(route, ex, hop);
     return;
   }
   if (route.kind == oci::RouteKind::kBase) {
@@ -128,21 +132,26 @@ void Service::HandleRoute(const oci::Route& route, const std::shared_ptr<http::E
 }
 
 peers::RoutePlan Service::PlanBlob(Upstream* up, const util::Digest& digest, peers::Hop hop) const {
-  if (cluster_) {
-    return cluster_->Plan(digest, hop, /*blob=*/true,
-                          up->config.fleet_single_flight ? peers::Scope::kFleet : peers::Scope::kRegion);
-  }
   peers::RoutePlan plan;
-  plan.role = hop;
-  plan.upstream = hop != peers::Hop::kPeer;
+  if (cluster_) {
+    // The own registry's blobs: its holders first (they have it), then the
+    // owners, as for any blob, but never an upstream.
+    plan = cluster_->Plan(digest, hop, /*blob=*/true,
+                          !up || up->config.fleet_single_flight ? peers::Scope::kFleet : peers::Scope::kRegion,
+                          up ? std::vector<std::string>{} : own_.HoldersOf(digest));
+  } else {
+    plan.role = hop;
+    plan.upstream = hop != peers::Hop::kPeer;
+  }
+  plan.upstream = plan.upstream && up != nullptr;
   return plan;
 }
 
 std::vector<FillSource> Service::BlobSources(Upstream* up, const oci::Route& route, const peers::RoutePlan& plan) {
   std::vector<FillSource> sources;
   const util::Digest& digest = *route.digest;
-  std::string name = UpstreamSet::UpstreamName(*up, route.name);
-  std::string target = "/v2/" + name + "/blobs/" + digest.ToString() + "?ns=" + up->config.registry;
+  std::string name = up ? UpstreamSet::UpstreamName(*up, route.name) : route.name;
+  std::string target = "/v2/" + name + "/blobs/" + digest.ToString() + "?ns=" + (up ? up->config.registry : own_.name());
   for (const peers::PeerStep& step : plan.steps) {
     peering::Cluster* cluster = cluster_;
     sources.push_back({"peer " + step.name, step.name,
@@ -151,7 +160,7 @@ std::vector<FillSource> Service::BlobSources(Upstream* up, const oci::Route& rou
                              cluster->Send(step, r.method, target, RangeFrom(r.offset), std::move(cb)));
                        }});
   }
-  if (plan.upstream) {
+  if (plan.upstream && up) {
     upstream::Requester* requester = up->requester;
     std::string path = "/v2/" + name + "/blobs/" + digest.ToString();
     ContentStats* stats = &stats_;
@@ -210,8 +219,8 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
     return;
   }
   peers::RoutePlan plan = PlanBlob(up, digest, hop);
-  if (plan.steps.empty() && !plan.upstream) {  // a peer asked, and we do not have it
-    RespondOciError(ex, 404, "BLOB_UNKNOWN", "blob not cached on this node");
+  if (plan.steps.empty() && !plan.upstream) {  // a peer asked and we do not have it, or no node has it
+    RespondOciError(ex, 404, "BLOB_UNKNOWN", up ? "blob not cached on this node" : "blob unknown to registry");
     return;
   }
   if (fills_.size() + probes_.size() >= max_fills_) {

@@ -69,9 +69,11 @@ class Service {
  private:
   // A client request, or a peer's (hop kOwner or kPeer).
   void HandleRoute(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
+  // `up` is null for the own registry: no upstream, its holders first.
   void HandleBlob(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
   // The cluster's plan for a blob under the upstream's single_flight scope
-  // (without a cluster: the upstream only, unless a peer asked).
+  // (without a cluster: the upstream only, unless a peer asked); for the
+  // own registry (`up` null) the fleet scope, its holders first, no upstream.
   peers::RoutePlan PlanBlob(Upstream* up, const util::Digest& digest, peers::Hop hop) const;
   // The plan's peers, then the upstream if the plan allows it.
   std::vector<FillSource> BlobSources(Upstream* up, const oci::Route& route, const peers::RoutePlan& plan);
