@@ -253,12 +253,21 @@ void GossipNode::ApplyTag(const TagUpdate& u, uint64_t physical_ms, bool from_pe
   if (from_peer && on_tag_) on_tag_(u);
 }
 
-TagUpdate GossipNode::RecordTag(const TagKey& key, const util::Digest& digest, uint64_t physical_ms) {
-  if (const TagVersion* cur = tags_.Find(key); cur && cur->digest == digest) return {key, *cur};
-  TagUpdate u{key, {digest, clock_.Now(physical_ms), self_.name, ""}};
+TagUpdate GossipNode::RecordTag(const TagKey& key, const util::Digest& digest, uint64_t physical_ms,
+                                const std::string& value) {
+  if (const TagVersion* cur = tags_.Find(key); cur && cur->digest == digest && cur->value == value) return {key, *cur};
+  TagUpdate u{key, {digest, clock_.Now(physical_ms), self_.name, "", value}};
   u.version.signature = signer_->Sign(u.SignedForm());
   ApplyTag(u, physical_ms, false);
   return u;
+}
+
+bool GossipNode::Restore(const TagUpdate& u, uint64_t physical_ms) {
+  if (u.version.hlc.logical > kMaxHlcLogical) return false;
+  // Our own past, not a peer's claim: no skew bound (it may be old), and the
+  // origin's key may not be known yet; peers check the signature themselves.
+  clock_.Observe(u.version.hlc, std::max(physical_ms, u.version.hlc.wall_ms));
+  return tags_.Apply(u);
 }
 
 void GossipNode::NoteSummaryVersion(const Message& m) {

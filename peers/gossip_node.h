@@ -187,8 +187,22 @@ class GossipNode {
   // The messages to send now; the caller delivers each at most once.
   std::vector<Envelope> TakeOutbox();
 
-  // A tag change this node saw at its upstream: stamped, applied, gossiped.
-  TagUpdate RecordTag(const TagKey& key, const util::Digest& digest, uint64_t physical_ms);
+  // A tag change this node saw at its upstream (or a push, or a fleet
+  // record; `value` as TagVersion::value): stamped, applied, gossiped.
+  // Unchanged digest and value: the current version, nothing new.
+  TagUpdate RecordTag(const TagKey& key, const util::Digest& digest, uint64_t physical_ms,
+                      const std::string& value = "");
+  // A push message carrying `u` (and our record), for the caller to send
+  // straight to chosen members, outside the rumor rounds.
+  Message TagPush(const TagUpdate& u) {
+    Message m = Make(MessageType::kPush);
+    m.members = {self_};
+    m.tags = {u};
+    return m;
+  }
+  // An update this node kept across a restart (the own registry's fleet
+  // state): applied if newer, no listener called. False if it was not.
+  bool Restore(const TagUpdate& u, uint64_t physical_ms);
   // Graceful leave: tells live peers directly; the node then stops probing.
   void Leave();
   // Revokes member `name`'s key fleet-wide: it is dropped from membership,

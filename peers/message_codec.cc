@@ -9,6 +9,10 @@ namespace peers {
 using nlohmann::json;
 using util::Status;
 
+namespace {
+json TagJson(const TagUpdate& t);
+}  // namespace
+
 std::string EncodeMessage(const Message& m) {
   json j;
   j["type"] = MessageTypeName(m.type);
@@ -24,11 +28,7 @@ std::string EncodeMessage(const Message& m) {
   }
   j["members"] = std::move(members);
   json tags = json::array();
-  for (const auto& t : m.tags) {
-    tags.push_back({{"registry", t.key.registry}, {"repository", t.key.repository}, {"tag", t.key.tag},
-                    {"digest", t.version.digest.ToString()}, {"wall", t.version.hlc.wall_ms},
-                    {"logical", t.version.hlc.logical}, {"origin", t.version.origin}, {"sig", t.version.signature}});
-  }
+  for (const auto& t : m.tags) tags.push_back(TagJson(t));
   j["tags"] = std::move(tags);
   json revocations = json::array();
   for (const auto& r : m.revocations)
@@ -68,6 +68,32 @@ bool GetArray(const json& o, const char* key, const json** out) {
   return true;
 }
 
+json TagJson(const TagUpdate& t) {
+  json j = {{"registry", t.key.registry}, {"repository", t.key.repository}, {"tag", t.key.tag},
+            {"digest", t.version.digest.ToString()}, {"wall", t.version.hlc.wall_ms},
+            {"logical", t.version.hlc.logical}, {"origin", t.version.origin}, {"sig", t.version.signature}};
+  if (!t.version.value.empty()) j["value"] = t.version.value;
+  return j;
+}
+
+util::Result<TagUpdate> TagFromJson(const json& o) {
+  TagUpdate u;
+  std::string digest;
+  uint64_t logical = 0;
+  if (!o.is_object() || !GetStr(o, "registry", &u.key.registry) || !GetStr(o, "repository", &u.key.repository) ||
+      !GetStr(o, "tag", &u.key.tag) || !GetStr(o, "digest", &digest) || !GetU64(o, "wall", &u.version.hlc.wall_ms) ||
+      !GetU64(o, "logical", &logical) || logical > UINT32_MAX || !GetStr(o, "origin", &u.version.origin) ||
+      !GetStr(o, "sig", &u.version.signature))
+    return Status::InvalidArgument("bad tag update");
+  if (o.contains("value") && (!GetStr(o, "value", &u.version.value) || u.version.value.size() > kMaxTagValueBytes))
+    return Status::InvalidArgument("bad tag value");
+  auto d = util::Digest::Parse(digest);
+  if (!d.ok()) return Status::InvalidArgument("bad tag digest");
+  u.version.digest = *d;
+  u.version.hlc.logical = static_cast<uint32_t>(logical);
+  return u;
+}
+
 }  // namespace
 
 util::Result<Message> DecodeMessage(const std::string& body) {
@@ -93,19 +119,9 @@ util::Result<Message> DecodeMessage(const std::string& body) {
   }
   if (!GetArray(j, "tags", &arr)) return Status::InvalidArgument("bad tags");
   for (const json& o : *arr) {
-    TagUpdate u;
-    std::string digest;
-    uint64_t logical = 0;
-    if (!o.is_object() || !GetStr(o, "registry", &u.key.registry) || !GetStr(o, "repository", &u.key.repository) ||
-        !GetStr(o, "tag", &u.key.tag) || !GetStr(o, "digest", &digest) || !GetU64(o, "wall", &u.version.hlc.wall_ms) ||
-        !GetU64(o, "logical", &logical) || logical > UINT32_MAX || !GetStr(o, "origin", &u.version.origin) ||
-        !GetStr(o, "sig", &u.version.signature))
-      return Status::InvalidArgument("bad tag update");
-    auto d = util::Digest::Parse(digest);
-    if (!d.ok()) return Status::InvalidArgument("bad tag digest");
-    u.version.digest = *d;
-    u.version.hlc.logical = static_cast<uint32_t>(logical);
-    m.tags.push_back(std::move(u));
+    auto u = TagFromJson(o);
+    if (!u.ok()) return u.status();
+    m.tags.push_back(std::move(*u));
   }
   if (!GetArray(j, "revocations", &arr)) return Status::InvalidArgument("bad revocations");
   for (const json& o : *arr) {
@@ -125,6 +141,14 @@ util::Result<Message> DecodeMessage(const std::string& body) {
     m.tag_summaries.push_back(v);
   }
   return m;
+}
+
+std::string EncodeTagUpdate(const TagUpdate& u) { return TagJson(u).dump(); }
+
+util::Result<TagUpdate> DecodeTagUpdate(const std::string& text) {
+  json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return Status::InvalidArgument("tag update is not JSON");
+  return TagFromJson(j);
 }
 
 }  // namespace peers

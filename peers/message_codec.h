@@ -20,5 +20,9 @@ namespace peers {
 std::string EncodeMessage(const Message& m);
 // Errors: InvalidArgument naming the first malformed field. Never throws.
 util::Result<Message> DecodeMessage(const std::string& body);
+// One tag update alone, as it travels in messages (also how a node keeps
+// fleet state across restarts). Errors: InvalidArgument.
+std::string EncodeTagUpdate(const TagUpdate& u);
+util::Result<TagUpdate> DecodeTagUpdate(const std::string& text);
 
 }  // namespace peers

@@ -21,6 +21,8 @@ uint64_t EntryHash(const TagKey& k, const TagVersion& v) {
   std::memcpy(hlc + 8, &v.hlc.logical, 4);
   s.append(hlc, sizeof(hlc));
   s += v.origin;
+  s += '\0';
+  s += v.value;
   return XXH3_64bits(s.data(), s.size());
 }
 

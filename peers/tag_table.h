@@ -16,6 +16,8 @@
 
 namespace peers {
 
+inline constexpr size_t kMaxTagValueBytes = 4096;
+
 struct TagKey {
   std::string registry, repository, tag;
   bool operator<(const TagKey& o) const {
@@ -31,6 +33,10 @@ struct TagVersion {
   HlcTimestamp hlc;
   std::string origin;  // the node that made the change
   std::string signature = {};  // origin's signature of TagUpdate::SignedForm() (hex); not part of the order
+  // What else the origin says about the entry (signed with it; at most
+  // kMaxTagValueBytes): "" for a mirrored tag; for the own registry's tags
+  // and fleet records, a small JSON object (docs/replication.md).
+  std::string value = {};
   // The total order every node agrees on.
   bool NewerThan(const TagVersion& o) const {
     if (o.hlc < hlc) return true;
@@ -46,7 +52,8 @@ struct TagUpdate {
   std::string SignedForm() const {
     return "georeg-tag\n" + key.registry + "\n" + key.repository + "\n" + key.tag + "\n" +
            version.digest.ToString() + "\n" + std::to_string(version.hlc.wall_ms) + "\n" +
-           std::to_string(version.hlc.logical) + "\n" + version.origin;
+           std::to_string(version.hlc.logical) + "\n" + version.origin +
+           (version.value.empty() ? std::string() : "\n" + version.value);
   }
 };
 

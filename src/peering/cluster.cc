@@ -1,5 +1,8 @@
 #include "src/peering/cluster.h"
 
+#include "peers/rendezvous.h"
+#include "util/sha256.h"
+
 #include <fcntl.h>
 #include <sys/random.h>
 #include <unistd.h>
@@ -485,17 +488,74 @@ void Cluster::ReportFailure(const std::string& peer, const std::string& why, boo
             (unsigned long long)(cfg_.quarantine_ms / 1000));
 }
 
-void Cluster::RecordTag(const std::string& registry, const std::string& repository, const std::string& tag,
-                        const util::Digest& digest) {
+peers::TagUpdate Cluster::RecordTag(const std::string& registry, const std::string& repository,
+                                    const std::string& tag, const util::Digest& digest, const std::string& value) {
   peers::TagKey key{registry, repository, tag};
   const peers::TagVersion* before = node_.tags().Find(key);
-  bool changed = !before || before->digest != digest;
-  node_.RecordTag(key, digest, PhysicalMs());
+  bool changed = !before || before->digest != digest || before->value != value;
+  peers::TagUpdate u = node_.RecordTag(key, digest, PhysicalMs(), value);
   if (changed) {
     LOG_INFO("cluster: tag %s/%s:%s -> %s, gossiping", registry.c_str(), repository.c_str(), tag.c_str(),
              digest.ToString().c_str());
   }
   Flush();
+  return u;
+}
+
+void Cluster::PushTag(const peers::TagUpdate& u, std::function<void(size_t told, size_t asked)> done) {
+  util::Digest d = util::Digest::FromRaw(
+      util::Sha256::Of("georeg tag\n" + u.key.registry + "\n" + u.key.repository + "\n" + u.key.tag).data());
+  std::map<std::string, std::vector<std::string>> regions;  // live members by region, us included
+  regions[node_.self().region].push_back(node_.name());
+  for (const auto& [name, m] : node_.members())
+    if (m.record.state == peers::MemberState::kAlive) regions[m.record.region].push_back(name);
+  std::vector<const peers::Member*> owners;
+  for (const auto& [region, names] : regions) {
+    int i = peers::RendezvousOwner(d, names);
+    if (i >= 0 && names[i] != node_.name()) owners.push_back(node_.Find(names[i]));
+  }
+  struct Count {
+    size_t pending, told = 0, asked;
+    std::function<void(size_t, size_t)> done;
+  };
+  auto count = std::make_shared<Count>(Count{owners.size(), 0, owners.size(), std::move(done)});
+  if (owners.empty()) {
+    env_.deferred->Post([count] { count->done(0, 0); });
+    return;
+  }
+  std::string body = peers::EncodeMessage(node_.TagPush(u));
+  for (const peers::Member* m : owners) {
+    auto headers = SignedHeaders("POST", kMsgPath, body);
+    headers.push_back({"Content-Type", "application/json"});
+    auto status = std::make_shared<int>(0);
+    upstream::Callbacks cb;
+    cb.on_head = [status](const upstream::ResponseHead& h) { *status = h.status; };
+    cb.on_body = [](const char*, size_t) {};
+    cb.on_complete = [count, status](Status st) {
+      if (st.ok() && *status == 204) ++count->told;
+      if (--count->pending == 0) count->done(count->told, count->asked);
+    };
+    upstream::FetchOptions opts;
+    opts.max_body = 64 << 10;
+    opts.deadline_ms = 2 * cfg_.peer_timeout_ms;
+    ClientFor(m->record.url, false)->Start("POST", kMsgPath, std::move(headers), std::move(cb), body, opts);
+  }
+}
+
+bool Cluster::Restore(const peers::TagUpdate& u) { return node_.Restore(u, PhysicalMs()); }
+
+const peers::TagVersion* Cluster::FindTag(const peers::TagKey& key) const { return node_.tags().Find(key); }
+
+std::optional<peers::PeerStep> Cluster::TagRegionOwner(const peers::TagKey& key) const {
+  util::Digest d = util::Digest::FromRaw(
+      util::Sha256::Of("georeg tag\n" + key.registry + "\n" + key.repository + "\n" + key.tag).data());
+  std::vector<std::string> names = {node_.name()};
+  for (const auto& [name, m] : node_.members())
+    if (m.record.state == peers::MemberState::kAlive && m.record.region == node_.self().region) names.push_back(name);
+  int owner = peers::RendezvousOwner(d, names);
+  if (owner <= 0) return std::nullopt;  // we own it (or are alone)
+  const peers::Member* m = node_.Find(names[owner]);
+  return peers::PeerStep{names[owner], m->record.url, peers::Hop::kOwner, m->record.region};
 }
 
 Status Cluster::Remove(const std::string& name) {

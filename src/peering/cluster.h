@@ -26,6 +26,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json_fwd.hpp>
@@ -105,9 +106,23 @@ class Cluster {
   // A peer fetch failed mid-body; `corrupt`: its bytes failed verification (quarantine).
   void ReportFailure(const std::string& peer, const std::string& why, bool corrupt);
 
-  // A tag change seen at an upstream (gossiped when it changed the table).
-  void RecordTag(const std::string& registry, const std::string& repository, const std::string& tag,
-                 const util::Digest& digest);
+  // A tag change seen at an upstream, or made by a push (gossiped when it
+  // changed the table); `value` as peers::TagVersion::value. Returns the
+  // current version.
+  peers::TagUpdate RecordTag(const std::string& registry, const std::string& repository, const std::string& tag,
+                             const util::Digest& digest, const std::string& value = "");
+  // Sends `u` straight to the owner of its tag in every region (the node a
+  // region's miss of that tag asks: TagRegionOwner), and calls `done` once,
+  // later, when each answered or failed (bounded by the peer timeout).
+  // How a push is readable in every region when it is acknowledged.
+  void PushTag(const peers::TagUpdate& u, std::function<void(size_t told, size_t asked)> done);
+  // Fleet state this node kept across a restart (GossipNode::Restore).
+  bool Restore(const peers::TagUpdate& u);
+  const peers::TagVersion* FindTag(const peers::TagKey& key) const;
+  // The live node of our region that owns a tag (rendezvous over the
+  // region): where a tag this node has not heard of yet is asked. Null
+  // when that is us.
+  std::optional<peers::PeerStep> TagRegionOwner(const peers::TagKey& key) const;
   // Called for every tag update learned from a peer.
   void SetTagListener(std::function<void(const peers::TagUpdate&)> fn) { node_.SetTagListener(std::move(fn)); }
   // Called for every tag withdrawn because its origin was revoked.

@@ -2,7 +2,10 @@
 
 #include <nlohmann/json.hpp>
 
+#include "peers/message_codec.h"
 #include "push/manifest.h"
+#include "push/tag_value.h"
+#include "src/peering/cluster.h"
 #include "src/registry/manifests.h"
 #include "src/registry/oci_errors.h"
 #include "util/log.h"
@@ -19,6 +22,12 @@ constexpr const char* kOciIndex = "application/vnd.oci.image.index.v1+json";
 std::string RangeOf(uint64_t offset) { return "0-" + std::to_string(offset ? offset - 1 : 0); }
 
 util::Digest DigestOf(const std::string& s) { return util::Digest::FromRaw(util::Sha256::Of(s).data()); }
+
+constexpr const char* kAcceptAll =
+    "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
+    "application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+
+std::string FleetKey(const peers::TagKey& k) { return k.registry + '\0' + k.repository + '\0' + k.tag; }
 
 // One bcrypt check on the threadpool.
 struct AuthWork {
@@ -196,32 +205,231 @@ void OwnRegistry::Route(const oci::Route& route, const std::shared_ptr<http::Exc
   RespondOciError(ex, 404, "UNSUPPORTED", "not found");
 }
 
+// ---- the fleet ----
+
+Status OwnRegistry::SetCluster(peering::Cluster* cluster) {
+  cluster_ = cluster;
+  if (!enabled()) return Status::Ok();
+  auto records = store_->ListFleetRecords();
+  if (!records.ok()) return records.status();
+  size_t restored = 0;
+  for (const auto& [key, value] : *records) {
+    auto u = peers::DecodeTagUpdate(value);
+    if (!u.ok() || u->key.registry != name_) continue;
+    restored += cluster_->Restore(*u);
+  }
+  if (restored) LOG_INFO("registry: %zu tag version(s) of '%s' restored into the fleet state", restored, name_.c_str());
+  return Status::Ok();
+}
+
+void OwnRegistry::PersistTag(const peers::TagUpdate& u, std::function<void(Status)> done) {
+  cache::Store* store = store_;
+  std::string key = FleetKey(u.key), value = peers::EncodeTagUpdate(u);
+  writer_->Run([store, key, value] { return store->PutFleetRecord(key, value); }, std::move(done));
+}
+
+void OwnRegistry::RecordTag(const std::string& repo, const std::string& tag, const util::Digest& digest, bool deleted,
+                            std::function<void(Status)> done) {
+  if (!cluster_) {
+    env_.deferred->Post([done] { done(Status::Ok()); });
+    return;
+  }
+  push::OwnTagValue v;
+  v.deleted = deleted;
+  if (!deleted) v.holders = {cluster_->name()};
+  peers::TagUpdate u = cluster_->RecordTag(name_, repo, tag, digest, push::EncodeTagValue(v));
+  // Kept, then told to the tag's owner in every region before the push is
+  // acknowledged: a miss of this tag anywhere asks that owner.
+  std::weak_ptr<bool> alive = alive_;
+  PersistTag(u, [this, alive, u, done](Status st) {
+    if (!alive.lock()) return;
+    if (!st.ok()) return done(st);
+    cluster_->PushTag(u, [u, done](size_t told, size_t asked) {
+      if (told < asked)
+        LOG_WARN("registry: tag %s:%s reached %zu of %zu region owner(s) directly; gossip brings it to the rest",
+                 u.key.repository.c_str(), u.key.tag.c_str(), told, asked);
+      done(Status::Ok());
+    });
+  });
+}
+
+void OwnRegistry::ApplyGossipedTag(const peers::TagUpdate& u) {
+  push::OwnTagValue v = push::ParseTagValue(u.version.value);
+  cache::Store* store = store_;
+  std::string registry = name_, repo = u.key.repository, tag = u.key.tag;
+  cache::TagInfo info{u.version.digest, env_.clock->WallMs()};
+  bool deleted = v.deleted;
+  PersistTag(u, [](Status st) {
+    if (!st.ok()) LOG_WARN("registry: could not keep a gossiped tag: %s", st.ToString().c_str());
+  });
+  writer_->Run(
+      [store, registry, repo, tag, info, deleted] {
+        return deleted ? store->DeleteTag(registry, repo, tag) : store->PutTag(registry, repo, tag, info);
+      },
+      [](Status st) {
+        if (!st.ok()) LOG_WARN("registry: could not apply a gossiped tag: %s", st.ToString().c_str());
+      });
+  if (deleted) return;
+  std::vector<std::string> holders = v.holders;
+  holders.push_back(u.version.origin);
+  NoteHolders(u.version.digest, holders);
+  // Pre-fetch the manifest (an index's children follow when asked for).
+  {
+    auto txn = store_->BeginRead();
+    cache::Manifest m;
+    if (txn.ok() && store_->GetManifest(*txn, u.version.digest, &m).ok()) return;
+  }
+  if (fetches_ >= kMaxFetches) return;
+  auto steps = cluster_->Plan(u.version.digest, peers::Hop::kFleet, /*blob=*/false, peers::Scope::kFleet, holders).steps;
+  std::erase_if(steps, [&](const peers::PeerStep& s) {
+    return std::find(holders.begin(), holders.end(), s.name) == holders.end();
+  });
+  if (steps.empty()) return;
+  FetchManifest("/v2/" + repo + "/manifests/" + u.version.digest.ToString() + "?ns=" + name_, u.version.digest,
+                std::move(steps), [](Status, util::Digest, cache::Manifest) {});
+}
+
 // ---- manifests ----
 
-void OwnRegistry::GetManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop) {
-  auto txn = store_->BeginRead();
-  if (!txn.ok()) {
-    RespondOciError(ex, 503, "UNAVAILABLE", "cache unavailable");
-    return;
-  }
-  util::Digest digest;
-  if (route.digest) {
-    digest = *route.digest;
-  } else {
-    cache::TagInfo tag;
-    if (!store_->GetTag(*txn, name_, route.name, route.tag, &tag).ok()) {
-      RespondOciError(ex, 404, "MANIFEST_UNKNOWN", "manifest unknown: " + route.name + ":" + route.tag);
+void OwnRegistry::GetManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop) {
+  std::optional<util::Digest> digest = route.digest;
+  std::vector<std::string> prefer;
+  cache::Manifest m;
+  {
+    auto txn = store_->BeginRead();
+    if (!txn.ok()) {
+      RespondOciError(ex, 503, "UNAVAILABLE", "cache unavailable");
       return;
     }
-    digest = tag.digest;
+    cache::TagInfo tag;
+    if (!digest && store_->GetTag(*txn, name_, route.name, route.tag, &tag).ok()) digest = tag.digest;
+    if (!digest && cluster_) {
+      // Gossiped, and not written to the store yet.
+      const peers::TagVersion* v = cluster_->FindTag({name_, route.name, route.tag});
+      if (v && !push::ParseTagValue(v->value).deleted) digest = v->digest;
+    }
+    if (digest && store_->GetManifest(*txn, *digest, &m).ok()) {
+      txn = cache::ReadTxn();
+      ServeManifest(ex, *digest, m, "");
+      return;
+    }
   }
-  cache::Manifest m;
-  if (!store_->GetManifest(*txn, digest, &m).ok()) {
-    RespondOciError(ex, 404, "MANIFEST_UNKNOWN", "manifest unknown: " + digest.ToString());
-    return;
+  auto unknown = [ex, what = digest ? digest->ToString() : route.name + ":" + route.tag] {
+    RespondOciError(ex, 404, "MANIFEST_UNKNOWN", "manifest unknown: " + what);
+  };
+  if (!cluster_ || hop == peers::Hop::kPeer) return unknown();
+  std::vector<peers::PeerStep> steps;
+  std::string target;
+  if (digest) {
+    // Its holders first, then the nodes the cluster would ask for any manifest.
+    prefer = HoldersOf(*digest);
+    if (!route.digest) {
+      if (const peers::TagVersion* v = cluster_->FindTag({name_, route.name, route.tag})) prefer.push_back(v->origin);
+    }
+    steps = cluster_->Plan(*digest, hop, /*blob=*/false, peers::Scope::kFleet, prefer).steps;
+    target = "/v2/" + route.name + "/manifests/" + digest->ToString() + "?ns=" + name_;
+  } else if (hop == peers::Hop::kClient) {
+    // A tag this node has not heard of: its region owner was told by the
+    // pushing node before the push was acknowledged (read your writes).
+    auto owner = cluster_->TagRegionOwner({name_, route.name, route.tag});
+    if (!owner) return unknown();
+    steps.push_back(*owner);
+    target = "/v2/" + route.name + "/manifests/" + route.tag + "?ns=" + name_;
+  } else {
+    return unknown();
   }
-  txn = cache::ReadTxn();
-  ServeManifest(ex, digest, m, "");
+  if (steps.empty() || fetches_ >= kMaxFetches) return unknown();
+  FetchManifest(target, digest, std::move(steps), [ex, unknown](Status st, util::Digest d, cache::Manifest m) {
+    if (!ex->active()) return;
+    if (!st.ok()) return unknown();
+    ServeManifest(ex, d, m, "");
+  });
+}
+
+void OwnRegistry::FetchManifest(const std::string& target, std::optional<util::Digest> want,
+                                std::vector<peers::PeerStep> steps,
+                                std::function<void(Status, util::Digest, cache::Manifest)> done) {
+  struct Attempt {
+    std::vector<peers::PeerStep> steps;
+    size_t next = 0;
+    std::string body, media_type, answered_digest;
+    int status = 0;
+    std::shared_ptr<upstream::Fetch> fetch;
+  };
+  ++fetches_;
+  auto at = std::make_shared<Attempt>();
+  at->steps = std::move(steps);
+  std::weak_ptr<bool> alive = alive_;
+  auto try_next = std::make_shared<std::function<void()>>();
+  *try_next = [this, alive, at, target, want, done, try_next] {
+    if (!alive.lock()) return;
+    if (at->next >= at->steps.size()) {
+      --fetches_;
+      done(Status::NotFound("no peer had it"), {}, {});
+      *try_next = nullptr;  // breaks the cycle through the closure
+      return;
+    }
+    const peers::PeerStep step = at->steps[at->next++];
+    at->body.clear();
+    at->status = 0;
+    upstream::Callbacks cb;
+    cb.on_head = [at](const upstream::ResponseHead& h) {
+      at->status = h.status;
+      const std::string* ct = h.Find("content-type");
+      const std::string* dcd = h.Find("docker-content-digest");
+      at->media_type = ct ? *ct : "";
+      at->answered_digest = dcd ? *dcd : "";
+    };
+    cb.on_body = [at](const char* data, size_t len) { at->body.append(data, len); };
+    cb.on_complete = [this, alive, at, step, want, done, try_next](Status st) {
+      if (!alive.lock()) return;
+      util::Digest got = util::Digest::FromRaw(util::Sha256::Of(at->body).data());
+      auto claimed = util::Digest::Parse(at->answered_digest);
+      bool verified = st.ok() && at->status == 200 && (want ? got == *want : claimed.ok() && *claimed == got);
+      if (!verified) {
+        if (st.ok() && at->status == 200) cluster_->ReportFailure(step.name, "manifest failing its digest", true);
+        (*try_next)();
+        return;
+      }
+      --fetches_;
+      cache::Manifest m{ManifestMediaType(at->media_type, at->body), at->body};
+      StoreFetched(got, m, {step.name});
+      done(Status::Ok(), got, m);
+      *try_next = nullptr;
+    };
+    upstream::FetchOptions opts;
+    opts.max_body = max_manifest_bytes_;
+    at->fetch = cluster_->Send(step, "GET", target, {{"Accept", kAcceptAll}}, std::move(cb), opts);
+    if (!at->fetch) (*try_next)();
+  };
+  // Never inside the caller's call.
+  env_.deferred->Post([try_next] {
+    if (*try_next) (*try_next)();
+  });
+}
+
+void OwnRegistry::StoreFetched(const util::Digest& d, const cache::Manifest& m,
+                               const std::vector<std::string>& holders) {
+  auto parsed = push::ParsePushedManifest(m.media_type, m.bytes);
+  if (!parsed.ok()) return;  // served, not kept: we could not tell what it references
+  cache::OwnManifest own;
+  own.digest = d;
+  own.media_type = parsed->media_type;
+  own.artifact_type = parsed->artifact_type;
+  own.size = m.bytes.size();
+  own.created_ms = env_.clock->WallMs();
+  own.subject = parsed->subject;
+  own.references = parsed->blobs;
+  own.references.insert(own.references.end(), parsed->manifests.begin(), parsed->manifests.end());
+  own.annotations_json = parsed->annotations_json;
+  std::vector<std::string> all = HoldersOf(d);
+  all.insert(all.end(), holders.begin(), holders.end());
+  for (const util::Digest& r : own.references) NoteHolders(r, all);
+  cache::Store* store = store_;
+  writer_->Run([store, own, m, registry = name_] { return store->PutOwnManifest(own, m, registry, "", ""); },
+               [d](Status st) {
+                 if (!st.ok()) LOG_WARN("registry: could not keep manifest %s: %s", d.ToString().c_str(), st.ToString().c_str());
+               });
 }
 
 void OwnRegistry::PutManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
@@ -306,12 +514,20 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
         ++stats_.manifests_pushed;
         LOG_INFO("registry: pushed %s%s%s (%s)", repo.c_str(), tag.empty() ? "@" : ":",
                  tag.empty() ? own.digest.ToString().c_str() : tag.c_str(), own.digest.ToString().c_str());
-        if (!ex->active()) return;
-        auto headers = BaseHeaders();
-        headers.push_back({"Location", "/v2/" + repo + "/manifests/" + own.digest.ToString() + ns});
-        headers.push_back({"Docker-Content-Digest", own.digest.ToString()});
-        if (own.subject) headers.push_back({"OCI-Subject", own.subject->ToString()});
-        ex->Respond(201, headers, "");
+        auto answer = [this, alive, ex, own, repo, ns](Status st) {
+          if (!alive.lock() || !ex->active()) return;
+          if (!st.ok()) {
+            RespondOciError(ex, 503, "UNAVAILABLE", "could not record the tag: " + st.message());
+            return;
+          }
+          auto headers = BaseHeaders();
+          headers.push_back({"Location", "/v2/" + repo + "/manifests/" + own.digest.ToString() + ns});
+          headers.push_back({"Docker-Content-Digest", own.digest.ToString()});
+          if (own.subject) headers.push_back({"OCI-Subject", own.subject->ToString()});
+          ex->Respond(201, headers, "");
+        };
+        if (tag.empty()) return answer(Status::Ok());
+        RecordTag(repo, tag, own.digest, /*deleted=*/false, answer);
       });
 }
 
@@ -336,7 +552,13 @@ void OwnRegistry::DeleteManifest(const oci::Route& route, const std::shared_ptr<
     if (!store_->GetTag(*txn, name_, repo, route.tag, &info).ok()) return reply(Status::NotFound(""));
     txn = cache::ReadTxn();
     std::string tag = route.tag;
-    writer_->Run([store, registry, repo, tag] { return store->DeleteTag(registry, repo, tag); }, reply);
+    util::Digest was = info.digest;
+    writer_->Run([store, registry, repo, tag] { return store->DeleteTag(registry, repo, tag); },
+                 [this, alive, repo, tag, was, reply](Status st) {
+                   if (!alive.lock()) return;
+                   if (!st.ok()) return reply(st);
+                   RecordTag(repo, tag, was, /*deleted=*/true, reply);
+                 });
     return;
   }
   cache::OwnManifest own;
@@ -360,7 +582,13 @@ void OwnRegistry::DeleteManifest(const oci::Route& route, const std::shared_ptr<
         }
         return store->DeleteManifest(d);
       },
-      reply);
+      [this, alive, repo, pointing, d, reply](Status st) {
+        if (!alive.lock()) return;
+        if (!st.ok()) return reply(st);
+        // The tags that pointed at it are gone fleet-wide too.
+        for (const std::string& t : pointing) RecordTag(repo, t, d, /*deleted=*/true, [](Status) {});
+        reply(st);
+      });
 }
 
 // ---- blobs ----

@@ -33,6 +33,7 @@
 #include "config/config.h"
 #include "push/failure_limiter.h"
 #include "peers/routing.h"
+#include "peers/tag_table.h"
 #include "push/htpasswd.h"
 #include "src/http/server.h"
 #include "src/io/env.h"
@@ -40,6 +41,10 @@
 #include "src/registry/cache_keeper.h"
 #include "src/registry/uploads.h"
 #include "src/registry/writer_bridge.h"
+
+namespace peering {
+class Cluster;
+}
 
 namespace registry {
 
@@ -68,6 +73,14 @@ class OwnRegistry {
   // peers). REQUIRES: set before the first request.
   using BlobHandler = std::function<void(const oci::Route&, const std::shared_ptr<http::Exchange>&, peers::Hop)>;
   void SetBlobHandler(BlobHandler fn) { blob_handler_ = std::move(fn); }
+  // With a cluster: tags gossip (with their holders), fleet state kept
+  // across restarts is restored into it, and content missing here is asked
+  // of the nodes that hold it. Errors: from the store (reading fleet state).
+  util::Status SetCluster(peering::Cluster* cluster);
+  // An own-registry tag update learned from a peer: stored (or, a
+  // tombstone, deleted), kept across restarts, its holders noted, and its
+  // manifest fetched from them so pulls here do not wait for it.
+  void ApplyGossipedTag(const peers::TagUpdate& u);
   // The nodes known to hold `digest` (pushed there, or replicas), nearest
   // not sorted; empty when unknown.
   std::vector<std::string> HoldersOf(const util::Digest& digest) const;
@@ -97,6 +110,18 @@ class OwnRegistry {
   void PutUpload(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   void UploadStatus(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   void FinishUpload(const oci::Route& route, const std::string& id, const std::shared_ptr<http::Exchange>& ex);
+  // Records a tag change with the fleet and keeps it across restarts;
+  // `done` once it is synced (or failed).
+  void RecordTag(const std::string& repo, const std::string& tag, const util::Digest& digest, bool deleted,
+                 std::function<void(util::Status)> done);
+  void PersistTag(const peers::TagUpdate& u, std::function<void(util::Status)> done);
+  // Fetches a manifest this node lacks from peers (`target`: the OCI path
+  // to ask, by digest or by tag), verifies it (against `want`, or the
+  // answer's Docker-Content-Digest), stores it as own content and calls
+  // `done` with it; NotFound when no peer had it.
+  void FetchManifest(const std::string& target, std::optional<util::Digest> want, std::vector<peers::PeerStep> steps,
+                     std::function<void(util::Status, util::Digest, cache::Manifest)> done);
+  void StoreFetched(const util::Digest& d, const cache::Manifest& m, const std::vector<std::string>& holders);
   void TagsList(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   void Referrers(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   // "?ns=<name>" when the request carried one, so Location URLs stay in this registry.
@@ -118,6 +143,9 @@ class OwnRegistry {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for threadpool callbacks
   Stats stats_;
   BlobHandler blob_handler_;
+  peering::Cluster* cluster_ = nullptr;
+  size_t fetches_ = 0;  // manifest fetches from peers in flight (kMaxFetches)
+  static constexpr size_t kMaxFetches = 64;
   // digest -> holders, with insertion order for a bound (kMaxHints).
   std::unordered_map<util::Digest, std::vector<std::string>, util::DigestHash> holders_;
   std::deque<util::Digest> holders_order_;

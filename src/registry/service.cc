@@ -46,7 +46,15 @@ util::Status Service::Start() {
 void Service::AttachCluster(peering::Cluster* cluster) {
   cluster_ = cluster;
   manifests_.SetCluster(cluster);
+  if (util::Status st = own_.SetCluster(cluster); !st.ok())
+    LOG_ERROR("registry: could not restore the fleet state: %s", st.ToString().c_str());
   cluster->SetTagListener([this](const peers::TagUpdate& u) {
+    if (own_.enabled() && u.key.registry == own_.name()) {
+      LOG_INFO("cluster: own tag %s:%s -> %s (from %s)", u.key.repository.c_str(), u.key.tag.c_str(),
+               u.version.digest.ToString().c_str(), u.version.origin.c_str());
+      own_.ApplyGossipedTag(u);
+      return;
+    }
     LOG_INFO("cluster: tag %s/%s:%s -> %s (from %s)", u.key.registry.c_str(), u.key.repository.c_str(),
              u.key.tag.c_str(), u.version.digest.ToString().c_str(), u.version.origin.c_str());
     // The origin node confirmed the tag at its HLC time: that is how fresh it is here too.
@@ -55,6 +63,13 @@ void Service::AttachCluster(peering::Cluster* cluster) {
       manifests_.Prefetch(up, u.key.repository, u.version.digest, u.version.origin);
   });
   cluster->SetWithdrawListener([this](const peers::TagUpdate& u) {
+    if (own_.enabled() && u.key.registry == own_.name()) {
+      // A pushed image is not the pusher's to take back: the tag stays
+      // stored here (docs/replication.md).
+      LOG_WARN("cluster: own tag %s:%s was set by removed node %s; kept", u.key.repository.c_str(), u.key.tag.c_str(),
+               u.version.origin.c_str());
+      return;
+    }
     LOG_WARN("cluster: tag %s/%s:%s withdrawn (its origin %s was removed)", u.key.registry.c_str(),
              u.key.repository.c_str(), u.key.tag.c_str(), u.version.origin.c_str());
     // Confirmed at time 0: no longer believed, so the next pull revalidates
