@@ -36,6 +36,15 @@ constexpr size_t kMaxRemoteManifestPeers = 4;  // manifests are small: a 404 cos
 constexpr const char* kMsgPath = "/_georeg/v1/msg";
 constexpr const char* kSummaryPath = "/_georeg/v1/summary";
 constexpr const char* kOciPrefix = "/_georeg/v1/oci";
+constexpr const char* kHoldPrefix = "/_georeg/v1/hold";  // + an OCI manifest path: "keep a copy of this"
+// A hold is answered when every blob of the image is stored: a 1 GiB layer
+// across a slow link takes minutes.
+constexpr uint64_t kHoldTimeoutMs = 15 * 60 * 1000;
+
+util::Digest TagDigest(const peers::TagKey& key) {
+  return util::Digest::FromRaw(
+      util::Sha256::Of("georeg tag\n" + key.registry + "\n" + key.repository + "\n" + key.tag).data());
+}
 
 peers::GossipOptions OptionsFrom(const config::Cluster& c) {
   peers::GossipOptions o;
@@ -245,8 +254,8 @@ void Cluster::Flush() {
   }
 }
 
-upstream::Client* Cluster::ClientFor(const std::string& url, bool owner_step) {
-  std::string key = owner_step ? url + " owner" : url;
+upstream::Client* Cluster::ClientFor(const std::string& url, bool owner_step, bool hold) {
+  std::string key = hold ? url + " hold" : owner_step ? url + " owner" : url;
   auto it = clients_.find(key);
   if (it != clients_.end()) return it->second.get();
   upstream::Endpoint ep;
@@ -263,7 +272,7 @@ upstream::Client* Cluster::ClientFor(const std::string& url, bool owner_step) {
   ep.policy.forbid_special = true;
   ep.policy.allowed_networks = cfg_.peer_networks;
   ep.connect_timeout_ms = cfg_.peer_timeout_ms;
-  ep.response_timeout_ms = owner_step ? owner_timeout_ms_ : cfg_.peer_timeout_ms;
+  ep.response_timeout_ms = hold ? kHoldTimeoutMs : owner_step ? owner_timeout_ms_ : cfg_.peer_timeout_ms;
   auto client = std::make_unique<upstream::Client>(env_, std::move(ep));
   upstream::Client* raw = client.get();
   clients_[key] = std::move(client);
@@ -377,7 +386,43 @@ void Cluster::ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::s
     content(ex, req.target.substr(std::string(kOciPrefix).size()), hop);
     return;
   }
+  if (req.method == "POST" && path.rfind(std::string(kHoldPrefix) + "/v2/", 0) == 0 && hold_handler_) {
+    hold_handler_(ex, req.target.substr(std::string(kHoldPrefix).size()), sender);
+    return;
+  }
   RespondPeerError(ex, 404, "NOT_FOUND", "no such peer route");
+}
+
+std::vector<peers::PeerStep> Cluster::ReplicaCandidates() const {
+  std::vector<std::pair<std::pair<int, double>, peers::PeerStep>> ranked;
+  for (const auto& [name, m] : node_.members()) {
+    if (m.record.state != peers::MemberState::kAlive || Quarantined(name)) continue;
+    double rtt = m.min_rtt_ms();
+    ranked.push_back({{m.record.region == node_.self().region ? 1 : 0, rtt < 0 ? 1e9 : rtt},
+                      {name, m.record.url, peers::Hop::kPeer, m.record.region}});
+  }
+  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first < b.first : a.second.name < b.second.name;
+  });
+  std::vector<peers::PeerStep> out;
+  for (auto& [rank, step] : ranked) out.push_back(std::move(step));
+  return out;
+}
+
+void Cluster::Hold(const peers::PeerStep& step, const std::string& oci_target, std::function<void(Status)> done) {
+  std::string target = std::string(kHoldPrefix) + oci_target;
+  auto status = std::make_shared<int>(0);
+  upstream::Callbacks cb;
+  cb.on_head = [status](const upstream::ResponseHead& h) { *status = h.status; };
+  cb.on_body = [](const char*, size_t) {};
+  cb.on_complete = [status, done, name = step.name](Status st) {
+    if (st.ok() && *status != 200) st = Status::Unavailable(name + " answered " + std::to_string(*status));
+    done(st);
+  };
+  upstream::FetchOptions opts;
+  opts.max_body = 64 << 10;
+  opts.deadline_ms = kHoldTimeoutMs;
+  ClientFor(step.url, false, true)->Start("POST", target, SignedHeaders("POST", target, ""), std::move(cb), "", opts);
 }
 
 bool Cluster::Quarantined(const std::string& peer) const {
@@ -503,17 +548,13 @@ peers::TagUpdate Cluster::RecordTag(const std::string& registry, const std::stri
 }
 
 void Cluster::PushTag(const peers::TagUpdate& u, std::function<void(size_t told, size_t asked)> done) {
-  util::Digest d = util::Digest::FromRaw(
-      util::Sha256::Of("georeg tag\n" + u.key.registry + "\n" + u.key.repository + "\n" + u.key.tag).data());
   std::map<std::string, std::vector<std::string>> regions;  // live members by region, us included
   regions[node_.self().region].push_back(node_.name());
   for (const auto& [name, m] : node_.members())
     if (m.record.state == peers::MemberState::kAlive) regions[m.record.region].push_back(name);
   std::vector<const peers::Member*> owners;
-  for (const auto& [region, names] : regions) {
-    int i = peers::RendezvousOwner(d, names);
-    if (i >= 0 && names[i] != node_.name()) owners.push_back(node_.Find(names[i]));
-  }
+  for (const auto& [region, names] : regions)
+    for (const std::string& n : TagKeepers(u.key, names)) owners.push_back(node_.Find(n));
   struct Count {
     size_t pending, told = 0, asked;
     std::function<void(size_t, size_t)> done;
@@ -546,16 +587,24 @@ bool Cluster::Restore(const peers::TagUpdate& u) { return node_.Restore(u, Physi
 
 const peers::TagVersion* Cluster::FindTag(const peers::TagKey& key) const { return node_.tags().Find(key); }
 
-std::optional<peers::PeerStep> Cluster::TagRegionOwner(const peers::TagKey& key) const {
-  util::Digest d = util::Digest::FromRaw(
-      util::Sha256::Of("georeg tag\n" + key.registry + "\n" + key.repository + "\n" + key.tag).data());
+std::vector<std::string> Cluster::TagKeepers(const peers::TagKey& key, const std::vector<std::string>& region) const {
+  std::vector<std::string> out;
+  for (int i : peers::RendezvousRanking(TagDigest(key), region, kTagKeepers + 1)) {
+    if (region[i] != node_.name() && out.size() < kTagKeepers) out.push_back(region[i]);
+  }
+  return out;
+}
+
+std::vector<peers::PeerStep> Cluster::TagRegionOwners(const peers::TagKey& key) const {
   std::vector<std::string> names = {node_.name()};
   for (const auto& [name, m] : node_.members())
     if (m.record.state == peers::MemberState::kAlive && m.record.region == node_.self().region) names.push_back(name);
-  int owner = peers::RendezvousOwner(d, names);
-  if (owner <= 0) return std::nullopt;  // we own it (or are alone)
-  const peers::Member* m = node_.Find(names[owner]);
-  return peers::PeerStep{names[owner], m->record.url, peers::Hop::kOwner, m->record.region};
+  std::vector<peers::PeerStep> out;
+  for (const std::string& n : TagKeepers(key, names)) {
+    const peers::Member* m = node_.Find(n);
+    out.push_back({n, m->record.url, peers::Hop::kOwner, m->record.region});
+  }
+  return out;
 }
 
 Status Cluster::Remove(const std::string& name) {

@@ -111,18 +111,37 @@ class Cluster {
   // current version.
   peers::TagUpdate RecordTag(const std::string& registry, const std::string& repository, const std::string& tag,
                              const util::Digest& digest, const std::string& value = "");
-  // Sends `u` straight to the owner of its tag in every region (the node a
-  // region's miss of that tag asks: TagRegionOwner), and calls `done` once,
+  // Sends `u` straight to the keepers of its tag in every region (the
+  // nodes a region's miss of that tag asks: TagRegionOwners; two, so the
+  // pusher's own death leaves one in its region), and calls `done` once,
   // later, when each answered or failed (bounded by the peer timeout).
   // How a push is readable in every region when it is acknowledged.
   void PushTag(const peers::TagUpdate& u, std::function<void(size_t told, size_t asked)> done);
+  // Durable copies of pushed images. Candidates to hold one: live
+  // members, other regions first, nearest first.
+  std::vector<peers::PeerStep> ReplicaCandidates() const;
+  // Asks `step` to keep a copy of the manifest at `oci_target` (/v2/<repo>/
+  // manifests/<digest>?ns=...) and everything it references, fetched from
+  // us; `done` once, later: Ok when it holds all of it (kHoldTimeoutMs at most).
+  void Hold(const peers::PeerStep& step, const std::string& oci_target, std::function<void(util::Status)> done);
+  // Serves a peer's hold request (`sender` authenticated).
+  using HoldHandler = std::function<void(const std::shared_ptr<http::Exchange>&, const std::string& oci_target,
+                                         const std::string& sender)>;
+  void SetHoldHandler(HoldHandler fn) { hold_handler_ = std::move(fn); }
+  // A PeerStep to a member by name (hop peer), if it is known.
+  std::optional<peers::PeerStep> StepTo(const std::string& name) const {
+    const peers::Member* m = node_.Find(name);
+    if (!m) return std::nullopt;
+    return peers::PeerStep{name, m->record.url, peers::Hop::kPeer, m->record.region};
+  }
   // Fleet state this node kept across a restart (GossipNode::Restore).
   bool Restore(const peers::TagUpdate& u);
   const peers::TagVersion* FindTag(const peers::TagKey& key) const;
-  // The live node of our region that owns a tag (rendezvous over the
-  // region): where a tag this node has not heard of yet is asked. Null
-  // when that is us.
-  std::optional<peers::PeerStep> TagRegionOwner(const peers::TagKey& key) const;
+  // The live nodes of our region that keep a tag before gossip brings it
+  // (the first kTagKeepers of its rendezvous ranking over the region, us
+  // left out): where a tag this node has not heard of yet is asked.
+  std::vector<peers::PeerStep> TagRegionOwners(const peers::TagKey& key) const;
+  static constexpr size_t kTagKeepers = 2;
   // Called for every tag update learned from a peer.
   void SetTagListener(std::function<void(const peers::TagUpdate&)> fn) { node_.SetTagListener(std::move(fn)); }
   // Called for every tag withdrawn because its origin was revoked.
@@ -144,7 +163,9 @@ class Cluster {
   void LogMemberChanges();
   void RefreshOwnSummary();
   void FetchSummaries();
-  upstream::Client* ClientFor(const std::string& url, bool long_wait);
+  // Of `region` (member names), the keepers of `key`, us left out.
+  std::vector<std::string> TagKeepers(const peers::TagKey& key, const std::vector<std::string>& region) const;
+  upstream::Client* ClientFor(const std::string& url, bool long_wait, bool hold = false);
   std::vector<http::Header> SignedHeaders(const std::string& method, const std::string& target,
                                           const std::string& body);
   bool Quarantined(const std::string& peer) const;
@@ -176,6 +197,7 @@ class Cluster {
   std::map<std::string, uint64_t> quarantined_until_;  // peer -> loop time
   std::map<std::string, peers::MemberState> logged_states_;
   ClusterStats stats_;
+  HoldHandler hold_handler_;
   util::LogThrottle auth_log_;
   bool shut_down_ = false;
   bool logged_revoked_ = false;

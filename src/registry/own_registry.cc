@@ -229,14 +229,14 @@ void OwnRegistry::PersistTag(const peers::TagUpdate& u, std::function<void(Statu
 }
 
 void OwnRegistry::RecordTag(const std::string& repo, const std::string& tag, const util::Digest& digest, bool deleted,
-                            std::function<void(Status)> done) {
+                            std::vector<std::string> holders, std::function<void(Status)> done) {
   if (!cluster_) {
     env_.deferred->Post([done] { done(Status::Ok()); });
     return;
   }
   push::OwnTagValue v;
   v.deleted = deleted;
-  if (!deleted) v.holders = {cluster_->name()};
+  if (!deleted) v.holders = holders.empty() ? std::vector<std::string>{cluster_->name()} : holders;
   peers::TagUpdate u = cluster_->RecordTag(name_, repo, tag, digest, push::EncodeTagValue(v));
   // Kept, then told to the tag's owner in every region before the push is
   // acknowledged: a miss of this tag anywhere asks that owner.
@@ -329,11 +329,9 @@ void OwnRegistry::GetManifest(const oci::Route& route, const std::shared_ptr<htt
     steps = cluster_->Plan(*digest, hop, /*blob=*/false, peers::Scope::kFleet, prefer).steps;
     target = "/v2/" + route.name + "/manifests/" + digest->ToString() + "?ns=" + name_;
   } else if (hop == peers::Hop::kClient) {
-    // A tag this node has not heard of: its region owner was told by the
-    // pushing node before the push was acknowledged (read your writes).
-    auto owner = cluster_->TagRegionOwner({name_, route.name, route.tag});
-    if (!owner) return unknown();
-    steps.push_back(*owner);
+    // A tag this node has not heard of: its keepers in our region were told
+    // by the pushing node before the push was acknowledged (read your writes).
+    steps = cluster_->TagRegionOwners({name_, route.name, route.tag});
     target = "/v2/" + route.name + "/manifests/" + route.tag + "?ns=" + name_;
   } else {
     return unknown();
@@ -409,9 +407,12 @@ void OwnRegistry::FetchManifest(const std::string& target, std::optional<util::D
 }
 
 void OwnRegistry::StoreFetched(const util::Digest& d, const cache::Manifest& m,
-                               const std::vector<std::string>& holders) {
+                               const std::vector<std::string>& holders, std::function<void(Status)> done) {
   auto parsed = push::ParsePushedManifest(m.media_type, m.bytes);
-  if (!parsed.ok()) return;  // served, not kept: we could not tell what it references
+  if (!parsed.ok()) {  // served, not kept: we could not tell what it references
+    if (done) env_.deferred->Post([done, st = parsed.status()] { done(st); });
+    return;
+  }
   cache::OwnManifest own;
   own.digest = d;
   own.media_type = parsed->media_type;
@@ -427,9 +428,154 @@ void OwnRegistry::StoreFetched(const util::Digest& d, const cache::Manifest& m,
   for (const util::Digest& r : own.references) NoteHolders(r, all);
   cache::Store* store = store_;
   writer_->Run([store, own, m, registry = name_] { return store->PutOwnManifest(own, m, registry, "", ""); },
-               [d](Status st) {
+               [d, done](Status st) {
                  if (!st.ok()) LOG_WARN("registry: could not keep manifest %s: %s", d.ToString().c_str(), st.ToString().c_str());
+                 if (done) done(st);
                });
+}
+
+void OwnRegistry::Replicate(const std::string& repo, const util::Digest& digest,
+                            std::function<void(Status, std::vector<std::string>)> done) {
+  struct Run {
+    std::vector<peers::PeerStep> candidates;
+    size_t next = 0, needed = 0, running = 0;
+    std::vector<std::string> holders;
+    std::string last_error;
+    bool finished = false;
+  };
+  if (!cluster_ || cfg_.copies <= 1) {
+    env_.deferred->Post([this, done] { done(Status::Ok(), {cluster_ ? cluster_->name() : std::string()}); });
+    return;
+  }
+  auto run = std::make_shared<Run>();
+  run->candidates = cluster_->ReplicaCandidates();
+  run->needed = cfg_.copies - 1;
+  run->holders = {cluster_->name()};
+  std::string target = "/v2/" + repo + "/manifests/" + digest.ToString() + "?ns=" + name_;
+  std::weak_ptr<bool> alive = alive_;
+  auto launch = std::make_shared<std::function<void()>>();
+  *launch = [this, alive, run, target, done, launch, digest] {
+    if (!alive.lock() || run->finished) return;
+    while (run->running + run->holders.size() - 1 < run->needed && run->next < run->candidates.size()) {
+      peers::PeerStep step = run->candidates[run->next++];
+      ++run->running;
+      cluster_->Hold(step, target, [alive, run, step, launch](Status st) {
+        if (!alive.lock()) return;
+        --run->running;
+        if (st.ok()) {
+          run->holders.push_back(step.name);
+        } else {
+          run->last_error = step.name + ": " + st.message();
+        }
+        (*launch)();
+      });
+    }
+    if (run->holders.size() - 1 >= run->needed || (run->running == 0 && run->next >= run->candidates.size())) {
+      run->finished = true;
+      bool enough = run->holders.size() - 1 >= run->needed;
+      if (!enough)
+        LOG_WARN("registry: %s is held by %zu node(s), %llu wanted (%s)", digest.ToString().c_str(),
+                 run->holders.size(), (unsigned long long)cfg_.copies,
+                 run->last_error.empty() ? "too few live members" : run->last_error.c_str());
+      done(enough ? Status::Ok()
+                  : Status::Unavailable("only " + std::to_string(run->holders.size()) + " of " +
+                                        std::to_string(cfg_.copies) + " copies could be stored"),
+           run->holders);
+      *launch = nullptr;
+    }
+  };
+  env_.deferred->Post([launch] {
+    if (*launch) (*launch)();
+  });
+}
+
+void OwnRegistry::ServeHold(const std::shared_ptr<http::Exchange>& ex, const std::string& oci_target,
+                            const std::string& sender) {
+  oci::Route r = oci::RouteRequest("GET", oci_target);
+  if (!enabled() || r.kind != oci::RouteKind::kManifest || !r.digest || !r.ns || *r.ns != name_) {
+    RespondOciError(ex, 400, "UNSUPPORTED", "a hold names a manifest of the own registry by digest");
+    return;
+  }
+  uint64_t start = env_.clock->NowMs();
+  HoldManifest(r.name, *r.digest, {sender}, 0, [this, ex, r, sender, start](Status st) {
+    if (!ex->active()) return;
+    if (!st.ok()) {
+      LOG_WARN("registry: could not hold %s for %s: %s", r.digest->ToString().c_str(), sender.c_str(),
+               st.ToString().c_str());
+      RespondOciError(ex, 503, "UNAVAILABLE", st.message());
+      return;
+    }
+    LOG_INFO("registry: holding %s (%s) for %s, in %llu ms", r.digest->ToString().c_str(), r.name.c_str(),
+             sender.c_str(), (unsigned long long)(env_.clock->NowMs() - start));
+    ex->Respond(200, BaseHeaders(), "");
+  });
+}
+
+void OwnRegistry::HoldManifest(const std::string& repo, const util::Digest& digest, std::vector<std::string> holders,
+                               int depth, std::function<void(Status)> done) {
+  std::weak_ptr<bool> alive = alive_;
+  // Then everything it references, all at once; the first error wins.
+  auto refs_then = [this, alive, repo, holders, depth, done](const std::vector<util::Digest>& blobs,
+                                                            const std::vector<util::Digest>& manifests) {
+    struct Join {
+      size_t pending;
+      Status first;
+      std::function<void(Status)> done;
+    };
+    auto join = std::make_shared<Join>(Join{blobs.size() + manifests.size() + 1, Status::Ok(), done});
+    auto one = [join](Status st) {
+      if (!st.ok() && join->first.ok()) join->first = st;
+      if (--join->pending == 0) join->done(join->first);
+    };
+    for (const util::Digest& b : blobs) blob_holder_(b, repo, holders, one);
+    for (const util::Digest& m : manifests) {
+      if (depth >= 2) {
+        one(Status::InvalidArgument("indexes nested too deep"));
+        continue;
+      }
+      HoldManifest(repo, m, holders, depth + 1, one);
+    }
+    env_.deferred->Post([one] { one(Status::Ok()); });
+  };
+  auto split = [](const cache::OwnManifest& own, const cache::Manifest& m, std::vector<util::Digest>* blobs,
+                  std::vector<util::Digest>* manifests) {
+    auto parsed = push::ParsePushedManifest(m.media_type, m.bytes);
+    if (parsed.ok()) {
+      *blobs = parsed->blobs;
+      *manifests = parsed->manifests;
+    } else {
+      *blobs = own.references;
+    }
+  };
+  {
+    auto txn = store_->BeginRead();
+    cache::OwnManifest own;
+    cache::Manifest m;
+    if (txn.ok() && store_->GetOwnManifest(*txn, digest, &own).ok() && store_->GetManifest(*txn, digest, &m).ok()) {
+      std::vector<util::Digest> blobs, manifests;
+      split(own, m, &blobs, &manifests);
+      txn = cache::ReadTxn();
+      refs_then(blobs, manifests);
+      return;
+    }
+  }
+  std::vector<peers::PeerStep> steps;
+  for (const std::string& h : holders)
+    if (auto s = cluster_ ? cluster_->StepTo(h) : std::nullopt) steps.push_back(*s);
+  if (steps.empty()) {
+    env_.deferred->Post([done] { done(Status::NotFound("no holder to fetch from")); });
+    return;
+  }
+  FetchManifest("/v2/" + repo + "/manifests/" + digest.ToString() + "?ns=" + name_, digest, std::move(steps),
+                [this, alive, digest, refs_then, split, done](Status st, util::Digest, cache::Manifest m) {
+                  if (!alive.lock()) return;
+                  if (!st.ok()) return done(st);
+                  // FetchManifest stored it; the references follow.
+                  cache::OwnManifest none;
+                  std::vector<util::Digest> blobs, manifests;
+                  split(none, m, &blobs, &manifests);
+                  refs_then(blobs, manifests);
+                });
 }
 
 void OwnRegistry::PutManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
@@ -526,8 +672,14 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
           if (own.subject) headers.push_back({"OCI-Subject", own.subject->ToString()});
           ex->Respond(201, headers, "");
         };
-        if (tag.empty()) return answer(Status::Ok());
-        RecordTag(repo, tag, own.digest, /*deleted=*/false, answer);
+        // Durable first (copies), then the tag with its holders.
+        Replicate(repo, own.digest, [this, alive, answer, repo, tag, own](Status st, std::vector<std::string> holders) {
+          if (!alive.lock()) return;
+          if (!st.ok() || tag.empty()) return answer(st);
+          for (const util::Digest& r : own.references) NoteHolders(r, holders);
+          NoteHolders(own.digest, holders);
+          RecordTag(repo, tag, own.digest, /*deleted=*/false, holders, answer);
+        });
       });
 }
 
@@ -557,7 +709,7 @@ void OwnRegistry::DeleteManifest(const oci::Route& route, const std::shared_ptr<
                  [this, alive, repo, tag, was, reply](Status st) {
                    if (!alive.lock()) return;
                    if (!st.ok()) return reply(st);
-                   RecordTag(repo, tag, was, /*deleted=*/true, reply);
+                   RecordTag(repo, tag, was, /*deleted=*/true, {}, reply);
                  });
     return;
   }
@@ -586,7 +738,7 @@ void OwnRegistry::DeleteManifest(const oci::Route& route, const std::shared_ptr<
         if (!alive.lock()) return;
         if (!st.ok()) return reply(st);
         // The tags that pointed at it are gone fleet-wide too.
-        for (const std::string& t : pointing) RecordTag(repo, t, d, /*deleted=*/true, [](Status) {});
+        for (const std::string& t : pointing) RecordTag(repo, t, d, /*deleted=*/true, {}, [](Status) {});
         reply(st);
       });
 }

@@ -73,6 +73,11 @@ class OwnRegistry {
   // peers). REQUIRES: set before the first request.
   using BlobHandler = std::function<void(const oci::Route&, const std::shared_ptr<http::Exchange>&, peers::Hop)>;
   void SetBlobHandler(BlobHandler fn) { blob_handler_ = std::move(fn); }
+  // Makes a blob own content here, fetched from `holders` if missing
+  // (the service's fills); `done` once, later.
+  using BlobHolder = std::function<void(const util::Digest&, const std::string& repo, std::vector<std::string> holders,
+                                        std::function<void(util::Status)> done)>;
+  void SetBlobHolder(BlobHolder fn) { blob_holder_ = std::move(fn); }
   // With a cluster: tags gossip (with their holders), fleet state kept
   // across restarts is restored into it, and content missing here is asked
   // of the nodes that hold it. Errors: from the store (reading fleet state).
@@ -81,6 +86,10 @@ class OwnRegistry {
   // tombstone, deleted), kept across restarts, its holders noted, and its
   // manifest fetched from them so pulls here do not wait for it.
   void ApplyGossipedTag(const peers::TagUpdate& u);
+  // A peer (`sender`) asks us to keep a copy of a manifest it took a push
+  // of (/v2/<repo>/manifests/<digest>?ns=) and all it references: answered
+  // 200 once all of it is stored here as own content, fetched from it.
+  void ServeHold(const std::shared_ptr<http::Exchange>& ex, const std::string& oci_target, const std::string& sender);
   // The nodes known to hold `digest` (pushed there, or replicas), nearest
   // not sorted; empty when unknown.
   std::vector<std::string> HoldersOf(const util::Digest& digest) const;
@@ -113,7 +122,7 @@ class OwnRegistry {
   // Records a tag change with the fleet and keeps it across restarts;
   // `done` once it is synced (or failed).
   void RecordTag(const std::string& repo, const std::string& tag, const util::Digest& digest, bool deleted,
-                 std::function<void(util::Status)> done);
+                 std::vector<std::string> holders, std::function<void(util::Status)> done);
   void PersistTag(const peers::TagUpdate& u, std::function<void(util::Status)> done);
   // Fetches a manifest this node lacks from peers (`target`: the OCI path
   // to ask, by digest or by tag), verifies it (against `want`, or the
@@ -121,7 +130,16 @@ class OwnRegistry {
   // `done` with it; NotFound when no peer had it.
   void FetchManifest(const std::string& target, std::optional<util::Digest> want, std::vector<peers::PeerStep> steps,
                      std::function<void(util::Status, util::Digest, cache::Manifest)> done);
-  void StoreFetched(const util::Digest& d, const cache::Manifest& m, const std::vector<std::string>& holders);
+  void StoreFetched(const util::Digest& d, const cache::Manifest& m, const std::vector<std::string>& holders,
+                    std::function<void(util::Status)> done = nullptr);
+  // Makes `digest` (a manifest) and everything under it own content here,
+  // fetched from `holders` where missing. `depth` bounds index nesting.
+  void HoldManifest(const std::string& repo, const util::Digest& digest, std::vector<std::string> holders, int depth,
+                    std::function<void(util::Status)> done);
+  // Has `copies - 1` other nodes hold the pushed manifest; `done` with the
+  // holders (us first) or Unavailable when too few could.
+  void Replicate(const std::string& repo, const util::Digest& digest,
+                 std::function<void(util::Status, std::vector<std::string>)> done);
   void TagsList(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   void Referrers(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   // "?ns=<name>" when the request carried one, so Location URLs stay in this registry.
@@ -143,6 +161,7 @@ class OwnRegistry {
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for threadpool callbacks
   Stats stats_;
   BlobHandler blob_handler_;
+  BlobHolder blob_holder_;
   peering::Cluster* cluster_ = nullptr;
   size_t fetches_ = 0;  // manifest fetches from peers in flight (kMaxFetches)
   static constexpr size_t kMaxFetches = 64;

@@ -34,6 +34,67 @@ Service::Service(io::Env env, const config::Config& cfg, std::unique_ptr<Upstrea
   own_.SetBlobHandler([this](const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop) {
     HandleBlob(nullptr, route, ex, hop);
   });
+  own_.SetBlobHolder([this](const util::Digest& d, const std::string& repo, std::vector<std::string> holders,
+                            std::function<void(Status)> done) { HoldBlob(d, repo, std::move(holders), std::move(done)); });
+}
+
+void Service::HoldBlob(const util::Digest& d, const std::string& repo, std::vector<std::string> holders,
+                       std::function<void(Status)> done) {
+  // Once the blob is here: own content, never evicted.
+  auto adopt = [this, d, done] {
+    const cache::BlobIndex::Entry* e = keeper_.index().Find(d);
+    if (!e) return done(Status::NotFound("blob " + d.ToString() + " could not be fetched"));
+    if (e->own) return done(Status::Ok());
+    keeper_.AddOwn(d, e->size, env_.clock->WallMs());
+    cache::Store* store = store_;
+    writer_->Run([store, d] { return store->SetBlobOwn(d, true); }, done);
+  };
+  if (keeper_.Has(d)) {
+    env_.deferred->Post(adopt);
+    return;
+  }
+  own_.NoteHolders(d, holders);
+  fill_waiters_[d].push_back(adopt);
+  auto existing = fills_.find(d);
+  if (existing != fills_.end() && existing->second.fill->joinable()) return;  // its end calls the waiters
+  if (shutting_down_ || !cluster_) {
+    env_.deferred->Post([this, d] { WakeFillWaiters(d); });
+    return;
+  }
+  oci::Route route;
+  route.kind = oci::RouteKind::kBlob;
+  route.name = repo;
+  route.digest = d;
+  peers::RoutePlan plan = PlanBlob(nullptr, d, peers::Hop::kFleet);
+  if (plan.steps.empty()) {
+    env_.deferred->Post([this, d] { WakeFillWaiters(d); });
+    return;
+  }
+  auto fill = std::make_shared<BlobFill>(FillEnv(), d, /*may_store=*/true);
+  fills_[d] = {fill, plan.role};
+  fill->Start(BlobSources(nullptr, route, plan));
+}
+
+void Service::WakeFillWaiters(const util::Digest& d) {
+  auto it = fill_waiters_.find(d);
+  if (it == fill_waiters_.end()) return;
+  auto waiters = std::move(it->second);
+  fill_waiters_.erase(it);
+  for (auto& w : waiters) w();
+}
+
+BlobFill::Env Service::FillEnv() {
+  return BlobFill::Env{env_.clock, store_, writer_, &keeper_, in_flight_,
+                       [this](const util::Digest& d, BlobFill* fill) {
+                         auto it = fills_.find(d);
+                         if (it != fills_.end() && it->second.fill.get() == fill) fills_.erase(it);
+                         // Not from inside the fill: on a later turn.
+                         if (fill_waiters_.count(d)) env_.deferred->Post([this, d] { WakeFillWaiters(d); });
+                       },
+                       [this](const std::string& peer, const std::string& why, bool corrupt) {
+                         if (cluster_) cluster_->ReportFailure(peer, why, corrupt);
+                       },
+                       [this] { ++stats_.fills_resumed; }};
 }
 
 util::Status Service::Start() {
@@ -48,6 +109,8 @@ void Service::AttachCluster(peering::Cluster* cluster) {
   manifests_.SetCluster(cluster);
   if (util::Status st = own_.SetCluster(cluster); !st.ok())
     LOG_ERROR("registry: could not restore the fleet state: %s", st.ToString().c_str());
+  cluster->SetHoldHandler([this](const std::shared_ptr<http::Exchange>& ex, const std::string& target,
+                                 const std::string& sender) { own_.ServeHold(ex, target, sender); });
   cluster->SetTagListener([this](const peers::TagUpdate& u) {
     if (own_.enabled() && u.key.registry == own_.name()) {
       LOG_INFO("cluster: own tag %s:%s -> %s (from %s)", u.key.repository.c_str(), u.key.tag.c_str(),
@@ -256,15 +319,7 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
     RespondOciError(ex, 503, "UNAVAILABLE", "too many bytes in flight; retry shortly");
     return;
   }
-  BlobFill::Env env{env_.clock, store_, writer_, &keeper_, in_flight_,
-                    [this](const util::Digest& d, BlobFill* fill) {
-                      auto it = fills_.find(d);
-                      if (it != fills_.end() && it->second.fill.get() == fill) fills_.erase(it);
-                    },
-                    [this](const std::string& peer, const std::string& why, bool corrupt) {
-                      if (cluster_) cluster_->ReportFailure(peer, why, corrupt);
-                    },
-                    [this] { ++stats_.fills_resumed; }};
+  BlobFill::Env env = FillEnv();
   // A fill of this digest that stopped storing takes no new clients, and may
   // still have chunks to discard: this client gets a fetch of its own that
   // never writes.

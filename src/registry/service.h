@@ -80,6 +80,12 @@ class Service {
   // HEAD of a blob not held and not filling.
   void Probe(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
              const peers::RoutePlan& plan);
+  // Makes blob `d` own content here, fetching it from `holders` (then the
+  // usual peers) when missing; `done` once, later.
+  void HoldBlob(const util::Digest& d, const std::string& repo, std::vector<std::string> holders,
+                std::function<void(util::Status)> done);
+  void WakeFillWaiters(const util::Digest& d);
+  BlobFill::Env FillEnv();
   // Stores a tag learned from (or withdrawn by) the fleet, through the writer.
   void WriteGossipedTag(const peers::TagUpdate& u, uint64_t confirmed_ms);
 
@@ -105,6 +111,8 @@ class Service {
   };
   std::unordered_map<util::Digest, RunningFill, util::DigestHash> fills_;
   std::unordered_map<std::string, std::shared_ptr<BlobProbe>> probes_;  // by "digest role"
+  // Holds waiting for a fill of their digest to end (HoldBlob).
+  std::unordered_map<util::Digest, std::vector<std::function<void()>>, util::DigestHash> fill_waiters_;
   ContentStats stats_;
   peering::Cluster* cluster_ = nullptr;
   util::LogThrottle fills_log_;

@@ -96,6 +96,20 @@ gone_everywhere() { for n in n1 n2 n3; do [ "$(digest_at $n team/app race)" = 40
 took=$(wait_until 15 gone_everywhere)
 check "the tag is gone on every node (${took}s)" test "$took" != timeout
 
+# ---- durability: the node that took the push dies right after its 201 ----
+check "the push to n1 was held by n3 (another region) before its 201" grep -q "holding .* for n1" "$WORK/n3.log"
+"${SK[@]}" "oci:$LAYOUTS/team_big:1.0" "dir:$WORK/direct/big" || die "local copy failed"
+check "skopeo pushes team/big:1.0 to n1" "${SK[@]}" --dest-creds alice:s3cret "oci:$LAYOUTS/team_big:1.0" "docker://$(host n1)/team/big:1.0"
+kill -KILL "${PID[n1]}"
+wait "${PID[n1]}" 2>/dev/null
+mkdir -p "$WORK/n2"
+check "n1 SIGKILLed at once; n2 (n1's region) pulls team/big:1.0" "${SK[@]}" "docker://$(host n2)/team/big:1.0" "dir:$WORK/n2/big"
+expect_eq "  byte-identical" "$(dir_sums "$WORK/direct/big")" "$(dir_sums "$WORK/n2/big")"
+start_node n1
+wait_http "${URL[n1]}/healthz" 10 || die "n1 did not restart"
+took=$(wait_until 15 three_alive)
+check "n1 rejoined (${took}s)" test "$took" != timeout
+
 # ---- a restart keeps the fleet state ----
 stop_pid "${PID[n2]}"
 expect_eq "n2 exits 0 on SIGTERM" 0 $?
