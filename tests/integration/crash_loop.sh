@@ -15,9 +15,7 @@ write_config fake "http://$FAKE"
 sed -i 's/max_size = "1GiB"/max_size = "64MiB"/' "$WORK/georeg.toml"
 printf '[[upstream]]\nregistry = "dead"\nurl = "http://127.0.0.1:9"\n' >>"$WORK/georeg.toml"
 CACHE=$(sed -n 's/^dir = "\(.*\)"/\1/p' "$WORK/georeg.toml")
-listed() {  # key lines of the blobs database (keys and values alternate; mawk has no {64})
-  mdb_dump -s blobs "$CACHE" 2>/dev/null | grep -E '^ [0-9a-f]{64}$' | awk 'NR % 2 == 1 { print "sha256:" $1 }'
-}
+listed() { blob_keys "$CACHE"; }
 
 bad=0
 lost=0

@@ -14,7 +14,7 @@ mkdir -p "$FS"
 mount -t tmpfs -o size=48m georeg-test "$FS" || die "cannot mount a tmpfs"
 trap 'umount "$FS" 2>/dev/null; it_cleanup' EXIT
 get() { curl -s -o "$WORK/got" -w '%{http_code}' "$GEOREG_URL/v2/x/blobs/$1"; }
-cached_count() { echo $(($(mdb_dump -s blobs "$1" 2>/dev/null | grep -c '^ [0-9a-f]\{64\}$') / 2)); }
+cached_count() { blob_keys "$1" | wc -l; }
 served_all() {  # every blob in "$@" served whole
   local d bad=0
   for d in "$@"; do [ "$(get "$d") sha256:$(sha_of "$WORK/got")" = "200 $d" ] || bad=$((bad + 1)); done

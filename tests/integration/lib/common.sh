@@ -272,6 +272,13 @@ PY
 
 # cache_dump DIR: the cache's blobs, manifests and tags databases as text
 # (read-only, while georeg runs), for "the cache is unchanged" checks.
+# blob_keys CACHE_DIR: the digests of the blobs database, one per line
+# ("sha256:..."): after mdb_dump's header, keys and values alternate.
+blob_keys() {
+  mdb_dump -s blobs "$1" 2>/dev/null |
+    awk '/^HEADER=END/ { data = 1; next } data && /^ / { if (++n % 2 == 1 && length($1) == 64) print "sha256:" $1 }'
+}
+
 cache_dump() {
   local db
   for db in blobs manifests tags; do mdb_dump -s "$db" "$1" 2>/dev/null || echo "no $db"; done
