@@ -567,7 +567,7 @@ void OwnRegistry::HoldManifest(const std::string& repo, const util::Digest& dige
     return;
   }
   FetchManifest("/v2/" + repo + "/manifests/" + digest.ToString() + "?ns=" + name_, digest, std::move(steps),
-                [this, alive, digest, refs_then, split, done](Status st, util::Digest, cache::Manifest m) {
+                [alive, refs_then, split, done](Status st, util::Digest, cache::Manifest m) {
                   if (!alive.lock()) return;
                   if (!st.ok()) return done(st);
                   // FetchManifest stored it; the references follow.
@@ -589,7 +589,7 @@ void OwnRegistry::PutManifest(const oci::Route& route, const std::shared_ptr<htt
 }
 
 void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
-                                const std::string& body) {
+                                const std::string& body, bool fetched_missing) {
   const std::string* ct = ex->request().Find("content-type");
   auto parsed = push::ParsePushedManifest(ct ? *ct : "", body);
   if (!parsed.ok()) {
@@ -599,6 +599,26 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
   util::Digest digest = DigestOf(body);
   if (route.digest && *route.digest != digest) {
     RespondOciError(ex, 400, "DIGEST_INVALID", "the manifest's digest is " + digest.ToString());
+    return;
+  }
+  // A blob the client did not upload because a HEAD here found it in the
+  // fleet (at another node) is fetched first: the push holds its own copy.
+  std::vector<util::Digest> missing;
+  for (const util::Digest& b : parsed->blobs)
+    if (!keeper_->index().Find(b)) missing.push_back(b);
+  if (!missing.empty() && cluster_ && !fetched_missing) {
+    struct Join {
+      size_t pending;
+    };
+    auto join = std::make_shared<Join>(Join{missing.size()});
+    std::weak_ptr<bool> alive = alive_;
+    auto keep = route;
+    for (const util::Digest& b : missing) {
+      blob_holder_(b, route.name, HoldersOf(b), [this, alive, join, keep, ex, body](Status) {
+        if (!alive.lock() || --join->pending > 0 || !ex->active()) return;
+        StoreManifest(keep, ex, body, /*fetched_missing=*/true);
+      });
+    }
     return;
   }
   std::vector<util::Digest> adopt;  // cached blobs this manifest makes own content
@@ -660,7 +680,7 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
         ++stats_.manifests_pushed;
         LOG_INFO("registry: pushed %s%s%s (%s)", repo.c_str(), tag.empty() ? "@" : ":",
                  tag.empty() ? own.digest.ToString().c_str() : tag.c_str(), own.digest.ToString().c_str());
-        auto answer = [this, alive, ex, own, repo, ns](Status st) {
+        auto answer = [alive, ex, own, repo, ns](Status st) {
           if (!alive.lock() || !ex->active()) return;
           if (!st.ok()) {
             RespondOciError(ex, 503, "UNAVAILABLE", "could not record the tag: " + st.message());
@@ -687,7 +707,7 @@ void OwnRegistry::DeleteManifest(const oci::Route& route, const std::shared_ptr<
   cache::Store* store = store_;
   std::string registry = name_, repo = route.name;
   std::weak_ptr<bool> alive = alive_;
-  auto reply = [this, alive, ex](Status st) {
+  auto reply = [alive, ex](Status st) {
     if (!alive.lock() || !ex->active()) return;
     if (st.IsNotFound()) {
       RespondOciError(ex, 404, "MANIFEST_UNKNOWN", "manifest unknown");

@@ -111,7 +111,8 @@ class OwnRegistry {
   void Route(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
   void GetManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
   void PutManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
-  void StoreManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, const std::string& body);
+  void StoreManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, const std::string& body,
+                     bool fetched_missing = false);
   void DeleteManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   void DeleteBlob(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   void StartUpload(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
