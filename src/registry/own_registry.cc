@@ -238,6 +238,7 @@ void OwnRegistry::RecordTag(const std::string& repo, const std::string& tag, con
   v.deleted = deleted;
   if (!deleted) v.holders = holders.empty() ? std::vector<std::string>{cluster_->name()} : holders;
   peers::TagUpdate u = cluster_->RecordTag(name_, repo, tag, digest, push::EncodeTagValue(v));
+  SyncTagToStore(u.key);
   // Kept, then told to the tag's owner in every region before the push is
   // acknowledged: a miss of this tag anywhere asks that owner.
   std::weak_ptr<bool> alive = alive_;
@@ -253,22 +254,33 @@ void OwnRegistry::RecordTag(const std::string& repo, const std::string& tag, con
   });
 }
 
+void OwnRegistry::SyncTagToStore(const peers::TagKey& key) {
+  const peers::TagVersion* v = cluster_ ? cluster_->FindTag(key) : nullptr;
+  if (!v) return;
+  // Queued after every earlier write of this tag (the writer keeps order),
+  // with the winner as the table holds it now: the store ends where the
+  // table is, whatever order pushes and gossip came in.
+  bool deleted = push::ParseTagValue(v->value).deleted;
+  cache::TagInfo info{v->digest, env_.clock->WallMs()};
+  cache::Store* store = store_;
+  writer_->Run(
+      [store, key, info, deleted] {
+        return deleted ? store->DeleteTag(key.registry, key.repository, key.tag)
+                       : store->PutTag(key.registry, key.repository, key.tag, info);
+      },
+      [](Status st) {
+        if (!st.ok()) LOG_WARN("registry: could not write a tag: %s", st.ToString().c_str());
+      });
+}
+
 void OwnRegistry::ApplyGossipedTag(const peers::TagUpdate& u) {
   push::OwnTagValue v = push::ParseTagValue(u.version.value);
-  cache::Store* store = store_;
-  std::string registry = name_, repo = u.key.repository, tag = u.key.tag;
-  cache::TagInfo info{u.version.digest, env_.clock->WallMs()};
+  std::string repo = u.key.repository;
   bool deleted = v.deleted;
   PersistTag(u, [](Status st) {
     if (!st.ok()) LOG_WARN("registry: could not keep a gossiped tag: %s", st.ToString().c_str());
   });
-  writer_->Run(
-      [store, registry, repo, tag, info, deleted] {
-        return deleted ? store->DeleteTag(registry, repo, tag) : store->PutTag(registry, repo, tag, info);
-      },
-      [](Status st) {
-        if (!st.ok()) LOG_WARN("registry: could not apply a gossiped tag: %s", st.ToString().c_str());
-      });
+  SyncTagToStore(u.key);
   if (deleted) return;
   std::vector<std::string> holders = v.holders;
   holders.push_back(u.version.origin);
@@ -301,13 +313,16 @@ void OwnRegistry::GetManifest(const oci::Route& route, const std::shared_ptr<htt
       RespondOciError(ex, 503, "UNAVAILABLE", "cache unavailable");
       return;
     }
+    // The fleet's table decides (the store follows it on the writer, a
+    // little later); without a cluster, the store.
+    const peers::TagVersion* v = !digest && cluster_ ? cluster_->FindTag({name_, route.name, route.tag}) : nullptr;
+    if (v && push::ParseTagValue(v->value).deleted) {
+      RespondOciError(ex, 404, "MANIFEST_UNKNOWN", "manifest unknown: " + route.name + ":" + route.tag);
+      return;
+    }
+    if (v) digest = v->digest;
     cache::TagInfo tag;
     if (!digest && store_->GetTag(*txn, name_, route.name, route.tag, &tag).ok()) digest = tag.digest;
-    if (!digest && cluster_) {
-      // Gossiped, and not written to the store yet.
-      const peers::TagVersion* v = cluster_->FindTag({name_, route.name, route.tag});
-      if (v && !push::ParseTagValue(v->value).deleted) digest = v->digest;
-    }
     if (digest && store_->GetManifest(*txn, *digest, &m).ok()) {
       txn = cache::ReadTxn();
       ServeManifest(ex, *digest, m, "");

@@ -125,6 +125,8 @@ class OwnRegistry {
   void RecordTag(const std::string& repo, const std::string& tag, const util::Digest& digest, bool deleted,
                  std::vector<std::string> holders, std::function<void(util::Status)> done);
   void PersistTag(const peers::TagUpdate& u, std::function<void(util::Status)> done);
+  // Writes the table's current version of `key` to the store's tags.
+  void SyncTagToStore(const peers::TagKey& key);
   // Fetches a manifest this node lacks from peers (`target`: the OCI path
   // to ask, by digest or by tag), verifies it (against `want`, or the
   // answer's Docker-Content-Digest), stores it as own content and calls
