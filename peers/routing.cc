@@ -59,7 +59,9 @@ RoutePlan PlanRoute(const std::string& self_name, const std::string& self_region
     plan.role = Hop::kOwner;
   }
 
-  auto usable = [&](const RouteCandidate& m) { return m.live && !m.quarantined && m.name != self_name; };
+  auto usable = [&](const RouteCandidate& m) {
+    return m.live && !m.quarantined && m.routable && m.name != self_name;
+  };
   auto find = [&](const std::string& name) -> const RouteCandidate* {
     for (const auto& m : members)
       if (m.name == name && usable(m)) return &m;

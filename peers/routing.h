@@ -19,6 +19,7 @@
 //            first, at most `max_remote`;
 //   kFleet:  siblings and remote members that may have it (hop peer);
 //   kPeer:   nothing: answered from the cache or not at all.
+// Members that are not routable are skipped like quarantined ones.
 // Hops only rise along a chain (client < owner < fleet < peer), so a
 // request is forwarded at most three times. Quarantined members are
 // skipped. The upstream comes after every step except for kPeer (the
@@ -49,6 +50,10 @@ struct RouteCandidate {
   double rtt_ms = -1;     // recent minimum RTT; <0: not measured yet (sorted last)
   bool may_have = false;  // its digest summary (or no summary, for manifests) says it may hold the digest
   bool quarantined = false;
+  // False for a member of another region whose replication has routing
+  // disabled (drained): never asked, though it still counts for ownership,
+  // so every node keeps agreeing on owners.
+  bool routable = true;
 };
 
 struct PeerStep {

@@ -82,4 +82,12 @@ std::vector<TagUpdate> TagTable::EntriesIn(const std::vector<uint32_t>& buckets,
   return out;
 }
 
+std::vector<TagUpdate> TagTable::EntriesOf(const std::string& registry) const {
+  std::vector<TagUpdate> out;
+  for (auto it = entries_.lower_bound(TagKey{registry, "", ""}); it != entries_.end() && it->first.registry == registry;
+       ++it)
+    out.push_back({it->first, it->second});
+  return out;
+}
+
 }  // namespace peers

@@ -66,6 +66,8 @@ class TagTable {
   // Withdraws every entry `origin` made (its key was revoked); returns them.
   std::vector<TagUpdate> RemoveOrigin(const std::string& origin);
   size_t size() const { return entries_.size(); }
+  // Every entry of one registry (tombstones included), in key order.
+  std::vector<TagUpdate> EntriesOf(const std::string& registry) const;
 
   // Anti-entropy: one 64-bit summary per bucket (XOR of entry hashes).
   std::vector<uint64_t> Summaries(uint32_t buckets) const;

@@ -2,6 +2,7 @@
 // Errors go to stderr as one line; exit codes are documented in docs/operations.md.
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <cstdlib>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "config/config.h"
 #include "push/htpasswd.h"
 #include "src/cache_cli.h"
+#include "src/replication_cli.h"
 #include "src/daemon.h"
 
 namespace {
@@ -89,6 +91,35 @@ int main(int argc, char** argv) {
   htpasswd_cmd->add_option("user", htpasswd_user, "the user name")->required();
   htpasswd_cmd->add_option("--cost", bcrypt_cost, "bcrypt cost, 4-31 (default 10)")->check(CLI::Range(4, 31));
 
+  // georeg replication ...: the own registry's replications, through any node.
+  CLI::App* repl_cmd =
+      app.add_subcommand("replication", "Manage the registry's replications across regions (docs/replication.md)");
+  repl_cmd->require_subcommand(1);
+  replication_cli::Options ropts;
+  if (const char* u = std::getenv("GEOREG_USERNAME")) ropts.username = u;
+  if (const char* p = std::getenv("GEOREG_PASSWORD")) ropts.password = p;
+  bool password_stdin = false;
+  repl_cmd->add_option("-r,--registry", ropts.registry, "the fleet's own registry ([registry] name)");
+  repl_cmd->add_option("--endpoint", ropts.endpoint, "URL of any node (default: the local daemon)");
+  repl_cmd->add_option("-c,--config", ropts.config, "config file to find the local daemon's listen address in");
+  repl_cmd->add_option("-o,--output", ropts.output, "json (default) or table")->check(CLI::IsMember({"table", "json"}));
+  repl_cmd->add_option("-u,--username", ropts.username, "push user (default: $GEOREG_USERNAME)");
+  repl_cmd->add_option("-p,--password", ropts.password, "push password (default: $GEOREG_PASSWORD)");
+  repl_cmd->add_flag("--password-stdin", password_stdin, "read the password from stdin (one line)");
+  CLI::App* repl_create = repl_cmd->add_subcommand("create", "Replicate the registry to a region (idempotent)");
+  CLI::App* repl_list = repl_cmd->add_subcommand("list", "List the replications with their state");
+  CLI::App* repl_show = repl_cmd->add_subcommand("show", "Show one replication");
+  CLI::App* repl_update = repl_cmd->add_subcommand("update", "Enable or disable routing to a region");
+  CLI::App* repl_delete = repl_cmd->add_subcommand("delete", "Stop replicating to a region (never the last one)");
+  CLI::App* repl_status = repl_cmd->add_subcommand("status", "Which regions hold an image yet");
+  for (CLI::App* sub : {repl_create, repl_show, repl_update, repl_delete})
+    sub->add_option("-l,--location", ropts.location, "the region")->required();
+  repl_update->add_option("--routing", ropts.routing, "enabled or disabled")
+      ->required()
+      ->check(CLI::IsMember({"enabled", "disabled"}));
+  repl_status->add_option("--image", ropts.image, "REPOSITORY:TAG")->required();
+  for (CLI::App* sub : {repl_create, repl_list, repl_show, repl_update, repl_delete, repl_status}) sub->fallthrough();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -137,6 +168,18 @@ int main(int argc, char** argv) {
     if (rm->parsed()) return cache_cli::Rm(copts, rm_digest);
     if (gc->parsed()) return cache_cli::Gc(copts, gc_target);
     if (verify->parsed()) return cache_cli::Verify(copts);
+  }
+  if (repl_cmd->parsed()) {
+    if (ropts.registry.empty()) return Fail("--registry is required");
+    if (password_stdin && (!std::getline(std::cin, ropts.password) || ropts.password.empty()))
+      return Fail("no password on stdin");
+    if (!ropts.password.empty() && ropts.password.back() == '\r') ropts.password.pop_back();
+    if (repl_create->parsed()) return replication_cli::Create(ropts);
+    if (repl_list->parsed()) return replication_cli::List(ropts);
+    if (repl_show->parsed()) return replication_cli::Show(ropts);
+    if (repl_update->parsed()) return replication_cli::Update(ropts);
+    if (repl_delete->parsed()) return replication_cli::Delete(ropts);
+    if (repl_status->parsed()) return replication_cli::Status(ropts);
   }
   if (peers_cmd->parsed()) {
     if (util::Status st = cache_dir_of(&popts, peers_config); !st.ok()) return Fail(st.message());

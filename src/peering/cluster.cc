@@ -396,9 +396,11 @@ void Cluster::ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::s
 std::vector<peers::PeerStep> Cluster::ReplicaCandidates() const {
   std::vector<std::pair<std::pair<int, double>, peers::PeerStep>> ranked;
   for (const auto& [name, m] : node_.members()) {
-    if (m.record.state != peers::MemberState::kAlive || Quarantined(name)) continue;
+    if (m.record.state != peers::MemberState::kAlive || Quarantined(name) || !Routable(m.record.region)) continue;
     double rtt = m.min_rtt_ms();
-    ranked.push_back({{m.record.region == node_.self().region ? 1 : 0, rtt < 0 ? 1e9 : rtt},
+    // Other replicated regions, then other regions, then our own.
+    int rank = m.record.region == node_.self().region ? 2 : replicated_regions_.count(m.record.region) ? 0 : 1;
+    ranked.push_back({{rank, rtt < 0 ? 1e9 : rtt},
                       {name, m.record.url, peers::Hop::kPeer, m.record.region}});
   }
   std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
@@ -447,6 +449,7 @@ peers::RoutePlan Cluster::Plan(const util::Digest& digest, peers::Hop incoming, 
     c.live = m.record.state == peers::MemberState::kAlive;  // suspects are not asked
     c.rtt_ms = m.min_rtt_ms();
     c.quarantined = Quarantined(name);
+    c.routable = Routable(m.record.region);
     if (blob) {
       auto s = summaries_.find(name);
       c.may_have = s != summaries_.end() && s->second.MayContain(digest);
@@ -465,7 +468,9 @@ peers::RoutePlan Cluster::Plan(const util::Digest& digest, peers::Hop incoming, 
   std::vector<peers::PeerStep> preferred;
   for (const std::string& name : prefer) {
     const peers::Member* p = node_.Find(name);
-    if (!p || name == node_.name() || p->record.state == peers::MemberState::kLeft || Quarantined(name)) continue;
+    if (!p || name == node_.name() || p->record.state == peers::MemberState::kLeft || Quarantined(name) ||
+        !Routable(p->record.region))
+      continue;
     if (std::any_of(preferred.begin(), preferred.end(), [&](const peers::PeerStep& s) { return s.name == name; }))
       continue;
     preferred.push_back({name, p->record.url, peers::Hop::kPeer, p->record.region});
@@ -686,6 +691,21 @@ nlohmann::json Cluster::StatusJson() const {
             {"served_cross_region", stats_.served_cross_region},
             {"summaries_fetched", stats_.summaries_fetched},
             {"summary_bytes", stats_.summary_bytes}}}};
+}
+
+void Cluster::SetRegionPolicy(std::set<std::string> replicated, std::set<std::string> drained) {
+  replicated_regions_ = std::move(replicated);
+  drained_regions_ = std::move(drained);
+}
+
+bool Cluster::Routable(const std::string& region) const {
+  return region == node_.self().region || !drained_regions_.count(region);
+}
+
+std::vector<Cluster::NodeInfo> Cluster::Nodes() const {
+  std::vector<NodeInfo> out = {{node_.name(), node_.self().region, true}};
+  for (const auto& [name, m] : node_.members()) out.push_back({name, m.record.region, m.live()});
+  return out;
 }
 
 }  // namespace peering

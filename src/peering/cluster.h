@@ -27,6 +27,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 
 #include <nlohmann/json_fwd.hpp>
@@ -118,7 +119,8 @@ class Cluster {
   // How a push is readable in every region when it is acknowledged.
   void PushTag(const peers::TagUpdate& u, std::function<void(size_t told, size_t asked)> done);
   // Durable copies of pushed images. Candidates to hold one: live
-  // members, other regions first, nearest first.
+  // members of routable regions, other replicated regions first, then
+  // other regions, then ours, nearest first.
   std::vector<peers::PeerStep> ReplicaCandidates() const;
   // Asks `step` to keep a copy of the manifest at `oci_target` (/v2/<repo>/
   // manifests/<digest>?ns=...) and everything it references, fetched from
@@ -151,6 +153,23 @@ class Cluster {
   // `georeg peers remove NAME`: revokes the member's key fleet-wide
   // (peers::GossipNode::Revoke). Errors: NotFound, InvalidArgument.
   util::Status Remove(const std::string& name);
+
+  // Replications (registry::Replicator): regions holding a replica (where
+  // durable copies go first), and drained ones (routing disabled: no
+  // request of ours goes to their members, except from inside the region).
+  void SetRegionPolicy(std::set<std::string> replicated, std::set<std::string> drained);
+  bool Routable(const std::string& region) const;
+  // Every fleet record of one registry (peers::TagTable::EntriesOf).
+  std::vector<peers::TagUpdate> FleetEntries(const std::string& registry) const {
+    return node_.tags().EntriesOf(registry);
+  }
+  // Us and every member we know, with whether it is live (alive or suspect).
+  struct NodeInfo {
+    std::string name, region;
+    bool live = false;
+  };
+  std::vector<NodeInfo> Nodes() const;
+  const std::string& region() const { return node_.self().region; }
 
   // For the admin socket: self, members, stats.
   nlohmann::json StatusJson() const;
@@ -198,6 +217,7 @@ class Cluster {
   std::map<std::string, peers::MemberState> logged_states_;
   ClusterStats stats_;
   HoldHandler hold_handler_;
+  std::set<std::string> replicated_regions_, drained_regions_;
   util::LogThrottle auth_log_;
   bool shut_down_ = false;
   bool logged_revoked_ = false;

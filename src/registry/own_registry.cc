@@ -4,6 +4,7 @@
 
 #include "peers/message_codec.h"
 #include "push/manifest.h"
+#include "push/replication.h"
 #include "push/tag_value.h"
 #include "src/peering/cluster.h"
 #include "src/registry/manifests.h"
@@ -133,7 +134,7 @@ void OwnRegistry::Authenticate(const std::shared_ptr<http::Exchange>& ex, std::f
     challenge(401, "UNAUTHORIZED", "authentication required");
     return;
   }
-  std::string key = util::Sha256::Of(*header).size() ? DigestOf(*header).Hex() : "";
+  std::string key = DigestOf(*header).Hex();
   if (auto it = auth_ok_.find(key); it != auth_ok_.end() && now - it->second < kAuthCacheMs) {
     then();
     return;
@@ -215,11 +216,27 @@ Status OwnRegistry::SetCluster(peering::Cluster* cluster) {
   size_t restored = 0;
   for (const auto& [key, value] : *records) {
     auto u = peers::DecodeTagUpdate(value);
-    if (!u.ok() || u->key.registry != name_) continue;
+    if (!u.ok() || !OwnsRecord(u->key)) continue;
     restored += cluster_->Restore(*u);
   }
   if (restored) LOG_INFO("registry: %zu tag version(s) of '%s' restored into the fleet state", restored, name_.c_str());
   return Status::Ok();
+}
+
+bool OwnRegistry::OwnsRecord(const peers::TagKey& key) const {
+  if (!enabled()) return false;
+  if (key.registry == name_) return true;
+  return (key.registry == push::kReplicationRecords || key.registry == push::kSyncReports) && key.repository == name_;
+}
+
+void OwnRegistry::Authorize(const std::shared_ptr<http::Exchange>& ex, bool write, std::function<void()> then) {
+  if (!write && !cfg_.pull_requires_auth) return then();
+  Authenticate(ex, std::move(then));
+}
+
+void OwnRegistry::Sync(const std::string& repo, const util::Digest& digest, std::vector<std::string> holders,
+                       BlobFilter want_blob, std::function<void(Status)> done) {
+  HoldManifest(repo, digest, std::move(holders), 0, std::move(want_blob), std::move(done));
 }
 
 void OwnRegistry::PersistTag(const peers::TagUpdate& u, std::function<void(Status)> done) {
@@ -512,7 +529,7 @@ void OwnRegistry::ServeHold(const std::shared_ptr<http::Exchange>& ex, const std
     return;
   }
   uint64_t start = env_.clock->NowMs();
-  HoldManifest(r.name, *r.digest, {sender}, 0, [this, ex, r, sender, start](Status st) {
+  HoldManifest(r.name, *r.digest, {sender}, 0, nullptr, [this, ex, r, sender, start](Status st) {
     if (!ex->active()) return;
     if (!st.ok()) {
       LOG_WARN("registry: could not hold %s for %s: %s", r.digest->ToString().c_str(), sender.c_str(),
@@ -527,11 +544,12 @@ void OwnRegistry::ServeHold(const std::shared_ptr<http::Exchange>& ex, const std
 }
 
 void OwnRegistry::HoldManifest(const std::string& repo, const util::Digest& digest, std::vector<std::string> holders,
-                               int depth, std::function<void(Status)> done) {
+                               int depth, BlobFilter want_blob, std::function<void(Status)> done) {
   std::weak_ptr<bool> alive = alive_;
   // Then everything it references, all at once; the first error wins.
-  auto refs_then = [this, alive, repo, holders, depth, done](const std::vector<util::Digest>& blobs,
-                                                            const std::vector<util::Digest>& manifests) {
+  auto refs_then = [this, alive, repo, holders, depth, want_blob, done](std::vector<util::Digest> blobs,
+                                                                       const std::vector<util::Digest>& manifests) {
+    if (want_blob) std::erase_if(blobs, [&](const util::Digest& b) { return !want_blob(b); });
     struct Join {
       size_t pending;
       Status first;
@@ -548,7 +566,7 @@ void OwnRegistry::HoldManifest(const std::string& repo, const util::Digest& dige
         one(Status::InvalidArgument("indexes nested too deep"));
         continue;
       }
-      HoldManifest(repo, m, holders, depth + 1, one);
+      HoldManifest(repo, m, holders, depth + 1, want_blob, one);
     }
     env_.deferred->Post([one] { one(Status::Ok()); });
   };

@@ -90,6 +90,22 @@ class OwnRegistry {
   // of (/v2/<repo>/manifests/<digest>?ns=) and all it references: answered
   // 200 once all of it is stored here as own content, fetched from it.
   void ServeHold(const std::shared_ptr<http::Exchange>& ex, const std::string& oci_target, const std::string& sender);
+  // Makes `digest` (a manifest of `repo`) and everything under it own
+  // content here, fetched from `holders` where missing (the nearest first,
+  // then whoever the fleet's routing finds): child manifests always, blobs
+  // only where `want_blob` says so (null: all). `done` once, later, with the
+  // first error (NotFound: no holder to fetch from; the store's errors).
+  using BlobFilter = std::function<bool(const util::Digest&)>;
+  void Sync(const std::string& repo, const util::Digest& digest, std::vector<std::string> holders,
+            BlobFilter want_blob, std::function<void(util::Status)> done);
+  // Calls `then` (now or later) when the request may read (`write` false:
+  // under pull_auth) or write the registry; otherwise answers it 401/429.
+  void Authorize(const std::shared_ptr<http::Exchange>& ex, bool write, std::function<void()> then);
+  // Whether a fleet record belongs to this registry: its tags, its
+  // replications and its nodes' sync reports (push/replication.h).
+  bool OwnsRecord(const peers::TagKey& key) const;
+  // Keeps a fleet record across restarts (the fleet database); `done` once, later.
+  void PersistTag(const peers::TagUpdate& u, std::function<void(util::Status)> done);
   // The nodes known to hold `digest` (pushed there, or replicas), nearest
   // not sorted; empty when unknown.
   std::vector<std::string> HoldersOf(const util::Digest& digest) const;
@@ -124,7 +140,6 @@ class OwnRegistry {
   // `done` once it is synced (or failed).
   void RecordTag(const std::string& repo, const std::string& tag, const util::Digest& digest, bool deleted,
                  std::vector<std::string> holders, std::function<void(util::Status)> done);
-  void PersistTag(const peers::TagUpdate& u, std::function<void(util::Status)> done);
   // Writes the table's current version of `key` to the store's tags.
   void SyncTagToStore(const peers::TagKey& key);
   // Fetches a manifest this node lacks from peers (`target`: the OCI path
@@ -135,10 +150,8 @@ class OwnRegistry {
                      std::function<void(util::Status, util::Digest, cache::Manifest)> done);
   void StoreFetched(const util::Digest& d, const cache::Manifest& m, const std::vector<std::string>& holders,
                     std::function<void(util::Status)> done = nullptr);
-  // Makes `digest` (a manifest) and everything under it own content here,
-  // fetched from `holders` where missing. `depth` bounds index nesting.
   void HoldManifest(const std::string& repo, const util::Digest& digest, std::vector<std::string> holders, int depth,
-                    std::function<void(util::Status)> done);
+                    BlobFilter want_blob, std::function<void(util::Status)> done);
   // Has `copies - 1` other nodes hold the pushed manifest; `done` with the
   // holders (us first) or Unavailable when too few could.
   void Replicate(const std::string& repo, const util::Digest& digest,

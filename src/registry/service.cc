@@ -30,7 +30,8 @@ Service::Service(io::Env env, const config::Config& cfg, std::unique_ptr<Upstrea
       keeper_(env, cfg.cache, store, writer),
       scrubber_(env.loop, store, &keeper_, cfg.cache.scrub_rate),
       manifests_(env, store, writer, cfg.server.max_manifest_bytes, in_flight_),
-      own_(env, cfg, store, writer, &keeper_) {
+      own_(env, cfg, store, writer, &keeper_),
+      replicator_(env, cfg, store, &own_) {
   own_.SetBlobHandler([this](const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop) {
     HandleBlob(nullptr, route, ex, hop);
   });
@@ -111,13 +112,17 @@ void Service::AttachCluster(peering::Cluster* cluster) {
     LOG_ERROR("registry: could not restore the fleet state: %s", st.ToString().c_str());
   cluster->SetHoldHandler([this](const std::shared_ptr<http::Exchange>& ex, const std::string& target,
                                  const std::string& sender) { own_.ServeHold(ex, target, sender); });
+  replicator_.Attach(cluster);
   cluster->SetTagListener([this](const peers::TagUpdate& u) {
-    if (own_.enabled() && u.key.registry == own_.name()) {
+    if (own_.OwnsRecord(u.key)) {
+      if (u.key.registry != own_.name()) return replicator_.Apply(u);
       LOG_INFO("cluster: own tag %s:%s -> %s (from %s)", u.key.repository.c_str(), u.key.tag.c_str(),
                u.version.digest.ToString().c_str(), u.version.origin.c_str());
       own_.ApplyGossipedTag(u);
       return;
     }
+    // Fleet records of another registry (a node configured differently) are not ours to store.
+    if (u.key.registry.rfind('/', 0) == 0) return;
     LOG_INFO("cluster: tag %s/%s:%s -> %s (from %s)", u.key.registry.c_str(), u.key.repository.c_str(),
              u.key.tag.c_str(), u.version.digest.ToString().c_str(), u.version.origin.c_str());
     // The origin node confirmed the tag at its HLC time: that is how fresh it is here too.
@@ -126,6 +131,7 @@ void Service::AttachCluster(peering::Cluster* cluster) {
       manifests_.Prefetch(up, u.key.repository, u.version.digest, u.version.origin);
   });
   cluster->SetWithdrawListener([this](const peers::TagUpdate& u) {
+    if (u.key.registry.rfind('/', 0) == 0) return;  // replication records and reports: fleet state, kept
     if (own_.enabled() && u.key.registry == own_.name()) {
       // A pushed image is not the pusher's to take back: the tag stays
       // stored here (docs/replication.md).
@@ -152,6 +158,10 @@ void Service::WriteGossipedTag(const peers::TagUpdate& u, uint64_t confirmed_ms)
 
 void Service::Handle(const std::shared_ptr<http::Exchange>& ex) {
   const http::Request& req = ex->request();
+  if (req.target.rfind(Replicator::kPrefix, 0) == 0) {
+    replicator_.Handle(ex);
+    return;
+  }
   if (req.target.rfind("/_georeg/", 0) == 0) {
     if (!cluster_) {
       RespondOciError(ex, 404, "UNSUPPORTED", "this node is not in a cluster");
@@ -368,6 +378,7 @@ void Service::Shutdown() {
   probes_.clear();
   manifests_.Shutdown();
   own_.Stop();
+  replicator_.Stop();
   upstreams_->Shutdown();
   scrubber_.Stop();
   keeper_.Stop();

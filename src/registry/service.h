@@ -34,6 +34,7 @@
 #include "src/registry/in_flight.h"
 #include "src/registry/manifests.h"
 #include "src/registry/own_registry.h"
+#include "src/registry/replicator.h"
 #include "src/registry/upstream_set.h"
 #include "src/registry/writer_bridge.h"
 
@@ -99,6 +100,7 @@ class Service {
   Scrubber scrubber_;
   ManifestResolver manifests_;
   OwnRegistry own_;
+  Replicator replicator_;
   struct ContentStats {
     uint64_t upstream_blob_gets = 0;   // GETs of blobs sent to an upstream (a resumed fill's Range counts)
     uint64_t upstream_blob_heads = 0;  // HEADs of blobs sent to an upstream
