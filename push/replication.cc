@@ -50,6 +50,7 @@ std::string EncodeReplication(const ReplicationRecord& r) {
   j["routing"] = r.routing ? "enabled" : "disabled";
   j["created"] = r.created;
   j["created_ms"] = r.created_ms;
+  j["updated_ms"] = r.updated_ms;
   return j.dump();
 }
 
@@ -65,6 +66,7 @@ ReplicationRecord ParseReplication(const std::string& text) {
   }
   r.routing = routing == "enabled";
   GetU64(j, "created_ms", &r.created_ms);
+  GetU64(j, "updated_ms", &r.updated_ms);
   return r;
 }
 

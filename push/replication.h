@@ -37,6 +37,7 @@ struct ReplicationRecord {
   // does not count for this one.
   std::string created;
   uint64_t created_ms = 0;
+  uint64_t updated_ms = 0;  // when it was last written: every write is a new version
 };
 std::string EncodeReplication(const ReplicationRecord& r);
 // An unreadable value reads as a deleted record.

@@ -356,6 +356,7 @@ void Replicator::AdoptHome() {
   push::ReplicationRecord r;
   r.created_ms = env_.clock->WallMs();
   r.created = std::to_string(r.created_ms) + "@" + cluster_->name();
+  r.updated_ms = r.created_ms;
   Record(push::kReplicationRecords, cluster_->region(), push::EncodeReplication(r));
   LOG_INFO("replication: %s of %s created here (the registry's first push)", cluster_->region().c_str(),
            own_->name().c_str());
@@ -443,7 +444,15 @@ void Replicator::Show(const std::shared_ptr<http::Exchange>& ex, const std::stri
 
 void Replicator::Create(const std::shared_ptr<http::Exchange>& ex, const std::string& region) {
   auto reps = Replications();
-  if (auto it = reps.find(region); it != reps.end()) return RespondJson(ex, 200, Resource(region, it->second));
+  if (auto it = reps.find(region); it != reps.end()) {
+    // Idempotent, yet written again (same creation, newer version): a
+    // delete made elsewhere just before, not arrived here yet, must not
+    // win over this later create.
+    push::ReplicationRecord again = it->second.record;
+    again.updated_ms = env_.clock->WallMs();
+    Record(push::kReplicationRecords, region, push::EncodeReplication(again));
+    return RespondJson(ex, 200, Resource(region, it->second));
+  }
   std::set<std::string> regions;
   for (const auto& n : cluster_->Nodes()) regions.insert(n.region);
   if (!regions.count(region))
@@ -452,6 +461,7 @@ void Replicator::Create(const std::shared_ptr<http::Exchange>& ex, const std::st
   push::ReplicationRecord r;
   r.created_ms = env_.clock->WallMs();
   r.created = std::to_string(r.created_ms) + "@" + cluster_->name();
+  r.updated_ms = r.created_ms;
   Record(push::kReplicationRecords, region, push::EncodeReplication(r));
   LOG_INFO("replication: %s of %s created here", region.c_str(), own_->name().c_str());
   dirty_ = true;
@@ -472,6 +482,7 @@ void Replicator::Update(const std::shared_ptr<http::Exchange>& ex, const std::st
   bool enabled = *routing == "enabled";
   if (r.routing != enabled) {
     r.routing = enabled;
+    r.updated_ms = env_.clock->WallMs();
     Record(push::kReplicationRecords, region, push::EncodeReplication(r));
     LOG_INFO("replication: routing to %s of %s %s here", region.c_str(), own_->name().c_str(),
              enabled ? "enabled" : "disabled");
