@@ -208,8 +208,9 @@ void Service::HandleRoute(const oci::Route& route, const std::shared_ptr<http::E
                         (own_.enabled() ? "; push to '" + own_.name() + "'" : std::string()));
     return;
   }
-  if (route.kind == oci::RouteKind::kTagsList || route.kind == oci::RouteKind::kReferrers) {
-    RespondOciError(ex, 404, "UNSUPPORTED", "not served for mirrored upstreams yet");
+  if (route.kind == oci::RouteKind::kTagsList) return ProxyTagsList(up, route, ex);
+  if (route.kind == oci::RouteKind::kReferrers) {
+    RespondOciError(ex, 404, "UNSUPPORTED", "referrers are not served for mirrored upstreams yet");
     return;
   }
   if (route.kind == oci::RouteKind::kManifest) {
@@ -382,6 +383,71 @@ void Service::Shutdown() {
   upstreams_->Shutdown();
   scrubber_.Stop();
   keeper_.Stop();
+}
+
+void Service::ProxyTagsList(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+  if (proxied_ >= kMaxProxied) {
+    RespondOciError(ex, 503, "TOOMANYREQUESTS", "too many tag listings in flight; retry");
+    return;
+  }
+  std::string name = UpstreamSet::UpstreamName(*up, route.name);
+  std::string query;
+  if (route.n) query += "n=" + std::to_string(*route.n);
+  if (!route.last.empty()) query += std::string(query.empty() ? "" : "&") + "last=" + route.last;
+  std::string path = "/v2/" + name + "/tags/list" + (query.empty() ? "" : "?" + query);
+  struct Answer {
+    int status = 0;
+    std::string body;
+    bool next = false;
+    std::shared_ptr<upstream::InFlight> request;  // kept until it completes (dropping it cancels)
+  };
+  auto a = std::make_shared<Answer>();
+  upstream::Callbacks cb;
+  cb.on_head = [a](const upstream::ResponseHead& h) {
+    a->status = h.status;
+    const std::string* link = h.Find("link");
+    a->next = link && link->find("rel=\"next\"") != std::string::npos;
+  };
+  cb.on_body = [a](const char* d, size_t n) { a->body.append(d, n); };
+  ++proxied_;
+  std::string registry = up->config.registry;
+  std::weak_ptr<bool> alive = alive_;
+  auto keep = route;
+  cb.on_complete = [this, alive, a, ex, keep, registry](util::Status st) {
+    if (!alive.lock()) return;
+    --proxied_;
+    a->request.reset();  // the callback no longer needs it: breaks the cycle
+    if (!ex->active()) return;
+    if (!st.ok()) {
+      RespondOciError(ex, 502, "UNAVAILABLE", "upstream " + registry + ": " + st.message());
+      return;
+    }
+    auto j = nlohmann::json::parse(a->body, nullptr, /*allow_exceptions=*/false);
+    if (a->status != 200 || !j.is_object()) {
+      bool oci_error = j.is_object() && j.contains("errors");
+      if (oci_error && a->status >= 400 && a->status < 500) {
+        ex->Respond(a->status, {{"Content-Type", "application/json"}}, a->body);
+      } else {
+        RespondOciError(ex, 502, "UNAVAILABLE",
+                        "upstream " + registry + " answered " + std::to_string(a->status) + " for the tag list");
+      }
+      return;
+    }
+    std::vector<http::Header> headers = BaseHeaders();
+    headers.push_back({"Content-Type", "application/json"});
+    // The next page, in this mirror's terms (the client's name, our ns=).
+    auto tags = j.find("tags");
+    if (a->next && tags != j.end() && tags->is_array() && !tags->empty() && tags->back().is_string()) {
+      std::string n = keep.n ? "n=" + std::to_string(*keep.n) + "&" : "";
+      headers.push_back({"Link", "</v2/" + keep.name + "/tags/list?" + n + "last=" +
+                                     tags->back().get<std::string>() + "&ns=" + registry + ">; rel=\"next\""});
+    }
+    ex->Respond(200, headers, a->body);
+  };
+  upstream::FetchOptions opts;
+  opts.max_body = kMaxTagListBytes;
+  opts.deadline_ms = 30'000;
+  a->request = up->requester->Send("GET", path, {{"Accept", "application/json"}}, name, std::move(cb), opts);
 }
 
 }  // namespace registry

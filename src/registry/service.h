@@ -86,6 +86,9 @@ class Service {
   void HoldBlob(const util::Digest& d, const std::string& repo, std::vector<std::string> holders,
                 std::function<void(util::Status)> done);
   void WakeFillWaiters(const util::Digest& d);
+  // GET /v2/<name>/tags/list of a mirrored upstream: asked of the upstream
+  // each time (with n and last), its Link header rewritten for this mirror.
+  void ProxyTagsList(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   BlobFill::Env FillEnv();
   // Stores a tag learned from (or withdrawn by) the fleet, through the writer.
   void WriteGossipedTag(const peers::TagUpdate& u, uint64_t confirmed_ms);
@@ -120,6 +123,10 @@ class Service {
   util::LogThrottle fills_log_;
   util::LogThrottle busy_log_;
   bool shutting_down_ = false;
+  size_t proxied_ = 0;  // tag listings in flight to upstreams
+  static constexpr size_t kMaxProxied = 64;
+  static constexpr uint64_t kMaxTagListBytes = 4 << 20;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 
 }  // namespace registry

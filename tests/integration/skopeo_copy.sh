@@ -9,6 +9,17 @@ start_origin
 push_fixtures
 start_georeg --cache-dir "$WORK/cache" --upstream "$ORIGIN=http://$ORIGIN"
 
+# tags/list through the mirror: asked of the origin each time, n and last
+# passed on (this docker-registry ignores them: the answers must match its own).
+origin_tags() { $(origin_exec) curl -s "http://$ORIGIN/v2/team/app/tags/list$1" | jq -c '.tags'; }
+mirror_tags() { curl -s "$GEOREG_URL/v2/team/app/tags/list$1" | jq -c '.tags'; }
+check "tags/list through the mirror: the origin's tags" test "$(origin_tags "")" != null
+expect_eq "  the same as the origin's" "$(origin_tags "")" "$(mirror_tags "")"
+expect_eq "  n=1: as the origin answers it" "$(origin_tags "?n=1")" "$(mirror_tags "?n=1")"
+expect_eq "  n=1&last=1.0: as the origin answers it" "$(origin_tags "?n=1&last=1.0")" "$(mirror_tags "?n=1&last=1.0")"
+expect_eq "  an unknown repository: the origin's 404" 404 \
+  "$(curl -s -o /dev/null -w '%{http_code}' "$GEOREG_URL/v2/no/such/tags/list")"
+
 REFS=(library/alpine:3.19 library/alpine:3.19-docker team/app:1.0 team/app:1.0-docker team/big:1.0)
 copy_all() {  # FROM(host:port) DEST_DIR
   local ref
