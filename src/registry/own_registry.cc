@@ -53,6 +53,7 @@ OwnRegistry::OwnRegistry(io::Env env, const config::Config& cfg, cache::Store* s
       keeper_(keeper),
       uploads_(env, {cfg.registry.max_uploads, cfg.registry.upload_timeout_ms, cfg.registry.max_size}, store, writer,
                keeper),
+      gc_(env, cfg.registry, store, writer, keeper),
       limiter_(cfg.registry.auth_failures_per_minute) {}
 
 OwnRegistry::~OwnRegistry() { *alive_ = false; }
@@ -63,12 +64,16 @@ Status OwnRegistry::Start() {
   if (!h.ok()) return Status::InvalidArgument("registry.push_htpasswd: " + h.status().message());
   htpasswd_ = std::make_shared<const push::Htpasswd>(std::move(*h));
   uploads_.Start();
+  gc_.Start();
   LOG_INFO("registry: serving own registry '%s' (%zu push user(s), pulls %s)", name_.c_str(), htpasswd_->size(),
            cfg_.pull_requires_auth ? "authenticated" : "anonymous");
   return Status::Ok();
 }
 
-void OwnRegistry::Stop() { uploads_.Stop(); }
+void OwnRegistry::Stop() {
+  uploads_.Stop();
+  gc_.Stop();
+}
 
 std::string OwnRegistry::NsQuery(const oci::Route& route, char sep) const {
   return route.ns ? std::string(1, sep) + "ns=" + *route.ns : "";

@@ -15,7 +15,9 @@
 // Content of the own registry is content-addressed across its
 // repositories: repositories scope tags, not bytes.
 //
-// Ownership: owns the Uploads; borrows the Store, WriterBridge and
+// Blobs no manifest references are removed after `gc_grace` (OwnGc).
+//
+// Ownership: owns the Uploads and the OwnGc; borrows the Store, WriterBridge and
 // CacheKeeper (the Service's), which outlive it. Loop thread only.
 #pragma once
 
@@ -39,6 +41,7 @@
 #include "src/io/env.h"
 #include "src/oci/router.h"
 #include "src/registry/cache_keeper.h"
+#include "src/registry/own_gc.h"
 #include "src/registry/uploads.h"
 #include "src/registry/writer_bridge.h"
 
@@ -171,6 +174,7 @@ class OwnRegistry {
   WriterBridge* writer_;
   CacheKeeper* keeper_;
   Uploads uploads_;
+  OwnGc gc_;
   std::shared_ptr<const push::Htpasswd> htpasswd_;  // shared with bcrypt checks in flight
   push::FailureLimiter limiter_;
   std::unordered_map<std::string, uint64_t> auth_ok_;  // SHA-256 of the header -> when it passed

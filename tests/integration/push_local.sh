@@ -217,6 +217,19 @@ expect_eq "  byte-identical" "$(dir_sums "$WORK/direct/app")" "$(dir_sums "$WORK
 curl -s -o "$WORK/got" "http://$H/v2/hand/made/blobs/$BLOB_D"
 expect_eq "  and the hand-made blob reads back" "$BLOB_D" "sha256:$(sha_of "$WORK/got")"
 
+# ---- garbage collection: blobs no manifest references go after gc_grace ----
+stop_georeg
+sed -i 's/^\[registry\]$/[registry]\ngc_grace = "1s"/' "$WORK/georeg.toml"
+start_georeg --config "$WORK/georeg.toml"
+H="127.0.0.1:$GEOREG_PORT"
+gone() { [ "$(code GET "http://$H/v2/hand/made/blobs/$BLOB_D")" = 404 ]; }
+for _ in $(seq 50); do gone && break; sleep 0.1; done
+check "gc_grace 1s: the hand-made blob no manifest references is removed" gone
+check "  and logged" grep -q "garbage-collected (no manifest references it) own blob $BLOB_D" "$GEOREG_LOG"
+rm -rf "$WORK/back/app"
+check "  the pushed image's blobs stay: it pulls whole" pull_back team/app:1.0 app
+expect_eq "  byte-identical" "$(dir_sums "$WORK/direct/app")" "$(dir_sums "$WORK/back/app")"
+
 # ---- failed logins are limited per address (last: it locks 127.0.0.1 out for a minute) ----
 expect_eq "a wrong password: 401" 401 "$(code POST "http://$H/v2/x/blobs/uploads/" -u alice:wrong)"
 expect_eq "  with a challenge" "Basic realm=\"$REG\", charset=\"UTF-8\"" "$(header www-authenticate)"
