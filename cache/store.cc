@@ -111,6 +111,13 @@ std::array<uint8_t, kBlobRecordV2Size> EncodeBlobRecord(const BlobInfo& info) {
   return rec;
 }
 
+// Writes blob `d`'s record; an LMDB code.
+int PutBlobRecord(MDB_txn* txn, MDB_dbi blobs, const Digest& d, const BlobInfo& info) {
+  auto rec = EncodeBlobRecord(info);
+  MDB_val key = DigestVal(d), val = Val(rec.data(), rec.size());
+  return mdb_put(txn, blobs, &key, &val, 0);
+}
+
 // Deletes every chunk stored under `key`.
 int DeleteChunksUnder(MDB_txn* txn, MDB_dbi chunks, const Digest& key) {
   MDB_cursor* cur;
@@ -681,10 +688,7 @@ Status Store::PublishBlob(const Digest& d, const BlobInfo& info) {
   {
     WriteTxn txn(env_);
     if (!txn.status().ok()) return txn.status();
-    auto rec = EncodeBlobRecord(info);
-    MDB_val key = DigestVal(d), val = Val(rec.data(), rec.size());
-    int rc = mdb_put(txn.get(), blobs_, &key, &val, 0);
-    if (rc) return FromMdb(rc, "put blob");
+    if (int rc = PutBlobRecord(txn.get(), blobs_, d, info)) return FromMdb(rc, "put blob");
     Status st = txn.Commit();
     if (!st.ok()) return st;
   }
@@ -705,18 +709,14 @@ Status Store::PublishUpload(const Digest& d, const BlobInfo& info, bool* existed
       Status st = DecodeBlobRecord(val, d, &cur);
       if (!st.ok()) return st;
       cur.own = true;
-      auto rec = EncodeBlobRecord(cur);
-      MDB_val nv = Val(rec.data(), rec.size());
-      if ((rc = mdb_put(txn.get(), blobs_, &key, &nv, 0))) return FromMdb(rc, "put blob");
+      if ((rc = PutBlobRecord(txn.get(), blobs_, d, cur))) return FromMdb(rc, "put blob");
       if (info.chunk_key != Digest{} && info.chunk_key != d &&
           (rc = DeleteChunksUnder(txn.get(), chunks_, info.chunk_key)))
         return FromMdb(rc, "delete upload chunks");
     } else if (rc == MDB_NOTFOUND) {
       BlobInfo own = info;
       own.own = true;
-      auto rec = EncodeBlobRecord(own);
-      MDB_val nv = Val(rec.data(), rec.size());
-      if ((rc = mdb_put(txn.get(), blobs_, &key, &nv, 0))) return FromMdb(rc, "put blob");
+      if ((rc = PutBlobRecord(txn.get(), blobs_, d, own))) return FromMdb(rc, "put blob");
     } else {
       return FromMdb(rc, "blob");
     }
@@ -737,9 +737,7 @@ Status Store::SetBlobOwn(const Digest& d, bool own) {
   if (!st.ok()) return st;
   if (cur.own == own) return Status::Ok();
   cur.own = own;
-  auto rec = EncodeBlobRecord(cur);
-  MDB_val nv = Val(rec.data(), rec.size());
-  if ((rc = mdb_put(txn.get(), blobs_, &key, &nv, 0))) return FromMdb(rc, "put blob");
+  if ((rc = PutBlobRecord(txn.get(), blobs_, d, cur))) return FromMdb(rc, "put blob");
   st = txn.Commit();
   if (!st.ok()) return st;
   return Sync();

@@ -121,56 +121,56 @@ class Connection : public Transport {
     total_queued_ += len;
   }
 
-  int ReadBody(Exchange* ex, uint64_t max_bytes, std::function<void(std::string)> done) override {
-    if (!current_ || current_.get() != ex || phase_ != Phase::kHandling) return 500;
-    if (!ex->request().has_body) {
-      std::weak_ptr<Exchange> weak = current_;
-      server_->env_.deferred->Post([weak, done = std::move(done)] {
-        if (auto e = weak.lock(); e && e->active()) done("");
-      });
-      return 0;
-    }
-    if (int rc = parser_.ExpectBody(max_bytes); rc != 0) return rc;
-    ex->on_body_ = std::move(done);
+  // A request without a body: `empty` runs on a later turn (never inside
+  // the read call), if the exchange is still active then.
+  void EndEmptyBody(std::function<void()> empty) {
+    std::weak_ptr<Exchange> weak = current_;
+    server_->env_.deferred->Post([weak, empty = std::move(empty)] {
+      if (auto e = weak.lock(); e && e->active()) empty();
+    });
+  }
+
+  // The body will be read: the stream can go on after it. It may be
+  // buffered already: it is parsed on a later turn, so no body callback
+  // runs inside the read call.
+  void StartBody(Exchange* ex, uint64_t timeout_ms) {
     phase_ = Phase::kBody;
-    close_after_ = !ex->request().keep_alive;  // the body will be read: the stream can go on
-    ArmTimer(server_->options_.header_timeout_ms);
-    // The body may be buffered already: parse it on a later turn, so `done`
-    // never runs inside ReadBody.
+    close_after_ = !ex->request().keep_alive;
+    ArmTimer(timeout_ms);
     std::weak_ptr<Exchange> weak = current_;
     server_->env_.deferred->Post(weak, [this, weak] {
       auto e = weak.lock();
       if (e && e->active() && phase_ == Phase::kBody) ProcessInput();
     });
     UpdateReading();
+  }
+
+  int ReadBody(Exchange* ex, uint64_t max_bytes, std::function<void(std::string)> done) override {
+    if (!current_ || current_.get() != ex || phase_ != Phase::kHandling) return 500;
+    if (!ex->request().has_body) {
+      EndEmptyBody([done = std::move(done)] { done(""); });
+      return 0;
+    }
+    if (int rc = parser_.ExpectBody(max_bytes); rc != 0) return rc;
+    ex->on_body_ = std::move(done);
+    StartBody(ex, server_->options_.header_timeout_ms);
     return 0;
   }
 
   int ReadBodyStream(Exchange* ex, uint64_t max_bytes, BodySink sink) override {
     if (!current_ || current_.get() != ex || phase_ != Phase::kHandling) return 500;
     if (!ex->request().has_body) {
-      std::weak_ptr<Exchange> weak = current_;
-      server_->env_.deferred->Post([weak, end = std::move(sink.end)] {
-        if (auto e = weak.lock(); e && e->active()) end();
-      });
+      EndEmptyBody(std::move(sink.end));
       return 0;
     }
     if (int rc = parser_.ExpectBodyStream(max_bytes); rc != 0) return rc;
     ex->sink_ = std::move(sink);
-    phase_ = Phase::kBody;
     body_paused_ = false;
-    close_after_ = !ex->request().keep_alive;
     if (const std::string* expect = ex->request().Find("expect"); expect && EqualsIgnoreCase(*expect, "100-continue")) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       QueueWrite(kContinue.data(), kContinue.size(), nullptr, nullptr);
     }
-    ArmTimer(server_->options_.idle_timeout_ms);
-    std::weak_ptr<Exchange> weak = current_;
-    server_->env_.deferred->Post(weak, [this, weak] {
-      auto e = weak.lock();
-      if (e && e->active() && phase_ == Phase::kBody) ProcessInput();
-    });
-    UpdateReading();
+    StartBody(ex, server_->options_.idle_timeout_ms);
     return 0;
   }
 

@@ -28,16 +28,23 @@ constexpr const char* kAcceptAll =
     "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
     "application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
 
+// The own-manifest record of a parsed manifest of `size` bytes stored at `now_ms`.
+cache::OwnManifest OwnRecordOf(const util::Digest& d, const push::PushedManifest& p, size_t size, uint64_t now_ms) {
+  cache::OwnManifest own;
+  own.digest = d;
+  own.media_type = p.media_type;
+  own.artifact_type = p.artifact_type;
+  own.size = size;
+  own.created_ms = now_ms;
+  own.subject = p.subject;
+  own.references = p.blobs;
+  own.references.insert(own.references.end(), p.manifests.begin(), p.manifests.end());
+  own.annotations_json = p.annotations_json;
+  return own;
+}
+
 std::string FleetKey(const peers::TagKey& k) { return k.registry + '\0' + k.repository + '\0' + k.tag; }
 
-// One bcrypt check on the threadpool.
-struct AuthWork {
-  uv_work_t req;
-  std::shared_ptr<const push::Htpasswd> htpasswd;
-  std::string user, password;
-  bool ok = false;
-  std::function<void(bool)> done;
-};
 
 }  // namespace
 
@@ -54,18 +61,17 @@ OwnRegistry::OwnRegistry(io::Env env, const config::Config& cfg, cache::Store* s
       uploads_(env, {cfg.registry.max_uploads, cfg.registry.upload_timeout_ms, cfg.registry.max_size}, store, writer,
                keeper),
       gc_(env, cfg.registry, store, writer, keeper),
-      limiter_(cfg.registry.auth_failures_per_minute) {}
+      auth_(env, cfg.registry.name, cfg.registry.auth_failures_per_minute) {}
 
 OwnRegistry::~OwnRegistry() { *alive_ = false; }
 
 Status OwnRegistry::Start() {
   if (!enabled()) return Status::Ok();
-  auto h = push::Htpasswd::Load(cfg_.push_htpasswd);
-  if (!h.ok()) return Status::InvalidArgument("registry.push_htpasswd: " + h.status().message());
-  htpasswd_ = std::make_shared<const push::Htpasswd>(std::move(*h));
+  if (Status st = auth_.Load(cfg_.push_htpasswd); !st.ok())
+    return Status::InvalidArgument("registry.push_htpasswd: " + st.message());
   uploads_.Start();
   gc_.Start();
-  LOG_INFO("registry: serving own registry '%s' (%zu push user(s), pulls %s)", name_.c_str(), htpasswd_->size(),
+  LOG_INFO("registry: serving own registry '%s' (%zu push user(s), pulls %s)", name_.c_str(), auth_.users(),
            cfg_.pull_requires_auth ? "authenticated" : "anonymous");
   return Status::Ok();
 }
@@ -95,7 +101,7 @@ void OwnRegistry::Handle(const oci::Route& route, const std::shared_ptr<http::Ex
     return;
   }
   auto keep = route;
-  Authenticate(ex, [this, keep, ex, hop] { Route(keep, ex, hop); });
+  auth_.Check(ex, [this, keep, ex, hop] { Route(keep, ex, hop); });
 }
 
 std::vector<std::string> OwnRegistry::HoldersOf(const util::Digest& digest) const {
@@ -116,66 +122,6 @@ void OwnRegistry::NoteHolders(const util::Digest& digest, const std::vector<std:
   }
 }
 
-void OwnRegistry::Authenticate(const std::shared_ptr<http::Exchange>& ex, std::function<void()> then) {
-  auto challenge = [this, ex](int status, const char* code, const std::string& message) {
-    auto headers = BaseHeaders();
-    headers.push_back({"WWW-Authenticate", "Basic realm=\"" + name_ + "\", charset=\"UTF-8\""});
-    headers.push_back({"Content-Type", "application/json"});
-    ex->Respond(status, headers, OciErrorBody(code, message));
-  };
-  const std::string& remote = ex->request().remote;
-  uint64_t now = env_.clock->NowMs();
-  if (!limiter_.Allowed(remote, now)) {
-    ++stats_.auth_throttled;
-    auto headers = BaseHeaders();
-    headers.push_back({"Retry-After", "60"});
-    headers.push_back({"Content-Type", "application/json"});
-    ex->Respond(429, headers, OciErrorBody("TOOMANYREQUESTS", "too many failed logins from this address; wait a minute"));
-    return;
-  }
-  const std::string* header = ex->request().Find("authorization");
-  std::string user, password;
-  if (!header || !push::ParseBasicAuth(*header, &user, &password)) {
-    challenge(401, "UNAUTHORIZED", "authentication required");
-    return;
-  }
-  std::string key = DigestOf(*header).Hex();
-  if (auto it = auth_ok_.find(key); it != auth_ok_.end() && now - it->second < kAuthCacheMs) {
-    then();
-    return;
-  }
-  auto* w = new AuthWork{{}, htpasswd_, user, password, false, nullptr};
-  w->req.data = w;
-  std::weak_ptr<bool> alive = alive_;
-  w->done = [this, alive, ex, key, remote, then = std::move(then), challenge](bool ok) {
-    if (!alive.lock() || !ex->active()) return;
-    uint64_t now = env_.clock->NowMs();
-    if (!ok) {
-      ++stats_.auth_failures;
-      limiter_.Failed(remote, now);
-      LOG_INFO("registry: failed login from %s", remote.c_str());
-      challenge(401, "UNAUTHORIZED", "wrong user name or password");
-      return;
-    }
-    if (auth_ok_.size() >= 1024) auth_ok_.clear();  // bounded; a miss only costs one more check
-    auth_ok_[key] = now;
-    then();
-  };
-  int rc = uv_queue_work(
-      env_.loop, &w->req, [](uv_work_t* r) {
-        auto* w = static_cast<AuthWork*>(r->data);
-        w->ok = w->htpasswd->Verify(w->user, w->password);
-      },
-      [](uv_work_t* r, int status) {
-        auto* w = static_cast<AuthWork*>(r->data);
-        w->done(status == 0 && w->ok);
-        delete w;
-      });
-  if (rc != 0) {
-    delete w;
-    RespondOciError(ex, 503, "UNAVAILABLE", "cannot check credentials now");
-  }
-}
 
 void OwnRegistry::Route(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop) {
   using K = oci::RouteKind;
@@ -236,7 +182,7 @@ bool OwnRegistry::OwnsRecord(const peers::TagKey& key) const {
 
 void OwnRegistry::Authorize(const std::shared_ptr<http::Exchange>& ex, bool write, std::function<void()> then) {
   if (!write && !cfg_.pull_requires_auth) return then();
-  Authenticate(ex, std::move(then));
+  auth_.Check(ex, std::move(then));
 }
 
 void OwnRegistry::Sync(const std::string& repo, const util::Digest& digest, std::vector<std::string> holders,
@@ -450,16 +396,7 @@ void OwnRegistry::StoreFetched(const util::Digest& d, const cache::Manifest& m,
     if (done) env_.deferred->Post([done, st = parsed.status()] { done(st); });
     return;
   }
-  cache::OwnManifest own;
-  own.digest = d;
-  own.media_type = parsed->media_type;
-  own.artifact_type = parsed->artifact_type;
-  own.size = m.bytes.size();
-  own.created_ms = env_.clock->WallMs();
-  own.subject = parsed->subject;
-  own.references = parsed->blobs;
-  own.references.insert(own.references.end(), parsed->manifests.begin(), parsed->manifests.end());
-  own.annotations_json = parsed->annotations_json;
+  cache::OwnManifest own = OwnRecordOf(d, *parsed, m.bytes.size(), env_.clock->WallMs());
   std::vector<std::string> all = HoldersOf(d);
   all.insert(all.end(), holders.begin(), holders.end());
   for (const util::Digest& r : own.references) NoteHolders(r, all);
@@ -575,14 +512,16 @@ void OwnRegistry::HoldManifest(const std::string& repo, const util::Digest& dige
     }
     env_.deferred->Post([one] { one(Status::Ok()); });
   };
-  auto split = [](const cache::OwnManifest& own, const cache::Manifest& m, std::vector<util::Digest>* blobs,
+  // What a manifest references; one that no longer parses (a stricter
+  // parser than the one that stored it) falls back to its record's references.
+  auto split = [](const cache::OwnManifest* own, const cache::Manifest& m, std::vector<util::Digest>* blobs,
                   std::vector<util::Digest>* manifests) {
     auto parsed = push::ParsePushedManifest(m.media_type, m.bytes);
     if (parsed.ok()) {
       *blobs = parsed->blobs;
       *manifests = parsed->manifests;
-    } else {
-      *blobs = own.references;
+    } else if (own) {
+      *blobs = own->references;
     }
   };
   {
@@ -591,7 +530,7 @@ void OwnRegistry::HoldManifest(const std::string& repo, const util::Digest& dige
     cache::Manifest m;
     if (txn.ok() && store_->GetOwnManifest(*txn, digest, &own).ok() && store_->GetManifest(*txn, digest, &m).ok()) {
       std::vector<util::Digest> blobs, manifests;
-      split(own, m, &blobs, &manifests);
+      split(&own, m, &blobs, &manifests);
       txn = cache::ReadTxn();
       refs_then(blobs, manifests);
       return;
@@ -609,9 +548,8 @@ void OwnRegistry::HoldManifest(const std::string& repo, const util::Digest& dige
                   if (!alive.lock()) return;
                   if (!st.ok()) return done(st);
                   // FetchManifest stored it; the references follow.
-                  cache::OwnManifest none;
                   std::vector<util::Digest> blobs, manifests;
-                  split(none, m, &blobs, &manifests);
+                  split(nullptr, m, &blobs, &manifests);
                   refs_then(blobs, manifests);
                 });
 }
@@ -645,15 +583,12 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
   for (const util::Digest& b : parsed->blobs)
     if (!keeper_->index().Find(b)) missing.push_back(b);
   if (!missing.empty() && cluster_ && !fetched_missing) {
-    struct Join {
-      size_t pending;
-    };
-    auto join = std::make_shared<Join>(Join{missing.size()});
+    auto pending = std::make_shared<size_t>(missing.size());
     std::weak_ptr<bool> alive = alive_;
     auto keep = route;
     for (const util::Digest& b : missing) {
-      blob_holder_(b, route.name, HoldersOf(b), [this, alive, join, keep, ex, body](Status) {
-        if (!alive.lock() || --join->pending > 0 || !ex->active()) return;
+      blob_holder_(b, route.name, HoldersOf(b), [this, alive, pending, keep, ex, body](Status) {
+        if (!alive.lock() || --*pending > 0 || !ex->active()) return;
         StoreManifest(keep, ex, body, /*fetched_missing=*/true);
       });
     }
@@ -682,16 +617,7 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
       }
     }
   }
-  cache::OwnManifest own;
-  own.digest = digest;
-  own.media_type = parsed->media_type;
-  own.artifact_type = parsed->artifact_type;
-  own.size = body.size();
-  own.created_ms = env_.clock->WallMs();
-  own.subject = parsed->subject;
-  own.references = parsed->blobs;
-  own.references.insert(own.references.end(), parsed->manifests.begin(), parsed->manifests.end());
-  own.annotations_json = parsed->annotations_json;
+  cache::OwnManifest own = OwnRecordOf(digest, *parsed, body.size(), env_.clock->WallMs());
   for (const util::Digest& b : adopt) {
     const cache::BlobIndex::Entry* e = keeper_->index().Find(b);
     keeper_->AddOwn(b, e ? e->size : 0, own.created_ms);

@@ -6,18 +6,15 @@
 //
 // A request addresses it when its ns= is `[registry] name`, or when it has
 // no ns= and no upstream is marked default. Writes need HTTP Basic
-// credentials from `push_htpasswd` (pulls too with pull_auth = "htpasswd");
-// a missing or wrong one is 401 with a Basic challenge, and an address with
-// too many failures in a minute is 429 without a check. bcrypt checks run
-// on libuv's threadpool; a credential that passed is remembered for
-// kAuthCacheMs (as a SHA-256, never the password).
+// credentials from `push_htpasswd` (pulls too with pull_auth = "htpasswd"),
+// checked by PushAuth.
 //
 // Content of the own registry is content-addressed across its
 // repositories: repositories scope tags, not bytes.
 //
 // Blobs no manifest references are removed after `gc_grace` (OwnGc).
 //
-// Ownership: owns the Uploads and the OwnGc; borrows the Store, WriterBridge and
+// Ownership: owns the Uploads, the OwnGc and the PushAuth; borrows the Store, WriterBridge and
 // CacheKeeper (the Service's), which outlive it. Loop thread only.
 #pragma once
 
@@ -33,15 +30,14 @@
 
 #include "cache/store.h"
 #include "config/config.h"
-#include "push/failure_limiter.h"
 #include "peers/routing.h"
 #include "peers/tag_table.h"
-#include "push/htpasswd.h"
 #include "src/http/server.h"
 #include "src/io/env.h"
 #include "src/oci/router.h"
 #include "src/registry/cache_keeper.h"
 #include "src/registry/own_gc.h"
+#include "src/registry/push_auth.h"
 #include "src/registry/uploads.h"
 #include "src/registry/writer_bridge.h"
 
@@ -117,16 +113,13 @@ class OwnRegistry {
 
   struct Stats {
     uint64_t blobs_pushed = 0, manifests_pushed = 0, mounts = 0;
-    uint64_t auth_failures = 0, auth_throttled = 0, digest_mismatches = 0;
+    uint64_t digest_mismatches = 0;
   };
   const Stats& stats() const { return stats_; }
   const Uploads& uploads() const { return uploads_; }
 
-  static constexpr uint64_t kAuthCacheMs = 5 * 60 * 1000;
 
  private:
-  // Calls `then` (now or later) when the request may go on; otherwise answers it.
-  void Authenticate(const std::shared_ptr<http::Exchange>& ex, std::function<void()> then);
   void Route(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
   void GetManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
   void PutManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
@@ -175,9 +168,7 @@ class OwnRegistry {
   CacheKeeper* keeper_;
   Uploads uploads_;
   OwnGc gc_;
-  std::shared_ptr<const push::Htpasswd> htpasswd_;  // shared with bcrypt checks in flight
-  push::FailureLimiter limiter_;
-  std::unordered_map<std::string, uint64_t> auth_ok_;  // SHA-256 of the header -> when it passed
+  PushAuth auth_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for threadpool callbacks
   Stats stats_;
   BlobHandler blob_handler_;

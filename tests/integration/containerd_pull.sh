@@ -16,21 +16,8 @@ start_georeg --cache-dir "$WORK/cache" --upstream "unused.invalid=http://127.0.0
 
 # A private containerd: its own root, state, socket and hosts dir.
 C="$WORK/containerd"
-mkdir -p "$C/root" "$C/state" "$C/certs.d/$REG"
-cat >"$C/config.toml" <<TOML
-version = 2
-root = "$C/root"
-state = "$C/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$C/containerd.sock"
-[ttrpc]
-  address = "$C/containerd.sock.ttrpc"
-[debug]
-  address = "$C/debug.sock"
-[metrics]
-  address = ""
-TOML
+start_containerd "$C"
+mkdir -p "$C/certs.d/$REG"
 # The mirror first, then the origin as the server containerd falls back to.
 cat >"$C/certs.d/$REG/hosts.toml" <<TOML
 server = "http://$ORIGIN"
@@ -38,8 +25,6 @@ server = "http://$ORIGIN"
 [host."http://127.0.0.1:$GEOREG_PORT"]
   capabilities = ["pull", "resolve"]
 TOML
-start_bg containerd "$WORK/containerd.log" containerd --config "$C/config.toml"
-for _ in $(seq 100); do ctr --address "$C/containerd.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
 ctr_() { timeout 120 ctr --address "$C/containerd.sock" --namespace georeg-it "$@"; }
 
 check "ctr pull by tag: OCI image" ctr_ images pull --hosts-dir "$C/certs.d" "$REG/team/app:1.0"

@@ -111,30 +111,14 @@ expect_eq "show through C: Ready, no message" 0 $?
 
 # ---- containerd at C ----
 C="$WORK/containerd"
-mkdir -p "$C/root" "$C/state" "$C/certs.d/$REG"
-cat >"$C/config.toml" <<TOML
-version = 2
-root = "$C/root"
-state = "$C/state"
-disabled_plugins = ["io.containerd.grpc.v1.cri"]
-[grpc]
-  address = "$C/containerd.sock"
-[ttrpc]
-  address = "$C/containerd.sock.ttrpc"
-[debug]
-  address = "$C/debug.sock"
-[metrics]
-  address = ""
-TOML
+start_containerd "$C" ip netns exec "$(ns_of r3h1)"
+mkdir -p "$C/certs.d/$REG"
 cat >"$C/certs.d/$REG/hosts.toml" <<TOML
 server = "http://127.0.0.1:5000"
 
 [host."http://127.0.0.1:5000"]
   capabilities = ["pull", "resolve"]
 TOML
-start_bg containerd "$WORK/containerd.log" ip netns exec "$(ns_of r3h1)" containerd --config "$C/config.toml"
-CONTAINERD_PID=$LAST_PID
-for _ in $(seq 100); do ctr --address "$C/containerd.sock" version >/dev/null 2>&1 && break; sleep 0.1; done
 # ctr fetches in its own process: it runs in C's namespace too.
 ctr_() { timeout 120 ip netns exec "$(ns_of r3h1)" ctr --address "$C/containerd.sock" --namespace georeg-it "$@"; }
 

@@ -283,3 +283,31 @@ cache_dump() {
   local db
   for db in blobs manifests tags; do mdb_dump -s "$db" "$1" 2>/dev/null || echo "no $db"; done
 }
+
+# start_containerd DIR [CMD_PREFIX...]: a private containerd with its root,
+# state and sockets under DIR (started through CMD_PREFIX, e.g. `ip netns
+# exec NS`, when given); waits until it answers. Sets CONTAINERD_PID and
+# CONTAINERD_SOCK. Write DIR/certs.d/<registry>/hosts.toml to point it at a mirror.
+start_containerd() {
+  local dir="$1"; shift
+  mkdir -p "$dir/root" "$dir/state" "$dir/certs.d"
+  cat >"$dir/config.toml" <<TOML
+version = 2
+root = "$dir/root"
+state = "$dir/state"
+disabled_plugins = ["io.containerd.grpc.v1.cri"]
+[grpc]
+  address = "$dir/containerd.sock"
+[ttrpc]
+  address = "$dir/containerd.sock.ttrpc"
+[debug]
+  address = "$dir/debug.sock"
+[metrics]
+  address = ""
+TOML
+  start_bg containerd "$WORK/containerd.log" "$@" containerd --config "$dir/config.toml"
+  CONTAINERD_PID=$LAST_PID
+  CONTAINERD_SOCK="$dir/containerd.sock"
+  for _ in $(seq 100); do ctr --address "$CONTAINERD_SOCK" version >/dev/null 2>&1 && return 0; sleep 0.1; done
+  die "containerd did not start"
+}

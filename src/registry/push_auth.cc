@@ -1,0 +1,100 @@
+#include "src/registry/push_auth.h"
+
+#include <uv.h>
+
+#include "src/registry/oci_errors.h"
+#include "util/digest.h"
+#include "util/log.h"
+#include "util/sha256.h"
+
+namespace registry {
+
+using util::Status;
+
+namespace {
+
+// One bcrypt check on the threadpool.
+struct AuthWork {
+  uv_work_t req;
+  std::shared_ptr<const push::Htpasswd> htpasswd;
+  std::string user, password;
+  bool ok = false;
+  std::function<void(bool)> done;
+};
+
+}  // namespace
+
+PushAuth::PushAuth(io::Env env, std::string realm, uint32_t failures_per_minute)
+    : env_(env), realm_(std::move(realm)), limiter_(failures_per_minute) {}
+
+PushAuth::~PushAuth() { *alive_ = false; }
+
+Status PushAuth::Load(const std::string& path) {
+  auto h = push::Htpasswd::Load(path);
+  if (!h.ok()) return h.status();
+  htpasswd_ = std::make_shared<const push::Htpasswd>(std::move(*h));
+  return Status::Ok();
+}
+
+void PushAuth::Check(const std::shared_ptr<http::Exchange>& ex, std::function<void()> then) {
+  auto challenge = [this, ex](int status, const char* code, const std::string& message) {
+    auto headers = BaseHeaders();
+    headers.push_back({"WWW-Authenticate", "Basic realm=\"" + realm_ + "\", charset=\"UTF-8\""});
+    headers.push_back({"Content-Type", "application/json"});
+    ex->Respond(status, headers, OciErrorBody(code, message));
+  };
+  const std::string& remote = ex->request().remote;
+  uint64_t now = env_.clock->NowMs();
+  if (!limiter_.Allowed(remote, now)) {
+    ++throttled_;
+    auto headers = BaseHeaders();
+    headers.push_back({"Retry-After", "60"});
+    headers.push_back({"Content-Type", "application/json"});
+    ex->Respond(429, headers, OciErrorBody("TOOMANYREQUESTS", "too many failed logins from this address; wait a minute"));
+    return;
+  }
+  const std::string* header = ex->request().Find("authorization");
+  std::string user, password;
+  if (!header || !push::ParseBasicAuth(*header, &user, &password)) {
+    challenge(401, "UNAUTHORIZED", "authentication required");
+    return;
+  }
+  std::string key = util::Digest::FromRaw(util::Sha256::Of(*header).data()).Hex();
+  if (auto it = passed_.find(key); it != passed_.end() && now - it->second < kCacheMs) {
+    then();
+    return;
+  }
+  auto* w = new AuthWork{{}, htpasswd_, user, password, false, nullptr};
+  w->req.data = w;
+  std::weak_ptr<bool> alive = alive_;
+  w->done = [this, alive, ex, key, remote, then = std::move(then), challenge](bool ok) {
+    if (!alive.lock() || !ex->active()) return;
+    uint64_t now = env_.clock->NowMs();
+    if (!ok) {
+      ++failures_;
+      limiter_.Failed(remote, now);
+      LOG_INFO("registry: failed login from %s", remote.c_str());
+      challenge(401, "UNAUTHORIZED", "wrong user name or password");
+      return;
+    }
+    if (passed_.size() >= kMaxCached) passed_.clear();  // bounded; a miss only costs one more check
+    passed_[key] = now;
+    then();
+  };
+  int rc = uv_queue_work(
+      env_.loop, &w->req, [](uv_work_t* r) {
+        auto* w = static_cast<AuthWork*>(r->data);
+        w->ok = w->htpasswd->Verify(w->user, w->password);
+      },
+      [](uv_work_t* r, int status) {
+        auto* w = static_cast<AuthWork*>(r->data);
+        w->done(status == 0 && w->ok);
+        delete w;
+      });
+  if (rc != 0) {
+    delete w;
+    RespondOciError(ex, 503, "UNAVAILABLE", "cannot check credentials now");
+  }
+}
+
+}  // namespace registry

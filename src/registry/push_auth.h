@@ -1,0 +1,58 @@
+// PushAuth: HTTP Basic authentication of the own registry's clients
+// against `[registry] push_htpasswd` (docs/replication.md, "Credentials").
+//
+// A missing or wrong credential is answered 401 with a Basic challenge; an
+// address with too many failures in a minute is answered 429 without a
+// check. bcrypt checks run on libuv's threadpool; a credential that passed
+// is remembered for kCacheMs as a SHA-256 of the header (never the
+// password), at most kMaxCached of them.
+//
+// Ownership: shares the loaded htpasswd with the checks in flight; a check
+// that ends after the PushAuth is gone does nothing. Loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "push/failure_limiter.h"
+#include "push/htpasswd.h"
+#include "src/http/server.h"
+#include "src/io/env.h"
+#include "util/status.h"
+
+namespace registry {
+
+class PushAuth {
+ public:
+  PushAuth(io::Env env, std::string realm, uint32_t failures_per_minute);
+  ~PushAuth();
+  PushAuth(const PushAuth&) = delete;
+  PushAuth& operator=(const PushAuth&) = delete;
+
+  // Reads the htpasswd file. Errors: from push::Htpasswd::Load.
+  util::Status Load(const std::string& path);
+  size_t users() const { return htpasswd_ ? htpasswd_->size() : 0; }
+  // Calls `then` (now, for a remembered credential, or later) when the
+  // request carries a valid credential; otherwise answers it.
+  void Check(const std::shared_ptr<http::Exchange>& ex, std::function<void()> then);
+
+  uint64_t failures() const { return failures_; }
+  uint64_t throttled() const { return throttled_; }
+
+  static constexpr uint64_t kCacheMs = 5 * 60 * 1000;
+  static constexpr size_t kMaxCached = 1024;
+
+ private:
+  io::Env env_;
+  std::string realm_;
+  std::shared_ptr<const push::Htpasswd> htpasswd_;
+  push::FailureLimiter limiter_;
+  std::unordered_map<std::string, uint64_t> passed_;  // SHA-256 of the header -> when it passed
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  uint64_t failures_ = 0, throttled_ = 0;
+};
+
+}  // namespace registry
