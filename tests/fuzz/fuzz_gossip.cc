@@ -1,5 +1,6 @@
-// libFuzzer: gossip messages and digest summaries as peers send them, and a
-// decoded message fed to a gossip node (it must keep its bounds).
+// libFuzzer: gossip messages and digest summaries as peers send them, a
+// decoded message fed to a gossip node (it must keep its bounds), and the
+// values fleet records carry (own tags, replications, sync reports).
 #include <cstdint>
 #include <string>
 
@@ -7,10 +8,19 @@
 #include "peers/gossip_node.h"
 #include "peers/message_codec.h"
 #include "peers/node_key.h"
+#include "push/replication.h"
+#include "push/tag_value.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::string s(reinterpret_cast<const char*>(data), size);
   (void)peers::DigestBloom::Decode(s);
+  (void)push::ParseTagValue(s);
+  push::ReplicationRecord r = push::ParseReplication(s);
+  if (!r.deleted && push::ParseReplication(push::EncodeReplication(r)).created != r.created) __builtin_trap();
+  push::SyncReport report, again_report;
+  if (push::ParseSyncReport(s, &report) &&
+      (!push::ParseSyncReport(push::EncodeSyncReport(report), &again_report) || !(again_report == report)))
+    __builtin_trap();
   auto m = peers::DecodeMessage(s);
   if (!m.ok()) return 0;
   // Round trip: what we decode, we can encode and decode again to the same.
