@@ -261,11 +261,19 @@ void Replicator::Tick() {
       current_.tags = pass_tags_;
       current_.manifests_missing = pass_manifests_;
       current_.blobs_missing = pass_blobs_;
-      if (jobs_.empty()) error_.clear();
+      if (jobs_.empty()) {
+        error_.clear();
+        if (pass_manifests_ == 0 && pass_blobs_ == 0) synced_for_ = pass_for_;
+      }
     }
   }
   Pump();
-  if (!current_.took_on.empty()) Report(current_.took_on);
+  if (current_.took_on.empty()) return;
+  // A node that cannot hold the replica before it ever caught up has not
+  // taken it on (Failed, if no node of the region could); once it had, it
+  // stays taken on and reports what is wrong (Syncing, with the reason).
+  bool failed = !error_.empty() && synced_for_ != current_.took_on;
+  Report(failed ? "" : current_.took_on);
 }
 
 void Replicator::Pump() {
@@ -334,7 +342,7 @@ void Replicator::Report(const std::string& took_on) {
   r.region = cluster_->region();
   r.took_on = took_on;
   r.error = error_;
-  if (took_on.empty()) r.manifests_missing = r.blobs_missing = 0;
+  if (took_on.empty() && r.error.empty()) r.manifests_missing = r.blobs_missing = 0;
   uint64_t now = env_.clock->NowMs();
   if (reported_once_ && r == reported_) return;
   if (reported_once_ && now - last_report_ms_ < 1000) return;
@@ -595,6 +603,7 @@ void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const st
     out["regions"] = regions;
     RespondJson(s->ex, 200, out);
   };
+  std::map<std::string, size_t> asked;  // remote nodes asked, by region
   for (const auto& n : cluster_->Nodes()) {
     Region& r = s->regions[n.region];
     r.name = n.region;
@@ -615,7 +624,7 @@ void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const st
       continue;
     }
     auto step = cluster_->StepTo(n.name);
-    if (!step) continue;
+    if (!step || ++asked[n.region] > kNodesAskedPerRegion) continue;
     for (size_t i = 0; i < items; ++i) {
       std::string target = "/v2/" + repo + (i < manifests.size() ? "/manifests/" + manifests[i].ToString()
                                                                  : "/blobs/" + blobs[i - manifests.size()].ToString()) +

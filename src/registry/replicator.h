@@ -75,6 +75,7 @@ class Replicator {
   static constexpr size_t kCheckPerTick = 512;      // tags checked per tick
   static constexpr uint64_t kRecheckMs = 30'000;    // a full check at least this often
   static constexpr size_t kMaxImageItems = 256;     // image-status: manifests + blobs looked at
+  static constexpr size_t kNodesAskedPerRegion = 3;  // image-status: live nodes asked per other region
 
  private:
   struct Replication {
@@ -145,7 +146,8 @@ class Replicator {
   std::deque<Job> jobs_;
   size_t in_flight_ = 0;
   bool jobs_failed_ = false;
-  std::string error_;
+  std::string error_;       // why the last pre-fetch failed, when it is the replica's size
+  std::string synced_for_;  // the replication (created) a check found complete once
   // What this node reported last, and the last completed pass.
   push::SyncReport reported_, current_;
   bool reported_once_ = false;

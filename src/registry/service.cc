@@ -23,6 +23,7 @@ Service::Service(io::Env env, const config::Config& cfg, std::unique_ptr<Upstrea
                  WriterBridge* writer)
     : env_(env),
       max_fills_(cfg.server.max_fills),
+      own_budget_(cfg.registry.max_size),
       in_flight_(std::make_shared<InFlightBytes>(cfg.server.max_bytes_in_flight)),
       store_(store),
       writer_(writer),
@@ -46,6 +47,10 @@ void Service::HoldBlob(const util::Digest& d, const std::string& repo, std::vect
     const cache::BlobIndex::Entry* e = keeper_.index().Find(d);
     if (!e) return done(Status::NotFound("blob " + d.ToString() + " could not be fetched"));
     if (e->own) return done(Status::Ok());
+    // A replica counts against the registry's budget like a push (it stays
+    // here as ordinary, evictable cache when it does not fit).
+    if (keeper_.own_bytes() + e->size > own_budget_)
+      return done(Status::ResourceExhausted("[registry] max_size would be exceeded by " + d.ToString()));
     keeper_.AddOwn(d, e->size, env_.clock->WallMs());
     cache::Store* store = store_;
     writer_->Run([store, d] { return store->SetBlobOwn(d, true); }, done);

@@ -95,6 +95,7 @@ class Service {
 
   io::Env env_;
   uint64_t max_fills_;
+  uint64_t own_budget_;  // [registry] max_size
   std::shared_ptr<InFlightBytes> in_flight_;
   cache::Store* store_;
   WriterBridge* writer_;
