@@ -218,7 +218,11 @@ void Replicator::Tick() {
   uint64_t now = env_.clock->NowMs();
   uint64_t fingerprint, count;
   OwnTags(nullptr, &fingerprint, &count);
-  if (fingerprint != pass_fingerprint_ || created != pass_for_) dirty_ = true;
+  // Under `full`, who holds which blob follows the region's live nodes.
+  std::vector<std::string> region_nodes = LiveRegionNodes();
+  std::sort(region_nodes.begin(), region_nodes.end());
+  if (fingerprint != pass_fingerprint_ || created != pass_for_ || (cfg_.full_policy && region_nodes != pass_nodes_))
+    dirty_ = true;
   if (!pass_active_ && jobs_.empty() && in_flight_ == 0 &&
       (dirty_ || now - last_pass_ms_ >= kRecheckMs || !reported_once_)) {
     pass_.clear();
@@ -226,12 +230,12 @@ void Replicator::Tick() {
     pass_next_ = 0;
     pass_active_ = true;
     pass_for_ = created;
+    pass_nodes_ = region_nodes;
     pass_manifests_ = pass_blobs_ = 0;
     dirty_ = false;
     jobs_failed_ = false;
   }
   if (pass_active_) {
-    std::vector<std::string> region_nodes = LiveRegionNodes();
     auto txn = store_->BeginRead();
     if (txn.ok()) {
       for (size_t n = 0; n < kCheckPerTick && pass_next_ < pass_.size(); ++n) {

@@ -140,6 +140,7 @@ class Replicator {
   size_t pass_next_ = 0;
   bool pass_active_ = false;
   std::string pass_for_;  // the replication (created) the pass started under
+  std::vector<std::string> pass_nodes_;  // the region's live nodes then (sorted)
   uint64_t pass_fingerprint_ = 0, pass_tags_ = 0, pass_manifests_ = 0, pass_blobs_ = 0;
   bool dirty_ = true;
   uint64_t last_pass_ms_ = 0;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# kill -9 at random moments: CYCLES times (default 100), start georeg on the
+# kill -9 at random moments: CYCLES times (default 60), start georeg on the
 # same cache, run concurrent fills (from a slow upstream, so kills land
 # mid-fill and mid-commit), warm reads and evictions (60 blobs of 1.5 MiB
 # against a 64 MiB budget), kill -9 after a random delay, restart. After every restart every blob the cache lists must be served
@@ -7,7 +7,7 @@
 # blob listed before the kill must still be there (committed is never lost).
 source "$(dirname "$0")/lib/common.sh"
 need mdb_dump
-CYCLES="${CYCLES:-100}"
+CYCLES="${CYCLES:-60}"
 
 mapfile -t BLOBS < <(make_blobs "$WORK/blobs" 60 1.5 crash)
 start_fake files --dir "$WORK/blobs" --rate $((12 * 1048576))
