@@ -487,6 +487,17 @@ Result<StoreStats> Store::Stats() const {
   return st;
 }
 
+Store::MapUse Store::Map() const {
+  MapUse use;
+  MDB_envinfo info;
+  MDB_stat st;
+  if (mdb_env_info(env_, &info) == 0 && mdb_env_stat(env_, &st) == 0) {
+    use.map_size = info.me_mapsize;
+    use.used_bytes = (uint64_t(info.me_last_pgno) + 1) * st.ms_psize;
+  }
+  return use;
+}
+
 Status Store::DeleteManifest(const Digest& d) {
   WriteTxn txn(env_);
   if (!txn.status().ok()) return txn.status();

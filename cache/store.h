@@ -139,6 +139,12 @@ class Store {
   // Every cached manifest (for the cache CLI).
   util::Result<std::vector<ManifestEntry>> ListManifests() const;
   util::Result<StoreStats> Stats() const;
+  // The map's size and the bytes of it in use (pages up to the last one
+  // written), from the environment's header: cheap, no walk (the metrics).
+  struct MapUse {
+    uint64_t map_size = 0, used_bytes = 0;
+  };
+  MapUse Map() const;
   // Every complete blob with its record (to rebuild the index at start).
   util::Result<std::vector<std::pair<util::Digest, BlobInfo>>> ListBlobInfos() const;
   // Tags of `repo` in `registry` sorted bytewise (the spec's lexical order),

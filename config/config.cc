@@ -369,6 +369,7 @@ Config Defaults() {
   hub.url = "https://registry-1.docker.io";
   hub.is_default = true;
   cfg.upstreams.push_back(hub);
+  cfg.metrics.listen = "127.0.0.1:9464";
   Status s = Validate(&cfg);
   (void)s;  // the embedded defaults are valid by construction (unit-tested)
   return cfg;
@@ -411,6 +412,16 @@ Status Validate(Config* cfg) {
   util::LogLevel level;
   if (!util::ParseLogLevel(cfg->log_level.c_str(), &level))
     return KeyError("log.level", "'" + cfg->log_level + "' must be debug, info, warn or error");
+  util::LogFormat format;
+  if (!util::ParseLogFormat(cfg->log_format.c_str(), &format))
+    return KeyError("log.format", "'" + cfg->log_format + "' must be text or json");
+  if (cfg->metrics.enabled()) {
+    auto m = util::ParseHostPort(cfg->metrics.listen);
+    if (!m.ok()) return KeyError("metrics.listen", m.status().message());
+    cfg->metrics.listen_addr = *m;
+    if (m->port != 0 && m->port == cfg->server.listen_addr.port && m->host == cfg->server.listen_addr.host)
+      return KeyError("metrics.listen", "'" + cfg->metrics.listen + "' is server.listen too");
+  }
   return ValidateCluster(cfg);
 }
 
@@ -446,7 +457,12 @@ util::Result<Config> ParseString(const std::string& text, const std::string& sou
   const toml::table& root = parsed.table();
   Config cfg;
   cfg.upstreams.clear();
-  RETURN_IF_ERROR(CheckKeys(root, "", {"server", "cache", "upstream", "log", "node", "cluster", "registry"}));
+  RETURN_IF_ERROR(CheckKeys(root, "", {"server", "cache", "upstream", "log", "node", "cluster", "registry", "metrics"}));
+  if (const toml::node* n = root.get("metrics")) {
+    if (!n->is_table()) return KeyError("metrics", "must be a table");
+    RETURN_IF_ERROR(CheckKeys(*n->as_table(), "metrics.", {"listen"}));
+    RETURN_IF_ERROR(GetString(*n->as_table(), "metrics.", "listen", &cfg.metrics.listen));
+  }
   if (const toml::node* n = root.get("registry")) {
     if (!n->is_table()) return KeyError("registry", "must be a table");
     RETURN_IF_ERROR(ParseRegistry(*n->as_table(), &cfg.registry));
@@ -491,8 +507,10 @@ util::Result<Config> ParseString(const std::string& text, const std::string& sou
   }
   if (const toml::node* n = root.get("log")) {
     if (!n->is_table()) return KeyError("log", "must be a table");
-    RETURN_IF_ERROR(CheckKeys(*n->as_table(), "log.", {"level"}));
+    RETURN_IF_ERROR(CheckKeys(*n->as_table(), "log.", {"level", "format", "access"}));
     RETURN_IF_ERROR(GetString(*n->as_table(), "log.", "level", &cfg.log_level));
+    RETURN_IF_ERROR(GetString(*n->as_table(), "log.", "format", &cfg.log_format));
+    RETURN_IF_ERROR(GetBool(*n->as_table(), "log.", "access", &cfg.access_log));
   }
   if (const toml::node* n = root.get("upstream")) {
     if (!n->is_array_of_tables()) return KeyError("upstream", "must be written as [[upstream]] tables");

@@ -128,8 +128,16 @@ struct Registry {
   bool enabled() const { return !name.empty(); }
 };
 
+// [metrics]: the Prometheus endpoint (docs/metrics.md).
+struct Metrics {
+  std::string listen;           // "HOST:PORT" serving GET /metrics; empty: off (the embedded defaults: 127.0.0.1:9464)
+  util::HostPort listen_addr;   // derived from `listen`
+  bool enabled() const { return !listen.empty(); }
+};
+
 struct Config {
   Server server;
+  Metrics metrics;
   Cache cache;
   Node node;
   Cluster cluster;
@@ -139,9 +147,11 @@ struct Config {
   // request with no ns= addresses the own registry (when there is one).
   bool default_upstream_marked = false;
   std::string log_level = "info";   // [log] level: debug, info, warn, error
+  std::string log_format = "text";  // [log] format: text or json (one object per line)
+  bool access_log = true;           // [log] access: a line per request
 };
 
-// The embedded defaults: listen 127.0.0.1:5000, cache /var/cache/georeg,
+// The embedded defaults: listen 127.0.0.1:5000, metrics 127.0.0.1:9464, cache /var/cache/georeg,
 // docker.io -> https://registry-1.docker.io as the default upstream. Validated.
 Config Defaults();
 

@@ -19,6 +19,9 @@
 #include "src/registry/oci_errors.h"
 #include "src/registry/service.h"
 #include "src/registry/writer_bridge.h"
+#include "src/telemetry/access_log.h"
+#include "src/telemetry/metrics_page.h"
+#include "src/telemetry/request_metrics.h"
 #include "util/log.h"
 
 namespace daemon_main {
@@ -43,6 +46,8 @@ void RaiseFdLimit() {
 int Run(const config::Config& cfg) {
   util::LogLevel level;
   if (util::ParseLogLevel(cfg.log_level.c_str(), &level)) util::SetLogLevel(level);
+  util::LogFormat format;
+  if (util::ParseLogFormat(cfg.log_format.c_str(), &format)) util::SetLogFormat(format);
   ::signal(SIGPIPE, SIG_IGN);
 
   auto lock = cache::DirLock::Acquire(cfg.cache.dir);
@@ -126,9 +131,23 @@ int Run(const config::Config& cfg) {
     const char* code = status == 503 ? "UNAVAILABLE" : status == 405 ? "UNSUPPORTED" : "UNKNOWN";
     return registry::OciErrorBody(code, message);
   };
-  http::Server server(env, opts, [&service](const std::shared_ptr<http::Exchange>& ex) { service.Handle(ex); });
   // The admin socket for `georeg cache ...`: same HTTP server, a Unix socket in the cache dir.
   http::Server admin(env, opts, [&service](const std::shared_ptr<http::Exchange>& ex) { service.HandleAdmin(ex); });
+  // The metrics listener: no access log, plain-text errors.
+  http::ServerOptions metrics_opts = opts;
+  metrics_opts.error_body = nullptr;
+  metrics_opts.error_content_type = "text/plain";
+  metrics_opts.max_connections = 64;
+  telemetry::RequestMetrics request_metrics;
+  telemetry::MetricsPage metrics_page(cfg, &request_metrics, &service, cluster.get());
+  http::Server metrics(env, metrics_opts,
+                       [&metrics_page](const std::shared_ptr<http::Exchange>& ex) { metrics_page.Handle(ex); });
+  bool access_log = cfg.access_log;
+  opts.on_done = [&request_metrics, &access_log](const http::RequestRecord& r) {
+    request_metrics.Record(r);
+    if (access_log) telemetry::LogAccess(r);
+  };
+  http::Server server(env, opts, [&service](const std::shared_ptr<http::Exchange>& ex) { service.Handle(ex); });
 
   // One way down, for a signal and for a failed start alike: peers learn
   // first that we leave, then the listeners stop, in-flight responses get
@@ -142,6 +161,7 @@ int Run(const config::Config& cfg) {
     sigint.Close();
     if (cluster) cluster->Leave();
     admin.Shutdown(0, [] {});
+    metrics.Shutdown(0, [] {});
     server.Shutdown(grace_ms, [&service, &cluster] {
       service.Shutdown();
       if (cluster) cluster->Shutdown();
@@ -160,6 +180,7 @@ int Run(const config::Config& cfg) {
   int exit_code = 0;
   util::Status st = server.Listen(cfg.server.listen_addr);
   if (st.ok()) st = admin.ListenUnix(cfg.cache.dir + "/admin.sock");
+  if (st.ok() && cfg.metrics.enabled()) st = metrics.Listen(cfg.metrics.listen_addr);
   if (!st.ok()) {
     LOG_ERROR("%s", st.ToString().c_str());
     exit_code = 1;
@@ -170,6 +191,8 @@ int Run(const config::Config& cfg) {
     LOG_INFO("georeg %s listening on %s:%d, cache %s (budget %s), upstreams:%s", GEOREG_VERSION,
              cfg.server.listen_addr.host.c_str(), server.port(), cfg.cache.dir.c_str(),
              util::FormatSize(cfg.cache.max_size).c_str(), ups.c_str());
+    if (cfg.metrics.enabled())
+      LOG_INFO("metrics on http://%s:%d/metrics", cfg.metrics.listen_addr.host.c_str(), metrics.port());
     if (cluster) cluster->Start();
   }
 

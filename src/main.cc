@@ -33,6 +33,9 @@ int main(int argc, char** argv) {
   serve->add_option("-c,--config", config_path, "TOML config file (default: embedded defaults)");
   serve->add_option("--listen", listen, "HOST:PORT to listen on (overrides server.listen)");
   serve->add_option("--cache-dir", cache_dir, "cache directory (overrides cache.dir)");
+  std::string log_format;
+  serve->add_option("--log-format", log_format, "text or json (overrides log.format)")
+      ->check(CLI::IsMember({"text", "json"}));
   serve->add_option("--upstream", upstream_flags,
                     "REGISTRY=URL, repeatable; replaces the file's upstreams, the first is the default");
 
@@ -198,6 +201,7 @@ int main(int argc, char** argv) {
   }
   if (!listen.empty()) cfg.server.listen = listen;
   if (!cache_dir.empty()) cfg.cache.dir = cache_dir;
+  if (!log_format.empty()) cfg.log_format = log_format;
   if (!upstream_flags.empty()) {
     cfg.upstreams.clear();
     for (const std::string& f : upstream_flags) {

@@ -1,17 +1,24 @@
 #include "util/log.h"
 
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstring>
+#include <cstdlib>
 #include <ctime>
+#include <mutex>
+#include <string_view>
+#include <unordered_map>
 
 #include "util/status.h"
 
 namespace util {
 namespace {
 std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
+std::atomic<int> g_format{static_cast<int>(LogFormat::kText)};
+std::atomic<bool> g_journal{false};
 const char* kLevelNames[] = {"debug", "info", "warn", "error"};
 }  // namespace
 
@@ -42,6 +49,8 @@ std::string Status::ToString() const {
 
 void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
 
+bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed); }
+
 bool ParseLogLevel(const char* name, LogLevel* level) {
   for (int i = 0; i < 4; ++i) {
     if (std::strcmp(name, kLevelNames[i]) == 0) {
@@ -52,24 +61,177 @@ bool ParseLogLevel(const char* name, LogLevel* level) {
   return false;
 }
 
-void Log(LogLevel level, const char* fmt, ...) {
-  if (static_cast<int>(level) < g_level.load(std::memory_order_relaxed)) return;
-  char line[2048];
+bool ParseLogFormat(const char* name, LogFormat* format) {
+  if (std::strcmp(name, "text") == 0) {
+    *format = LogFormat::kText;
+  } else if (std::strcmp(name, "json") == 0) {
+    *format = LogFormat::kJson;
+  } else {
+    return false;
+  }
+  return true;
+}
+
+bool IsJournalStream(const char* journal_stream, unsigned long long dev, unsigned long long ino) {
+  if (!journal_stream) return false;
+  unsigned long long d = 0, i = 0;
+  char tail = 0;
+  if (std::sscanf(journal_stream, "%llu:%llu%c", &d, &i, &tail) != 2) return false;
+  return d == dev && i == ino;
+}
+
+void SetLogFormat(LogFormat format) {
+  g_format.store(static_cast<int>(format));
+  struct stat st;
+  g_journal.store(::fstat(STDERR_FILENO, &st) == 0 &&
+                  IsJournalStream(std::getenv("JOURNAL_STREAM"), st.st_dev, st.st_ino));
+}
+
+namespace {
+
+// Identical warnings and errors within kRepeatMs: the first is written, the
+// rest are counted and reported with the next one written.
+constexpr uint64_t kRepeatMs = 10'000;
+constexpr size_t kMaxRemembered = 1024;
+struct Repeat {
+  uint64_t last_ms = 0;
+  unsigned long long held = 0;
+};
+std::mutex g_repeat_mu;
+std::unordered_map<size_t, Repeat> g_repeats;
+
+uint64_t MonotonicMs() {
   timespec ts;
-  clock_gettime(CLOCK_REALTIME, &ts);
-  tm utc;
-  gmtime_r(&ts.tv_sec, &utc);
-  int n = std::snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %-5s ",
-                        utc.tm_year + 1900, utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min,
-                        utc.tm_sec, ts.tv_nsec / 1000000, kLevelNames[static_cast<int>(level)]);
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return uint64_t(ts.tv_sec) * 1000 + ts.tv_nsec / 1000000;
+}
+
+// False when the line is held back; else *held is how many were since the last one written.
+bool Admit(LogLevel level, std::string_view msg, unsigned long long* held) {
+  *held = 0;
+  if (level < LogLevel::kWarn) return true;
+  size_t key = std::hash<std::string_view>()(msg) ^ static_cast<size_t>(level);
+  uint64_t now = MonotonicMs();
+  std::lock_guard<std::mutex> lock(g_repeat_mu);
+  if (g_repeats.size() >= kMaxRemembered) {
+    std::erase_if(g_repeats, [now](const auto& kv) { return now - kv.second.last_ms >= kRepeatMs; });
+    if (g_repeats.size() >= kMaxRemembered) g_repeats.clear();  // a flood of distinct lines: forget, never grow
+  }
+  auto [it, fresh] = g_repeats.try_emplace(key);
+  if (!fresh && now - it->second.last_ms < kRepeatMs) {
+    ++it->second.held;
+    return false;
+  }
+  *held = fresh ? 0 : it->second.held;
+  it->second = {now, 0};
+  return true;
+}
+
+void AppendJsonString(std::string* out, std::string_view s) {
+  *out += '"';
+  for (unsigned char c : s) {
+    if (c == '"' || c == '\\') {
+      *out += '\\';
+      *out += char(c);
+    } else if (c < 0x20 || c >= 0x7f) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\u%04x", c);
+      *out += buf;
+    } else {
+      *out += char(c);
+    }
+  }
+  *out += '"';
+}
+
+void AppendTextValue(std::string* out, std::string_view v) {
+  bool quote = v.empty() || v.find_first_of(" \"") != std::string_view::npos;
+  if (!quote) {
+    *out += v;
+    return;
+  }
+  *out += '"';
+  for (char c : v) {
+    if (c == '"' || c == '\\') *out += '\\';
+    *out += c;
+  }
+  *out += '"';
+}
+
+void Emit(LogLevel level, std::string_view msg, const std::vector<LogField>* fields) {
+  unsigned long long held = 0;
+  if (!Admit(level, msg, &held)) return;
+  static const char* kPriority[] = {"<7>", "<6>", "<4>", "<3>"};
+  const char* name = kLevelNames[static_cast<int>(level)];
+  std::string line;
+  line.reserve(msg.size() + 96);
+  bool json = g_format.load(std::memory_order_relaxed) == static_cast<int>(LogFormat::kJson);
+  char stamp[96] = "";
+  if (json || !g_journal.load(std::memory_order_relaxed)) {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    tm utc;
+    gmtime_r(&ts.tv_sec, &utc);
+    std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", utc.tm_year + 1900, utc.tm_mon + 1,
+                  utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, ts.tv_nsec / 1000000);
+  }
+  if (json) {
+    line += "{\"time\":\"";
+    line += stamp;
+    line += "\",\"level\":\"";
+    line += name;
+    line += "\",\"msg\":";
+    AppendJsonString(&line, msg);
+    if (fields) {
+      for (const auto& [k, v] : *fields) {
+        line += ',';
+        AppendJsonString(&line, k);
+        line += ':';
+        AppendJsonString(&line, v);
+      }
+    }
+    if (held) line += ",\"held_back\":" + std::to_string(held);
+    line += '}';
+  } else {
+    char head[128];
+    if (g_journal.load(std::memory_order_relaxed)) {
+      std::snprintf(head, sizeof head, "%s%-5s ", kPriority[static_cast<int>(level)], name);
+    } else {
+      std::snprintf(head, sizeof head, "%s %-5s ", stamp, name);
+    }
+    line += head;
+    line += msg;
+    if (fields) {
+      for (const auto& [k, v] : *fields) {
+        line += ' ';
+        line += k;
+        line += '=';
+        AppendTextValue(&line, v);
+      }
+    }
+    if (held) line += " (" + std::to_string(held) + " identical line(s) held back)";
+  }
+  line += '\n';
+  ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
+  (void)ignored;
+}
+
+}  // namespace
+
+void Log(LogLevel level, const char* fmt, ...) {
+  if (!LogEnabled(level)) return;
+  char msg[2048];
   va_list ap;
   va_start(ap, fmt);
-  int m = std::vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);
+  int m = std::vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
-  size_t len = n + (m < 0 ? 0 : std::min<size_t>(m, sizeof(line) - n - 2));
-  line[len++] = '\n';
-  ssize_t ignored = ::write(STDERR_FILENO, line, len);
-  (void)ignored;
+  size_t len = m < 0 ? 0 : std::min<size_t>(m, sizeof(msg) - 1);
+  Emit(level, std::string_view(msg, len), nullptr);
+}
+
+void LogWithFields(LogLevel level, const std::string& message, const std::vector<LogField>& fields) {
+  if (!LogEnabled(level)) return;
+  Emit(level, message, &fields);
 }
 
 }  // namespace util

@@ -1,19 +1,41 @@
-// Logging: one line per event on stderr, "TIME LEVEL message".
+// Logging: one line per event on stderr.
 //
-// Thread-safe (each line is one write(2)). journald adds its own timestamps,
-// but the tests read stderr directly, so lines carry UTC time in ms.
-// Never log credentials or tokens.
+// Formats: text, "TIME LEVEL message"; on the journal (stderr is the stream
+// named by $JOURNAL_STREAM) "<N>LEVEL message" with the syslog priority N
+// and no time (journald stamps lines itself); json, one object per line
+// {"time","level","msg", fields...}. An error or warning whose text is the
+// same as one logged in the last 10 s is held back and counted; the next
+// time it is logged, the line says how many were held back.
+//
+// Thread-safe (each line is one write(2)). Never log credentials, tokens
+// or signed URLs.
 #pragma once
 
 #include <cstdarg>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace util {
 
 enum class LogLevel { kDebug = 0, kInfo, kWarn, kError };
 
+enum class LogFormat { kText, kJson };
+
 void SetLogLevel(LogLevel level);
 bool ParseLogLevel(const char* name, LogLevel* level);
+bool ParseLogFormat(const char* name, LogFormat* format);
+// Also looks at $JOURNAL_STREAM (text on the journal gets priorities).
+void SetLogFormat(LogFormat format);
+bool LogEnabled(LogLevel level);
 void Log(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
+// A message with named fields: "message k=v k=v" as text, extra keys in json.
+// Values are written as given (text: quoted when they hold a space or a quote).
+using LogField = std::pair<const char*, std::string>;
+void LogWithFields(LogLevel level, const std::string& message, const std::vector<LogField>& fields);
+// The journal's stream test, exposed for tests: `journal_stream` is
+// $JOURNAL_STREAM ("DEV:INODE"), compared with stderr's device and inode.
+bool IsJournalStream(const char* journal_stream, unsigned long long dev, unsigned long long ino);
 
 }  // namespace util
 

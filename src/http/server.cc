@@ -187,6 +187,7 @@ class Connection : public Transport {
 
   void EndExchange(Exchange* ex) override {
     if (!current_ || current_.get() != ex) return;
+    Report(ex, RequestRecord::Ending::kEnded);
     current_->Detach();
     current_.reset();
     phase_ = Phase::kIdle;
@@ -200,6 +201,7 @@ class Connection : public Transport {
 
   void ResetExchange(Exchange* ex) override {
     if (current_ && current_.get() == ex) {
+      Report(ex, RequestRecord::Ending::kReset);
       current_->Detach();
       current_.reset();
     }
@@ -214,6 +216,7 @@ class Connection : public Transport {
       // too (a write the kernel refused at once), and a callback never fires
       // inside the call that was given it.
       auto ex = std::move(current_);
+      Report(ex.get(), RequestRecord::Ending::kAborted);
       ex->Detach();
       if (notify_abort) server_->env_.deferred->Post([ex] { ex->Abort(); });
     }
@@ -235,6 +238,26 @@ class Connection : public Transport {
       // freed on a later turn, as if a handle had closed.
       server_->env_.deferred->Post(after);
     }
+  }
+
+  // Tells ServerOptions::on_done that `ex` (null: a request the server
+  // answered itself, `server_status`) is finished.
+  void Report(const Exchange* ex, RequestRecord::Ending ending, int server_status = 0) {
+    const auto& on_done = server_->options_.on_done;
+    if (!on_done) return;
+    RequestRecord r;
+    r.remote = remote_;
+    r.ending = ending;
+    r.status = server_status;
+    if (ex) {
+      r.method = ex->request().method;
+      r.target = ex->request().target;
+      if (ex->status_) r.status = ex->status_;
+      r.body_bytes = ex->body_bytes_;
+      r.duration_us = server_->env_.clock->NowUs() - ex->started_us_;
+      r.outcome = ex->outcome_;
+    }
+    on_done(r);
   }
 
   // Graceful end: everything queued goes out, then FIN; what the client
@@ -419,6 +442,7 @@ class Connection : public Transport {
       ArmTimer(o.response_head_timeout_ms);
       req.remote = remote_;
       current_ = std::make_shared<Exchange>(this, std::move(req));
+      current_->started_us_ = server_->env_.clock->NowUs();
       auto ex = current_;  // the handler may end it synchronously
       server_->handler_(ex);
     }
@@ -441,8 +465,11 @@ class Connection : public Transport {
     close_after_ = true;
     if (current_) {
       auto ex = std::move(current_);
+      Report(ex.get(), RequestRecord::Ending::kAborted, status);
       ex->Abort();
       ex->Detach();
+    } else {
+      Report(nullptr, RequestRecord::Ending::kEnded, status);
     }
     if (phase_ == Phase::kSending) {  // a head is out already: all we can do is cut
       Close(false, true);
@@ -554,12 +581,14 @@ void Exchange::ResumeBody() {
 void Exchange::SendHead(int status, const std::vector<Header>& headers, uint64_t content_length) {
   if (!conn_ || head_sent_) return;
   head_sent_ = true;
+  status_ = status;
   conn_->SendHead(status, headers, content_length);
 }
 
 bool Exchange::Write(const char* data, size_t len, std::shared_ptr<const void> keep,
                      std::function<void(bool)> done) {
   if (!conn_ || !head_sent_) return false;
+  body_bytes_ += len;
   conn_->QueueWrite(data, len, std::move(keep), std::move(done));
   return true;
 }

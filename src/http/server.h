@@ -33,6 +33,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_set>
 #include <vector>
 
@@ -47,6 +48,28 @@ namespace http {
 
 class Connection;
 
+// What answered a request, for the access log and the metrics. The handler
+// sets it as it decides; every field is a string literal from a short list.
+struct Outcome {
+  std::string_view kind = "other";  // oci::KindLabel's, or "api" (replications), "peer" (a peer's content
+                                    // request), "gossip" (the cluster's messages)
+  std::string_view result;          // "hit", "miss", "stale", "coalesced", "peer"; empty: none applies
+  std::string_view source;          // the body's bytes: "cache", "peer", "upstream"; empty: neither
+};
+
+// A request the server is done with (ServerOptions::on_done).
+struct RequestRecord {
+  enum class Ending { kEnded, kReset, kAborted };
+  std::string_view method;  // empty: the server answered before a request was parsed
+  std::string_view target;
+  std::string_view remote;
+  int status = 0;           // the status sent; 0 when no head went out
+  uint64_t body_bytes = 0;  // body bytes handed to the connection
+  uint64_t duration_us = 0; // from the end of the request head
+  Ending ending = Ending::kEnded;
+  Outcome outcome;
+};
+
 struct ServerOptions {
   RequestParser::Limits limits;
   uint64_t header_timeout_ms = 10000;
@@ -59,6 +82,10 @@ struct ServerOptions {
   // 408, 411, 413, 414, 431, 503). The service installs OCI error JSON.
   std::function<std::string(int status, const std::string& message)> error_body;
   std::string error_content_type = "text/plain";
+  // Called once per request as it finishes (ended, reset, or cut off), and
+  // for each error the server answers itself. An observer: it must not
+  // touch the connection. May be empty.
+  std::function<void(const RequestRecord&)> on_done;
 };
 
 struct ServerStats {
@@ -106,6 +133,10 @@ class Exchange {
   // False once the connection is gone, the response was aborted, or End()/Reset() ran.
   bool active() const { return conn_ != nullptr; }
   bool head_sent() const { return head_sent_; }
+  // For the access log and the metrics (RequestRecord).
+  Outcome& outcome() { return outcome_; }
+  int status() const { return status_; }
+  uint64_t body_bytes() const { return body_bytes_; }
 
   // `cb` fires at most once: if the exchange is aborted (client gone, head
   // deadline passed, shutdown) before End() or Reset(). Never inside a call
@@ -168,6 +199,10 @@ class Exchange {
   Transport* conn_;
   Request request_;
   bool head_sent_ = false;
+  int status_ = 0;
+  uint64_t body_bytes_ = 0;
+  uint64_t started_us_ = 0;  // set by the connection
+  Outcome outcome_;
   std::function<void()> on_abort_;
   std::function<void(std::string)> on_body_;
   BodySink sink_;

@@ -20,6 +20,8 @@ class Clock {
   virtual uint64_t NowMs() const = 0;
   // Milliseconds since the Unix epoch.
   virtual uint64_t WallMs() const = 0;
+  // Microseconds on a monotonic clock, read when asked (request durations).
+  virtual uint64_t NowUs() const = 0;
 };
 
 // The loop's cached time (uv_now: updated once per loop turn) and the
@@ -29,6 +31,7 @@ class LoopClock final : public Clock {
   explicit LoopClock(uv_loop_t* loop) : loop_(loop) {}
   uint64_t NowMs() const override { return uv_now(loop_); }
   uint64_t WallMs() const override;
+  uint64_t NowUs() const override { return uv_hrtime() / 1000; }
 
  private:
   uv_loop_t* loop_;
@@ -40,6 +43,7 @@ class FakeClock final : public Clock {
   explicit FakeClock(uint64_t now_ms = 1000, uint64_t wall_ms = 1'700'000'000'000) : now_(now_ms), wall_(wall_ms) {}
   uint64_t NowMs() const override { return now_; }
   uint64_t WallMs() const override { return wall_; }
+  uint64_t NowUs() const override { return now_ * 1000; }
   void Advance(uint64_t ms) {
     now_ += ms;
     wall_ += ms;

@@ -67,6 +67,26 @@ std::optional<Route> ParseQuery(std::string_view query, Route* r) {
 
 }  // namespace
 
+std::string_view KindLabel(RouteKind kind) {
+  if (IsWrite(kind)) return "push";
+  switch (kind) {
+    case RouteKind::kBase:
+      return "base";
+    case RouteKind::kManifest:
+      return "manifest";
+    case RouteKind::kBlob:
+      return "blob";
+    case RouteKind::kTagsList:
+      return "tags";
+    case RouteKind::kReferrers:
+      return "referrers";
+    case RouteKind::kHealth:
+      return "health";
+    default:
+      return "other";
+  }
+}
+
 bool IsWrite(RouteKind kind) {
   switch (kind) {
     case RouteKind::kManifestPut:

@@ -37,6 +37,10 @@ enum class RouteKind {
 
 // Whether a route changes the registry (refused for mirrored namespaces).
 bool IsWrite(RouteKind kind);
+// The request kind the access log and the metrics name a route by: "base",
+// "manifest", "blob", "push" (every write), "tags", "referrers", "health"
+// or "other" (a route error).
+std::string_view KindLabel(RouteKind kind);
 
 // Error codes, with the HTTP status each is sent with: the OCI distribution
 // spec's, plus UNAVAILABLE and UNKNOWN, which CNCF Distribution sends too.

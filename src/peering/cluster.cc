@@ -235,6 +235,7 @@ void Cluster::Flush() {
   if (shut_down_) return;
   for (peers::Envelope& e : node_.TakeOutbox()) {
     std::string body = peers::EncodeMessage(e.message);
+    stats_.gossip_bytes_sent += body.size();
     auto headers = SignedHeaders("POST", kMsgPath, body);
     headers.push_back({"Content-Type", "application/json"});
     upstream::Callbacks cb;
@@ -350,6 +351,7 @@ void Cluster::OnMessage(const std::shared_ptr<http::Exchange>& ex, const peers::
                         const std::string& body) {
   auto m = peers::DecodeMessage(body);
   if (!m.ok()) return RespondPeerError(ex, 400, "BAD_REQUEST", m.status().message());
+  stats_.gossip_bytes_received += body.size();
   if (m->from != head.node) return RespondPeerError(ex, 400, "BAD_REQUEST", "message sender is not the signer");
   if (!SignedBySender(head, &*m))
     return RefusePeer(ex, Status::PermissionDenied("'" + head.node + "' is not a member, or its node signature is bad"));
@@ -691,6 +693,63 @@ nlohmann::json Cluster::StatusJson() const {
             {"served_cross_region", stats_.served_cross_region},
             {"summaries_fetched", stats_.summaries_fetched},
             {"summary_bytes", stats_.summary_bytes}}}};
+}
+
+void Cluster::Describe(util::Exposition* out) const {
+  using T = util::Exposition::Type;
+  std::map<std::string, uint64_t> states = {{"alive", 0}, {"suspect", 0}, {"dead", 0}, {"left", 0}};
+  std::map<std::string, double> region_rtt;  // the nearest live member of each other region, seconds
+  uint64_t quarantined = 0;
+  for (const auto& [name, m] : node_.members()) {
+    ++states[peers::MemberStateName(m.record.state)];
+    if (Quarantined(name)) ++quarantined;
+    bool live = m.record.state == peers::MemberState::kAlive || m.record.state == peers::MemberState::kSuspect;
+    if (!live || m.rtt_ms < 0 || m.record.region == node_.self().region) continue;
+    double rtt = m.min_rtt_ms() >= 0 ? m.min_rtt_ms() / 1000.0 : m.rtt_ms / 1000.0;
+    auto it = region_rtt.find(m.record.region);
+    if (it == region_rtt.end() || rtt < it->second) region_rtt[m.record.region] = rtt;
+  }
+  out->Family("georeg_peers", T::kGauge, "Cluster members other than this node, by their state as this node sees it.");
+  for (const auto& [state, n] : states) out->Sample({{"state", state}}, double(n));
+  out->Family("georeg_peers_quarantined", T::kGauge, "Peers skipped for sending bytes that failed verification.");
+  out->Sample(double(quarantined));
+  out->Family("georeg_region_rtt_seconds", T::kGauge,
+              "Round-trip time to the nearest live member of each other region (its minimum over recent probes).");
+  for (const auto& [region, rtt] : region_rtt) out->Sample({{"region", region}}, rtt);
+  const peers::GossipStats& g = node_.stats();
+  out->Family("georeg_gossip_messages_total", T::kCounter, "Gossip messages, by direction.");
+  out->Sample({{"direction", "received"}}, double(g.messages_received));
+  out->Sample({{"direction", "sent"}}, double(g.messages_sent));
+  out->Family("georeg_gossip_bytes_total", T::kCounter, "Gossip message body bytes, by direction.");
+  out->Sample({{"direction", "received"}}, double(stats_.gossip_bytes_received));
+  out->Sample({{"direction", "sent"}}, double(stats_.gossip_bytes_sent));
+  out->Family("georeg_tag_updates_applied_total", T::kCounter,
+              "Tag updates (local or gossiped) that changed this node's tag table.");
+  out->Sample(double(g.tags_applied));
+  out->Family("georeg_tag_updates_refused_total", T::kCounter, "Gossiped tag updates refused, by reason.");
+  out->Sample({{"reason", "future"}}, double(g.tags_refused_future));
+  out->Sample({{"reason", "invalid"}}, double(g.tags_refused_invalid));
+  out->Sample({{"reason", "signature"}}, double(g.tags_refused_signature));
+  out->Sample({{"reason", "unknown_origin"}}, double(g.tags_unknown_origin));
+  out->Family("georeg_peer_transfers_total", T::kCounter,
+              "Content requests to peers that brought a body (200 or 206), by whether the peer is in this region.");
+  out->Sample({{"scope", "cross_region"}}, double(stats_.peer_gets_cross_region));
+  out->Sample({{"scope", "same_region"}}, double(stats_.peer_gets_same_region));
+  out->Family("georeg_peer_bytes_total", T::kCounter,
+              "Body bytes fetched from peers, by whether the peer is in this region (cross_region: between regions).");
+  out->Sample({{"scope", "cross_region"}}, double(stats_.peer_bytes_cross_region));
+  out->Sample({{"scope", "same_region"}}, double(stats_.peer_bytes_same_region));
+  out->Family("georeg_served_to_peers_total", T::kCounter,
+              "Content requests peers sent this node, by whether the peer is in this region.");
+  out->Sample({{"scope", "cross_region"}}, double(stats_.served_cross_region));
+  out->Sample({{"scope", "same_region"}}, double(stats_.served_to_peers - stats_.served_cross_region));
+  out->Family("georeg_peer_failures_total", T::kCounter,
+              "Peer trouble, by kind: fetch (unreachable, error, broke off), bad_bytes (failed verification), "
+              "auth (a request we refused with 401), oversized (a message or summary over its bound).");
+  out->Sample({{"kind", "auth"}}, double(stats_.auth_failures));
+  out->Sample({{"kind", "bad_bytes"}}, double(stats_.peer_bad_bytes));
+  out->Sample({{"kind", "fetch"}}, double(stats_.peer_fetch_failures));
+  out->Sample({{"kind", "oversized"}}, double(stats_.oversized));
 }
 
 void Cluster::SetRegionPolicy(std::set<std::string> replicated, std::set<std::string> drained) {

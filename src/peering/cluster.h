@@ -43,6 +43,7 @@
 #include "src/io/env.h"
 #include "src/io/handle.h"
 #include "src/upstream/client.h"
+#include "util/metrics.h"
 
 namespace peering {
 
@@ -63,6 +64,8 @@ struct ClusterStats {
   uint64_t served_cross_region = 0;    // ... from another region
   uint64_t summaries_fetched = 0;      // region-mates' digest summaries taken
   uint64_t summary_bytes = 0;          // ... and their bytes
+  uint64_t gossip_bytes_sent = 0;      // gossip message bodies posted to peers
+  uint64_t gossip_bytes_received = 0;  // ... and accepted from them (signed, decoded)
 };
 
 class Cluster {
@@ -173,6 +176,9 @@ class Cluster {
 
   // For the admin socket: self, members, stats.
   nlohmann::json StatusJson() const;
+  // The cluster's families for /metrics (docs/metrics.md): peers by state,
+  // gossip, peer transfers by region scope, tag updates, RTT by region.
+  void Describe(util::Exposition* out) const;
   const std::string& name() const { return node_.name(); }
 
  private:

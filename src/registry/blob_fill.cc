@@ -61,9 +61,17 @@ void BlobFill::Join(std::shared_ptr<http::Exchange> exchange) {
     waiting_head_.push_back(std::move(exchange));
     return;
   }
+  NoteSource(exchange.get());
   auto stream = std::make_shared<BlobStream>(env_.store, env_.keeper, digest_, std::move(exchange), shared_from_this());
   streams_.push_back(stream);
   stream->Start(size_, chunk_size_);
+}
+
+void BlobFill::NoteSource(http::Exchange* ex) const {
+  bool peer = !sources_[first_source_].peer.empty();
+  http::Outcome& o = ex->outcome();
+  o.source = peer ? "peer" : "upstream";
+  if (peer && o.result == "miss") o.result = "peer";
 }
 
 uint64_t BlobFill::Available(uint64_t stream_end) const {
@@ -231,6 +239,7 @@ void BlobFill::OnComplete(Status status) {
                       (one_source ? src.label : sources_[first_source_].label + " to " + src.label) + " hash to " +
                       got.ToString();
     if (one_source && !src.peer.empty() && env_.on_peer_failure) env_.on_peer_failure(src.peer, why, true);
+    if (env_.on_mismatch) env_.on_mismatch(!src.peer.empty());
     Fail(why);
     return;
   }

@@ -90,6 +90,8 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
     // A peer sent bytes that failed verification, or broke off mid-blob.
     std::function<void(const std::string& peer, const std::string& why, bool corrupt)> on_peer_failure;
     std::function<void()> on_resumed;  // a source took over mid-body (counted); may be empty
+    // The whole blob failed verification; `from_peer`: the last source was a peer. May be empty.
+    std::function<void(bool from_peer)> on_mismatch;
   };
 
   // With may_store false the fill never writes (a client's own pass-through
@@ -118,12 +120,16 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   bool joinable() const { return storing_ && state_ != State::kFailed; }
   // A stream sent more: pass-through fills drop what every client has.
   void OnStreamProgress();
+  // Clients attached: waiting for the head, or streaming.
+  size_t clients() const { return waiting_head_.size() + streams_.size(); }
 
  private:
   enum class State { kWaitingHead, kStreaming, kVerified, kFailed };
   static constexpr size_t kMaxChunksInMemory = 8;
 
   void TryNextSource();
+  // Marks where a client's bytes come from (the access log, the metrics).
+  void NoteSource(http::Exchange* ex) const;
   // The current source failed (before its head, or mid-body without bad
   // bytes): the next one, from the offset reached; with none left, the
   // error for clients still waiting for a head, or a reset for streams.

@@ -185,6 +185,8 @@ void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::
   uint64_t confirmed_ms = 0;
   if (route.digest) {
     if (store_->GetManifest(*txn, *route.digest, &m).ok()) {
+      ex->outcome().result = "hit";
+      ex->outcome().source = "cache";
       ServeManifest(ex, *route.digest, m, "");
       return;
     }
@@ -195,6 +197,8 @@ void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::
       bool fresh = now < tag.confirmed_ms + up->config.tag_ttl_ms;
       if (store_->GetManifest(*txn, tag.digest, &m).ok()) {
         if (fresh) {
+          ex->outcome().result = "hit";
+          ex->outcome().source = "cache";
           ServeManifest(ex, tag.digest, m, "");
           return;
         }
@@ -214,6 +218,7 @@ void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::
   std::string key = FetchKey(up->config.registry, name, route.digest ? route.digest->ToString() : route.tag);
   if (auto it = fetches_.find(key); it != fetches_.end()) {
     it->second->prefetch = false;
+    ex->outcome().result = "coalesced";
     AddWaiter(it->second.get(), key, ex);
     return;
   }
@@ -342,7 +347,8 @@ void ManifestResolver::OnPeerGetDone(const std::string& key, Status st) {
   const peers::PeerStep& step = f->peer_steps[f->peer_index - 1];
   if (st.ok() && f->status == 200 && !f->too_large) {
     util::Digest digest = util::Digest::FromRaw(util::Sha256::Of(f->body).data());
-    if (digest == *f->want) return StoreAndServe(key, digest);
+    if (digest == *f->want) return StoreAndServe(key, digest, /*from_peer=*/true);
+    ++stats_.bad_from_peer;
     cluster_->ReportFailure(step.name, "manifest bytes hash to " + digest.ToString(), /*corrupt=*/true);
   } else {
     LOG_INFO("manifest: peer %s: %s", step.name.c_str(),
@@ -403,7 +409,8 @@ void ManifestResolver::OnHeadDone(const std::string& key, Status st) {
     if (txn.ok() && store_->GetManifest(*txn, *now, &m).ok()) {
       LOG_DEBUG("manifest: %s unchanged (%s)", f->What().c_str(), now->ToString().c_str());
       util::Digest d = *now;
-      return Finish(key, [&](const std::shared_ptr<http::Exchange>& ex) { ServeManifest(ex, d, m, ""); });
+      return Finish(key, [&](const std::shared_ptr<http::Exchange>& ex) { ServeManifest(ex, d, m, ""); }, "hit",
+                    "cache");
     }
   }
   // Moved (or the upstream did not say): fetch it, by digest when we know
@@ -433,15 +440,21 @@ void ManifestResolver::OnGetDone(const std::string& key, Status st) {
   if (f->status == 404) return FinishError(key, 404, "MANIFEST_UNKNOWN", "manifest unknown to the upstream " + registry);
   if (f->status != 200) return fail("upstream answered " + std::to_string(f->status));
   util::Digest digest = util::Digest::FromRaw(util::Sha256::Of(f->body).data());
-  if (f->want && digest != *f->want) return fail("digest mismatch: the bytes hash to " + digest.ToString());
+  if (f->want && digest != *f->want) {
+    ++stats_.bad_from_upstream;
+    return fail("digest mismatch: the bytes hash to " + digest.ToString());
+  }
   if (f->header_digest) {
     auto hd = util::Digest::Parse(*f->header_digest);
-    if (hd.ok() && *hd != digest) return fail("Docker-Content-Digest " + *f->header_digest + " does not match the bytes");
+    if (hd.ok() && *hd != digest) {
+      ++stats_.bad_from_upstream;
+      return fail("Docker-Content-Digest " + *f->header_digest + " does not match the bytes");
+    }
   }
-  StoreAndServe(key, digest);
+  StoreAndServe(key, digest, /*from_peer=*/false);
 }
 
-void ManifestResolver::StoreAndServe(const std::string& key, const util::Digest& digest) {
+void ManifestResolver::StoreAndServe(const std::string& key, const util::Digest& digest, bool from_peer) {
   Fetch* f = fetches_.at(key).get();
   const std::string& registry = f->upstream->config.registry;
   std::string media_type = ManifestMediaType(f->media_type, f->body);
@@ -458,13 +471,14 @@ void ManifestResolver::StoreAndServe(const std::string& key, const util::Digest&
   std::string origin = f->origin;
   writer_->Run(
       [store, digest, m, registry, name, tag, now] { return store->PutManifest(digest, *m, registry, name, tag, now); },
-      [this, key, digest, m, what, children, up, name, origin](Status s) {
+      [this, key, digest, m, what, children, up, name, origin, from_peer](Status s) {
         if (s.ok()) {
           LOG_INFO("manifest: cached %s as %s", what.c_str(), digest.ToString().c_str());
         } else {
           LOG_ERROR("manifest: could not store %s: %s", what.c_str(), s.ToString().c_str());
         }
-        Finish(key, [&](const std::shared_ptr<http::Exchange>& ex) { ServeManifest(ex, digest, *m, ""); });
+        Finish(key, [&](const std::shared_ptr<http::Exchange>& ex) { ServeManifest(ex, digest, *m, ""); },
+               from_peer ? "peer" : "miss", from_peer ? "peer" : "upstream");
         if (s.ok())
           for (const util::Digest& child : children) Prefetch(up, name, child, origin);
       });
@@ -488,14 +502,16 @@ void ManifestResolver::ServeStaleOrFail(const std::string& key, const std::strin
     if (age_ms < up.config.max_stale_ms && txn.ok() && store_->GetManifest(*txn, f->cached->digest, &m).ok()) {
       util::Digest d = f->cached->digest;
       std::string note = "age=" + std::to_string(age_ms / 1000) + "s";
-      return Finish(key, [&](const std::shared_ptr<http::Exchange>& ex) { ServeManifest(ex, d, m, note); });
+      return Finish(key, [&](const std::shared_ptr<http::Exchange>& ex) { ServeManifest(ex, d, m, note); }, "stale",
+                    "cache");
     }
   }
   FinishError(key, 503, "UNAVAILABLE", "upstream " + up.config.registry + " " + why);
 }
 
 void ManifestResolver::Finish(const std::string& key,
-                              const std::function<void(const std::shared_ptr<http::Exchange>&)>& fn) {
+                              const std::function<void(const std::shared_ptr<http::Exchange>&)>& fn,
+                              std::string_view result, std::string_view source) {
   auto it = fetches_.find(key);
   if (it == fetches_.end()) return;
   std::unique_ptr<Fetch> f = std::move(it->second);
@@ -503,6 +519,9 @@ void ManifestResolver::Finish(const std::string& key,
   CancelRequests(f.get());
   for (auto& ex : f->waiters) {
     ex->SetAbortCallback(nullptr);
+    http::Outcome& o = ex->outcome();
+    if (o.result.empty()) o.result = result;
+    o.source = source;
     fn(ex);
   }
 }
@@ -538,6 +557,12 @@ void ManifestResolver::CancelRequests(Fetch* f) {
 
 void ManifestResolver::FinishError(const std::string& key, int status, const char* code, const std::string& message) {
   Finish(key, [&](const std::shared_ptr<http::Exchange>& ex) { RespondOciError(ex, status, code, message); });
+}
+
+uint64_t ManifestResolver::coalesced_waiters() const {
+  uint64_t n = 0;
+  for (const auto& [key, f] : fetches_) n += f->waiters.empty() ? 0 : f->waiters.size() - 1;
+  return n;
 }
 
 void ManifestResolver::Shutdown() {

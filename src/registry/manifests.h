@@ -75,6 +75,14 @@ class ManifestResolver {
   // Answers every waiting client 503 and cancels upstream requests.
   void Shutdown();
 
+  // Manifests whose bytes failed verification, by where they came from.
+  struct Stats {
+    uint64_t bad_from_peer = 0, bad_from_upstream = 0;
+  };
+  const Stats& stats() const { return stats_; }
+  // Requests waiting on a conversation another request started.
+  uint64_t coalesced_waiters() const;
+
   static constexpr size_t kMaxPrefetches = 16;
 
  private:
@@ -87,10 +95,13 @@ class ManifestResolver {
   void StartPeerOrUpstream(Fetch* f);
   void OnPeerGetDone(const std::string& key, util::Status st);
   // Verified bytes: store (with the tag, if any) and answer every waiter.
-  void StoreAndServe(const std::string& key, const util::Digest& digest);
+  void StoreAndServe(const std::string& key, const util::Digest& digest, bool from_peer);
   // Serves the cached tag if it is young enough, else 503. The upstream is in trouble.
   void ServeStaleOrFail(const std::string& key, const std::string& why);
-  void Finish(const std::string& key, const std::function<void(const std::shared_ptr<http::Exchange>&)>& fn);
+  // Answers every waiter with `fn`; `result` and `source` mark their outcome
+  // (a waiter that joined keeps "coalesced").
+  void Finish(const std::string& key, const std::function<void(const std::shared_ptr<http::Exchange>&)>& fn,
+              std::string_view result = {}, std::string_view source = {});
   void FinishError(const std::string& key, int status, const char* code, const std::string& message);
   void AddWaiter(Fetch* f, const std::string& key, const std::shared_ptr<http::Exchange>& ex);
   void CancelRequests(Fetch* f);
@@ -103,6 +114,7 @@ class ManifestResolver {
   std::map<std::string, std::unique_ptr<Fetch>> fetches_;
   peering::Cluster* cluster_ = nullptr;
   util::LogThrottle prefetch_log_;
+  Stats stats_;
   bool shutting_down_ = false;
 };
 

@@ -293,6 +293,8 @@ void OwnRegistry::GetManifest(const oci::Route& route, const std::shared_ptr<htt
     if (!digest && store_->GetTag(*txn, name_, route.name, route.tag, &tag).ok()) digest = tag.digest;
     if (digest && store_->GetManifest(*txn, *digest, &m).ok()) {
       txn = cache::ReadTxn();
+      ex->outcome().result = "hit";
+      ex->outcome().source = "cache";
       ServeManifest(ex, *digest, m, "");
       return;
     }
@@ -323,6 +325,8 @@ void OwnRegistry::GetManifest(const oci::Route& route, const std::shared_ptr<htt
   FetchManifest(target, digest, std::move(steps), [ex, unknown](Status st, util::Digest d, cache::Manifest m) {
     if (!ex->active()) return;
     if (!st.ok()) return unknown();
+    ex->outcome().result = "peer";
+    ex->outcome().source = "peer";
     ServeManifest(ex, d, m, "");
   });
 }

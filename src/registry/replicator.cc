@@ -141,6 +141,23 @@ std::map<std::string, Replicator::Replication> Replicator::Replications() {
   return out;
 }
 
+void Replicator::Describe(util::Exposition* out) {
+  using T = util::Exposition::Type;
+  if (!cluster_) return;
+  std::map<std::string, Replication> reps = Replications();
+  out->Family("georeg_replication_status", T::kGauge,
+              "The own registry's replications: 1 for the status each region's replication is in, 0 for the others.");
+  for (const auto& [region, r] : reps) {
+    for (push::DisplayStatus s : {push::DisplayStatus::kSyncing, push::DisplayStatus::kReady, push::DisplayStatus::kUnavailable})
+      out->Sample({{"region", region}, {"status", push::DisplayStatusName(s)}}, r.state.status == s ? 1 : 0);
+  }
+  out->Family("georeg_replication_status_seconds", T::kGauge,
+              "How long each region's replication has been in its current status, as this node saw it change.");
+  uint64_t now = env_.clock->WallMs();
+  for (const auto& [region, r] : reps)
+    out->Sample({{"region", region}}, r.since_ms && r.since_ms <= now ? double(now - r.since_ms) / 1000.0 : 0.0);
+}
+
 json Replicator::Resource(const std::string& region, const Replication& r) const {
   return push::ReplicationResource(own_->name(), region, r.record, r.state, r.since_ms);
 }

@@ -40,6 +40,7 @@
 
 #include "cache/store.h"
 #include "config/config.h"
+#include "util/metrics.h"
 #include "peers/tag_table.h"
 #include "push/replication.h"
 #include "src/http/server.h"
@@ -70,6 +71,10 @@ class Replicator {
   void Handle(const std::shared_ptr<http::Exchange>& ex);
   // A replication record or sync report of our registry learned from a peer.
   void Apply(const peers::TagUpdate& u);
+  // georeg_replication_status{region,status} (1 for the region's status,
+  // 0 for the others) and how long it has held, for /metrics. Nothing
+  // without an own registry in a cluster.
+  void Describe(util::Exposition* out);
 
   static constexpr size_t kInFlight = 2;            // pre-fetches at once
   static constexpr size_t kCheckPerTick = 512;      // tags checked per tick

@@ -100,7 +100,8 @@ BlobFill::Env Service::FillEnv() {
                        [this](const std::string& peer, const std::string& why, bool corrupt) {
                          if (cluster_) cluster_->ReportFailure(peer, why, corrupt);
                        },
-                       [this] { ++stats_.fills_resumed; }};
+                       [this] { ++stats_.fills_resumed; },
+                       [this](bool from_peer) { ++(from_peer ? stats_.bad_blobs_peer : stats_.bad_blobs_upstream); }};
 }
 
 util::Status Service::Start() {
@@ -164,15 +165,18 @@ void Service::WriteGossipedTag(const peers::TagUpdate& u, uint64_t confirmed_ms)
 void Service::Handle(const std::shared_ptr<http::Exchange>& ex) {
   const http::Request& req = ex->request();
   if (req.target.rfind(Replicator::kPrefix, 0) == 0) {
+    ex->outcome().kind = "api";
     replicator_.Handle(ex);
     return;
   }
   if (req.target.rfind("/_georeg/", 0) == 0) {
+    ex->outcome().kind = "gossip";  // messages, summaries, holds; content requests below
     if (!cluster_) {
       RespondOciError(ex, 404, "UNSUPPORTED", "this node is not in a cluster");
       return;
     }
     cluster_->Handle(ex, [this](const std::shared_ptr<http::Exchange>& ex, const std::string& target, peers::Hop hop) {
+      ex->outcome().kind = "peer";
       HandleRoute(oci::RouteRequest(ex->request().method, target), ex, hop);
     });
     return;
@@ -181,6 +185,7 @@ void Service::Handle(const std::shared_ptr<http::Exchange>& ex) {
 }
 
 void Service::HandleRoute(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop) {
+  if (hop == peers::Hop::kClient) ex->outcome().kind = oci::KindLabel(route.kind);
   if (route.kind == oci::RouteKind::kHealth) {
     ex->Respond(200, {{"Content-Type", "text/plain"}}, "ok\n");
     return;
@@ -284,6 +289,8 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
     Status st = keeper_.Has(digest) ? store_->GetBlob(*txn, digest, &info) : Status::NotFound("");
     if (st.ok()) {
       keeper_.CountHit();
+      ex->outcome().result = "hit";
+      ex->outcome().source = "cache";
       BlobStream::ServeCached(store_, &keeper_, digest, info, ex, env_.clock->WallMs());
       return;
     }
@@ -305,6 +312,7 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
       return;
     }
     ++stats_.fills_joined;
+    ex->outcome().result = "coalesced";
     existing->second.fill->Join(ex);
     return;
   }
@@ -326,6 +334,7 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
     RespondOciError(ex, 503, "UNAVAILABLE", "too many blob fills in progress; retry shortly");
     return;
   }
+  ex->outcome().result = "miss";
   if (ex->is_head()) return Probe(up, route, ex, plan);
   if (!in_flight_->Admit()) {
     unsigned long long count = 0;
@@ -370,6 +379,69 @@ nlohmann::json Service::ContentStatsJson() const {
           {"upstream_blob_heads", stats_.upstream_blob_heads},
           {"fills_joined", stats_.fills_joined},
           {"fills_resumed", stats_.fills_resumed}};
+}
+
+void Service::Describe(util::Exposition* out) {
+  using T = util::Exposition::Type;
+  uint64_t waiters = manifests_.coalesced_waiters();
+  for (const auto& [d, f] : fills_) waiters += f.fill->clients() > 0 ? f.fill->clients() - 1 : 0;
+  out->Family("georeg_fills_in_flight", T::kGauge, "Blob fills running (each one fetch from a peer or an upstream).");
+  out->Sample(double(fills_.size()));
+  out->Family("georeg_probes_in_flight", T::kGauge, "HEAD probes of blobs not held, running.");
+  out->Sample(double(probes_.size()));
+  out->Family("georeg_coalesced_waiters", T::kGauge,
+              "Requests waiting on a blob fill or manifest fetch another request started.");
+  out->Sample(double(waiters));
+  out->Family("georeg_fills_resumed_total", T::kCounter, "Fills another source took over mid-body.");
+  out->Sample(double(stats_.fills_resumed));
+  out->Family("georeg_bytes_in_flight", T::kGauge, "Fill chunks and manifest bodies held in memory.");
+  out->Sample(double(in_flight_->held()));
+  out->Family("georeg_bytes_in_flight_limit", T::kGauge, "[server] max_bytes_in_flight.");
+  out->Sample(double(in_flight_->limit()));
+  const ManifestResolver::Stats& ms = manifests_.stats();
+  out->Family("georeg_verification_failures_total", T::kCounter,
+              "Blobs and manifests whose bytes failed their digest, by source (peer, upstream, or cache: "
+              "found corrupt on disk by a read or the scrubber).");
+  out->Sample({{"source", "cache"}}, double(keeper_.corruptions()));
+  out->Sample({{"source", "peer"}}, double(stats_.bad_blobs_peer + ms.bad_from_peer));
+  out->Sample({{"source", "upstream"}}, double(stats_.bad_blobs_upstream + ms.bad_from_upstream));
+  const cache::BlobIndex& index = keeper_.index();
+  out->Family("georeg_cache_bytes", T::kGauge, "Bytes of cached (evictable) blobs.");
+  out->Sample(double(index.stored_bytes()));
+  out->Family("georeg_cache_reserved_bytes", T::kGauge, "Bytes reserved by fills in flight against the budget.");
+  out->Sample(double(index.committed_bytes() - index.stored_bytes()));
+  out->Family("georeg_cache_budget_bytes", T::kGauge, "[cache] max_size: the cache's budget.");
+  out->Sample(double(keeper_.budget()));
+  out->Family("georeg_cache_blobs", T::kGauge, "Blobs held (cached and own).");
+  out->Sample(double(index.count()));
+  out->Family("georeg_cache_evictions_total", T::kCounter, "Blobs evicted to keep the cache within its budget.");
+  out->Sample(double(keeper_.evictions()));
+  out->Family("georeg_cache_lookups_total", T::kCounter, "Blob lookups in the cache, by result.");
+  out->Sample({{"result", "hit"}}, double(keeper_.hits()));
+  out->Sample({{"result", "miss"}}, double(keeper_.misses()));
+  cache::Store::MapUse map = store_->Map();
+  out->Family("georeg_lmdb_map_size_bytes", T::kGauge, "The LMDB map's size.");
+  out->Sample(double(map.map_size));
+  out->Family("georeg_lmdb_map_used_bytes", T::kGauge, "Bytes of the LMDB map in use (up to its last page).");
+  out->Sample(double(map.used_bytes));
+  if (own_.enabled()) {
+    const OwnRegistry::Stats& ps = own_.stats();
+    out->Family("georeg_registry_bytes", T::kGauge, "Bytes of the own registry's content held here (never evicted).");
+    out->Sample(double(keeper_.own_bytes()));
+    out->Family("georeg_registry_budget_bytes", T::kGauge, "[registry] max_size.");
+    out->Sample(double(own_budget_));
+    out->Family("georeg_pushes_total", T::kCounter, "Pushes to the own registry accepted here, by what was pushed.");
+    out->Sample({{"kind", "blob"}}, double(ps.blobs_pushed));
+    out->Sample({{"kind", "manifest"}}, double(ps.manifests_pushed));
+    out->Sample({{"kind", "mount"}}, double(ps.mounts));
+    out->Family("georeg_push_digest_mismatches_total", T::kCounter,
+                "Pushed blobs whose bytes did not match the digest the client named (refused).");
+    out->Sample(double(ps.digest_mismatches));
+    out->Family("georeg_uploads_open", T::kGauge, "Blob uploads in progress on this node.");
+    out->Sample(double(own_.uploads().open()));
+  }
+  upstreams_->Describe(out);
+  replicator_.Describe(out);
 }
 
 void Service::Shutdown() {

@@ -64,6 +64,9 @@ class Service {
   // Per-node content-location counters, shown by `georeg peers ls -o json`
   // beside the cluster's.
   nlohmann::json ContentStatsJson() const;
+  // The registry's families for /metrics (docs/metrics.md): fills, cache,
+  // map, verification, pushes, upstreams, replications. No store walk.
+  void Describe(util::Exposition* out);
   // The cached blobs, for the cluster's digest summary.
   const cache::BlobIndex& blob_index() const { return keeper_.index(); }
 
@@ -110,6 +113,8 @@ class Service {
     uint64_t upstream_blob_heads = 0;  // HEADs of blobs sent to an upstream
     uint64_t fills_joined = 0;         // requests that joined a fill in flight
     uint64_t fills_resumed = 0;        // fills another source took over mid-body
+    uint64_t bad_blobs_peer = 0;       // fills whose bytes failed verification, by the last source
+    uint64_t bad_blobs_upstream = 0;
   };
   struct RunningFill {
     std::shared_ptr<BlobFill> fill;

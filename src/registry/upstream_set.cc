@@ -1,6 +1,9 @@
 #include "src/registry/upstream_set.h"
 
+#include <cstdlib>
 #include <fstream>
+#include <map>
+#include <optional>
 
 #include "util/log.h"
 
@@ -76,6 +79,47 @@ std::string UpstreamSet::UpstreamName(const Upstream& up, const std::string& nam
 
 void UpstreamSet::Shutdown() {
   for (auto& u : upstreams_) u->session->Shutdown();
+}
+
+}  // namespace registry
+
+namespace registry {
+
+namespace {
+// "100;w=21600" (Docker Hub's ratelimit-remaining) -> 100.
+std::optional<double> LeadingNumber(const std::string& v) {
+  size_t i = 0;
+  while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i;
+  if (i == 0) return std::nullopt;
+  return std::strtod(v.substr(0, i).c_str(), nullptr);
+}
+}  // namespace
+
+void UpstreamSet::Describe(util::Exposition* out) const {
+  using T = util::Exposition::Type;
+  out->Family("georeg_upstream_requests_total", T::kCounter,
+              "Responses from upstream registries (their token, redirect and storage hosts included), by status code.");
+  for (const auto& u : upstreams_) {
+    std::map<int, uint64_t> codes = u->session->stats().responses;
+    codes.try_emplace(200, 0);
+    for (const auto& [code, n] : codes) out->Sample({{"registry", u->config.registry}, {"code", std::to_string(code)}}, double(n));
+  }
+  out->Family("georeg_upstream_failures_total", T::kCounter,
+              "Upstream requests that ended without a final response (connection, TLS, deadline, auth, redirect).");
+  for (const auto& u : upstreams_) out->Sample({{"registry", u->config.registry}}, double(u->session->stats().failures));
+  out->Family("georeg_upstream_request_duration_seconds", T::kHistogram,
+              "Time from an upstream request's start to its final response head (or its failure).");
+  for (const auto& u : upstreams_) out->Sample({{"registry", u->config.registry}}, u->session->stats().duration);
+  out->Family("georeg_upstream_up", T::kGauge,
+              "1 when the upstream's last request got a final answer below 500 (and before any request), else 0.");
+  for (const auto& u : upstreams_) out->Sample({{"registry", u->config.registry}}, u->session->stats().up ? 1 : 0);
+  out->Family("georeg_upstream_ratelimit_remaining", T::kGauge,
+              "Pulls left in the upstream's rate-limit window (Docker Hub's ratelimit-remaining), once it sent one.");
+  for (const auto& u : upstreams_) {
+    const auto& rl = u->session->ratelimit_remaining();
+    if (!rl) continue;
+    if (auto v = LeadingNumber(*rl)) out->Sample({{"registry", u->config.registry}}, *v);
+  }
 }
 
 }  // namespace registry

@@ -42,6 +42,9 @@ class UpstreamSet {
   // The repository as the upstream knows it ("alpine" -> "library/alpine" on Docker Hub).
   static std::string UpstreamName(const Upstream& up, const std::string& name);
   void Shutdown();
+  // The upstreams' families for /metrics: requests by registry and status
+  // code, failures, duration, up, and Docker Hub's remaining pulls.
+  void Describe(util::Exposition* out) const;
 
  private:
   UpstreamSet() = default;

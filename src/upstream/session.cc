@@ -125,6 +125,7 @@ std::shared_ptr<Request> Session::Start(std::string method, std::string path, st
   r->options_ = options;
   r->options_.deadline_ms = deadline;
   r->deadline_at_ = env_.clock->NowMs() + deadline;
+  r->started_us_ = env_.clock->NowUs();
   const Endpoint& ep = options_.endpoint;
   r->target_ = {ep.scheme, ep.host, ep.port, std::move(path), true};
   Attempt(r);  // Client::Start calls back on a later turn only
@@ -150,6 +151,7 @@ void Session::Attempt(const std::shared_ptr<Request>& r) {
     auto r = weak.lock();
     if (!r || r->cancelled_) return;
     if (const std::string* rl = h.Find("ratelimit-remaining")) ratelimit_remaining_ = *rl;
+    ++stats_.responses[h.status];
     bool own_host = OnRegistryHost(r->target_);
     if (h.status == 401 && own_host && !r->auth_retried_) {
       r->intercept_ = Request::Intercept::kAuth;
@@ -164,6 +166,9 @@ void Session::Attempt(const std::shared_ptr<Request>& r) {
         return;
       }
     }
+    r->answered_ = true;
+    stats_.up = h.status < 500;
+    stats_.duration.Observe(double(env_.clock->NowUs() - r->started_us_) / 1e6);
     if (r->cb_.on_head) r->cb_.on_head(h);
   };
   cb.on_body = [weak](const char* d, size_t n) {
@@ -204,6 +209,11 @@ void Session::OnAttemptDone(const std::shared_ptr<Request>& r, Status st) {
 }
 
 void Session::Complete(const std::shared_ptr<Request>& r, Status st) {
+  if (!st.ok() && !r->answered_ && !r->cancelled_) {
+    ++stats_.failures;
+    stats_.up = false;
+    stats_.duration.Observe(double(env_.clock->NowUs() - r->started_us_) / 1e6);
+  }
   auto cb = std::move(r->cb_.on_complete);
   r->cb_ = Callbacks();
   if (cb) cb(std::move(st));

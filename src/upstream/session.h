@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "src/upstream/client.h"
+#include "util/metrics.h"
 #include "util/url.h"
 
 namespace upstream {
@@ -54,6 +55,15 @@ struct SessionOptions {
 
 class Session;
 
+// What the metrics show of one upstream, read when scraped.
+struct SessionStats {
+  std::map<int, uint64_t> responses;  // every response head (redirects, 401s, blob storage), by status
+  uint64_t failures = 0;      // requests that ended without a final response (connection, TLS, deadline, refused challenge, bad redirect)
+  // From Start to the final response head (or the error).
+  util::Histogram duration{util::Histogram::LatencyBounds()};
+  bool up = true;  // the last request got a final answer below 500 (true before any)
+};
+
 // A request in flight: the handle callers pause, resume or cancel.
 class Request final : public InFlight, public std::enable_shared_from_this<Request> {
  public:
@@ -70,6 +80,8 @@ class Request final : public InFlight, public std::enable_shared_from_this<Reque
   Callbacks cb_;
   FetchOptions options_;
   uint64_t deadline_at_ = 0;  // clock time
+  uint64_t started_us_ = 0;
+  bool answered_ = false;     // the final head went to the caller
   util::Url target_;
   std::shared_ptr<Fetch> inner_;
   enum class Intercept { kNone, kAuth, kRedirect } intercept_ = Intercept::kNone;
@@ -107,6 +119,7 @@ class Session final : public Requester {
   }
   void Shutdown();
   const std::optional<std::string>& ratelimit_remaining() const { return ratelimit_remaining_; }
+  const SessionStats& stats() const { return stats_; }
   const SessionOptions& options() const { return options_; }
 
  private:
@@ -134,6 +147,7 @@ class Session final : public Requester {
   std::map<std::string, std::unique_ptr<TokenFetch>> token_fetches_;
   bool basic_ = false;  // the registry asked for Basic
   std::optional<std::string> ratelimit_remaining_;
+  SessionStats stats_;
 };
 
 }  // namespace upstream

@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <memory>
 #include <thread>
 #include <string>
@@ -303,5 +304,48 @@ TEST_CASE("server: a streamed chunked body with 100-continue, paused by its sink
   CHECK(pauses > 0);
   CHECK(largest <= 2 * (64 << 10));  // never more than the input buffered per connection
   CHECK_FALSE(called_inside);
+  CHECK(loop.Close() == 0);
+}
+
+TEST_CASE("server: every request is reported once as it finishes, with its status, bytes and outcome") {
+  Loop loop;
+  http::ServerOptions so;
+  std::vector<std::string> seen;
+  so.on_done = [&](const http::RequestRecord& r) {
+    seen.push_back(std::string(r.method) + " " + std::string(r.target.substr(0, 16)) + " " + std::to_string(r.status) +
+                   " " + std::to_string(r.body_bytes) + " " + std::to_string(int(r.ending)) + " " +
+                   std::string(r.outcome.kind) + "/" + std::string(r.outcome.result) + "/" +
+                   std::string(r.outcome.source));
+  };
+  http::Server server(loop.env(), so, [&](const std::shared_ptr<http::Exchange>& ex) {
+    if (ex->request().target == "/ok") {
+      ex->outcome() = {"blob", "hit", "cache"};
+      ex->Respond(200, {}, "hello");
+    } else {
+      ex->SendHead(200, {}, 100);
+      ex->Write("abc", 3, nullptr, nullptr);
+      ex->Reset();
+    }
+  });
+  REQUIRE(server.Listen({"127.0.0.1", 0}).ok());
+  upstream::Client client(loop.env(), Local(server.port()));
+  Outcome ok, cut, toolong;
+  int left = 3;
+  auto done = [&] {
+    if (--left > 0) return;
+    client.Shutdown();
+    server.Shutdown(0, [] {});
+  };
+  client.Start("GET", "/ok", {}, Record(&ok, done));
+  client.Start("GET", "/cut", {}, Record(&cut, done));
+  client.Start("GET", "/" + std::string(9000, 'x'), {}, Record(&toolong, done));  // the server's own 414
+  uv_run(&loop.uv, UV_RUN_DEFAULT);
+  CHECK(ok.status == 200);
+  CHECK(toolong.status == 414);
+  std::sort(seen.begin(), seen.end());
+  REQUIRE(seen.size() == 3);
+  CHECK(seen[0] == "  414 0 0 other//");  // answered before a request was parsed
+  CHECK(seen[1] == "GET /cut 200 3 1 other//");
+  CHECK(seen[2] == "GET /ok 200 5 0 blob/hit/cache");
   CHECK(loop.Close() == 0);
 }

@@ -54,6 +54,7 @@ struct Fill {
   bool done = false;
   std::vector<std::pair<std::string, bool>> peer_failures;  // (peer, corrupt)
   int resumed = 0;
+  std::vector<bool> mismatches;  // verification failures: from a peer?
   Rig& rig;
   util::Digest digest;
   Fill(Rig& r, const util::Digest& d, bool may_store = true, std::shared_ptr<registry::InFlightBytes> budget = nullptr)
@@ -63,7 +64,8 @@ struct Fill {
                       [this](const std::string& peer, const std::string&, bool corrupt) {
                         peer_failures.push_back({peer, corrupt});
                       },
-                      [this] { ++resumed; }};
+                      [this] { ++resumed; },
+                      [this](bool from_peer) { mismatches.push_back(from_peer); }};
     fill = std::make_shared<BlobFill>(std::move(env), d, may_store);
   }
   // One client, one source, started: how most tests begin. Returns the client.
@@ -167,6 +169,7 @@ TEST_CASE("fill: bytes that hash wrong reset every client, nothing is kept, and 
   CHECK(a->body.size() < blob.size());  // never a clean end
   REQUIRE(f.peer_failures.size() == 1);
   CHECK(f.peer_failures[0] == std::make_pair(std::string("eu-2"), true));
+  CHECK(f.mismatches == std::vector<bool>{true});
   r.Settle();
   CHECK_FALSE(r.keeper->Has(d));
   CHECK_FALSE(Stored(r, d));
@@ -684,6 +687,8 @@ TEST_CASE("manifests: wrong bytes, a lying digest header and oversized manifests
   REQUIRE(r.RunUntil([&] { return big->ended; }));
   CHECK(big->status == 502);
   CHECK(big->body.find("larger than 1024") != std::string::npos);
+  CHECK(res.m.stats().bad_from_upstream == 2);  // the wrong bytes and the lying header; size is not a hash
+  CHECK(res.m.stats().bad_from_peer == 0);
   r.Settle();
   auto txn = r.store->BeginRead();
   cache::Manifest m;
