@@ -362,6 +362,58 @@ Status ParseUrl(const std::string& key, Upstream* u) {
 
 }  // namespace
 
+std::vector<std::string> RestartKeys(const Config& a, const Config& b) {
+  std::vector<std::string> out;
+  auto differ = [&out](const char* key, bool changed) {
+    if (changed) out.push_back(key);
+  };
+  differ("server.listen", a.server.listen != b.server.listen);
+  const Server &s = a.server, &t = b.server;
+  differ("server (timeouts and limits)",
+         s.header_timeout_ms != t.header_timeout_ms || s.idle_timeout_ms != t.idle_timeout_ms ||
+             s.response_head_timeout_ms != t.response_head_timeout_ms || s.shutdown_grace_ms != t.shutdown_grace_ms ||
+             s.max_request_line != t.max_request_line || s.max_header_bytes != t.max_header_bytes ||
+             s.max_headers != t.max_headers || s.max_connections != t.max_connections ||
+             s.max_input_bytes != t.max_input_bytes || s.max_queued_response_bytes != t.max_queued_response_bytes ||
+             s.max_manifest_bytes != t.max_manifest_bytes || s.max_fills != t.max_fills ||
+             s.max_bytes_in_flight != t.max_bytes_in_flight);
+  differ("metrics.listen", a.metrics.listen != b.metrics.listen);
+  differ("cache", a.cache.dir != b.cache.dir || a.cache.max_size != b.cache.max_size ||
+                      a.cache.min_free_fraction != b.cache.min_free_fraction ||
+                      a.cache.min_free_bytes != b.cache.min_free_bytes || a.cache.map_size != b.cache.map_size ||
+                      a.cache.scrub_rate != b.cache.scrub_rate);
+  differ("node", a.node.name != b.node.name || a.node.region != b.node.region || a.node.latitude != b.node.latitude ||
+                     a.node.longitude != b.node.longitude);
+  const Cluster &c = a.cluster, &d = b.cluster;
+  differ("cluster", c.key_file != d.key_file || c.node_key_file != d.node_key_file || c.seeds != d.seeds ||
+                        c.advertise != d.advertise || c.probe_interval_ms != d.probe_interval_ms ||
+                        c.probe_timeout_ms != d.probe_timeout_ms || c.suspect_timeout_ms != d.suspect_timeout_ms ||
+                        c.gossip_interval_ms != d.gossip_interval_ms || c.gossip_fanout != d.gossip_fanout ||
+                        c.sync_interval_ms != d.sync_interval_ms || c.max_clock_skew_ms != d.max_clock_skew_ms ||
+                        c.peer_timeout_ms != d.peer_timeout_ms || c.quarantine_ms != d.quarantine_ms ||
+                        c.max_message_bytes != d.max_message_bytes || c.max_summary_bytes != d.max_summary_bytes ||
+                        c.max_members != d.max_members || c.peer_networks.size() != d.peer_networks.size());
+  const Registry &r = a.registry, &q = b.registry;
+  differ("registry", r.name != q.name || r.push_htpasswd != q.push_htpasswd ||
+                         r.pull_requires_auth != q.pull_requires_auth || r.max_size != q.max_size ||
+                         r.copies != q.copies || r.full_policy != q.full_policy || r.prefixes != q.prefixes ||
+                         r.prefetch_rate != q.prefetch_rate || r.blob_delete != q.blob_delete ||
+                         r.upload_timeout_ms != q.upload_timeout_ms || r.max_uploads != q.max_uploads ||
+                         r.gc_grace_ms != q.gc_grace_ms || r.auth_failures_per_minute != q.auth_failures_per_minute);
+  bool ups = a.upstreams.size() != b.upstreams.size();
+  for (size_t i = 0; !ups && i < a.upstreams.size(); ++i) {
+    const Upstream &u = a.upstreams[i], &v = b.upstreams[i];
+    ups = u.registry != v.registry || u.url != v.url || u.is_default != v.is_default ||
+          u.connect_timeout_ms != v.connect_timeout_ms || u.response_timeout_ms != v.response_timeout_ms ||
+          u.tag_ttl_ms != v.tag_ttl_ms || u.max_stale_ms != v.max_stale_ms || u.ca_file != v.ca_file ||
+          u.insecure_skip_verify != v.insecure_skip_verify || u.username != v.username ||
+          u.password_file != v.password_file || u.allow_private_addresses != v.allow_private_addresses ||
+          u.request_deadline_ms != v.request_deadline_ms || u.fleet_single_flight != v.fleet_single_flight;
+  }
+  differ("upstream", ups);
+  return out;
+}
+
 Config Defaults() {
   Config cfg;
   Upstream hub;

@@ -151,6 +151,12 @@ struct Config {
   bool access_log = true;           // [log] access: a line per request
 };
 
+// What a reload (SIGHUP) cannot apply to a running daemon: the keys that
+// differ between `running` and `next` among listeners, cache, node,
+// cluster, registry and upstreams. Empty: everything that changed applies
+// live (the [log] table). Pure.
+std::vector<std::string> RestartKeys(const Config& running, const Config& next);
+
 // The embedded defaults: listen 127.0.0.1:5000, metrics 127.0.0.1:9464, cache /var/cache/georeg,
 // docker.io -> https://registry-1.docker.io as the default upstream. Validated.
 Config Defaults();

@@ -4,8 +4,11 @@
 #include <sys/resource.h>
 #include <uv.h>
 
+#include <unistd.h>
+
 #include <functional>
 #include <memory>
+#include <tuple>
 #include <utility>
 
 #include "cache/dir_lock.h"
@@ -15,6 +18,7 @@
 #include "src/io/clock.h"
 #include "src/io/deferred.h"
 #include "src/io/env.h"
+#include "src/io/service_manager.h"
 #include "src/peering/cluster.h"
 #include "src/registry/oci_errors.h"
 #include "src/registry/service.h"
@@ -41,13 +45,24 @@ void RaiseFdLimit() {
     LOG_WARN("cannot raise the open file limit above %llu", (unsigned long long)before);
   }
 }
-}  // namespace
 
-int Run(const config::Config& cfg) {
+// The [log] table: the part of the config that applies while running.
+void ApplyLogConfig(const config::Config& cfg) {
   util::LogLevel level;
   if (util::ParseLogLevel(cfg.log_level.c_str(), &level)) util::SetLogLevel(level);
   util::LogFormat format;
   if (util::ParseLogFormat(cfg.log_format.c_str(), &format)) util::SetLogFormat(format);
+}
+
+std::string ReadyStatus(const std::string& addr, const registry::Service& service) {
+  const cache::BlobIndex& index = service.blob_index();
+  return "serving on " + addr + "; cache " + std::to_string(index.count()) + " blob(s), " +
+         util::FormatSize(index.stored_bytes());
+}
+}  // namespace
+
+int Run(const config::Config& cfg, ConfigLoader reload) {
+  ApplyLogConfig(cfg);
   ::signal(SIGPIPE, SIG_IGN);
 
   auto lock = cache::DirLock::Acquire(cfg.cache.dir);
@@ -152,13 +167,16 @@ int Run(const config::Config& cfg) {
   // One way down, for a signal and for a failed start alike: peers learn
   // first that we leave, then the listeners stop, in-flight responses get
   // the grace period, and only then do fills, upstreams and the cluster close.
-  io::Handle<uv_signal_t> sigterm, sigint;
+  io::Handle<uv_signal_t> sigterm, sigint, sighup;
   bool stopping = false;
+  std::string listening;  // "HOST:PORT" of the registry listener
   auto stop = [&](uint64_t grace_ms) {
     if (stopping) return;
     stopping = true;
+    io::NotifyStopping();
     sigterm.Close();
     sigint.Close();
+    sighup.Close();
     if (cluster) cluster->Leave();
     admin.Shutdown(0, [] {});
     metrics.Shutdown(0, [] {});
@@ -171,16 +189,58 @@ int Run(const config::Config& cfg) {
     LOG_INFO("signal %d: stopping (grace %llu ms)", signum, (unsigned long long)cfg.server.shutdown_grace_ms);
     stop(cfg.server.shutdown_grace_ms);
   };
-  for (auto [h, signum] : {std::pair{&sigterm, SIGTERM}, std::pair{&sigint, SIGINT}}) {
-    h->Init(&loop, &on_signal, uv_signal_init);
+  // SIGHUP: the config again. Only a config that loads and validates is
+  // taken; of it, what can change live is applied and the rest is named.
+  config::Config running = cfg;
+  std::function<void(int)> on_hangup = [&](int) {
+    io::NotifyReloading();
+    auto next = reload();
+    if (!next.ok()) {
+      LOG_ERROR("reload: %s; the running configuration is kept", next.status().message().c_str());
+    } else {
+      std::vector<std::string> restart = config::RestartKeys(running, *next);
+      ApplyLogConfig(*next);
+      access_log = next->access_log;
+      std::string keys;
+      for (const auto& k : restart) keys += (keys.empty() ? "" : ", ") + k;
+      if (restart.empty()) {
+        LOG_INFO("reload: configuration applied (log level %s, format %s, access log %s)", next->log_level.c_str(),
+                 next->log_format.c_str(), next->access_log ? "on" : "off");
+      } else {
+        LOG_WARN("reload: [log] applied; changes to %s take effect at the next restart", keys.c_str());
+      }
+      running.log_level = next->log_level;
+      running.log_format = next->log_format;
+      running.access_log = next->access_log;
+    }
+    io::NotifyReady(ReadyStatus(listening, service) + (next.ok() ? "; reloaded" : "; reload refused"));
+  };
+  for (auto [h, signum, fn] : {std::tuple{&sigterm, SIGTERM, &on_signal}, std::tuple{&sigint, SIGINT, &on_signal},
+                               std::tuple{&sighup, SIGHUP, &on_hangup}}) {
+    h->Init(&loop, fn, uv_signal_init);
     uv_signal_start(
         h->get(), [](uv_signal_t* s, int n) { (*static_cast<std::function<void(int)>*>(s->data))(n); }, signum);
   }
 
+  // Sockets from the service manager take the place of the listen addresses.
+  int server_fd = -1, metrics_fd = -1;
+  for (const io::InheritedSocket& s : io::TakeInheritedSockets()) {
+    int* slot = s.name == "metrics" ? &metrics_fd : &server_fd;
+    if (*slot < 0) {
+      *slot = s.fd;
+    } else {
+      LOG_WARN("service manager: socket %d (%s) is one too many; closed", s.fd, s.name.c_str());
+      ::close(s.fd);
+    }
+  }
   int exit_code = 0;
-  util::Status st = server.Listen(cfg.server.listen_addr);
+  util::Status st = server_fd >= 0 ? server.ListenFd(server_fd) : server.Listen(cfg.server.listen_addr);
   if (st.ok()) st = admin.ListenUnix(cfg.cache.dir + "/admin.sock");
-  if (st.ok() && cfg.metrics.enabled()) st = metrics.Listen(cfg.metrics.listen_addr);
+  if (st.ok() && metrics_fd >= 0) {
+    st = metrics.ListenFd(metrics_fd);
+  } else if (st.ok() && cfg.metrics.enabled()) {
+    st = metrics.Listen(cfg.metrics.listen_addr);
+  }
   if (!st.ok()) {
     LOG_ERROR("%s", st.ToString().c_str());
     exit_code = 1;
@@ -188,12 +248,14 @@ int Run(const config::Config& cfg) {
   } else {
     std::string ups;
     for (const auto& u : cfg.upstreams) ups += " " + u.registry + "=" + u.url;
-    LOG_INFO("georeg %s listening on %s:%d, cache %s (budget %s), upstreams:%s", GEOREG_VERSION,
-             cfg.server.listen_addr.host.c_str(), server.port(), cfg.cache.dir.c_str(),
+    listening = util::HostPort{server.host(), uint16_t(server.port())}.ToString();
+    LOG_INFO("georeg %s listening on %s%s, cache %s (budget %s), upstreams:%s", GEOREG_VERSION, listening.c_str(),
+             server_fd >= 0 ? " (socket from the service manager)" : "", cfg.cache.dir.c_str(),
              util::FormatSize(cfg.cache.max_size).c_str(), ups.c_str());
-    if (cfg.metrics.enabled())
-      LOG_INFO("metrics on http://%s:%d/metrics", cfg.metrics.listen_addr.host.c_str(), metrics.port());
+    if (metrics_fd >= 0 || cfg.metrics.enabled())
+      LOG_INFO("metrics on http://%s/metrics", util::HostPort{metrics.host(), uint16_t(metrics.port())}.ToString().c_str());
     if (cluster) cluster->Start();
+    io::NotifyReady(ReadyStatus(listening, service));
   }
 
   uv_run(&loop, UV_RUN_DEFAULT);

@@ -3,6 +3,7 @@
 #include <CLI/CLI.hpp>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <string>
 #include <vector>
@@ -190,28 +191,38 @@ int main(int argc, char** argv) {
     if (peers_remove->parsed()) return cache_cli::PeersRemove(popts, remove_name);
   }
 
-  // serve
-  config::Config cfg;
-  if (config_path.empty()) {
-    cfg = config::Defaults();
-  } else {
-    auto parsed = config::ParseFile(config_path);
-    if (!parsed.ok()) return Fail(parsed.status().message());
-    cfg = std::move(*parsed);
-  }
-  if (!listen.empty()) cfg.server.listen = listen;
-  if (!cache_dir.empty()) cfg.cache.dir = cache_dir;
-  if (!log_format.empty()) cfg.log_format = log_format;
-  if (!upstream_flags.empty()) {
-    cfg.upstreams.clear();
-    for (const std::string& f : upstream_flags) {
-      auto u = config::ParseUpstreamFlag(f);
-      if (!u.ok()) return Fail(u.status().message());
-      cfg.upstreams.push_back(std::move(*u));
+  // serve: the config file (or the embedded defaults) with the command
+  // line's overrides, validated; read again the same way on SIGHUP.
+  daemon_main::ConfigLoader load = [=]() -> util::Result<config::Config> {
+    config::Config cfg;
+    if (config_path.empty()) {
+      cfg = config::Defaults();
+    } else {
+      auto parsed = config::ParseFile(config_path);
+      if (!parsed.ok()) return parsed.status();
+      cfg = std::move(*parsed);
     }
-    for (auto& u : cfg.upstreams) u.is_default = false;
-  }
-  util::Status st = config::Validate(&cfg);
-  if (!st.ok()) return Fail(st.message());
-  return daemon_main::Run(cfg);
+    if (!listen.empty()) cfg.server.listen = listen;
+    if (!cache_dir.empty()) cfg.cache.dir = cache_dir;
+    if (!log_format.empty()) cfg.log_format = log_format;
+    if (!upstream_flags.empty()) {
+      cfg.upstreams.clear();
+      for (const std::string& f : upstream_flags) {
+        auto u = config::ParseUpstreamFlag(f);
+        if (!u.ok()) return u.status();
+        cfg.upstreams.push_back(std::move(*u));
+      }
+      for (auto& u : cfg.upstreams) u.is_default = false;
+    }
+    // Under systemd, the node's key lives in StateDirectory= unless the config says otherwise.
+    const char* state_dir = std::getenv("STATE_DIRECTORY");
+    if (cfg.cluster.node_key_file.empty() && state_dir && *state_dir && !std::strchr(state_dir, ':'))
+      cfg.cluster.node_key_file = std::string(state_dir) + "/node.key";
+    util::Status st = config::Validate(&cfg);
+    if (!st.ok()) return st;
+    return cfg;
+  };
+  auto cfg = load();
+  if (!cfg.ok()) return Fail(cfg.status().message());
+  return daemon_main::Run(*cfg, load);
 }

@@ -655,7 +655,7 @@ util::Status Server::ListenUnix(const std::string& path) {
   return util::Status::Ok();
 }
 
-util::Status Server::Listen(const util::HostPort& addr) {
+void Server::CapConnectionsToFdLimit() {
   // libuv hides EMFILE (it accepts and drops what it cannot take), so the
   // bound is ours: connections stop short of the open file limit, leaving
   // descriptors for upstream and peer connections and the cache.
@@ -669,6 +669,10 @@ util::Status Server::Listen(const util::HostPort& addr) {
       LOG_WARN("http: at most %llu connections: %s is below max_connections %llu",
                (unsigned long long)fd_cap_, fd_cap_reason_.c_str(), (unsigned long long)options_.max_connections);
   }
+}
+
+util::Status Server::Listen(const util::HostPort& addr) {
+  CapConnectionsToFdLimit();
   sockaddr_storage ss;
   int rc = uv_ip4_addr(addr.host.c_str(), addr.port, reinterpret_cast<sockaddr_in*>(&ss));
   if (rc != 0) rc = uv_ip6_addr(addr.host.c_str(), addr.port, reinterpret_cast<sockaddr_in6*>(&ss));
@@ -684,12 +688,30 @@ util::Status Server::Listen(const util::HostPort& addr) {
   if (rc == 0) rc = uv_tcp_bind(tcp_listener_.get(), reinterpret_cast<sockaddr*>(&ss), 0);
   if (rc == 0) rc = uv_listen(tcp_listener_.stream(), 511, OnConnection);
   if (rc != 0) return util::Status::IoError("cannot listen on " + addr.ToString() + ": " + uv_strerror(rc));
+  NoteBoundPort();
+  return util::Status::Ok();
+}
+
+util::Status Server::ListenFd(int fd) {
+  CapConnectionsToFdLimit();
+  phase_ = Phase::kListening;
+  int rc = tcp_listener_.Init(env_.loop, this, uv_tcp_init);
+  if (rc == 0) rc = uv_tcp_open(tcp_listener_.get(), fd);
+  // Already listening (the service manager did it); listen(2) again only sets the backlog.
+  if (rc == 0) rc = uv_listen(tcp_listener_.stream(), 511, OnConnection);
+  if (rc != 0) return util::Status::IoError("cannot listen on inherited socket " + std::to_string(fd) + ": " + uv_strerror(rc));
+  NoteBoundPort();
+  return util::Status::Ok();
+}
+
+void Server::NoteBoundPort() {
   sockaddr_storage bound;
   int len = sizeof(bound);
   uv_tcp_getsockname(tcp_listener_.get(), reinterpret_cast<sockaddr*>(&bound), &len);
   port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
-  return util::Status::Ok();
+  char name[INET6_ADDRSTRLEN] = "";
+  if (uv_ip_name(reinterpret_cast<sockaddr*>(&bound), name, sizeof name) == 0) host_ = name;
 }
 
 void Server::NoteRefused(const char* why, bool limit) {

@@ -225,7 +225,12 @@ class Server {
   // is created mode 0600 inside a private directory and renamed into place,
   // so it is never reachable with wider permissions. Errors: IoError.
   util::Status ListenUnix(const std::string& path);
+  // Serves a TCP socket already bound and listening (socket activation:
+  // LISTEN_FDS); the server owns `fd` from then on. Errors: IoError.
+  util::Status ListenFd(int fd);
   int port() const { return port_; }
+  // The address bound (Listen, ListenFd), as text: "127.0.0.1", "::".
+  const std::string& host() const { return host_; }
   // Stops accepting, lets in-flight responses finish for up to grace_ms, then
   // closes whatever is left. `done` fires once, later, after every
   // connection and the listener closed.
@@ -248,6 +253,9 @@ class Server {
   io::Handle<uv_timer_t> grace_timer_;
   bool unix_ = false;
   std::string unix_path_;  // unlinked at shutdown
+  void CapConnectionsToFdLimit();
+  void NoteBoundPort();
+  std::string host_;
   enum class Phase { kIdle, kListening, kDraining, kDone } phase_ = Phase::kIdle;
   int port_ = 0;
   std::unordered_set<Connection*> connections_;

@@ -238,3 +238,38 @@ TEST_CASE("config: each error names the key") {
     CHECK(c.status().message().find('\n') == std::string::npos);
   }
 }
+
+TEST_CASE("config: a reload names what needs a restart, and only that") {
+  config::Config a = config::Defaults();
+  config::Config b = a;
+  CHECK(config::RestartKeys(a, b).empty());
+  b.log_level = "debug";
+  b.log_format = "json";
+  b.access_log = false;
+  CHECK(config::RestartKeys(a, b).empty());  // [log] applies live
+  b.server.listen = "127.0.0.1:6000";
+  b.metrics.listen = "";
+  b.upstreams[0].tag_ttl_ms = 1;
+  b.cluster.seeds = {"http://10.0.0.1:5000"};
+  CHECK(config::RestartKeys(a, b) == std::vector<std::string>{"server.listen", "metrics.listen", "cluster", "upstream"});
+}
+
+TEST_CASE("config: [metrics] listen and [log] format are checked") {
+  auto ok = config::LoadString("[metrics]\nlisten = \"127.0.0.1:9100\"\n[log]\nformat = \"json\"\naccess = false\n"
+                               "[[upstream]]\nregistry = \"r\"\nurl = \"http://127.0.0.1:1\"\n", "t");
+  REQUIRE(ok.ok());
+  CHECK(ok->metrics.listen_addr.port == 9100);
+  CHECK(ok->log_format == "json");
+  CHECK_FALSE(ok->access_log);
+  CHECK(config::LoadString("[[upstream]]\nregistry = \"r\"\nurl = \"http://127.0.0.1:1\"\n", "t")->metrics.listen.empty());
+  CHECK(config::Defaults().metrics.listen == "127.0.0.1:9464");
+  auto bad = config::LoadString("[metrics]\nlisten = \"nowhere\"\n[[upstream]]\nregistry = \"r\"\nurl = \"http://x:1\"\n", "t");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.status().message().find("metrics.listen") != std::string::npos);
+  auto same = config::LoadString("[server]\nlisten = \"127.0.0.1:5000\"\n[metrics]\nlisten = \"127.0.0.1:5000\"\n"
+                                 "[[upstream]]\nregistry = \"r\"\nurl = \"http://x:1\"\n", "t");
+  CHECK_FALSE(same.ok());
+  auto fmt = config::LoadString("[log]\nformat = \"xml\"\n[[upstream]]\nregistry = \"r\"\nurl = \"http://x:1\"\n", "t");
+  REQUIRE_FALSE(fmt.ok());
+  CHECK(fmt.status().message().find("log.format") != std::string::npos);
+}
