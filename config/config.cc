@@ -495,6 +495,16 @@ size_t LineOfNonAscii(const std::string& text) {
   return 0;
 }
 
+util::Status CheckTomlSyntax(const std::string& text, const std::string& source_name) {
+  if (size_t line = LineOfNonAscii(text))
+    return Status::InvalidArgument(source_name + ":" + std::to_string(line) + ": a non-ASCII character");
+  toml::parse_result parsed = toml::parse(text, source_name);
+  if (parsed) return Status::Ok();
+  std::ostringstream msg;
+  msg << source_name << ":" << parsed.error().source().begin.line << ": " << parsed.error().description();
+  return Status::InvalidArgument(msg.str());
+}
+
 util::Result<Config> ParseString(const std::string& text, const std::string& source_name) {
   if (size_t line = LineOfNonAscii(text))
     return Status::InvalidArgument(source_name + ":" + std::to_string(line) +

@@ -169,6 +169,10 @@ util::Result<Config> LoadFile(const std::string& path);
 // As LoadString/LoadFile without Validate(), for callers that apply command-line
 // overrides first and validate after.
 util::Result<Config> ParseString(const std::string& text, const std::string& source_name);
+// Whether `text` is TOML georeg can read (ASCII; the parser and guards the
+// config uses), for other tools' files (containerd's hosts.toml).
+// Errors: InvalidArgument naming the line.
+util::Status CheckTomlSyntax(const std::string& text, const std::string& source_name);
 util::Result<Config> ParseFile(const std::string& path);
 
 // Checks cross-field rules and fills derived fields: at least one upstream,

@@ -12,6 +12,7 @@
 #include "push/htpasswd.h"
 #include "src/cache_cli.h"
 #include "src/replication_cli.h"
+#include "src/runtime_cli.h"
 #include "src/daemon.h"
 
 namespace {
@@ -124,12 +125,33 @@ int main(int argc, char** argv) {
   repl_status->add_option("--image", ropts.image, "REPOSITORY:TAG")->required();
   for (CLI::App* sub : {repl_create, repl_list, repl_show, repl_update, repl_delete, repl_status}) sub->fallthrough();
 
+  // georeg containerd|podman configure: point the host's runtime at georeg.
+  runtime_cli::Options copts_rt;
+  CLI::App* containerd_cmd = app.add_subcommand("containerd", "Point containerd at georeg (docs/containerd.md)");
+  containerd_cmd->require_subcommand(1);
+  CLI::App* containerd_configure =
+      containerd_cmd->add_subcommand("configure", "Write certs.d/<registry>/hosts.toml with georeg first");
+  CLI::App* podman_cmd = app.add_subcommand("podman", "Point podman, buildah and CRI-O at georeg (docs/containerd.md)");
+  podman_cmd->require_subcommand(1);
+  CLI::App* podman_configure =
+      podman_cmd->add_subcommand("configure", "Write a registries.conf.d drop-in with georeg as every registry's mirror");
+  for (CLI::App* sub : {containerd_configure, podman_configure}) {
+    sub->add_option("-c,--config", copts_rt.config, "georeg's config: its listen address, upstreams, own registry");
+    sub->add_option("--endpoint", copts_rt.endpoint, "the daemon's URL (default: http://<server.listen>)");
+    sub->add_option("--registry", copts_rt.registries, "a registry to configure (repeatable; default: every upstream)");
+  }
+  containerd_configure->add_option("--dir", copts_rt.dir, "containerd's hosts directory (default /etc/containerd/certs.d)");
+  containerd_configure->add_option("--capabilities", copts_rt.capabilities, "of the georeg host (default pull,resolve)");
+  podman_configure->add_option("--dir", copts_rt.dir, "the drop-in directory (default /etc/containers/registries.conf.d)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
 
+  if (containerd_configure->parsed()) return runtime_cli::ContainerdConfigure(copts_rt);
+  if (podman_configure->parsed()) return runtime_cli::PodmanConfigure(copts_rt);
   if (app.got_subcommand("version")) {
     std::printf("georeg %s\n", GEOREG_VERSION);
     return 0;

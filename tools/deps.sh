@@ -8,7 +8,8 @@ set -euo pipefail
 BUILD=(meson ninja-build pkg-config g++ libuv1-dev node-llhttp liblmdb-dev libxxhash-dev libmbedtls-dev ca-certificates
        libtomlplusplus-dev nlohmann-json3-dev libcli11-dev nettle-dev catch2 libcrypt-dev libsystemd-dev)
 TEST=(lmdb-utils docker-registry skopeo containerd curl jq python3 iproute2 iptables procps openssl
-      nginx-light apache2-utils util-linux clang-14 libclang-rt-14-dev python3-cryptography prometheus)
+      nginx-light apache2-utils util-linux clang-14 libclang-rt-14-dev python3-cryptography prometheus
+      podman docker.io)
 
 want=("${BUILD[@]}")
 [ "${1:-build}" = test ] && want+=("${TEST[@]}")

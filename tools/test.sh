@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# test.sh: installs what is missing, builds, and runs every test twice: with
-# the normal build and with AddressSanitizer + UndefinedBehaviorSanitizer;
-# then builds the libFuzzer harnesses with clang and runs each for
-# fuzz_seconds (meson_options.txt). Warnings are errors in every build.
+# test.sh: installs what is missing, builds, and runs the tests twice: the
+# normal build runs the unit tests, the gossip simulator and the end-to-end
+# integration tests (tests/meson.build, release_too); the build with
+# AddressSanitizer + UndefinedBehaviorSanitizer runs the unit tests and
+# every integration test. Then it builds the libFuzzer harnesses with clang
+# and runs each for fuzz_seconds (meson_options.txt). Warnings are errors in
+# every build. Each phase prints how long it took.
 # Needs root (integration tests run docker-registry, containerd, skopeo).
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -12,17 +15,19 @@ export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 
 status=0
+started=$SECONDS
+phase() { echo "==== $1 (at $((SECONDS - started)) s)"; }
 run_suite() {  # BUILD_DIR [meson setup options]
   local dir="$1"; shift
   rm -f "$dir/meson-logs/testlog.json"  # counted at the end: never a stale one
-  echo "==== $dir: build"
+  phase "$dir: build"
   if [ ! -f "$dir/build.ninja" ]; then
     meson setup "$dir" "$@" >/dev/null || return 1
   else
     meson configure "$dir" "$@" >/dev/null || return 1  # an older checkout's options
   fi
   ninja -C "$dir" || return 1
-  echo "==== $dir: test"
+  phase "$dir: test"
   meson test -C "$dir" --print-errorlogs
 }
 run_suite build -Dwerror=true || status=1
@@ -34,16 +39,20 @@ run_suite build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=fal
 run_fuzz() {
   local dir=build-fuzz
   rm -f "$dir/meson-logs/testlog.json"
-  echo "==== $dir: build"
+  phase "$dir: build"
   if [ ! -f "$dir/build.ninja" ]; then
     CC=clang-14 CXX=clang++-14 meson setup "$dir" -Dfuzz=true -Dwerror=true -Db_sanitize=address,undefined \
       -Db_lundef=false -Doptimization=1 >/dev/null || return 1
   fi
-  ninja -C "$dir" || return 1
-  echo "==== $dir: fuzz"
-  meson test -C "$dir" --suite fuzz --print-errorlogs --verbose
+  # Only the harnesses: the daemon and the unit tests were built twice above.
+  local targets
+  targets=$(cd tests/fuzz && ls fuzz_*.cc | sed 's|^fuzz_\(.*\)\.cc$|tests/fuzz/fuzz_\1 tests/fuzz/replay_\1|')
+  ninja -C "$dir" $targets || return 1
+  phase "$dir: fuzz"
+  meson test -C "$dir" --suite fuzz --no-rebuild --print-errorlogs --verbose
 }
 run_fuzz || status=1
+phase "done"
 # One closing line for CI, counting every meson test of both builds
 # (a build that failed to compile counts as one failure).
 python3 - build build-asan build-fuzz <<'PY'

@@ -104,4 +104,11 @@ Result<Cidr> ParseCidr(const std::string& text) {
   return c;
 }
 
+std::string RegistryPathComponent(std::string_view registry) {
+  std::string out(registry);
+  for (char& c : out)
+    if (c == ':') c = '_';
+  return out;
+}
+
 }  // namespace util

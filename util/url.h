@@ -32,6 +32,11 @@ struct Url {
 // Errors: InvalidArgument naming what is wrong.
 Result<Url> ParseUrl(std::string_view text);
 
+// A registry ("host" or "host:port") as one path component of a mirror
+// location ("127.0.0.1:5000/localhost_5001"): ':' becomes '_', which no host
+// name holds and a reference path allows.
+std::string RegistryPathComponent(std::string_view registry);
+
 // An IPv4 or IPv6 network, "10.0.0.0/8" or "fd00::/8".
 struct Cidr {
   bool v6 = false;

@@ -148,7 +148,7 @@ bool PercentDecode(std::string_view in, std::string* out) {
   return true;
 }
 
-Route RouteRequest(std::string_view method, std::string_view target) {
+Route RouteRequest(std::string_view method, std::string_view target, const RegistryLookup& registry_for) {
   std::string_view path = target, query;
   if (size_t q = target.find('?'); q != std::string_view::npos) {
     path = target.substr(0, q);
@@ -173,6 +173,22 @@ Route RouteRequest(std::string_view method, std::string_view target) {
     return r;
   }
   std::string_view rest = path.substr(4);
+  if (!r.ns && registry_for) {
+    size_t slash = rest.find('/');
+    std::string_view first = rest.substr(0, slash);
+    bool hostlike = first.find_first_of(".:_") != std::string_view::npos || first == "localhost";
+    std::string_view after = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+    // Something must be left to name a repository: /v2/quay.io/manifests/v1
+    // is the repository "quay.io" of the default upstream.
+    bool named_after = !after.empty() && after.rfind("manifests/", 0) != 0 && after.rfind("blobs/", 0) != 0 &&
+                       after.rfind("tags/", 0) != 0 && after.rfind("referrers/", 0) != 0;
+    std::optional<std::string> registry = named_after && hostlike ? registry_for(first) : std::nullopt;
+    if (registry) {
+      r.ns = std::move(*registry);
+      r.ns_from_path = true;
+      rest = rest.substr(slash + 1);
+    }
+  }
   auto named = [&](std::string_view name, RouteKind kind) -> Route {
     if (!ValidRepositoryName(name)) return Error(ErrorCode::kNameInvalid, 400, "invalid repository name");
     r.name = std::string(name);

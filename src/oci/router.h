@@ -9,6 +9,7 @@
 // mirrored namespaces.
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -81,13 +82,24 @@ struct Route {
   std::optional<uint64_t> n;             // ?n= (kTagsList)
   std::string last;                      // ?last= (kTagsList), a valid tag when present
   std::string artifact_type;             // ?artifactType= (kReferrers)
+  bool ns_from_path = false;             // ns came from a path prefix (/v2/quay.io/...), not ?ns=
   // For kError:
   ErrorCode error = ErrorCode::kUnsupported;
   int status = 404;
   std::string message;
 };
 
-Route RouteRequest(std::string_view method, std::string_view target);
+// `registry_for`, when given, names the registries a path may start with:
+// without ?ns=, a first path component that looks like a host (a '.', a
+// ':', a '_' or "localhost") for which it returns a registry is taken as
+// ns= (the registry it returned) and left out of the name. That is how
+// runtimes that send no ns= reach every upstream: a mirror location
+// "127.0.0.1:5000/quay.io" makes them ask for /v2/quay.io/<name>/...
+// (podman, CRI-O, buildah). A registry with a port is written with '_' for
+// ':' there ("127.0.0.1:5000/localhost_5001"; util::RegistryPathComponent):
+// a reference path cannot hold a ':'.
+using RegistryLookup = std::function<std::optional<std::string>(std::string_view component)>;
+Route RouteRequest(std::string_view method, std::string_view target, const RegistryLookup& registry_for = {});
 
 // Decodes %XX escapes; returns false on a malformed escape.
 bool PercentDecode(std::string_view in, std::string* out);

@@ -181,7 +181,23 @@ void Service::Handle(const std::shared_ptr<http::Exchange>& ex) {
     });
     return;
   }
-  HandleRoute(oci::RouteRequest(req.method, req.target), ex, peers::Hop::kClient);
+  // A path prefix may name the registry (runtimes that send no ns=).
+  HandleRoute(oci::RouteRequest(req.method, req.target,
+                                [this](std::string_view component) { return RegistryNamed(component); }),
+              ex, peers::Hop::kClient);
+}
+
+std::optional<std::string> Service::RegistryNamed(std::string_view component) {
+  std::string name(component);
+  if (own_.enabled() && util::RegistryPathComponent(own_.name()) == name) return own_.name();
+  // As written, then (a port) with the last '_' as the ':' it stands for.
+  std::vector<std::string> candidates = {name};
+  if (size_t u = name.rfind('_'); u != std::string::npos) candidates.push_back(name.substr(0, u) + ":" + name.substr(u + 1));
+  for (const std::string& c : candidates) {
+    if (c.find('_') != std::string::npos) continue;  // never a host name
+    if (Upstream* up = upstreams_->Select(std::optional<std::string>(c))) return up->config.registry;
+  }
+  return std::nullopt;
 }
 
 void Service::HandleRoute(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop) {

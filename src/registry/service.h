@@ -71,6 +71,8 @@ class Service {
   const cache::BlobIndex& blob_index() const { return keeper_.index(); }
 
  private:
+  // The registry a mirror path's first component names (RouteRequest), if any.
+  std::optional<std::string> RegistryNamed(std::string_view component);
   // A client request, or a peer's (hop kOwner or kPeer).
   void HandleRoute(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
   // `up` is null for the own registry: no upstream, its holders first.

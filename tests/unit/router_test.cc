@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 
 #include "src/oci/router.h"
+#include "util/url.h"
 
 using oci::ErrorCode;
 using oci::RouteKind;
@@ -118,4 +119,40 @@ TEST_CASE("router: errors carry the OCI code and status") {
     CHECK(r.status == c.status);
   }
   CHECK(std::string(oci::ErrorCodeName(ErrorCode::kBlobUnknown)) == "BLOB_UNKNOWN");
+}
+
+TEST_CASE("router: a path prefix naming a registry stands for ?ns= (runtimes that send none)") {
+  auto known = [](std::string_view r) -> std::optional<std::string> {
+    if (r == "quay.io" || r == "localhost") return std::string(r);
+    if (r == "127.0.0.1_5001") return "127.0.0.1:5001";  // a port, as a path writes it
+    return std::nullopt;
+  };
+  auto r = RouteRequest("GET", "/v2/quay.io/prometheus/node-exporter/manifests/v1", known);
+  REQUIRE(r.kind == RouteKind::kManifest);
+  CHECK(*r.ns == "quay.io");
+  CHECK(r.ns_from_path);
+  CHECK(r.name == "prometheus/node-exporter");
+  r = RouteRequest("HEAD", "/v2/127.0.0.1_5001/app/blobs/sha256:" + std::string(64, 'a'), known);
+  REQUIRE(r.kind == RouteKind::kBlob);
+  CHECK(*r.ns == "127.0.0.1:5001");
+  CHECK(r.name == "app");
+  r = RouteRequest("POST", "/v2/localhost/team/app/blobs/uploads/", known);
+  CHECK(r.kind == RouteKind::kUploadStart);
+  CHECK(*r.ns == "localhost");
+  // Not a prefix: an unknown host, a component that is no host, ?ns= given, or nothing after it.
+  r = RouteRequest("GET", "/v2/ghcr.io/app/manifests/v1", known);
+  CHECK(r.name == "ghcr.io/app");
+  CHECK_FALSE(r.ns);
+  r = RouteRequest("GET", "/v2/library/alpine/manifests/v1",
+                   [](std::string_view c) { return std::optional<std::string>(std::string(c)); });
+  CHECK(r.name == "library/alpine");
+  CHECK_FALSE(r.ns);
+  r = RouteRequest("GET", "/v2/quay.io/app/manifests/v1?ns=docker.io", known);
+  CHECK(r.name == "quay.io/app");
+  CHECK(*r.ns == "docker.io");
+  CHECK_FALSE(r.ns_from_path);
+  CHECK(RouteRequest("GET", "/v2/quay.io/manifests/v1", known).kind == RouteKind::kManifest);  // repo "quay.io"
+  CHECK(util::RegistryPathComponent("127.0.0.1:5001") == "127.0.0.1_5001");
+  // A ':' in a path: never a valid name.
+  CHECK(RouteRequest("GET", "/v2/10.0.0.1:5000/app/manifests/v1", known).status == 400);
 }
