@@ -279,6 +279,7 @@ void GossipNode::Receive(const Message& m, uint64_t now_ms, uint64_t physical_ms
   if (left_) return;
   ++stats_.messages_received;
   for (const auto& r : m.members) MergeMember(r, now_ms, physical_ms);
+  if (auto it = members_.find(m.from); it != members_.end()) it->second.last_heard_ms = now_ms;
   // After the members: a revocation is checked against its signer's key,
   // which may have arrived in this message.
   for (const auto& r : m.revocations) ApplyRevocation(r);

@@ -64,6 +64,7 @@ struct Member {
   uint64_t state_since_ms = 0;   // when this node applied the current state
   double rtt_ms = -1;            // smoothed round-trip time of direct probes; <0: none yet
   uint64_t summary_version = 0;  // the newest digest-summary version it announced
+  uint64_t last_heard_ms = 0;    // when a message from it last arrived (0: never)
   bool live() const { return record.state == MemberState::kAlive || record.state == MemberState::kSuspect; }
 
   // Smooths an RTT sample in as TCP does (RFC 6298): 7/8 old + 1/8 new, and

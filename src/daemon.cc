@@ -26,6 +26,7 @@
 #include "src/telemetry/access_log.h"
 #include "src/telemetry/metrics_page.h"
 #include "src/telemetry/request_metrics.h"
+#include "src/telemetry/status_page.h"
 #include "util/log.h"
 
 namespace daemon_main {
@@ -162,7 +163,10 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
     request_metrics.Record(r);
     if (access_log) telemetry::LogAccess(r);
   };
-  http::Server server(env, opts, [&service](const std::shared_ptr<http::Exchange>& ex) { service.Handle(ex); });
+  telemetry::StatusPage status_page(cfg, &service, cluster.get(), clock.WallMs(), &clock);
+  http::Server server(env, opts, [&service, &status_page](const std::shared_ptr<http::Exchange>& ex) {
+    if (!status_page.Handle(ex)) service.Handle(ex);
+  });
 
   // One way down, for a signal and for a failed start alike: peers learn
   // first that we leave, then the listeners stop, in-flight responses get

@@ -13,6 +13,7 @@
 #include "src/cache_cli.h"
 #include "src/replication_cli.h"
 #include "src/runtime_cli.h"
+#include "src/status_cli.h"
 #include "src/daemon.h"
 
 namespace {
@@ -144,12 +145,20 @@ int main(int argc, char** argv) {
   containerd_configure->add_option("--capabilities", copts_rt.capabilities, "of the georeg host (default pull,resolve)");
   podman_configure->add_option("--dir", copts_rt.dir, "the drop-in directory (default /etc/containers/registries.conf.d)");
 
+  // georeg status: one node's view of itself and the fleet.
+  status_cli::Options sopts;
+  CLI::App* status_cmd = app.add_subcommand("status", "This node, its peers, cache, upstreams and replications");
+  status_cmd->add_option("--endpoint", sopts.endpoint, "URL of any node (default: the local daemon)");
+  status_cmd->add_option("-c,--config", sopts.config, "config file to find the local daemon's listen address in");
+  status_cmd->add_option("-o,--output", sopts.output, "table (default) or json")->check(CLI::IsMember({"table", "json"}));
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
 
+  if (status_cmd->parsed()) return status_cli::Status(sopts);
   if (containerd_configure->parsed()) return runtime_cli::ContainerdConfigure(copts_rt);
   if (podman_configure->parsed()) return runtime_cli::PodmanConfigure(copts_rt);
   if (app.got_subcommand("version")) {

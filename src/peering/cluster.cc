@@ -656,6 +656,8 @@ nlohmann::json Cluster::StatusJson() const {
                        {"rtt_ms", m.rtt_ms < 0 ? nlohmann::json(nullptr) : nlohmann::json(m.rtt_ms)},
                        {"min_rtt_ms", m.min_rtt_ms() < 0 ? nlohmann::json(nullptr) : nlohmann::json(m.min_rtt_ms())},
                        {"quarantined", Quarantined(name)},
+                       {"last_contact_ms",
+                        m.last_heard_ms ? nlohmann::json(env_.clock->NowMs() - m.last_heard_ms) : nlohmann::json(nullptr)},
                        {"summary_version", summary_book_.version(name)}});
   }
   const peers::GossipStats& g = node_.stats();

@@ -458,11 +458,13 @@ void Replicator::Handle(const std::shared_ptr<http::Exchange>& ex) {
   });
 }
 
-void Replicator::List(const std::shared_ptr<http::Exchange>& ex) {
+json Replicator::ListJson() {
   json out = json::array();
   for (const auto& [region, r] : Replications()) out.push_back(Resource(region, r));
-  RespondJson(ex, 200, out);
+  return out;
 }
+
+void Replicator::List(const std::shared_ptr<http::Exchange>& ex) { RespondJson(ex, 200, ListJson()); }
 
 void Replicator::Show(const std::shared_ptr<http::Exchange>& ex, const std::string& region) {
   auto reps = Replications();

@@ -75,6 +75,8 @@ class Replicator {
   // 0 for the others) and how long it has held, for /metrics. Nothing
   // without an own registry in a cluster.
   void Describe(util::Exposition* out);
+  // The replications as `replication list` shows them (empty without an own registry in a cluster).
+  nlohmann::json ListJson();
 
   static constexpr size_t kInFlight = 2;            // pre-fetches at once
   static constexpr size_t kCheckPerTick = 512;      // tags checked per tick

@@ -397,6 +397,26 @@ nlohmann::json Service::ContentStatsJson() const {
           {"fills_resumed", stats_.fills_resumed}};
 }
 
+nlohmann::json Service::StatusJson() {
+  const cache::BlobIndex& index = keeper_.index();
+  cache::Store::MapUse map = store_->Map();
+  nlohmann::json cache = {{"blobs", index.count()},
+                          {"bytes", index.stored_bytes()},
+                          {"budget", keeper_.budget()},
+                          {"hits", keeper_.hits()},
+                          {"misses", keeper_.misses()},
+                          {"evictions", keeper_.evictions()},
+                          {"fills_in_flight", fills_.size()},
+                          {"map_used", map.used_bytes},
+                          {"map_size", map.map_size}};
+  if (own_.enabled()) {
+    cache["registry"] = own_.name();
+    cache["registry_bytes"] = keeper_.own_bytes();
+    cache["registry_budget"] = own_budget_;
+  }
+  return {{"cache", cache}, {"upstreams", upstreams_->StatusJson()}, {"replications", replicator_.ListJson()}};
+}
+
 void Service::Describe(util::Exposition* out) {
   using T = util::Exposition::Type;
   uint64_t waiters = manifests_.coalesced_waiters();

@@ -67,6 +67,8 @@ class Service {
   // The registry's families for /metrics (docs/metrics.md): fills, cache,
   // map, verification, pushes, upstreams, replications. No store walk.
   void Describe(util::Exposition* out);
+  // For `georeg status` and the map: cache use, upstreams, replications.
+  nlohmann::json StatusJson();
   // The cached blobs, for the cluster's digest summary.
   const cache::BlobIndex& blob_index() const { return keeper_.index(); }
 

@@ -122,4 +122,22 @@ void UpstreamSet::Describe(util::Exposition* out) const {
   }
 }
 
+nlohmann::json UpstreamSet::StatusJson() const {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& u : upstreams_) {
+    const upstream::SessionStats& st = u->session->stats();
+    uint64_t responses = 0;
+    for (const auto& [code, n] : st.responses) responses += n;
+    const auto& rl = u->session->ratelimit_remaining();
+    out.push_back({{"registry", u->config.registry},
+                   {"url", u->config.url},
+                   {"default", u->config.is_default},
+                   {"up", st.up},
+                   {"responses", responses},
+                   {"failures", st.failures},
+                   {"ratelimit_remaining", rl ? nlohmann::json(*rl) : nlohmann::json(nullptr)}});
+  }
+  return out;
+}
+
 }  // namespace registry

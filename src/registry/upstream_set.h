@@ -17,6 +17,8 @@
 #include "config/config.h"
 #include "src/upstream/session.h"
 
+#include <nlohmann/json.hpp>
+
 namespace registry {
 
 struct Upstream {
@@ -45,6 +47,8 @@ class UpstreamSet {
   // The upstreams' families for /metrics: requests by registry and status
   // code, failures, duration, up, and Docker Hub's remaining pulls.
   void Describe(util::Exposition* out) const;
+  // For `georeg status`: each upstream's address, health and counters.
+  nlohmann::json StatusJson() const;
 
  private:
   UpstreamSet() = default;

@@ -210,6 +210,24 @@ expect_eq "  byte-identical" "$(dir_sums "$WORK/direct")" "$(dir_sums "$WORK/c/a
 took=$(wait_until 30 state_is r2h1 eastus "Succeeded Unavailable")
 check "eastus shows Unavailable once A is dead (${took}s)" test "$took" != timeout
 
+# ---- georeg status: one node's view of the fleet ----
+in_ns r2h1 "$GEOREG" status --endpoint http://127.0.0.1:5000 -o json >"$WORK/status.json"
+expect_eq "status: this node and its region" "r2h1 westeurope" "$(jq -r '.node.name + " " + .node.region' "$WORK/status.json")"
+expect_eq "  every peer with its region" "r1h1 eastus,r3h1 japaneast" \
+  "$(jq -r '[.peers[] | .name + " " + .region] | join(",")' "$WORK/status.json")"
+expect_eq "  the live peer alive, with an RTT and a recent contact" "alive true true" \
+  "$(jq -r '.peers[] | select(.name == "r3h1") | "\(.state) \(.min_rtt_ms != null) \(.last_contact_ms < 10000)"' "$WORK/status.json")"
+check "  the killed one not alive ($(jq -r '.peers[] | select(.name == "r1h1") | .state' "$WORK/status.json"))" \
+  test "$(jq -r '.peers[] | select(.name == "r1h1") | .state' "$WORK/status.json")" != alive
+expect_eq "  the replications with their status (westeurope was deleted)" "eastus Unavailable,japaneast Ready" \
+  "$(jq -r '[.replications[] | .name + " " + .status.displayStatus] | sort | join(",")' "$WORK/status.json")"
+check "  cache use and upstream health" jq -e '.cache.budget > 0 and .cache.registry_bytes > 0 and (.upstreams[0].up | type) == "boolean"' "$WORK/status.json"
+in_ns r2h1 "$GEOREG" status --endpoint http://127.0.0.1:5000 >"$WORK/status.txt"
+check "status -o table: peers and replications" bash -c "grep -q '^NODE r2h1  REGION westeurope' '$WORK/status.txt' &&
+  grep -qE '^r3h1 +japaneast +alive' '$WORK/status.txt' && grep -qE '^eastus +eastus +Succeeded +Unavailable' '$WORK/status.txt'"
+in_ns r2h1 "$GEOREG" status --endpoint http://127.0.0.1:9 >/dev/null 2>"$WORK/err"
+expect_eq "status of a node that is not there: exit 3" 3 $?
+
 stop_pid "$CONTAINERD_PID" >/dev/null
 for n in r2h1 r3h1; do
   stop_pid "${PID[$n]}"

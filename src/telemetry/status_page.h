@@ -1,0 +1,39 @@
+// GET /_georeg/v1/status on the registry listener: this node (name,
+// region, coordinates, version, uptime), its peers (state, RTT, last
+// contact), cache use, upstream health and the replications, as JSON.
+// What `georeg status` prints and the map page (/ui/) draws. Unsigned and
+// read-only, like /v2/: it names nodes and regions, never a credential.
+//
+// Borrows the service and cluster (cluster may be null); loop thread only.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "config/config.h"
+#include "src/http/server.h"
+#include "src/peering/cluster.h"
+#include "src/registry/service.h"
+
+namespace telemetry {
+
+class StatusPage {
+ public:
+  static constexpr const char* kPath = "/_georeg/v1/status";
+  StatusPage(const config::Config& cfg, registry::Service* service, peering::Cluster* cluster, uint64_t started_wall_ms,
+             const io::Clock* clock);
+  nlohmann::json Status() const;
+  // True when the request was for the status (answered); false: not ours.
+  bool Handle(const std::shared_ptr<http::Exchange>& ex) const;
+
+ private:
+  config::Node node_;
+  registry::Service* service_;
+  peering::Cluster* cluster_;
+  uint64_t started_wall_ms_;
+  const io::Clock* clock_;
+};
+
+}  // namespace telemetry
