@@ -9,7 +9,7 @@ BUILD=(meson ninja-build pkg-config g++ libuv1-dev node-llhttp liblmdb-dev libxx
        libtomlplusplus-dev nlohmann-json3-dev libcli11-dev nettle-dev catch2 libcrypt-dev libsystemd-dev)
 TEST=(lmdb-utils docker-registry skopeo containerd curl jq python3 iproute2 iptables procps openssl
       nginx-light apache2-utils util-linux clang-14 libclang-rt-14-dev python3-cryptography prometheus
-      podman docker.io)
+      podman docker.io chromium python3-websocket)
 
 want=("${BUILD[@]}")
 [ "${1:-build}" = test ] && want+=("${TEST[@]}")

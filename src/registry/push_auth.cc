@@ -39,7 +39,10 @@ Status PushAuth::Load(const std::string& path) {
 void PushAuth::Check(const std::shared_ptr<http::Exchange>& ex, std::function<void()> then) {
   auto challenge = [this, ex](int status, const char* code, const std::string& message) {
     auto headers = BaseHeaders();
-    headers.push_back({"WWW-Authenticate", "Basic realm=\"" + realm_ + "\", charset=\"UTF-8\""});
+    // The map page (/ui/) asks with X-Georeg-UI: a Basic challenge would make
+    // the browser open its own login dialog over the page's form.
+    const char* scheme = ex->request().Find("x-georeg-ui") ? "GeoregBasic" : "Basic";
+    headers.push_back({"WWW-Authenticate", std::string(scheme) + " realm=\"" + realm_ + "\", charset=\"UTF-8\""});
     headers.push_back({"Content-Type", "application/json"});
     ex->Respond(status, headers, OciErrorBody(code, message));
   };

@@ -2,6 +2,11 @@
 
 #include <unistd.h>
 
+#include <map>
+
+#include "peers/region_locations.h"
+#include "src/ui_assets.h"
+
 namespace telemetry {
 
 StatusPage::StatusPage(const config::Config& cfg, registry::Service* service, peering::Cluster* cluster,
@@ -41,12 +46,73 @@ nlohmann::json StatusPage::Status() const {
   }
   out["cluster"] = cluster_ != nullptr;
   out["peers"] = peers;
+  out["registry"] = out["cache"].contains("registry") ? out["cache"]["registry"] : json(nullptr);
+  // The regions, for the map: where each is (this node's from its config,
+  // the others' from the well-known cloud region names), how many nodes it
+  // has, its replication's status, and the RTT to it from here.
+  std::map<std::string, json> regions;
+  auto region = [&regions](const std::string& name) -> json& {
+    json& r = regions[name];
+    if (r.is_null()) {
+      r = {{"name", name}, {"nodes", 0}, {"live", 0}, {"replication", nullptr}, {"rtt_ms", nullptr},
+           {"latitude", nullptr}, {"longitude", nullptr}, {"placed_by", nullptr}};
+      if (auto at = peers::KnownRegionLocation(name)) {
+        r["latitude"] = at->latitude;
+        r["longitude"] = at->longitude;
+        r["placed_by"] = "builtin";
+      }
+    }
+    return r;
+  };
+  json& self = region(node_.region);
+  self["nodes"] = 1;
+  self["live"] = 1;
+  self["self"] = true;
+  if (node_.has_location) {
+    self["latitude"] = node_.latitude;
+    self["longitude"] = node_.longitude;
+    self["placed_by"] = "config";
+  }
+  for (const json& p : peers) {
+    json& r = region(p["region"].get<std::string>());
+    r["nodes"] = r["nodes"].get<int>() + 1;
+    std::string state = p["state"].get<std::string>();
+    if (state != "alive" && state != "suspect") continue;
+    r["live"] = r["live"].get<int>() + 1;
+    if (p["min_rtt_ms"].is_number() && (r["rtt_ms"].is_null() || p["min_rtt_ms"].get<double>() < r["rtt_ms"].get<double>()))
+      r["rtt_ms"] = p["min_rtt_ms"];
+  }
+  for (const json& rep : out["replications"]) {
+    json& r = region(rep["name"].get<std::string>());
+    r["replication"] = rep["status"]["displayStatus"];
+  }
+  json list = json::array();
+  for (auto& [name, r] : regions) list.push_back(std::move(r));
+  out["regions"] = list;
   return out;
 }
 
 bool StatusPage::Handle(const std::shared_ptr<http::Exchange>& ex) const {
   const http::Request& req = ex->request();
   std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
+  if (path == "/ui" || path == "/ui/" || path == "/ui/world.path") {
+    ex->outcome().kind = "ui";
+    if (req.method != "GET" && req.method != "HEAD") {
+      ex->Respond(405, {{"Content-Type", "text/plain"}, {"Allow", "GET, HEAD"}}, "method not allowed\n");
+    } else if (path == "/ui") {
+      ex->Respond(301, {{"Location", "/ui/"}, {"Content-Type", "text/plain"}}, "/ui/\n");
+    } else if (path == "/ui/") {
+      // Everything the page needs is on this server: nothing else may load.
+      ex->Respond(200, {{"Content-Type", "text/html; charset=utf-8"},
+                        {"Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"},
+                        {"X-Content-Type-Options", "nosniff"}},
+                  std::string(embedded::kIndexHtml));
+    } else {
+      ex->Respond(200, {{"Content-Type", "text/plain; charset=utf-8"}, {"Cache-Control", "max-age=86400"}},
+                  std::string(embedded::kWorldPath));
+    }
+    return true;
+  }
   if (path != kPath) return false;
   ex->outcome().kind = "api";
   if (req.method != "GET" && req.method != "HEAD") {

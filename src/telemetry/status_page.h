@@ -4,6 +4,10 @@
 // What `georeg status` prints and the map page (/ui/) draws. Unsigned and
 // read-only, like /v2/: it names nodes and regions, never a credential.
 //
+// It also serves the map: GET /ui/ (src/telemetry/ui/index.html) and the
+// world outline it draws, /ui/world.path (tools/world_outline.py), both
+// compiled in.
+//
 // Borrows the service and cluster (cluster may be null); loop thread only.
 #pragma once
 
@@ -25,7 +29,7 @@ class StatusPage {
   StatusPage(const config::Config& cfg, registry::Service* service, peering::Cluster* cluster, uint64_t started_wall_ms,
              const io::Clock* clock);
   nlohmann::json Status() const;
-  // True when the request was for the status (answered); false: not ours.
+  // True when the request was for the status or the map (answered); false: not ours.
   bool Handle(const std::shared_ptr<http::Exchange>& ex) const;
 
  private:

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <random>
 
+#include "peers/region_locations.h"
 #include "peers/bloom.h"
 #include "peers/gossip_node.h"
 #include "peers/hlc.h"
@@ -744,4 +745,18 @@ TEST_CASE("summary book: only region-mates, only newer versions, at most once pe
   book.Forget("eu-2");
   CHECK(book.version("eu-2") == 0);
   CHECK(book.version("us-1") == 0);
+}
+
+TEST_CASE("region locations: the well-known cloud region names, exactly as spelled") {
+  auto je = peers::KnownRegionLocation("japaneast");
+  REQUIRE(je);
+  CHECK(je->latitude == Approx(35.7));
+  CHECK(je->longitude == Approx(139.8));
+  CHECK(peers::KnownRegionLocation("us-east-1")->longitude == Approx(-77.4));  // AWS
+  CHECK(peers::KnownRegionLocation("europe-west4")->latitude == Approx(53.4));  // GCP
+  CHECK(peers::KnownRegionLocation("af-south-1"));    // the first name in the table
+  CHECK(peers::KnownRegionLocation("westus3"));       // the last
+  CHECK_FALSE(peers::KnownRegionLocation("JapanEast"));
+  CHECK_FALSE(peers::KnownRegionLocation("lab-basement"));
+  CHECK_FALSE(peers::KnownRegionLocation(""));
 }
