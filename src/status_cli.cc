@@ -6,7 +6,6 @@
 
 #include "src/node_api.h"
 #include "util/table.h"
-#include "util/units.h"
 
 namespace status_cli {
 
@@ -25,6 +24,20 @@ std::string Str(const json& j, const char* key, const char* none = "-") {
     return buf;
   }
   return it->dump();
+}
+
+// 4196756 -> "4.0MiB": a figure to read, not util::FormatSize's exact spelling.
+std::string Human(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double v = double(bytes);
+  int i = 0;
+  while (v >= 1024 && i < 4) {
+    v /= 1024;
+    ++i;
+  }
+  char buf[32];
+  std::snprintf(buf, sizeof buf, i ? "%.1f%s" : "%.0f%s", v, units[i]);
+  return buf;
 }
 
 uint64_t Num(const json& j, const char* key) {
@@ -50,13 +63,13 @@ std::string FormatStatus(const std::string& text) {
   std::string out;
   out += "NODE " + Str(node, "name") + "  REGION " + Str(node, "region") + "  VERSION " + Str(node, "version") +
          "  UP " + Str(node, "uptime_s") + "s\n";
-  out += "CACHE " + util::FormatSize(Num(cache, "bytes")) + " of " + util::FormatSize(Num(cache, "budget")) + ", " +
+  out += "CACHE " + Human(Num(cache, "bytes")) + " of " + Human(Num(cache, "budget")) + ", " +
          Str(cache, "blobs") + " blob(s), hits " + Str(cache, "hits") + ", misses " + Str(cache, "misses") +
-         ", evictions " + Str(cache, "evictions") + ", LMDB map " + util::FormatSize(Num(cache, "map_used")) + " of " +
-         util::FormatSize(Num(cache, "map_size")) + "\n";
+         ", evictions " + Str(cache, "evictions") + ", LMDB map " + Human(Num(cache, "map_used")) + " of " +
+         Human(Num(cache, "map_size")) + "\n";
   if (cache.contains("registry"))
-    out += "REGISTRY " + Str(cache, "registry") + " " + util::FormatSize(Num(cache, "registry_bytes")) + " of " +
-           util::FormatSize(Num(cache, "registry_budget")) + "\n";
+    out += "REGISTRY " + Str(cache, "registry") + " " + Human(Num(cache, "registry_bytes")) + " of " +
+           Human(Num(cache, "registry_budget")) + "\n";
   std::vector<std::vector<std::string>> rows;
   for (const json& u : st.value("upstreams", json::array()))
     rows.push_back({Str(u, "registry"), Str(u, "url"), u.value("up", false) ? "up" : "DOWN", Str(u, "responses"),

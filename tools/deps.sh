@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# deps.sh build|test: installs the Debian 12 packages georeg needs, only the
+# deps.sh build|test|demo: installs the Debian 12 packages georeg needs, only the
 # missing ones (apt-get update runs only when something is missing).
 # build: compiler, meson and the libraries. test: also the real components
 # the integration tests and benchmarks run (docker-registry, skopeo, containerd...).
@@ -11,8 +11,10 @@ TEST=(lmdb-utils docker-registry skopeo containerd curl jq python3 iproute2 ipta
       nginx-light apache2-utils util-linux clang-14 libclang-rt-14-dev python3-cryptography prometheus
       podman docker.io chromium python3-websocket)
 
+DEMO=(docker-registry skopeo curl jq python3)
 want=("${BUILD[@]}")
 [ "${1:-build}" = test ] && want+=("${TEST[@]}")
+[ "${1:-build}" = demo ] && want+=("${DEMO[@]}")
 
 missing=()
 for p in "${want[@]}"; do

@@ -71,7 +71,10 @@ void Service::HoldBlob(const util::Digest& d, const std::string& repo, std::vect
   route.kind = oci::RouteKind::kBlob;
   route.name = repo;
   route.digest = d;
-  peers::RoutePlan plan = PlanBlob(nullptr, d, peers::Hop::kFleet);
+  // Planned as a client's request here: the holders first, then the owners
+  // a client's HEAD or GET would ask (a push whose blobs a HEAD found on a
+  // peer, as mirror cache, finds them the same way at its manifest PUT).
+  peers::RoutePlan plan = PlanBlob(nullptr, d, peers::Hop::kClient);
   if (plan.steps.empty()) {
     env_.deferred->Post([this, d] { WakeFillWaiters(d); });
     return;
