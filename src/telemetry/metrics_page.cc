@@ -1,18 +1,14 @@
 #include "src/telemetry/metrics_page.h"
 
-#include <unistd.h>
-
 #include "src/telemetry/process_metrics.h"
+#include "src/telemetry/status_page.h"
 
 namespace telemetry {
 
 MetricsPage::MetricsPage(const config::Config& cfg, const RequestMetrics* requests, registry::Service* service,
                          peering::Cluster* cluster)
     : node_(cfg.node), requests_(requests), service_(service), cluster_(cluster) {
-  if (node_.name.empty()) {
-    char host[256] = "";
-    if (gethostname(host, sizeof host - 1) == 0) node_.name = host;
-  }
+  node_.name = NodeName(node_, cluster_);
 }
 
 std::string MetricsPage::Render() const {
@@ -21,7 +17,7 @@ std::string MetricsPage::Render() const {
   out.Family("georeg_build_info", T::kGauge, "Always 1; the georeg version that is running.");
   out.Sample({{"version", GEOREG_VERSION}}, 1);
   out.Family("georeg_node_info", T::kGauge, "Always 1; this node's name and region.");
-  out.Sample({{"node", cluster_ ? cluster_->name() : node_.name}, {"region", node_.region}}, 1);
+  out.Sample({{"node", node_.name}, {"region", node_.region}}, 1);
   requests_->Describe(&out);
   service_->Describe(&out);
   if (cluster_) cluster_->Describe(&out);

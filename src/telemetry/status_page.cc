@@ -9,19 +9,23 @@
 
 namespace telemetry {
 
+std::string NodeName(const config::Node& node, const peering::Cluster* cluster) {
+  if (cluster) return cluster->name();
+  if (!node.name.empty()) return node.name;
+  char host[256] = "";
+  return gethostname(host, sizeof host - 1) == 0 ? host : "";
+}
+
 StatusPage::StatusPage(const config::Config& cfg, registry::Service* service, peering::Cluster* cluster,
                        uint64_t started_wall_ms, const io::Clock* clock)
     : node_(cfg.node), service_(service), cluster_(cluster), started_wall_ms_(started_wall_ms), clock_(clock) {
-  if (node_.name.empty()) {
-    char host[256] = "";
-    if (gethostname(host, sizeof host - 1) == 0) node_.name = host;
-  }
+  node_.name = NodeName(node_, cluster_);
 }
 
 nlohmann::json StatusPage::Status() const {
   using nlohmann::json;
   uint64_t now = clock_->WallMs();
-  json node = {{"name", cluster_ ? cluster_->name() : node_.name},
+  json node = {{"name", node_.name},
                {"region", node_.region},
                {"version", GEOREG_VERSION},
                {"uptime_s", now > started_wall_ms_ ? (now - started_wall_ms_) / 1000 : 0},

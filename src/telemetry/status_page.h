@@ -23,6 +23,10 @@
 
 namespace telemetry {
 
+// This node's name as the metrics and the status give it: the cluster's
+// (which defaults to the host name), else [node] name, else the host name.
+std::string NodeName(const config::Node& node, const peering::Cluster* cluster);
+
 class StatusPage {
  public:
   static constexpr const char* kPath = "/_georeg/v1/status";
