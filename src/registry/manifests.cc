@@ -1,5 +1,7 @@
 #include "src/registry/manifests.h"
 
+#include "src/oci/media_types.h"
+
 #include <algorithm>
 
 #include <nlohmann/json.hpp>
@@ -21,12 +23,6 @@ constexpr const char* kManifestAccept =
     "application/vnd.docker.distribution.manifest.list.v2+json, "
     "application/vnd.docker.distribution.manifest.v2+json";
 
-std::string Trim(std::string_view s) {
-  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-  return std::string(s);
-}
-
 // The upstream is in trouble (as opposed to answering "no such thing").
 bool UpstreamDown(const Status& st, int status) {
   return !st.ok() || status >= 500 || status == 429 || status == 401 || status == 403;
@@ -39,47 +35,9 @@ std::string FetchKey(const std::string& registry, const std::string& name, const
 
 }  // namespace
 
-std::string ManifestMediaType(const std::string& content_type, const std::string& body) {
-  std::string media_type = Trim(content_type.substr(0, content_type.find(';')));
-  if (media_type.empty() || media_type == "application/json" || media_type == "application/octet-stream") {
-    auto j = nlohmann::json::parse(body, nullptr, false);
-    if (j.is_object() && j.contains("mediaType") && j["mediaType"].is_string()) media_type = j["mediaType"];
-  }
-  return media_type;
-}
-
-std::vector<util::Digest> IndexChildren(const std::string& media_type, const std::string& body, size_t max) {
-  std::vector<util::Digest> out;
-  if (media_type != "application/vnd.oci.image.index.v1+json" &&
-      media_type != "application/vnd.docker.distribution.manifest.list.v2+json")
-    return out;
-  auto j = nlohmann::json::parse(body, nullptr, false);
-  if (!j.is_object() || !j.contains("manifests") || !j["manifests"].is_array()) return out;
-  for (const auto& m : j["manifests"]) {
-    if (out.size() >= max) break;
-    if (!m.is_object() || !m.contains("digest") || !m["digest"].is_string()) continue;
-    if (auto d = util::Digest::Parse(m["digest"].get<std::string>()); d.ok()) out.push_back(*d);
-  }
-  return out;
-}
-
-bool AcceptsMediaType(const std::string* accept, const std::string& media_type) {
-  if (!accept || Trim(*accept).empty() || media_type.empty()) return true;
-  std::string_view rest = *accept;
-  while (!rest.empty()) {
-    size_t comma = rest.find(',');
-    std::string_view item = rest.substr(0, comma);
-    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
-    item = item.substr(0, item.find(';'));
-    std::string t = Trim(item);
-    if (t == "*/*" || t == media_type) return true;
-  }
-  return false;
-}
-
 void ServeManifest(const std::shared_ptr<http::Exchange>& ex, const util::Digest& digest, const cache::Manifest& m,
                    const std::string& stale_note) {
-  if (!AcceptsMediaType(ex->request().Find("accept"), m.media_type)) {
+  if (!oci::AcceptsMediaType(ex->request().Find("accept"), m.media_type)) {
     RespondOciError(ex, 404, "MANIFEST_UNKNOWN",
                     "the manifest is " + m.media_type + ", which the request's Accept header does not list");
     return;
@@ -457,7 +415,7 @@ void ManifestResolver::OnGetDone(const std::string& key, Status st) {
 void ManifestResolver::StoreAndServe(const std::string& key, const util::Digest& digest, bool from_peer) {
   Fetch* f = fetches_.at(key).get();
   const std::string& registry = f->upstream->config.registry;
-  std::string media_type = ManifestMediaType(f->media_type, f->body);
+  std::string media_type = oci::ManifestMediaType(f->media_type, f->body);
   auto m = std::make_shared<cache::Manifest>(cache::Manifest{media_type, std::move(f->body)});
   cache::Store* store = store_;
   std::string name = f->name, tag = f->tag, what = f->What();
@@ -466,7 +424,7 @@ void ManifestResolver::StoreAndServe(const std::string& key, const util::Digest&
   if (cluster_ && !tag.empty() && !f->confirmed_ms) cluster_->RecordTag(registry, name, tag, digest);
   // A prefetched index: its platform manifests follow, from the same node.
   std::vector<util::Digest> children =
-      f->prefetch ? IndexChildren(media_type, m->bytes, kMaxPrefetches) : std::vector<util::Digest>{};
+      f->prefetch ? oci::IndexChildren(media_type, m->bytes, kMaxPrefetches) : std::vector<util::Digest>{};
   Upstream* up = f->upstream;
   std::string origin = f->origin;
   writer_->Run(

@@ -7,6 +7,7 @@
 #include "push/replication.h"
 #include "push/tag_value.h"
 #include "src/peering/cluster.h"
+#include "src/oci/media_types.h"
 #include "src/registry/manifests.h"
 #include "src/registry/oci_errors.h"
 #include "util/log.h"
@@ -377,7 +378,7 @@ void OwnRegistry::FetchManifest(const std::string& target, std::optional<util::D
         return;
       }
       --fetches_;
-      cache::Manifest m{ManifestMediaType(at->media_type, at->body), at->body};
+      cache::Manifest m{oci::ManifestMediaType(at->media_type, at->body), at->body};
       StoreFetched(got, m, {step.name});
       done(Status::Ok(), got, m);
       *try_next = nullptr;

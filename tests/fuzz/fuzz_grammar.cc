@@ -8,7 +8,7 @@
 #include "push/htpasswd.h"
 #include "src/http/range.h"
 #include "src/oci/router.h"
-#include "src/registry/manifests.h"
+#include "src/oci/media_types.h"
 #include "src/upstream/www_authenticate.h"
 #include "util/digest.h"
 #include "util/url.h"
@@ -27,7 +27,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (r.kind == http::ByteRange::kPartial && (r.first > r.last || r.last >= size * 7919)) __builtin_trap();
   uint64_t first, last, total;
   if (http::ParseContentRange(s, &first, &last, &total) && (first > last || last >= total)) __builtin_trap();
-  (void)registry::AcceptsMediaType(&s, "application/vnd.oci.image.manifest.v1+json");
+  (void)oci::AcceptsMediaType(&s, "application/vnd.oci.image.manifest.v1+json");
   for (const auto& c : upstream::ParseWwwAuthenticate(s)) (void)c.Param("realm");
   auto u = util::ParseUrl(s);
   if (u.ok() && (u->host.empty() || u->port == 0 || u->path.empty() || u->path[0] != '/')) __builtin_trap();

@@ -13,6 +13,7 @@
 #include "src/registry/blob_fill.h"
 #include "src/registry/blob_probe.h"
 #include "src/registry/blob_stream.h"
+#include "src/oci/media_types.h"
 #include "src/registry/manifests.h"
 #include "src/registry/scrubber.h"
 #include "tests/unit/registry_fakes.h"
@@ -725,14 +726,14 @@ TEST_CASE("manifests: an index's children, bounded; nothing from other manifests
   std::string a = DigestOf("a").ToString(), b = DigestOf("b").ToString();
   std::string index = R"({"schemaVersion":2,"manifests":[{"digest":")" + a + R"("},{"digest":"nope"},{"size":3},)" +
                       R"({"digest":")" + b + R"("}]})";
-  auto kids = registry::IndexChildren("application/vnd.oci.image.index.v1+json", index, 16);
+  auto kids = oci::IndexChildren("application/vnd.oci.image.index.v1+json", index, 16);
   REQUIRE(kids.size() == 2);
   CHECK(kids[0].ToString() == a);
   CHECK(kids[1].ToString() == b);
-  CHECK(registry::IndexChildren("application/vnd.docker.distribution.manifest.list.v2+json", index, 1).size() == 1);
-  CHECK(registry::IndexChildren("application/vnd.oci.image.manifest.v1+json", index, 16).empty());
-  CHECK(registry::IndexChildren("application/vnd.oci.image.index.v1+json", "{not json", 16).empty());
-  CHECK(registry::IndexChildren("application/vnd.oci.image.index.v1+json", R"({"manifests":{}})", 16).empty());
+  CHECK(oci::IndexChildren("application/vnd.docker.distribution.manifest.list.v2+json", index, 1).size() == 1);
+  CHECK(oci::IndexChildren("application/vnd.oci.image.manifest.v1+json", index, 16).empty());
+  CHECK(oci::IndexChildren("application/vnd.oci.image.index.v1+json", "{not json", 16).empty());
+  CHECK(oci::IndexChildren("application/vnd.oci.image.index.v1+json", R"({"manifests":{}})", 16).empty());
 }
 
 TEST_CASE("scrubber: a chunk corrupted on disk is found, counted, and its blob leaves the cache") {
