@@ -256,6 +256,12 @@ class Connection : public Transport {
       r.body_bytes = ex->body_bytes_;
       r.duration_us = server_->env_.clock->NowUs() - ex->started_us_;
       r.outcome = ex->outcome_;
+      // A client may close the moment its last byte arrives, before the
+      // handler's End(): with the whole announced body handed over, that
+      // response was complete, not cut off.
+      if (ending == RequestRecord::Ending::kAborted && ex->head_sent_ && ex->body_bytes_ == ex->content_length_ &&
+          ex->content_length_ > 0)
+        r.ending = RequestRecord::Ending::kEnded;
     }
     on_done(r);
   }
@@ -582,6 +588,7 @@ void Exchange::SendHead(int status, const std::vector<Header>& headers, uint64_t
   if (!conn_ || head_sent_) return;
   head_sent_ = true;
   status_ = status;
+  content_length_ = content_length;
   conn_->SendHead(status, headers, content_length);
 }
 

@@ -201,6 +201,7 @@ class Exchange {
   bool head_sent_ = false;
   int status_ = 0;
   uint64_t body_bytes_ = 0;
+  uint64_t content_length_ = 0;  // as SendHead announced it
   uint64_t started_us_ = 0;  // set by the connection
   Outcome outcome_;
   std::function<void()> on_abort_;

@@ -349,3 +349,42 @@ TEST_CASE("server: every request is reported once as it finishes, with its statu
   CHECK(seen[2] == "GET /ok 200 5 0 blob/hit/cache");
   CHECK(loop.Close() == 0);
 }
+
+TEST_CASE("server: a client that closes right after the last byte, before End(), got a complete response") {
+  Loop loop;
+  http::ServerOptions so;
+  std::vector<int> endings;
+  so.on_done = [&](const http::RequestRecord& r) { endings.push_back(int(r.ending)); };
+  std::shared_ptr<http::Exchange> held, partial;
+  http::Server server(loop.env(), so, [&](const std::shared_ptr<http::Exchange>& ex) {
+    ex->SendHead(200, {}, 5);
+    if (ex->request().target == "/full") {
+      ex->Write("hello", 5, nullptr, nullptr);  // all of it, and no End() yet
+      held = ex;
+    } else {
+      ex->Write("he", 2, nullptr, nullptr);  // part of it
+      partial = ex;
+    }
+  });
+  REQUIRE(server.Listen({"127.0.0.1", 0}).ok());
+  upstream::Client full_client(loop.env(), Local(server.port()));
+  upstream::Client cut_client(loop.env(), Local(server.port()));
+  Outcome full, cut;
+  full_client.Start("GET", "/full", {}, Record(&full, [&] { full_client.Shutdown(); }));
+  upstream::FetchOptions quick;
+  quick.deadline_ms = 300;  // gives up on the missing bytes, closing its connection
+  cut_client.Start("GET", "/cut", {}, Record(&cut, [&] {
+                     cut_client.Shutdown();
+                     server.Shutdown(200, [] {});
+                   }),
+                   {}, quick);
+  uv_run(&loop.uv, UV_RUN_DEFAULT);
+  CHECK(full.body == "hello");
+  REQUIRE(endings.size() == 2);
+  std::sort(endings.begin(), endings.end());
+  CHECK(endings[0] == int(http::RequestRecord::Ending::kEnded));    // /full
+  CHECK(endings[1] == int(http::RequestRecord::Ending::kAborted));  // /cut
+  held.reset();
+  partial.reset();
+  CHECK(loop.Close() == 0);
+}
