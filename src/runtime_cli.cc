@@ -13,6 +13,7 @@
 
 #include "clients/runtime_config.h"
 #include "config/config.h"
+#include "src/node_api.h"
 
 namespace runtime_cli {
 
@@ -38,18 +39,11 @@ util::Result<Target> Resolve(const Options& o) {
     cfg = std::move(*parsed);
   }
   Target t;
-  if (!o.endpoint.empty()) {
-    auto url = util::ParseUrl(o.endpoint);
-    if (!url.ok() || url->scheme != "http" || (url->path != "/" && !url->path.empty()))
-      return util::Status::InvalidArgument("--endpoint '" + o.endpoint + "' must be http://HOST:PORT");
-    t.hostport = util::HostPort{url->host, url->port}.ToString();
-  } else {
-    util::HostPort l = cfg.server.listen_addr;
-    // A wildcard listener is reached on loopback.
-    if (l.host == "0.0.0.0" || l.host.empty()) l.host = "127.0.0.1";
-    if (l.host == "::") l.host = "::1";
-    t.hostport = l.ToString();
-  }
+  // Where the daemon is, as every CLI command finds it (a wildcard listener on loopback).
+  auto url = node_api::EndpointOf(o.endpoint, o.config);
+  if (!url.ok() || url->scheme != "http" || (url->path != "/" && !url->path.empty()))
+    return util::Status::InvalidArgument("--endpoint '" + o.endpoint + "' must be http://HOST:PORT");
+  t.hostport = util::HostPort{url->host, url->port}.ToString();
   t.endpoint = "http://" + t.hostport;
   for (const auto& u : cfg.upstreams) {
     t.upstreams.push_back(u.registry);
