@@ -81,17 +81,24 @@ for d in sys.argv[1:]:
     path = os.path.join(d, "meson-logs", "testlog.json")
     if not os.path.exists(path):
         failed += 1
+        print(f"FAILED {d}: no test log (the build failed)")
         continue
     logs = [path] + ([os.path.join(d, "meson-logs", "simlog.json")] if d == "build" else [])
     for log in logs:
         if not os.path.exists(log):
             failed += 1  # the simulator's log is missing: it did not run
+            print(f"FAILED {d}: {os.path.basename(log)} is missing")
             continue
         for line in open(log):
             if line.strip():
-                ok = json.loads(line).get("result") == "OK"
+                rec = json.loads(line)
+                ok = rec.get("result") == "OK"
                 passed += ok
                 failed += not ok
+                if not ok:  # named at the end, with its last lines, where a log's tail shows it
+                    print(f"FAILED {d}: {rec.get('name')} ({rec.get('result')}, {rec.get('duration', 0):.0f} s)")
+                    for out in (rec.get("stdout") or "").splitlines()[-25:]:
+                        print(f"  | {out[:300]}")
 print(f"overall: {passed} passed, {failed} failed")
 PY
 exit $status
