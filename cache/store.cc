@@ -247,6 +247,21 @@ void Store::ReleaseMapped(std::span<const uint8_t> bytes) {
   if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
+void Store::NoteMap() {
+  MDB_envinfo info;
+  mdb_filehandle_t fd;
+  if (mdb_env_info(env_, &info) == 0 && mdb_env_get_fd(env_, &fd) == 0) {
+    map_base_ = static_cast<const uint8_t*>(info.me_mapaddr);
+    map_size_ = info.me_mapsize;
+    data_fd_ = fd;
+  }
+}
+
+Store::FileSpan Store::FileOf(std::span<const uint8_t> bytes) const {
+  if (!map_base_ || bytes.data() < map_base_ || bytes.data() + bytes.size() > map_base_ + map_size_) return {};
+  return {data_fd_, static_cast<uint64_t>(bytes.data() - map_base_)};
+}
+
 uint64_t ChunkChecksum(std::span<const uint8_t> payload) {
   return XXH3_64bits(payload.data(), payload.size());
 }
@@ -281,6 +296,7 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options) {
     return FromMdb(rc, "configure environment");
   rc = mdb_env_open(s->env_, options.dir.c_str(), MDB_NOTLS | MDB_NOSYNC, 0640);
   if (rc) return FromMdb(rc, ("open cache " + options.dir).c_str());
+  s->NoteMap();
   int dead = 0;
   mdb_reader_check(s->env_, &dead);  // clear reader slots of killed processes
   if (dead) LOG_INFO("cache: cleared %d stale reader slot(s)", dead);
@@ -337,6 +353,7 @@ Result<std::unique_ptr<Store>> Store::OpenReadOnly(std::unique_ptr<Store> s, con
   rc = mdb_env_open(s->env_, options.dir.c_str(), MDB_NOTLS | MDB_RDONLY, 0640);
   if (rc) return FromMdb(rc, ("open cache " + options.dir).c_str());
   s->read_only_ = true;
+  s->NoteMap();
   MDB_txn* txn;
   rc = mdb_txn_begin(s->env_, nullptr, MDB_RDONLY, &txn);
   if (rc) return FromMdb(rc, "begin read transaction");

@@ -212,12 +212,27 @@ class Store {
   // pages. Only whole pages inside the range are released.
   static void ReleaseMapped(std::span<const uint8_t> bytes);
 
+  // Where map bytes (a GetChunk payload) lie in data.mdb. The map covers the
+  // file from offset 0 and is never moved (its size is fixed at Open), so
+  // the bytes can be sent from `fd` at `offset` with sendfile(2) while the
+  // read transaction they came from lives. `fd` belongs to the Store (valid
+  // while it is open); -1 for bytes outside the map.
+  struct FileSpan {
+    int fd = -1;
+    uint64_t offset = 0;
+  };
+  FileSpan FileOf(std::span<const uint8_t> bytes) const;
+
  private:
   Store() = default;
   static util::Result<std::unique_ptr<Store>> OpenReadOnly(std::unique_ptr<Store> s, const Options& options);
   util::Status Sync();
+  void NoteMap();  // after mdb_env_open: the map's address and the data file's descriptor
 
   std::string dir_;
+  const uint8_t* map_base_ = nullptr;
+  uint64_t map_size_ = 0;
+  int data_fd_ = -1;
   bool read_only_ = false;
   MDB_env* env_ = nullptr;
   MDB_dbi meta_ = 0, blobs_ = 0, chunks_ = 0, manifests_ = 0, tags_ = 0;

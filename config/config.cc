@@ -109,7 +109,7 @@ Status ParseServer(const toml::table& t, Server* s) {
                              "shutdown_grace", "max_request_line", "max_header_bytes",
                              "max_headers", "max_connections", "max_input_bytes",
                              "max_queued_response_bytes", "max_manifest_bytes", "max_fills",
-                             "max_bytes_in_flight"}));
+                             "max_bytes_in_flight", "sendfile"}));
   RETURN_IF_ERROR(GetString(t, p, "listen", &s->listen));
   RETURN_IF_ERROR(GetDuration(t, p, "header_timeout", &s->header_timeout_ms));
   RETURN_IF_ERROR(GetDuration(t, p, "idle_timeout", &s->idle_timeout_ms));
@@ -130,6 +130,9 @@ Status ParseServer(const toml::table& t, Server* s) {
   RETURN_IF_ERROR(GetSize(t, p, "max_manifest_bytes", &s->max_manifest_bytes));
   if (s->max_input_bytes < 1024) return KeyError(p + "max_input_bytes", "must be at least 1KiB");
   if (s->max_manifest_bytes < 1024) return KeyError(p + "max_manifest_bytes", "must be at least 1KiB");
+  RETURN_IF_ERROR(GetString(t, p, "sendfile", &s->sendfile));
+  if (s->sendfile != "auto" && s->sendfile != "on" && s->sendfile != "off")
+    return KeyError(p + "sendfile", "must be \"auto\", \"on\" or \"off\"");
   return Status::Ok();
 }
 
@@ -376,7 +379,7 @@ std::vector<std::string> RestartKeys(const Config& a, const Config& b) {
              s.max_headers != t.max_headers || s.max_connections != t.max_connections ||
              s.max_input_bytes != t.max_input_bytes || s.max_queued_response_bytes != t.max_queued_response_bytes ||
              s.max_manifest_bytes != t.max_manifest_bytes || s.max_fills != t.max_fills ||
-             s.max_bytes_in_flight != t.max_bytes_in_flight);
+             s.max_bytes_in_flight != t.max_bytes_in_flight || s.sendfile != t.sendfile);
   differ("metrics.listen", a.metrics.listen != b.metrics.listen);
   differ("cache", a.cache.dir != b.cache.dir || a.cache.max_size != b.cache.max_size ||
                       a.cache.min_free_fraction != b.cache.min_free_fraction ||

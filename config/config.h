@@ -62,6 +62,9 @@ struct Server {
   uint64_t max_manifest_bytes = 4 << 20; // larger manifests are refused (at the head when announced)
   uint64_t max_fills = 256;              // blob fills at once; more misses answer 503
   uint64_t max_bytes_in_flight = 1ull << 30;  // fill chunks and manifest bodies in memory; over it, new misses answer 503
+  // How cached blob bytes go out: "auto" (a probe at start picks the faster
+  // here), "on" (sendfile from data.mdb), "off" (writes from the map).
+  std::string sendfile = "auto";
 
   util::HostPort listen_addr;  // derived from `listen`
 };

@@ -18,6 +18,7 @@
 #include "src/io/clock.h"
 #include "src/io/deferred.h"
 #include "src/io/env.h"
+#include "src/io/send_probe.h"
 #include "src/io/service_manager.h"
 #include "src/peering/cluster.h"
 #include "src/registry/oci_errors.h"
@@ -60,6 +61,26 @@ std::string ReadyStatus(const std::string& addr, const registry::Service& servic
   return "serving on " + addr + "; cache " + std::to_string(index.count()) + " blob(s), " +
          util::FormatSize(index.stored_bytes());
 }
+// [server] sendfile: "on", "off", or "auto": whichever the probe measures
+// faster here (src/io/send_probe.h); writes from the map when it fails.
+bool ChooseSendfile(const config::Config& cfg) {
+  if (cfg.server.sendfile != "auto") {
+    LOG_INFO("http: cached blobs go out by %s (server.sendfile = \"%s\")",
+             cfg.server.sendfile == "on" ? "sendfile" : "writes from the map", cfg.server.sendfile.c_str());
+    return cfg.server.sendfile == "on";
+  }
+  auto rates = io::ProbeSend(cfg.cache.dir);
+  if (!rates.ok()) {
+    LOG_WARN("http: %s; cached blobs go out by writes from the map", rates.status().message().c_str());
+    return false;
+  }
+  bool by_sendfile = rates->sendfile_bytes_per_s > rates->write_bytes_per_s;
+  LOG_INFO("http: cached blobs go out by %s (probe over loopback: sendfile %.2f GB/s, writes from a map %.2f GB/s)",
+           by_sendfile ? "sendfile" : "writes from the map", rates->sendfile_bytes_per_s / 1e9,
+           rates->write_bytes_per_s / 1e9);
+  return by_sendfile;
+}
+
 }  // namespace
 
 int Run(const config::Config& cfg, ConfigLoader reload) {
@@ -73,7 +94,10 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
   }
   // The map holds the cache's budget and, beside it, the own registry's.
   uint64_t stored_max = cfg.cache.max_size + (cfg.registry.enabled() ? cfg.registry.max_size : 0);
-  auto store = cache::Store::Open({cfg.cache.dir, stored_max, cfg.cache.map_size});
+  // Reader slots: a connection sending by sendfile holds up to two read
+  // transactions (http/server.h, "Cached bytes by reference").
+  unsigned readers = static_cast<unsigned>(std::min<uint64_t>(1u << 16, 2 * cfg.server.max_connections + 1024));
+  auto store = cache::Store::Open({cfg.cache.dir, stored_max, cfg.cache.map_size, readers});
   if (!store.ok()) {
     LOG_ERROR("cannot open cache: %s", store.status().ToString().c_str());
     return 1;
@@ -164,6 +188,7 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
     if (access_log) telemetry::LogAccess(r);
   };
   telemetry::StatusPage status_page(cfg, &service, cluster.get(), clock.WallMs(), &clock);
+  opts.sendfile = ChooseSendfile(cfg);
   http::Server server(env, opts, [&service, &status_page](const std::shared_ptr<http::Exchange>& ex) {
     if (!status_page.Handle(ex)) service.Handle(ex);
   });

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# deps.sh build|test|demo: installs the Debian 12 packages georeg needs, only the
+# deps.sh build|test|demo|bench: installs the Debian 12 packages georeg needs, only the
 # missing ones (apt-get update runs only when something is missing).
 # build: compiler, meson and the libraries. test: also the real components
 # the integration tests and benchmarks run (docker-registry, skopeo, containerd...).
@@ -12,9 +12,11 @@ TEST=(lmdb-utils docker-registry skopeo containerd curl jq python3 iproute2 ipta
       podman docker.io chromium python3-websocket)
 
 DEMO=(docker-registry skopeo curl jq python3)
+BENCH=(docker-registry nginx-light curl python3 wrk gnuplot-nox linux-perf git)
 want=("${BUILD[@]}")
 [ "${1:-build}" = test ] && want+=("${TEST[@]}")
 [ "${1:-build}" = demo ] && want+=("${DEMO[@]}")
+[ "${1:-build}" = bench ] && want+=("${BENCH[@]}")
 
 missing=()
 for p in "${want[@]}"; do

@@ -1,11 +1,16 @@
 #include "src/http/server.h"
 
+#include <fcntl.h>
+#include <linux/sockios.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <cstring>
+#include <deque>
 
 #include "util/log.h"
 
@@ -97,11 +102,31 @@ class Connection : public Transport {
     phase_ = Phase::kSending;
     ArmTimer(server_->options_.idle_timeout_ms);
     auto owned = std::make_shared<std::string>(std::move(head));
-    QueueWrite(owned->data(), owned->size(), owned, nullptr);
+    QueueWrite(owned->data(), owned->size(), owned, nullptr, {});
   }
 
+  // Memory goes to libuv's write queue at once, unless a sendfile is ahead
+  // of it; file bytes wait in out_ until libuv's queue is empty (order).
   void QueueWrite(const char* data, size_t len, std::shared_ptr<const void> keep,
-                  std::function<void(bool)> done) override {
+                  std::function<void(bool)> done, FileRange file) override {
+    if (phase_ == Phase::kClosed) {
+      if (done) server_->env_.deferred->Post([done = std::move(done), keep = std::move(keep)] { done(false); });
+      return;
+    }
+    bool by_file = file.fd >= 0 && server_->options_.sendfile && socket_tcp_.open();
+    if (!by_file && out_.empty()) {
+      SubmitWrite(data, len, std::move(keep), std::move(done));
+      return;
+    }
+    out_.push_back({data, len, std::move(keep), std::move(done), by_file ? file : FileRange{}, 0});
+    ++pending_writes_;
+    queued_bytes_ += len;
+    total_queued_ += len;
+    unsent_ += len;
+    PumpOut();
+  }
+
+  void SubmitWrite(const char* data, size_t len, std::shared_ptr<const void> keep, std::function<void(bool)> done) {
     auto* w = new WriteReq{{}, std::move(keep), std::move(done), this, len};
     w->req.data = w;
     uv_buf_t buf = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
@@ -117,8 +142,125 @@ class Connection : public Transport {
       return;
     }
     ++pending_writes_;
+    ++uv_writes_;
     queued_bytes_ += len;
     total_queued_ += len;
+  }
+
+  // Hands out_ to the kernel in order: memory to libuv, file ranges by
+  // sendfile once libuv's queue is empty. Waits for room with poll_ (a
+  // duplicate of the socket's descriptor: libuv watches the original).
+  void PumpOut() {
+    while (!out_.empty() && phase_ != Phase::kClosed) {
+      OutItem& it = out_.front();
+      if (it.file.fd < 0) {  // memory that waited behind a sendfile
+        OutItem w = std::move(it);
+        out_.pop_front();
+        --pending_writes_;
+        queued_bytes_ -= w.len;
+        total_queued_ -= w.len;
+        unsent_ -= w.len;
+        SubmitWrite(w.data, w.len, std::move(w.keep), std::move(w.done));
+        continue;
+      }
+      if (uv_writes_ > 0) return;  // OnWrite comes back: the bytes before go first
+      int fd = -1;
+      uv_fileno(socket_tcp_.base(), &fd);
+      while (it.sent < it.len) {
+        off_t off = static_cast<off_t>(it.file.offset + it.sent);
+        ssize_t n = ::sendfile(fd, it.file.fd, &off, it.len - it.sent);
+        if (n > 0) {
+          it.sent += n;
+          unsent_ -= n;
+          continue;
+        }
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && errno == EAGAIN) {
+          WaitWritable();
+          return;
+        }
+        LOG_DEBUG("http: sendfile failed: %s", n == 0 ? "file shorter than the range" : std::strerror(errno));
+        Close(true);
+        return;
+      }
+      OutItem w = std::move(it);
+      out_.pop_front();
+      --pending_writes_;
+      queued_bytes_ -= w.len;
+      Lend(std::move(w.keep));
+      // Never inside the Write() that queued it: on a later turn.
+      if (w.done) server_->env_.deferred->Post([done = std::move(w.done)] { done(true); });
+      AfterWrite();
+      if (phase_ == Phase::kClosed) return;
+    }
+  }
+
+  void WaitWritable() {
+    if (!poll_.open()) {
+      int fd = -1;
+      uv_fileno(socket_tcp_.base(), &fd);
+      poll_fd_ = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
+      if (poll_fd_ < 0 || poll_.Init(server_->env_.loop, this, uv_poll_init, poll_fd_) != 0) {
+        LOG_WARN("http: cannot watch a connection for sendfile: %s", std::strerror(errno));
+        if (poll_fd_ >= 0) ::close(poll_fd_);
+        poll_fd_ = -1;
+        Close(true);
+        return;
+      }
+    }
+    uv_poll_start(poll_.get(), UV_WRITABLE, [](uv_poll_t* h, int status, int) {
+      auto* self = static_cast<Connection*>(h->data);
+      uv_poll_stop(h);
+      if (status < 0) {
+        self->Close(true);
+        return;
+      }
+      self->PumpOut();
+    });
+  }
+
+  // The keep of bytes sent by sendfile outlives their write until the peer
+  // can no longer need the file's pages (server.h, "Cached bytes by
+  // reference"). Two at most: the older keep covers all bytes lent after it
+  // (LMDB reuses no page freed after the older reader began), so the newer
+  // one only moves the end it must wait for.
+  void Lend(std::shared_ptr<const void> keep) {
+    uint64_t now = server_->env_.clock->NowMs();
+    if (lent_.size() < 2) {
+      lent_.push_back({std::move(keep), Taken(), now});
+    } else {
+      lent_.back().end = Taken();
+      lent_.back().at_ms = now;
+    }
+    ReleaseLent();
+  }
+
+  uint64_t Acked() {
+    int fd = -1, unacked = 0;
+    if (uv_fileno(socket_tcp_.base(), &fd) != 0 || ::ioctl(fd, SIOCOUTQ, &unacked) != 0) return 0;
+    uint64_t taken = Taken();
+    return taken > static_cast<uint64_t>(unacked) ? taken - unacked : 0;
+  }
+
+  void ReleaseLent() {
+    if (lent_.empty() || phase_ == Phase::kClosed) return;
+    uint64_t now = server_->env_.clock->NowMs(), acked = Acked();
+    while (!lent_.empty() && lent_.front().end <= acked && now >= lent_.front().at_ms + Server::kLendLingerMs)
+      lent_.pop_front();
+    if (lent_.empty()) return;
+    if (!lend_timer_.open() && lend_timer_.Init(server_->env_.loop, this, uv_timer_init) != 0) return;
+    uint64_t wait = lent_.front().at_ms + Server::kLendLingerMs > now ? lent_.front().at_ms + Server::kLendLingerMs - now : 50;
+    uv_timer_start(lend_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->ReleaseLent(); },
+                   std::max<uint64_t>(wait, 50), 0);
+  }
+
+  // What follows a completed write (libuv's or a sendfile).
+  void AfterWrite() {
+    if (phase_ == Phase::kFlushing && pending_writes_ == 0) {
+      CloseWhenFlushed();
+    } else if (phase_ == Phase::kIdle && queued_bytes_ <= server_->options_.max_queued_response_bytes) {
+      ProcessInput();  // a pipelined request may have waited for the client to read
+    }
   }
 
   // A request without a body: `empty` runs on a later turn (never inside
@@ -168,7 +310,7 @@ class Connection : public Transport {
     body_paused_ = false;
     if (const std::string* expect = ex->request().Find("expect"); expect && EqualsIgnoreCase(*expect, "100-continue")) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
-      QueueWrite(kContinue.data(), kContinue.size(), nullptr, nullptr);
+      QueueWrite(kContinue.data(), kContinue.size(), nullptr, nullptr, {});
     }
     StartBody(ex, server_->options_.idle_timeout_ms);
     return 0;
@@ -221,6 +363,28 @@ class Connection : public Transport {
       if (notify_abort) server_->env_.deferred->Post([ex] { ex->Abort(); });
     }
     timer_.Close();
+    lend_timer_.Close();
+    if (poll_.open()) {
+      poll_.Close();  // out of epoll now (uv_close stops the watcher): the duplicate can go
+      ::close(poll_fd_);
+      poll_fd_ = -1;
+    }
+    for (OutItem& it : out_) {
+      if (it.done) server_->env_.deferred->Post([done = std::move(it.done), keep = std::move(it.keep)] { done(false); });
+    }
+    out_.clear();
+    if (!lent_.empty()) {
+      // The kernel may still hold the lent bytes (our queue, or a receiver's
+      // on this host): the Server keeps them a while. Unacknowledged bytes
+      // of a connection closed by us could wait long in our queue: a reset
+      // drops them at once when the Server holds too many already.
+      uint64_t now = server_->env_.clock->NowMs();
+      bool unacked = socket_tcp_.open() && Acked() < lent_.back().end;
+      if (unacked && server_->lingering_.size() + lent_.size() > Server::kMaxLingering) reset = true;
+      uint64_t hold = unacked && !reset ? Server::kLendOrphanMs : Server::kLendLingerMs;
+      for (Lent& l : lent_) server_->Linger(std::move(l.keep), std::max(now, l.at_ms) + hold);
+      lent_.clear();
+    }
     auto after = [this] {
       server_->ConnectionClosed(this);
       delete this;
@@ -322,22 +486,23 @@ class Connection : public Transport {
   uv_stream_t* Stream() { return socket_tcp_.open() ? socket_tcp_.stream() : socket_pipe_.stream(); }
   size_t KernelQueue() { return uv_stream_get_write_queue_size(Stream()); }
   // Bytes the kernel has taken from us so far: grows while the client reads.
-  uint64_t Taken() { return total_queued_ - KernelQueue(); }
+  uint64_t Taken() { return total_queued_ - KernelQueue() - unsent_; }
 
   static void OnWrite(uv_write_t* req, int status) {
     auto* w = static_cast<WriteReq*>(req->data);
     Connection* self = w->conn;
     --self->pending_writes_;
+    --self->uv_writes_;
     self->queued_bytes_ -= w->len;
     if (status != 0 && self->phase_ != Phase::kClosed) self->Close(true);
     if (w->done) w->done(status == 0);
     delete w;
     if (self->phase_ == Phase::kClosed) return;
-    if (self->phase_ == Phase::kFlushing && self->pending_writes_ == 0) {
-      self->CloseWhenFlushed();
-    } else if (self->phase_ == Phase::kIdle && self->queued_bytes_ <= self->server_->options_.max_queued_response_bytes) {
-      self->ProcessInput();  // a pipelined request may have waited for the client to read
+    if (!self->out_.empty()) {
+      self->PumpOut();  // a sendfile waited for libuv's queue
+      if (self->phase_ == Phase::kClosed) return;
     }
+    self->AfterWrite();
   }
 
   // Reads while there is room for input and a use for it.
@@ -486,7 +651,7 @@ class Connection : public Transport {
     std::vector<Header> headers = {{"Content-Type", o.error_body ? o.error_content_type : "text/plain"}};
     SendHead(status, headers, body.size());
     auto owned = std::make_shared<std::string>(std::move(body));
-    QueueWrite(owned->data(), owned->size(), owned, nullptr);
+    QueueWrite(owned->data(), owned->size(), owned, nullptr, {});
     if (phase_ != Phase::kClosed) CloseWhenFlushed();
   }
 
@@ -561,9 +726,29 @@ class Connection : public Transport {
   bool reading_ = false;      // mirrors uv_read_start/stop
   bool processing_ = false;   // ProcessInput re-entrancy guard
   bool body_paused_ = false;  // a streamed body's sink asked to wait (ResumeBody)
-  size_t pending_writes_ = 0;
+  size_t pending_writes_ = 0;  // writes whose `done` has not fired: libuv's and out_'s
+  size_t uv_writes_ = 0;       // of them, in libuv's queue
   size_t queued_bytes_ = 0;
   uint64_t total_queued_ = 0;
+  uint64_t unsent_ = 0;        // bytes in out_ not yet handed to the kernel
+  struct OutItem {
+    const char* data;
+    size_t len;
+    std::shared_ptr<const void> keep;
+    std::function<void(bool)> done;
+    FileRange file;  // fd -1: memory waiting behind a sendfile
+    uint64_t sent;
+  };
+  std::deque<OutItem> out_;
+  io::Handle<uv_poll_t> poll_;  // watches poll_fd_ for room while a sendfile waits
+  int poll_fd_ = -1;
+  struct Lent {
+    std::shared_ptr<const void> keep;
+    uint64_t end;    // Taken() after the last byte it covers
+    uint64_t at_ms;  // when that byte was handed over
+  };
+  std::deque<Lent> lent_;
+  io::Handle<uv_timer_t> lend_timer_;
   uint64_t taken_at_arm_ = 0;
   uint64_t drained_ = 0;  // bytes dropped after our FIN
 };
@@ -593,10 +778,10 @@ void Exchange::SendHead(int status, const std::vector<Header>& headers, uint64_t
 }
 
 bool Exchange::Write(const char* data, size_t len, std::shared_ptr<const void> keep,
-                     std::function<void(bool)> done) {
+                     std::function<void(bool)> done, FileRange file) {
   if (!conn_ || !head_sent_) return false;
   body_bytes_ += len;
-  conn_->QueueWrite(data, len, std::move(keep), std::move(done));
+  conn_->QueueWrite(data, len, std::move(keep), std::move(done), file);
   return true;
 }
 
@@ -637,6 +822,7 @@ Server::~Server() {
   tcp_listener_.Close();
   pipe_listener_.Close();
   grace_timer_.Close();
+  linger_timer_.Close();
 }
 
 util::Status Server::ListenUnix(const std::string& path) {
@@ -729,6 +915,27 @@ void Server::NoteRefused(const char* why, bool limit) {
              refusals_log_.total(), why);
 }
 
+void Server::Linger(std::shared_ptr<const void> keep, uint64_t release_ms) {
+  if (!keep) return;
+  lingering_.push_back({std::move(keep), release_ms});
+  if (!linger_timer_.open() && linger_timer_.Init(env_.loop, this, uv_timer_init) != 0) {
+    lingering_.clear();
+    return;
+  }
+  if (!uv_is_active(linger_timer_.base())) {
+    uv_timer_start(linger_timer_.get(), [](uv_timer_t* t) { static_cast<Server*>(t->data)->ReleaseLingering(); },
+                   kLendLingerMs, 0);
+  }
+}
+
+void Server::ReleaseLingering() {
+  uint64_t now = env_.clock->NowMs();
+  std::erase_if(lingering_, [now](const Lingering& l) { return l.release_ms <= now; });
+  if (!lingering_.empty() && linger_timer_.open())
+    uv_timer_start(linger_timer_.get(), [](uv_timer_t* t) { static_cast<Server*>(t->data)->ReleaseLingering(); },
+                   kLendLingerMs, 0);
+}
+
 void Server::OnConnection(uv_stream_t* listener, int status) {
   auto* self = static_cast<Server*>(listener->data);
   if (self->phase_ != Phase::kListening) return;
@@ -797,6 +1004,10 @@ void Server::MaybeShutdownDone() {
   if (phase_ != Phase::kDraining || !connections_.empty()) return;
   if (tcp_listener_.open() || pipe_listener_.open()) return;
   phase_ = Phase::kDone;
+  // Every connection is closed and the daemon is stopping: nothing will
+  // rewrite the cache's pages under the bytes still lent.
+  lingering_.clear();
+  linger_timer_.Close();
   // After the grace timer closed (or at once, on a later turn, if none ran).
   auto finish = [this] {
     if (shutdown_done_) {

@@ -16,6 +16,19 @@
 // client gets a fast 503, because containerd 1.6 waits forever for a mirror
 // that never answers.
 //
+// Cached bytes by reference (ServerOptions::sendfile): body bytes that are
+// also in a file (Exchange::Write's FileRange: a chunk in data.mdb) go out
+// with sendfile(2), from the page cache, copied once, by the kernel, to the
+// receiver. The kernel's socket buffers then hold references to those file
+// pages, not copies, until the receiver has read them, so the file must not
+// be rewritten there meanwhile: the connection keeps the write's `keep` (the
+// store's read transaction, under which LMDB reuses no page freed after it)
+// until the peer acknowledged the bytes and kLendLingerMs more passed (a
+// receiver on this host holds them in its queue after the acknowledgement),
+// and hands what it still holds at close to the Server, which lets go of it
+// kLendLingerMs (or, for bytes still unacknowledged, kLendOrphanMs) later.
+// At most two keeps per connection: the oldest covers every later byte.
+//
 // Bounds (ServerOptions): connections (beyond max_connections, or beyond
 // the open file limit less 256 descriptors kept for upstreams and the cache,
 // a new one is closed at once; refusals are logged once a minute with a
@@ -82,6 +95,9 @@ struct ServerOptions {
   // 408, 411, 413, 414, 431, 503). The service installs OCI error JSON.
   std::function<std::string(int status, const std::string& message)> error_body;
   std::string error_content_type = "text/plain";
+  // Send FileRange bytes with sendfile(2) (TCP connections only); off: write
+  // them from memory (`data`). The daemon decides (config, or a probe).
+  bool sendfile = false;
   // Called once per request as it finishes (ended, reset, or cut off), and
   // for each error the server answers itself. An observer: it must not
   // touch the connection. May be empty.
@@ -105,8 +121,16 @@ struct BodySink {
   std::function<void()> end;
 };
 
+// Where body bytes given to Exchange::Write also lie in a file, for
+// sendfile(2); fd -1: in memory only. The file must stay unchanged at that
+// range while the write's `keep` lives (see "Cached bytes by reference").
+struct FileRange {
+  int fd = -1;
+  uint64_t offset = 0;
+};
+
 // What an Exchange sends through: the server's connection, or a test's
-// stand-in (tests/unit/fake_transport.h), so the code answering requests is
+// stand-in (tests/unit/registry_fakes.h), so the code answering requests is
 // tested without sockets. Each call has the contract of the Exchange method
 // of the same name; the transport calls Exchange::Abort when it goes away.
 class Transport {
@@ -117,7 +141,7 @@ class Transport {
   virtual void ResumeBody(Exchange* ex) = 0;
   virtual void SendHead(int status, const std::vector<Header>& headers, uint64_t content_length) = 0;
   virtual void QueueWrite(const char* data, size_t len, std::shared_ptr<const void> keep,
-                          std::function<void(bool ok)> done) = 0;
+                          std::function<void(bool ok)> done, FileRange file) = 0;
   virtual void EndExchange(Exchange* ex) = 0;
   virtual void ResetExchange(Exchange* ex) = 0;
 };
@@ -171,9 +195,11 @@ class Exchange {
   // Queues body bytes. Returns false if the exchange is no longer active; then
   // `done` is never called. Otherwise `done(ok)` fires exactly once, later,
   // when the kernel took the bytes (ok) or the connection failed (!ok).
-  // `keep` owns the memory behind `data` and is released after `done`.
+  // `keep` owns the memory behind `data` and is released after `done` (for
+  // bytes sent from `file`, once the receiver can no longer need the file's
+  // pages: see "Cached bytes by reference").
   bool Write(const char* data, size_t len, std::shared_ptr<const void> keep,
-             std::function<void(bool ok)> done);
+             std::function<void(bool ok)> done, FileRange file = {});
   // The response is complete; the connection moves on to the next request.
   void End();
   // Ends the connection with a TCP reset, so the client sees an error rather
@@ -245,6 +271,9 @@ class Server {
   void ConnectionClosed(Connection* c);
   void MaybeShutdownDone();
   void NoteRefused(const char* why, bool limit);
+  // A closing connection's lent keeps: released at `release_ms` (server clock).
+  void Linger(std::shared_ptr<const void> keep, uint64_t release_ms);
+  void ReleaseLingering();
 
   io::Env env_;
   ServerOptions options_;
@@ -268,6 +297,17 @@ class Server {
   uint64_t fd_cap_ = UINT64_MAX;                 // connections the open file limit allows (Listen)
   std::string fd_cap_reason_;
   std::unique_ptr<char[]> read_buf_;  // shared by the connections: see Connection::UpdateReading
+  struct Lingering {
+    std::shared_ptr<const void> keep;
+    uint64_t release_ms;
+  };
+  std::vector<Lingering> lingering_;  // closed connections' lent keeps (sendfile)
+  io::Handle<uv_timer_t> linger_timer_;
+
+ public:
+  static constexpr uint64_t kLendLingerMs = 1000;   // after the acknowledgement
+  static constexpr uint64_t kLendOrphanMs = 60000;  // closed with bytes unacknowledged
+  static constexpr size_t kMaxLingering = 1024;     // then a closing connection is reset instead
 };
 
 std::string StatusText(int status);

@@ -81,6 +81,7 @@ void BlobStream::Pump() {
   const uint8_t* base = nullptr;
   std::shared_ptr<const void> keep;
   bool from_map = false;
+  cache::Store::FileSpan file;
   if (fill_) {
     if (auto mem = fill_->MemoryChunk(index)) {
       base = mem->data();
@@ -109,9 +110,15 @@ void BlobStream::Pump() {
     base = payload.data();
     keep = std::make_shared<cache::ReadTxn>(std::move(*txn));
     from_map = true;
+    file = store_->FileOf(payload);
   }
   size_t len = stop - pos_;
   const uint8_t* data = base + (pos_ - chunk_start);
+  // The same bytes in data.mdb, for sendfile: unchanged while `keep` (the
+  // read transaction) lives, which the connection holds as long as the
+  // kernel may still send from those pages.
+  http::FileRange range;
+  if (file.fd >= 0) range = {file.fd, file.offset + (pos_ - chunk_start)};
   writing_ = true;
   auto self = shared_from_this();
   bool queued = exchange_->Write(reinterpret_cast<const char*>(data), len, std::move(keep),
@@ -127,7 +134,8 @@ void BlobStream::Pump() {
                                    std::shared_ptr<BlobFill> fill = self->fill_;
                                    self->Pump();
                                    if (fill) fill->OnStreamProgress();
-                                 });
+                                 },
+                                 range);
   if (!queued) {
     writing_ = false;
     Finish();

@@ -1,5 +1,7 @@
 // BlobStream: sends one blob (or a Range of it) to one client, from a
-// complete cached blob (straight from the LMDB map, nothing copied) or from a
+// complete cached blob (straight from the LMDB map, nothing copied in user
+// space: written from the map, or sent from data.mdb by sendfile when the
+// server does that, http::ServerOptions::sendfile) or from a
 // BlobFill in progress (never its last byte before the digest matched).
 //
 // Ownership: shared by the exchange's write callbacks and, while it follows

@@ -388,3 +388,61 @@ TEST_CASE("server: a client that closes right after the last byte, before End(),
   partial.reset();
   CHECK(loop.Close() == 0);
 }
+
+TEST_CASE("server: file ranges go out by sendfile, in order with memory writes; keeps outlive their writes") {
+  // A file of 6 MiB: more than a socket buffer, so sendfile meets EAGAIN and waits for room.
+  char path[] = "/tmp/georeg-sendfile-XXXXXX";
+  int fd = ::mkstemp(path);
+  REQUIRE(fd >= 0);
+  ::unlink(path);
+  std::string content(6 << 20, '\0');
+  for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>('a' + (i * 7) % 26);
+  REQUIRE(::pwrite(fd, content.data(), content.size(), 0) == ssize_t(content.size()));
+  const size_t first = 1 << 20, second = content.size() - first - 100;  // the middle 100 bytes from memory
+
+  Loop loop;
+  http::ServerOptions so;
+  so.sendfile = true;
+  int dones = 0, failed = 0;
+  bool called_inside = false;
+  std::weak_ptr<int> watch;
+  http::Server server(loop.env(), so, [&](const std::shared_ptr<http::Exchange>& ex) {
+    auto keep = std::make_shared<int>(0);  // only the writes hold it
+    watch = keep;
+    ex->SendHead(200, {}, content.size());
+    bool inside = true;
+    auto done = [&](bool ok) {
+      ++dones;
+      failed += !ok;
+      called_inside |= inside;
+    };
+    ex->Write(content.data(), first, keep, done, {fd, 0});
+    ex->Write(content.data() + first, 100, nullptr, done);  // memory, behind a sendfile
+    ex->Write(content.data() + first + 100, second, keep, done, {fd, first + 100});
+    inside = false;
+    std::weak_ptr<http::Exchange> weak = ex;
+    loop.deferred->Post([weak] {
+      if (auto e = weak.lock()) e->End();
+    });
+  });
+  REQUIRE(server.Listen({"127.0.0.1", 0}).ok());
+  upstream::Client client(loop.env(), Local(server.port()));
+  Outcome got;
+  bool alive_after_response = false;
+  client.Start("GET", "/blob", {}, Record(&got, [&] {
+                 alive_after_response = !watch.expired();  // lent until acknowledged and a moment more
+                 client.Shutdown();
+                 server.Shutdown(0, [] {});
+               }));
+  uv_run(&loop.uv, UV_RUN_DEFAULT);
+  ::close(fd);
+  CHECK(got.status == 200);
+  CHECK(got.body.size() == content.size());
+  CHECK(got.body == content);
+  CHECK(dones == 3);
+  CHECK(failed == 0);
+  CHECK_FALSE(called_inside);
+  CHECK(alive_after_response);
+  CHECK(watch.expired());  // the server let go of it at shutdown
+  CHECK(loop.Close() == 0);
+}

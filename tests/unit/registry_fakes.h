@@ -92,13 +92,15 @@ class Client : public http::Transport, public std::enable_shared_from_this<Clien
   http::BodySink sink;
   uint64_t body_limit = 0;
   int resumes = 0;
+  int file_writes = 0;  // writes that named a file range (sendfile candidates)
   void SendHead(int st, const std::vector<http::Header>& h, uint64_t len) override {
     status = st;
     headers = h;
     length = len;
   }
   void QueueWrite(const char* data, size_t len, std::shared_ptr<const void> keep,
-                  std::function<void(bool)> done) override {
+                  std::function<void(bool)> done, http::FileRange file) override {
+    if (file.fd >= 0) ++file_writes;
     body.append(data, len);
     pending_.push_back({std::move(done), std::move(keep)});
     if (!holding) Schedule();

@@ -33,6 +33,14 @@ TEST_CASE("sizes, durations and addresses") {
   CHECK(util::FormatSize(20ull << 30) == "20GiB");
 }
 
+TEST_CASE("config: server.sendfile is auto unless set") {
+  CHECK(config::Defaults().server.sendfile == "auto");
+  auto c = config::ParseString("[server]\nsendfile = \"off\"\n[[upstream]]\nregistry = \"r\"\nurl = \"http://h:1\"\n",
+                               "test.toml");
+  REQUIRE(c.ok());
+  CHECK(c->server.sendfile == "off");
+}
+
 TEST_CASE("config: embedded defaults") {
   config::Config c = config::Defaults();
   CHECK(c.server.listen == "127.0.0.1:5000");
@@ -181,6 +189,7 @@ TEST_CASE("config: each error names the key") {
       {std::string("[server]\nlistne = \"1.2.3.4:5\"") + up, "server.listne: unknown key"},
       {std::string("bogus = 1") + up, "bogus: unknown key"},
       {std::string("[cache]\nmax_size = \"lots\"") + up, "cache.max_size:"},
+      {std::string("[server]\nsendfile = \"yes\"") + up, "server.sendfile: must be"},
       {std::string("[cache]\nmax_size = \"1MiB\"") + up, "cache.max_size:"},
       {"[cache]\ndir = \"/x\"\n", "upstream:"},
       {"[[upstream]]\nregistry = \"r\"\nurl = \"ftp://h\"\n", "upstream[0].url:"},

@@ -1,0 +1,31 @@
+// SendProbe: which way of sending cached bytes is faster on this machine,
+// measured once at start: sendfile(2) from a file in the page cache, or
+// write(2) from a read-only map of the same file (what the server does
+// without sendfile). Machines differ: on one sendfile wins over loopback,
+// on another plain writes do, so the daemon asks rather than assumes.
+//
+// It writes a scratch file of `file_bytes` in `dir` (unlinked at once),
+// opens a TCP connection to itself on 127.0.0.1, and sends `rounds` x
+// `bytes_per_round` each way, alternating, while a thread reads them; the
+// best round of each counts. About 0.1 s. Blocking: call it before the loop
+// runs. Every socket call has a 2 s timeout, so it cannot hang the start.
+//
+// Errors: IoError (the scratch file, the sockets, a timeout).
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "util/status.h"
+
+namespace io {
+
+struct SendRates {
+  double sendfile_bytes_per_s = 0;
+  double write_bytes_per_s = 0;
+};
+
+util::Result<SendRates> ProbeSend(const std::string& dir, uint64_t file_bytes = 8u << 20,
+                                  uint64_t bytes_per_round = 32u << 20, int rounds = 3);
+
+}  // namespace io
