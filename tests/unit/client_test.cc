@@ -405,12 +405,13 @@ TEST_CASE("server: file ranges go out by sendfile, in order with memory writes; 
   so.sendfile = true;
   int dones = 0, failed = 0;
   bool called_inside = false;
+  bool inside = false;  // true while the handler runs (outlives it: the callbacks read it later)
   std::weak_ptr<int> watch;
   http::Server server(loop.env(), so, [&](const std::shared_ptr<http::Exchange>& ex) {
     auto keep = std::make_shared<int>(0);  // only the writes hold it
     watch = keep;
     ex->SendHead(200, {}, content.size());
-    bool inside = true;
+    inside = true;
     auto done = [&](bool ok) {
       ++dones;
       failed += !ok;
