@@ -97,7 +97,9 @@ for d in sys.argv[1:]:
                 failed += not ok
                 if not ok:  # named at the end, with its last lines, where a log's tail shows it
                     print(f"FAILED {d}: {rec.get('name')} ({rec.get('result')}, {rec.get('duration', 0):.0f} s)")
-                    for out in (rec.get("stdout") or "").splitlines()[-25:]:
+                    # Sanitizers report on stderr, which meson keeps apart when the test did not merge it.
+                    tail = ((rec.get("stdout") or "") + "\n" + (rec.get("stderr") or "")).strip()
+                    for out in tail.splitlines()[-25:]:
                         print(f"  | {out[:300]}")
 print(f"overall: {passed} passed, {failed} failed")
 PY
