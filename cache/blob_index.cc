@@ -11,6 +11,7 @@ void BlobIndex::Add(const util::Digest& d, uint64_t size, uint64_t last_access_m
   it->second.size = size;
   it->second.last_access_ms = last_access_ms;
   it->second.own = own;
+  it->second.verified.clear();
   (own ? own_ : stored_) += size;
 }
 
@@ -52,6 +53,19 @@ void BlobIndex::Touch(const util::Digest& d, uint64_t now_ms) {
 void BlobIndex::Pin(const util::Digest& d) {
   auto it = entries_.find(d);
   if (it != entries_.end()) ++it->second.pins;
+}
+
+void BlobIndex::MarkVerified(const util::Digest& d, uint32_t index) {
+  auto it = entries_.find(d);
+  if (it == entries_.end()) return;
+  std::vector<bool>& v = it->second.verified;
+  if (v.size() <= index) v.resize(index + 1);
+  v[index] = true;
+}
+
+bool BlobIndex::Verified(const util::Digest& d, uint32_t index) const {
+  const Entry* e = Find(d);
+  return e && index < e->verified.size() && e->verified[index];
 }
 
 void BlobIndex::Unpin(const util::Digest& d) {

@@ -6,8 +6,11 @@
 // budget counts them before they land. Eviction is least-recently-used over
 // whole blobs. Blobs of the own registry are listed too (they are served
 // and summarized like any other) but never chosen for eviction and counted
-// apart, against the registry's own budget. Pure (time is passed in), loop thread only; rebuilt from the
-// store at start.
+// apart, against the registry's own budget. It also remembers which chunks
+// of each blob a read has verified since start (the entry's lifetime is
+// exactly the stored bytes'), so a warm serve need not hash them again
+// (cache::ChunkCheck). Pure (time is passed in), loop thread only; rebuilt
+// from the store at start, with nothing verified.
 #pragma once
 
 #include <cstdint>
@@ -26,6 +29,7 @@ class BlobIndex {
     uint32_t pins = 0;
     bool access_dirty = false;  // last_access changed since it was last persisted
     bool own = false;           // own registry content: never evicted
+    std::vector<bool> verified;  // by chunk index; grows as chunks are verified
   };
 
   void Add(const util::Digest& d, uint64_t size, uint64_t last_access_ms, bool own = false);
@@ -36,6 +40,10 @@ class BlobIndex {
   void Touch(const util::Digest& d, uint64_t now_ms);
   void Pin(const util::Digest& d);
   void Unpin(const util::Digest& d);
+  // Chunk `index` of a listed blob passed its checksum since start. Add()
+  // (the bytes may be new) and Remove() forget it.
+  void MarkVerified(const util::Digest& d, uint32_t index);
+  bool Verified(const util::Digest& d, uint32_t index) const;
 
   void Reserve(uint64_t bytes) { reserved_ += bytes; }
   void Unreserve(uint64_t bytes) { reserved_ -= bytes < reserved_ ? bytes : reserved_; }

@@ -7,6 +7,8 @@
 #include <xxhash.h>
 
 #include <cerrno>
+#include <cstdio>
+#include <cstdlib>
 #include <algorithm>
 #include <cstring>
 
@@ -247,14 +249,65 @@ void Store::ReleaseMapped(std::span<const uint8_t> bytes) {
   if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
+namespace {
+
+// Whether every page of [data, data + len) of a file mapping is in the page
+// cache. False when mincore(2) fails or the kernel withholds the answer
+// (it then reports only pages mapped in this process, which a released
+// chunk never is): the caller verifies.
+bool Resident(const uint8_t* data, size_t len) {
+  static const uintptr_t kPage = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  uintptr_t begin = reinterpret_cast<uintptr_t>(data) & ~(kPage - 1);
+  uintptr_t end = reinterpret_cast<uintptr_t>(data) + len;
+  size_t pages = (end - begin + kPage - 1) / kPage;
+  // Chunks are 1 MiB by default (256 pages); a small stack vector covers
+  // most, larger ones go by parts.
+  unsigned char vec[1024];
+  for (size_t done = 0; done < pages;) {
+    size_t n = std::min(pages - done, sizeof vec);
+    if (mincore(reinterpret_cast<void*>(begin + done * kPage), n * kPage, vec) != 0) return false;
+    for (size_t i = 0; i < n; ++i)
+      if (!(vec[i] & 1)) return false;
+    done += n;
+  }
+  return true;
+}
+
+}  // namespace
+
 void Store::NoteMap() {
+  // LMDB names the map's address only for MDB_FIXEDMAP (me_mapaddr is 0
+  // otherwise). So take a pointer it returns into the map, the meta
+  // database's format record, and find the mapping that holds it in
+  // /proc/self/maps: its start less its file offset is where file offset 0
+  // is mapped. Without it FileOf() answers -1 and bytes go by writes.
   MDB_envinfo info;
   mdb_filehandle_t fd;
-  if (mdb_env_info(env_, &info) == 0 && mdb_env_get_fd(env_, &fd) == 0) {
-    map_base_ = static_cast<const uint8_t*>(info.me_mapaddr);
-    map_size_ = info.me_mapsize;
-    data_fd_ = fd;
+  if (mdb_env_info(env_, &info) != 0 || mdb_env_get_fd(env_, &fd) != 0) return;
+  auto txn = BeginRead();
+  if (!txn.ok()) return;
+  MDB_val key = Val("format", 6), val;
+  if (mdb_get(txn->get(), meta_, &key, &val) != 0) return;
+  uintptr_t inside = reinterpret_cast<uintptr_t>(val.mv_data);
+  FILE* maps = std::fopen("/proc/self/maps", "re");
+  if (!maps) return;
+  char* line = nullptr;
+  size_t cap = 0;
+  uintptr_t base = 0;
+  while (getline(&line, &cap, maps) > 0) {
+    unsigned long start, end, offset;
+    if (std::sscanf(line, "%lx-%lx %*s %lx", &start, &end, &offset) == 3 && inside >= start && inside < end &&
+        offset <= start) {
+      base = start - offset;
+      break;
+    }
   }
+  std::free(line);
+  std::fclose(maps);
+  if (!base || inside + val.mv_size > base + info.me_mapsize) return;
+  map_base_ = reinterpret_cast<const uint8_t*>(base);
+  map_size_ = info.me_mapsize;
+  data_fd_ = fd;
 }
 
 Store::FileSpan Store::FileOf(std::span<const uint8_t> bytes) const {
@@ -296,7 +349,6 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options) {
     return FromMdb(rc, "configure environment");
   rc = mdb_env_open(s->env_, options.dir.c_str(), MDB_NOTLS | MDB_NOSYNC, 0640);
   if (rc) return FromMdb(rc, ("open cache " + options.dir).c_str());
-  s->NoteMap();
   int dead = 0;
   mdb_reader_check(s->env_, &dead);  // clear reader slots of killed processes
   if (dead) LOG_INFO("cache: cleared %d stale reader slot(s)", dead);
@@ -335,6 +387,7 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options) {
     Status st = txn.Commit();
     if (!st.ok()) return st;
   }
+  s->NoteMap();
   auto orphans = s->RemoveOrphanChunks();
   if (!orphans.ok()) return orphans.status();
   if (*orphans) LOG_INFO("cache: removed %llu chunk(s) of unfinished fills", (unsigned long long)*orphans);
@@ -353,7 +406,6 @@ Result<std::unique_ptr<Store>> Store::OpenReadOnly(std::unique_ptr<Store> s, con
   rc = mdb_env_open(s->env_, options.dir.c_str(), MDB_NOTLS | MDB_RDONLY, 0640);
   if (rc) return FromMdb(rc, ("open cache " + options.dir).c_str());
   s->read_only_ = true;
-  s->NoteMap();
   MDB_txn* txn;
   rc = mdb_txn_begin(s->env_, nullptr, MDB_RDONLY, &txn);
   if (rc) return FromMdb(rc, "begin read transaction");
@@ -375,6 +427,7 @@ Result<std::unique_ptr<Store>> Store::OpenReadOnly(std::unique_ptr<Store> s, con
     }
   }
   mdb_txn_commit(txn);  // keeps the dbi handles
+  s->NoteMap();
   return s;
 }
 
@@ -402,13 +455,15 @@ Status Store::GetBlob(const ReadTxn& txn, const Digest& d, BlobInfo* out) const 
 }
 
 Status Store::GetChunk(const ReadTxn& txn, const Digest& d, uint32_t index,
-                       std::span<const uint8_t>* payload, bool verify) const {
+                       std::span<const uint8_t>* payload, ChunkCheck check) const {
   auto k = ChunkKey(d, index);
   MDB_val key = Val(k.data(), k.size()), val;
   int rc = mdb_get(txn.get(), chunks_, &key, &val);
   if (rc) return FromMdb(rc, "chunk");
   if (val.mv_size < 8) return Status::Corruption("short chunk record for " + d.ToString());
   *payload = std::span<const uint8_t>(static_cast<const uint8_t*>(val.mv_data) + 8, val.mv_size - 8);
+  bool verify = check == ChunkCheck::kFull ||
+                (check == ChunkCheck::kUnlessResident && !Resident(static_cast<const uint8_t*>(val.mv_data), val.mv_size));
   if (verify && GetU64(static_cast<const uint8_t*>(val.mv_data)) != ChunkChecksum(*payload))
     return Status::Corruption("chunk " + std::to_string(index) + " of " + d.ToString() + " fails its checksum");
   return Status::Ok();

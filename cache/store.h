@@ -98,6 +98,21 @@ class ReadTxn {
   MDB_txn* txn_ = nullptr;
 };
 
+// Whether a chunk read compares the payload's XXH3 with the stored one.
+enum class ChunkCheck {
+  kNone,
+  // Always: about 30 GB/s of hashing, plus touching every page of the map.
+  kFull,
+  // Only when some page of the record is not in the page cache, so reading
+  // it means reading the disk: for a chunk the caller already verified
+  // since this process opened the store. Bytes that stayed in memory since
+  // that check are the bytes checked; bytes coming back from the disk are
+  // checked again. Where the kernel does not report residency for the
+  // file (mincore(2) on a file we may not write), every page counts as not
+  // resident and this is kFull.
+  kUnlessResident,
+};
+
 class Store {
  public:
   struct Options {
@@ -125,11 +140,11 @@ class Store {
   // `d` is the key the chunks are stored under: BlobInfo::ChunksOf(digest)
   // for a complete blob, the digest for a fill in progress.
   // Used for complete blobs and, by a fill's own waiters, for committed
-  // chunks of the fill in progress. With `verify`, the payload's XXH3 is
-  // checked against the one written at fill time (about 30 GB/s).
+  // chunks of the fill in progress. `check` says whether the payload's XXH3
+  // is compared with the one written at fill time (ChunkCheck).
   // Errors: NotFound, Corruption (short record, checksum mismatch).
   util::Status GetChunk(const ReadTxn& txn, const util::Digest& d, uint32_t index,
-                        std::span<const uint8_t>* payload, bool verify = false) const;
+                        std::span<const uint8_t>* payload, ChunkCheck check = ChunkCheck::kNone) const;
   // Copies the manifest out. Errors: NotFound, Corruption.
   util::Status GetManifest(const ReadTxn& txn, const util::Digest& d, Manifest* out) const;
   util::Status GetTag(const ReadTxn& txn, const std::string& registry, const std::string& repo,

@@ -310,7 +310,7 @@ int Verify(const Options& o) {
     std::string problem;
     for (uint32_t i = 0; i < info.ChunkCount(); ++i) {
       std::span<const uint8_t> p;
-      util::Status st = (*store)->GetChunk(*txn, info.ChunksOf(d), i, &p, /*verify=*/true);
+      util::Status st = (*store)->GetChunk(*txn, info.ChunksOf(d), i, &p, cache::ChunkCheck::kFull);
       if (!st.ok()) {
         problem = st.message();
         break;

@@ -93,7 +93,8 @@ void BlobStream::Pump() {
     // until the socket write completes, so nothing is copied in user space.
     auto txn = store_->BeginRead();
     std::span<const uint8_t> payload;
-    Status st = txn.ok() ? store_->GetChunk(*txn, chunk_key_, index, &payload, /*verify=*/true) : txn.status();
+    cache::ChunkCheck check = keeper_->CheckFor(digest_, index);
+    Status st = txn.ok() ? store_->GetChunk(*txn, chunk_key_, index, &payload, check) : txn.status();
     if (st.ok() && payload.size() < stop - chunk_start) st = Status::Corruption("short chunk " + std::to_string(index));
     if (!st.ok()) {
       // Never bad bytes: the client is reset, and a corrupt blob leaves the
@@ -107,6 +108,7 @@ void BlobStream::Pump() {
       Abort();
       return;
     }
+    if (check == cache::ChunkCheck::kFull) keeper_->MarkVerified(digest_, index);
     base = payload.data();
     keep = std::make_shared<cache::ReadTxn>(std::move(*txn));
     from_map = true;

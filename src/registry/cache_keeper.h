@@ -42,6 +42,13 @@ class CacheKeeper {
   // A client starts reading a cached blob: pinned until Unpin.
   void Pin(const util::Digest& d, uint64_t now_ms);
   void Unpin(const util::Digest& d) { index_.Unpin(d); }
+  // How a read of chunk `index` of cached blob `d` checks its bytes: in
+  // full the first time since start, then only when its pages are no
+  // longer in memory (cache::ChunkCheck). MarkVerified after a full check.
+  cache::ChunkCheck CheckFor(const util::Digest& d, uint32_t index) const {
+    return index_.Verified(d, index) ? cache::ChunkCheck::kUnlessResident : cache::ChunkCheck::kFull;
+  }
+  void MarkVerified(const util::Digest& d, uint32_t index) { index_.MarkVerified(d, index); }
 
   // A fill of `size` bytes wants to store: makes room, evicting if needed.
   // False when it cannot (the blob is larger than the budget, or everything

@@ -58,7 +58,7 @@ void Scrubber::Work(uv_work_t* req) {
         return;
       }
       std::span<const uint8_t> p;
-      util::Status st = store->GetChunk(*txn, now.ChunksOf(d), chunk, &p, /*verify=*/true);
+      util::Status st = store->GetChunk(*txn, now.ChunksOf(d), chunk, &p, cache::ChunkCheck::kFull);
       if (st.IsCorruption() || (st.IsNotFound())) {
         b->corrupt.emplace_back(d, st.IsNotFound() ? "chunk " + std::to_string(chunk) + " of " + d.ToString() + " is missing"
                                                    : st.message());

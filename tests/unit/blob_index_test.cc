@@ -73,3 +73,22 @@ TEST_CASE("last access is persisted lazily") {
   CHECK(dirty[0].second == 9);
   CHECK(idx.TakeDirtyAccess().empty());
 }
+
+TEST_CASE("verified chunks: remembered per blob, forgotten when the blob is removed or stored again") {
+  cache::BlobIndex idx;
+  idx.MarkVerified(D(1), 0);  // not listed: nothing to remember
+  CHECK_FALSE(idx.Verified(D(1), 0));
+  idx.Add(D(1), 3 << 20, 10);
+  idx.MarkVerified(D(1), 2);
+  CHECK(idx.Verified(D(1), 2));
+  CHECK_FALSE(idx.Verified(D(1), 0));
+  CHECK_FALSE(idx.Verified(D(1), 7));
+  idx.SetOwn(D(1), true);  // the same stored bytes
+  CHECK(idx.Verified(D(1), 2));
+  idx.Add(D(1), 3 << 20, 20);  // stored again: the bytes may differ
+  CHECK_FALSE(idx.Verified(D(1), 2));
+  idx.MarkVerified(D(1), 1);
+  idx.Remove(D(1));
+  idx.Add(D(1), 3 << 20, 30);
+  CHECK_FALSE(idx.Verified(D(1), 1));
+}

@@ -143,11 +143,15 @@ TEST_CASE("fill: clients share one source; none sees its last byte before the di
     CHECK(r.keeper->Has(d));
     CHECK(Stored(r, d));
   }
-  // The next client is served from the cache, without a source.
+  // The next client is served from the cache, without a source; its read
+  // checks every chunk, once: later reads check only pages that left memory.
+  CHECK(r.keeper->CheckFor(d, 0) == cache::ChunkCheck::kFull);
   auto c = Client::Make(r.deferred.get(), Path(d));
   ServeFromCache(r, d, c);
   REQUIRE(r.RunUntil([&] { return c->ended; }));
   CHECK(c->body == blob);
+  for (uint32_t i = 0; i < 3; ++i) CHECK(r.keeper->CheckFor(d, i) == cache::ChunkCheck::kUnlessResident);
+  CHECK(r.keeper->CheckFor(d, 3) == cache::ChunkCheck::kFull);  // no such chunk: never marked
   CHECK(r.Close() == 0);
 }
 
@@ -176,7 +180,7 @@ TEST_CASE("fill: bytes that hash wrong reset every client, nothing is kept, and 
   CHECK_FALSE(Stored(r, d));
   auto txn = r.store->BeginRead();
   std::span<const uint8_t> chunk;
-  CHECK(r.store->GetChunk(*txn, d, 0, &chunk, false).IsNotFound());  // the chunks it wrote were deleted
+  CHECK(r.store->GetChunk(*txn, d, 0, &chunk).IsNotFound());  // the chunks it wrote were deleted
   *txn = cache::ReadTxn();
   CHECK(r.keeper->index().committed_bytes() == r.keeper->index().stored_bytes());
   CHECK(r.Close() == 0);

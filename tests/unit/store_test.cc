@@ -1,4 +1,5 @@
 #include <catch2/catch.hpp>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -164,7 +165,7 @@ TEST_CASE("store: an upload's chunks become an own blob without a copy, and surv
   CHECK(got.own);
   CHECK(got.ChunksOf(d) == upload_key);
   std::span<const uint8_t> p;
-  REQUIRE(store->GetChunk(*txn, got.ChunksOf(d), 0, &p, true).ok());
+  REQUIRE(store->GetChunk(*txn, got.ChunksOf(d), 0, &p, cache::ChunkCheck::kFull).ok());
   CHECK(std::string(reinterpret_cast<const char*>(p.data()), p.size()) == blob);
   // Access times rewrite the record without losing its v2 fields.
   *txn = cache::ReadTxn();
@@ -278,4 +279,61 @@ TEST_CASE("store: own manifests, referrers, tag listing and fleet records") {
   auto fleet = store->ListFleetRecords();
   REQUIRE(fleet.ok());
   CHECK(*fleet == std::vector<std::pair<std::string, std::string>>{{"k2", "v2"}});
+}
+
+TEST_CASE("store: a chunk checked once is checked again only when its pages come back from the disk") {
+  // Under the working directory (the build tree), not /tmp: the page cache
+  // must be able to drop the file's pages, which tmpfs cannot.
+  char tmpl[] = "store-resident-test.XXXXXX";
+  REQUIRE(mkdtemp(tmpl) != nullptr);
+  struct Cleanup {
+    std::string path;
+    ~Cleanup() { std::filesystem::remove_all(path); }
+  } cleanup{tmpl};
+  auto store = Open(tmpl);
+  std::string blob(256 * 1024, '\0');
+  for (size_t i = 0; i < blob.size(); ++i) blob[i] = static_cast<char>(i * 2654435761u >> 13);
+  util::Digest d = DigestOf(blob);
+  REQUIRE(store->PutChunk(d, 0, Bytes(blob)).ok());
+  cache::BlobInfo info;
+  info.size = blob.size();
+  REQUIRE(store->PublishBlob(d, info).ok());
+
+  auto read = [&](cache::ChunkCheck check, cache::Store::FileSpan* file = nullptr) {
+    auto txn = store->BeginRead();
+    REQUIRE(txn.ok());
+    std::span<const uint8_t> p;
+    util::Status st = store->GetChunk(*txn, d, 0, &p, check);
+    if (file) *file = store->FileOf(p);
+    cache::Store::ReleaseMapped(p);  // as a serve does: our own mapping no longer holds the pages
+    return st;
+  };
+  cache::Store::FileSpan file;
+  REQUIRE(read(cache::ChunkCheck::kFull, &file).ok());
+  REQUIRE(file.fd >= 0);
+
+  // One byte changes in the file; its page stays in memory.
+  int fd = ::open((std::string(tmpl) + "/data.mdb").c_str(), O_RDWR);
+  REQUIRE(fd >= 0);
+  // FileOf names where the payload lies in the file (what sendfile sends).
+  std::string head(4096, '\0');
+  REQUIRE(::pread(fd, head.data(), head.size(), static_cast<off_t>(file.offset)) == 4096);
+  CHECK(head == blob.substr(0, 4096));
+  off_t at = static_cast<off_t>(file.offset + 1000);
+  char byte;
+  REQUIRE(::pread(fd, &byte, 1, at) == 1);
+  byte ^= 0x40;
+  REQUIRE(::pwrite(fd, &byte, 1, at) == 1);
+  CHECK(read(cache::ChunkCheck::kFull).IsCorruption());
+  CHECK(read(cache::ChunkCheck::kNone).ok());
+  // Its pages leave the page cache: the next read comes from the disk and
+  // is checked, so the change is found.
+  REQUIRE(::fdatasync(fd) == 0);
+  REQUIRE(::posix_fadvise(fd, 0, 0, POSIX_FADV_DONTNEED) == 0);
+  ::close(fd);
+  util::Status again = read(cache::ChunkCheck::kUnlessResident);
+  CHECK(again.IsCorruption());
+  // Once read back, the pages are resident again: a checked-before chunk is
+  // not hashed (the cost a warm serve saves).
+  CHECK(read(cache::ChunkCheck::kUnlessResident).ok());
 }
