@@ -87,7 +87,7 @@ class Connection : public Transport {
   }
 
   // ---- used by Exchange ----
-  void SendHead(int status, const std::vector<Header>& headers, uint64_t length) override {
+  void SendHead(int status, const std::vector<Header>& headers, uint64_t length, std::string_view body) override {
     if (phase_ == Phase::kBody) {
       close_after_ = true;  // answered without reading the body: the stream cannot go on
       parser_.AbandonBody();
@@ -99,6 +99,7 @@ class Connection : public Transport {
     head += "Content-Length: " + std::to_string(length) + "\r\n";
     if (close_after_) head += "Connection: close\r\n";
     head += "\r\n";
+    head += body;
     phase_ = Phase::kSending;
     ArmTimer(server_->options_.idle_timeout_ms);
     auto owned = std::make_shared<std::string>(std::move(head));
@@ -649,9 +650,7 @@ class Connection : public Transport {
     const ServerOptions& o = server_->options_;
     std::string body = o.error_body ? o.error_body(status, message) : message + "\n";
     std::vector<Header> headers = {{"Content-Type", o.error_body ? o.error_content_type : "text/plain"}};
-    SendHead(status, headers, body.size());
-    auto owned = std::make_shared<std::string>(std::move(body));
-    QueueWrite(owned->data(), owned->size(), owned, nullptr, {});
+    SendHead(status, headers, body.size(), body);
     if (phase_ != Phase::kClosed) CloseWhenFlushed();
   }
 
@@ -774,7 +773,7 @@ void Exchange::SendHead(int status, const std::vector<Header>& headers, uint64_t
   head_sent_ = true;
   status_ = status;
   content_length_ = content_length;
-  conn_->SendHead(status, headers, content_length);
+  conn_->SendHead(status, headers, content_length, {});
 }
 
 bool Exchange::Write(const char* data, size_t len, std::shared_ptr<const void> keep,
@@ -793,13 +792,14 @@ void Exchange::Reset() {
   if (conn_) conn_->ResetExchange(this);
 }
 
-void Exchange::Respond(int status, const std::vector<Header>& headers, const std::string& body) {
-  if (!conn_) return;
-  SendHead(status, headers, body.size());
-  if (!is_head() && !body.empty()) {
-    auto owned = std::make_shared<std::string>(body);
-    Write(owned->data(), owned->size(), owned, nullptr);
-  }
+void Exchange::Respond(int status, const std::vector<Header>& headers, std::string_view body) {
+  if (!conn_ || head_sent_) return;
+  head_sent_ = true;
+  status_ = status;
+  content_length_ = body.size();
+  if (is_head()) body = {};
+  body_bytes_ += body.size();
+  conn_->SendHead(status, headers, content_length_, body);
   End();
 }
 

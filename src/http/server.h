@@ -139,7 +139,10 @@ class Transport {
   virtual int ReadBody(Exchange* ex, uint64_t max_bytes, std::function<void(std::string body)> done) = 0;
   virtual int ReadBodyStream(Exchange* ex, uint64_t max_bytes, BodySink sink) = 0;
   virtual void ResumeBody(Exchange* ex) = 0;
-  virtual void SendHead(int status, const std::vector<Header>& headers, uint64_t content_length) = 0;
+  // `body`, when not empty, is the whole body (content_length bytes), sent
+  // in the same write as the head: one syscall for a small response.
+  virtual void SendHead(int status, const std::vector<Header>& headers, uint64_t content_length,
+                        std::string_view body) = 0;
   virtual void QueueWrite(const char* data, size_t len, std::shared_ptr<const void> keep,
                           std::function<void(bool ok)> done, FileRange file) = 0;
   virtual void EndExchange(Exchange* ex) = 0;
@@ -205,8 +208,10 @@ class Exchange {
   // Ends the connection with a TCP reset, so the client sees an error rather
   // than a short body that could pass for complete.
   void Reset();
-  // SendHead + body + End, for small responses.
-  void Respond(int status, const std::vector<Header>& headers, const std::string& body);
+  // SendHead + body + End, for small responses: head and body go to the
+  // kernel in one write. Instead of SendHead, not after it (then it does
+  // nothing).
+  void Respond(int status, const std::vector<Header>& headers, std::string_view body);
 
   // For the transport: it is gone (client closed, head deadline, shutdown).
   // Detaches the exchange and fires the abort callback, if any, once.

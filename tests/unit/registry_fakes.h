@@ -93,10 +93,11 @@ class Client : public http::Transport, public std::enable_shared_from_this<Clien
   uint64_t body_limit = 0;
   int resumes = 0;
   int file_writes = 0;  // writes that named a file range (sendfile candidates)
-  void SendHead(int st, const std::vector<http::Header>& h, uint64_t len) override {
+  void SendHead(int st, const std::vector<http::Header>& h, uint64_t len, std::string_view inline_body) override {
     status = st;
     headers = h;
     length = len;
+    body.append(inline_body);
   }
   void QueueWrite(const char* data, size_t len, std::shared_ptr<const void> keep,
                   std::function<void(bool)> done, http::FileRange file) override {
