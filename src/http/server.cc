@@ -12,6 +12,7 @@
 #include <cstring>
 #include <deque>
 
+#include "src/io/tcp_cork.h"
 #include "util/log.h"
 
 namespace http {
@@ -167,6 +168,7 @@ class Connection : public Transport {
       if (uv_writes_ > 0) return;  // OnWrite comes back: the bytes before go first
       int fd = -1;
       uv_fileno(socket_tcp_.base(), &fd);
+      io::TcpCork cork(fd);  // full segments, not a push per spliced piece
       while (it.sent < it.len) {
         off_t off = static_cast<off_t>(it.file.offset + it.sent);
         ssize_t n = ::sendfile(fd, it.file.fd, &off, it.len - it.sent);

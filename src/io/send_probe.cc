@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "src/io/tcp_cork.h"
+
 namespace io {
 
 using util::Status;
@@ -39,7 +41,8 @@ void SetTimeouts(int fd) {
 
 }  // namespace
 
-util::Result<SendRates> ProbeSend(const std::string& dir, uint64_t file_bytes, uint64_t bytes_per_round, int rounds) {
+util::Result<SendRates> ProbeSend(const std::string& dir, uint64_t file_bytes, uint64_t bytes_per_round, int rounds,
+                                  uint64_t piece_bytes) {
   Fd file;
   file.fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (file.fd < 0) return Errno("scratch file in " + dir);
@@ -72,6 +75,8 @@ util::Result<SendRates> ProbeSend(const std::string& dir, uint64_t file_bytes, u
   if (in.fd < 0) return Errno("accept");
   SetTimeouts(out.fd);
   SetTimeouts(in.fd);
+  int one = 1;  // as the server's sockets
+  ::setsockopt(out.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 
   // The reader, as a client would: recv into a buffer, counting.
   std::atomic<uint64_t> received{0};
@@ -100,10 +105,11 @@ util::Result<SendRates> ProbeSend(const std::string& dir, uint64_t file_bytes, u
     uint64_t sent = 0;
     while (sent < bytes_per_round && failure.ok()) {
       uint64_t off = sent % file_bytes;
-      size_t want = static_cast<size_t>(std::min(file_bytes - off, bytes_per_round - sent));
+      size_t want = static_cast<size_t>(std::min({file_bytes - off, bytes_per_round - sent, piece_bytes}));
       ssize_t n;
       if (by_sendfile) {
         off_t o = static_cast<off_t>(off);
+        TcpCork cork(out.fd);
         n = ::sendfile(out.fd, file.fd, &o, want);
       } else {
         n = ::write(out.fd, static_cast<const char*>(map) + off, want);

@@ -5,9 +5,11 @@
 // on another plain writes do, so the daemon asks rather than assumes.
 //
 // It writes a scratch file of `file_bytes` in `dir` (unlinked at once),
-// opens a TCP connection to itself on 127.0.0.1, and sends `rounds` x
-// `bytes_per_round` each way, alternating, while a thread reads them; the
-// best round of each counts. About 0.1 s. Blocking: call it before the loop
+// opens a TCP connection to itself on 127.0.0.1 (TCP_NODELAY, as the
+// server's), and sends `rounds` x `bytes_per_round` each way, alternating,
+// `piece_bytes` per call as the server does (a cache chunk; each sendfile
+// corked, io::TcpCork), while a thread reads them; the best round of each
+// counts. About 0.1 s. Blocking: call it before the loop
 // runs. Every socket call has a 2 s timeout, so it cannot hang the start.
 //
 // Errors: IoError (the scratch file, the sockets, a timeout).
@@ -26,6 +28,7 @@ struct SendRates {
 };
 
 util::Result<SendRates> ProbeSend(const std::string& dir, uint64_t file_bytes = 8u << 20,
-                                  uint64_t bytes_per_round = 32u << 20, int rounds = 3);
+                                  uint64_t bytes_per_round = 32u << 20, int rounds = 3,
+                                  uint64_t piece_bytes = 1u << 20);
 
 }  // namespace io
