@@ -80,8 +80,8 @@ void BlobStream::Pump() {
   uint64_t stop = std::min({chunk_start + chunk_size_, available, end_});
   const uint8_t* base = nullptr;
   std::shared_ptr<const void> keep;
+  http::FileRange file;
   bool from_map = false;
-  cache::Store::FileSpan file;
   if (fill_) {
     if (auto mem = fill_->MemoryChunk(index)) {
       base = mem->data();
@@ -89,38 +89,19 @@ void BlobStream::Pump() {
     }
   }
   if (!keep) {
-    // Straight from the map: the read transaction pins the chunk's pages
-    // until the socket write completes, so nothing is copied in user space.
-    auto txn = store_->BeginRead();
-    std::span<const uint8_t> payload;
-    cache::ChunkCheck check = keeper_->CheckFor(digest_, index);
-    Status st = txn.ok() ? store_->GetChunk(*txn, chunk_key_, index, &payload, check) : txn.status();
-    if (st.ok() && payload.size() < stop - chunk_start) st = Status::Corruption("short chunk " + std::to_string(index));
-    if (!st.ok()) {
-      // Never bad bytes: the client is reset, and a corrupt blob leaves the
-      // cache so the next request fetches it again.
-      if (st.IsCorruption()) {
-        keeper_->Corrupt(digest_, st.message());
-      } else {
-        LOG_ERROR("cache: blob %s chunk %u unreadable (%s); resetting the client", digest_.ToString().c_str(), index,
-                  st.ToString().c_str());
-      }
-      Abort();
-      return;
-    }
-    if (check == cache::ChunkCheck::kFull) keeper_->MarkVerified(digest_, index);
-    base = payload.data();
-    keep = std::make_shared<cache::ReadTxn>(std::move(*txn));
+    Mapped m;
+    if (!ReadChunk(index, stop - chunk_start, &m)) return;
+    base = m.base;
+    keep = std::move(m.keep);
+    file = m.file;
     from_map = true;
-    file = store_->FileOf(payload);
   }
   size_t len = stop - pos_;
   const uint8_t* data = base + (pos_ - chunk_start);
   // The same bytes in data.mdb, for sendfile: unchanged while `keep` (the
   // read transaction) lives, which the connection holds as long as the
   // kernel may still send from those pages.
-  http::FileRange range;
-  if (file.fd >= 0) range = {file.fd, file.offset + (pos_ - chunk_start)};
+  if (file.fd >= 0) file.offset += pos_ - chunk_start;
   writing_ = true;
   auto self = shared_from_this();
   bool queued = exchange_->Write(reinterpret_cast<const char*>(data), len, std::move(keep),
@@ -137,11 +118,40 @@ void BlobStream::Pump() {
                                    self->Pump();
                                    if (fill) fill->OnStreamProgress();
                                  },
-                                 range);
+                                 file);
   if (!queued) {
     writing_ = false;
     Finish();
   }
+}
+
+bool BlobStream::ReadChunk(uint32_t index, uint64_t need, Mapped* out) {
+  // Straight from the map: the read transaction pins the chunk's pages
+  // until the socket write completes, so nothing is copied in user space.
+  auto txn = store_->BeginRead();
+  std::span<const uint8_t> payload;
+  // A fill's chunks are not listed until it is published: checked in full.
+  cache::ChunkCheck check = keeper_->CheckFor(digest_, index);
+  Status st = txn.ok() ? store_->GetChunk(*txn, chunk_key_, index, &payload, check) : txn.status();
+  if (st.ok() && payload.size() < need) st = Status::Corruption("short chunk " + std::to_string(index));
+  if (!st.ok()) {
+    // Never bad bytes: the client is reset, and a corrupt blob leaves the
+    // cache so the next request fetches it again.
+    if (st.IsCorruption()) {
+      keeper_->Corrupt(digest_, st.message());
+    } else {
+      LOG_ERROR("cache: blob %s chunk %u unreadable (%s); resetting the client", digest_.ToString().c_str(), index,
+                st.ToString().c_str());
+    }
+    Abort();
+    return false;
+  }
+  if (check == cache::ChunkCheck::kFull) keeper_->MarkVerified(digest_, index);
+  cache::Store::FileSpan span = store_->FileOf(payload);
+  out->base = payload.data();
+  out->keep = std::make_shared<cache::ReadTxn>(std::move(*txn));
+  if (span.fd >= 0) out->file = {span.fd, span.offset};
+  return true;
 }
 
 void BlobStream::Abort() {

@@ -50,6 +50,16 @@ class BlobStream : public std::enable_shared_from_this<BlobStream> {
 
  private:
   void Finish();
+  // A chunk read from the map.
+  struct Mapped {
+    const uint8_t* base = nullptr;
+    std::shared_ptr<const void> keep;  // the read transaction the bytes are valid under
+    http::FileRange file;              // the chunk's start in data.mdb (fd -1: none)
+  };
+  // Reads chunk `index` (at least `need` bytes) from the map, checked as
+  // CacheKeeper::CheckFor says (in full for a fill's chunk, not listed yet).
+  // False when it is unreadable or corrupt: the client was reset.
+  bool ReadChunk(uint32_t index, uint64_t need, Mapped* out);
 
   cache::Store* store_;
   CacheKeeper* keeper_;
