@@ -319,10 +319,8 @@ def curl_get(url, method="GET", extra=()):
     return float(ttfb), float(total), int(size), int(code)
 
 
-def wrk(url, conns, seconds, need_complete=True):
-    """wrk against one URL (blob throughput); bench/wrk.lua prints its summary as JSON.
-    need_complete=False: a run may end before any response completed (64 clients
-    on a 1 GiB blob for a few seconds), as long as bytes flowed."""
+def wrk(url, conns, seconds):
+    """wrk against one URL (blob throughput); bench/wrk.lua prints its summary as JSON."""
     threads = min(2, conns)
     r = subprocess.run(["wrk", "-t", str(threads), "-c", str(conns), "-d", f"{seconds}s", "--timeout", "30s",
                         "-s", os.path.join(HERE, "wrk.lua"), url], capture_output=True, text=True)
@@ -330,8 +328,7 @@ def wrk(url, conns, seconds, need_complete=True):
     if not m:
         raise RuntimeError(f"wrk printed no summary: {r.stdout} {r.stderr}")
     out = json.loads(m.group(1))
-    if out["status_errors"] or out["socket_errors"] or out["timeouts"] or not out["bytes"] or \
-            (need_complete and not out["requests"]):
+    if out["status_errors"] or out["socket_errors"] or out["timeouts"] or not out["requests"]:
         raise RuntimeError(f"wrk against {url}: {out}")
     return out
 
@@ -516,12 +513,25 @@ class Suite:
         self.record(f"{what}, 64 conns: p99 (ms)", t.name, out["p99_us"] / 1000)
 
     def rss(self, t):
+        """Peak RSS (VmHWM) at 64 clients per blob size, and the peak of its
+        anonymous part (RssAnon, sampled every 20 ms): pages of a file mapped
+        while written (georeg writing from data.mdb's map) count in RSS but
+        are the page cache's, not the process's own memory."""
         for name, _ in SIZES:
             pids = t.pids()
             reset_hwm(pids)
-            wrk(t.url(f"/v2/bench/blobs/{self.blobs[name][0]}"), 64, 3, need_complete=False)
+            anon = 0
+            load = subprocess.Popen(["wrk", "-t", "2", "-c", "64", "-d", "3s", "--timeout", "30s",
+                                     t.url(f"/v2/bench/blobs/{self.blobs[name][0]}")],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            while load.poll() is None:
+                anon = max(anon, sum(status_kb(p, "RssAnon") for p in pids))
+                time.sleep(0.02)
+            if load.returncode != 0:
+                raise RuntimeError(f"wrk against {t.name} for RSS: exit {load.returncode}")
             hwm = sum(status_kb(p, "VmHWM") for p in pids)
             self.record(f"peak RSS at 64 clients, {name} blob (MB)", t.name, hwm * 1024 / 1e6)
+            self.record(f"peak anonymous RSS at 64 clients, {name} blob (MB)", t.name, anon * 1024 / 1e6)
 
     def push(self):
         """A 1 GiB layer (config, layer, manifest) by curl: POST, PATCH the whole layer, PUT ?digest=."""
@@ -829,9 +839,12 @@ probe_timeout = "200ms"
         f = "fill 256MiB (GB/s)"
         r = m(f, "georeg from peer") / m(f, "georeg from upstream")
         add("peer fill vs upstream fill", f"{r:.2f}", "≥ 0.9", r >= 0.9)
-        rss = [v for k, per in R.items() if k.startswith("peak RSS") for v in per.get("georeg", [])] or [float("nan")]
-        add("georeg peak RSS at 64 clients (max, max/min over blob sizes)",
-            f"{max(rss):.0f} MB, {max(rss) / min(rss):.2f}", "≤ 100 MB, flat", max(rss) <= 100 and max(rss) / min(rss) < 1.5)
+        for what in ("peak RSS", "peak anonymous RSS"):
+            rss = [med(per["georeg"]) for k, per in R.items() if k.startswith(what + " ") and "georeg" in per] \
+                or [float("nan")]
+            add(f"georeg {what} at 64 clients (max; max/min over blob sizes)",
+                f"{max(rss):.0f} MB; {max(rss) / min(rss):.2f}", "≤ 100 MB; flat (< 1.5)",
+                max(rss) <= 100 and max(rss) / min(rss) < 1.5)
         return ["| target | measured | wanted | met |", "|---|---|---|---|"] + rows
 
     def version(self):
