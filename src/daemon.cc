@@ -183,10 +183,17 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
   http::Server metrics(env, metrics_opts,
                        [&metrics_page](const std::shared_ptr<http::Exchange>& ex) { metrics_page.Handle(ex); });
   bool access_log = cfg.access_log;
-  opts.on_done = [&request_metrics, &access_log](const http::RequestRecord& r) {
+  telemetry::AccessLog access_lines;
+  opts.on_done = [&request_metrics, &access_log, &access_lines](const http::RequestRecord& r) {
     request_metrics.Record(r);
-    if (access_log) telemetry::LogAccess(r);
+    if (access_log) access_lines.Add(r);
   };
+  // The access lines of a loop turn go out in one write, before the loop
+  // waits again (a prepare handle runs just before each poll).
+  io::Handle<uv_prepare_t> flush_access;
+  flush_access.Init(&loop, &access_lines, uv_prepare_init);
+  uv_prepare_start(flush_access.get(), [](uv_prepare_t* p) { static_cast<telemetry::AccessLog*>(p->data)->Flush(); });
+  uv_unref(flush_access.base());
   telemetry::StatusPage status_page(cfg, &service, cluster.get(), clock.WallMs(), &clock);
   opts.sendfile = ChooseSendfile(cfg);
   http::Server server(env, opts, [&service, &status_page](const std::shared_ptr<http::Exchange>& ex) {
@@ -293,7 +300,9 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
   writer.reset();
   bridge.Close();
   deferred.Close();
+  flush_access.Close();
   uv_run(&loop, UV_RUN_DEFAULT);
+  access_lines.Flush();
   int rc = uv_loop_close(&loop);
   if (rc != 0) LOG_WARN("event loop closed with handles still open: %s", uv_strerror(rc));
   LOG_INFO("stopped");

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <ctime>
 #include <mutex>
+#include <span>
 #include <string_view>
 #include <unordered_map>
 
@@ -158,65 +159,86 @@ void AppendTextValue(std::string* out, std::string_view v) {
   *out += '"';
 }
 
-void Emit(LogLevel level, std::string_view msg, const std::vector<LogField>* fields) {
-  unsigned long long held = 0;
-  if (!Admit(level, msg, &held)) return;
-  static const char* kPriority[] = {"<7>", "<6>", "<4>", "<3>"};
-  const char* name = kLevelNames[static_cast<int>(level)];
-  std::string line;
-  line.reserve(msg.size() + 96);
-  bool json = g_format.load(std::memory_order_relaxed) == static_cast<int>(LogFormat::kJson);
-  char stamp[96] = "";
-  if (json || !g_journal.load(std::memory_order_relaxed)) {
-    timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
+// "YYYY-MM-DDTHH:MM:SS.mmmZ": the calendar part is computed again only when
+// the second changes (one call per access line otherwise costs a gmtime_r
+// and a snprintf). Per thread: no lock.
+void AppendStamp(std::string* out) {
+  thread_local time_t cached_sec = -1;
+  thread_local char cached[80];
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  if (ts.tv_sec != cached_sec) {
     tm utc;
     gmtime_r(&ts.tv_sec, &utc);
-    std::snprintf(stamp, sizeof stamp, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", utc.tm_year + 1900, utc.tm_mon + 1,
-                  utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec, ts.tv_nsec / 1000000);
+    std::snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d.", utc.tm_year + 1900, utc.tm_mon + 1,
+                  utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
+    cached_sec = ts.tv_sec;
   }
-  if (json) {
-    line += "{\"time\":\"";
-    line += stamp;
-    line += "\",\"level\":\"";
-    line += name;
-    line += "\",\"msg\":";
-    AppendJsonString(&line, msg);
-    if (fields) {
-      for (const auto& [k, v] : *fields) {
-        line += ',';
-        AppendJsonString(&line, k);
-        line += ':';
-        AppendJsonString(&line, v);
-      }
+  *out += cached;
+  long ms = ts.tv_nsec / 1000000;
+  char tail[5] = {char('0' + ms / 100), char('0' + ms / 10 % 10), char('0' + ms % 10), 'Z', 0};
+  *out += tail;
+}
+
+void AppendLine(std::string* out, LogLevel level, std::string_view msg, std::span<const LogFieldView> fields,
+                unsigned long long held) {
+  static const char* kPriority[] = {"<7>", "<6>", "<4>", "<3>"};
+  static const char* kPadded[] = {"debug ", "info  ", "warn  ", "error "};
+  const char* name = kLevelNames[static_cast<int>(level)];
+  if (g_format.load(std::memory_order_relaxed) == static_cast<int>(LogFormat::kJson)) {
+    *out += "{\"time\":\"";
+    AppendStamp(out);
+    *out += "\",\"level\":\"";
+    *out += name;
+    *out += "\",\"msg\":";
+    AppendJsonString(out, msg);
+    for (const auto& [k, v] : fields) {
+      *out += ',';
+      AppendJsonString(out, k);
+      *out += ':';
+      AppendJsonString(out, v);
     }
-    if (held) line += ",\"held_back\":" + std::to_string(held);
-    line += '}';
+    if (held) *out += ",\"held_back\":" + std::to_string(held);
+    *out += '}';
   } else {
-    char head[128];
     if (g_journal.load(std::memory_order_relaxed)) {
-      std::snprintf(head, sizeof head, "%s%-5s ", kPriority[static_cast<int>(level)], name);
+      *out += kPriority[static_cast<int>(level)];
     } else {
-      std::snprintf(head, sizeof head, "%s %-5s ", stamp, name);
+      AppendStamp(out);
+      *out += ' ';
     }
-    line += head;
-    line += msg;
-    if (fields) {
-      for (const auto& [k, v] : *fields) {
-        line += ' ';
-        line += k;
-        line += '=';
-        AppendTextValue(&line, v);
-      }
+    *out += kPadded[static_cast<int>(level)];
+    *out += msg;
+    for (const auto& [k, v] : fields) {
+      *out += ' ';
+      *out += k;
+      *out += '=';
+      AppendTextValue(out, v);
     }
-    if (held) line += " (" + std::to_string(held) + " identical line(s) held back)";
+    if (held) *out += " (" + std::to_string(held) + " identical line(s) held back)";
   }
-  line += '\n';
-  ssize_t ignored = ::write(STDERR_FILENO, line.data(), line.size());
-  (void)ignored;
+  *out += '\n';
+}
+
+void Emit(LogLevel level, std::string_view msg, std::span<const LogFieldView> fields) {
+  unsigned long long held = 0;
+  if (!Admit(level, msg, &held)) return;
+  std::string line;
+  line.reserve(msg.size() + 96);
+  AppendLine(&line, level, msg, fields, held);
+  WriteLogLines(line);
 }
 
 }  // namespace
+
+void AppendLogLine(std::string* out, LogLevel level, std::string_view message, std::span<const LogFieldView> fields) {
+  AppendLine(out, level, message, fields, 0);
+}
+
+void WriteLogLines(std::string_view lines) {
+  ssize_t ignored = ::write(STDERR_FILENO, lines.data(), lines.size());
+  (void)ignored;
+}
 
 void Log(LogLevel level, const char* fmt, ...) {
   if (!LogEnabled(level)) return;
@@ -226,12 +248,13 @@ void Log(LogLevel level, const char* fmt, ...) {
   int m = std::vsnprintf(msg, sizeof(msg), fmt, ap);
   va_end(ap);
   size_t len = m < 0 ? 0 : std::min<size_t>(m, sizeof(msg) - 1);
-  Emit(level, std::string_view(msg, len), nullptr);
+  Emit(level, std::string_view(msg, len), {});
 }
 
 void LogWithFields(LogLevel level, const std::string& message, const std::vector<LogField>& fields) {
   if (!LogEnabled(level)) return;
-  Emit(level, message, &fields);
+  std::vector<LogFieldView> views(fields.begin(), fields.end());
+  Emit(level, message, views);
 }
 
 }  // namespace util

@@ -12,7 +12,9 @@
 #pragma once
 
 #include <cstdarg>
+#include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -33,6 +35,12 @@ void Log(LogLevel level, const char* fmt, ...) __attribute__((format(printf, 2, 
 // Values are written as given (text: quoted when they hold a space or a quote).
 using LogField = std::pair<const char*, std::string>;
 void LogWithFields(LogLevel level, const std::string& message, const std::vector<LogField>& fields);
+// For a caller that batches lines (the access log): appends the line
+// LogWithFields would write, newline included, without the hold-back of
+// repeated warnings; and one write(2) of whole lines to stderr.
+using LogFieldView = std::pair<const char*, std::string_view>;
+void AppendLogLine(std::string* out, LogLevel level, std::string_view message, std::span<const LogFieldView> fields);
+void WriteLogLines(std::string_view lines);
 // The journal's stream test, exposed for tests: `journal_stream` is
 // $JOURNAL_STREAM ("DEV:INODE"), compared with stderr's device and inode.
 bool IsJournalStream(const char* journal_stream, unsigned long long dev, unsigned long long ino);

@@ -129,6 +129,21 @@ class Connection : public Transport {
   }
 
   void SubmitWrite(const char* data, size_t len, std::shared_ptr<const void> keep, std::function<void(bool)> done) {
+    if (!done) {
+      // Nobody waits for these bytes (a head, a small response): written
+      // at once when the socket takes them, past libuv's queue, whose
+      // completion re-arms the socket in epoll (one epoll_ctl per write
+      // with the libuv of Debian 12). uv_try_write refuses while libuv's
+      // queue holds bytes, so order is kept.
+      uv_buf_t buf = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));
+      int n = uv_try_write(Stream(), &buf, 1);
+      if (n > 0) {
+        total_queued_ += n;
+        if (static_cast<size_t>(n) == len) return;  // the kernel has it all; `keep` may go
+        data += n;
+        len -= n;
+      }
+    }
     auto* w = new WriteReq{{}, std::move(keep), std::move(done), this, len};
     w->req.data = w;
     uv_buf_t buf = uv_buf_init(const_cast<char*>(data), static_cast<unsigned>(len));

@@ -1,6 +1,8 @@
 #include "src/telemetry/access_log.h"
 
+#include <charconv>
 #include <cstdio>
+#include <span>
 
 #include "src/telemetry/request_metrics.h"
 
@@ -40,32 +42,41 @@ std::string LoggedTarget(std::string_view target) {
   return out;
 }
 
-std::vector<util::LogField> AccessFields(const http::RequestRecord& r) {
-  char ms[32];
-  std::snprintf(ms, sizeof ms, "%.3f", double(r.duration_us) / 1000.0);
-  std::string_view ending = r.ending == http::RequestRecord::Ending::kEnded   ? ""
-                            : r.ending == http::RequestRecord::Ending::kReset ? "reset"
-                                                                              : "aborted";
-  std::vector<util::LogField> f = {
-      {"method", r.method.empty() ? std::string("-") : std::string(r.method.substr(0, 16))},
-      {"path", r.method.empty() ? std::string("-") : LoggedTarget(r.target)},
-      {"status", std::to_string(r.status)},
-      {"bytes", std::to_string(r.body_bytes)},
-      {"kind", std::string(r.method.empty() ? std::string_view("other") : r.outcome.kind)},
-      {"result", std::string(RequestMetrics::ResultOf(r))},
-      {"source", r.outcome.source.empty() ? std::string("-") : std::string(r.outcome.source)},
-      {"ms", ms},
-      {"remote", r.remote.empty() ? std::string("-") : std::string(r.remote)},
-  };
-  if (!ending.empty()) f.push_back({"end", std::string(ending)});
-  return f;
-}
-
-void LogAccess(const http::RequestRecord& r) {
+void AccessLog::Add(const http::RequestRecord& r) {
   // The cluster's own chatter (several messages a second per peer) only at debug.
   util::LogLevel level = r.outcome.kind == "gossip" ? util::LogLevel::kDebug : util::LogLevel::kInfo;
   if (!util::LogEnabled(level)) return;
-  util::LogWithFields(level, "access", AccessFields(r));
+  // Formatted in place, once per request: numbers by to_chars, no strings
+  // but the cleaned path.
+  char status[16], bytes[24], ms[32];
+  *std::to_chars(status, status + sizeof status - 1, r.status).ptr = 0;
+  *std::to_chars(bytes, bytes + sizeof bytes - 1, r.body_bytes).ptr = 0;
+  std::snprintf(ms, sizeof ms, "%llu.%03llu", (unsigned long long)(r.duration_us / 1000),
+                (unsigned long long)(r.duration_us % 1000));
+  std::string path = r.method.empty() ? std::string("-") : LoggedTarget(r.target);
+  std::string_view ending = r.ending == http::RequestRecord::Ending::kEnded   ? ""
+                            : r.ending == http::RequestRecord::Ending::kReset ? "reset"
+                                                                              : "aborted";
+  util::LogFieldView fields[] = {
+      {"method", r.method.empty() ? std::string_view("-") : r.method.substr(0, 16)},
+      {"path", path},
+      {"status", status},
+      {"bytes", bytes},
+      {"kind", r.method.empty() ? std::string_view("other") : r.outcome.kind},
+      {"result", RequestMetrics::ResultOf(r)},
+      {"source", r.outcome.source.empty() ? std::string_view("-") : r.outcome.source},
+      {"ms", ms},
+      {"remote", r.remote.empty() ? std::string_view("-") : r.remote},
+      {"end", ending},
+  };
+  util::AppendLogLine(&pending_, level, "access", std::span(fields, ending.empty() ? 9 : 10));
+  if (pending_.size() >= kFlushBytes) Flush();
+}
+
+void AccessLog::Flush() {
+  if (pending_.empty()) return;
+  util::WriteLogLines(pending_);
+  pending_.clear();
 }
 
 }  // namespace telemetry
