@@ -3,7 +3,7 @@
 // HEAD whose response names a Content-Length (it waits for that body), so
 // the suite uses this for every request-rate figure alike.
 //
-//   reqload -c CONNS -t THREADS -d SECONDS -m METHOD [-H 'Name: value'] -p PATHS PORT
+//   reqload -c CONNS -t THREADS -d SECONDS -m METHOD [-H 'Name: value'] [-1] -p PATHS PORT
 //
 // CONNS keep-alive connections to 127.0.0.1:PORT, spread over THREADS
 // threads (one epoll loop each); each sends one request, reads the whole
@@ -13,6 +13,12 @@
 // as bench/wrk.lua's: requests completed, response bytes, duration,
 // socket errors (a connection that failed or closed: it is reopened),
 // status errors (>= 400), p50 and p99 latency in microseconds.
+//
+// With -1 each connection sends one request only (a herd: every client at
+// once on one blob), the run ends when all responses are complete (or at
+// the deadline), and the line also has first_byte_max_us (the slowest
+// client's first response byte, from the common start) and wall_us (until
+// the last response was complete).
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,6 +50,8 @@ struct conn {
   int status;
   uint64_t started_ns;
   size_t next_path;
+  int got_first;  // a byte of this response arrived
+  int done;       // -1: its one request is answered
 };
 
 struct thread {
@@ -51,6 +59,8 @@ struct thread {
   int nconns;
   struct conn* conns;
   uint64_t requests, bytes, socket_errors, status_errors;
+  uint64_t first_byte_max_ns, last_done_ns;
+  int open_conns;
   uint32_t* latency;  // MAX_LATENCY_US + 1 counters
 };
 
@@ -58,7 +68,8 @@ static char** requests;  // formatted once
 static size_t* request_lens;
 static size_t npaths;
 static int port;
-static uint64_t deadline_ns;
+static uint64_t deadline_ns, start_ns;
+static int one_shot;
 
 static uint64_t now_ns(void) {
   struct timespec ts;
@@ -92,6 +103,7 @@ static void start_request(struct conn* c) {
   c->head_len = 0;
   c->in_body = 0;
   c->body_left = 0;
+  c->got_first = 0;
   c->started_ns = now_ns();
 }
 
@@ -108,6 +120,12 @@ static void complete(struct thread* t, struct conn* c) {
   ++t->latency[us < MAX_LATENCY_US ? us : MAX_LATENCY_US];
   ++t->requests;
   if (c->status >= 400 || c->status < 100) ++t->status_errors;
+  if (one_shot) {
+    c->done = 1;
+    --t->open_conns;
+    t->last_done_ns = now_ns();
+    return;
+  }
   start_request(c);
 }
 
@@ -154,6 +172,11 @@ static int on_readable(struct thread* t, struct conn* c, int is_head, char* buf)
       return -1;
     }
     t->bytes += (uint64_t)n;
+    if (!c->got_first) {
+      c->got_first = 1;
+      uint64_t first = now_ns() - start_ns;
+      if (first > t->first_byte_max_ns) t->first_byte_max_ns = first;
+    }
     size_t off = 0;
     while (off < (size_t)n) {
       if (!c->in_body) {
@@ -181,7 +204,7 @@ static int on_readable(struct thread* t, struct conn* c, int is_head, char* buf)
       if (c->body_left == 0) {
         if (off != (size_t)n) return -1;  // bytes beyond the response: not pipelining, a framing error
         complete(t, c);
-        if (now_ns() >= deadline_ns) return 0;
+        if (c->done || now_ns() >= deadline_ns) return 0;
         if (send_some(c) != 0) return -1;
       }
     }
@@ -201,10 +224,12 @@ static void* run(void* arg) {
     start_request(c);
   }
   struct epoll_event evs[256];
-  while (now_ns() < deadline_ns) {
+  t->open_conns = t->nconns;
+  while (now_ns() < deadline_ns && t->open_conns > 0) {
     int n = epoll_wait(ep, evs, 256, 50);
     for (int i = 0; i < n; ++i) {
       struct conn* c = evs[i].data.ptr;
+      if (c->done) continue;
       int bad = (evs[i].events & (EPOLLERR | EPOLLHUP)) != 0;
       if (!bad && (evs[i].events & EPOLLOUT)) bad = send_some(c) != 0;
       if (!bad && (evs[i].events & EPOLLIN)) bad = on_readable(t, c, is_head, buf) != 0;
@@ -230,7 +255,7 @@ int main(int argc, char** argv) {
   int conns = 64, threads = 2, seconds = 5;
   const char *method = "GET", *header = NULL, *paths = NULL;
   int opt;
-  while ((opt = getopt(argc, argv, "c:t:d:m:H:p:")) != -1) {
+  while ((opt = getopt(argc, argv, "c:t:d:m:H:p:1")) != -1) {
     switch (opt) {
       case 'c': conns = atoi(optarg); break;
       case 't': threads = atoi(optarg); break;
@@ -238,6 +263,7 @@ int main(int argc, char** argv) {
       case 'm': method = optarg; break;
       case 'H': header = optarg; break;
       case 'p': paths = optarg; break;
+      case '1': one_shot = 1; break;
       default: goto usage;
     }
   }
@@ -268,6 +294,7 @@ int main(int argc, char** argv) {
   if (threads > conns) threads = conns;
   struct thread* ts = calloc((size_t)threads, sizeof *ts);
   uint64_t start = now_ns();
+  start_ns = start;
   deadline_ns = start + (uint64_t)seconds * 1000000000u;
   for (int i = 0; i < threads; ++i) {
     ts[i].nconns = conns / threads + (i < conns % threads);
@@ -276,23 +303,27 @@ int main(int argc, char** argv) {
     if (pthread_create(&ts[i].tid, NULL, run, &ts[i]) != 0) die("pthread_create");
   }
   uint64_t* merged = calloc(MAX_LATENCY_US + 1, sizeof *merged);
-  uint64_t req = 0, bytes = 0, sock = 0, stat = 0;
+  uint64_t req = 0, bytes = 0, sock = 0, stat = 0, first_max = 0, last_done = start;
   for (int i = 0; i < threads; ++i) {
     pthread_join(ts[i].tid, NULL);
     req += ts[i].requests;
     bytes += ts[i].bytes;
     sock += ts[i].socket_errors;
     stat += ts[i].status_errors;
+    if (ts[i].first_byte_max_ns > first_max) first_max = ts[i].first_byte_max_ns;
+    if (ts[i].last_done_ns > last_done) last_done = ts[i].last_done_ns;
     for (uint64_t us = 0; us <= MAX_LATENCY_US; ++us) merged[us] += ts[i].latency[us];
   }
   uint64_t duration_us = (now_ns() - start) / 1000;
   printf("WRKJSON {\"requests\":%llu,\"bytes\":%llu,\"duration_us\":%llu,\"socket_errors\":%llu,"
-         "\"status_errors\":%llu,\"timeouts\":0,\"p50_us\":%llu,\"p99_us\":%llu}\n",
+         "\"status_errors\":%llu,\"timeouts\":0,\"p50_us\":%llu,\"p99_us\":%llu,"
+         "\"first_byte_max_us\":%llu,\"wall_us\":%llu}\n",
          (unsigned long long)req, (unsigned long long)bytes, (unsigned long long)duration_us,
          (unsigned long long)sock, (unsigned long long)stat,
-         (unsigned long long)percentile(merged, req, 0.50), (unsigned long long)percentile(merged, req, 0.99));
+         (unsigned long long)percentile(merged, req, 0.50), (unsigned long long)percentile(merged, req, 0.99),
+         (unsigned long long)(first_max / 1000), (unsigned long long)((last_done - start) / 1000));
   return 0;
 usage:
-  fprintf(stderr, "usage: reqload -c CONNS -t THREADS -d SECONDS -m METHOD [-H 'Name: value'] -p PATHS PORT\n");
+  fprintf(stderr, "usage: reqload -c CONNS -t THREADS -d SECONDS -m METHOD [-H 'Name: value'] [-1] -p PATHS PORT\n");
   return 2;
 }

@@ -471,21 +471,24 @@ class Suite:
             self.record(f"cold {name}: upstream GETs", t.name, self.upstream_gets(digest) - before)
 
     def herd(self, t, clients=32, name="256MiB"):
+        """`clients` connections from one process (bench/reqload -1), each
+        asking once for the same uncached blob at the same moment: 32 curl
+        processes would measure their own start-up on 2 cores instead."""
         digest, _ = self.blobs[name]
         t.start(fresh=True)
         before = self.upstream_gets(digest)
-        fmt = "%{time_starttransfer} %{time_total} %{size_download} %{http_code}\n"
-        start = time.time()
-        procs = [subprocess.Popen(["curl", "-s", "-o", "/dev/null", "-w", fmt, t.url(f"/v2/bench/blobs/{digest}")],
-                                  stdout=subprocess.PIPE, text=True) for _ in range(clients)]
-        outs = [p.communicate()[0].split() for p in procs]
-        wall = time.time() - start
-        for o in outs:
-            if int(o[3]) != 200 or int(o[2]) != dict(SIZES)[name]:
-                raise RuntimeError(f"{t.name} herd: a client got {o}")
+        self.write_paths("herd", [f"/v2/bench/blobs/{digest}"])
+        r = subprocess.run([self.reqload, "-1", "-c", str(clients), "-t", "2", "-d", "120", "-m", "GET",
+                            "-H", "Accept: */*", "-p", os.path.join(self.work, "herd.paths"), str(t.port)],
+                           capture_output=True, text=True)
+        m = re.search(r"^WRKJSON (.*)$", r.stdout, re.M)
+        out = json.loads(m.group(1)) if m else None
+        if not out or out["requests"] != clients or out["status_errors"] or out["socket_errors"] or \
+                out["bytes"] < clients * dict(SIZES)[name]:
+            raise RuntimeError(f"{t.name} herd: {r.stdout} {r.stderr}")
         time.sleep(0.5)
-        self.record(f"herd {clients} x {name}: wall (s)", t.name, wall)
-        self.record(f"herd {clients} x {name}: slowest first byte (ms)", t.name, max(float(o[0]) for o in outs) * 1000)
+        self.record(f"herd {clients} x {name}: wall (s)", t.name, out["wall_us"] / 1e6)
+        self.record(f"herd {clients} x {name}: slowest first byte (ms)", t.name, out["first_byte_max_us"] / 1000)
         self.record(f"herd {clients} x {name}: upstream GETs", t.name, self.upstream_gets(digest) - before)
 
     def single_stream(self, t):
