@@ -61,8 +61,12 @@ std::string ReadyStatus(const std::string& addr, const registry::Service& servic
   return "serving on " + addr + "; cache " + std::to_string(index.count()) + " blob(s), " +
          util::FormatSize(index.stored_bytes());
 }
-// [server] sendfile: "on", "off", or "auto": whichever the probe measures
-// faster here (src/io/send_probe.h); writes from the map when it fails.
+// [server] sendfile: "on", "off", or "auto": sendfile when the probe
+// measures it clearly faster here (src/io/send_probe.h), by kSendfileMargin:
+// writes are the simpler path (no pages lent to the kernel, nothing held
+// for a receiver on this host), so a near tie goes to them, as does a
+// failed probe.
+constexpr double kSendfileMargin = 1.15;
 bool ChooseSendfile(const config::Config& cfg) {
   if (cfg.server.sendfile != "auto") {
     LOG_INFO("http: cached blobs go out by %s (server.sendfile = \"%s\")",
@@ -74,7 +78,7 @@ bool ChooseSendfile(const config::Config& cfg) {
     LOG_WARN("http: %s; cached blobs go out by writes from the map", rates.status().message().c_str());
     return false;
   }
-  bool by_sendfile = rates->sendfile_bytes_per_s > rates->write_bytes_per_s;
+  bool by_sendfile = rates->sendfile_bytes_per_s > kSendfileMargin * rates->write_bytes_per_s;
   LOG_INFO("http: cached blobs go out by %s (probe over loopback: sendfile %.2f GB/s, writes from a map %.2f GB/s)",
            by_sendfile ? "sendfile" : "writes from the map", rates->sendfile_bytes_per_s / 1e9,
            rates->write_bytes_per_s / 1e9);

@@ -96,7 +96,7 @@ util::Result<SendRates> ProbeSend(const std::string& dir, uint64_t file_bytes, u
   });
 
   using Clock = std::chrono::steady_clock;
-  double best_sendfile = 0, best_write = 0;
+  std::vector<double> sendfile_rates, write_rates;
   uint64_t sent_total = 0;
   Status failure = Status::Ok();
   for (int r = 0; r < rounds * 2 && failure.ok(); ++r) {
@@ -127,13 +127,18 @@ util::Result<SendRates> ProbeSend(const std::string& dir, uint64_t file_bytes, u
     }
     double secs = std::chrono::duration<double>(Clock::now() - start).count();
     double rate = secs > 0 ? bytes_per_round / secs : 0;
-    (by_sendfile ? best_sendfile : best_write) = std::max(by_sendfile ? best_sendfile : best_write, rate);
+    if (r >= 2) (by_sendfile ? sendfile_rates : write_rates).push_back(rate);  // round 0 of each way warms up
   }
   ::shutdown(out.fd, SHUT_RDWR);  // the reader returns at once if it still waits
   ::shutdown(in.fd, SHUT_RDWR);
   reader.join();
   if (!failure.ok()) return failure;
-  return SendRates{best_sendfile, best_write};
+  auto median = [](std::vector<double> v) {
+    if (v.empty()) return 0.0;
+    std::sort(v.begin(), v.end());
+    return v[v.size() / 2];
+  };
+  return SendRates{median(sendfile_rates), median(write_rates)};
 }
 
 }  // namespace io

@@ -8,8 +8,10 @@
 // opens a TCP connection to itself on 127.0.0.1 (TCP_NODELAY, as the
 // server's), and sends `rounds` x `bytes_per_round` each way, alternating,
 // `piece_bytes` per call as the server does (a cache chunk; each sendfile
-// corked, io::TcpCork), while a thread reads them; the best round of each
-// counts. About 0.1 s. Blocking: call it before the loop
+// corked, io::TcpCork), while a thread reads them. The first round of each
+// way warms up (fresh memory is slow to touch in a VM) and does not count;
+// the rates are the medians of the others, as rounds vary by 30% or more
+// here. About 0.15 s. Blocking: call it before the loop
 // runs. Every socket call has a 2 s timeout, so it cannot hang the start.
 //
 // Errors: IoError (the scratch file, the sockets, a timeout).
@@ -28,7 +30,7 @@ struct SendRates {
 };
 
 util::Result<SendRates> ProbeSend(const std::string& dir, uint64_t file_bytes = 8u << 20,
-                                  uint64_t bytes_per_round = 32u << 20, int rounds = 3,
+                                  uint64_t bytes_per_round = 32u << 20, int rounds = 6,
                                   uint64_t piece_bytes = 1u << 20);
 
 }  // namespace io
