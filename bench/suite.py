@@ -792,7 +792,7 @@ probe_timeout = "200ms"
             extra.append(f"| fill 256MiB (GB/s) | from a peer {cell(fill.get('georeg from peer'))} | from the upstream "
                          f"{cell(fill.get('georeg from upstream'))} | {med(fill['georeg from peer']) / med(fill['georeg from upstream']):.2f} |")
         head = [f"{self.rounds} rounds, medians (min-max); wrk runs {self.args.seconds} s; "
-                f"{os.cpu_count()} cores; georeg {self.version()}", ""]
+                f"{os.cpu_count()} cores; {self.version()}", ""]
         return "\n".join(head + lines + extra + [""] + self.targets_table()) + "\n"
 
     def ratio(self, fig, per, ceiling):
@@ -887,6 +887,7 @@ probe_timeout = "200ms"
                 f.write(label + " " + " ".join(f"{med(per[n]) / best:.3f}" if n in per else "0" for n in names) + "\n")
         script = f"""set terminal svg size 1000,480 dynamic font 'sans,11' background '#ffffff'
 set output '{path}'
+set termoption noenhanced
 set title 'Warm serving, ratio to the faster static nginx ceiling ({self.rounds} rounds, medians)'
 set style data histograms
 set style histogram clustered gap 1
