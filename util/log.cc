@@ -4,6 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cerrno>
+#include <climits>
 #include <cstdio>
 #include <cstring>
 #include <cstdlib>
@@ -235,9 +237,28 @@ void AppendLogLine(std::string* out, LogLevel level, std::string_view message, s
   AppendLine(out, level, message, fields, 0);
 }
 
+size_t LogWriteSize(std::string_view lines, size_t max) {
+  if (lines.size() <= max) return lines.size();
+  size_t cut = lines.rfind('\n', max - 1);
+  if (cut != std::string_view::npos) return cut + 1;
+  size_t end = lines.find('\n');  // one line longer than max: alone
+  return end == std::string_view::npos ? lines.size() : end + 1;
+}
+
 void WriteLogLines(std::string_view lines) {
-  ssize_t ignored = ::write(STDERR_FILENO, lines.data(), lines.size());
-  (void)ignored;
+  // PIPE_BUF at a time, whole lines: a pipe (stderr under a supervisor)
+  // takes such a write in one piece, so a line another thread writes
+  // meanwhile lands between these lines, never inside one.
+  while (!lines.empty()) {
+    std::string_view piece = lines.substr(0, LogWriteSize(lines, PIPE_BUF));
+    lines.remove_prefix(piece.size());
+    while (!piece.empty()) {
+      ssize_t n = ::write(STDERR_FILENO, piece.data(), piece.size());
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) return;  // stderr failed: the rest is dropped (logging reports nothing)
+      piece.remove_prefix(static_cast<size_t>(n));
+    }
+  }
 }
 
 void Log(LogLevel level, const char* fmt, ...) {

@@ -7,7 +7,8 @@
 // same as one logged in the last 10 s is held back and counted; the next
 // time it is logged, the line says how many were held back.
 //
-// Thread-safe (each line is one write(2)). Never log credentials, tokens
+// Thread-safe (a line is never split across write(2) calls, and batches go
+// in pieces of at most PIPE_BUF). Never log credentials, tokens
 // or signed URLs.
 #pragma once
 
@@ -41,6 +42,10 @@ void LogWithFields(LogLevel level, const std::string& message, const std::vector
 using LogFieldView = std::pair<const char*, std::string_view>;
 void AppendLogLine(std::string* out, LogLevel level, std::string_view message, std::span<const LogFieldView> fields);
 void WriteLogLines(std::string_view lines);
+// How much of `lines` WriteLogLines puts in one write(2): whole lines, at
+// most `max` bytes (PIPE_BUF, what a pipe writes atomically), or the first
+// line alone when it is longer.
+size_t LogWriteSize(std::string_view lines, size_t max);
 // The journal's stream test, exposed for tests: `journal_stream` is
 // $JOURNAL_STREAM ("DEV:INODE"), compared with stderr's device and inode.
 bool IsJournalStream(const char* journal_stream, unsigned long long dev, unsigned long long ino);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <string>
 
 #include "src/telemetry/access_log.h"
@@ -140,6 +141,28 @@ TEST_CASE("access log: the query is dropped but ns=, odd targets stay one bounde
   CHECK(Contains(line, " info  access method=GET path=/v2/x/blobs/y status=200 bytes=5 kind=blob result=coalesced "
                        "source=peer ms=1.500 remote=127.0.0.1\n"));
   CHECK_FALSE(Contains(line, "sig"));
+}
+
+TEST_CASE("access lines: a large batch is written whole, in pieces of whole lines") {
+  CHECK(util::LogWriteSize("a\nbb\nccc\n", 100) == 9);
+  CHECK(util::LogWriteSize("a\nbb\nccc\n", 6) == 5);  // "a\nbb\n": the third line would pass 6
+  CHECK(util::LogWriteSize("a\nbb\nccc\n", 5) == 5);
+  CHECK(util::LogWriteSize("long line\nx\n", 4) == 10);  // longer than max: alone, not cut
+  http::RequestRecord r;
+  r.method = "GET";
+  r.target = "/v2/x/manifests/latest";
+  r.status = 200;
+  r.outcome = {"manifest", "hit", "cache"};
+  telemetry::AccessLog log;
+  std::string out = CaptureStderr([&] {
+    for (int i = 0; i < 500; ++i) log.Add(r);  // past the 64 KiB flush threshold
+    log.Flush();
+  });
+  size_t lines = 0;
+  for (size_t at = 0; (at = out.find(" access method=GET path=/v2/x/manifests/latest ", at)) != std::string::npos; ++at)
+    ++lines;
+  CHECK(lines == 500);
+  CHECK(std::count(out.begin(), out.end(), '\n') == 500);
 }
 
 TEST_CASE("/proc parsing: a command with spaces and parentheses, and the boot time") {
