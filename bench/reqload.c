@@ -44,8 +44,8 @@ struct conn {
   const char* req;  // the request being sent
   size_t req_len, req_sent;
   char head[MAX_HEAD];
-  size_t head_len;   // bytes of the head read so far
-  int in_body;       // the head is complete
+  size_t head_len;  // bytes of the head read so far
+  int in_body;      // the head is complete
   uint64_t body_left;
   int status;
   uint64_t started_ns;
@@ -202,7 +202,8 @@ static int on_readable(struct thread* t, struct conn* c, int is_head, char* buf)
       c->body_left -= take;
       off += take;
       if (c->body_left == 0) {
-        if (off != (size_t)n) return -1;  // bytes beyond the response: not pipelining, a framing error
+        if (off != (size_t)n)
+          return -1;  // bytes beyond the response: not pipelining, a framing error
         complete(t, c);
         if (c->done || now_ns() >= deadline_ns) return 0;
         if (send_some(c) != 0) return -1;
@@ -257,14 +258,29 @@ int main(int argc, char** argv) {
   int opt;
   while ((opt = getopt(argc, argv, "c:t:d:m:H:p:1")) != -1) {
     switch (opt) {
-      case 'c': conns = atoi(optarg); break;
-      case 't': threads = atoi(optarg); break;
-      case 'd': seconds = atoi(optarg); break;
-      case 'm': method = optarg; break;
-      case 'H': header = optarg; break;
-      case 'p': paths = optarg; break;
-      case '1': one_shot = 1; break;
-      default: goto usage;
+      case 'c':
+        conns = atoi(optarg);
+        break;
+      case 't':
+        threads = atoi(optarg);
+        break;
+      case 'd':
+        seconds = atoi(optarg);
+        break;
+      case 'm':
+        method = optarg;
+        break;
+      case 'H':
+        header = optarg;
+        break;
+      case 'p':
+        paths = optarg;
+        break;
+      case '1':
+        one_shot = 1;
+        break;
+      default:
+        goto usage;
     }
   }
   if (optind != argc - 1 || !paths || conns < 1 || threads < 1 || seconds < 1) goto usage;
@@ -281,8 +297,8 @@ int main(int argc, char** argv) {
       requests = realloc(requests, cap * sizeof *requests);
       request_lens = realloc(request_lens, cap * sizeof *request_lens);
     }
-    int len = asprintf(&requests[npaths], "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s%s\r\n", method, line, port,
-                       header ? header : "", header ? "\r\n" : "");
+    int len = asprintf(&requests[npaths], "%s %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\n%s%s\r\n",
+                       method, line, port, header ? header : "", header ? "\r\n" : "");
     if (len < 0) die("asprintf");
     request_lens[npaths++] = (size_t)len;
   }
@@ -315,15 +331,19 @@ int main(int argc, char** argv) {
     for (uint64_t us = 0; us <= MAX_LATENCY_US; ++us) merged[us] += ts[i].latency[us];
   }
   uint64_t duration_us = (now_ns() - start) / 1000;
-  printf("WRKJSON {\"requests\":%llu,\"bytes\":%llu,\"duration_us\":%llu,\"socket_errors\":%llu,"
-         "\"status_errors\":%llu,\"timeouts\":0,\"p50_us\":%llu,\"p99_us\":%llu,"
-         "\"first_byte_max_us\":%llu,\"wall_us\":%llu}\n",
-         (unsigned long long)req, (unsigned long long)bytes, (unsigned long long)duration_us,
-         (unsigned long long)sock, (unsigned long long)stat,
-         (unsigned long long)percentile(merged, req, 0.50), (unsigned long long)percentile(merged, req, 0.99),
-         (unsigned long long)(first_max / 1000), (unsigned long long)((last_done - start) / 1000));
+  printf(
+      "WRKJSON {\"requests\":%llu,\"bytes\":%llu,\"duration_us\":%llu,\"socket_errors\":%llu,"
+      "\"status_errors\":%llu,\"timeouts\":0,\"p50_us\":%llu,\"p99_us\":%llu,"
+      "\"first_byte_max_us\":%llu,\"wall_us\":%llu}\n",
+      (unsigned long long)req, (unsigned long long)bytes, (unsigned long long)duration_us,
+      (unsigned long long)sock, (unsigned long long)stat,
+      (unsigned long long)percentile(merged, req, 0.50),
+      (unsigned long long)percentile(merged, req, 0.99), (unsigned long long)(first_max / 1000),
+      (unsigned long long)((last_done - start) / 1000));
   return 0;
 usage:
-  fprintf(stderr, "usage: reqload -c CONNS -t THREADS -d SECONDS -m METHOD [-H 'Name: value'] [-1] -p PATHS PORT\n");
+  fprintf(stderr,
+          "usage: reqload -c CONNS -t THREADS -d SECONDS -m METHOD [-H 'Name: value'] [-1] -p "
+          "PATHS PORT\n");
   return 2;
 }

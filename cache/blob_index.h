@@ -27,8 +27,8 @@ class BlobIndex {
     uint64_t size = 0;
     uint64_t last_access_ms = 0;
     uint32_t pins = 0;
-    bool access_dirty = false;  // last_access changed since it was last persisted
-    bool own = false;           // own registry content: never evicted
+    bool access_dirty = false;   // last_access changed since it was last persisted
+    bool own = false;            // own registry content: never evicted
     std::vector<bool> verified;  // by chunk index; grows as chunks are verified
   };
 

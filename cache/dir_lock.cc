@@ -25,7 +25,8 @@ util::Result<DirLock> DirLock::Acquire(const std::string& dir) {
     return util::Status::Unavailable("cache " + dir + " is in use by georeg pid " + pid);
   }
   std::string pid = std::to_string(::getpid()) + "\n";
-  if (::ftruncate(fd, 0) != 0 || ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
+  if (::ftruncate(fd, 0) != 0 ||
+      ::pwrite(fd, pid.data(), pid.size(), 0) != static_cast<ssize_t>(pid.size())) {
     ::close(fd);
     return util::Status::IoError("cannot write " + path + ": " + std::strerror(errno));
   }

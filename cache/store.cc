@@ -2,14 +2,14 @@
 
 #include <sys/mman.h>
 #include <sys/stat.h>
-#include <unistd.h>
 #include <sys/statvfs.h>
+#include <unistd.h>
 #include <xxhash.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
-#include <algorithm>
 #include <cstring>
 
 #include "util/log.h"
@@ -24,9 +24,9 @@ using util::Status;
 // Format 2 added the own registry's databases and BlobRecord v2; a format 1
 // environment is upgraded in place when opened for writing.
 constexpr uint32_t kFormatVersion = 2;
-constexpr uint32_t kRecordVersion = 1;      // manifest, tag and own-manifest records
-constexpr uint32_t kBlobRecordV1 = 1;       // 32 bytes
-constexpr uint32_t kBlobRecordV2 = 2;       // 72 bytes: v1 + flags + chunk key
+constexpr uint32_t kRecordVersion = 1;  // manifest, tag and own-manifest records
+constexpr uint32_t kBlobRecordV1 = 1;   // 32 bytes
+constexpr uint32_t kBlobRecordV2 = 2;   // 72 bytes: v1 + flags + chunk key
 constexpr size_t kBlobRecordV2Size = 72;
 constexpr uint32_t kBlobFlagOwn = 1;
 
@@ -36,14 +36,23 @@ Status FromMdb(int rc, const char* what) {
   std::string msg = std::string(what) + ": " + mdb_strerror(rc);
   if (rc == MDB_NOTFOUND) return Status::NotFound(msg);
   if (rc == MDB_MAP_FULL || rc == ENOSPC || rc == EDQUOT) return Status::NoSpace(msg);
-  if (rc == MDB_CORRUPTED || rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH) return Status::Corruption(msg);
+  if (rc == MDB_CORRUPTED || rc == MDB_INVALID || rc == MDB_VERSION_MISMATCH)
+    return Status::Corruption(msg);
   return Status::IoError(msg);
 }
 
 void PutU32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }  // little-endian hosts only
 void PutU64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
-uint32_t GetU32(const uint8_t* p) { uint32_t v; std::memcpy(&v, p, 4); return v; }
-uint64_t GetU64(const uint8_t* p) { uint64_t v; std::memcpy(&v, p, 8); return v; }
+uint32_t GetU32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, 4);
+  return v;
+}
+uint64_t GetU64(const uint8_t* p) {
+  uint64_t v;
+  std::memcpy(&v, p, 8);
+  return v;
+}
 
 std::array<uint8_t, 36> ChunkKey(const Digest& d, uint32_t index) {
   std::array<uint8_t, 36> key;
@@ -127,7 +136,8 @@ int DeleteChunksUnder(MDB_txn* txn, MDB_dbi chunks, const Digest& key) {
   if (rc) return rc;
   auto first = ChunkKey(key, 0);
   MDB_val k = Val(first.data(), first.size()), v;
-  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
     if (k.mv_size != 36 || std::memcmp(k.mv_data, key.bytes.data(), 32) != 0) break;
     rc = mdb_cursor_del(cur, 0);
     if (rc) break;
@@ -159,7 +169,8 @@ std::string EncodeOwnManifest(const OwnManifest& m) {
   put_len(m.annotations_json.size(), 4);
   out += m.annotations_json;
   put_len(m.references.size(), 4);
-  for (const Digest& d : m.references) out.append(reinterpret_cast<const char*>(d.bytes.data()), 32);
+  for (const Digest& d : m.references)
+    out.append(reinterpret_cast<const char*>(d.bytes.data()), 32);
   return out;
 }
 
@@ -183,7 +194,8 @@ Status DecodeOwnManifest(const MDB_val& val, const Digest& d, OwnManifest* out) 
     at += len;
     return true;
   };
-  if (!get_str(2, &out->media_type) || !get_str(2, &out->artifact_type) || !get_str(4, &out->annotations_json))
+  if (!get_str(2, &out->media_type) || !get_str(2, &out->artifact_type) ||
+      !get_str(4, &out->annotations_json))
     return bad;
   if (at + 4 > n) return bad;
   uint32_t refs = GetU32(p + at);
@@ -296,8 +308,8 @@ void Store::NoteMap() {
   uintptr_t base = 0;
   while (getline(&line, &cap, maps) > 0) {
     unsigned long start, end, offset;
-    if (std::sscanf(line, "%lx-%lx %*s %lx", &start, &end, &offset) == 3 && inside >= start && inside < end &&
-        offset <= start) {
+    if (std::sscanf(line, "%lx-%lx %*s %lx", &start, &end, &offset) == 3 && inside >= start &&
+        inside < end && offset <= start) {
       base = start - offset;
       break;
     }
@@ -311,7 +323,8 @@ void Store::NoteMap() {
 }
 
 Store::FileSpan Store::FileOf(std::span<const uint8_t> bytes) const {
-  if (!map_base_ || bytes.data() < map_base_ || bytes.data() + bytes.size() > map_base_ + map_size_) return {};
+  if (!map_base_ || bytes.data() < map_base_ || bytes.data() + bytes.size() > map_base_ + map_size_)
+    return {};
   return {data_fd_, static_cast<uint64_t>(bytes.data() - map_base_)};
 }
 
@@ -355,14 +368,13 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options) {
   {
     WriteTxn txn(s->env_);
     if (!txn.status().ok()) return txn.status();
-    struct { const char* name; MDB_dbi* dbi; } dbs[] = {{"meta", &s->meta_},
-                                                        {"blobs", &s->blobs_},
-                                                        {"chunks", &s->chunks_},
-                                                        {"manifests", &s->manifests_},
-                                                        {"tags", &s->tags_},
-                                                        {"own_manifests", &s->own_manifests_},
-                                                        {"referrers", &s->referrers_},
-                                                        {"fleet", &s->fleet_}};
+    struct {
+      const char* name;
+      MDB_dbi* dbi;
+    } dbs[] = {{"meta", &s->meta_},           {"blobs", &s->blobs_},
+               {"chunks", &s->chunks_},       {"manifests", &s->manifests_},
+               {"tags", &s->tags_},           {"own_manifests", &s->own_manifests_},
+               {"referrers", &s->referrers_}, {"fleet", &s->fleet_}};
     for (auto& db : dbs) {
       rc = mdb_dbi_open(txn.get(), db.name, MDB_CREATE, db.dbi);
       if (rc) return FromMdb(rc, "open database");
@@ -382,7 +394,8 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options) {
     } else if (rc) {
       return FromMdb(rc, "read format version");
     } else if (val.mv_size != 4 || GetU32(static_cast<uint8_t*>(val.mv_data)) != kFormatVersion) {
-      return Status::Corruption("cache format in " + options.dir + " is not supported by this georeg");
+      return Status::Corruption("cache format in " + options.dir +
+                                " is not supported by this georeg");
     }
     Status st = txn.Commit();
     if (!st.ok()) return st;
@@ -390,18 +403,22 @@ Result<std::unique_ptr<Store>> Store::Open(const Options& options) {
   s->NoteMap();
   auto orphans = s->RemoveOrphanChunks();
   if (!orphans.ok()) return orphans.status();
-  if (*orphans) LOG_INFO("cache: removed %llu chunk(s) of unfinished fills", (unsigned long long)*orphans);
+  if (*orphans)
+    LOG_INFO("cache: removed %llu chunk(s) of unfinished fills", (unsigned long long)*orphans);
   Status st = s->Sync();
   if (!st.ok()) return st;
   return s;
 }
 
-Result<std::unique_ptr<Store>> Store::OpenReadOnly(std::unique_ptr<Store> s, const Options& options) {
+Result<std::unique_ptr<Store>> Store::OpenReadOnly(std::unique_ptr<Store> s,
+                                                   const Options& options) {
   struct stat sb;
-  if (::stat((options.dir + "/data.mdb").c_str(), &sb) != 0) return Status::NotFound("no cache in " + options.dir);
+  if (::stat((options.dir + "/data.mdb").c_str(), &sb) != 0)
+    return Status::NotFound("no cache in " + options.dir);
   int rc = mdb_env_create(&s->env_);
   if (rc) return FromMdb(rc, "mdb_env_create");
-  if ((rc = mdb_env_set_maxdbs(s->env_, 8)) || (rc = mdb_env_set_maxreaders(s->env_, options.max_readers)))
+  if ((rc = mdb_env_set_maxdbs(s->env_, 8)) ||
+      (rc = mdb_env_set_maxreaders(s->env_, options.max_readers)))
     return FromMdb(rc, "configure environment");
   rc = mdb_env_open(s->env_, options.dir.c_str(), MDB_NOTLS | MDB_RDONLY, 0640);
   if (rc) return FromMdb(rc, ("open cache " + options.dir).c_str());
@@ -409,15 +426,18 @@ Result<std::unique_ptr<Store>> Store::OpenReadOnly(std::unique_ptr<Store> s, con
   MDB_txn* txn;
   rc = mdb_txn_begin(s->env_, nullptr, MDB_RDONLY, &txn);
   if (rc) return FromMdb(rc, "begin read transaction");
-  struct { const char* name; MDB_dbi* dbi; } dbs[] = {{"meta", &s->meta_}, {"blobs", &s->blobs_},
-                                                      {"chunks", &s->chunks_}, {"manifests", &s->manifests_},
-                                                      {"tags", &s->tags_}, {"own_manifests", &s->own_manifests_},
-                                                      {"referrers", &s->referrers_}, {"fleet", &s->fleet_}};
+  struct {
+    const char* name;
+    MDB_dbi* dbi;
+  } dbs[] = {{"meta", &s->meta_},           {"blobs", &s->blobs_},
+             {"chunks", &s->chunks_},       {"manifests", &s->manifests_},
+             {"tags", &s->tags_},           {"own_manifests", &s->own_manifests_},
+             {"referrers", &s->referrers_}, {"fleet", &s->fleet_}};
   for (auto& db : dbs) {
     rc = mdb_dbi_open(txn, db.name, 0, db.dbi);
     // A format 1 cache (a daemon not upgraded yet) has no own-registry databases.
-    if (rc == MDB_NOTFOUND && db.dbi != &s->meta_ && db.dbi != &s->blobs_ && db.dbi != &s->chunks_ &&
-        db.dbi != &s->manifests_ && db.dbi != &s->tags_) {
+    if (rc == MDB_NOTFOUND && db.dbi != &s->meta_ && db.dbi != &s->blobs_ &&
+        db.dbi != &s->chunks_ && db.dbi != &s->manifests_ && db.dbi != &s->tags_) {
       s->missing_dbs_ = true;
       continue;
     }
@@ -461,11 +481,14 @@ Status Store::GetChunk(const ReadTxn& txn, const Digest& d, uint32_t index,
   int rc = mdb_get(txn.get(), chunks_, &key, &val);
   if (rc) return FromMdb(rc, "chunk");
   if (val.mv_size < 8) return Status::Corruption("short chunk record for " + d.ToString());
-  *payload = std::span<const uint8_t>(static_cast<const uint8_t*>(val.mv_data) + 8, val.mv_size - 8);
+  *payload =
+      std::span<const uint8_t>(static_cast<const uint8_t*>(val.mv_data) + 8, val.mv_size - 8);
   bool verify = check == ChunkCheck::kFull ||
-                (check == ChunkCheck::kUnlessResident && !Resident(static_cast<const uint8_t*>(val.mv_data), val.mv_size));
+                (check == ChunkCheck::kUnlessResident &&
+                 !Resident(static_cast<const uint8_t*>(val.mv_data), val.mv_size));
   if (verify && GetU64(static_cast<const uint8_t*>(val.mv_data)) != ChunkChecksum(*payload))
-    return Status::Corruption("chunk " + std::to_string(index) + " of " + d.ToString() + " fails its checksum");
+    return Status::Corruption("chunk " + std::to_string(index) + " of " + d.ToString() +
+                              " fails its checksum");
   return Status::Ok();
 }
 
@@ -474,7 +497,8 @@ Status Store::GetManifest(const ReadTxn& txn, const Digest& d, Manifest* out) co
   int rc = mdb_get(txn.get(), manifests_, &key, &val);
   if (rc) return FromMdb(rc, "manifest");
   const uint8_t* p = static_cast<const uint8_t*>(val.mv_data);
-  if (val.mv_size < 6 || GetU32(p) != kRecordVersion) return Status::Corruption("bad manifest record");
+  if (val.mv_size < 6 || GetU32(p) != kRecordVersion)
+    return Status::Corruption("bad manifest record");
   uint16_t mlen;
   std::memcpy(&mlen, p + 4, 2);
   if (6u + mlen > val.mv_size) return Status::Corruption("bad manifest record");
@@ -524,14 +548,16 @@ Result<std::vector<ManifestEntry>> Store::ListManifests() const {
   if (rc) return FromMdb(rc, "cursor");
   std::vector<ManifestEntry> out;
   MDB_val key, val;
-  for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+  for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
     if (key.mv_size != 32 || val.mv_size < 6) continue;
     const uint8_t* p = static_cast<const uint8_t*>(val.mv_data);
     uint16_t mlen;
     std::memcpy(&mlen, p + 4, 2);
     if (6u + mlen > val.mv_size) continue;
     out.push_back({Digest::FromRaw(static_cast<uint8_t*>(key.mv_data)),
-                   std::string(reinterpret_cast<const char*>(p + 6), mlen), val.mv_size - 6 - mlen});
+                   std::string(reinterpret_cast<const char*>(p + 6), mlen),
+                   val.mv_size - 6 - mlen});
   }
   mdb_cursor_close(cur);
   if (rc != MDB_NOTFOUND) return FromMdb(rc, "list manifests");
@@ -584,7 +610,8 @@ Status Store::DeleteManifest(const Digest& d) {
       rc = mdb_del(txn.get(), referrers_, &rkey, nullptr);
       if (rc && rc != MDB_NOTFOUND) return FromMdb(rc, "delete referrer");
     }
-    if ((rc = mdb_del(txn.get(), own_manifests_, &key, nullptr))) return FromMdb(rc, "delete own manifest");
+    if ((rc = mdb_del(txn.get(), own_manifests_, &key, nullptr)))
+      return FromMdb(rc, "delete own manifest");
   }
   Status st = txn.Commit();
   if (!st.ok()) return st;
@@ -604,11 +631,13 @@ Status Store::PutOwnManifest(const OwnManifest& own, const Manifest& m, const st
     if (rc) return FromMdb(rc, "put manifest");
     std::string orec = EncodeOwnManifest(own);
     MDB_val oval = Val(orec.data(), orec.size());
-    if ((rc = mdb_put(txn.get(), own_manifests_, &key, &oval, 0))) return FromMdb(rc, "put own manifest");
+    if ((rc = mdb_put(txn.get(), own_manifests_, &key, &oval, 0)))
+      return FromMdb(rc, "put own manifest");
     if (own.subject) {
       std::string rk = ReferrerKey(*own.subject, own.digest);
       MDB_val rkey = Val(rk.data(), rk.size()), rval = Val("", 0);
-      if ((rc = mdb_put(txn.get(), referrers_, &rkey, &rval, 0))) return FromMdb(rc, "put referrer");
+      if ((rc = mdb_put(txn.get(), referrers_, &rkey, &rval, 0)))
+        return FromMdb(rc, "put referrer");
     }
     if (!tag.empty()) {
       std::string k = TagKey(registry, repo, tag);
@@ -622,7 +651,8 @@ Status Store::PutOwnManifest(const OwnManifest& own, const Manifest& m, const st
   return Sync();
 }
 
-Status Store::DeleteTag(const std::string& registry, const std::string& repo, const std::string& tag) {
+Status Store::DeleteTag(const std::string& registry, const std::string& repo,
+                        const std::string& tag) {
   WriteTxn txn(env_);
   if (!txn.status().ok()) return txn.status();
   std::string k = TagKey(registry, repo, tag);
@@ -637,7 +667,8 @@ Status Store::PutFleetRecord(const std::string& key, const std::string& value) {
     WriteTxn txn(env_);
     if (!txn.status().ok()) return txn.status();
     MDB_val k = Val(key.data(), key.size()), v = Val(value.data(), value.size());
-    int rc = value.empty() ? mdb_del(txn.get(), fleet_, &k, nullptr) : mdb_put(txn.get(), fleet_, &k, &v, 0);
+    int rc = value.empty() ? mdb_del(txn.get(), fleet_, &k, nullptr)
+                           : mdb_put(txn.get(), fleet_, &k, &v, 0);
     if (rc && !(value.empty() && rc == MDB_NOTFOUND)) return FromMdb(rc, "put fleet record");
     Status st = txn.Commit();
     if (!st.ok()) return st;
@@ -646,7 +677,8 @@ Status Store::PutFleetRecord(const std::string& key, const std::string& value) {
 }
 
 Result<std::vector<std::string>> Store::ListTags(const ReadTxn& txn, const std::string& registry,
-                                                 const std::string& repo, const std::string& last, size_t n) const {
+                                                 const std::string& repo, const std::string& last,
+                                                 size_t n) const {
   std::vector<std::string> out;
   std::string prefix = TagKey(registry, repo, "");
   std::string start = prefix + last;
@@ -684,9 +716,11 @@ Result<std::vector<OwnManifest>> Store::ListOwnManifests() const {
   int rc = mdb_cursor_open(txn->get(), own_manifests_, &cur);
   if (rc) return FromMdb(rc, "cursor");
   MDB_val k, v;
-  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
     OwnManifest m;
-    if (k.mv_size == 32 && DecodeOwnManifest(v, Digest::FromRaw(static_cast<const uint8_t*>(k.mv_data)), &m).ok())
+    if (k.mv_size == 32 &&
+        DecodeOwnManifest(v, Digest::FromRaw(static_cast<const uint8_t*>(k.mv_data)), &m).ok())
       out.push_back(std::move(m));
   }
   mdb_cursor_close(cur);
@@ -694,14 +728,16 @@ Result<std::vector<OwnManifest>> Store::ListOwnManifests() const {
   return out;
 }
 
-Result<std::vector<OwnManifest>> Store::ListReferrers(const ReadTxn& txn, const Digest& subject) const {
+Result<std::vector<OwnManifest>> Store::ListReferrers(const ReadTxn& txn,
+                                                      const Digest& subject) const {
   std::vector<OwnManifest> out;
   if (missing_dbs_) return out;
   MDB_cursor* cur;
   int rc = mdb_cursor_open(txn.get(), referrers_, &cur);
   if (rc) return FromMdb(rc, "cursor");
   MDB_val k = DigestVal(subject), v;
-  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
     if (k.mv_size != 64 || std::memcmp(k.mv_data, subject.bytes.data(), 32) != 0) break;
     OwnManifest m;
     if (GetOwnManifest(txn, Digest::FromRaw(static_cast<const uint8_t*>(k.mv_data) + 32), &m).ok())
@@ -721,7 +757,8 @@ Result<std::vector<std::pair<std::string, std::string>>> Store::ListFleetRecords
   int rc = mdb_cursor_open(txn->get(), fleet_, &cur);
   if (rc) return FromMdb(rc, "cursor");
   MDB_val k, v;
-  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
     out.emplace_back(std::string(static_cast<const char*>(k.mv_data), k.mv_size),
                      std::string(static_cast<const char*>(v.mv_data), v.mv_size));
   mdb_cursor_close(cur);
@@ -742,8 +779,10 @@ Status Store::PutBlobAccess(const std::vector<std::pair<Digest, uint64_t>>& acce
   if (!txn.status().ok()) return txn.status();
   for (const auto& [d, ms] : access) {
     MDB_val key = DigestVal(d), val;
-    if (mdb_get(txn.get(), blobs_, &key, &val) != 0 || val.mv_size < 32) continue;  // evicted meanwhile
-    std::string rec(static_cast<const char*>(val.mv_data), val.mv_size);  // v1 or v2: only the time changes
+    if (mdb_get(txn.get(), blobs_, &key, &val) != 0 || val.mv_size < 32)
+      continue;  // evicted meanwhile
+    std::string rec(static_cast<const char*>(val.mv_data),
+                    val.mv_size);  // v1 or v2: only the time changes
     PutU64(reinterpret_cast<uint8_t*>(rec.data()) + 24, ms);
     MDB_val nv = Val(rec.data(), rec.size());
     int rc = mdb_put(txn.get(), blobs_, &key, &nv, 0);
@@ -847,10 +886,10 @@ Status Store::DeleteBlob(const Digest& d) {
   if (rc && rc != MDB_NOTFOUND) return FromMdb(rc, "delete blob");
   if ((rc = DeleteChunksUnder(txn.get(), chunks_, chunks_at))) return FromMdb(rc, "delete chunks");
   // A fill's chunks (under the digest) may exist beside an upload's.
-  if (chunks_at != d && (rc = DeleteChunksUnder(txn.get(), chunks_, d))) return FromMdb(rc, "delete chunks");
+  if (chunks_at != d && (rc = DeleteChunksUnder(txn.get(), chunks_, d)))
+    return FromMdb(rc, "delete chunks");
   return txn.Commit();
 }
-
 
 Status Store::PutTag(const std::string& registry, const std::string& repo, const std::string& tag,
                      const TagInfo& info) {
@@ -896,11 +935,13 @@ Result<uint64_t> Store::RemoveOrphanChunks() {
   int rc = mdb_cursor_open(txn.get(), blobs_, &cur);
   if (rc) return FromMdb(rc, "cursor");
   MDB_val bk0, bv0;
-  for (rc = mdb_cursor_get(cur, &bk0, &bv0, MDB_FIRST); rc == 0; rc = mdb_cursor_get(cur, &bk0, &bv0, MDB_NEXT)) {
+  for (rc = mdb_cursor_get(cur, &bk0, &bv0, MDB_FIRST); rc == 0;
+       rc = mdb_cursor_get(cur, &bk0, &bv0, MDB_NEXT)) {
     BlobInfo info;
     if (bk0.mv_size != 32) continue;
     Digest d = Digest::FromRaw(static_cast<const uint8_t*>(bk0.mv_data));
-    if (DecodeBlobRecord(bv0, d, &info).ok() && info.ChunksOf(d) != d) moved.push_back(info.chunk_key);
+    if (DecodeBlobRecord(bv0, d, &info).ok() && info.ChunksOf(d) != d)
+      moved.push_back(info.chunk_key);
   }
   mdb_cursor_close(cur);
   std::sort(moved.begin(), moved.end());
@@ -918,8 +959,9 @@ Result<uint64_t> Store::RemoveOrphanChunks() {
       if (k.mv_size == 36) std::memcpy(last, kd, 32);
       have_last = k.mv_size == 36;
       MDB_val bk = Val(kd, 32), bv;
-      last_complete = k.mv_size == 36 && (mdb_get(txn.get(), blobs_, &bk, &bv) == 0 ||
-                                          std::binary_search(moved.begin(), moved.end(), Digest::FromRaw(kd)));
+      last_complete =
+          k.mv_size == 36 && (mdb_get(txn.get(), blobs_, &bk, &bv) == 0 ||
+                              std::binary_search(moved.begin(), moved.end(), Digest::FromRaw(kd)));
     }
     if (!last_complete) {
       rc = mdb_cursor_del(cur, 0);

@@ -41,7 +41,9 @@ struct BlobInfo {
     return static_cast<uint32_t>((size + chunk_size - 1) / chunk_size);
   }
   // The key to read chunks of blob `d` with.
-  const util::Digest& ChunksOf(const util::Digest& d) const { return chunk_key == util::Digest{} ? d : chunk_key; }
+  const util::Digest& ChunksOf(const util::Digest& d) const {
+    return chunk_key == util::Digest{} ? d : chunk_key;
+  }
 };
 
 // A manifest of the own registry: what tags/list, referrers and garbage
@@ -49,12 +51,12 @@ struct BlobInfo {
 struct OwnManifest {
   util::Digest digest;
   std::string media_type;
-  std::string artifact_type;     // artifactType, or the config's media type (OCI image spec)
+  std::string artifact_type;  // artifactType, or the config's media type (OCI image spec)
   uint64_t size = 0;
   uint64_t created_ms = 0;
   std::optional<util::Digest> subject;
   std::vector<util::Digest> references;  // blobs (config, layers) and child manifests
-  std::string annotations_json;  // the manifest's "annotations" object, or empty
+  std::string annotations_json;          // the manifest's "annotations" object, or empty
 };
 
 struct Manifest {
@@ -70,7 +72,7 @@ struct ManifestEntry {
 
 struct StoreStats {
   uint64_t blobs = 0, manifests = 0, tags = 0;
-  uint64_t blob_bytes = 0;       // sum of complete blobs' sizes
+  uint64_t blob_bytes = 0;  // sum of complete blobs' sizes
   uint64_t manifest_bytes = 0;
   uint64_t data_file_bytes = 0;  // data.mdb on disk
   uint64_t map_size = 0;
@@ -116,9 +118,9 @@ enum class ChunkCheck {
 class Store {
  public:
   struct Options {
-    std::string dir;          // created if missing
-    uint64_t max_size = 0;    // the budget; the map is sized from it
-    uint64_t map_size = 0;    // overrides that sizing when non-zero
+    std::string dir;        // created if missing
+    uint64_t max_size = 0;  // the budget; the map is sized from it
+    uint64_t map_size = 0;  // overrides that sizing when non-zero
     unsigned max_readers = 1024;
     // Opens an existing cache for reading only, beside a running daemon:
     // no write transaction, no orphan clean-up. Write methods then fail.
@@ -144,7 +146,8 @@ class Store {
   // is compared with the one written at fill time (ChunkCheck).
   // Errors: NotFound, Corruption (short record, checksum mismatch).
   util::Status GetChunk(const ReadTxn& txn, const util::Digest& d, uint32_t index,
-                        std::span<const uint8_t>* payload, ChunkCheck check = ChunkCheck::kNone) const;
+                        std::span<const uint8_t>* payload,
+                        ChunkCheck check = ChunkCheck::kNone) const;
   // Copies the manifest out. Errors: NotFound, Corruption.
   util::Status GetManifest(const ReadTxn& txn, const util::Digest& d, Manifest* out) const;
   util::Status GetTag(const ReadTxn& txn, const std::string& registry, const std::string& repo,
@@ -165,12 +168,14 @@ class Store {
   // Tags of `repo` in `registry` sorted bytewise (the spec's lexical order),
   // after `last` when it is non-empty, at most `n`.
   util::Result<std::vector<std::string>> ListTags(const ReadTxn& txn, const std::string& registry,
-                                                  const std::string& repo, const std::string& last, size_t n) const;
+                                                  const std::string& repo, const std::string& last,
+                                                  size_t n) const;
   // Errors: NotFound, Corruption.
   util::Status GetOwnManifest(const ReadTxn& txn, const util::Digest& d, OwnManifest* out) const;
   util::Result<std::vector<OwnManifest>> ListOwnManifests() const;
   // Own manifests whose subject is `subject`.
-  util::Result<std::vector<OwnManifest>> ListReferrers(const ReadTxn& txn, const util::Digest& subject) const;
+  util::Result<std::vector<OwnManifest>> ListReferrers(const ReadTxn& txn,
+                                                       const util::Digest& subject) const;
   // The fleet state this node keeps across restarts (own tags, replications):
   // opaque records by key, written by the cluster layer.
   util::Result<std::vector<std::pair<std::string, std::string>>> ListFleetRecords() const;
@@ -202,10 +207,12 @@ class Store {
   // Stores a manifest of the own registry: the manifest, its OwnManifest
   // record (and referrer entry), and the tag when non-empty, in one synced
   // transaction. The tag record's confirmed time is created_ms.
-  util::Status PutOwnManifest(const OwnManifest& own, const Manifest& m, const std::string& registry,
-                              const std::string& repo, const std::string& tag);
+  util::Status PutOwnManifest(const OwnManifest& own, const Manifest& m,
+                              const std::string& registry, const std::string& repo,
+                              const std::string& tag);
   // Deletes a tag record. Missing is not an error.
-  util::Status DeleteTag(const std::string& registry, const std::string& repo, const std::string& tag);
+  util::Status DeleteTag(const std::string& registry, const std::string& repo,
+                         const std::string& tag);
   // Writes (or, with an empty value, deletes) a fleet record. Synced: fleet
   // state is what a push's acknowledgement promised.
   util::Status PutFleetRecord(const std::string& key, const std::string& value);
@@ -240,7 +247,8 @@ class Store {
 
  private:
   Store() = default;
-  static util::Result<std::unique_ptr<Store>> OpenReadOnly(std::unique_ptr<Store> s, const Options& options);
+  static util::Result<std::unique_ptr<Store>> OpenReadOnly(std::unique_ptr<Store> s,
+                                                           const Options& options);
   util::Status Sync();
   void NoteMap();  // after mdb_env_open: the map's address and the data file's descriptor
 

@@ -35,19 +35,24 @@ std::string Quoted(const std::string& s) {
 }  // namespace
 
 std::string DefaultServer(const std::string& registry) {
-  if (registry == "docker.io" || registry == "index.docker.io" || registry == "registry-1.docker.io")
+  if (registry == "docker.io" || registry == "index.docker.io" ||
+      registry == "registry-1.docker.io")
     return "https://registry-1.docker.io";
   return "https://" + registry;
 }
 
-util::Result<std::string> HostsToml(const std::string& registry, const Mirror& mirror, const std::string& existing) {
+util::Result<std::string> HostsToml(const std::string& registry, const Mirror& mirror,
+                                    const std::string& existing) {
   for (const auto& c : mirror.capabilities)
     if (c != "pull" && c != "resolve" && c != "push")
       return util::Status::InvalidArgument("capability '" + c + "' must be pull, resolve or push");
-  if (mirror.capabilities.empty()) return util::Status::InvalidArgument("at least one capability is needed");
+  if (mirror.capabilities.empty())
+    return util::Status::InvalidArgument("at least one capability is needed");
   if (!existing.empty()) {
     util::Status st = config::CheckTomlSyntax(existing, registry + "/hosts.toml");
-    if (!st.ok()) return util::Status::InvalidArgument("the existing file is not TOML georeg can read: " + st.message());
+    if (!st.ok())
+      return util::Status::InvalidArgument("the existing file is not TOML georeg can read: " +
+                                           st.message());
   }
   // Split into the head (before the first table) and tables, each with its
   // lines; comments go with the table they precede... except in the head.
@@ -73,11 +78,13 @@ util::Result<std::string> HostsToml(const std::string& registry, const Mirror& m
   }
   while (!head.empty() && head.back().empty()) head.pop_back();
   std::string out;
-  if (head.empty()) out += "# Written by `georeg containerd configure`: georeg first, then the hosts below it.\n";
+  if (head.empty())
+    out += "# Written by `georeg containerd configure`: georeg first, then the hosts below it.\n";
   for (const auto& l : head) out += l + "\n";
   if (!has_server) out += "server = " + Quoted(DefaultServer(registry)) + "\n";
   out += "\n[host." + Quoted(mirror.url) + "]\n  capabilities = [";
-  for (size_t i = 0; i < mirror.capabilities.size(); ++i) out += (i ? ", " : "") + Quoted(mirror.capabilities[i]);
+  for (size_t i = 0; i < mirror.capabilities.size(); ++i)
+    out += (i ? ", " : "") + Quoted(mirror.capabilities[i]);
   out += "]\n";
   for (const Table& t : tables) {
     if (t.host == mirror.url) continue;  // ours, written above
@@ -89,19 +96,22 @@ util::Result<std::string> HostsToml(const std::string& registry, const Mirror& m
   return out;
 }
 
-std::string RegistriesConf(const std::vector<PodmanRegistry>& registries, const std::vector<std::string>& own,
+std::string RegistriesConf(const std::vector<PodmanRegistry>& registries,
+                           const std::vector<std::string>& own,
                            const std::string& mirror_hostport) {
   std::string out =
       "# Written by `georeg podman configure`: pulls go to the local georeg first, under a path\n"
       "# naming the registry (georeg selects that upstream by it), then to the registry itself.\n";
   for (const auto& r : own) {
-    out += "\n[[registry]]\nprefix = " + Quoted(r) + "\nlocation = " + Quoted(mirror_hostport + "/" + util::RegistryPathComponent(r)) +
+    out += "\n[[registry]]\nprefix = " + Quoted(r) +
+           "\nlocation = " + Quoted(mirror_hostport + "/" + util::RegistryPathComponent(r)) +
            "\ninsecure = true\n";
   }
   for (const auto& r : registries) {
     out += "\n[[registry]]\nprefix = " + Quoted(r.name) + "\nlocation = " + Quoted(r.name) + "\n" +
            (r.insecure ? "insecure = true\n" : "") + "\n[[registry.mirror]]\nlocation = " +
-           Quoted(mirror_hostport + "/" + util::RegistryPathComponent(r.name)) + "\ninsecure = true\n";
+           Quoted(mirror_hostport + "/" + util::RegistryPathComponent(r.name)) +
+           "\ninsecure = true\n";
   }
   return out;
 }

@@ -23,7 +23,7 @@
 namespace clients {
 
 struct Mirror {
-  std::string url;                              // "http://127.0.0.1:5000"
+  std::string url;  // "http://127.0.0.1:5000"
   std::vector<std::string> capabilities = {"pull", "resolve"};
 };
 
@@ -34,7 +34,8 @@ std::string DefaultServer(const std::string& registry);
 // The hosts.toml for `registry` with `mirror` first, from `existing` (the
 // file's text, empty if none). Errors: InvalidArgument when `existing` is
 // not TOML, or a capability is not pull, resolve or push.
-util::Result<std::string> HostsToml(const std::string& registry, const Mirror& mirror, const std::string& existing);
+util::Result<std::string> HostsToml(const std::string& registry, const Mirror& mirror,
+                                    const std::string& existing);
 
 struct PodmanRegistry {
   std::string name;
@@ -44,7 +45,7 @@ struct PodmanRegistry {
 // `mirror_hostport` ("127.0.0.1:5000") under the registry's name, insecure
 // (plain http on loopback). `own` registries (the fleet's own registry)
 // are located at georeg itself, so pushes go there too.
-std::string RegistriesConf(const std::vector<PodmanRegistry>& registries, const std::vector<std::string>& own,
-                           const std::string& mirror_hostport);
+std::string RegistriesConf(const std::vector<PodmanRegistry>& registries,
+                           const std::vector<std::string>& own, const std::string& mirror_hostport);
 
 }  // namespace clients

@@ -57,7 +57,8 @@ Status GetBool(const toml::table& t, const std::string& prefix, const char* key,
 Status GetCount(const toml::table& t, const std::string& prefix, const char* key, uint64_t* out) {
   const toml::node* n = t.get(key);
   if (!n) return Status::Ok();
-  if (!n->is_integer() || n->as_integer()->get() < 1) return KeyError(prefix + key, "must be a positive integer");
+  if (!n->is_integer() || n->as_integer()->get() < 1)
+    return KeyError(prefix + key, "must be a positive integer");
   *out = static_cast<uint64_t>(n->as_integer()->get());
   return Status::Ok();
 }
@@ -91,25 +92,26 @@ Status GetDuration(const toml::table& t, const std::string& prefix, const char* 
 Status CheckKeys(const toml::table& t, const std::string& prefix,
                  const std::set<std::string>& allowed) {
   for (const auto& [k, v] : t) {
-    if (!allowed.count(std::string(k.str()))) return KeyError(prefix + std::string(k.str()), "unknown key");
+    if (!allowed.count(std::string(k.str())))
+      return KeyError(prefix + std::string(k.str()), "unknown key");
   }
   return Status::Ok();
 }
 
-#define RETURN_IF_ERROR(expr)      \
-  do {                             \
-    Status _s = (expr);            \
-    if (!_s.ok()) return _s;       \
+#define RETURN_IF_ERROR(expr) \
+  do {                        \
+    Status _s = (expr);       \
+    if (!_s.ok()) return _s;  \
   } while (0)
 
 Status ParseServer(const toml::table& t, Server* s) {
   const std::string p = "server.";
-  RETURN_IF_ERROR(CheckKeys(t, p,
-                            {"listen", "header_timeout", "idle_timeout", "response_head_timeout",
-                             "shutdown_grace", "max_request_line", "max_header_bytes",
-                             "max_headers", "max_connections", "max_input_bytes",
-                             "max_queued_response_bytes", "max_manifest_bytes", "max_fills",
-                             "max_bytes_in_flight", "sendfile"}));
+  RETURN_IF_ERROR(
+      CheckKeys(t, p,
+                {"listen", "header_timeout", "idle_timeout", "response_head_timeout",
+                 "shutdown_grace", "max_request_line", "max_header_bytes", "max_headers",
+                 "max_connections", "max_input_bytes", "max_queued_response_bytes",
+                 "max_manifest_bytes", "max_fills", "max_bytes_in_flight", "sendfile"}));
   RETURN_IF_ERROR(GetString(t, p, "listen", &s->listen));
   RETURN_IF_ERROR(GetDuration(t, p, "header_timeout", &s->header_timeout_ms));
   RETURN_IF_ERROR(GetDuration(t, p, "idle_timeout", &s->idle_timeout_ms));
@@ -118,31 +120,37 @@ Status ParseServer(const toml::table& t, Server* s) {
   RETURN_IF_ERROR(GetSize(t, p, "max_request_line", &s->max_request_line));
   RETURN_IF_ERROR(GetSize(t, p, "max_header_bytes", &s->max_header_bytes));
   if (const toml::node* n = t.get("max_headers")) {
-    if (!n->is_integer() || n->as_integer()->get() < 1) return KeyError(p + "max_headers", "must be a positive integer");
+    if (!n->is_integer() || n->as_integer()->get() < 1)
+      return KeyError(p + "max_headers", "must be a positive integer");
     s->max_headers = n->as_integer()->get();
   }
   RETURN_IF_ERROR(GetCount(t, p, "max_connections", &s->max_connections));
   RETURN_IF_ERROR(GetCount(t, p, "max_fills", &s->max_fills));
   RETURN_IF_ERROR(GetSize(t, p, "max_bytes_in_flight", &s->max_bytes_in_flight));
-  if (s->max_bytes_in_flight < (64ull << 20)) return KeyError(p + "max_bytes_in_flight", "must be at least 64MiB");
+  if (s->max_bytes_in_flight < (64ull << 20))
+    return KeyError(p + "max_bytes_in_flight", "must be at least 64MiB");
   RETURN_IF_ERROR(GetSize(t, p, "max_input_bytes", &s->max_input_bytes));
   RETURN_IF_ERROR(GetSize(t, p, "max_queued_response_bytes", &s->max_queued_response_bytes));
   RETURN_IF_ERROR(GetSize(t, p, "max_manifest_bytes", &s->max_manifest_bytes));
   if (s->max_input_bytes < 1024) return KeyError(p + "max_input_bytes", "must be at least 1KiB");
-  if (s->max_manifest_bytes < 1024) return KeyError(p + "max_manifest_bytes", "must be at least 1KiB");
+  if (s->max_manifest_bytes < 1024)
+    return KeyError(p + "max_manifest_bytes", "must be at least 1KiB");
   RETURN_IF_ERROR(GetString(t, p, "sendfile", &s->sendfile));
   if (s->sendfile != "auto" && s->sendfile != "on" && s->sendfile != "off")
     return KeyError(p + "sendfile", "must be \"auto\", \"on\" or \"off\"");
   return Status::Ok();
 }
 
-Status GetDouble(const toml::table& t, const std::string& prefix, const char* key, double lo, double hi,
-                 double* out, bool* present) {
+Status GetDouble(const toml::table& t, const std::string& prefix, const char* key, double lo,
+                 double hi, double* out, bool* present) {
   const toml::node* n = t.get(key);
   if (!n) return Status::Ok();
   if (!n->is_number()) return KeyError(prefix + key, "must be a number");
-  double v = n->is_integer() ? static_cast<double>(n->as_integer()->get()) : n->as_floating_point()->get();
-  if (!(v >= lo && v <= hi)) return KeyError(prefix + key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  double v =
+      n->is_integer() ? static_cast<double>(n->as_integer()->get()) : n->as_floating_point()->get();
+  if (!(v >= lo && v <= hi))
+    return KeyError(prefix + key,
+                    "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
   *out = v;
   *present = true;
   return Status::Ok();
@@ -156,17 +164,20 @@ Status ParseNode(const toml::table& t, Node* node) {
   bool has_lat = false, has_lon = false;
   RETURN_IF_ERROR(GetDouble(t, p, "latitude", -90, 90, &node->latitude, &has_lat));
   RETURN_IF_ERROR(GetDouble(t, p, "longitude", -180, 180, &node->longitude, &has_lon));
-  if (has_lat != has_lon) return KeyError(p + (has_lat ? "longitude" : "latitude"), "must be given with the other");
+  if (has_lat != has_lon)
+    return KeyError(p + (has_lat ? "longitude" : "latitude"), "must be given with the other");
   node->has_location = has_lat;
   return Status::Ok();
 }
 
 Status ParseCluster(const toml::table& t, Cluster* c) {
   const std::string p = "cluster.";
-  RETURN_IF_ERROR(CheckKeys(t, p, {"key_file", "node_key_file", "seeds", "advertise", "probe_interval", "probe_timeout",
-                                   "suspect_timeout", "gossip_interval", "gossip_fanout", "sync_interval",
-                                   "max_clock_skew", "peer_timeout", "quarantine", "max_message_bytes",
-                                   "max_summary_bytes", "max_members", "peer_networks"}));
+  RETURN_IF_ERROR(
+      CheckKeys(t, p,
+                {"key_file", "node_key_file", "seeds", "advertise", "probe_interval",
+                 "probe_timeout", "suspect_timeout", "gossip_interval", "gossip_fanout",
+                 "sync_interval", "max_clock_skew", "peer_timeout", "quarantine",
+                 "max_message_bytes", "max_summary_bytes", "max_members", "peer_networks"}));
   RETURN_IF_ERROR(GetString(t, p, "key_file", &c->key_file));
   RETURN_IF_ERROR(GetString(t, p, "node_key_file", &c->node_key_file));
   RETURN_IF_ERROR(GetString(t, p, "advertise", &c->advertise));
@@ -189,9 +200,11 @@ Status ParseCluster(const toml::table& t, Cluster* c) {
   RETURN_IF_ERROR(GetSize(t, p, "max_summary_bytes", &c->max_summary_bytes));
   RETURN_IF_ERROR(GetCount(t, p, "max_members", &c->max_members));
   if (const toml::node* n = t.get("peer_networks")) {
-    if (!n->is_array()) return KeyError(p + "peer_networks", "must be an array of CIDRs like \"10.0.0.0/8\"");
+    if (!n->is_array())
+      return KeyError(p + "peer_networks", "must be an array of CIDRs like \"10.0.0.0/8\"");
     for (const toml::node& item : *n->as_array()) {
-      if (!item.is_string()) return KeyError(p + "peer_networks", "must be an array of CIDRs like \"10.0.0.0/8\"");
+      if (!item.is_string())
+        return KeyError(p + "peer_networks", "must be an array of CIDRs like \"10.0.0.0/8\"");
       auto net = util::ParseCidr(std::string(item.as_string()->get()));
       if (!net.ok()) return KeyError(p + "peer_networks", net.status().message());
       c->peer_networks.push_back(*net);
@@ -208,14 +221,16 @@ Status ParseCluster(const toml::table& t, Cluster* c) {
 // A region name as [node] region and replications use it.
 bool PlainName(const std::string& s) {
   return !s.empty() && s.size() <= 64 &&
-         s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") == std::string::npos;
+         s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") ==
+             std::string::npos;
 }
 
 Status ParseRegistry(const toml::table& t, Registry* r) {
   const std::string p = "registry.";
-  RETURN_IF_ERROR(CheckKeys(t, p, {"name", "push_htpasswd", "pull_auth", "max_size", "copies", "policy", "prefixes",
-                                   "prefetch_rate", "blob_delete", "upload_timeout", "max_uploads", "gc_grace",
-                                   "max_auth_failures"}));
+  RETURN_IF_ERROR(CheckKeys(t, p,
+                            {"name", "push_htpasswd", "pull_auth", "max_size", "copies", "policy",
+                             "prefixes", "prefetch_rate", "blob_delete", "upload_timeout",
+                             "max_uploads", "gc_grace", "max_auth_failures"}));
   RETURN_IF_ERROR(GetString(t, p, "name", &r->name));
   RETURN_IF_ERROR(GetString(t, p, "push_htpasswd", &r->push_htpasswd));
   std::string pull = "anonymous";
@@ -239,13 +254,15 @@ Status ParseRegistry(const toml::table& t, Registry* r) {
       r->prefixes.push_back(std::string(item.as_string()->get()));
     }
   }
-  if (const toml::node* n = t.get("prefetch_rate"); n && n->is_integer() && n->as_integer()->get() >= 0) {
+  if (const toml::node* n = t.get("prefetch_rate");
+      n && n->is_integer() && n->as_integer()->get() >= 0) {
     r->prefetch_rate = static_cast<uint64_t>(n->as_integer()->get());  // bytes per second
   } else if (n) {
     std::string v = n->is_string() ? std::string(n->as_string()->get()) : "";
     if (v.size() > 2 && v.compare(v.size() - 2, 2, "/s") == 0) v.resize(v.size() - 2);
     auto rate = v == "0" ? util::Result<uint64_t>(uint64_t{0}) : util::ParseSize(v);
-    if (v.empty() || !rate.ok()) return KeyError(p + "prefetch_rate", "must be a rate like \"50MiB/s\" (0: no cap)");
+    if (v.empty() || !rate.ok())
+      return KeyError(p + "prefetch_rate", "must be a rate like \"50MiB/s\" (0: no cap)");
     r->prefetch_rate = *rate;
   }
   RETURN_IF_ERROR(GetBool(t, p, "blob_delete", &r->blob_delete));
@@ -260,16 +277,19 @@ Status ParseRegistry(const toml::table& t, Registry* r) {
 Status ValidateRegistry(const Config& cfg) {
   const Registry& r = cfg.registry;
   if (!r.enabled()) {
-    if (!r.push_htpasswd.empty()) return KeyError("registry.name", "is required with push_htpasswd");
+    if (!r.push_htpasswd.empty())
+      return KeyError("registry.name", "is required with push_htpasswd");
     return Status::Ok();
   }
   // The name is what clients send as ?ns=, so it follows the upstream names' rule.
   if (r.name.size() > 255 || r.name.find_first_of("/?&=% \t") != std::string::npos)
     return KeyError("registry.name", "'" + r.name + "' is not a registry host name");
   for (const Upstream& u : cfg.upstreams) {
-    if (u.registry == r.name) return KeyError("registry.name", "'" + r.name + "' is also an [[upstream]]");
+    if (u.registry == r.name)
+      return KeyError("registry.name", "'" + r.name + "' is also an [[upstream]]");
   }
-  if (r.push_htpasswd.empty()) return KeyError("registry.push_htpasswd", "is required: pushes are always authenticated");
+  if (r.push_htpasswd.empty())
+    return KeyError("registry.push_htpasswd", "is required: pushes are always authenticated");
   if (::access(r.push_htpasswd.c_str(), R_OK) != 0)
     return KeyError("registry.push_htpasswd", "'" + r.push_htpasswd + "' cannot be read");
   if (r.max_size < (64ull << 20)) return KeyError("registry.max_size", "must be at least 64MiB");
@@ -293,27 +313,34 @@ Status ValidateCluster(Config* cfg) {
   auto plain = PlainName;
   Cluster& c = cfg->cluster;
   if (!c.enabled()) {
-    if (!c.seeds.empty() || !c.advertise.empty()) return KeyError("cluster.key_file", "is required with seeds or advertise");
+    if (!c.seeds.empty() || !c.advertise.empty())
+      return KeyError("cluster.key_file", "is required with seeds or advertise");
     // A single node's name and region are only labels: an odd host name must not stop it.
     return Status::Ok();
   }
-  if (!plain(node.name)) return KeyError("node.name", "'" + node.name + "' must be 1-64 of [A-Za-z0-9._-]");
-  if (!plain(node.region)) return KeyError("node.region", "'" + node.region + "' must be 1-64 of [A-Za-z0-9._-]");
-  if (::access(c.key_file.c_str(), R_OK) != 0) return KeyError("cluster.key_file", "'" + c.key_file + "' cannot be read");
+  if (!plain(node.name))
+    return KeyError("node.name", "'" + node.name + "' must be 1-64 of [A-Za-z0-9._-]");
+  if (!plain(node.region))
+    return KeyError("node.region", "'" + node.region + "' must be 1-64 of [A-Za-z0-9._-]");
+  if (::access(c.key_file.c_str(), R_OK) != 0)
+    return KeyError("cluster.key_file", "'" + c.key_file + "' cannot be read");
   if (c.node_key_file.empty()) c.node_key_file = cfg->cache.dir + "/node.key";
   if (c.advertise.empty()) {
     // Peers can use the listen address itself when it names one interface and port.
     const util::HostPort& l = cfg->server.listen_addr;
     if (l.port == 0 || l.host.empty() || l.host == "0.0.0.0" || l.host == "::")
-      return KeyError("cluster.advertise", "is required when server.listen is a wildcard address or port 0");
+      return KeyError("cluster.advertise",
+                      "is required when server.listen is a wildcard address or port 0");
     c.advertise = "http://" + l.ToString();
   }
   RETURN_IF_ERROR(CheckPeerUrl("cluster.advertise", c.advertise));
   for (const auto& s : c.seeds) RETURN_IF_ERROR(CheckPeerUrl("cluster.seeds", s));
-  if (c.probe_interval_ms < 100) return KeyError("cluster.probe_interval", "must be at least 100ms");
+  if (c.probe_interval_ms < 100)
+    return KeyError("cluster.probe_interval", "must be at least 100ms");
   if (c.probe_timeout_ms == 0 || c.probe_timeout_ms >= c.probe_interval_ms)
     return KeyError("cluster.probe_timeout", "must be above 0 and below probe_interval");
-  if (c.gossip_interval_ms < 10) return KeyError("cluster.gossip_interval", "must be at least 10ms");
+  if (c.gossip_interval_ms < 10)
+    return KeyError("cluster.gossip_interval", "must be at least 10ms");
   if (c.sync_interval_ms < 100) return KeyError("cluster.sync_interval", "must be at least 100ms");
   if (c.peer_timeout_ms == 0) return KeyError("cluster.peer_timeout", "must be above 0");
   return Status::Ok();
@@ -321,10 +348,11 @@ Status ValidateCluster(Config* cfg) {
 
 Status ParseUpstream(const toml::table& t, size_t index, Upstream* u) {
   const std::string p = "upstream[" + std::to_string(index) + "].";
-  RETURN_IF_ERROR(CheckKeys(t, p, {"registry", "url", "default", "connect_timeout", "response_timeout",
-                                    "tag_ttl", "max_stale", "ca_file", "insecure_skip_verify",
-                                    "username", "password_file", "allow_private_redirects",
-                                    "allow_private_addresses", "request_deadline", "single_flight"}));
+  RETURN_IF_ERROR(CheckKeys(
+      t, p,
+      {"registry", "url", "default", "connect_timeout", "response_timeout", "tag_ttl", "max_stale",
+       "ca_file", "insecure_skip_verify", "username", "password_file", "allow_private_redirects",
+       "allow_private_addresses", "request_deadline", "single_flight"}));
   RETURN_IF_ERROR(GetString(t, p, "registry", &u->registry));
   RETURN_IF_ERROR(GetString(t, p, "url", &u->url));
   RETURN_IF_ERROR(GetBool(t, p, "default", &u->is_default));
@@ -354,9 +382,14 @@ Status ParseUpstream(const toml::table& t, size_t index, Upstream* u) {
 
 // "http://host[:port]" with no path, query or credentials.
 Status ParseUrl(const std::string& key, Upstream* u) {
-  auto url = util::ParseUrl(u->url.size() > 1 && u->url.back() == '/' ? u->url.substr(0, u->url.size() - 1) : u->url);
-  if (!url.ok()) return KeyError(key, "'" + u->url + "' is not a URL like https://host[:port]: " + url.status().message());
-  if (url->explicit_path) return KeyError(key, "'" + u->url + "' must be scheme://host[:port] with no path or credentials");
+  auto url = util::ParseUrl(
+      u->url.size() > 1 && u->url.back() == '/' ? u->url.substr(0, u->url.size() - 1) : u->url);
+  if (!url.ok())
+    return KeyError(
+        key, "'" + u->url + "' is not a URL like https://host[:port]: " + url.status().message());
+  if (url->explicit_path)
+    return KeyError(key,
+                    "'" + u->url + "' must be scheme://host[:port] with no path or credentials");
   u->scheme = url->scheme;
   u->host = url->host;
   u->port = url->port;
@@ -374,44 +407,55 @@ std::vector<std::string> RestartKeys(const Config& a, const Config& b) {
   const Server &s = a.server, &t = b.server;
   differ("server (timeouts and limits)",
          s.header_timeout_ms != t.header_timeout_ms || s.idle_timeout_ms != t.idle_timeout_ms ||
-             s.response_head_timeout_ms != t.response_head_timeout_ms || s.shutdown_grace_ms != t.shutdown_grace_ms ||
+             s.response_head_timeout_ms != t.response_head_timeout_ms ||
+             s.shutdown_grace_ms != t.shutdown_grace_ms ||
              s.max_request_line != t.max_request_line || s.max_header_bytes != t.max_header_bytes ||
              s.max_headers != t.max_headers || s.max_connections != t.max_connections ||
-             s.max_input_bytes != t.max_input_bytes || s.max_queued_response_bytes != t.max_queued_response_bytes ||
+             s.max_input_bytes != t.max_input_bytes ||
+             s.max_queued_response_bytes != t.max_queued_response_bytes ||
              s.max_manifest_bytes != t.max_manifest_bytes || s.max_fills != t.max_fills ||
              s.max_bytes_in_flight != t.max_bytes_in_flight || s.sendfile != t.sendfile);
   differ("metrics.listen", a.metrics.listen != b.metrics.listen);
   differ("cache", a.cache.dir != b.cache.dir || a.cache.max_size != b.cache.max_size ||
                       a.cache.min_free_fraction != b.cache.min_free_fraction ||
-                      a.cache.min_free_bytes != b.cache.min_free_bytes || a.cache.map_size != b.cache.map_size ||
+                      a.cache.min_free_bytes != b.cache.min_free_bytes ||
+                      a.cache.map_size != b.cache.map_size ||
                       a.cache.scrub_rate != b.cache.scrub_rate);
-  differ("node", a.node.name != b.node.name || a.node.region != b.node.region || a.node.latitude != b.node.latitude ||
-                     a.node.longitude != b.node.longitude);
+  differ("node", a.node.name != b.node.name || a.node.region != b.node.region ||
+                     a.node.latitude != b.node.latitude || a.node.longitude != b.node.longitude);
   const Cluster &c = a.cluster, &d = b.cluster;
-  differ("cluster", c.key_file != d.key_file || c.node_key_file != d.node_key_file || c.seeds != d.seeds ||
-                        c.advertise != d.advertise || c.probe_interval_ms != d.probe_interval_ms ||
-                        c.probe_timeout_ms != d.probe_timeout_ms || c.suspect_timeout_ms != d.suspect_timeout_ms ||
-                        c.gossip_interval_ms != d.gossip_interval_ms || c.gossip_fanout != d.gossip_fanout ||
-                        c.sync_interval_ms != d.sync_interval_ms || c.max_clock_skew_ms != d.max_clock_skew_ms ||
-                        c.peer_timeout_ms != d.peer_timeout_ms || c.quarantine_ms != d.quarantine_ms ||
-                        c.max_message_bytes != d.max_message_bytes || c.max_summary_bytes != d.max_summary_bytes ||
-                        c.max_members != d.max_members || c.peer_networks.size() != d.peer_networks.size());
+  differ("cluster",
+         c.key_file != d.key_file || c.node_key_file != d.node_key_file || c.seeds != d.seeds ||
+             c.advertise != d.advertise || c.probe_interval_ms != d.probe_interval_ms ||
+             c.probe_timeout_ms != d.probe_timeout_ms ||
+             c.suspect_timeout_ms != d.suspect_timeout_ms ||
+             c.gossip_interval_ms != d.gossip_interval_ms || c.gossip_fanout != d.gossip_fanout ||
+             c.sync_interval_ms != d.sync_interval_ms ||
+             c.max_clock_skew_ms != d.max_clock_skew_ms || c.peer_timeout_ms != d.peer_timeout_ms ||
+             c.quarantine_ms != d.quarantine_ms || c.max_message_bytes != d.max_message_bytes ||
+             c.max_summary_bytes != d.max_summary_bytes || c.max_members != d.max_members ||
+             c.peer_networks.size() != d.peer_networks.size());
   const Registry &r = a.registry, &q = b.registry;
   differ("registry", r.name != q.name || r.push_htpasswd != q.push_htpasswd ||
                          r.pull_requires_auth != q.pull_requires_auth || r.max_size != q.max_size ||
-                         r.copies != q.copies || r.full_policy != q.full_policy || r.prefixes != q.prefixes ||
-                         r.prefetch_rate != q.prefetch_rate || r.blob_delete != q.blob_delete ||
-                         r.upload_timeout_ms != q.upload_timeout_ms || r.max_uploads != q.max_uploads ||
-                         r.gc_grace_ms != q.gc_grace_ms || r.auth_failures_per_minute != q.auth_failures_per_minute);
+                         r.copies != q.copies || r.full_policy != q.full_policy ||
+                         r.prefixes != q.prefixes || r.prefetch_rate != q.prefetch_rate ||
+                         r.blob_delete != q.blob_delete ||
+                         r.upload_timeout_ms != q.upload_timeout_ms ||
+                         r.max_uploads != q.max_uploads || r.gc_grace_ms != q.gc_grace_ms ||
+                         r.auth_failures_per_minute != q.auth_failures_per_minute);
   bool ups = a.upstreams.size() != b.upstreams.size();
   for (size_t i = 0; !ups && i < a.upstreams.size(); ++i) {
     const Upstream &u = a.upstreams[i], &v = b.upstreams[i];
     ups = u.registry != v.registry || u.url != v.url || u.is_default != v.is_default ||
-          u.connect_timeout_ms != v.connect_timeout_ms || u.response_timeout_ms != v.response_timeout_ms ||
-          u.tag_ttl_ms != v.tag_ttl_ms || u.max_stale_ms != v.max_stale_ms || u.ca_file != v.ca_file ||
+          u.connect_timeout_ms != v.connect_timeout_ms ||
+          u.response_timeout_ms != v.response_timeout_ms || u.tag_ttl_ms != v.tag_ttl_ms ||
+          u.max_stale_ms != v.max_stale_ms || u.ca_file != v.ca_file ||
           u.insecure_skip_verify != v.insecure_skip_verify || u.username != v.username ||
-          u.password_file != v.password_file || u.allow_private_addresses != v.allow_private_addresses ||
-          u.request_deadline_ms != v.request_deadline_ms || u.fleet_single_flight != v.fleet_single_flight;
+          u.password_file != v.password_file ||
+          u.allow_private_addresses != v.allow_private_addresses ||
+          u.request_deadline_ms != v.request_deadline_ms ||
+          u.fleet_single_flight != v.fleet_single_flight;
   }
   differ("upstream", ups);
   return out;
@@ -435,7 +479,8 @@ Status Validate(Config* cfg) {
   if (!listen.ok()) return KeyError("server.listen", listen.status().message());
   cfg->server.listen_addr = *listen;
   if (cfg->cache.dir.empty()) return KeyError("cache.dir", "must not be empty");
-  if (cfg->cache.max_size < (64ull << 20)) return KeyError("cache.max_size", "must be at least 64MiB");
+  if (cfg->cache.max_size < (64ull << 20))
+    return KeyError("cache.max_size", "must be at least 64MiB");
   if (cfg->upstreams.empty() && !cfg->registry.enabled())
     return KeyError("upstream", "at least one [[upstream]] (or a [registry]) is required");
   std::set<std::string> names;
@@ -443,7 +488,8 @@ Status Validate(Config* cfg) {
   for (size_t i = 0; i < cfg->upstreams.size(); ++i) {
     Upstream& u = cfg->upstreams[i];
     const std::string p = "upstream[" + std::to_string(i) + "].";
-    if (!names.insert(u.registry).second) return KeyError(p + "registry", "'" + u.registry + "' is listed twice");
+    if (!names.insert(u.registry).second)
+      return KeyError(p + "registry", "'" + u.registry + "' is listed twice");
     if (u.registry.find_first_of("/?&= ") != std::string::npos)
       return KeyError(p + "registry", "'" + u.registry + "' is not a registry host name");
     RETURN_IF_ERROR(ParseUrl(p + "url", &u));
@@ -462,7 +508,8 @@ Status Validate(Config* cfg) {
   for (size_t i = 0; i < cfg->upstreams.size(); ++i) {
     if (cfg->upstreams[i].is_default && i != 0) std::swap(cfg->upstreams[0], cfg->upstreams[i]);
   }
-  if (!cfg->upstreams.empty() && (defaults == 1 || !cfg->registry.enabled())) cfg->upstreams[0].is_default = true;
+  if (!cfg->upstreams.empty() && (defaults == 1 || !cfg->registry.enabled()))
+    cfg->upstreams[0].is_default = true;
   RETURN_IF_ERROR(ValidateRegistry(*cfg));
   util::LogLevel level;
   if (!util::ParseLogLevel(cfg->log_level.c_str(), &level))
@@ -474,12 +521,12 @@ Status Validate(Config* cfg) {
     auto m = util::ParseHostPort(cfg->metrics.listen);
     if (!m.ok()) return KeyError("metrics.listen", m.status().message());
     cfg->metrics.listen_addr = *m;
-    if (m->port != 0 && m->port == cfg->server.listen_addr.port && m->host == cfg->server.listen_addr.host)
+    if (m->port != 0 && m->port == cfg->server.listen_addr.port &&
+        m->host == cfg->server.listen_addr.host)
       return KeyError("metrics.listen", "'" + cfg->metrics.listen + "' is server.listen too");
   }
   return ValidateCluster(cfg);
 }
-
 
 // toml++ 3.3 (Debian 12) hands non-ASCII characters to a whitespace
 // classifier that reaches __builtin_unreachable() for most of them (U+00A1..
@@ -500,11 +547,13 @@ size_t LineOfNonAscii(const std::string& text) {
 
 util::Status CheckTomlSyntax(const std::string& text, const std::string& source_name) {
   if (size_t line = LineOfNonAscii(text))
-    return Status::InvalidArgument(source_name + ":" + std::to_string(line) + ": a non-ASCII character");
+    return Status::InvalidArgument(source_name + ":" + std::to_string(line) +
+                                   ": a non-ASCII character");
   toml::parse_result parsed = toml::parse(text, source_name);
   if (parsed) return Status::Ok();
   std::ostringstream msg;
-  msg << source_name << ":" << parsed.error().source().begin.line << ": " << parsed.error().description();
+  msg << source_name << ":" << parsed.error().source().begin.line << ": "
+      << parsed.error().description();
   return Status::InvalidArgument(msg.str());
 }
 
@@ -522,7 +571,8 @@ util::Result<Config> ParseString(const std::string& text, const std::string& sou
   const toml::table& root = parsed.table();
   Config cfg;
   cfg.upstreams.clear();
-  RETURN_IF_ERROR(CheckKeys(root, "", {"server", "cache", "upstream", "log", "node", "cluster", "registry", "metrics"}));
+  RETURN_IF_ERROR(CheckKeys(
+      root, "", {"server", "cache", "upstream", "log", "node", "cluster", "registry", "metrics"}));
   if (const toml::node* n = root.get("metrics")) {
     if (!n->is_table()) return KeyError("metrics", "must be a table");
     RETURN_IF_ERROR(CheckKeys(*n->as_table(), "metrics.", {"listen"}));
@@ -547,9 +597,11 @@ util::Result<Config> ParseString(const std::string& text, const std::string& sou
   if (const toml::node* n = root.get("cache")) {
     if (!n->is_table()) return KeyError("cache", "must be a table");
     const toml::table& t = *n->as_table();
-    RETURN_IF_ERROR(CheckKeys(t, "cache.", {"dir", "max_size", "min_free", "map_size", "scrub_rate"}));
+    RETURN_IF_ERROR(
+        CheckKeys(t, "cache.", {"dir", "max_size", "min_free", "map_size", "scrub_rate"}));
     RETURN_IF_ERROR(GetSize(t, "cache.", "scrub_rate", &cfg.cache.scrub_rate));
-    if (const toml::node* ms = t.get("map_size"); !(ms && ms->is_string() && ms->as_string()->get() == "auto"))
+    if (const toml::node* ms = t.get("map_size");
+        !(ms && ms->is_string() && ms->as_string()->get() == "auto"))
       RETURN_IF_ERROR(GetSize(t, "cache.", "map_size", &cfg.cache.map_size));
     RETURN_IF_ERROR(GetString(t, "cache.", "dir", &cfg.cache.dir));
     RETURN_IF_ERROR(GetSize(t, "cache.", "max_size", &cfg.cache.max_size));
@@ -559,7 +611,8 @@ util::Result<Config> ParseString(const std::string& text, const std::string& sou
         char* end = nullptr;
         double pct = std::strtod(v.c_str(), &end);
         if (end != v.c_str() + v.size() - 1 || pct < 0 || pct >= 100)
-          return KeyError("cache.min_free", "'" + v + "' must be a percentage below 100% or a size");
+          return KeyError("cache.min_free",
+                          "'" + v + "' must be a percentage below 100% or a size");
         cfg.cache.min_free_fraction = pct / 100;
         cfg.cache.min_free_bytes = 0;
       } else {
@@ -578,7 +631,8 @@ util::Result<Config> ParseString(const std::string& text, const std::string& sou
     RETURN_IF_ERROR(GetBool(*n->as_table(), "log.", "access", &cfg.access_log));
   }
   if (const toml::node* n = root.get("upstream")) {
-    if (!n->is_array_of_tables()) return KeyError("upstream", "must be written as [[upstream]] tables");
+    if (!n->is_array_of_tables())
+      return KeyError("upstream", "must be written as [[upstream]] tables");
     size_t i = 0;
     for (const toml::node& item : *n->as_array()) {
       Upstream u;

@@ -32,13 +32,15 @@ static void ForEachBit(const util::Digest& d, uint32_t k, uint64_t m, Fn fn) {
 
 void DigestBloom::Add(const util::Digest& d) {
   if (bits_.empty()) return;
-  ForEachBit(d, k_, bit_count(), [this](uint64_t b) { bits_[b / 8] |= static_cast<uint8_t>(1u << (b % 8)); });
+  ForEachBit(d, k_, bit_count(),
+             [this](uint64_t b) { bits_[b / 8] |= static_cast<uint8_t>(1u << (b % 8)); });
 }
 
 bool DigestBloom::MayContain(const util::Digest& d) const {
   if (bits_.empty()) return false;
   bool all = true;
-  ForEachBit(d, k_, bit_count(), [&](uint64_t b) { all = all && (bits_[b / 8] & (1u << (b % 8))); });
+  ForEachBit(d, k_, bit_count(),
+             [&](uint64_t b) { all = all && (bits_[b / 8] & (1u << (b % 8))); });
   return all;
 }
 

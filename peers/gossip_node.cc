@@ -7,19 +7,25 @@ namespace peers {
 
 const char* MessageTypeName(MessageType t) {
   switch (t) {
-    case MessageType::kPing: return "ping";
-    case MessageType::kAck: return "ack";
-    case MessageType::kPingReq: return "ping-req";
-    case MessageType::kSync: return "sync";
-    case MessageType::kSyncReply: return "sync-reply";
-    case MessageType::kPush: return "push";
+    case MessageType::kPing:
+      return "ping";
+    case MessageType::kAck:
+      return "ack";
+    case MessageType::kPingReq:
+      return "ping-req";
+    case MessageType::kSync:
+      return "sync";
+    case MessageType::kSyncReply:
+      return "sync-reply";
+    case MessageType::kPush:
+      return "push";
   }
   return "?";
 }
 
 bool ParseMessageType(const std::string& text, MessageType* out) {
-  for (MessageType t : {MessageType::kPing, MessageType::kAck, MessageType::kPingReq, MessageType::kSync,
-                        MessageType::kSyncReply, MessageType::kPush}) {
+  for (MessageType t : {MessageType::kPing, MessageType::kAck, MessageType::kPingReq,
+                        MessageType::kSync, MessageType::kSyncReply, MessageType::kPush}) {
     if (text == MessageTypeName(t)) {
       *out = t;
       return true;
@@ -32,7 +38,8 @@ uint64_t TagConvergenceBoundMs(const GossipOptions& o, size_t n, uint64_t max_rt
   double nn = static_cast<double>(std::max<size_t>(n, 2));
   double f = static_cast<double>(o.fanout);
   double rounds = std::ceil(std::log(nn) / std::log(f + 1)) + std::ceil(std::log(nn) / f) + 2;
-  return 2 * o.sync_interval_ms + static_cast<uint64_t>(rounds) * (o.gossip_interval_ms + max_rtt_ms);
+  return 2 * o.sync_interval_ms +
+         static_cast<uint64_t>(rounds) * (o.gossip_interval_ms + max_rtt_ms);
 }
 
 uint64_t DeadDetectionBoundMs(const GossipOptions& o, size_t n) {
@@ -41,7 +48,10 @@ uint64_t DeadDetectionBoundMs(const GossipOptions& o, size_t n) {
 
 GossipNode::GossipNode(MemberRecord self, std::vector<std::string> seed_urls, GossipOptions options,
                        uint64_t rng_seed, std::shared_ptr<const Signer> signer)
-    : self_(std::move(self)), opt_(options), rng_(rng_seed), clock_(options.max_clock_skew_ms),
+    : self_(std::move(self)),
+      opt_(options),
+      rng_(rng_seed),
+      clock_(options.max_clock_skew_ms),
       signer_(std::move(signer)) {
   self_.state = MemberState::kAlive;
   self_.public_key = signer_->public_key();
@@ -184,11 +194,14 @@ void GossipNode::MergeMember(const MemberRecord& r, uint64_t now_ms, uint64_t ph
     return;
   }
   auto it = members_.find(r.name);
-  const MemberRecord* known = r.name == self_.name ? &self_ : it == members_.end() ? nullptr : &it->second.record;
+  const MemberRecord* known = r.name == self_.name   ? &self_
+                              : it == members_.end() ? nullptr
+                                                     : &it->second.record;
   // A record we already checked, in another state at the same incarnation
   // (suspect, dead: the alive form's signature), needs no second check.
   bool checked = known && known->incarnation == r.incarnation && known->signature == r.signature &&
-                 known->public_key == r.public_key && known->url == r.url && known->region == r.region &&
+                 known->public_key == r.public_key && known->url == r.url &&
+                 known->region == r.region &&
                  (known->state == MemberState::kLeft) == (r.state == MemberState::kLeft);
   if (!checked && !CheckRecord(r)) {
     ++stats_.records_refused_signature;
@@ -244,7 +257,8 @@ void GossipNode::ApplyTag(const TagUpdate& u, uint64_t physical_ms, bool from_pe
     if (!SignedByOrigin(u)) return;
   }
   if (from_peer && !clock_.Observe(u.version.hlc, physical_ms)) {
-    ++(u.version.hlc.logical > kMaxHlcLogical ? stats_.tags_refused_invalid : stats_.tags_refused_future);
+    ++(u.version.hlc.logical > kMaxHlcLogical ? stats_.tags_refused_invalid
+                                              : stats_.tags_refused_future);
     return;
   }
   if (!tags_.Apply(u)) return;
@@ -255,7 +269,8 @@ void GossipNode::ApplyTag(const TagUpdate& u, uint64_t physical_ms, bool from_pe
 
 TagUpdate GossipNode::RecordTag(const TagKey& key, const util::Digest& digest, uint64_t physical_ms,
                                 const std::string& value) {
-  if (const TagVersion* cur = tags_.Find(key); cur && cur->digest == digest && cur->value == value) return {key, *cur};
+  if (const TagVersion* cur = tags_.Find(key); cur && cur->digest == digest && cur->value == value)
+    return {key, *cur};
   TagUpdate u{key, {digest, clock_.Now(physical_ms), self_.name, "", value}};
   u.version.signature = signer_->Sign(u.SignedForm());
   ApplyTag(u, physical_ms, false);
@@ -272,7 +287,8 @@ bool GossipNode::Restore(const TagUpdate& u, uint64_t physical_ms) {
 
 void GossipNode::NoteSummaryVersion(const Message& m) {
   auto it = members_.find(m.from);
-  if (it != members_.end()) it->second.summary_version = std::max(it->second.summary_version, m.summary_version);
+  if (it != members_.end())
+    it->second.summary_version = std::max(it->second.summary_version, m.summary_version);
 }
 
 void GossipNode::Receive(const Message& m, uint64_t now_ms, uint64_t physical_ms) {
@@ -288,7 +304,8 @@ void GossipNode::Receive(const Message& m, uint64_t now_ms, uint64_t physical_ms
   NoteSummaryVersion(m);
   // A member we hold dead is talking to us (a healed partition, a false
   // death): tell it at once, so it refutes instead of waiting for a sync.
-  if (auto it = members_.find(m.from); it != members_.end() && it->second.record.state == MemberState::kDead) {
+  if (auto it = members_.find(m.from);
+      it != members_.end() && it->second.record.state == MemberState::kDead) {
     Message tell = Make(MessageType::kPush);
     tell.members = {self_, it->second.record};
     Send(m.from, std::move(tell));
@@ -309,7 +326,8 @@ void GossipNode::Receive(const Message& m, uint64_t now_ms, uint64_t physical_ms
         if (probing_ && m.seq == probe_.seq && m.from == probe_.target) {
           probing_ = false;
           auto it = members_.find(m.from);
-          if (it != members_.end()) it->second.AddRttSample(static_cast<double>(now_ms - probe_.sent_ms));
+          if (it != members_.end())
+            it->second.AddRttSample(static_cast<double>(now_ms - probe_.sent_ms));
           return;
         }
         auto relay = relays_.find(m.seq);
@@ -341,7 +359,8 @@ void GossipNode::Receive(const Message& m, uint64_t now_ms, uint64_t physical_ms
       break;
     case MessageType::kSyncReply: {
       // We took their newer entries above; what still differs is newer here.
-      auto differing = TagTable::DifferingBuckets(tags_.Summaries(opt_.tag_buckets), m.tag_summaries);
+      auto differing =
+          TagTable::DifferingBuckets(tags_.Summaries(opt_.tag_buckets), m.tag_summaries);
       if (!differing.empty() && !m.tag_summaries.empty()) {
         Message push = Make(MessageType::kPush);
         push.tags = tags_.EntriesIn(differing, opt_.tag_buckets);
@@ -458,7 +477,8 @@ void GossipNode::Tick(uint64_t now_ms) {
     if (it == members_.end()) continue;  // revoked since
     Member& m = it->second;
     // Refuted or re-suspected since: this deadline is stale.
-    if (m.record.state == MemberState::kSuspect && now_ms >= m.state_since_ms + opt_.suspect_timeout_ms)
+    if (m.record.state == MemberState::kSuspect &&
+        now_ms >= m.state_since_ms + opt_.suspect_timeout_ms)
       SetState(&m, MemberState::kDead, now_ms);
   }
   for (auto it = relays_.begin(); it != relays_.end();) {
@@ -494,7 +514,8 @@ void GossipNode::Leave() {
 }
 
 util::Status GossipNode::Revoke(const std::string& name) {
-  if (name == self_.name) return util::Status::InvalidArgument("a node cannot remove itself; run this on another node");
+  if (name == self_.name)
+    return util::Status::InvalidArgument("a node cannot remove itself; run this on another node");
   auto it = members_.find(name);
   if (it == members_.end()) return util::Status::NotFound("no member named '" + name + "'");
   Revocation r{name, it->second.record.public_key, self_.name, ""};
@@ -507,7 +528,8 @@ void GossipNode::ApplyRevocation(const Revocation& r) {
   if (revocations_.count(r.Key())) return;
   const std::string* by = KeyOf(r.by);
   if (!by) return;  // its signer is not known yet: the next sync brings both
-  if (revocations_.size() >= opt_.max_members || !signer_->Verify(*by, r.SignedForm(), r.signature)) {
+  if (revocations_.size() >= opt_.max_members ||
+      !signer_->Verify(*by, r.SignedForm(), r.signature)) {
     ++stats_.revocations_refused;
     return;
   }
@@ -529,7 +551,8 @@ void GossipNode::ApplyRevocation(const Revocation& r) {
 }
 
 bool GossipNode::IsRevoked(const MemberRecord& r) const {
-  return revocations_.count(Revocation::KeyOf(r.name, r.public_key)) && signer_->Verify(r.public_key, r.SignedForm(), r.signature);
+  return revocations_.count(Revocation::KeyOf(r.name, r.public_key)) &&
+         signer_->Verify(r.public_key, r.SignedForm(), r.signature);
 }
 
 // A revoked node still talking to us (it missed the news: nobody gossips

@@ -39,10 +39,10 @@
 #include <list>
 #include <map>
 #include <memory>
-#include <set>
-#include <unordered_map>
 #include <random>
+#include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "peers/hlc.h"
@@ -59,14 +59,14 @@ bool ParseMessageType(const std::string& text, MessageType* out);
 
 struct Message {
   MessageType type = MessageType::kPing;
-  std::string from;              // the sender's name
-  uint64_t seq = 0;              // probe sequence (ping, ack, ping-req)
-  std::string target;            // ping-req: whom to probe; relayed ack: who answered
-  uint64_t summary_version = 0;  // the sender's digest-summary version
-  std::vector<MemberRecord> members;   // rumors, or the full list (sync)
-  std::vector<TagUpdate> tags;         // rumors, or differing buckets (sync reply, push)
-  std::vector<uint64_t> tag_summaries; // sync and sync reply
-  std::vector<Revocation> revocations; // rumors, or all of them (sync, sync reply)
+  std::string from;                     // the sender's name
+  uint64_t seq = 0;                     // probe sequence (ping, ack, ping-req)
+  std::string target;                   // ping-req: whom to probe; relayed ack: who answered
+  uint64_t summary_version = 0;         // the sender's digest-summary version
+  std::vector<MemberRecord> members;    // rumors, or the full list (sync)
+  std::vector<TagUpdate> tags;          // rumors, or differing buckets (sync reply, push)
+  std::vector<uint64_t> tag_summaries;  // sync and sync reply
+  std::vector<Revocation> revocations;  // rumors, or all of them (sync, sync reply)
 };
 
 struct Envelope {
@@ -98,23 +98,26 @@ constexpr uint64_t kMaxIncarnationLead = 1'000'000;
 struct GossipStats {
   uint64_t messages_sent = 0;
   uint64_t messages_received = 0;
-  uint64_t tags_applied = 0;         // updates that changed the table (local or remote)
-  uint64_t tags_refused_future = 0;  // updates beyond the clock-skew bound
-  uint64_t probes_failed = 0;        // probes that ended in a suspicion
-  uint64_t refutations = 0;          // times this node raised its incarnation
-  uint64_t tags_refused_invalid = 0; // updates whose HLC could not be honest (logical counter)
-  uint64_t members_refused = 0;      // records over max_members, or with an impossible incarnation
-  uint64_t records_refused_signature = 0;  // member records not signed by their member's key (or a revoked one)
-  uint64_t tags_refused_signature = 0;     // updates not signed by their origin's key
-  uint64_t tags_unknown_origin = 0;        // updates from an origin not known yet (anti-entropy brings them again)
+  uint64_t tags_applied = 0;          // updates that changed the table (local or remote)
+  uint64_t tags_refused_future = 0;   // updates beyond the clock-skew bound
+  uint64_t probes_failed = 0;         // probes that ended in a suspicion
+  uint64_t refutations = 0;           // times this node raised its incarnation
+  uint64_t tags_refused_invalid = 0;  // updates whose HLC could not be honest (logical counter)
+  uint64_t members_refused = 0;       // records over max_members, or with an impossible incarnation
+  uint64_t records_refused_signature =
+      0;  // member records not signed by their member's key (or a revoked one)
+  uint64_t tags_refused_signature = 0;  // updates not signed by their origin's key
+  uint64_t tags_unknown_origin =
+      0;  // updates from an origin not known yet (anti-entropy brings them again)
   uint64_t revocations_applied = 0;
-  uint64_t revocations_refused = 0;        // badly signed, or over the bound
+  uint64_t revocations_refused = 0;  // badly signed, or over the bound
 };
 
 // docs/gossip.md, "Convergence bound": after the last tag update, or after a
 // partition heals, every connected node of an `n`-node cluster holds it
 // within this time with high probability:
-//   2 * sync_interval + (ceil(log_{fanout+1} n) + ceil(ln n / fanout) + 2) * (gossip_interval + max_rtt)
+//   2 * sync_interval + (ceil(log_{fanout+1} n) + ceil(ln n / fanout) + 2) * (gossip_interval +
+//   max_rtt)
 uint64_t TagConvergenceBoundMs(const GossipOptions& o, size_t n, uint64_t max_rtt_ms);
 
 // docs/gossip.md, "Failure detection bound": every live node declares a
@@ -142,7 +145,8 @@ class RumorQueue {
   void Take(size_t max, uint32_t limit, Fn fn) {
     std::vector<typename List::iterator> picked;
     for (uint32_t b = 0; b < by_sent_.size() && picked.size() < max; ++b) {
-      for (auto it = by_sent_[b].begin(); it != by_sent_[b].end() && picked.size() < max; ++it) picked.push_back(it);
+      for (auto it = by_sent_[b].begin(); it != by_sent_[b].end() && picked.size() < max; ++it)
+        picked.push_back(it);
     }
     for (auto it : picked) {
       fn(it->item);
@@ -153,7 +157,8 @@ class RumorQueue {
         continue;
       }
       if (by_sent_.size() <= it->sent) by_sent_.resize(it->sent + 1);
-      by_sent_[it->sent].splice(by_sent_[it->sent].end(), by_sent_[from], it);  // iterators stay valid
+      by_sent_[it->sent].splice(by_sent_[it->sent].end(), by_sent_[from],
+                                it);  // iterators stay valid
     }
   }
   bool empty() const { return index_.empty(); }
@@ -177,8 +182,8 @@ class GossipNode {
   // `seed_urls` may include our own URL (skipped). `rng_seed` makes runs
   // repeatable. `signer` holds this node's key; self's public key and
   // signature are set from it.
-  GossipNode(MemberRecord self, std::vector<std::string> seed_urls, GossipOptions options, uint64_t rng_seed,
-             std::shared_ptr<const Signer> signer);
+  GossipNode(MemberRecord self, std::vector<std::string> seed_urls, GossipOptions options,
+             uint64_t rng_seed, std::shared_ptr<const Signer> signer);
 
   // Advances timers; `now_ms` is monotonic.
   void Tick(uint64_t now_ms);
@@ -229,7 +234,9 @@ class GossipNode {
   // Called for every update that changed the table and came from a peer.
   void SetTagListener(std::function<void(const TagUpdate&)> fn) { on_tag_ = std::move(fn); }
   // Called for every entry withdrawn because its origin's key was revoked.
-  void SetWithdrawListener(std::function<void(const TagUpdate&)> fn) { on_withdraw_ = std::move(fn); }
+  void SetWithdrawListener(std::function<void(const TagUpdate&)> fn) {
+    on_withdraw_ = std::move(fn);
+  }
   const std::map<std::string, Revocation>& revocations() const { return revocations_; }
 
   const std::string& name() const { return self_.name; }
@@ -261,7 +268,8 @@ class GossipNode {
   void Piggyback(Message* m);
   void MergeMember(const MemberRecord& r, uint64_t now_ms, uint64_t physical_ms);
   void SetState(Member* m, MemberState s, uint64_t now_ms);
-  void NoteState(const Member& m, bool was_live);  // keeps suspect deadlines and the live set current
+  void NoteState(const Member& m,
+                 bool was_live);  // keeps suspect deadlines and the live set current
   void Refute(uint64_t incarnation);
   void ApplyTag(const TagUpdate& u, uint64_t physical_ms, bool from_peer);
   bool SignedByOrigin(const TagUpdate& u);  // counts what it refuses
@@ -292,10 +300,12 @@ class GossipNode {
   RumorQueue<TagUpdate> tag_rumors_;
   RumorQueue<Revocation> revocation_rumors_;
   std::map<std::string, Revocation> revocations_;  // by Revocation::Key()
-  std::map<std::string, std::string> revoked_urls_;  // by Revocation::Key(): where the member was, to tell it
+  std::map<std::string, std::string>
+      revoked_urls_;  // by Revocation::Key(): where the member was, to tell it
   std::shared_ptr<const Signer> signer_;
   bool revoked_self_ = false;
-  std::multimap<uint64_t, std::string> suspect_deadlines_;  // checked against the member's state when due
+  std::multimap<uint64_t, std::string>
+      suspect_deadlines_;          // checked against the member's state when due
   std::vector<std::string> live_;  // names of live members, for random picks
   std::unordered_map<std::string, size_t> live_pos_;
   std::vector<Envelope> outbox_;

@@ -17,8 +17,12 @@ constexpr uint32_t kMaxHlcLogical = 1u << 20;
 struct HlcTimestamp {
   uint64_t wall_ms = 0;
   uint32_t logical = 0;
-  bool operator<(const HlcTimestamp& o) const { return std::tie(wall_ms, logical) < std::tie(o.wall_ms, o.logical); }
-  bool operator==(const HlcTimestamp& o) const { return wall_ms == o.wall_ms && logical == o.logical; }
+  bool operator<(const HlcTimestamp& o) const {
+    return std::tie(wall_ms, logical) < std::tie(o.wall_ms, o.logical);
+  }
+  bool operator==(const HlcTimestamp& o) const {
+    return wall_ms == o.wall_ms && logical == o.logical;
+  }
 };
 
 class HybridLogicalClock {

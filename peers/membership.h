@@ -52,9 +52,13 @@ struct MemberRecord {
 // remove). Signed by `by`'s own key; permanent for that key.
 struct Revocation {
   std::string name, public_key, by, signature;
-  std::string SignedForm() const { return "georeg-revoke\n" + name + "\n" + public_key + "\n" + by; }
+  std::string SignedForm() const {
+    return "georeg-revoke\n" + name + "\n" + public_key + "\n" + by;
+  }
   // What a revocation is filed under: the member and the key it revokes.
-  static std::string KeyOf(const std::string& name, const std::string& public_key) { return name + "\n" + public_key; }
+  static std::string KeyOf(const std::string& name, const std::string& public_key) {
+    return name + "\n" + public_key;
+  }
   std::string Key() const { return KeyOf(name, public_key); }
 };
 
@@ -65,7 +69,9 @@ struct Member {
   double rtt_ms = -1;            // smoothed round-trip time of direct probes; <0: none yet
   uint64_t summary_version = 0;  // the newest digest-summary version it announced
   uint64_t last_heard_ms = 0;    // when a message from it last arrived (0: never)
-  bool live() const { return record.state == MemberState::kAlive || record.state == MemberState::kSuspect; }
+  bool live() const {
+    return record.state == MemberState::kAlive || record.state == MemberState::kSuspect;
+  }
 
   // Smooths an RTT sample in as TCP does (RFC 6298): 7/8 old + 1/8 new, and
   // keeps the last kRttWindow samples for min_rtt_ms().

@@ -22,8 +22,12 @@ std::string EncodeMessage(const Message& m) {
   j["sv"] = m.summary_version;
   json members = json::array();
   for (const auto& r : m.members) {
-    members.push_back({{"name", r.name}, {"region", r.region}, {"url", r.url},
-                       {"state", MemberStateName(r.state)}, {"inc", r.incarnation}, {"key", r.public_key},
+    members.push_back({{"name", r.name},
+                       {"region", r.region},
+                       {"url", r.url},
+                       {"state", MemberStateName(r.state)},
+                       {"inc", r.incarnation},
+                       {"key", r.public_key},
                        {"sig", r.signature}});
   }
   j["members"] = std::move(members);
@@ -32,7 +36,8 @@ std::string EncodeMessage(const Message& m) {
   j["tags"] = std::move(tags);
   json revocations = json::array();
   for (const auto& r : m.revocations)
-    revocations.push_back({{"name", r.name}, {"key", r.public_key}, {"by", r.by}, {"sig", r.signature}});
+    revocations.push_back(
+        {{"name", r.name}, {"key", r.public_key}, {"by", r.by}, {"sig", r.signature}});
   j["revocations"] = std::move(revocations);
   json sums = json::array();
   for (uint64_t s : m.tag_summaries) {
@@ -69,9 +74,14 @@ bool GetArray(const json& o, const char* key, const json** out) {
 }
 
 json TagJson(const TagUpdate& t) {
-  json j = {{"registry", t.key.registry}, {"repository", t.key.repository}, {"tag", t.key.tag},
-            {"digest", t.version.digest.ToString()}, {"wall", t.version.hlc.wall_ms},
-            {"logical", t.version.hlc.logical}, {"origin", t.version.origin}, {"sig", t.version.signature}};
+  json j = {{"registry", t.key.registry},
+            {"repository", t.key.repository},
+            {"tag", t.key.tag},
+            {"digest", t.version.digest.ToString()},
+            {"wall", t.version.hlc.wall_ms},
+            {"logical", t.version.hlc.logical},
+            {"origin", t.version.origin},
+            {"sig", t.version.signature}};
   if (!t.version.value.empty()) j["value"] = t.version.value;
   return j;
 }
@@ -80,12 +90,14 @@ util::Result<TagUpdate> TagFromJson(const json& o) {
   TagUpdate u;
   std::string digest;
   uint64_t logical = 0;
-  if (!o.is_object() || !GetStr(o, "registry", &u.key.registry) || !GetStr(o, "repository", &u.key.repository) ||
-      !GetStr(o, "tag", &u.key.tag) || !GetStr(o, "digest", &digest) || !GetU64(o, "wall", &u.version.hlc.wall_ms) ||
-      !GetU64(o, "logical", &logical) || logical > UINT32_MAX || !GetStr(o, "origin", &u.version.origin) ||
-      !GetStr(o, "sig", &u.version.signature))
+  if (!o.is_object() || !GetStr(o, "registry", &u.key.registry) ||
+      !GetStr(o, "repository", &u.key.repository) || !GetStr(o, "tag", &u.key.tag) ||
+      !GetStr(o, "digest", &digest) || !GetU64(o, "wall", &u.version.hlc.wall_ms) ||
+      !GetU64(o, "logical", &logical) || logical > UINT32_MAX ||
+      !GetStr(o, "origin", &u.version.origin) || !GetStr(o, "sig", &u.version.signature))
     return Status::InvalidArgument("bad tag update");
-  if (o.contains("value") && (!GetStr(o, "value", &u.version.value) || u.version.value.size() > kMaxTagValueBytes))
+  if (o.contains("value") &&
+      (!GetStr(o, "value", &u.version.value) || u.version.value.size() > kMaxTagValueBytes))
     return Status::InvalidArgument("bad tag value");
   auto d = util::Digest::Parse(digest);
   if (!d.ok()) return Status::InvalidArgument("bad tag digest");
@@ -98,10 +110,12 @@ util::Result<TagUpdate> TagFromJson(const json& o) {
 
 util::Result<Message> DecodeMessage(const std::string& body) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return Status::InvalidArgument("message is not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return Status::InvalidArgument("message is not a JSON object");
   Message m;
   std::string type;
-  if (!GetStr(j, "type", &type) || !ParseMessageType(type, &m.type)) return Status::InvalidArgument("bad type");
+  if (!GetStr(j, "type", &type) || !ParseMessageType(type, &m.type))
+    return Status::InvalidArgument("bad type");
   if (!GetStr(j, "from", &m.from) || m.from.empty()) return Status::InvalidArgument("bad from");
   if (!GetU64(j, "seq", &m.seq)) return Status::InvalidArgument("bad seq");
   if (!GetStr(j, "target", &m.target)) return Status::InvalidArgument("bad target");
@@ -112,8 +126,9 @@ util::Result<Message> DecodeMessage(const std::string& body) {
     MemberRecord r;
     std::string state;
     if (!o.is_object() || !GetStr(o, "name", &r.name) || !GetStr(o, "region", &r.region) ||
-        !GetStr(o, "url", &r.url) || !GetStr(o, "state", &state) || !ParseMemberState(state, &r.state) ||
-        !GetU64(o, "inc", &r.incarnation) || !GetStr(o, "key", &r.public_key) || !GetStr(o, "sig", &r.signature))
+        !GetStr(o, "url", &r.url) || !GetStr(o, "state", &state) ||
+        !ParseMemberState(state, &r.state) || !GetU64(o, "inc", &r.incarnation) ||
+        !GetStr(o, "key", &r.public_key) || !GetStr(o, "sig", &r.signature))
       return Status::InvalidArgument("bad member record");
     m.members.push_back(std::move(r));
   }
@@ -126,14 +141,15 @@ util::Result<Message> DecodeMessage(const std::string& body) {
   if (!GetArray(j, "revocations", &arr)) return Status::InvalidArgument("bad revocations");
   for (const json& o : *arr) {
     Revocation r;
-    if (!o.is_object() || !GetStr(o, "name", &r.name) || !GetStr(o, "key", &r.public_key) || !GetStr(o, "by", &r.by) ||
-        !GetStr(o, "sig", &r.signature))
+    if (!o.is_object() || !GetStr(o, "name", &r.name) || !GetStr(o, "key", &r.public_key) ||
+        !GetStr(o, "by", &r.by) || !GetStr(o, "sig", &r.signature))
       return Status::InvalidArgument("bad revocation");
     m.revocations.push_back(std::move(r));
   }
   if (!GetArray(j, "summaries", &arr)) return Status::InvalidArgument("bad summaries");
   for (const json& s : *arr) {
-    if (!s.is_string() || s.get_ref<const std::string&>().size() != 16) return Status::InvalidArgument("bad summary");
+    if (!s.is_string() || s.get_ref<const std::string&>().size() != 16)
+      return Status::InvalidArgument("bad summary");
     const std::string& hex = s.get_ref<const std::string&>();
     char* end = nullptr;
     uint64_t v = std::strtoull(hex.c_str(), &end, 16);

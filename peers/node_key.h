@@ -30,7 +30,8 @@ class Signer {
   virtual std::string Sign(std::string_view message) const = 0;
   // Whether `signature` is `public_key`'s signature of `message`. False for
   // anything malformed; never throws.
-  virtual bool Verify(const std::string& public_key, std::string_view message, const std::string& signature) const = 0;
+  virtual bool Verify(const std::string& public_key, std::string_view message,
+                      const std::string& signature) const = 0;
 };
 
 class Ed25519Signer : public Signer {
@@ -45,7 +46,8 @@ class Ed25519Signer : public Signer {
 
   const std::string& public_key() const override { return public_hex_; }
   std::string Sign(std::string_view message) const override;
-  bool Verify(const std::string& public_key, std::string_view message, const std::string& signature) const override;
+  bool Verify(const std::string& public_key, std::string_view message,
+              const std::string& signature) const override;
 
  private:
   Seed seed_;

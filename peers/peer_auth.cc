@@ -10,8 +10,9 @@ namespace peers {
 
 using util::Status;
 
-std::string PeerAuth::SignedText(const std::string& node, const std::string& method, const std::string& target,
-                                 const std::string& time, const std::string& body_sha) {
+std::string PeerAuth::SignedText(const std::string& node, const std::string& method,
+                                 const std::string& target, const std::string& time,
+                                 const std::string& body_sha) {
   return method + "\n" + target + "\n" + time + "\n" + body_sha + "\n" + node;
 }
 
@@ -24,18 +25,16 @@ std::string PeerAuth::Mac(const std::string& text) const {
   return util::HexEncode(mac, sizeof mac);
 }
 
-std::vector<PeerHeader> PeerAuth::Sign(const std::string& node, const Signer& node_key, const std::string& method,
-                                       const std::string& target, const std::string& body, uint64_t now_ms) {
+std::vector<PeerHeader> PeerAuth::Sign(const std::string& node, const Signer& node_key,
+                                       const std::string& method, const std::string& target,
+                                       const std::string& body, uint64_t now_ms) {
   util::Sha256::Hash h = util::Sha256::Of(body);
   std::string body_sha = util::HexEncode(h.data(), h.size());
   std::string time = std::to_string(now_ms), nonce = std::to_string(next_nonce_++);
   std::string text = SignedText(node, method, target, time + "\n" + nonce, body_sha);
-  return {{"X-Georeg-Node", node},
-          {"X-Georeg-Time", time},
-          {"X-Georeg-Nonce", nonce},
-          {"X-Georeg-Body-Sha256", body_sha},
-          {"X-Georeg-Signature", Mac(text)},
-          {"X-Georeg-Node-Signature", node_key.Sign(text)}};
+  return {{"X-Georeg-Node", node},           {"X-Georeg-Time", time},
+          {"X-Georeg-Nonce", nonce},         {"X-Georeg-Body-Sha256", body_sha},
+          {"X-Georeg-Signature", Mac(text)}, {"X-Georeg-Node-Signature", node_key.Sign(text)}};
 }
 
 bool PeerAuth::BodyMatches(const std::string& body, const std::string& body_sha) {
@@ -55,13 +54,15 @@ Status PeerAuth::CheckHead(const std::string& text, const std::string& node, con
   uint64_t diff = t > now_ms ? t - now_ms : now_ms - t;
   if (diff > window_ms_)
     return Status::PermissionDenied("request from '" + node + "' is " + std::to_string(diff) +
-                                    " ms off our clock (window " + std::to_string(window_ms_) + " ms)");
+                                    " ms off our clock (window " + std::to_string(window_ms_) +
+                                    " ms)");
   // Forget signatures that fell out of the window: their time check fails now anyway.
   while (!by_time_.empty() && by_time_.begin()->first + window_ms_ < now_ms) {
     seen_.erase(by_time_.begin()->second);
     by_time_.erase(by_time_.begin());
   }
-  if (!seen_.insert(signature).second) return Status::PermissionDenied("replayed request from '" + node + "'");
+  if (!seen_.insert(signature).second)
+    return Status::PermissionDenied("replayed request from '" + node + "'");
   by_time_.emplace(t, signature);
   return Status::Ok();
 }

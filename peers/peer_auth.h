@@ -52,21 +52,23 @@ class PeerAuth {
 
   // The headers for a request from `node` at Unix time `now_ms`, with the
   // node signature made by `node_key`.
-  std::vector<PeerHeader> Sign(const std::string& node, const Signer& node_key, const std::string& method,
-                               const std::string& target, const std::string& body, uint64_t now_ms);
+  std::vector<PeerHeader> Sign(const std::string& node, const Signer& node_key,
+                               const std::string& method, const std::string& target,
+                               const std::string& body, uint64_t now_ms);
 
   // The head: cluster-key signature, time window, replay. `find` returns a
   // request header's value (lowercase name) or null. On success fills *out;
   // the node signature is the caller's to check (it knows the keys).
   template <typename FindFn>
-  util::Status VerifyHead(const std::string& method, const std::string& target, FindFn find, uint64_t now_ms,
-                          VerifiedHead* out) {
+  util::Status VerifyHead(const std::string& method, const std::string& target, FindFn find,
+                          uint64_t now_ms, VerifiedHead* out) {
     const std::string* n = find("x-georeg-node");
     const std::string* t = find("x-georeg-time");
     const std::string* nonce = find("x-georeg-nonce");
     const std::string* b = find("x-georeg-body-sha256");
     const std::string* s = find("x-georeg-signature");
-    if (!n || !t || !nonce || !b || !s) return util::Status::PermissionDenied("unsigned peer request");
+    if (!n || !t || !nonce || !b || !s)
+      return util::Status::PermissionDenied("unsigned peer request");
     std::string text = SignedText(*n, method, target, *t + "\n" + *nonce, *b);
     util::Status st = CheckHead(text, *n, *t, *s, now_ms);
     if (st.ok()) {
@@ -81,8 +83,9 @@ class PeerAuth {
   size_t remembered() const { return seen_.size(); }
 
  private:
-  static std::string SignedText(const std::string& node, const std::string& method, const std::string& target,
-                                const std::string& time, const std::string& body_sha);
+  static std::string SignedText(const std::string& node, const std::string& method,
+                                const std::string& target, const std::string& time,
+                                const std::string& body_sha);
   std::string Mac(const std::string& text) const;
   util::Status CheckHead(const std::string& text, const std::string& node, const std::string& time,
                          const std::string& signature, uint64_t now_ms);

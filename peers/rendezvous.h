@@ -16,6 +16,7 @@ int RendezvousOwner(const util::Digest& digest, const std::vector<std::string>& 
 // The indices in `nodes` of the first `k` nodes in `digest`'s ranking (the
 // owner first, then the node that owns it when the owner is gone, ...);
 // fewer when `nodes` has fewer.
-std::vector<int> RendezvousRanking(const util::Digest& digest, const std::vector<std::string>& nodes, size_t k);
+std::vector<int> RendezvousRanking(const util::Digest& digest,
+                                   const std::vector<std::string>& nodes, size_t k);
 
 }  // namespace peers

@@ -8,10 +8,14 @@ namespace peers {
 
 const char* HopName(Hop h) {
   switch (h) {
-    case Hop::kClient: return "client";
-    case Hop::kOwner: return "owner";
-    case Hop::kFleet: return "fleet";
-    case Hop::kPeer: return "peer";
+    case Hop::kClient:
+      return "client";
+    case Hop::kOwner:
+      return "owner";
+    case Hop::kFleet:
+      return "fleet";
+    case Hop::kPeer:
+      return "peer";
   }
   return "?";
 }
@@ -29,7 +33,8 @@ bool ParseHop(const std::string& text, Hop* out) {
 namespace {
 
 // Ownership ignores quarantine: every node must agree on it.
-std::vector<std::string> Owners(const std::string& self_name, const std::vector<RouteCandidate>& members,
+std::vector<std::string> Owners(const std::string& self_name,
+                                const std::vector<RouteCandidate>& members,
                                 const std::string* region, const util::Digest& digest, size_t k) {
   std::vector<std::string> nodes = {self_name};
   for (const auto& m : members)
@@ -42,8 +47,8 @@ std::vector<std::string> Owners(const std::string& self_name, const std::vector<
 }  // namespace
 
 RoutePlan PlanRoute(const std::string& self_name, const std::string& self_region,
-                    const std::vector<RouteCandidate>& members, const util::Digest& digest, Hop incoming,
-                    size_t max_remote, Scope scope) {
+                    const std::vector<RouteCandidate>& members, const util::Digest& digest,
+                    Hop incoming, size_t max_remote, Scope scope) {
   RoutePlan plan;
   plan.role = incoming;
   if (incoming == Hop::kPeer) {
@@ -68,7 +73,8 @@ RoutePlan PlanRoute(const std::string& self_name, const std::string& self_region
     return nullptr;
   };
   auto listed = [&](const std::string& name) {
-    return std::any_of(plan.steps.begin(), plan.steps.end(), [&](const PeerStep& s) { return s.name == name; });
+    return std::any_of(plan.steps.begin(), plan.steps.end(),
+                       [&](const PeerStep& s) { return s.name == name; });
   };
   auto add = [&](const RouteCandidate& m, Hop hop) {
     if (!listed(m.name)) plan.steps.push_back({m.name, m.url, hop, m.region});

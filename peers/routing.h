@@ -47,8 +47,9 @@ enum class Scope { kFleet, kRegion };
 struct RouteCandidate {
   std::string name, region, url;
   bool live = false;
-  double rtt_ms = -1;     // recent minimum RTT; <0: not measured yet (sorted last)
-  bool may_have = false;  // its digest summary (or no summary, for manifests) says it may hold the digest
+  double rtt_ms = -1;  // recent minimum RTT; <0: not measured yet (sorted last)
+  bool may_have =
+      false;  // its digest summary (or no summary, for manifests) says it may hold the digest
   bool quarantined = false;
   // False for a member of another region whose replication has routing
   // disabled (drained): never asked, though it still counts for ownership,
@@ -69,7 +70,7 @@ struct RoutePlan {
 };
 
 RoutePlan PlanRoute(const std::string& self_name, const std::string& self_region,
-                    const std::vector<RouteCandidate>& members, const util::Digest& digest, Hop incoming,
-                    size_t max_remote, Scope scope);
+                    const std::vector<RouteCandidate>& members, const util::Digest& digest,
+                    Hop incoming, size_t max_remote, Scope scope);
 
 }  // namespace peers

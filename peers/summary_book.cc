@@ -3,7 +3,8 @@
 namespace peers {
 
 std::vector<std::string> SummaryBook::Due(const std::string& self_region,
-                                          const std::unordered_map<std::string, Member>& members, uint64_t now_ms) {
+                                          const std::unordered_map<std::string, Member>& members,
+                                          uint64_t now_ms) {
   std::vector<std::string> due;
   for (const auto& [name, m] : members) {
     if (!m.live() || m.summary_version == 0 || m.record.region != self_region) continue;

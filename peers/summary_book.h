@@ -24,7 +24,8 @@ class SummaryBook {
 
   // The members whose summary to fetch now; each is marked as being
   // fetched until Fetched() or FetchFailed().
-  std::vector<std::string> Due(const std::string& self_region, const std::unordered_map<std::string, Member>& members,
+  std::vector<std::string> Due(const std::string& self_region,
+                               const std::unordered_map<std::string, Member>& members,
                                uint64_t now_ms);
   // A fetch ended with this version (kept if newer than the one held).
   // Returns whether the caller should take the new filter.

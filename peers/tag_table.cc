@@ -74,18 +74,20 @@ std::vector<uint32_t> TagTable::DifferingBuckets(const std::vector<uint64_t>& mi
   return out;
 }
 
-std::vector<TagUpdate> TagTable::EntriesIn(const std::vector<uint32_t>& buckets, uint32_t bucket_count) const {
+std::vector<TagUpdate> TagTable::EntriesIn(const std::vector<uint32_t>& buckets,
+                                           uint32_t bucket_count) const {
   std::vector<TagUpdate> out;
   for (const auto& [k, v] : entries_) {
-    if (std::binary_search(buckets.begin(), buckets.end(), BucketOf(k, bucket_count))) out.push_back({k, v});
+    if (std::binary_search(buckets.begin(), buckets.end(), BucketOf(k, bucket_count)))
+      out.push_back({k, v});
   }
   return out;
 }
 
 std::vector<TagUpdate> TagTable::EntriesOf(const std::string& registry) const {
   std::vector<TagUpdate> out;
-  for (auto it = entries_.lower_bound(TagKey{registry, "", ""}); it != entries_.end() && it->first.registry == registry;
-       ++it)
+  for (auto it = entries_.lower_bound(TagKey{registry, "", ""});
+       it != entries_.end() && it->first.registry == registry; ++it)
     out.push_back({it->first, it->second});
   return out;
 }

@@ -32,7 +32,8 @@ struct TagVersion {
   util::Digest digest;
   HlcTimestamp hlc;
   std::string origin;  // the node that made the change
-  std::string signature = {};  // origin's signature of TagUpdate::SignedForm() (hex); not part of the order
+  std::string signature =
+      {};  // origin's signature of TagUpdate::SignedForm() (hex); not part of the order
   // What else the origin says about the entry (signed with it; at most
   // kMaxTagValueBytes): "" for a mirrored tag; for the own registry's tags
   // and fleet records, a small JSON object (docs/replication.md).
@@ -75,7 +76,8 @@ class TagTable {
   static std::vector<uint32_t> DifferingBuckets(const std::vector<uint64_t>& mine,
                                                 const std::vector<uint64_t>& theirs);
   // Every entry of the given buckets (what travels after a summary exchange).
-  std::vector<TagUpdate> EntriesIn(const std::vector<uint32_t>& buckets, uint32_t bucket_count) const;
+  std::vector<TagUpdate> EntriesIn(const std::vector<uint32_t>& buckets,
+                                   uint32_t bucket_count) const;
 
   static uint32_t BucketOf(const TagKey& key, uint32_t buckets);
 

@@ -19,7 +19,8 @@ struct OwnBlob {
 
 // `references`: every digest any own manifest references (blobs and child
 // manifests). Returns the blobs to remove, in the order given.
-std::vector<util::Digest> Collectable(const std::vector<OwnBlob>& blobs, const std::vector<util::Digest>& references,
-                                      uint64_t now_ms, uint64_t grace_ms);
+std::vector<util::Digest> Collectable(const std::vector<OwnBlob>& blobs,
+                                      const std::vector<util::Digest>& references, uint64_t now_ms,
+                                      uint64_t grace_ms);
 
 }  // namespace push

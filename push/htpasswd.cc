@@ -12,7 +12,8 @@ namespace push {
 namespace {
 
 bool IsBcrypt(const std::string& h) {
-  return h.size() == 60 && (h.compare(0, 4, "$2y$") == 0 || h.compare(0, 4, "$2b$") == 0 || h.compare(0, 4, "$2a$") == 0);
+  return h.size() == 60 && (h.compare(0, 4, "$2y$") == 0 || h.compare(0, 4, "$2b$") == 0 ||
+                            h.compare(0, 4, "$2a$") == 0);
 }
 
 // A valid bcrypt hash of a random password: checked for unknown users.
@@ -46,15 +47,18 @@ util::Result<Htpasswd> Htpasswd::Parse(const std::string& text) {
   std::istringstream in(text);
   std::string line;
   for (int n = 1; std::getline(in, line); ++n) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+    while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t'))
+      line.pop_back();
     if (line.empty() || line[0] == '#') continue;
     size_t colon = line.find(':');
     if (colon == std::string::npos || colon == 0)
-      return util::Status::InvalidArgument("line " + std::to_string(n) + ": must be user:bcrypt-hash");
+      return util::Status::InvalidArgument("line " + std::to_string(n) +
+                                           ": must be user:bcrypt-hash");
     std::string hash = line.substr(colon + 1);
     if (!IsBcrypt(hash))
-      return util::Status::InvalidArgument("line " + std::to_string(n) +
-                                           ": only bcrypt hashes are accepted (htpasswd -B, or georeg registry htpasswd)");
+      return util::Status::InvalidArgument(
+          "line " + std::to_string(n) +
+          ": only bcrypt hashes are accepted (htpasswd -B, or georeg registry htpasswd)");
     h.users_[line.substr(0, colon)] = hash;
   }
   return h;
@@ -80,7 +84,8 @@ bool Htpasswd::Verify(const std::string& user, const std::string& password) cons
 }
 
 util::Result<std::string> BcryptHash(const std::string& password, int cost) {
-  if (cost < 4 || cost > 31) return util::Status::InvalidArgument("bcrypt cost must be from 4 to 31");
+  if (cost < 4 || cost > 31)
+    return util::Status::InvalidArgument("bcrypt cost must be from 4 to 31");
   char random[16];
   if (getrandom(random, sizeof random, 0) != static_cast<ssize_t>(sizeof random))
     return util::Status::IoError("no randomness for a salt");

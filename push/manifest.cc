@@ -45,10 +45,11 @@ bool Descriptor(const json& d, util::Digest* out, std::string* why) {
 
 }  // namespace
 
-util::Result<PushedManifest> ParsePushedManifest(const std::string& content_type, const std::string& body,
-                                                 size_t max_references) {
+util::Result<PushedManifest> ParsePushedManifest(const std::string& content_type,
+                                                 const std::string& body, size_t max_references) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return util::Status::InvalidArgument("the manifest is not a JSON object");
+  if (j.is_discarded() || !j.is_object())
+    return util::Status::InvalidArgument("the manifest is not a JSON object");
   PushedManifest m;
   std::string declared;
   if (auto mt = j.find("mediaType"); mt != j.end()) {
@@ -56,14 +57,17 @@ util::Result<PushedManifest> ParsePushedManifest(const std::string& content_type
     declared = mt->get<std::string>();
   }
   m.media_type = Base(content_type);
-  if (m.media_type.empty() || m.media_type == "application/json" || m.media_type == "application/octet-stream")
+  if (m.media_type.empty() || m.media_type == "application/json" ||
+      m.media_type == "application/octet-stream")
     m.media_type = declared;
   if (!declared.empty() && declared != m.media_type)
-    return util::Status::InvalidArgument("mediaType " + declared + " contradicts Content-Type " + m.media_type);
+    return util::Status::InvalidArgument("mediaType " + declared + " contradicts Content-Type " +
+                                         m.media_type);
   bool index = m.media_type == kOciIndex || m.media_type == kDockerList;
   bool image = m.media_type == kOciManifest || m.media_type == kDockerManifest;
   if (!index && !image)
-    return util::Status::InvalidArgument("unsupported manifest media type '" + m.media_type.substr(0, 100) + "'");
+    return util::Status::InvalidArgument("unsupported manifest media type '" +
+                                         m.media_type.substr(0, 100) + "'");
   std::string why;
   util::Digest d;
   if (image) {
@@ -71,7 +75,8 @@ util::Result<PushedManifest> ParsePushedManifest(const std::string& content_type
     if (config == j.end() || !Descriptor(*config, &d, &why))
       return util::Status::InvalidArgument("config: " + (why.empty() ? "missing" : why));
     m.blobs.push_back(d);
-    if (auto ct = config->find("mediaType"); ct != config->end() && ct->is_string()) m.artifact_type = ct->get<std::string>();
+    if (auto ct = config->find("mediaType"); ct != config->end() && ct->is_string())
+      m.artifact_type = ct->get<std::string>();
     auto layers = j.find("layers");
     if (layers != j.end()) {
       if (!layers->is_array()) return util::Status::InvalidArgument("layers is not an array");
@@ -84,14 +89,16 @@ util::Result<PushedManifest> ParsePushedManifest(const std::string& content_type
     }
   } else {
     auto children = j.find("manifests");
-    if (children == j.end() || !children->is_array()) return util::Status::InvalidArgument("manifests: missing");
+    if (children == j.end() || !children->is_array())
+      return util::Status::InvalidArgument("manifests: missing");
     for (const json& c : *children) {
       if (!Descriptor(c, &d, &why)) return util::Status::InvalidArgument("manifests: " + why);
       m.manifests.push_back(d);
     }
   }
   if (m.blobs.size() + m.manifests.size() > max_references)
-    return util::Status::InvalidArgument("more than " + std::to_string(max_references) + " descriptors");
+    return util::Status::InvalidArgument("more than " + std::to_string(max_references) +
+                                         " descriptors");
   if (auto s = j.find("subject"); s != j.end()) {
     if (!Descriptor(*s, &d, &why)) return util::Status::InvalidArgument("subject: " + why);
     m.subject = d;

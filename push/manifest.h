@@ -17,7 +17,7 @@
 namespace push {
 
 struct PushedManifest {
-  std::string media_type;       // Content-Type, or the manifest's mediaType
+  std::string media_type;               // Content-Type, or the manifest's mediaType
   std::vector<util::Digest> blobs;      // config, then layers (in order)
   std::vector<util::Digest> manifests;  // an index's children
   std::optional<util::Digest> subject;
@@ -28,7 +28,8 @@ struct PushedManifest {
 // Errors: InvalidArgument with the reason (not JSON, unknown media type,
 // a mediaType field that contradicts Content-Type, a descriptor without a
 // valid digest or size, more than `max_references` descriptors).
-util::Result<PushedManifest> ParsePushedManifest(const std::string& content_type, const std::string& body,
+util::Result<PushedManifest> ParsePushedManifest(const std::string& content_type,
+                                                 const std::string& body,
                                                  size_t max_references = 4096);
 
 }  // namespace push

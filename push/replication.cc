@@ -16,7 +16,8 @@ constexpr size_t kMaxField = 256;
 
 bool GetString(const json& j, const char* key, std::string* out) {
   auto it = j.find(key);
-  if (it == j.end() || !it->is_string() || it->get_ref<const std::string&>().size() > kMaxField) return false;
+  if (it == j.end() || !it->is_string() || it->get_ref<const std::string&>().size() > kMaxField)
+    return false;
   *out = it->get<std::string>();
   return true;
 }
@@ -58,8 +59,9 @@ ReplicationRecord ParseReplication(const std::string& text) {
   ReplicationRecord r;
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   std::string routing;
-  if (!j.is_object() || j.contains("deleted") || !GetString(j, "created", &r.created) || r.created.empty() ||
-      !GetString(j, "routing", &routing) || (routing != "enabled" && routing != "disabled")) {
+  if (!j.is_object() || j.contains("deleted") || !GetString(j, "created", &r.created) ||
+      r.created.empty() || !GetString(j, "routing", &routing) ||
+      (routing != "enabled" && routing != "disabled")) {
     r = ReplicationRecord{};
     r.deleted = true;
     return r;
@@ -84,16 +86,18 @@ std::string EncodeSyncReport(const SyncReport& r) {
 bool ParseSyncReport(const std::string& text, SyncReport* out) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   SyncReport r;
-  if (!j.is_object() || !GetString(j, "region", &r.region) || !GetString(j, "took_on", &r.took_on) ||
-      !GetU64(j, "tags_fingerprint", &r.tags_fingerprint) || !GetU64(j, "tags", &r.tags) ||
-      !GetU64(j, "manifests_missing", &r.manifests_missing) || !GetU64(j, "blobs_missing", &r.blobs_missing))
+  if (!j.is_object() || !GetString(j, "region", &r.region) ||
+      !GetString(j, "took_on", &r.took_on) || !GetU64(j, "tags_fingerprint", &r.tags_fingerprint) ||
+      !GetU64(j, "tags", &r.tags) || !GetU64(j, "manifests_missing", &r.manifests_missing) ||
+      !GetU64(j, "blobs_missing", &r.blobs_missing))
     return false;
   if (j.contains("error") && !GetString(j, "error", &r.error)) return false;
   *out = std::move(r);
   return true;
 }
 
-uint64_t TagFingerprint(const std::string& repo, const std::string& tag, const std::string& digest, bool deleted) {
+uint64_t TagFingerprint(const std::string& repo, const std::string& tag, const std::string& digest,
+                        bool deleted) {
   util::Sha256 h;
   h.Update(repo);
   h.Update(std::string_view("\0", 1));
@@ -109,26 +113,35 @@ uint64_t TagFingerprint(const std::string& repo, const std::string& tag, const s
 
 const char* ProvisioningName(Provisioning p) {
   switch (p) {
-    case Provisioning::kCreating: return "Creating";
-    case Provisioning::kSucceeded: return "Succeeded";
-    case Provisioning::kFailed: return "Failed";
+    case Provisioning::kCreating:
+      return "Creating";
+    case Provisioning::kSucceeded:
+      return "Succeeded";
+    case Provisioning::kFailed:
+      return "Failed";
   }
   return "?";
 }
 
 const char* DisplayStatusName(DisplayStatus s) {
   switch (s) {
-    case DisplayStatus::kSyncing: return "Syncing";
-    case DisplayStatus::kReady: return "Ready";
-    case DisplayStatus::kUnavailable: return "Unavailable";
+    case DisplayStatus::kSyncing:
+      return "Syncing";
+    case DisplayStatus::kReady:
+      return "Ready";
+    case DisplayStatus::kUnavailable:
+      return "Unavailable";
   }
   return "?";
 }
 
-ReplicationState Evaluate(const ReplicationRecord& r, const std::string& region, const std::vector<RegionNode>& nodes,
-                          uint64_t fleet_fingerprint, uint64_t fleet_tags) {
+ReplicationState Evaluate(const ReplicationRecord& r, const std::string& region,
+                          const std::vector<RegionNode>& nodes, uint64_t fleet_fingerprint,
+                          uint64_t fleet_tags) {
   ReplicationState s;
-  auto serves = [&](const RegionNode& n) { return n.report && n.report->region == region && n.report->took_on == r.created; };
+  auto serves = [&](const RegionNode& n) {
+    return n.report && n.report->region == region && n.report->took_on == r.created;
+  };
   bool took_on = false, any_live = false, all_failed = true;
   std::string failure;
   std::vector<std::string> lag;
@@ -149,7 +162,8 @@ ReplicationState Evaluate(const ReplicationRecord& r, const std::string& region,
       lag.push_back("node " + n.name + " has applied " + std::to_string(rep->tags) + " of " +
                     Plural(fleet_tags, "tag", "tags"));
     } else if (rep->manifests_missing || rep->blobs_missing) {
-      lag.push_back("node " + n.name + " has " + Plural(rep->manifests_missing, "manifest", "manifests") + " and " +
+      lag.push_back("node " + n.name + " has " +
+                    Plural(rep->manifests_missing, "manifest", "manifests") + " and " +
                     Plural(rep->blobs_missing, "blob", "blobs") + " to fetch");
     }
   }
@@ -160,7 +174,8 @@ ReplicationState Evaluate(const ReplicationRecord& r, const std::string& region,
   }
   if (!any_live) {
     s.status = DisplayStatus::kUnavailable;
-    s.message = nodes.empty() ? "no node of the fleet is in region " + region : "no node of region " + region + " is alive";
+    s.message = nodes.empty() ? "no node of the fleet is in region " + region
+                              : "no node of region " + region + " is alive";
     return s;
   }
   if (s.provisioning == Provisioning::kFailed) {
@@ -182,13 +197,15 @@ std::string IsoTimestamp(uint64_t wall_ms) {
   struct tm tm;
   gmtime_r(&secs, &tm);
   char buf[64];
-  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06u+00:00", tm.tm_year + 1900, tm.tm_mon + 1,
-                tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<unsigned>(wall_ms % 1000) * 1000);
+  std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%06u+00:00", tm.tm_year + 1900,
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                static_cast<unsigned>(wall_ms % 1000) * 1000);
   return buf;
 }
 
-json ReplicationResource(const std::string& registry, const std::string& region, const ReplicationRecord& r,
-                         const ReplicationState& s, uint64_t status_since_ms) {
+json ReplicationResource(const std::string& registry, const std::string& region,
+                         const ReplicationRecord& r, const ReplicationState& s,
+                         uint64_t status_since_ms) {
   return {{"id", "/georeg/registries/" + registry + "/replications/" + region},
           {"location", region},
           {"name", region},

@@ -48,10 +48,10 @@ struct SyncReport {
   std::string region;
   std::string took_on;  // ReplicationRecord::created of the replication it serves; "" for none
   std::string error;    // why it cannot take the replication on ("" when it can)
-  uint64_t tags_fingerprint = 0;  // OwnTagsFingerprint of the tags it has applied
-  uint64_t tags = 0;              // live tags among them
-  uint64_t manifests_missing = 0; // manifests it still has to fetch under the policy
-  uint64_t blobs_missing = 0;     // blobs (policy full) it still has to fetch
+  uint64_t tags_fingerprint = 0;   // OwnTagsFingerprint of the tags it has applied
+  uint64_t tags = 0;               // live tags among them
+  uint64_t manifests_missing = 0;  // manifests it still has to fetch under the policy
+  uint64_t blobs_missing = 0;      // blobs (policy full) it still has to fetch
   bool operator==(const SyncReport&) const = default;
 };
 std::string EncodeSyncReport(const SyncReport& r);
@@ -60,7 +60,8 @@ bool ParseSyncReport(const std::string& text, SyncReport* out);
 
 // Folds one own tag into a fingerprint (XOR of per-tag hashes, so the order
 // of tags does not matter): two nodes that applied the same winners agree.
-uint64_t TagFingerprint(const std::string& repo, const std::string& tag, const std::string& digest, bool deleted);
+uint64_t TagFingerprint(const std::string& repo, const std::string& tag, const std::string& digest,
+                        bool deleted);
 
 enum class Provisioning { kCreating, kSucceeded, kFailed };
 enum class DisplayStatus { kSyncing, kReady, kUnavailable };
@@ -84,8 +85,9 @@ struct ReplicationState {
 // them: Creating until a live node took it on (Failed when the live nodes
 // all reported an error instead); Unavailable with no live node; Syncing
 // while a live node lags the fleet's tags or has content to fetch; Ready.
-ReplicationState Evaluate(const ReplicationRecord& r, const std::string& region, const std::vector<RegionNode>& nodes,
-                          uint64_t fleet_fingerprint, uint64_t fleet_tags);
+ReplicationState Evaluate(const ReplicationRecord& r, const std::string& region,
+                          const std::vector<RegionNode>& nodes, uint64_t fleet_fingerprint,
+                          uint64_t fleet_tags);
 
 // "2018-08-15T20:22:09.275000+00:00" for a wall-clock time in ms.
 std::string IsoTimestamp(uint64_t wall_ms);
@@ -94,7 +96,8 @@ std::string IsoTimestamp(uint64_t wall_ms);
 // lists: id, location, name, provisioningState, regionEndpointEnabled,
 // resourceGroup (null), status {displayStatus, message, timestamp}, tags,
 // type.
-nlohmann::json ReplicationResource(const std::string& registry, const std::string& region, const ReplicationRecord& r,
-                                   const ReplicationState& s, uint64_t status_since_ms);
+nlohmann::json ReplicationResource(const std::string& registry, const std::string& region,
+                                   const ReplicationRecord& r, const ReplicationState& s,
+                                   uint64_t status_since_ms);
 
 }  // namespace push

@@ -32,7 +32,9 @@ int Fail(int code, const std::string& msg) {
   return code;
 }
 
-bool WantJson(const Options& o) { return o.output == "json" || (o.output.empty() && !isatty(STDOUT_FILENO)); }
+bool WantJson(const Options& o) {
+  return o.output == "json" || (o.output.empty() && !isatty(STDOUT_FILENO));
+}
 
 struct Reply {
   int status = 0;
@@ -40,7 +42,8 @@ struct Reply {
 };
 
 // One request to the daemon's admin socket. nullopt: no daemon listens there.
-std::optional<Reply> Admin(const Options& o, const std::string& method, const std::string& path, std::string* err) {
+std::optional<Reply> Admin(const Options& o, const std::string& method, const std::string& path,
+                           std::string* err) {
   std::string sock_path = o.dir + "/admin.sock";
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) return std::nullopt;
@@ -80,7 +83,8 @@ struct Offline {
 
 int OpenOffline(const Options& o, Offline* off) {
   auto lock = cache::DirLock::Acquire(o.dir);
-  if (!lock.ok()) return Fail(kUnreachable, lock.status().message() + ", but its admin socket does not answer");
+  if (!lock.ok())
+    return Fail(kUnreachable, lock.status().message() + ", but its admin socket does not answer");
   off->lock.emplace(std::move(*lock));
   auto probe = cache::Store::Open({o.dir, 0, 0, 1024, /*read_only=*/true});
   if (!probe.ok()) return Fail(kUnreachable, probe.status().message());
@@ -106,13 +110,19 @@ json EntriesOffline(cache::Store* store) {
   auto blobs = store->ListBlobInfos();
   if (blobs.ok()) {
     for (const auto& [d, info] : *blobs)
-      out.push_back({{"digest", d.ToString()}, {"kind", "blob"}, {"size", info.size}, {"last_access_ms", info.last_access_ms}});
+      out.push_back({{"digest", d.ToString()},
+                     {"kind", "blob"},
+                     {"size", info.size},
+                     {"last_access_ms", info.last_access_ms}});
   }
   auto manifests = store->ListManifests();
   if (manifests.ok()) {
     for (const auto& m : *manifests)
-      out.push_back({{"digest", m.digest.ToString()}, {"kind", "manifest"}, {"size", m.size},
-                     {"media_type", m.media_type}, {"last_access_ms", nullptr}});
+      out.push_back({{"digest", m.digest.ToString()},
+                     {"kind", "manifest"},
+                     {"size", m.size},
+                     {"media_type", m.media_type},
+                     {"last_access_ms", nullptr}});
   }
   return out;
 }
@@ -123,7 +133,8 @@ int Ls(const Options& o) {
   std::string err;
   json entries;
   if (auto r = Admin(o, "GET", "/entries", &err)) {
-    if (r->status != 200) return Fail(kUnreachable, err.empty() ? "the daemon refused the listing" : err);
+    if (r->status != 200)
+      return Fail(kUnreachable, err.empty() ? "the daemon refused the listing" : err);
     entries = r->body;
   } else {
     Offline off;
@@ -136,8 +147,9 @@ int Ls(const Options& o) {
   }
   std::printf("%-71s  %-8s  %12s  %s\n", "DIGEST", "KIND", "SIZE", "LAST ACCESS");
   for (const json& e : entries) {
-    std::printf("%-71s  %-8s  %12llu  %s\n", e["digest"].get<std::string>().c_str(), e["kind"].get<std::string>().c_str(),
-                (unsigned long long)e["size"].get<uint64_t>(), FormatTime(e["last_access_ms"]).c_str());
+    std::printf("%-71s  %-8s  %12llu  %s\n", e["digest"].get<std::string>().c_str(),
+                e["kind"].get<std::string>().c_str(), (unsigned long long)e["size"].get<uint64_t>(),
+                FormatTime(e["last_access_ms"]).c_str());
   }
   return kOk;
 }
@@ -145,7 +157,9 @@ int Ls(const Options& o) {
 int PeersLs(const Options& o) {
   std::string err;
   auto r = Admin(o, "GET", "/peers", &err);
-  if (!r) return Fail(kUnreachable, err.empty() ? "the daemon is not running (no admin socket in " + o.dir + ")" : err);
+  if (!r)
+    return Fail(kUnreachable,
+                err.empty() ? "the daemon is not running (no admin socket in " + o.dir + ")" : err);
   if (r->status != 200) return Fail(kUnreachable, "the daemon refused the listing");
   if (WantJson(o)) {
     std::printf("%s\n", r->body.dump(2).c_str());
@@ -155,11 +169,15 @@ int PeersLs(const Options& o) {
     std::printf("clustering is off (no [cluster] key_file)\n");
     return kOk;
   }
-  std::printf("%-20s  %-16s  %-9s  %8s  %-28s  %s\n", "NAME", "REGION", "STATE", "RTT", "URL", "NOTE");
+  std::printf("%-20s  %-16s  %-9s  %8s  %-28s  %s\n", "NAME", "REGION", "STATE", "RTT", "URL",
+              "NOTE");
   for (const json& m : r->body["members"]) {
     char rtt[32] = "-";
-    if (m["rtt_ms"].is_number()) std::snprintf(rtt, sizeof rtt, "%.1fms", m["rtt_ms"].get<double>());
-    std::string note = m.value("self", false) ? "this node" : m.value("quarantined", false) ? "quarantined" : "";
+    if (m["rtt_ms"].is_number())
+      std::snprintf(rtt, sizeof rtt, "%.1fms", m["rtt_ms"].get<double>());
+    std::string note = m.value("self", false)          ? "this node"
+                       : m.value("quarantined", false) ? "quarantined"
+                                                       : "";
     std::printf("%-20s  %-16s  %-9s  %8s  %-28s  %s\n", m["name"].get<std::string>().c_str(),
                 m["region"].get<std::string>().c_str(), m["state"].get<std::string>().c_str(), rtt,
                 m["url"].get<std::string>().c_str(), note.c_str());
@@ -168,17 +186,23 @@ int PeersLs(const Options& o) {
 }
 
 int PeersRemove(const Options& o, const std::string& name) {
-  if (name.empty() || name.find_first_of("/?#% ") != std::string::npos) return Fail(kUsage, "'" + name + "' is not a node name");
+  if (name.empty() || name.find_first_of("/?#% ") != std::string::npos)
+    return Fail(kUsage, "'" + name + "' is not a node name");
   std::string err;
   auto r = Admin(o, "DELETE", "/peers/" + name, &err);
-  if (!r) return Fail(kUnreachable, err.empty() ? "the daemon is not running (no admin socket in " + o.dir + ")" : err);
+  if (!r)
+    return Fail(kUnreachable,
+                err.empty() ? "the daemon is not running (no admin socket in " + o.dir + ")" : err);
   std::string why = r->body.is_object() ? r->body.value("error", "") : "";
-  if (r->status == 404) return Fail(kNotFound, why.empty() ? "no member named '" + name + "'" : why);
-  if (r->status != 200) return Fail(r->status == 400 ? kUsage : kUnreachable, why.empty() ? "the daemon refused" : why);
+  if (r->status == 404)
+    return Fail(kNotFound, why.empty() ? "no member named '" + name + "'" : why);
+  if (r->status != 200)
+    return Fail(r->status == 400 ? kUsage : kUnreachable, why.empty() ? "the daemon refused" : why);
   if (WantJson(o)) {
     std::printf("%s\n", r->body.dump().c_str());
   } else {
-    std::printf("removed %s: its key is revoked on every node, and the tags it set are withdrawn\n", name.c_str());
+    std::printf("removed %s: its key is revoked on every node, and the tags it set are withdrawn\n",
+                name.c_str());
   }
   return kOk;
 }
@@ -187,21 +211,30 @@ int Stats(const Options& o) {
   std::string err;
   json stats;
   if (auto r = Admin(o, "GET", "/stats", &err)) {
-    if (r->status != 200) return Fail(kUnreachable, err.empty() ? "the daemon refused the stats" : err);
+    if (r->status != 200)
+      return Fail(kUnreachable, err.empty() ? "the daemon refused the stats" : err);
     stats = r->body;
   } else {
     Offline off;
     if (int rc = OpenOffline(o, &off)) return rc;
     auto st = off.store->Stats();
     if (!st.ok()) return Fail(kUnreachable, st.status().ToString());
-    stats = {{"daemon", false},          {"bytes_used", st->blob_bytes + st->manifest_bytes},
-             {"blob_bytes", st->blob_bytes}, {"manifest_bytes", st->manifest_bytes},
-             {"budget", nullptr},        {"blobs", st->blobs},
-             {"manifests", st->manifests}, {"tags", st->tags},
-             {"hits", nullptr},          {"misses", nullptr},
-             {"hit_ratio", nullptr},     {"evictions", nullptr},
-             {"corrupt_blobs", nullptr}, {"fills_in_flight", 0},
-             {"data_file_bytes", st->data_file_bytes}, {"map_size", st->map_size}};
+    stats = {{"daemon", false},
+             {"bytes_used", st->blob_bytes + st->manifest_bytes},
+             {"blob_bytes", st->blob_bytes},
+             {"manifest_bytes", st->manifest_bytes},
+             {"budget", nullptr},
+             {"blobs", st->blobs},
+             {"manifests", st->manifests},
+             {"tags", st->tags},
+             {"hits", nullptr},
+             {"misses", nullptr},
+             {"hit_ratio", nullptr},
+             {"evictions", nullptr},
+             {"corrupt_blobs", nullptr},
+             {"fills_in_flight", 0},
+             {"data_file_bytes", st->data_file_bytes},
+             {"map_size", st->map_size}};
   }
   if (WantJson(o)) {
     std::printf("%s\n", stats.dump(2).c_str());
@@ -209,7 +242,8 @@ int Stats(const Options& o) {
   }
   for (auto& [k, v] : stats.items()) {
     std::string value = v.is_null() ? "-" : v.dump();
-    if (v.is_number_unsigned() && (k.find("bytes") != std::string::npos || k == "budget" || k == "map_size"))
+    if (v.is_number_unsigned() &&
+        (k.find("bytes") != std::string::npos || k == "budget" || k == "map_size"))
       value = util::FormatSize(v.get<uint64_t>()) + " (" + v.dump() + ")";
     std::printf("%-16s %s\n", k.c_str(), value.c_str());
   }
@@ -224,7 +258,8 @@ int RemoveEntry(const Options& o, const util::Digest* d, json* result) {
   std::string err;
   if (auto r = Admin(o, "DELETE", "/entries/" + d->ToString(), &err)) {
     if (r->status == 404) return Fail(kNotFound, d->ToString() + " is not in the cache");
-    if (r->status != 200) return Fail(kUnreachable, err.empty() ? "the daemon refused the removal" : err);
+    if (r->status != 200)
+      return Fail(kUnreachable, err.empty() ? "the daemon refused the removal" : err);
     *result = r->body;
     return kOk;
   }
@@ -255,7 +290,8 @@ int Rm(const Options& o, const std::string& digest_text) {
   if (WantJson(o)) {
     std::printf("%s\n", result.dump().c_str());
   } else {
-    std::printf("removed %s %s\n", result["removed"].get<std::string>().c_str(), d->ToString().c_str());
+    std::printf("removed %s %s\n", result["removed"].get<std::string>().c_str(),
+                d->ToString().c_str());
   }
   return kOk;
 }
@@ -266,7 +302,8 @@ int Gc(const Options& o, const std::string& target_text) {
   std::string err;
   json result;
   if (auto r = Admin(o, "POST", "/gc?target=" + std::to_string(*target), &err)) {
-    if (r->status != 200) return Fail(kUnreachable, err.empty() ? "the daemon refused the gc" : err);
+    if (r->status != 200)
+      return Fail(kUnreachable, err.empty() ? "the daemon refused the gc" : err);
     result = r->body;
   } else {
     Offline off;
@@ -288,7 +325,8 @@ int Gc(const Options& o, const std::string& target_text) {
   if (WantJson(o)) {
     std::printf("%s\n", result.dump().c_str());
   } else {
-    std::printf("evicted %llu blob(s); blobs now use %s\n", (unsigned long long)result["evicted"].get<uint64_t>(),
+    std::printf("evicted %llu blob(s); blobs now use %s\n",
+                (unsigned long long)result["evicted"].get<uint64_t>(),
                 util::FormatSize(result["bytes_used"].get<uint64_t>()).c_str());
   }
   return kOk;
@@ -319,8 +357,10 @@ int Verify(const Options& o) {
       seen += p.size();
     }
     bytes += seen;
-    if (problem.empty() && seen != info.size) problem = "size " + std::to_string(seen) + " != " + std::to_string(info.size);
-    if (problem.empty() && util::Digest::FromRaw(h.Finish().data()) != d) problem = "sha256 does not match";
+    if (problem.empty() && seen != info.size)
+      problem = "size " + std::to_string(seen) + " != " + std::to_string(info.size);
+    if (problem.empty() && util::Digest::FromRaw(h.Finish().data()) != d)
+      problem = "sha256 does not match";
     if (!problem.empty()) corrupt.push_back({{"digest", d.ToString()}, {"problem", problem}});
   }
   store->reset();
@@ -330,14 +370,16 @@ int Verify(const Options& o) {
     json ignored;
     if (d.ok() && RemoveEntry(o, &*d, &ignored) == kOk) removed.push_back(c["digest"]);
   }
-  json result = {{"checked", blobs->size()}, {"bytes", bytes}, {"corrupt", corrupt}, {"removed", removed}};
+  json result = {
+      {"checked", blobs->size()}, {"bytes", bytes}, {"corrupt", corrupt}, {"removed", removed}};
   if (WantJson(o)) {
     std::printf("%s\n", result.dump(2).c_str());
   } else {
-    std::printf("checked %zu blob(s), %s: %zu corrupt, %zu removed\n", blobs->size(), util::FormatSize(bytes).c_str(),
-                corrupt.size(), removed.size());
+    std::printf("checked %zu blob(s), %s: %zu corrupt, %zu removed\n", blobs->size(),
+                util::FormatSize(bytes).c_str(), corrupt.size(), removed.size());
     for (const json& c : corrupt)
-      std::printf("corrupt %s: %s\n", c["digest"].get<std::string>().c_str(), c["problem"].get<std::string>().c_str());
+      std::printf("corrupt %s: %s\n", c["digest"].get<std::string>().c_str(),
+                  c["problem"].get<std::string>().c_str());
   }
   return corrupt.empty() ? kOk : kCorrupt;
 }

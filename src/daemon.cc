@@ -70,18 +70,22 @@ constexpr double kSendfileMargin = 1.15;
 bool ChooseSendfile(const config::Config& cfg) {
   if (cfg.server.sendfile != "auto") {
     LOG_INFO("http: cached blobs go out by %s (server.sendfile = \"%s\")",
-             cfg.server.sendfile == "on" ? "sendfile" : "writes from the map", cfg.server.sendfile.c_str());
+             cfg.server.sendfile == "on" ? "sendfile" : "writes from the map",
+             cfg.server.sendfile.c_str());
     return cfg.server.sendfile == "on";
   }
   auto rates = io::ProbeSend(cfg.cache.dir);
   if (!rates.ok()) {
-    LOG_WARN("http: %s; cached blobs go out by writes from the map", rates.status().message().c_str());
+    LOG_WARN("http: %s; cached blobs go out by writes from the map",
+             rates.status().message().c_str());
     return false;
   }
   bool by_sendfile = rates->sendfile_bytes_per_s > kSendfileMargin * rates->write_bytes_per_s;
-  LOG_INFO("http: cached blobs go out by %s (probe over loopback: sendfile %.2f GB/s, writes from a map %.2f GB/s)",
-           by_sendfile ? "sendfile" : "writes from the map", rates->sendfile_bytes_per_s / 1e9,
-           rates->write_bytes_per_s / 1e9);
+  LOG_INFO(
+      "http: cached blobs go out by %s (probe over loopback: sendfile %.2f GB/s, writes from a map "
+      "%.2f GB/s)",
+      by_sendfile ? "sendfile" : "writes from the map", rates->sendfile_bytes_per_s / 1e9,
+      rates->write_bytes_per_s / 1e9);
   return by_sendfile;
 }
 
@@ -100,7 +104,8 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
   uint64_t stored_max = cfg.cache.max_size + (cfg.registry.enabled() ? cfg.registry.max_size : 0);
   // Reader slots: a connection sending by sendfile holds up to two read
   // transactions (http/server.h, "Cached bytes by reference").
-  unsigned readers = static_cast<unsigned>(std::min<uint64_t>(1u << 16, 2 * cfg.server.max_connections + 1024));
+  unsigned readers =
+      static_cast<unsigned>(std::min<uint64_t>(1u << 16, 2 * cfg.server.max_connections + 1024));
   auto store = cache::Store::Open({cfg.cache.dir, stored_max, cfg.cache.map_size, readers});
   if (!store.ok()) {
     LOG_ERROR("cannot open cache: %s", store.status().ToString().c_str());
@@ -152,9 +157,10 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
   std::unique_ptr<peering::Cluster> cluster;
   if (cfg.cluster.enabled()) {
     uint64_t slowest = 0;
-    for (const auto& u : cfg.upstreams) slowest = std::max(slowest, u.connect_timeout_ms + u.response_timeout_ms);
-    cluster = std::make_unique<peering::Cluster>(env, cfg, std::move(cluster_key), std::move(node_key),
-                                                 &service.blob_index(), slowest);
+    for (const auto& u : cfg.upstreams)
+      slowest = std::max(slowest, u.connect_timeout_ms + u.response_timeout_ms);
+    cluster = std::make_unique<peering::Cluster>(
+        env, cfg, std::move(cluster_key), std::move(node_key), &service.blob_index(), slowest);
     service.AttachCluster(cluster.get());
   }
 
@@ -176,7 +182,9 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
     return registry::OciErrorBody(code, message);
   };
   // The admin socket for `georeg cache ...`: same HTTP server, a Unix socket in the cache dir.
-  http::Server admin(env, opts, [&service](const std::shared_ptr<http::Exchange>& ex) { service.HandleAdmin(ex); });
+  http::Server admin(env, opts, [&service](const std::shared_ptr<http::Exchange>& ex) {
+    service.HandleAdmin(ex);
+  });
   // The metrics listener: no access log, plain-text errors.
   http::ServerOptions metrics_opts = opts;
   metrics_opts.error_body = nullptr;
@@ -184,8 +192,9 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
   metrics_opts.max_connections = 64;
   telemetry::RequestMetrics request_metrics;
   telemetry::MetricsPage metrics_page(cfg, &request_metrics, &service, cluster.get());
-  http::Server metrics(env, metrics_opts,
-                       [&metrics_page](const std::shared_ptr<http::Exchange>& ex) { metrics_page.Handle(ex); });
+  http::Server metrics(
+      env, metrics_opts,
+      [&metrics_page](const std::shared_ptr<http::Exchange>& ex) { metrics_page.Handle(ex); });
   bool access_log = cfg.access_log;
   telemetry::AccessLog access_lines;
   opts.on_done = [&request_metrics, &access_log, &access_lines](const http::RequestRecord& r) {
@@ -196,13 +205,15 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
   // waits again (a prepare handle runs just before each poll).
   io::Handle<uv_prepare_t> flush_access;
   flush_access.Init(&loop, &access_lines, uv_prepare_init);
-  uv_prepare_start(flush_access.get(), [](uv_prepare_t* p) { static_cast<telemetry::AccessLog*>(p->data)->Flush(); });
+  uv_prepare_start(flush_access.get(),
+                   [](uv_prepare_t* p) { static_cast<telemetry::AccessLog*>(p->data)->Flush(); });
   uv_unref(flush_access.base());
   telemetry::StatusPage status_page(cfg, &service, cluster.get(), clock.WallMs(), &clock);
   opts.sendfile = ChooseSendfile(cfg);
-  http::Server server(env, opts, [&service, &status_page](const std::shared_ptr<http::Exchange>& ex) {
-    if (!status_page.Handle(ex)) service.Handle(ex);
-  });
+  http::Server server(env, opts,
+                      [&service, &status_page](const std::shared_ptr<http::Exchange>& ex) {
+                        if (!status_page.Handle(ex)) service.Handle(ex);
+                      });
 
   // One way down, for a signal and for a failed start alike: peers learn
   // first that we leave, then the listeners stop, in-flight responses get
@@ -226,7 +237,8 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
     });
   };
   std::function<void(int)> on_signal = [&](int signum) {
-    LOG_INFO("signal %d: stopping (grace %llu ms)", signum, (unsigned long long)cfg.server.shutdown_grace_ms);
+    LOG_INFO("signal %d: stopping (grace %llu ms)", signum,
+             (unsigned long long)cfg.server.shutdown_grace_ms);
     stop(cfg.server.shutdown_grace_ms);
   };
   // SIGHUP: the config again. Only a config that loads and validates is
@@ -244,22 +256,28 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
       std::string keys;
       for (const auto& k : restart) keys += (keys.empty() ? "" : ", ") + k;
       if (restart.empty()) {
-        LOG_INFO("reload: configuration applied (log level %s, format %s, access log %s)", next->log_level.c_str(),
-                 next->log_format.c_str(), next->access_log ? "on" : "off");
+        LOG_INFO("reload: configuration applied (log level %s, format %s, access log %s)",
+                 next->log_level.c_str(), next->log_format.c_str(),
+                 next->access_log ? "on" : "off");
       } else {
-        LOG_WARN("reload: [log] applied; changes to %s take effect at the next restart", keys.c_str());
+        LOG_WARN("reload: [log] applied; changes to %s take effect at the next restart",
+                 keys.c_str());
       }
       running.log_level = next->log_level;
       running.log_format = next->log_format;
       running.access_log = next->access_log;
     }
-    io::NotifyReady(ReadyStatus(listening, service) + (next.ok() ? "; reloaded" : "; reload refused"));
+    io::NotifyReady(ReadyStatus(listening, service) +
+                    (next.ok() ? "; reloaded" : "; reload refused"));
   };
-  for (auto [h, signum, fn] : {std::tuple{&sigterm, SIGTERM, &on_signal}, std::tuple{&sigint, SIGINT, &on_signal},
-                               std::tuple{&sighup, SIGHUP, &on_hangup}}) {
+  for (auto [h, signum, fn] :
+       {std::tuple{&sigterm, SIGTERM, &on_signal}, std::tuple{&sigint, SIGINT, &on_signal},
+        std::tuple{&sighup, SIGHUP, &on_hangup}}) {
     h->Init(&loop, fn, uv_signal_init);
     uv_signal_start(
-        h->get(), [](uv_signal_t* s, int n) { (*static_cast<std::function<void(int)>*>(s->data))(n); }, signum);
+        h->get(),
+        [](uv_signal_t* s, int n) { (*static_cast<std::function<void(int)>*>(s->data))(n); },
+        signum);
   }
 
   // Sockets from the service manager take the place of the listen addresses.
@@ -274,7 +292,8 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
     }
   }
   int exit_code = 0;
-  util::Status st = server_fd >= 0 ? server.ListenFd(server_fd) : server.Listen(cfg.server.listen_addr);
+  util::Status st =
+      server_fd >= 0 ? server.ListenFd(server_fd) : server.Listen(cfg.server.listen_addr);
   if (st.ok()) st = admin.ListenUnix(cfg.cache.dir + "/admin.sock");
   if (st.ok() && metrics_fd >= 0) {
     st = metrics.ListenFd(metrics_fd);
@@ -289,11 +308,12 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
     std::string ups;
     for (const auto& u : cfg.upstreams) ups += " " + u.registry + "=" + u.url;
     listening = util::HostPort{server.host(), uint16_t(server.port())}.ToString();
-    LOG_INFO("georeg %s listening on %s%s, cache %s (budget %s), upstreams:%s", GEOREG_VERSION, listening.c_str(),
-             server_fd >= 0 ? " (socket from the service manager)" : "", cfg.cache.dir.c_str(),
-             util::FormatSize(cfg.cache.max_size).c_str(), ups.c_str());
+    LOG_INFO("georeg %s listening on %s%s, cache %s (budget %s), upstreams:%s", GEOREG_VERSION,
+             listening.c_str(), server_fd >= 0 ? " (socket from the service manager)" : "",
+             cfg.cache.dir.c_str(), util::FormatSize(cfg.cache.max_size).c_str(), ups.c_str());
     if (metrics_fd >= 0 || cfg.metrics.enabled())
-      LOG_INFO("metrics on http://%s/metrics", util::HostPort{metrics.host(), uint16_t(metrics.port())}.ToString().c_str());
+      LOG_INFO("metrics on http://%s/metrics",
+               util::HostPort{metrics.host(), uint16_t(metrics.port())}.ToString().c_str());
     if (cluster) cluster->Start();
     io::NotifyReady(ReadyStatus(listening, service));
   }

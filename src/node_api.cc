@@ -46,7 +46,8 @@ util::Result<util::Url> EndpointOf(const std::string& endpoint, const std::strin
 }
 
 util::Result<Answer> Call(const util::Url& node, const std::string& method, const std::string& path,
-                          const std::string& body, const std::string& username, const std::string& password) {
+                          const std::string& body, const std::string& username,
+                          const std::string& password) {
   const util::Url* url = &node;
   upstream::Endpoint ep;
   ep.scheme = url->scheme;
@@ -88,7 +89,8 @@ util::Result<Answer> Call(const util::Url& node, const std::string& method, cons
   client.reset();
   deferred.reset();
   uv_loop_close(&loop);
-  if (!result.ok()) return util::Status::Unavailable("cannot reach " + url->Origin() + ": " + result.message());
+  if (!result.ok())
+    return util::Status::Unavailable("cannot reach " + url->Origin() + ": " + result.message());
   return answer;
 }
 

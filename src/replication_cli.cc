@@ -29,20 +29,26 @@ int Request(const Options& o, const std::string& method, const std::string& path
   auto url = node_api::EndpointOf(o.endpoint, o.config);
   if (!url.ok()) return Fail(kUsage, url.status().message());
   auto a = node_api::Call(*url, method, path, body, o.username, o.password);
-  if (!a.ok()) return Fail(a.status().code() == util::Code::kInvalidArgument ? kUsage : kUnreachable,
-                           a.status().message());
+  if (!a.ok())
+    return Fail(a.status().code() == util::Code::kInvalidArgument ? kUsage : kUnreachable,
+                a.status().message());
   json j = json::parse(a->body, nullptr, /*allow_exceptions=*/false);
   if (a->status >= 300) {
     std::string why;
     if (j.is_object() && j.contains("error") && j["error"].is_string()) {
       why = j["error"].get<std::string>();
-    } else if (j.is_object() && j.contains("errors") && j["errors"].is_array() && !j["errors"].empty() &&
-               j["errors"][0].is_object() && j["errors"][0].contains("message")) {
-      why = j["errors"][0]["message"].is_string() ? j["errors"][0]["message"].get<std::string>() : "refused";
+    } else if (j.is_object() && j.contains("errors") && j["errors"].is_array() &&
+               !j["errors"].empty() && j["errors"][0].is_object() &&
+               j["errors"][0].contains("message")) {
+      why = j["errors"][0]["message"].is_string() ? j["errors"][0]["message"].get<std::string>()
+                                                  : "refused";
     } else {
       why = "the node answered " + std::to_string(a->status);
     }
-    if (a->status == 401) why += " (give the push credentials with -u USER -p PASSWORD or GEOREG_USERNAME/GEOREG_PASSWORD)";
+    if (a->status == 401)
+      why +=
+          " (give the push credentials with -u USER -p PASSWORD or "
+          "GEOREG_USERNAME/GEOREG_PASSWORD)";
     return Fail(kRefused, why);
   }
   if (a->status == 204) {
@@ -69,7 +75,9 @@ void PrintReplications(const Options& o, const json& items) {
     for (const json& r : items)
       rows.push_back({Str(r, "name"), Str(r, "location"), Str(r, "provisioningState"),
                       r.contains("status") ? Str(r["status"], "displayStatus") : ""});
-    std::fputs(util::FormatTable({"NAME", "LOCATION", "PROVISIONING STATE", "STATUS"}, rows).c_str(), stdout);
+    std::fputs(
+        util::FormatTable({"NAME", "LOCATION", "PROVISIONING STATE", "STATUS"}, rows).c_str(),
+        stdout);
     return;
   }
   std::printf("%s\n", items.dump(2).c_str());
@@ -133,9 +141,11 @@ int Delete(const Options& o) {
 int Status(const Options& o) {
   if (o.image.empty()) return Fail(kUsage, "--image REPO:TAG is required");
   for (char c : o.image)
-    if (c == '?' || c == '&' || c == '#' || c == ' ' || c == '%') return Fail(kUsage, "invalid image '" + o.image + "'");
+    if (c == '?' || c == '&' || c == '#' || c == ' ' || c == '%')
+      return Fail(kUsage, "invalid image '" + o.image + "'");
   json s;
-  if (int rc = Request(o, "GET", "/_georeg/v1/registries/" + o.registry + "/image-status?image=" + o.image, &s))
+  if (int rc = Request(
+          o, "GET", "/_georeg/v1/registries/" + o.registry + "/image-status?image=" + o.image, &s))
     return rc;
   if (o.output != "table") {
     std::printf("%s\n", s.dump(2).c_str());
@@ -146,11 +156,14 @@ int Status(const Options& o) {
     return std::to_string(j.value("present", 0)) + "/" + std::to_string(j.value("total", 0));
   };
   for (const json& r : s.value("regions", json::array()))
-    rows.push_back({Str(r, "region"), r.value("replicated", false) ? "yes" : "no", frac(r["manifests"]),
-                    frac(r["blobs"]), r.value("present", false) ? "yes" : "no"});
-  std::printf("%s %s (%s, policy %s)\n", Str(s, "image").c_str(), Str(s, "digest").c_str(), Str(s, "registry").c_str(),
-              Str(s, "policy").c_str());
-  std::fputs(util::FormatTable({"REGION", "REPLICATED", "MANIFESTS", "BLOBS", "PRESENT"}, rows).c_str(), stdout);
+    rows.push_back({Str(r, "region"), r.value("replicated", false) ? "yes" : "no",
+                    frac(r["manifests"]), frac(r["blobs"]),
+                    r.value("present", false) ? "yes" : "no"});
+  std::printf("%s %s (%s, policy %s)\n", Str(s, "image").c_str(), Str(s, "digest").c_str(),
+              Str(s, "registry").c_str(), Str(s, "policy").c_str());
+  std::fputs(
+      util::FormatTable({"REGION", "REPLICATED", "MANIFESTS", "BLOBS", "PRESENT"}, rows).c_str(),
+      stdout);
   return kOk;
 }
 

@@ -14,12 +14,12 @@
 namespace replication_cli {
 
 struct Options {
-  std::string endpoint;   // http(s)://host:port of any node; "" = the local daemon
-  std::string config;     // config file to find the local daemon's listen address in
-  std::string registry;   // --registry
-  std::string location;   // --location
-  std::string routing;    // update: "enabled" or "disabled"
-  std::string image;      // status: REPO:TAG
+  std::string endpoint;  // http(s)://host:port of any node; "" = the local daemon
+  std::string config;    // config file to find the local daemon's listen address in
+  std::string registry;  // --registry
+  std::string location;  // --location
+  std::string routing;   // update: "enabled" or "disabled"
+  std::string image;     // status: REPO:TAG
   std::string output = "json";
   std::string username, password;  // Basic credentials (push credentials for writes)
 };

@@ -42,7 +42,8 @@ util::Result<Target> Resolve(const Options& o) {
   // Where the daemon is, as every CLI command finds it (a wildcard listener on loopback).
   auto url = node_api::EndpointOf(o.endpoint, o.config);
   if (!url.ok() || url->scheme != "http" || (url->path != "/" && !url->path.empty()))
-    return util::Status::InvalidArgument("--endpoint '" + o.endpoint + "' must be http://HOST:PORT");
+    return util::Status::InvalidArgument("--endpoint '" + o.endpoint +
+                                         "' must be http://HOST:PORT");
   t.hostport = util::HostPort{url->host, url->port}.ToString();
   t.endpoint = "http://" + t.hostport;
   for (const auto& u : cfg.upstreams) {
@@ -91,7 +92,8 @@ util::Status WriteAtomically(const std::string& path, const std::string& text) {
   name.push_back('\0');
   int fd = ::mkstemp(name.data());
   if (fd < 0) return util::Status::IoError("cannot write in " + dir + ": " + std::strerror(errno));
-  bool ok = ::fchmod(fd, 0644) == 0 && ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && ::fsync(fd) == 0;
+  bool ok = ::fchmod(fd, 0644) == 0 &&
+            ::write(fd, text.data(), text.size()) == ssize_t(text.size()) && ::fsync(fd) == 0;
   int err = errno;
   ok = ::close(fd) == 0 && ok;
   if (ok && ::rename(name.data(), path.c_str()) != 0) {
@@ -119,7 +121,8 @@ int Update(const std::string& label, const std::string& path, const std::string&
   }
   util::Status st = WriteAtomically(path, text);
   if (!st.ok()) return Fail(st.message());
-  std::printf("%s: %s %s (%s)\n", label.c_str(), existed ? "updated" : "wrote", path.c_str(), what.c_str());
+  std::printf("%s: %s %s (%s)\n", label.c_str(), existed ? "updated" : "wrote", path.c_str(),
+              what.c_str());
   return 0;
 }
 
@@ -151,7 +154,8 @@ int ContainerdConfigure(const Options& o) {
   for (const std::string& registry : all) {
     clients::Mirror m = mirror;
     bool own = std::find(t->own.begin(), t->own.end(), registry) != t->own.end();
-    if (own && std::find(m.capabilities.begin(), m.capabilities.end(), "push") == m.capabilities.end())
+    if (own &&
+        std::find(m.capabilities.begin(), m.capabilities.end(), "push") == m.capabilities.end())
       m.capabilities.push_back("push");  // the own registry is pushed to through georeg too
     std::string sub = dir + "/" + registry, path = sub + "/hosts.toml", old;
     bool existed = false;
@@ -171,9 +175,11 @@ int ContainerdConfigure(const Options& o) {
     rc |= Update(registry, path, *text, existed, old, "georeg at " + t->endpoint + " first");
   }
   if (rc == 0)
-    std::printf("containerd reads these at each pull; nothing was restarted. Its CRI plugin needs\n"
-                "config_path = \"%s\" under [plugins.\"io.containerd.grpc.v1.cri\".registry]; ctr needs --hosts-dir %s.\n",
-                dir.c_str(), dir.c_str());
+    std::printf(
+        "containerd reads these at each pull; nothing was restarted. Its CRI plugin needs\n"
+        "config_path = \"%s\" under [plugins.\"io.containerd.grpc.v1.cri\".registry]; ctr needs "
+        "--hosts-dir %s.\n",
+        dir.c_str(), dir.c_str());
   return rc;
 }
 
@@ -184,14 +190,18 @@ int PodmanConfigure(const Options& o) {
   if (t->upstreams.empty() && t->own.empty()) return Fail("no registry to configure");
   std::string path = dir + "/50-georeg.conf", old;
   bool existed = false;
-  if (!ReadFile(path, &old, &existed)) return Fail("cannot read " + path + ": " + std::strerror(errno));
+  if (!ReadFile(path, &old, &existed))
+    return Fail("cannot read " + path + ": " + std::strerror(errno));
   if (util::Status st = MakeDirs(dir); !st.ok()) return Fail(st.message());
   std::vector<clients::PodmanRegistry> regs;
   for (const auto& r : t->upstreams)
-    regs.push_back({r, std::find(t->plain_http.begin(), t->plain_http.end(), r) != t->plain_http.end()});
+    regs.push_back(
+        {r, std::find(t->plain_http.begin(), t->plain_http.end(), r) != t->plain_http.end()});
   std::string text = clients::RegistriesConf(regs, t->own, t->hostport);
   int rc = Update("podman", path, text, existed, old, "mirrors at " + t->hostport + "/<registry>");
-  if (rc == 0) std::printf("podman, buildah and CRI-O read it at their next command; nothing was restarted.\n");
+  if (rc == 0)
+    std::printf(
+        "podman, buildah and CRI-O read it at their next command; nothing was restarted.\n");
   return rc;
 }
 

@@ -61,27 +61,30 @@ std::string FormatStatus(const std::string& text) {
   const json& node = st.value("node", json::object());
   const json& cache = st.value("cache", json::object());
   std::string out;
-  out += "NODE " + Str(node, "name") + "  REGION " + Str(node, "region") + "  VERSION " + Str(node, "version") +
-         "  UP " + Str(node, "uptime_s") + "s\n";
+  out += "NODE " + Str(node, "name") + "  REGION " + Str(node, "region") + "  VERSION " +
+         Str(node, "version") + "  UP " + Str(node, "uptime_s") + "s\n";
   out += "CACHE " + Human(Num(cache, "bytes")) + " of " + Human(Num(cache, "budget")) + ", " +
-         Str(cache, "blobs") + " blob(s), hits " + Str(cache, "hits") + ", misses " + Str(cache, "misses") +
-         ", evictions " + Str(cache, "evictions") + ", LMDB map " + Human(Num(cache, "map_used")) + " of " +
-         Human(Num(cache, "map_size")) + "\n";
+         Str(cache, "blobs") + " blob(s), hits " + Str(cache, "hits") + ", misses " +
+         Str(cache, "misses") + ", evictions " + Str(cache, "evictions") + ", LMDB map " +
+         Human(Num(cache, "map_used")) + " of " + Human(Num(cache, "map_size")) + "\n";
   if (cache.contains("registry"))
-    out += "REGISTRY " + Str(cache, "registry") + " " + Human(Num(cache, "registry_bytes")) + " of " +
-           Human(Num(cache, "registry_budget")) + "\n";
+    out += "REGISTRY " + Str(cache, "registry") + " " + Human(Num(cache, "registry_bytes")) +
+           " of " + Human(Num(cache, "registry_budget")) + "\n";
   std::vector<std::vector<std::string>> rows;
   for (const json& u : st.value("upstreams", json::array()))
-    rows.push_back({Str(u, "registry"), Str(u, "url"), u.value("up", false) ? "up" : "DOWN", Str(u, "responses"),
-                    Str(u, "failures"), Str(u, "ratelimit_remaining")});
-  out += "\n" + util::FormatTable({"UPSTREAM", "URL", "HEALTH", "RESPONSES", "FAILURES", "RATELIMIT LEFT"}, rows);
+    rows.push_back({Str(u, "registry"), Str(u, "url"), u.value("up", false) ? "up" : "DOWN",
+                    Str(u, "responses"), Str(u, "failures"), Str(u, "ratelimit_remaining")});
+  out += "\n" + util::FormatTable(
+                    {"UPSTREAM", "URL", "HEALTH", "RESPONSES", "FAILURES", "RATELIMIT LEFT"}, rows);
   rows.clear();
   for (const json& p : st.value("peers", json::array()))
-    rows.push_back({Str(p, "name"), Str(p, "region"), Str(p, "state"), Str(p, "min_rtt_ms"), Ago(p.value("last_contact_ms", json())),
-                    Str(p, "url")});
+    rows.push_back({Str(p, "name"), Str(p, "region"), Str(p, "state"), Str(p, "min_rtt_ms"),
+                    Ago(p.value("last_contact_ms", json())), Str(p, "url")});
   if (st.value("cluster", false)) {
-    out += "\n" + (rows.empty() ? std::string("PEERS none yet\n")
-                                : util::FormatTable({"PEER", "REGION", "STATE", "RTT MS", "LAST CONTACT", "URL"}, rows));
+    out += "\n" + (rows.empty()
+                       ? std::string("PEERS none yet\n")
+                       : util::FormatTable(
+                             {"PEER", "REGION", "STATE", "RTT MS", "LAST CONTACT", "URL"}, rows));
   }
   rows.clear();
   for (const json& r : st.value("replications", json::array())) {
@@ -89,7 +92,8 @@ std::string FormatStatus(const std::string& text) {
                     Str(r.value("status", json::object()), "displayStatus")});
   }
   if (!rows.empty())
-    out += "\n" + util::FormatTable({"REPLICATION", "LOCATION", "PROVISIONING STATE", "STATUS"}, rows);
+    out +=
+        "\n" + util::FormatTable({"REPLICATION", "LOCATION", "PROVISIONING STATE", "STATUS"}, rows);
   return out;
 }
 
@@ -106,7 +110,8 @@ int Status(const Options& o) {
   }
   json st = json::parse(a->body, nullptr, false);
   if (a->status != 200 || !st.is_object()) {
-    std::fprintf(stderr, "georeg: %s answered %d, not a status (is it georeg?)\n", url->Origin().c_str(), a->status);
+    std::fprintf(stderr, "georeg: %s answered %d, not a status (is it georeg?)\n",
+                 url->Origin().c_str(), a->status);
     return 3;
   }
   if (o.output == "json") {

@@ -9,7 +9,7 @@ BUILD=(meson ninja-build pkg-config g++ libuv1-dev node-llhttp liblmdb-dev libxx
        libtomlplusplus-dev nlohmann-json3-dev libcli11-dev nettle-dev catch2 libcrypt-dev libsystemd-dev)
 TEST=(lmdb-utils docker-registry skopeo containerd curl jq python3 iproute2 iptables procps openssl
       nginx-light apache2-utils util-linux clang-14 libclang-rt-14-dev python3-cryptography prometheus
-      podman docker.io chromium python3-websocket)
+      podman docker.io chromium python3-websocket clang-format)
 
 DEMO=(docker-registry skopeo curl jq python3)
 BENCH=(docker-registry nginx-light curl python3 wrk gnuplot-nox linux-perf git)

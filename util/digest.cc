@@ -44,7 +44,8 @@ Result<Digest> Digest::Parse(std::string_view text) {
   if (algo != "sha256") return Status::InvalidArgument("unsupported digest algorithm");
   if (hex.size() != 64) return Status::InvalidArgument("sha256 digest must be 64 hex digits");
   Digest d;
-  if (!HexDecode(hex, d.bytes.data(), d.bytes.size())) return Status::InvalidArgument("sha256 digest must be lowercase hex");
+  if (!HexDecode(hex, d.bytes.data(), d.bytes.size()))
+    return Status::InvalidArgument("sha256 digest must be lowercase hex");
   return d;
 }
 

@@ -7,8 +7,8 @@
 #include <cerrno>
 #include <climits>
 #include <cstdio>
-#include <cstring>
 #include <cstdlib>
+#include <cstring>
 #include <ctime>
 #include <mutex>
 #include <span>
@@ -27,18 +27,30 @@ const char* kLevelNames[] = {"debug", "info", "warn", "error"};
 
 const char* CodeName(Code code) {
   switch (code) {
-    case Code::kOk: return "ok";
-    case Code::kNotFound: return "not found";
-    case Code::kInvalidArgument: return "invalid argument";
-    case Code::kCorruption: return "corruption";
-    case Code::kIoError: return "i/o error";
-    case Code::kUnavailable: return "unavailable";
-    case Code::kTimeout: return "timeout";
-    case Code::kNoSpace: return "no space";
-    case Code::kAborted: return "aborted";
-    case Code::kInternal: return "internal error";
-    case Code::kPermissionDenied: return "permission denied";
-    case Code::kResourceExhausted: return "resource exhausted";
+    case Code::kOk:
+      return "ok";
+    case Code::kNotFound:
+      return "not found";
+    case Code::kInvalidArgument:
+      return "invalid argument";
+    case Code::kCorruption:
+      return "corruption";
+    case Code::kIoError:
+      return "i/o error";
+    case Code::kUnavailable:
+      return "unavailable";
+    case Code::kTimeout:
+      return "timeout";
+    case Code::kNoSpace:
+      return "no space";
+    case Code::kAborted:
+      return "aborted";
+    case Code::kInternal:
+      return "internal error";
+    case Code::kPermissionDenied:
+      return "permission denied";
+    case Code::kResourceExhausted:
+      return "resource exhausted";
   }
   return "unknown";
 }
@@ -52,7 +64,9 @@ std::string Status::ToString() const {
 
 void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
 
-bool LogEnabled(LogLevel level) { return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed); }
+bool LogEnabled(LogLevel level) {
+  return static_cast<int>(level) >= g_level.load(std::memory_order_relaxed);
+}
 
 bool ParseLogLevel(const char* name, LogLevel* level) {
   for (int i = 0; i < 4; ++i) {
@@ -117,8 +131,10 @@ bool Admit(LogLevel level, std::string_view msg, unsigned long long* held) {
   uint64_t now = MonotonicMs();
   std::lock_guard<std::mutex> lock(g_repeat_mu);
   if (g_repeats.size() >= kMaxRemembered) {
-    std::erase_if(g_repeats, [now](const auto& kv) { return now - kv.second.last_ms >= kRepeatMs; });
-    if (g_repeats.size() >= kMaxRemembered) g_repeats.clear();  // a flood of distinct lines: forget, never grow
+    std::erase_if(g_repeats,
+                  [now](const auto& kv) { return now - kv.second.last_ms >= kRepeatMs; });
+    if (g_repeats.size() >= kMaxRemembered)
+      g_repeats.clear();  // a flood of distinct lines: forget, never grow
   }
   auto [it, fresh] = g_repeats.try_emplace(key);
   if (!fresh && now - it->second.last_ms < kRepeatMs) {
@@ -172,8 +188,8 @@ void AppendStamp(std::string* out) {
   if (ts.tv_sec != cached_sec) {
     tm utc;
     gmtime_r(&ts.tv_sec, &utc);
-    std::snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d.", utc.tm_year + 1900, utc.tm_mon + 1,
-                  utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
+    std::snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d.", utc.tm_year + 1900,
+                  utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec);
     cached_sec = ts.tv_sec;
   }
   *out += cached;
@@ -182,8 +198,8 @@ void AppendStamp(std::string* out) {
   *out += tail;
 }
 
-void AppendLine(std::string* out, LogLevel level, std::string_view msg, std::span<const LogFieldView> fields,
-                unsigned long long held) {
+void AppendLine(std::string* out, LogLevel level, std::string_view msg,
+                std::span<const LogFieldView> fields, unsigned long long held) {
   static const char* kPriority[] = {"<7>", "<6>", "<4>", "<3>"};
   static const char* kPadded[] = {"debug ", "info  ", "warn  ", "error "};
   const char* name = kLevelNames[static_cast<int>(level)];
@@ -233,7 +249,8 @@ void Emit(LogLevel level, std::string_view msg, std::span<const LogFieldView> fi
 
 }  // namespace
 
-void AppendLogLine(std::string* out, LogLevel level, std::string_view message, std::span<const LogFieldView> fields) {
+void AppendLogLine(std::string* out, LogLevel level, std::string_view message,
+                   std::span<const LogFieldView> fields) {
   AppendLine(out, level, message, fields, 0);
 }
 
@@ -272,7 +289,8 @@ void Log(LogLevel level, const char* fmt, ...) {
   Emit(level, std::string_view(msg, len), {});
 }
 
-void LogWithFields(LogLevel level, const std::string& message, const std::vector<LogField>& fields) {
+void LogWithFields(LogLevel level, const std::string& message,
+                   const std::vector<LogField>& fields) {
   if (!LogEnabled(level)) return;
   std::vector<LogFieldView> views(fields.begin(), fields.end());
   Emit(level, message, views);

@@ -40,7 +40,8 @@ void LogWithFields(LogLevel level, const std::string& message, const std::vector
 // LogWithFields would write, newline included, without the hold-back of
 // repeated warnings; and one write(2) of whole lines to stderr.
 using LogFieldView = std::pair<const char*, std::string_view>;
-void AppendLogLine(std::string* out, LogLevel level, std::string_view message, std::span<const LogFieldView> fields);
+void AppendLogLine(std::string* out, LogLevel level, std::string_view message,
+                   std::span<const LogFieldView> fields);
 void WriteLogLines(std::string_view lines);
 // How much of `lines` WriteLogLines puts in one write(2): whole lines, at
 // most `max` bytes (PIPE_BUF, what a pipe writes atomically), or the first

@@ -8,7 +8,8 @@
 
 namespace util {
 
-Histogram::Histogram(std::vector<double> bounds) : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {
+Histogram::Histogram(std::vector<double> bounds)
+    : bounds_(std::move(bounds)), counts_(bounds_.size() + 1, 0) {
   assert(std::is_sorted(bounds_.begin(), bounds_.end()));
 }
 
@@ -34,7 +35,8 @@ bool Exposition::ValidName(std::string_view name) {
   if (name.empty()) return false;
   for (size_t i = 0; i < name.size(); ++i) {
     char c = name[i];
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' || (i > 0 && c >= '0' && c <= '9');
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || c == ':' ||
+              (i > 0 && c >= '0' && c <= '9');
     if (!ok) return false;
   }
   return true;
@@ -44,7 +46,8 @@ bool Exposition::ValidLabelName(std::string_view name) {
   if (name.empty() || name.rfind("__", 0) == 0) return false;
   for (size_t i = 0; i < name.size(); ++i) {
     char c = name[i];
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' || (i > 0 && c >= '0' && c <= '9');
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+              (i > 0 && c >= '0' && c <= '9');
     if (!ok) return false;
   }
   return true;
@@ -95,7 +98,9 @@ void Exposition::Family(std::string_view name, Type type, std::string_view help)
   AppendEscaped(&out_, help, false);
   out_ += "\n# TYPE ";
   out_ += name;
-  out_ += type == Type::kCounter ? " counter\n" : type == Type::kGauge ? " gauge\n" : " histogram\n";
+  out_ += type == Type::kCounter ? " counter\n"
+          : type == Type::kGauge ? " gauge\n"
+                                 : " histogram\n";
 }
 
 void Exposition::Line(std::string_view suffix, const Labels& labels, const char* extra_name,

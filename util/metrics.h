@@ -63,8 +63,8 @@ class Exposition {
   static std::string FormatValue(double v);
 
  private:
-  void Line(std::string_view suffix, const Labels& labels, const char* extra_name, const std::string& extra_value,
-            double value);
+  void Line(std::string_view suffix, const Labels& labels, const char* extra_name,
+            const std::string& extra_value, double value);
   std::string out_;
   std::string family_;
   Type type_ = Type::kGauge;

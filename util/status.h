@@ -15,17 +15,17 @@ namespace util {
 
 enum class Code {
   kOk = 0,
-  kNotFound,         // the thing asked for does not exist
-  kInvalidArgument,  // malformed input (from a client, a file, a flag)
-  kCorruption,       // bytes failed verification (digest, checksum, format)
-  kIoError,          // the OS or a store refused
-  kUnavailable,      // a remote end is unreachable, refused or answered 5xx
-  kTimeout,          // a deadline passed
-  kNoSpace,          // disk or map full
-  kAborted,          // cancelled on purpose (shutdown, client gone)
-  kInternal,         // a bug: a broken invariant
-  kPermissionDenied, // a request failed authentication, or a budget refused it
-  kResourceExhausted,// a bound on things held at once was reached
+  kNotFound,           // the thing asked for does not exist
+  kInvalidArgument,    // malformed input (from a client, a file, a flag)
+  kCorruption,         // bytes failed verification (digest, checksum, format)
+  kIoError,            // the OS or a store refused
+  kUnavailable,        // a remote end is unreachable, refused or answered 5xx
+  kTimeout,            // a deadline passed
+  kNoSpace,            // disk or map full
+  kAborted,            // cancelled on purpose (shutdown, client gone)
+  kInternal,           // a bug: a broken invariant
+  kPermissionDenied,   // a request failed authentication, or a budget refused it
+  kResourceExhausted,  // a bound on things held at once was reached
 };
 
 const char* CodeName(Code code);
@@ -45,8 +45,12 @@ class [[nodiscard]] Status {
   static Status NoSpace(std::string msg) { return Status(Code::kNoSpace, std::move(msg)); }
   static Status Aborted(std::string msg) { return Status(Code::kAborted, std::move(msg)); }
   static Status Internal(std::string msg) { return Status(Code::kInternal, std::move(msg)); }
-  static Status PermissionDenied(std::string msg) { return Status(Code::kPermissionDenied, std::move(msg)); }
-  static Status ResourceExhausted(std::string msg) { return Status(Code::kResourceExhausted, std::move(msg)); }
+  static Status PermissionDenied(std::string msg) {
+    return Status(Code::kPermissionDenied, std::move(msg));
+  }
+  static Status ResourceExhausted(std::string msg) {
+    return Status(Code::kResourceExhausted, std::move(msg));
+  }
 
   bool ok() const { return code_ == Code::kOk; }
   Code code() const { return code_; }
@@ -68,7 +72,7 @@ class [[nodiscard]] Status {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}         // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {}  // NOLINT  REQUIRES: !status.ok()
 
   bool ok() const { return v_.index() == 0; }

@@ -4,11 +4,13 @@
 
 namespace util {
 
-std::string FormatTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows) {
+std::string FormatTable(const std::vector<std::string>& header,
+                        const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> width;
   for (const std::string& h : header) width.push_back(h.size() + 2);
   for (const auto& row : rows)
-    for (size_t i = 0; i < row.size() && i < width.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    for (size_t i = 0; i < row.size() && i < width.size(); ++i)
+      width[i] = std::max(width[i], row[i].size());
   std::string out;
   auto line = [&](auto cell) {
     std::string l;
@@ -23,7 +25,8 @@ std::string FormatTable(const std::vector<std::string>& header, const std::vecto
   };
   line([&](size_t i) { return header[i]; });
   line([&](size_t i) { return std::string(width[i], '-'); });
-  for (const auto& row : rows) line([&](size_t i) { return i < row.size() ? row[i] : std::string(); });
+  for (const auto& row : rows)
+    line([&](size_t i) { return i < row.size() ? row[i] : std::string(); });
   return out;
 }
 

@@ -11,6 +11,7 @@ namespace util {
 
 // Rows shorter than the header are padded with empty cells; longer ones
 // are cut to the header's width.
-std::string FormatTable(const std::vector<std::string>& header, const std::vector<std::vector<std::string>>& rows);
+std::string FormatTable(const std::vector<std::string>& header,
+                        const std::vector<std::vector<std::string>>& rows);
 
 }  // namespace util

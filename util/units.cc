@@ -39,10 +39,12 @@ Result<uint64_t> ParseSize(std::string_view text) {
     const char* name;
     double mult;
   };
-  static const U kUnits[] = {{"", 1},          {"B", 1},           {"KiB", 1024.0},
-                             {"MiB", 1 << 20}, {"GiB", 1 << 30},   {"TiB", 1099511627776.0},
-                             {"KB", 1e3},      {"MB", 1e6},        {"GB", 1e9},
-                             {"TB", 1e12},     {"K", 1024.0},      {"M", 1 << 20},
+  static const U kUnits[] = {{"", 1},          {"B", 1},
+                             {"KiB", 1024.0},  {"MiB", 1 << 20},
+                             {"GiB", 1 << 30}, {"TiB", 1099511627776.0},
+                             {"KB", 1e3},      {"MB", 1e6},
+                             {"GB", 1e9},      {"TB", 1e12},
+                             {"K", 1024.0},    {"M", 1 << 20},
                              {"G", 1 << 30},   {"T", 1099511627776.0}};
   for (const U& u : kUnits) {
     if (unit == u.name) {
@@ -61,11 +63,16 @@ Result<uint64_t> ParseDurationMs(std::string_view text) {
   if (!SplitNumber(text, &n, &unit))
     return Status::InvalidArgument("duration '" + std::string(text) + "' must be like \"90s\"");
   double mult;
-  if (unit == "ms") mult = 1;
-  else if (unit == "s") mult = 1e3;
-  else if (unit == "m") mult = 60e3;
-  else if (unit == "h") mult = 3600e3;
-  else if (unit == "d") mult = 86400e3;
+  if (unit == "ms")
+    mult = 1;
+  else if (unit == "s")
+    mult = 1e3;
+  else if (unit == "m")
+    mult = 60e3;
+  else if (unit == "h")
+    mult = 3600e3;
+  else if (unit == "d")
+    mult = 86400e3;
   else
     return Status::InvalidArgument("duration '" + std::string(text) +
                                    "' needs a unit: ms, s, m, h or d");
@@ -88,7 +95,8 @@ Result<HostPort> ParseHostPort(std::string_view text) {
     hp.host = std::string(text.substr(0, colon));
     port = text.substr(colon + 1);
   }
-  if (hp.host.empty()) return Status::InvalidArgument("address '" + std::string(text) + "' has no host");
+  if (hp.host.empty())
+    return Status::InvalidArgument("address '" + std::string(text) + "' has no host");
   if (port.empty() || port.size() > 5)
     return Status::InvalidArgument("address '" + std::string(text) + "' has a bad port");
   unsigned long p = 0;

@@ -16,8 +16,10 @@ Result<Url> ParseUrl(std::string_view text) {
   Url u;
   size_t sep = text.find("://");
   if (sep == std::string_view::npos) return Status::InvalidArgument("not an absolute URL");
-  for (char c : text.substr(0, sep)) u.scheme.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
-  if (u.scheme != "http" && u.scheme != "https") return Status::InvalidArgument("scheme must be http or https");
+  for (char c : text.substr(0, sep))
+    u.scheme.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  if (u.scheme != "http" && u.scheme != "https")
+    return Status::InvalidArgument("scheme must be http or https");
   std::string_view rest = text.substr(sep + 3);
   size_t path_start = rest.find_first_of("/?#");
   std::string_view authority = rest.substr(0, path_start);
@@ -29,7 +31,8 @@ Result<Url> ParseUrl(std::string_view text) {
   }
   if (u.path.empty() || u.path[0] == '?') u.path = "/" + u.path;
   if (authority.empty()) return Status::InvalidArgument("no host");
-  if (authority.find('@') != std::string_view::npos) return Status::InvalidArgument("credentials in a URL");
+  if (authority.find('@') != std::string_view::npos)
+    return Status::InvalidArgument("credentials in a URL");
   u.port = u.scheme == "https" ? 443 : 80;
   std::string_view port;
   if (authority.front() == '[') {
@@ -53,7 +56,8 @@ Result<Url> ParseUrl(std::string_view text) {
     }
     if (u.host.empty()) return Status::InvalidArgument("no host");
     for (unsigned char c : u.host)
-      if (!(std::isalnum(c) || c == '-' || c == '.' || c == '_')) return Status::InvalidArgument("bad host name");
+      if (!(std::isalnum(c) || c == '-' || c == '.' || c == '_'))
+        return Status::InvalidArgument("bad host name");
   }
   if (!port.empty()) {
     if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string_view::npos)
@@ -97,7 +101,8 @@ Result<Cidr> ParseCidr(const std::string& text) {
   c.prefix = max;
   if (slash != std::string::npos) {
     std::string p = text.substr(slash + 1);
-    if (p.empty() || p.size() > 3 || p.find_first_not_of("0123456789") != std::string::npos || std::stoi(p) > max)
+    if (p.empty() || p.size() > 3 || p.find_first_not_of("0123456789") != std::string::npos ||
+        std::stoi(p) > max)
       return Status::InvalidArgument("'" + text + "' has a bad prefix length");
     c.prefix = std::stoi(p);
   }

@@ -18,10 +18,10 @@
 namespace util {
 
 struct Url {
-  std::string scheme;  // "http" or "https", lowercased
-  std::string host;    // without brackets for IPv6
-  uint16_t port = 0;   // the scheme's default when absent
-  std::string path;    // "/..." with the query
+  std::string scheme;          // "http" or "https", lowercased
+  std::string host;            // without brackets for IPv6
+  uint16_t port = 0;           // the scheme's default when absent
+  std::string path;            // "/..." with the query
   bool explicit_path = false;  // the URL had a path or query
   bool explicit_port = false;  // the URL named its port
 

@@ -5,7 +5,8 @@
 namespace http {
 
 void AddHeader(std::vector<Header>* headers, std::string name, std::string value) {
-  std::transform(name.begin(), name.end(), name.begin(), [](unsigned char c) { return std::tolower(c); });
+  std::transform(name.begin(), name.end(), name.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
   while (!value.empty() && (value.back() == ' ' || value.back() == '\t')) value.pop_back();
   for (Header& h : *headers) {
     if (h.name == name) {

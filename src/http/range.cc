@@ -59,8 +59,10 @@ bool ParseContentRange(std::string_view header, uint64_t* first, uint64_t* last,
   if (header.substr(0, 6) != "bytes ") return false;
   std::string_view spec = Trim(header.substr(6));
   size_t dash = spec.find('-'), slash = spec.find('/');
-  if (dash == std::string_view::npos || slash == std::string_view::npos || dash > slash) return false;
-  if (!ParseU64(spec.substr(0, dash), first) || !ParseU64(spec.substr(dash + 1, slash - dash - 1), last) ||
+  if (dash == std::string_view::npos || slash == std::string_view::npos || dash > slash)
+    return false;
+  if (!ParseU64(spec.substr(0, dash), first) ||
+      !ParseU64(spec.substr(dash + 1, slash - dash - 1), last) ||
       !ParseU64(spec.substr(slash + 1), size))
     return false;
   return *first <= *last && *last < *size;

@@ -88,15 +88,18 @@ int RequestParser::OnHeaderValue(llhttp_t* p, const char* at, size_t len) {
 
 int RequestParser::OnHeaderValueComplete(llhttp_t* p) {
   RequestParser* self = Self(p);
-  if (++self->header_count_ > self->limits_.max_headers) return self->Fail(431, "too many header fields");
+  if (++self->header_count_ > self->limits_.max_headers)
+    return self->Fail(431, "too many header fields");
   self->header_.Complete(&self->current_.headers);
   return 0;
 }
 
 int RequestParser::OnHeadersComplete(llhttp_t* p) {
   RequestParser* self = Self(p);
-  if (p->http_major != 1 || p->http_minor > 1) return self->Fail(400, "only HTTP/1.0 and HTTP/1.1 are spoken here");
-  if (p->method == HTTP_CONNECT || p->upgrade) return self->Fail(405, "CONNECT and upgrades are not supported");
+  if (p->http_major != 1 || p->http_minor > 1)
+    return self->Fail(400, "only HTTP/1.0 and HTTP/1.1 are spoken here");
+  if (p->method == HTTP_CONNECT || p->upgrade)
+    return self->Fail(405, "CONNECT and upgrades are not supported");
   self->current_.keep_alive = llhttp_should_keep_alive(p);
   self->current_.chunked = p->flags & F_CHUNKED;
   if (p->flags & F_CONTENT_LENGTH) self->current_.content_length = p->content_length;
@@ -192,7 +195,8 @@ RequestParser::Event RequestParser::Feed(std::string_view data, size_t* consumed
   }
   if (!error_status_) {
     error_status_ = 400;
-    error_reason_ = llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_) : "bad request";
+    error_reason_ =
+        llhttp_get_error_reason(&parser_) ? llhttp_get_error_reason(&parser_) : "bad request";
   }
   if (err == HPE_PAUSED) llhttp_resume(&parser_);
   dead_ = true;

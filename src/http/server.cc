@@ -19,31 +19,56 @@ namespace http {
 
 std::string StatusText(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 206: return "Partial Content";
-    case 301: return "Moved Permanently";
-    case 302: return "Found";
-    case 307: return "Temporary Redirect";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 411: return "Length Required";
-    case 413: return "Content Too Large";
-    case 414: return "URI Too Long";
-    case 416: return "Range Not Satisfiable";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 202:
+      return "Accepted";
+    case 204:
+      return "No Content";
+    case 206:
+      return "Partial Content";
+    case 301:
+      return "Moved Permanently";
+    case 302:
+      return "Found";
+    case 307:
+      return "Temporary Redirect";
+    case 400:
+      return "Bad Request";
+    case 401:
+      return "Unauthorized";
+    case 403:
+      return "Forbidden";
+    case 404:
+      return "Not Found";
+    case 405:
+      return "Method Not Allowed";
+    case 408:
+      return "Request Timeout";
+    case 409:
+      return "Conflict";
+    case 411:
+      return "Length Required";
+    case 413:
+      return "Content Too Large";
+    case 414:
+      return "URI Too Long";
+    case 416:
+      return "Range Not Satisfiable";
+    case 429:
+      return "Too Many Requests";
+    case 431:
+      return "Request Header Fields Too Large";
+    case 500:
+      return "Internal Server Error";
+    case 502:
+      return "Bad Gateway";
+    case 503:
+      return "Service Unavailable";
+    case 504:
+      return "Gateway Timeout";
   }
   return "Status";
 }
@@ -60,8 +85,10 @@ class Connection : public Transport {
   void Start() {
     int rc = server_->unix_ ? socket_pipe_.Init(server_->env_.loop, this, uv_pipe_init, 0)
                             : socket_tcp_.Init(server_->env_.loop, this, uv_tcp_init);
-    if (rc == 0) rc = uv_accept(server_->unix_ ? server_->pipe_listener_.stream() : server_->tcp_listener_.stream(),
-                                Stream());
+    if (rc == 0)
+      rc = uv_accept(
+          server_->unix_ ? server_->pipe_listener_.stream() : server_->tcp_listener_.stream(),
+          Stream());
     if (rc != 0) {
       server_->NoteRefused(uv_strerror(rc), false);
       Close(false);
@@ -88,7 +115,8 @@ class Connection : public Transport {
   }
 
   // ---- used by Exchange ----
-  void SendHead(int status, const std::vector<Header>& headers, uint64_t length, std::string_view body) override {
+  void SendHead(int status, const std::vector<Header>& headers, uint64_t length,
+                std::string_view body) override {
     if (phase_ == Phase::kBody) {
       close_after_ = true;  // answered without reading the body: the stream cannot go on
       parser_.AbandonBody();
@@ -112,7 +140,9 @@ class Connection : public Transport {
   void QueueWrite(const char* data, size_t len, std::shared_ptr<const void> keep,
                   std::function<void(bool)> done, FileRange file) override {
     if (phase_ == Phase::kClosed) {
-      if (done) server_->env_.deferred->Post([done = std::move(done), keep = std::move(keep)] { done(false); });
+      if (done)
+        server_->env_.deferred->Post(
+            [done = std::move(done), keep = std::move(keep)] { done(false); });
       return;
     }
     bool by_file = file.fd >= 0 && server_->options_.sendfile && socket_tcp_.open();
@@ -128,7 +158,8 @@ class Connection : public Transport {
     PumpOut();
   }
 
-  void SubmitWrite(const char* data, size_t len, std::shared_ptr<const void> keep, std::function<void(bool)> done) {
+  void SubmitWrite(const char* data, size_t len, std::shared_ptr<const void> keep,
+                   std::function<void(bool)> done) {
     if (!done) {
       // Nobody waits for these bytes (a head, a small response): written
       // at once when the socket takes them, past libuv's queue, whose
@@ -152,7 +183,8 @@ class Connection : public Transport {
       // Refused at once: `done` still fires exactly once, on a later turn.
       LOG_DEBUG("http: write failed: %s", uv_strerror(rc));
       if (w->done) {
-        server_->env_.deferred->Post([done = std::move(w->done), keep = std::move(w->keep)] { done(false); });
+        server_->env_.deferred->Post(
+            [done = std::move(w->done), keep = std::move(w->keep)] { done(false); });
       }
       delete w;
       Close(true);
@@ -197,7 +229,8 @@ class Connection : public Transport {
           WaitWritable();
           return;
         }
-        LOG_DEBUG("http: sendfile failed: %s", n == 0 ? "file shorter than the range" : std::strerror(errno));
+        LOG_DEBUG("http: sendfile failed: %s",
+                  n == 0 ? "file shorter than the range" : std::strerror(errno));
         Close(true);
         return;
       }
@@ -263,20 +296,26 @@ class Connection : public Transport {
   void ReleaseLent() {
     if (lent_.empty() || phase_ == Phase::kClosed) return;
     uint64_t now = server_->env_.clock->NowMs(), acked = Acked();
-    while (!lent_.empty() && lent_.front().end <= acked && now >= lent_.front().at_ms + Server::kLendLingerMs)
+    while (!lent_.empty() && lent_.front().end <= acked &&
+           now >= lent_.front().at_ms + Server::kLendLingerMs)
       lent_.pop_front();
     if (lent_.empty()) return;
-    if (!lend_timer_.open() && lend_timer_.Init(server_->env_.loop, this, uv_timer_init) != 0) return;
-    uint64_t wait = lent_.front().at_ms + Server::kLendLingerMs > now ? lent_.front().at_ms + Server::kLendLingerMs - now : 50;
-    uv_timer_start(lend_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->ReleaseLent(); },
-                   std::max<uint64_t>(wait, 50), 0);
+    if (!lend_timer_.open() && lend_timer_.Init(server_->env_.loop, this, uv_timer_init) != 0)
+      return;
+    uint64_t wait = lent_.front().at_ms + Server::kLendLingerMs > now
+                        ? lent_.front().at_ms + Server::kLendLingerMs - now
+                        : 50;
+    uv_timer_start(
+        lend_timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->ReleaseLent(); },
+        std::max<uint64_t>(wait, 50), 0);
   }
 
   // What follows a completed write (libuv's or a sendfile).
   void AfterWrite() {
     if (phase_ == Phase::kFlushing && pending_writes_ == 0) {
       CloseWhenFlushed();
-    } else if (phase_ == Phase::kIdle && queued_bytes_ <= server_->options_.max_queued_response_bytes) {
+    } else if (phase_ == Phase::kIdle &&
+               queued_bytes_ <= server_->options_.max_queued_response_bytes) {
       ProcessInput();  // a pipelined request may have waited for the client to read
     }
   }
@@ -326,7 +365,8 @@ class Connection : public Transport {
     if (int rc = parser_.ExpectBodyStream(max_bytes); rc != 0) return rc;
     ex->sink_ = std::move(sink);
     body_paused_ = false;
-    if (const std::string* expect = ex->request().Find("expect"); expect && EqualsIgnoreCase(*expect, "100-continue")) {
+    if (const std::string* expect = ex->request().Find("expect");
+        expect && EqualsIgnoreCase(*expect, "100-continue")) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
       QueueWrite(kContinue.data(), kContinue.size(), nullptr, nullptr, {});
     }
@@ -388,7 +428,9 @@ class Connection : public Transport {
       poll_fd_ = -1;
     }
     for (OutItem& it : out_) {
-      if (it.done) server_->env_.deferred->Post([done = std::move(it.done), keep = std::move(it.keep)] { done(false); });
+      if (it.done)
+        server_->env_.deferred->Post(
+            [done = std::move(it.done), keep = std::move(it.keep)] { done(false); });
     }
     out_.clear();
     if (!lent_.empty()) {
@@ -398,7 +440,8 @@ class Connection : public Transport {
       // drops them at once when the Server holds too many already.
       uint64_t now = server_->env_.clock->NowMs();
       bool unacked = socket_tcp_.open() && Acked() < lent_.back().end;
-      if (unacked && server_->lingering_.size() + lent_.size() > Server::kMaxLingering) reset = true;
+      if (unacked && server_->lingering_.size() + lent_.size() > Server::kMaxLingering)
+        reset = true;
       uint64_t hold = unacked && !reset ? Server::kLendOrphanMs : Server::kLendLingerMs;
       for (Lent& l : lent_) server_->Linger(std::move(l.keep), std::max(now, l.at_ms) + hold);
       lent_.clear();
@@ -441,8 +484,8 @@ class Connection : public Transport {
       // A client may close the moment its last byte arrives, before the
       // handler's End(): with the whole announced body handed over, that
       // response was complete, not cut off.
-      if (ending == RequestRecord::Ending::kAborted && ex->head_sent_ && ex->body_bytes_ == ex->content_length_ &&
-          ex->content_length_ > 0)
+      if (ending == RequestRecord::Ending::kAborted && ex->head_sent_ &&
+          ex->body_bytes_ == ex->content_length_ && ex->content_length_ > 0)
         r.ending = RequestRecord::Ending::kEnded;
     }
     on_done(r);
@@ -501,7 +544,9 @@ class Connection : public Transport {
     size_t len;
   };
 
-  uv_stream_t* Stream() { return socket_tcp_.open() ? socket_tcp_.stream() : socket_pipe_.stream(); }
+  uv_stream_t* Stream() {
+    return socket_tcp_.open() ? socket_tcp_.stream() : socket_pipe_.stream();
+  }
   size_t KernelQueue() { return uv_stream_get_write_queue_size(Stream()); }
   // Bytes the kernel has taken from us so far: grows while the client reads.
   uint64_t Taken() { return total_queued_ - KernelQueue() - unsent_; }
@@ -558,7 +603,9 @@ class Connection : public Transport {
           auto* self = static_cast<Connection*>(h->data);
           *buf = uv_buf_init(self->server_->read_buf_.get(), kReadSize);
         },
-        [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) { static_cast<Connection*>(s->data)->OnRead(n, buf); });
+        [](uv_stream_t* s, ssize_t n, const uv_buf_t* buf) {
+          static_cast<Connection*>(s->data)->OnRead(n, buf);
+        });
   }
 
   void OnRead(ssize_t n, const uv_buf_t* buf) {
@@ -586,15 +633,18 @@ class Connection : public Transport {
     if (processing_) return;  // a handler answered synchronously; the outer loop continues
     processing_ = true;
     const ServerOptions& o = server_->options_;
-    while (!input_.empty() && (phase_ == Phase::kBody || (phase_ == Phase::kIdle && !close_after_))) {
-      if (phase_ == Phase::kIdle && queued_bytes_ > o.max_queued_response_bytes) break;  // OnWrite resumes
+    while (!input_.empty() &&
+           (phase_ == Phase::kBody || (phase_ == Phase::kIdle && !close_after_))) {
+      if (phase_ == Phase::kIdle && queued_bytes_ > o.max_queued_response_bytes)
+        break;                                            // OnWrite resumes
       if (phase_ == Phase::kBody && body_paused_) break;  // ResumeBody resumes
       bool was_in_request = parser_.in_request();
       size_t consumed = 0;
       RequestParser::Event ev = parser_.Feed(input_, &consumed);
       input_.erase(0, consumed);
       if (ev == RequestParser::Event::kNeedMore) {
-        if (phase_ == Phase::kIdle && !was_in_request && parser_.in_request()) ArmTimer(o.header_timeout_ms);
+        if (phase_ == Phase::kIdle && !was_in_request && parser_.in_request())
+          ArmTimer(o.header_timeout_ms);
         if (phase_ == Phase::kBody && parser_.streaming_body()) DeliverPiece();
         break;
       }
@@ -607,7 +657,7 @@ class Connection : public Transport {
         if (parser_.streaming_body()) {
           DeliverPiece();
           if (phase_ != Phase::kBody || current_ != ex) continue;  // answered early, or gone
-          parser_.TakeBody();  // ends the body
+          parser_.TakeBody();                                      // ends the body
           phase_ = Phase::kHandling;
           body_paused_ = false;
           ArmTimer(o.response_head_timeout_ms);
@@ -666,7 +716,8 @@ class Connection : public Transport {
     }
     const ServerOptions& o = server_->options_;
     std::string body = o.error_body ? o.error_body(status, message) : message + "\n";
-    std::vector<Header> headers = {{"Content-Type", o.error_body ? o.error_content_type : "text/plain"}};
+    std::vector<Header> headers = {
+        {"Content-Type", o.error_body ? o.error_content_type : "text/plain"}};
     SendHead(status, headers, body.size(), body);
     if (phase_ != Phase::kClosed) CloseWhenFlushed();
   }
@@ -674,7 +725,8 @@ class Connection : public Transport {
   void ArmTimer(uint64_t ms) {
     if (phase_ == Phase::kClosed) return;
     taken_at_arm_ = Taken();
-    uv_timer_start(timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->OnTimer(); }, ms, 0);
+    uv_timer_start(
+        timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->OnTimer(); }, ms, 0);
   }
 
   void OnTimer() {
@@ -690,13 +742,16 @@ class Connection : public Transport {
         } else if (writing && progressed) {
           ArmTimer(o.idle_timeout_ms);
         } else {
-          if (writing) LOG_INFO("http: client stopped reading for %llu ms; closing", (unsigned long long)o.idle_timeout_ms);
+          if (writing)
+            LOG_INFO("http: client stopped reading for %llu ms; closing",
+                     (unsigned long long)o.idle_timeout_ms);
           Close(false);
         }
         break;
       case Phase::kHandling:
         LOG_WARN("http: no response head for %s %s within %llu ms; answering 503",
-                 current_->request().method.c_str(), current_->request().target.substr(0, 200).c_str(),
+                 current_->request().method.c_str(),
+                 current_->request().target.substr(0, 200).c_str(),
                  (unsigned long long)o.response_head_timeout_ms);
         AnswerAndClose(503, "no answer in time");
         break;
@@ -714,7 +769,8 @@ class Connection : public Transport {
           // timeouts bound that. Or the client is reading: keep going.
           ArmTimer(o.idle_timeout_ms);
         } else {
-          LOG_INFO("http: client stopped reading for %llu ms; closing", (unsigned long long)o.idle_timeout_ms);
+          LOG_INFO("http: client stopped reading for %llu ms; closing",
+                   (unsigned long long)o.idle_timeout_ms);
           Close(true);
         }
         break;
@@ -730,7 +786,7 @@ class Connection : public Transport {
   static constexpr size_t kMaxDrainBytes = 1 << 20;
 
   Server* server_;
-  io::Handle<uv_tcp_t> socket_tcp_;    // one of the two is open
+  io::Handle<uv_tcp_t> socket_tcp_;  // one of the two is open
   io::Handle<uv_pipe_t> socket_pipe_;
   io::Handle<uv_timer_t> timer_;
   RequestParser parser_;
@@ -738,15 +794,15 @@ class Connection : public Transport {
   std::string remote_;  // the client's IP address
   std::shared_ptr<Exchange> current_;
   Phase phase_ = Phase::kIdle;
-  bool close_after_ = false;  // this exchange is the connection's last
-  bool reading_ = false;      // mirrors uv_read_start/stop
-  bool processing_ = false;   // ProcessInput re-entrancy guard
-  bool body_paused_ = false;  // a streamed body's sink asked to wait (ResumeBody)
+  bool close_after_ = false;   // this exchange is the connection's last
+  bool reading_ = false;       // mirrors uv_read_start/stop
+  bool processing_ = false;    // ProcessInput re-entrancy guard
+  bool body_paused_ = false;   // a streamed body's sink asked to wait (ResumeBody)
   size_t pending_writes_ = 0;  // writes whose `done` has not fired: libuv's and out_'s
   size_t uv_writes_ = 0;       // of them, in libuv's queue
   size_t queued_bytes_ = 0;
   uint64_t total_queued_ = 0;
-  uint64_t unsent_ = 0;        // bytes in out_ not yet handed to the kernel
+  uint64_t unsent_ = 0;  // bytes in out_ not yet handed to the kernel
   struct OutItem {
     const char* data;
     size_t len;
@@ -832,7 +888,10 @@ void Exchange::Abort() {
 // ---- Server ----
 
 Server::Server(io::Env env, ServerOptions options, Handler handler)
-    : env_(env), options_(std::move(options)), handler_(std::move(handler)), read_buf_(new char[kReadBufferSize]) {}
+    : env_(env),
+      options_(std::move(options)),
+      handler_(std::move(handler)),
+      read_buf_(new char[kReadBufferSize]) {}
 
 Server::~Server() {
   // Listen() failed or was never called and Shutdown() not run: close what is open.
@@ -851,7 +910,8 @@ util::Status Server::ListenUnix(const std::string& path) {
   std::string tmpl = path + ".XXXXXX";
   std::vector<char> dir(tmpl.begin(), tmpl.end());
   dir.push_back('\0');
-  if (!::mkdtemp(dir.data())) return util::Status::IoError("cannot listen on " + path + ": " + std::strerror(errno));
+  if (!::mkdtemp(dir.data()))
+    return util::Status::IoError("cannot listen on " + path + ": " + std::strerror(errno));
   std::string tmp_path = std::string(dir.data()) + "/s";
   int rc = pipe_listener_.Init(env_.loop, this, uv_pipe_init, 0);
   if (rc == 0) rc = uv_pipe_bind(pipe_listener_.get(), tmp_path.c_str());
@@ -877,7 +937,8 @@ void Server::CapConnectionsToFdLimit() {
                      std::to_string(soft - fd_cap_) + " kept for upstreams and the cache)";
     if (fd_cap_ < options_.max_connections)
       LOG_WARN("http: at most %llu connections: %s is below max_connections %llu",
-               (unsigned long long)fd_cap_, fd_cap_reason_.c_str(), (unsigned long long)options_.max_connections);
+               (unsigned long long)fd_cap_, fd_cap_reason_.c_str(),
+               (unsigned long long)options_.max_connections);
   }
 }
 
@@ -890,14 +951,16 @@ util::Status Server::Listen(const util::HostPort& addr) {
     if (addr.host == "localhost") {
       rc = uv_ip4_addr("127.0.0.1", addr.port, reinterpret_cast<sockaddr_in*>(&ss));
     } else {
-      return util::Status::InvalidArgument("listen address " + addr.ToString() + " is not an IP address");
+      return util::Status::InvalidArgument("listen address " + addr.ToString() +
+                                           " is not an IP address");
     }
   }
   phase_ = Phase::kListening;
   rc = tcp_listener_.Init(env_.loop, this, uv_tcp_init);
   if (rc == 0) rc = uv_tcp_bind(tcp_listener_.get(), reinterpret_cast<sockaddr*>(&ss), 0);
   if (rc == 0) rc = uv_listen(tcp_listener_.stream(), 511, OnConnection);
-  if (rc != 0) return util::Status::IoError("cannot listen on " + addr.ToString() + ": " + uv_strerror(rc));
+  if (rc != 0)
+    return util::Status::IoError("cannot listen on " + addr.ToString() + ": " + uv_strerror(rc));
   NoteBoundPort();
   return util::Status::Ok();
 }
@@ -909,7 +972,9 @@ util::Status Server::ListenFd(int fd) {
   if (rc == 0) rc = uv_tcp_open(tcp_listener_.get(), fd);
   // Already listening (the service manager did it); listen(2) again only sets the backlog.
   if (rc == 0) rc = uv_listen(tcp_listener_.stream(), 511, OnConnection);
-  if (rc != 0) return util::Status::IoError("cannot listen on inherited socket " + std::to_string(fd) + ": " + uv_strerror(rc));
+  if (rc != 0)
+    return util::Status::IoError("cannot listen on inherited socket " + std::to_string(fd) + ": " +
+                                 uv_strerror(rc));
   NoteBoundPort();
   return util::Status::Ok();
 }
@@ -940,8 +1005,9 @@ void Server::Linger(std::shared_ptr<const void> keep, uint64_t release_ms) {
     return;
   }
   if (!uv_is_active(linger_timer_.base())) {
-    uv_timer_start(linger_timer_.get(), [](uv_timer_t* t) { static_cast<Server*>(t->data)->ReleaseLingering(); },
-                   kLendLingerMs, 0);
+    uv_timer_start(
+        linger_timer_.get(),
+        [](uv_timer_t* t) { static_cast<Server*>(t->data)->ReleaseLingering(); }, kLendLingerMs, 0);
   }
 }
 
@@ -949,8 +1015,9 @@ void Server::ReleaseLingering() {
   uint64_t now = env_.clock->NowMs();
   std::erase_if(lingering_, [now](const Lingering& l) { return l.release_ms <= now; });
   if (!lingering_.empty() && linger_timer_.open())
-    uv_timer_start(linger_timer_.get(), [](uv_timer_t* t) { static_cast<Server*>(t->data)->ReleaseLingering(); },
-                   kLendLingerMs, 0);
+    uv_timer_start(
+        linger_timer_.get(),
+        [](uv_timer_t* t) { static_cast<Server*>(t->data)->ReleaseLingering(); }, kLendLingerMs, 0);
 }
 
 void Server::OnConnection(uv_stream_t* listener, int status) {
@@ -1009,7 +1076,8 @@ void Server::Shutdown(uint64_t grace_ms, std::function<void()> done) {
       [](uv_timer_t* t) {
         auto* self = static_cast<Server*>(t->data);
         if (!self->connections_.empty())
-          LOG_WARN("http: shutdown grace period over; closing %zu connection(s)", self->connections_.size());
+          LOG_WARN("http: shutdown grace period over; closing %zu connection(s)",
+                   self->connections_.size());
         std::vector<Connection*> left(self->connections_.begin(), self->connections_.end());
         for (Connection* c : left) c->Close(true);
       },

@@ -64,10 +64,10 @@ class Connection;
 // What answered a request, for the access log and the metrics. The handler
 // sets it as it decides; every field is a string literal from a short list.
 struct Outcome {
-  std::string_view kind = "other";  // oci::KindLabel's, or "api" (replications), "peer" (a peer's content
-                                    // request), "gossip" (the cluster's messages)
-  std::string_view result;          // "hit", "miss", "stale", "coalesced", "peer"; empty: none applies
-  std::string_view source;          // the body's bytes: "cache", "peer", "upstream"; empty: neither
+  std::string_view kind = "other";  // oci::KindLabel's, or "api" (replications), "peer" (a peer's
+                                    // content request), "gossip" (the cluster's messages)
+  std::string_view result;  // "hit", "miss", "stale", "coalesced", "peer"; empty: none applies
+  std::string_view source;  // the body's bytes: "cache", "peer", "upstream"; empty: neither
 };
 
 // A request the server is done with (ServerOptions::on_done).
@@ -76,9 +76,9 @@ struct RequestRecord {
   std::string_view method;  // empty: the server answered before a request was parsed
   std::string_view target;
   std::string_view remote;
-  int status = 0;           // the status sent; 0 when no head went out
-  uint64_t body_bytes = 0;  // body bytes handed to the connection
-  uint64_t duration_us = 0; // from the end of the request head
+  int status = 0;            // the status sent; 0 when no head went out
+  uint64_t body_bytes = 0;   // body bytes handed to the connection
+  uint64_t duration_us = 0;  // from the end of the request head
   Ending ending = Ending::kEnded;
   Outcome outcome;
 };
@@ -89,8 +89,8 @@ struct ServerOptions {
   uint64_t idle_timeout_ms = 60000;
   uint64_t response_head_timeout_ms = 20000;
   uint64_t max_connections = 4096;
-  size_t max_input_bytes = 64 * 1024;            // unparsed (pipelined) input buffered per connection
-  size_t max_queued_response_bytes = 1 << 20;    // before the next pipelined request is handled
+  size_t max_input_bytes = 64 * 1024;          // unparsed (pipelined) input buffered per connection
+  size_t max_queued_response_bytes = 1 << 20;  // before the next pipelined request is handled
   // Body and content type for errors the server itself answers (400, 405,
   // 408, 411, 413, 414, 431, 503). The service installs OCI error JSON.
   std::function<std::string(int status, const std::string& message)> error_body;
@@ -106,8 +106,8 @@ struct ServerOptions {
 
 struct ServerStats {
   uint64_t accepted = 0;
-  uint64_t refused_limit = 0;    // over max_connections
-  uint64_t accept_errors = 0;    // EMFILE, ENFILE, ...
+  uint64_t refused_limit = 0;  // over max_connections
+  uint64_t accept_errors = 0;  // EMFILE, ENFILE, ...
 };
 
 class Exchange;
@@ -136,7 +136,8 @@ struct FileRange {
 class Transport {
  public:
   virtual ~Transport() = default;
-  virtual int ReadBody(Exchange* ex, uint64_t max_bytes, std::function<void(std::string body)> done) = 0;
+  virtual int ReadBody(Exchange* ex, uint64_t max_bytes,
+                       std::function<void(std::string body)> done) = 0;
   virtual int ReadBodyStream(Exchange* ex, uint64_t max_bytes, BodySink sink) = 0;
   virtual void ResumeBody(Exchange* ex) = 0;
   // `body`, when not empty, is the whole body (content_length bytes), sent
@@ -233,7 +234,7 @@ class Exchange {
   int status_ = 0;
   uint64_t body_bytes_ = 0;
   uint64_t content_length_ = 0;  // as SendHead announced it
-  uint64_t started_us_ = 0;  // set by the connection
+  uint64_t started_us_ = 0;      // set by the connection
   Outcome outcome_;
   std::function<void()> on_abort_;
   std::function<void(std::string)> on_body_;
@@ -298,8 +299,9 @@ class Server {
   ServerStats stats_;
   util::LogThrottle refusals_log_;
   static constexpr size_t kReadBufferSize = 64 * 1024;
-  static constexpr uint64_t kReservedFds = 256;  // of the open file limit, never used for client connections
-  uint64_t fd_cap_ = UINT64_MAX;                 // connections the open file limit allows (Listen)
+  static constexpr uint64_t kReservedFds =
+      256;                        // of the open file limit, never used for client connections
+  uint64_t fd_cap_ = UINT64_MAX;  // connections the open file limit allows (Listen)
   std::string fd_cap_reason_;
   std::unique_ptr<char[]> read_buf_;  // shared by the connections: see Connection::UpdateReading
   struct Lingering {

@@ -40,7 +40,8 @@ class LoopClock final : public Clock {
 // Time that moves only when a test says so.
 class FakeClock final : public Clock {
  public:
-  explicit FakeClock(uint64_t now_ms = 1000, uint64_t wall_ms = 1'700'000'000'000) : now_(now_ms), wall_(wall_ms) {}
+  explicit FakeClock(uint64_t now_ms = 1000, uint64_t wall_ms = 1'700'000'000'000)
+      : now_(now_ms), wall_(wall_ms) {}
   uint64_t NowMs() const override { return now_; }
   uint64_t WallMs() const override { return wall_; }
   uint64_t NowUs() const override { return now_ * 1000; }

@@ -23,7 +23,9 @@ using util::Status;
 
 namespace {
 
-Status Errno(const std::string& what) { return Status::IoError("send probe: " + what + ": " + std::strerror(errno)); }
+Status Errno(const std::string& what) {
+  return Status::IoError("send probe: " + what + ": " + std::strerror(errno));
+}
 
 // Closes a descriptor when it goes out of scope.
 struct Fd {
@@ -41,15 +43,16 @@ void SetTimeouts(int fd) {
 
 }  // namespace
 
-util::Result<SendRates> ProbeSend(const std::string& dir, uint64_t file_bytes, uint64_t bytes_per_round, int rounds,
-                                  uint64_t piece_bytes) {
+util::Result<SendRates> ProbeSend(const std::string& dir, uint64_t file_bytes,
+                                  uint64_t bytes_per_round, int rounds, uint64_t piece_bytes) {
   Fd file;
   file.fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (file.fd < 0) return Errno("scratch file in " + dir);
   std::vector<char> block(1 << 20);
   for (size_t i = 0; i < block.size(); ++i) block[i] = static_cast<char>(i * 131 + 7);
   for (uint64_t off = 0; off < file_bytes; off += block.size()) {
-    if (::pwrite(file.fd, block.data(), block.size(), static_cast<off_t>(off)) != static_cast<ssize_t>(block.size()))
+    if (::pwrite(file.fd, block.data(), block.size(), static_cast<off_t>(off)) !=
+        static_cast<ssize_t>(block.size()))
       return Errno("write scratch file");
   }
   void* map = ::mmap(nullptr, file_bytes, PROT_READ, MAP_SHARED, file.fd, 0);
@@ -66,11 +69,14 @@ util::Result<SendRates> ProbeSend(const std::string& dir, uint64_t file_bytes, u
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   socklen_t len = sizeof addr;
-  if (listener.fd < 0 || ::bind(listener.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-      ::listen(listener.fd, 1) != 0 || ::getsockname(listener.fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
+  if (listener.fd < 0 ||
+      ::bind(listener.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listener.fd, 1) != 0 ||
+      ::getsockname(listener.fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0)
     return Errno("listen on 127.0.0.1");
   out.fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (out.fd < 0 || ::connect(out.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return Errno("connect");
+  if (out.fd < 0 || ::connect(out.fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0)
+    return Errno("connect");
   in.fd = ::accept4(listener.fd, nullptr, nullptr, SOCK_CLOEXEC);
   if (in.fd < 0) return Errno("accept");
   SetTimeouts(out.fd);
@@ -105,7 +111,8 @@ util::Result<SendRates> ProbeSend(const std::string& dir, uint64_t file_bytes, u
     uint64_t sent = 0;
     while (sent < bytes_per_round && failure.ok()) {
       uint64_t off = sent % file_bytes;
-      size_t want = static_cast<size_t>(std::min({file_bytes - off, bytes_per_round - sent, piece_bytes}));
+      size_t want =
+          static_cast<size_t>(std::min({file_bytes - off, bytes_per_round - sent, piece_bytes}));
       ssize_t n;
       if (by_sendfile) {
         off_t o = static_cast<off_t>(off);
@@ -115,19 +122,23 @@ util::Result<SendRates> ProbeSend(const std::string& dir, uint64_t file_bytes, u
         n = ::write(out.fd, static_cast<const char*>(map) + off, want);
       }
       if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) failure = Errno(by_sendfile ? "sendfile" : "write");
-      else sent += n;
+      if (n <= 0)
+        failure = Errno(by_sendfile ? "sendfile" : "write");
+      else
+        sent += n;
     }
     sent_total += sent;
     // Until the reader has it all: the receiver's copy is part of the cost.
     while (failure.ok() && received.load() < sent_total) {
       if (reader_failed) failure = Status::IoError("send probe: the reading side failed");
-      if (Clock::now() - start > std::chrono::seconds(2)) failure = Status::IoError("send probe: timed out");
+      if (Clock::now() - start > std::chrono::seconds(2))
+        failure = Status::IoError("send probe: timed out");
       std::this_thread::yield();
     }
     double secs = std::chrono::duration<double>(Clock::now() - start).count();
     double rate = secs > 0 ? bytes_per_round / secs : 0;
-    if (r >= 2) (by_sendfile ? sendfile_rates : write_rates).push_back(rate);  // round 0 of each way warms up
+    if (r >= 2)
+      (by_sendfile ? sendfile_rates : write_rates).push_back(rate);  // round 0 of each way warms up
   }
   ::shutdown(out.fd, SHUT_RDWR);  // the reader returns at once if it still waits
   ::shutdown(in.fd, SHUT_RDWR);

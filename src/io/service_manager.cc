@@ -1,7 +1,7 @@
 #include "src/io/service_manager.h"
 
-#include <systemd/sd-daemon.h>
 #include <sys/socket.h>
+#include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -35,7 +35,8 @@ void NotifyReloading() {
   timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   unsigned long long usec = (unsigned long long)ts.tv_sec * 1000000ull + ts.tv_nsec / 1000;
-  Notify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec) + "\nSTATUS=reloading the configuration");
+  Notify("RELOADING=1\nMONOTONIC_USEC=" + std::to_string(usec) +
+         "\nSTATUS=reloading the configuration");
 }
 
 void NotifyStopping() { Notify("STOPPING=1\nSTATUS=stopping: draining in-flight responses"); }
@@ -54,7 +55,9 @@ std::vector<InheritedSocket> TakeInheritedSockets() {
     if (sd_is_socket(fd, AF_UNSPEC, SOCK_STREAM, /*listening=*/1) > 0) {
       out.push_back({fd, name});
     } else {
-      LOG_WARN("service manager: passed descriptor %d (%s) is not a listening stream socket; closed", fd, name.c_str());
+      LOG_WARN(
+          "service manager: passed descriptor %d (%s) is not a listening stream socket; closed", fd,
+          name.c_str());
       ::close(fd);
     }
   }

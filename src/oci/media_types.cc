@@ -18,14 +18,17 @@ std::string Trim(std::string_view s) {
 
 std::string ManifestMediaType(const std::string& content_type, const std::string& body) {
   std::string media_type = Trim(content_type.substr(0, content_type.find(';')));
-  if (media_type.empty() || media_type == "application/json" || media_type == "application/octet-stream") {
+  if (media_type.empty() || media_type == "application/json" ||
+      media_type == "application/octet-stream") {
     auto j = nlohmann::json::parse(body, nullptr, false);
-    if (j.is_object() && j.contains("mediaType") && j["mediaType"].is_string()) media_type = j["mediaType"];
+    if (j.is_object() && j.contains("mediaType") && j["mediaType"].is_string())
+      media_type = j["mediaType"];
   }
   return media_type;
 }
 
-std::vector<util::Digest> IndexChildren(const std::string& media_type, const std::string& body, size_t max) {
+std::vector<util::Digest> IndexChildren(const std::string& media_type, const std::string& body,
+                                        size_t max) {
   std::vector<util::Digest> out;
   if (media_type != "application/vnd.oci.image.index.v1+json" &&
       media_type != "application/vnd.docker.distribution.manifest.list.v2+json")

@@ -17,7 +17,8 @@ std::string ManifestMediaType(const std::string& content_type, const std::string
 // The manifests an image index (OCI index or Docker manifest list) of
 // `media_type` lists, at most `max`, in order; none for anything else or
 // for a body that is not an index. Pure; never throws.
-std::vector<util::Digest> IndexChildren(const std::string& media_type, const std::string& body, size_t max);
+std::vector<util::Digest> IndexChildren(const std::string& media_type, const std::string& body,
+                                        size_t max);
 
 // True if a client that sent `accept` (merged header value, may be null)
 // takes `media_type`.

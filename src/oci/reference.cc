@@ -35,7 +35,8 @@ bool ValidRepositoryName(std::string_view name) {
   size_t start = 0;
   for (;;) {
     size_t slash = name.find('/', start);
-    std::string_view comp = name.substr(start, slash == std::string_view::npos ? name.npos : slash - start);
+    std::string_view comp =
+        name.substr(start, slash == std::string_view::npos ? name.npos : slash - start);
     if (!ValidComponent(comp)) return false;
     if (slash == std::string_view::npos) return true;
     start = slash + 1;
@@ -46,8 +47,8 @@ bool ValidTag(std::string_view tag) {
   if (tag.empty() || tag.size() > 128) return false;
   for (size_t i = 0; i < tag.size(); ++i) {
     char c = tag[i];
-    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
-              (i > 0 && (c == '.' || c == '-'));
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || (i > 0 && (c == '.' || c == '-'));
     if (!ok) return false;
   }
   return true;

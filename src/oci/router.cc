@@ -18,7 +18,8 @@ Route Error(ErrorCode code, int status, std::string message) {
 
 bool ValidUploadId(std::string_view id) {
   return !id.empty() && id.size() <= 128 &&
-         id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") == std::string_view::npos;
+         id.find_first_not_of("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-") ==
+             std::string_view::npos;
 }
 
 Route MethodNotAllowed() { return Error(ErrorCode::kUnsupported, 405, "method not allowed"); }
@@ -45,17 +46,23 @@ std::optional<Route> ParseQuery(std::string_view query, Route* r) {
       r->ns = std::move(value);
     } else if (key == "digest" || key == "mount") {
       auto d = util::Digest::Parse(value);
-      if (!d.ok()) return Error(ErrorCode::kDigestInvalid, 400, key == "digest" ? d.status().message() : "mount: " + d.status().message());
+      if (!d.ok())
+        return Error(ErrorCode::kDigestInvalid, 400,
+                     key == "digest" ? d.status().message() : "mount: " + d.status().message());
       (key == "digest" ? r->query_digest : r->mount) = *d;
     } else if (key == "from") {
-      if (!ValidRepositoryName(value)) return Error(ErrorCode::kNameInvalid, 400, "invalid repository name in from=");
+      if (!ValidRepositoryName(value))
+        return Error(ErrorCode::kNameInvalid, 400, "invalid repository name in from=");
       r->from = std::move(value);
     } else if (key == "n") {
-      if (value.empty() || value.size() > 9 || value.find_first_not_of("0123456789") != std::string::npos)
-        return Error(ErrorCode::kPaginationNumberInvalid, 400, "n must be a number below 1000000000");
+      if (value.empty() || value.size() > 9 ||
+          value.find_first_not_of("0123456789") != std::string::npos)
+        return Error(ErrorCode::kPaginationNumberInvalid, 400,
+                     "n must be a number below 1000000000");
       r->n = std::stoull(value);
     } else if (key == "last") {
-      if (!value.empty() && !ValidTag(value)) return Error(ErrorCode::kUnsupported, 400, "last must be a tag");
+      if (!value.empty() && !ValidTag(value))
+        return Error(ErrorCode::kUnsupported, 400, "last must be a tag");
       r->last = std::move(value);
     } else if (key == "artifactType") {
       if (value.size() > 255) return Error(ErrorCode::kUnsupported, 400, "artifactType too long");
@@ -105,23 +112,40 @@ bool IsWrite(RouteKind kind) {
 
 const char* ErrorCodeName(ErrorCode code) {
   switch (code) {
-    case ErrorCode::kNameInvalid: return "NAME_INVALID";
-    case ErrorCode::kNameUnknown: return "NAME_UNKNOWN";
-    case ErrorCode::kDigestInvalid: return "DIGEST_INVALID";
-    case ErrorCode::kManifestUnknown: return "MANIFEST_UNKNOWN";
-    case ErrorCode::kBlobUnknown: return "BLOB_UNKNOWN";
-    case ErrorCode::kUnsupported: return "UNSUPPORTED";
-    case ErrorCode::kUnavailable: return "UNAVAILABLE";
-    case ErrorCode::kUnknown: return "UNKNOWN";
-    case ErrorCode::kBlobUploadUnknown: return "BLOB_UPLOAD_UNKNOWN";
-    case ErrorCode::kBlobUploadInvalid: return "BLOB_UPLOAD_INVALID";
-    case ErrorCode::kManifestInvalid: return "MANIFEST_INVALID";
-    case ErrorCode::kManifestBlobUnknown: return "MANIFEST_BLOB_UNKNOWN";
-    case ErrorCode::kSizeInvalid: return "SIZE_INVALID";
-    case ErrorCode::kUnauthorized: return "UNAUTHORIZED";
-    case ErrorCode::kDenied: return "DENIED";
-    case ErrorCode::kTooManyRequests: return "TOOMANYREQUESTS";
-    case ErrorCode::kPaginationNumberInvalid: return "PAGINATION_NUMBER_INVALID";
+    case ErrorCode::kNameInvalid:
+      return "NAME_INVALID";
+    case ErrorCode::kNameUnknown:
+      return "NAME_UNKNOWN";
+    case ErrorCode::kDigestInvalid:
+      return "DIGEST_INVALID";
+    case ErrorCode::kManifestUnknown:
+      return "MANIFEST_UNKNOWN";
+    case ErrorCode::kBlobUnknown:
+      return "BLOB_UNKNOWN";
+    case ErrorCode::kUnsupported:
+      return "UNSUPPORTED";
+    case ErrorCode::kUnavailable:
+      return "UNAVAILABLE";
+    case ErrorCode::kUnknown:
+      return "UNKNOWN";
+    case ErrorCode::kBlobUploadUnknown:
+      return "BLOB_UPLOAD_UNKNOWN";
+    case ErrorCode::kBlobUploadInvalid:
+      return "BLOB_UPLOAD_INVALID";
+    case ErrorCode::kManifestInvalid:
+      return "MANIFEST_INVALID";
+    case ErrorCode::kManifestBlobUnknown:
+      return "MANIFEST_BLOB_UNKNOWN";
+    case ErrorCode::kSizeInvalid:
+      return "SIZE_INVALID";
+    case ErrorCode::kUnauthorized:
+      return "UNAUTHORIZED";
+    case ErrorCode::kDenied:
+      return "DENIED";
+    case ErrorCode::kTooManyRequests:
+      return "TOOMANYREQUESTS";
+    case ErrorCode::kPaginationNumberInvalid:
+      return "PAGINATION_NUMBER_INVALID";
   }
   return "UNKNOWN";
 }
@@ -148,7 +172,8 @@ bool PercentDecode(std::string_view in, std::string* out) {
   return true;
 }
 
-Route RouteRequest(std::string_view method, std::string_view target, const RegistryLookup& registry_for) {
+Route RouteRequest(std::string_view method, std::string_view target,
+                   const RegistryLookup& registry_for) {
   std::string_view path = target, query;
   if (size_t q = target.find('?'); q != std::string_view::npos) {
     path = target.substr(0, q);
@@ -161,8 +186,10 @@ Route RouteRequest(std::string_view method, std::string_view target, const Regis
     r.kind = RouteKind::kHealth;
     return r;
   }
-  if (path != "/v2" && path.substr(0, 4) != "/v2/") return Error(ErrorCode::kUnsupported, 404, "not found");
-  bool known = read || method == "PUT" || method == "POST" || method == "PATCH" || method == "DELETE";
+  if (path != "/v2" && path.substr(0, 4) != "/v2/")
+    return Error(ErrorCode::kUnsupported, 404, "not found");
+  bool known =
+      read || method == "PUT" || method == "POST" || method == "PATCH" || method == "DELETE";
   if (!known) return MethodNotAllowed();
 
   Route r;
@@ -177,12 +204,15 @@ Route RouteRequest(std::string_view method, std::string_view target, const Regis
     size_t slash = rest.find('/');
     std::string_view first = rest.substr(0, slash);
     bool hostlike = first.find_first_of(".:_") != std::string_view::npos || first == "localhost";
-    std::string_view after = slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
+    std::string_view after =
+        slash == std::string_view::npos ? std::string_view() : rest.substr(slash + 1);
     // Something must be left to name a repository: /v2/quay.io/manifests/v1
     // is the repository "quay.io" of the default upstream.
-    bool named_after = !after.empty() && after.rfind("manifests/", 0) != 0 && after.rfind("blobs/", 0) != 0 &&
-                       after.rfind("tags/", 0) != 0 && after.rfind("referrers/", 0) != 0;
-    std::optional<std::string> registry = named_after && hostlike ? registry_for(first) : std::nullopt;
+    bool named_after = !after.empty() && after.rfind("manifests/", 0) != 0 &&
+                       after.rfind("blobs/", 0) != 0 && after.rfind("tags/", 0) != 0 &&
+                       after.rfind("referrers/", 0) != 0;
+    std::optional<std::string> registry =
+        named_after && hostlike ? registry_for(first) : std::nullopt;
     if (registry) {
       r.ns = std::move(*registry);
       r.ns_from_path = true;
@@ -190,7 +220,8 @@ Route RouteRequest(std::string_view method, std::string_view target, const Regis
     }
   }
   auto named = [&](std::string_view name, RouteKind kind) -> Route {
-    if (!ValidRepositoryName(name)) return Error(ErrorCode::kNameInvalid, 400, "invalid repository name");
+    if (!ValidRepositoryName(name))
+      return Error(ErrorCode::kNameInvalid, 400, "invalid repository name");
     r.name = std::string(name);
     r.kind = kind;
     return r;
@@ -205,9 +236,9 @@ Route RouteRequest(std::string_view method, std::string_view target, const Regis
     std::string_view id = rest.substr(at + 15);
     if (id.find('/') == std::string_view::npos) {
       if (!ValidUploadId(id)) return Error(ErrorCode::kBlobUploadUnknown, 404, "no such upload");
-      RouteKind kind = method == "GET" ? RouteKind::kUploadStatus
-                       : method == "PATCH" ? RouteKind::kUploadPatch
-                       : method == "PUT" ? RouteKind::kUploadPut
+      RouteKind kind = method == "GET"      ? RouteKind::kUploadStatus
+                       : method == "PATCH"  ? RouteKind::kUploadPatch
+                       : method == "PUT"    ? RouteKind::kUploadPut
                        : method == "DELETE" ? RouteKind::kUploadCancel
                                             : RouteKind::kError;
       if (kind == RouteKind::kError) return MethodNotAllowed();
@@ -220,16 +251,19 @@ Route RouteRequest(std::string_view method, std::string_view target, const Regis
     return named(rest.substr(0, rest.size() - 10), RouteKind::kTagsList);
   }
   size_t slash = rest.rfind('/');
-  if (slash == std::string_view::npos || slash == 0) return Error(ErrorCode::kNameUnknown, 404, "unknown route");
+  if (slash == std::string_view::npos || slash == 0)
+    return Error(ErrorCode::kNameUnknown, 404, "unknown route");
   std::string_view ref = rest.substr(slash + 1);
   std::string_view head = rest.substr(0, slash);
   size_t kind_at = head.rfind('/');
-  if (kind_at == std::string_view::npos) return Error(ErrorCode::kNameUnknown, 404, "unknown route");
+  if (kind_at == std::string_view::npos)
+    return Error(ErrorCode::kNameUnknown, 404, "unknown route");
   std::string_view kind = head.substr(kind_at + 1);
   std::string_view name = head.substr(0, kind_at);
   if (kind != "manifests" && kind != "blobs" && kind != "referrers")
     return Error(ErrorCode::kNameUnknown, 404, "unknown route");
-  if (!ValidRepositoryName(name)) return Error(ErrorCode::kNameInvalid, 400, "invalid repository name");
+  if (!ValidRepositoryName(name))
+    return Error(ErrorCode::kNameInvalid, 400, "invalid repository name");
   r.name = std::string(name);
   if (kind == "blobs" || kind == "referrers") {
     auto d = util::Digest::Parse(ref);
@@ -239,13 +273,15 @@ Route RouteRequest(std::string_view method, std::string_view target, const Regis
       if (method != "GET") return MethodNotAllowed();
       r.kind = RouteKind::kReferrers;
     } else {
-      r.kind = read ? RouteKind::kBlob : method == "DELETE" ? RouteKind::kBlobDelete : RouteKind::kError;
+      r.kind = read                 ? RouteKind::kBlob
+               : method == "DELETE" ? RouteKind::kBlobDelete
+                                    : RouteKind::kError;
       if (r.kind == RouteKind::kError) return MethodNotAllowed();
     }
     return r;
   }
-  r.kind = read ? RouteKind::kManifest
-           : method == "PUT" ? RouteKind::kManifestPut
+  r.kind = read                 ? RouteKind::kManifest
+           : method == "PUT"    ? RouteKind::kManifestPut
            : method == "DELETE" ? RouteKind::kManifestDelete
                                 : RouteKind::kError;
   if (r.kind == RouteKind::kError) return MethodNotAllowed();
@@ -256,8 +292,10 @@ Route RouteRequest(std::string_view method, std::string_view target, const Regis
   } else if (ValidTag(ref)) {
     r.tag = std::string(ref);
   } else {
-    if (r.kind == RouteKind::kManifestPut) return Error(ErrorCode::kManifestInvalid, 400, "not a valid tag");
-    return Error(ErrorCode::kManifestUnknown, 404, "'" + std::string(ref.substr(0, 128)) + "' is not a valid tag");
+    if (r.kind == RouteKind::kManifestPut)
+      return Error(ErrorCode::kManifestInvalid, 400, "not a valid tag");
+    return Error(ErrorCode::kManifestUnknown, 404,
+                 "'" + std::string(ref.substr(0, 128)) + "' is not a valid tag");
   }
   return r;
 }

@@ -53,17 +53,17 @@ enum class ErrorCode {
   kDigestInvalid,    // 400
   kManifestUnknown,  // 404
   kBlobUnknown,      // 404
-  kUnsupported,      // 405 (push methods), 404 for unknown routes, 416 for a range we cannot satisfy
-  kUnavailable,      // 503: upstream unreachable or too slow
-  kUnknown,          // 502: upstream sent something unusable
-  kBlobUploadUnknown,  // 404
-  kBlobUploadInvalid,  // 400 (416 for a chunk out of order)
-  kManifestInvalid,    // 400
-  kManifestBlobUnknown,  // 400
-  kSizeInvalid,        // 400
-  kUnauthorized,       // 401
-  kDenied,             // 403
-  kTooManyRequests,    // 429
+  kUnsupported,  // 405 (push methods), 404 for unknown routes, 416 for a range we cannot satisfy
+  kUnavailable,  // 503: upstream unreachable or too slow
+  kUnknown,      // 502: upstream sent something unusable
+  kBlobUploadUnknown,        // 404
+  kBlobUploadInvalid,        // 400 (416 for a chunk out of order)
+  kManifestInvalid,          // 400
+  kManifestBlobUnknown,      // 400
+  kSizeInvalid,              // 400
+  kUnauthorized,             // 401
+  kDenied,                   // 403
+  kTooManyRequests,          // 429
   kPaginationNumberInvalid,  // 400 (Distribution's code for a bad n=)
 };
 
@@ -71,18 +71,18 @@ const char* ErrorCodeName(ErrorCode code);
 
 struct Route {
   RouteKind kind = RouteKind::kError;
-  std::string name;                      // repository, validated
-  std::string tag;                       // manifests by tag: the tag, validated
-  std::optional<util::Digest> digest;    // blobs, and manifests by digest
-  std::optional<std::string> ns;         // decoded ?ns= value, if present
-  std::string upload_id;                 // upload routes but kUploadStart: [A-Za-z0-9_-]{1,128}
+  std::string name;                          // repository, validated
+  std::string tag;                           // manifests by tag: the tag, validated
+  std::optional<util::Digest> digest;        // blobs, and manifests by digest
+  std::optional<std::string> ns;             // decoded ?ns= value, if present
+  std::string upload_id;                     // upload routes but kUploadStart: [A-Za-z0-9_-]{1,128}
   std::optional<util::Digest> query_digest;  // ?digest= (upload PUT, monolithic POST)
-  std::optional<util::Digest> mount;     // ?mount= (kUploadStart)
-  std::string from;                      // ?from= (kUploadStart), validated when present
-  std::optional<uint64_t> n;             // ?n= (kTagsList)
-  std::string last;                      // ?last= (kTagsList), a valid tag when present
-  std::string artifact_type;             // ?artifactType= (kReferrers)
-  bool ns_from_path = false;             // ns came from a path prefix (/v2/quay.io/...), not ?ns=
+  std::optional<util::Digest> mount;         // ?mount= (kUploadStart)
+  std::string from;                          // ?from= (kUploadStart), validated when present
+  std::optional<uint64_t> n;                 // ?n= (kTagsList)
+  std::string last;                          // ?last= (kTagsList), a valid tag when present
+  std::string artifact_type;                 // ?artifactType= (kReferrers)
+  bool ns_from_path = false;  // ns came from a path prefix (/v2/quay.io/...), not ?ns=
   // For kError:
   ErrorCode error = ErrorCode::kUnsupported;
   int status = 404;
@@ -99,7 +99,8 @@ struct Route {
 // ':' there ("127.0.0.1:5000/localhost_5001"; util::RegistryPathComponent):
 // a reference path cannot hold a ':'.
 using RegistryLookup = std::function<std::optional<std::string>(std::string_view component)>;
-Route RouteRequest(std::string_view method, std::string_view target, const RegistryLookup& registry_for = {});
+Route RouteRequest(std::string_view method, std::string_view target,
+                   const RegistryLookup& registry_for = {});
 
 // Decodes %XX escapes; returns false on a malformed escape.
 bool PercentDecode(std::string_view in, std::string* out);

@@ -36,14 +36,16 @@ constexpr size_t kMaxRemoteManifestPeers = 4;  // manifests are small: a 404 cos
 constexpr const char* kMsgPath = "/_georeg/v1/msg";
 constexpr const char* kSummaryPath = "/_georeg/v1/summary";
 constexpr const char* kOciPrefix = "/_georeg/v1/oci";
-constexpr const char* kHoldPrefix = "/_georeg/v1/hold";  // + an OCI manifest path: "keep a copy of this"
+constexpr const char* kHoldPrefix =
+    "/_georeg/v1/hold";  // + an OCI manifest path: "keep a copy of this"
 // A hold is answered when every blob of the image is stored: a 1 GiB layer
 // across a slow link takes minutes.
 constexpr uint64_t kHoldTimeoutMs = 15 * 60 * 1000;
 
 util::Digest TagDigest(const peers::TagKey& key) {
   return util::Digest::FromRaw(
-      util::Sha256::Of("georeg tag\n" + key.registry + "\n" + key.repository + "\n" + key.tag).data());
+      util::Sha256::Of("georeg tag\n" + key.registry + "\n" + key.repository + "\n" + key.tag)
+          .data());
 }
 
 peers::GossipOptions OptionsFrom(const config::Cluster& c) {
@@ -58,7 +60,6 @@ peers::GossipOptions OptionsFrom(const config::Cluster& c) {
   o.max_members = static_cast<uint32_t>(std::min<uint64_t>(c.max_members, UINT32_MAX));
   return o;
 }
-
 
 peers::MemberRecord SelfRecord(const config::Config& cfg, uint64_t wall_ms) {
   peers::MemberRecord r;
@@ -87,8 +88,10 @@ util::Result<std::shared_ptr<const peers::Signer>> LoadNodeKey(const std::string
     std::string hex = util::HexEncode(seed.data(), seed.size()) + "\n";
     // O_EXCL: two daemons on one directory never both write a key.
     int w = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (w < 0) return Status::IoError("node key '" + path + "' cannot be created: " + std::strerror(errno));
-    bool ok = ::write(w, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size()) && ::fsync(w) == 0;
+    if (w < 0)
+      return Status::IoError("node key '" + path + "' cannot be created: " + std::strerror(errno));
+    bool ok =
+        ::write(w, hex.data(), hex.size()) == static_cast<ssize_t>(hex.size()) && ::fsync(w) == 0;
     ::close(w);
     if (!ok) {
       ::unlink(path.c_str());
@@ -97,14 +100,16 @@ util::Result<std::shared_ptr<const peers::Signer>> LoadNodeKey(const std::string
     LOG_INFO("cluster: created a node key in %s", path.c_str());
     return std::shared_ptr<const peers::Signer>(std::make_shared<peers::Ed25519Signer>(seed));
   }
-  if (fd < 0) return Status::IoError("node key '" + path + "' cannot be read: " + std::strerror(errno));
+  if (fd < 0)
+    return Status::IoError("node key '" + path + "' cannot be read: " + std::strerror(errno));
   char buf[128];
   ssize_t n = ::read(fd, buf, sizeof buf);
   ::close(fd);
   std::string text(buf, n > 0 ? static_cast<size_t>(n) : 0);
   while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) text.pop_back();
   auto seed = peers::Ed25519Signer::ParseSeed(text);
-  if (!seed.ok()) return Status::InvalidArgument("node key '" + path + "': " + seed.status().message());
+  if (!seed.ok())
+    return Status::InvalidArgument("node key '" + path + "': " + seed.status().message());
   return std::shared_ptr<const peers::Signer>(std::make_shared<peers::Ed25519Signer>(*seed));
 }
 
@@ -115,7 +120,8 @@ util::Result<std::string> ReadClusterKey(const std::string& path) {
   ss << in.rdbuf();
   std::string key = ss.str();
   while (!key.empty() && (key.back() == '\n' || key.back() == '\r')) key.pop_back();
-  if (key.size() < 16) return Status::InvalidArgument("cluster.key_file '" + path + "' holds fewer than 16 bytes");
+  if (key.size() < 16)
+    return Status::InvalidArgument("cluster.key_file '" + path + "' holds fewer than 16 bytes");
   return key;
 }
 
@@ -159,8 +165,11 @@ void Cluster::Tick() {
 void Cluster::LogMemberChanges() {
   if (node_.revoked() && !logged_revoked_) {
     logged_revoked_ = true;
-    LOG_ERROR("cluster: this node's key was revoked (georeg peers remove); it no longer gossips. To rejoin, remove "
-              "%s and restart: a new key is made", cfg_.node_key_file.c_str());
+    LOG_ERROR(
+        "cluster: this node's key was revoked (georeg peers remove); it no longer gossips. To "
+        "rejoin, remove "
+        "%s and restart: a new key is made",
+        cfg_.node_key_file.c_str());
   }
   for (auto it = logged_states_.begin(); it != logged_states_.end();) {
     if (node_.Find(it->first)) {
@@ -175,11 +184,12 @@ void Cluster::LogMemberChanges() {
   for (const auto& [name, m] : node_.members()) {
     auto [it, added] = logged_states_.try_emplace(name, m.record.state);
     if (added) {
-      LOG_INFO("cluster: member %s (%s, %s) is %s", name.c_str(), m.record.region.c_str(), m.record.url.c_str(),
-               peers::MemberStateName(m.record.state));
+      LOG_INFO("cluster: member %s (%s, %s) is %s", name.c_str(), m.record.region.c_str(),
+               m.record.url.c_str(), peers::MemberStateName(m.record.state));
     } else if (it->second != m.record.state) {
       it->second = m.record.state;
-      LOG_INFO("cluster: member %s is now %s", name.c_str(), peers::MemberStateName(m.record.state));
+      LOG_INFO("cluster: member %s is now %s", name.c_str(),
+               peers::MemberStateName(m.record.state));
     }
   }
 }
@@ -195,7 +205,8 @@ void Cluster::RefreshOwnSummary() {
 }
 
 void Cluster::FetchSummaries() {
-  for (const std::string& name : summary_book_.Due(node_.self().region, node_.members(), env_.clock->NowMs())) {
+  for (const std::string& name :
+       summary_book_.Due(node_.self().region, node_.members(), env_.clock->NowMs())) {
     const peers::Member* m = node_.Find(name);
     auto body = std::make_shared<std::string>();
     auto version = std::make_shared<uint64_t>(0);
@@ -203,9 +214,12 @@ void Cluster::FetchSummaries() {
     upstream::Callbacks cb;
     cb.on_head = [ok, version](const upstream::ResponseHead& h) {
       *ok = h.status == 200;
-      if (const std::string* v = h.Find("x-georeg-summary-version")) *version = std::strtoull(v->c_str(), nullptr, 10);
+      if (const std::string* v = h.Find("x-georeg-summary-version"))
+        *version = std::strtoull(v->c_str(), nullptr, 10);
     };
-    cb.on_body = [body](const char* d, size_t n) { body->append(d, n); };  // bounded: max_summary_bytes
+    cb.on_body = [body](const char* d, size_t n) {
+      body->append(d, n);
+    };  // bounded: max_summary_bytes
     std::string peer = name;
     cb.on_complete = [this, peer, body, version, ok](Status st) {
       if (st.ok() && !*ok) st = Status::Unavailable("refused");
@@ -215,8 +229,8 @@ void Cluster::FetchSummaries() {
         summary_book_.FetchFailed(peer);
         // A bad or oversized filter is the peer's fault; a failed fetch is the network's (retried).
         bool peers_fault = st.ok() || st.code() == util::Code::kInvalidArgument;
-        util::Log(peers_fault ? util::LogLevel::kWarn : util::LogLevel::kDebug, "cluster: summary of %s: %s",
-                  peer.c_str(), f.status().ToString().c_str());
+        util::Log(peers_fault ? util::LogLevel::kWarn : util::LogLevel::kDebug,
+                  "cluster: summary of %s: %s", peer.c_str(), f.status().ToString().c_str());
         return;
       }
       ++stats_.summaries_fetched;
@@ -227,7 +241,8 @@ void Cluster::FetchSummaries() {
     opts.max_body = cfg_.max_summary_bytes;
     opts.deadline_ms = 4 * cfg_.peer_timeout_ms;
     ClientFor(m->record.url, false)
-        ->Start("GET", kSummaryPath, SignedHeaders("GET", kSummaryPath, ""), std::move(cb), {}, opts);
+        ->Start("GET", kSummaryPath, SignedHeaders("GET", kSummaryPath, ""), std::move(cb), {},
+                opts);
   }
 }
 
@@ -251,7 +266,8 @@ void Cluster::Flush() {
     upstream::FetchOptions opts;
     opts.max_body = 64 << 10;  // the answer is a 204 or a short error
     opts.deadline_ms = 2 * cfg_.peer_timeout_ms;
-    ClientFor(e.to_url, false)->Start("POST", kMsgPath, std::move(headers), std::move(cb), std::move(body), opts);
+    ClientFor(e.to_url, false)
+        ->Start("POST", kMsgPath, std::move(headers), std::move(cb), std::move(body), opts);
   }
 }
 
@@ -273,14 +289,17 @@ upstream::Client* Cluster::ClientFor(const std::string& url, bool owner_step, bo
   ep.policy.forbid_special = true;
   ep.policy.allowed_networks = cfg_.peer_networks;
   ep.connect_timeout_ms = cfg_.peer_timeout_ms;
-  ep.response_timeout_ms = hold ? kHoldTimeoutMs : owner_step ? owner_timeout_ms_ : cfg_.peer_timeout_ms;
+  ep.response_timeout_ms = hold         ? kHoldTimeoutMs
+                           : owner_step ? owner_timeout_ms_
+                                        : cfg_.peer_timeout_ms;
   auto client = std::make_unique<upstream::Client>(env_, std::move(ep));
   upstream::Client* raw = client.get();
   clients_[key] = std::move(client);
   return raw;
 }
 
-std::vector<http::Header> Cluster::SignedHeaders(const std::string& method, const std::string& target,
+std::vector<http::Header> Cluster::SignedHeaders(const std::string& method,
+                                                 const std::string& target,
                                                  const std::string& body) {
   std::vector<http::Header> out;
   for (auto& h : auth_.Sign(node_.name(), node_.signer(), method, target, body, PhysicalMs()))
@@ -292,8 +311,9 @@ void Cluster::Handle(const std::shared_ptr<http::Exchange>& ex, const ContentHan
   const http::Request& req = ex->request();
   peers::VerifiedHead head;
   // The head first: no byte of a body is read from a sender without the key.
-  Status st = auth_.VerifyHead(req.method, req.target, [&req](std::string_view n) { return req.Find(n); },
-                               PhysicalMs(), &head);
+  Status st = auth_.VerifyHead(
+      req.method, req.target, [&req](std::string_view n) { return req.Find(n); }, PhysicalMs(),
+      &head);
   if (!st.ok()) return RefusePeer(ex, st);
   std::string path = req.target.substr(0, req.target.find('?'));
   if (req.method == "POST" && path == kMsgPath) {
@@ -302,12 +322,14 @@ void Cluster::Handle(const std::shared_ptr<http::Exchange>& ex, const ContentHan
       auto ex = weak.lock();
       if (!ex) return;
       if (!peers::PeerAuth::BodyMatches(body, head.body_sha))
-        return RefusePeer(ex, Status::PermissionDenied("body from '" + head.node + "' does not match its signature"));
+        return RefusePeer(ex, Status::PermissionDenied("body from '" + head.node +
+                                                       "' does not match its signature"));
       OnMessage(ex, head, body);
     });
     if (rc == 413) {
       ++stats_.oversized;
-      RespondPeerError(ex, 413, "TOO_LARGE", "message larger than " + std::to_string(cfg_.max_message_bytes) + " bytes");
+      RespondPeerError(ex, 413, "TOO_LARGE",
+                       "message larger than " + std::to_string(cfg_.max_message_bytes) + " bytes");
     } else if (rc != 0) {
       RespondPeerError(ex, rc, "BAD_REQUEST", "a message needs Content-Length");
     }
@@ -317,7 +339,8 @@ void Cluster::Handle(const std::shared_ptr<http::Exchange>& ex, const ContentHan
   if (req.has_body || !peers::PeerAuth::BodyMatches("", head.body_sha))
     return RespondPeerError(ex, 400, "BAD_REQUEST", "this peer route takes no body");
   if (!SignedBySender(head, nullptr))
-    return RefusePeer(ex, Status::PermissionDenied("'" + head.node + "' is not a member, or its node signature is bad"));
+    return RefusePeer(ex, Status::PermissionDenied(
+                              "'" + head.node + "' is not a member, or its node signature is bad"));
   ServeRoute(ex, path, head.node, content);
 }
 
@@ -326,9 +349,10 @@ void Cluster::RefusePeer(const std::shared_ptr<http::Exchange>& ex, const Status
   ++stats_.auth_failures;
   unsigned long long count = 0;
   if (auth_log_.Note(env_.clock->NowMs(), &count))
-    LOG_WARN("cluster: refused %llu peer request(s) in the last minute (%llu in all); last: %s %s: %s", count,
-             (unsigned long long)stats_.auth_failures, req.method.c_str(), req.target.substr(0, 80).c_str(),
-             st.message().c_str());
+    LOG_WARN(
+        "cluster: refused %llu peer request(s) in the last minute (%llu in all); last: %s %s: %s",
+        count, (unsigned long long)stats_.auth_failures, req.method.c_str(),
+        req.target.substr(0, 80).c_str(), st.message().c_str());
   RespondPeerError(ex, 401, "UNAUTHORIZED", "peer request not authenticated");
 }
 
@@ -352,16 +376,18 @@ void Cluster::OnMessage(const std::shared_ptr<http::Exchange>& ex, const peers::
   auto m = peers::DecodeMessage(body);
   if (!m.ok()) return RespondPeerError(ex, 400, "BAD_REQUEST", m.status().message());
   stats_.gossip_bytes_received += body.size();
-  if (m->from != head.node) return RespondPeerError(ex, 400, "BAD_REQUEST", "message sender is not the signer");
+  if (m->from != head.node)
+    return RespondPeerError(ex, 400, "BAD_REQUEST", "message sender is not the signer");
   if (!SignedBySender(head, &*m))
-    return RefusePeer(ex, Status::PermissionDenied("'" + head.node + "' is not a member, or its node signature is bad"));
+    return RefusePeer(ex, Status::PermissionDenied(
+                              "'" + head.node + "' is not a member, or its node signature is bad"));
   node_.Receive(*m, env_.clock->NowMs(), PhysicalMs());
   ex->Respond(204, {}, "");
   Flush();  // answers (acks) go out now, not at the next tick: they carry RTT samples
 }
 
-void Cluster::ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::string& path, const std::string& sender,
-                         const ContentHandler& content) {
+void Cluster::ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::string& path,
+                         const std::string& sender, const ContentHandler& content) {
   const http::Request& req = ex->request();
   if (req.method == "GET" && path == kSummaryPath) {
     ex->Respond(200,
@@ -370,9 +396,12 @@ void Cluster::ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::s
                 own_summary_);
     return;
   }
-  if ((req.method == "GET" || req.method == "HEAD") && path.rfind(std::string(kOciPrefix) + "/v2/", 0) == 0) {
+  if ((req.method == "GET" || req.method == "HEAD") &&
+      path.rfind(std::string(kOciPrefix) + "/v2/", 0) == 0) {
     peers::Hop hop = peers::Hop::kPeer;  // the safe default: answer from the cache only
-    std::string query = req.target.find('?') == std::string::npos ? "" : req.target.substr(req.target.find('?') + 1);
+    std::string query = req.target.find('?') == std::string::npos
+                            ? ""
+                            : req.target.substr(req.target.find('?') + 1);
     for (size_t pos = 0; pos <= query.size();) {
       size_t amp = query.find('&', pos);
       std::string kv = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
@@ -388,7 +417,8 @@ void Cluster::ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::s
     content(ex, req.target.substr(std::string(kOciPrefix).size()), hop);
     return;
   }
-  if (req.method == "POST" && path.rfind(std::string(kHoldPrefix) + "/v2/", 0) == 0 && hold_handler_) {
+  if (req.method == "POST" && path.rfind(std::string(kHoldPrefix) + "/v2/", 0) == 0 &&
+      hold_handler_) {
     hold_handler_(ex, req.target.substr(std::string(kHoldPrefix).size()), sender);
     return;
   }
@@ -398,12 +428,16 @@ void Cluster::ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::s
 std::vector<peers::PeerStep> Cluster::ReplicaCandidates() const {
   std::vector<std::pair<std::pair<int, double>, peers::PeerStep>> ranked;
   for (const auto& [name, m] : node_.members()) {
-    if (m.record.state != peers::MemberState::kAlive || Quarantined(name) || !Routable(m.record.region)) continue;
+    if (m.record.state != peers::MemberState::kAlive || Quarantined(name) ||
+        !Routable(m.record.region))
+      continue;
     double rtt = m.min_rtt_ms();
     // Other replicated regions, then other regions, then our own.
-    int rank = m.record.region == node_.self().region ? 2 : replicated_regions_.count(m.record.region) ? 0 : 1;
-    ranked.push_back({{rank, rtt < 0 ? 1e9 : rtt},
-                      {name, m.record.url, peers::Hop::kPeer, m.record.region}});
+    int rank = m.record.region == node_.self().region       ? 2
+               : replicated_regions_.count(m.record.region) ? 0
+                                                            : 1;
+    ranked.push_back(
+        {{rank, rtt < 0 ? 1e9 : rtt}, {name, m.record.url, peers::Hop::kPeer, m.record.region}});
   }
   std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first < b.first : a.second.name < b.second.name;
@@ -413,20 +447,23 @@ std::vector<peers::PeerStep> Cluster::ReplicaCandidates() const {
   return out;
 }
 
-void Cluster::Hold(const peers::PeerStep& step, const std::string& oci_target, std::function<void(Status)> done) {
+void Cluster::Hold(const peers::PeerStep& step, const std::string& oci_target,
+                   std::function<void(Status)> done) {
   std::string target = std::string(kHoldPrefix) + oci_target;
   auto status = std::make_shared<int>(0);
   upstream::Callbacks cb;
   cb.on_head = [status](const upstream::ResponseHead& h) { *status = h.status; };
   cb.on_body = [](const char*, size_t) {};
   cb.on_complete = [status, done, name = step.name](Status st) {
-    if (st.ok() && *status != 200) st = Status::Unavailable(name + " answered " + std::to_string(*status));
+    if (st.ok() && *status != 200)
+      st = Status::Unavailable(name + " answered " + std::to_string(*status));
     done(st);
   };
   upstream::FetchOptions opts;
   opts.max_body = 64 << 10;
   opts.deadline_ms = kHoldTimeoutMs;
-  ClientFor(step.url, false, true)->Start("POST", target, SignedHeaders("POST", target, ""), std::move(cb), "", opts);
+  ClientFor(step.url, false, true)
+      ->Start("POST", target, SignedHeaders("POST", target, ""), std::move(cb), "", opts);
 }
 
 bool Cluster::Quarantined(const std::string& peer) const {
@@ -440,8 +477,8 @@ std::string Cluster::TagOrigin(const std::string& registry, const std::string& r
   return v ? v->origin : "";
 }
 
-peers::RoutePlan Cluster::Plan(const util::Digest& digest, peers::Hop incoming, bool blob, peers::Scope scope,
-                                const std::vector<std::string>& prefer) const {
+peers::RoutePlan Cluster::Plan(const util::Digest& digest, peers::Hop incoming, bool blob,
+                               peers::Scope scope, const std::vector<std::string>& prefer) const {
   std::vector<peers::RouteCandidate> candidates;
   for (const auto& [name, m] : node_.members()) {
     peers::RouteCandidate c;
@@ -460,8 +497,9 @@ peers::RoutePlan Cluster::Plan(const util::Digest& digest, peers::Hop incoming, 
     }
     candidates.push_back(std::move(c));
   }
-  peers::RoutePlan plan = peers::PlanRoute(node_.name(), node_.self().region, candidates, digest, incoming,
-                                           blob ? kMaxRemoteBlobPeers : kMaxRemoteManifestPeers, scope);
+  peers::RoutePlan plan =
+      peers::PlanRoute(node_.name(), node_.self().region, candidates, digest, incoming,
+                       blob ? kMaxRemoteBlobPeers : kMaxRemoteManifestPeers, scope);
   if (incoming == peers::Hop::kPeer) return plan;
   // Preferred nodes (they have it: a tag's origin, a pushed image's
   // holders) are asked even if our view holds them suspect or dead: right
@@ -470,38 +508,44 @@ peers::RoutePlan Cluster::Plan(const util::Digest& digest, peers::Hop incoming, 
   std::vector<peers::PeerStep> preferred;
   for (const std::string& name : prefer) {
     const peers::Member* p = node_.Find(name);
-    if (!p || name == node_.name() || p->record.state == peers::MemberState::kLeft || Quarantined(name) ||
-        !Routable(p->record.region))
+    if (!p || name == node_.name() || p->record.state == peers::MemberState::kLeft ||
+        Quarantined(name) || !Routable(p->record.region))
       continue;
-    if (std::any_of(preferred.begin(), preferred.end(), [&](const peers::PeerStep& s) { return s.name == name; }))
+    if (std::any_of(preferred.begin(), preferred.end(),
+                    [&](const peers::PeerStep& s) { return s.name == name; }))
       continue;
     preferred.push_back({name, p->record.url, peers::Hop::kPeer, p->record.region});
   }
   const std::string& region = node_.self().region;
-  std::stable_sort(preferred.begin(), preferred.end(), [&](const peers::PeerStep& a, const peers::PeerStep& b) {
-    bool ra = a.region != region, rb = b.region != region;
-    if (ra != rb) return !ra;
-    double ta = node_.Find(a.name)->min_rtt_ms(), tb = node_.Find(b.name)->min_rtt_ms();
-    if ((ta < 0) != (tb < 0)) return ta >= 0;
-    return ta < tb;
-  });
+  std::stable_sort(
+      preferred.begin(), preferred.end(), [&](const peers::PeerStep& a, const peers::PeerStep& b) {
+        bool ra = a.region != region, rb = b.region != region;
+        if (ra != rb) return !ra;
+        double ta = node_.Find(a.name)->min_rtt_ms(), tb = node_.Find(b.name)->min_rtt_ms();
+        if ((ta < 0) != (tb < 0)) return ta >= 0;
+        return ta < tb;
+      });
   if (preferred.empty()) return plan;
   std::vector<peers::PeerStep>& steps = plan.steps;
   // Right after the region owner (unless it is one of them).
   bool has_owner = !steps.empty() && steps.front().hop == peers::Hop::kOwner &&
-                   std::none_of(preferred.begin(), preferred.end(),
-                                [&](const peers::PeerStep& s) { return s.name == steps.front().name; });
+                   std::none_of(preferred.begin(), preferred.end(), [&](const peers::PeerStep& s) {
+                     return s.name == steps.front().name;
+                   });
   std::erase_if(steps, [&](const peers::PeerStep& s) {
-    return std::any_of(preferred.begin(), preferred.end(), [&](const peers::PeerStep& p) { return p.name == s.name; });
+    return std::any_of(preferred.begin(), preferred.end(),
+                       [&](const peers::PeerStep& p) { return p.name == s.name; });
   });
-  steps.insert(steps.begin() + (has_owner && !steps.empty() ? 1 : 0), preferred.begin(), preferred.end());
+  steps.insert(steps.begin() + (has_owner && !steps.empty() ? 1 : 0), preferred.begin(),
+               preferred.end());
   return plan;
 }
 
-std::shared_ptr<upstream::Fetch> Cluster::Send(const peers::PeerStep& step, const std::string& method,
-                                               const std::string& oci_target, std::vector<http::Header> headers,
-                                               upstream::Callbacks cb, upstream::FetchOptions options) {
-  std::string target = std::string(kOciPrefix) + oci_target + (oci_target.find('?') == std::string::npos ? "?" : "&") +
+std::shared_ptr<upstream::Fetch> Cluster::Send(
+    const peers::PeerStep& step, const std::string& method, const std::string& oci_target,
+    std::vector<http::Header> headers, upstream::Callbacks cb, upstream::FetchOptions options) {
+  std::string target = std::string(kOciPrefix) + oci_target +
+                       (oci_target.find('?') == std::string::npos ? "?" : "&") +
                        "hop=" + peers::HopName(step.hop);
   auto signed_headers = SignedHeaders(method, target, "");
   signed_headers.insert(signed_headers.end(), headers.begin(), headers.end());
@@ -513,7 +557,8 @@ std::shared_ptr<upstream::Fetch> Cluster::Send(const peers::PeerStep& step, cons
     ClusterStats* stats = &stats_;
     auto on_head = std::move(cb.on_head);
     cb.on_head = [stats, cross, on_head](const upstream::ResponseHead& h) {
-      if (h.status == 200 || h.status == 206) ++(cross ? stats->peer_gets_cross_region : stats->peer_gets_same_region);
+      if (h.status == 200 || h.status == 206)
+        ++(cross ? stats->peer_gets_cross_region : stats->peer_gets_same_region);
       on_head(h);
     };
     auto on_body = std::move(cb.on_body);
@@ -524,7 +569,8 @@ std::shared_ptr<upstream::Fetch> Cluster::Send(const peers::PeerStep& step, cons
   }
   // Owner and fleet steps may wait for an upstream: they get the longer head timeout.
   bool long_wait = step.hop == peers::Hop::kOwner || step.hop == peers::Hop::kFleet;
-  return ClientFor(step.url, long_wait)->Start(method, target, std::move(signed_headers), std::move(cb), {}, options);
+  return ClientFor(step.url, long_wait)
+      ->Start(method, target, std::move(signed_headers), std::move(cb), {}, options);
 }
 
 void Cluster::ReportFailure(const std::string& peer, const std::string& why, bool corrupt) {
@@ -536,25 +582,27 @@ void Cluster::ReportFailure(const std::string& peer, const std::string& why, boo
   ++stats_.peer_bad_bytes;
   ++stats_.quarantines;
   quarantined_until_[peer] = env_.clock->NowMs() + cfg_.quarantine_ms;
-  LOG_ERROR("cluster: peer %s sent bad bytes (%s); quarantined for %llu s", peer.c_str(), why.c_str(),
-            (unsigned long long)(cfg_.quarantine_ms / 1000));
+  LOG_ERROR("cluster: peer %s sent bad bytes (%s); quarantined for %llu s", peer.c_str(),
+            why.c_str(), (unsigned long long)(cfg_.quarantine_ms / 1000));
 }
 
 peers::TagUpdate Cluster::RecordTag(const std::string& registry, const std::string& repository,
-                                    const std::string& tag, const util::Digest& digest, const std::string& value) {
+                                    const std::string& tag, const util::Digest& digest,
+                                    const std::string& value) {
   peers::TagKey key{registry, repository, tag};
   const peers::TagVersion* before = node_.tags().Find(key);
   bool changed = !before || before->digest != digest || before->value != value;
   peers::TagUpdate u = node_.RecordTag(key, digest, PhysicalMs(), value);
   if (changed) {
-    LOG_INFO("cluster: tag %s/%s:%s -> %s, gossiping", registry.c_str(), repository.c_str(), tag.c_str(),
-             digest.ToString().c_str());
+    LOG_INFO("cluster: tag %s/%s:%s -> %s, gossiping", registry.c_str(), repository.c_str(),
+             tag.c_str(), digest.ToString().c_str());
   }
   Flush();
   return u;
 }
 
-void Cluster::PushTag(const peers::TagUpdate& u, std::function<void(size_t told, size_t asked)> done) {
+void Cluster::PushTag(const peers::TagUpdate& u,
+                      std::function<void(size_t told, size_t asked)> done) {
   std::map<std::string, std::vector<std::string>> regions;  // live members by region, us included
   regions[node_.self().region].push_back(node_.name());
   for (const auto& [name, m] : node_.members())
@@ -586,15 +634,19 @@ void Cluster::PushTag(const peers::TagUpdate& u, std::function<void(size_t told,
     upstream::FetchOptions opts;
     opts.max_body = 64 << 10;
     opts.deadline_ms = 2 * cfg_.peer_timeout_ms;
-    ClientFor(m->record.url, false)->Start("POST", kMsgPath, std::move(headers), std::move(cb), body, opts);
+    ClientFor(m->record.url, false)
+        ->Start("POST", kMsgPath, std::move(headers), std::move(cb), body, opts);
   }
 }
 
 bool Cluster::Restore(const peers::TagUpdate& u) { return node_.Restore(u, PhysicalMs()); }
 
-const peers::TagVersion* Cluster::FindTag(const peers::TagKey& key) const { return node_.tags().Find(key); }
+const peers::TagVersion* Cluster::FindTag(const peers::TagKey& key) const {
+  return node_.tags().Find(key);
+}
 
-std::vector<std::string> Cluster::TagKeepers(const peers::TagKey& key, const std::vector<std::string>& region) const {
+std::vector<std::string> Cluster::TagKeepers(const peers::TagKey& key,
+                                             const std::vector<std::string>& region) const {
   std::vector<std::string> out;
   for (int i : peers::RendezvousRanking(TagDigest(key), region, kTagKeepers + 1)) {
     if (region[i] != node_.name() && out.size() < kTagKeepers) out.push_back(region[i]);
@@ -605,7 +657,8 @@ std::vector<std::string> Cluster::TagKeepers(const peers::TagKey& key, const std
 std::vector<peers::PeerStep> Cluster::TagRegionOwners(const peers::TagKey& key) const {
   std::vector<std::string> names = {node_.name()};
   for (const auto& [name, m] : node_.members())
-    if (m.record.state == peers::MemberState::kAlive && m.record.region == node_.self().region) names.push_back(name);
+    if (m.record.state == peers::MemberState::kAlive && m.record.region == node_.self().region)
+      names.push_back(name);
   std::vector<peers::PeerStep> out;
   for (const std::string& n : TagKeepers(key, names)) {
     const peers::Member* m = node_.Find(n);
@@ -618,8 +671,10 @@ Status Cluster::Remove(const std::string& name) {
   std::string key = node_.KeyOf(name) ? *node_.KeyOf(name) : "";
   Status st = node_.Revoke(name);
   if (!st.ok()) return st;
-  LOG_WARN("cluster: member %s removed by the operator: key %.16s... revoked fleet-wide, its tags withdrawn",
-           name.c_str(), key.c_str());
+  LOG_WARN(
+      "cluster: member %s removed by the operator: key %.16s... revoked fleet-wide, its tags "
+      "withdrawn",
+      name.c_str(), key.c_str());
   Flush();
   return Status::Ok();
 }
@@ -641,24 +696,37 @@ void Cluster::Shutdown() {
 nlohmann::json Cluster::StatusJson() const {
   const auto& self = node_.self();
   nlohmann::json members = nlohmann::json::array();
-  members.push_back({{"name", self.name}, {"region", self.region}, {"url", self.url},
-                     {"state", peers::MemberStateName(self.state)}, {"incarnation", self.incarnation},
-                     {"public_key", self.public_key}, {"revoked", node_.revoked()}, {"self", true}, {"rtt_ms", nullptr}, {"quarantined", false},
+  members.push_back({{"name", self.name},
+                     {"region", self.region},
+                     {"url", self.url},
+                     {"state", peers::MemberStateName(self.state)},
+                     {"incarnation", self.incarnation},
+                     {"public_key", self.public_key},
+                     {"revoked", node_.revoked()},
+                     {"self", true},
+                     {"rtt_ms", nullptr},
+                     {"quarantined", false},
                      {"summary_version", own_summary_version_}});
   std::vector<std::string> names;
   for (const auto& [name, m] : node_.members()) names.push_back(name);
   std::sort(names.begin(), names.end());
   for (const auto& name : names) {
     const peers::Member& m = *node_.Find(name);
-    members.push_back({{"name", name}, {"region", m.record.region}, {"url", m.record.url},
-                       {"state", peers::MemberStateName(m.record.state)}, {"incarnation", m.record.incarnation},
-                       {"public_key", m.record.public_key}, {"self", false},
-                       {"rtt_ms", m.rtt_ms < 0 ? nlohmann::json(nullptr) : nlohmann::json(m.rtt_ms)},
-                       {"min_rtt_ms", m.min_rtt_ms() < 0 ? nlohmann::json(nullptr) : nlohmann::json(m.min_rtt_ms())},
-                       {"quarantined", Quarantined(name)},
-                       {"last_contact_ms",
-                        m.last_heard_ms ? nlohmann::json(env_.clock->NowMs() - m.last_heard_ms) : nlohmann::json(nullptr)},
-                       {"summary_version", summary_book_.version(name)}});
+    members.push_back(
+        {{"name", name},
+         {"region", m.record.region},
+         {"url", m.record.url},
+         {"state", peers::MemberStateName(m.record.state)},
+         {"incarnation", m.record.incarnation},
+         {"public_key", m.record.public_key},
+         {"self", false},
+         {"rtt_ms", m.rtt_ms < 0 ? nlohmann::json(nullptr) : nlohmann::json(m.rtt_ms)},
+         {"min_rtt_ms",
+          m.min_rtt_ms() < 0 ? nlohmann::json(nullptr) : nlohmann::json(m.min_rtt_ms())},
+         {"quarantined", Quarantined(name)},
+         {"last_contact_ms", m.last_heard_ms ? nlohmann::json(env_.clock->NowMs() - m.last_heard_ms)
+                                             : nlohmann::json(nullptr)},
+         {"summary_version", summary_book_.version(name)}});
   }
   const peers::GossipStats& g = node_.stats();
   return {{"enabled", true},
@@ -700,23 +768,28 @@ nlohmann::json Cluster::StatusJson() const {
 void Cluster::Describe(util::Exposition* out) const {
   using T = util::Exposition::Type;
   std::map<std::string, uint64_t> states = {{"alive", 0}, {"suspect", 0}, {"dead", 0}, {"left", 0}};
-  std::map<std::string, double> region_rtt;  // the nearest live member of each other region, seconds
+  std::map<std::string, double>
+      region_rtt;  // the nearest live member of each other region, seconds
   uint64_t quarantined = 0;
   for (const auto& [name, m] : node_.members()) {
     ++states[peers::MemberStateName(m.record.state)];
     if (Quarantined(name)) ++quarantined;
-    bool live = m.record.state == peers::MemberState::kAlive || m.record.state == peers::MemberState::kSuspect;
+    bool live = m.record.state == peers::MemberState::kAlive ||
+                m.record.state == peers::MemberState::kSuspect;
     if (!live || m.rtt_ms < 0 || m.record.region == node_.self().region) continue;
     double rtt = m.min_rtt_ms() >= 0 ? m.min_rtt_ms() / 1000.0 : m.rtt_ms / 1000.0;
     auto it = region_rtt.find(m.record.region);
     if (it == region_rtt.end() || rtt < it->second) region_rtt[m.record.region] = rtt;
   }
-  out->Family("georeg_peers", T::kGauge, "Cluster members other than this node, by their state as this node sees it.");
+  out->Family("georeg_peers", T::kGauge,
+              "Cluster members other than this node, by their state as this node sees it.");
   for (const auto& [state, n] : states) out->Sample({{"state", state}}, double(n));
-  out->Family("georeg_peers_quarantined", T::kGauge, "Peers skipped for sending bytes that failed verification.");
+  out->Family("georeg_peers_quarantined", T::kGauge,
+              "Peers skipped for sending bytes that failed verification.");
   out->Sample(double(quarantined));
   out->Family("georeg_region_rtt_seconds", T::kGauge,
-              "Round-trip time to the nearest live member of each other region (its minimum over recent probes).");
+              "Round-trip time to the nearest live member of each other region (its minimum over "
+              "recent probes).");
   for (const auto& [region, rtt] : region_rtt) out->Sample({{"region", region}}, rtt);
   const peers::GossipStats& g = node_.stats();
   out->Family("georeg_gossip_messages_total", T::kCounter, "Gossip messages, by direction.");
@@ -728,26 +801,32 @@ void Cluster::Describe(util::Exposition* out) const {
   out->Family("georeg_tag_updates_applied_total", T::kCounter,
               "Tag updates (local or gossiped) that changed this node's tag table.");
   out->Sample(double(g.tags_applied));
-  out->Family("georeg_tag_updates_refused_total", T::kCounter, "Gossiped tag updates refused, by reason.");
+  out->Family("georeg_tag_updates_refused_total", T::kCounter,
+              "Gossiped tag updates refused, by reason.");
   out->Sample({{"reason", "future"}}, double(g.tags_refused_future));
   out->Sample({{"reason", "invalid"}}, double(g.tags_refused_invalid));
   out->Sample({{"reason", "signature"}}, double(g.tags_refused_signature));
   out->Sample({{"reason", "unknown_origin"}}, double(g.tags_unknown_origin));
   out->Family("georeg_peer_transfers_total", T::kCounter,
-              "Content requests to peers that brought a body (200 or 206), by whether the peer is in this region.");
+              "Content requests to peers that brought a body (200 or 206), by whether the peer is "
+              "in this region.");
   out->Sample({{"scope", "cross_region"}}, double(stats_.peer_gets_cross_region));
   out->Sample({{"scope", "same_region"}}, double(stats_.peer_gets_same_region));
   out->Family("georeg_peer_bytes_total", T::kCounter,
-              "Body bytes fetched from peers, by whether the peer is in this region (cross_region: between regions).");
+              "Body bytes fetched from peers, by whether the peer is in this region (cross_region: "
+              "between regions).");
   out->Sample({{"scope", "cross_region"}}, double(stats_.peer_bytes_cross_region));
   out->Sample({{"scope", "same_region"}}, double(stats_.peer_bytes_same_region));
   out->Family("georeg_served_to_peers_total", T::kCounter,
               "Content requests peers sent this node, by whether the peer is in this region.");
   out->Sample({{"scope", "cross_region"}}, double(stats_.served_cross_region));
-  out->Sample({{"scope", "same_region"}}, double(stats_.served_to_peers - stats_.served_cross_region));
-  out->Family("georeg_peer_failures_total", T::kCounter,
-              "Peer trouble, by kind: fetch (unreachable, error, broke off), bad_bytes (failed verification), "
-              "auth (a request we refused with 401), oversized (a message or summary over its bound).");
+  out->Sample({{"scope", "same_region"}},
+              double(stats_.served_to_peers - stats_.served_cross_region));
+  out->Family(
+      "georeg_peer_failures_total", T::kCounter,
+      "Peer trouble, by kind: fetch (unreachable, error, broke off), bad_bytes (failed "
+      "verification), "
+      "auth (a request we refused with 401), oversized (a message or summary over its bound).");
   out->Sample({{"kind", "auth"}}, double(stats_.auth_failures));
   out->Sample({{"kind", "bad_bytes"}}, double(stats_.peer_bad_bytes));
   out->Sample({{"kind", "fetch"}}, double(stats_.peer_fetch_failures));

@@ -48,11 +48,11 @@
 namespace peering {
 
 struct ClusterStats {
-  uint64_t auth_failures = 0;     // peer requests refused with 401
+  uint64_t auth_failures = 0;  // peer requests refused with 401
   uint64_t peer_fetch_failures = 0;
-  uint64_t peer_bad_bytes = 0;    // peers that sent bytes failing verification
+  uint64_t peer_bad_bytes = 0;  // peers that sent bytes failing verification
   uint64_t quarantines = 0;
-  uint64_t oversized = 0;         // messages or summaries over their bound
+  uint64_t oversized = 0;  // messages or summaries over their bound
   // Content requests to peers whose answer was 200 or 206 (a transfer),
   // and the body bytes they brought, by whether the peer is in our region.
   uint64_t peer_gets_same_region = 0;
@@ -74,8 +74,9 @@ class Cluster {
   // `node_key` this node's own key pair (LoadNodeKey).
   // `slowest_upstream_ms`: an owner asked for a blob may first wait for its
   // upstream, so owner requests get this much more time for their head.
-  Cluster(io::Env env, const config::Config& cfg, std::string key, std::shared_ptr<const peers::Signer> node_key,
-          const cache::BlobIndex* index, uint64_t slowest_upstream_ms);
+  Cluster(io::Env env, const config::Config& cfg, std::string key,
+          std::shared_ptr<const peers::Signer> node_key, const cache::BlobIndex* index,
+          uint64_t slowest_upstream_ms);
   ~Cluster();
   Cluster(const Cluster&) = delete;
   Cluster& operator=(const Cluster&) = delete;
@@ -89,8 +90,8 @@ class Cluster {
   // A request under /_georeg/. Gossip and summaries are answered here; a
   // content request (/_georeg/v1/oci/v2/...) goes to `content` with the OCI
   // target (/v2/...) and the hop the sender set.
-  using ContentHandler =
-      std::function<void(const std::shared_ptr<http::Exchange>&, const std::string& oci_target, peers::Hop hop)>;
+  using ContentHandler = std::function<void(const std::shared_ptr<http::Exchange>&,
+                                            const std::string& oci_target, peers::Hop hop)>;
   void Handle(const std::shared_ptr<http::Exchange>& ex, const ContentHandler& content);
 
   // Where a miss of `digest` goes before the upstream (peers::PlanRoute),
@@ -98,23 +99,26 @@ class Cluster {
   // (not in summaries) ask the nearest few. Nodes in `prefer` (known to
   // have it: the node a gossiped tag came from, a pushed image's holders)
   // come right after the region owner, nearest first, asked with hop peer.
-  peers::RoutePlan Plan(const util::Digest& digest, peers::Hop incoming, bool blob, peers::Scope scope,
-                        const std::vector<std::string>& prefer = {}) const;
+  peers::RoutePlan Plan(const util::Digest& digest, peers::Hop incoming, bool blob,
+                        peers::Scope scope, const std::vector<std::string>& prefer = {}) const;
   // The node that made the current version of a tag, or "" when unknown.
-  std::string TagOrigin(const std::string& registry, const std::string& repository, const std::string& tag) const;
+  std::string TagOrigin(const std::string& registry, const std::string& repository,
+                        const std::string& tag) const;
   // A signed GET or HEAD of `oci_target` ("/v2/...?ns=...") on a peer, with
   // `headers` besides the signature (a Range). Counted in ContentStats.
   std::shared_ptr<upstream::Fetch> Send(const peers::PeerStep& step, const std::string& method,
-                                        const std::string& oci_target, std::vector<http::Header> headers,
-                                        upstream::Callbacks cb, upstream::FetchOptions options = {});
+                                        const std::string& oci_target,
+                                        std::vector<http::Header> headers, upstream::Callbacks cb,
+                                        upstream::FetchOptions options = {});
   // A peer fetch failed mid-body; `corrupt`: its bytes failed verification (quarantine).
   void ReportFailure(const std::string& peer, const std::string& why, bool corrupt);
 
   // A tag change seen at an upstream, or made by a push (gossiped when it
   // changed the table); `value` as peers::TagVersion::value. Returns the
   // current version.
-  peers::TagUpdate RecordTag(const std::string& registry, const std::string& repository, const std::string& tag,
-                             const util::Digest& digest, const std::string& value = "");
+  peers::TagUpdate RecordTag(const std::string& registry, const std::string& repository,
+                             const std::string& tag, const util::Digest& digest,
+                             const std::string& value = "");
   // Sends `u` straight to the keepers of its tag in every region (the
   // nodes a region's miss of that tag asks: TagRegionOwners; two, so the
   // pusher's own death leaves one in its region), and calls `done` once,
@@ -128,10 +132,11 @@ class Cluster {
   // Asks `step` to keep a copy of the manifest at `oci_target` (/v2/<repo>/
   // manifests/<digest>?ns=...) and everything it references, fetched from
   // us; `done` once, later: Ok when it holds all of it (kHoldTimeoutMs at most).
-  void Hold(const peers::PeerStep& step, const std::string& oci_target, std::function<void(util::Status)> done);
+  void Hold(const peers::PeerStep& step, const std::string& oci_target,
+            std::function<void(util::Status)> done);
   // Serves a peer's hold request (`sender` authenticated).
-  using HoldHandler = std::function<void(const std::shared_ptr<http::Exchange>&, const std::string& oci_target,
-                                         const std::string& sender)>;
+  using HoldHandler = std::function<void(const std::shared_ptr<http::Exchange>&,
+                                         const std::string& oci_target, const std::string& sender)>;
   void SetHoldHandler(HoldHandler fn) { hold_handler_ = std::move(fn); }
   // A PeerStep to a member by name (hop peer), if it is known.
   std::optional<peers::PeerStep> StepTo(const std::string& name) const {
@@ -148,7 +153,9 @@ class Cluster {
   std::vector<peers::PeerStep> TagRegionOwners(const peers::TagKey& key) const;
   static constexpr size_t kTagKeepers = 2;
   // Called for every tag update learned from a peer.
-  void SetTagListener(std::function<void(const peers::TagUpdate&)> fn) { node_.SetTagListener(std::move(fn)); }
+  void SetTagListener(std::function<void(const peers::TagUpdate&)> fn) {
+    node_.SetTagListener(std::move(fn));
+  }
   // Called for every tag withdrawn because its origin was revoked.
   void SetWithdrawListener(std::function<void(const peers::TagUpdate&)> fn) {
     node_.SetWithdrawListener(std::move(fn));
@@ -189,19 +196,21 @@ class Cluster {
   void RefreshOwnSummary();
   void FetchSummaries();
   // Of `region` (member names), the keepers of `key`, us left out.
-  std::vector<std::string> TagKeepers(const peers::TagKey& key, const std::vector<std::string>& region) const;
+  std::vector<std::string> TagKeepers(const peers::TagKey& key,
+                                      const std::vector<std::string>& region) const;
   upstream::Client* ClientFor(const std::string& url, bool long_wait, bool hold = false);
   std::vector<http::Header> SignedHeaders(const std::string& method, const std::string& target,
                                           const std::string& body);
   bool Quarantined(const std::string& peer) const;
   void RefusePeer(const std::shared_ptr<http::Exchange>& ex, const util::Status& st);
-  void OnMessage(const std::shared_ptr<http::Exchange>& ex, const peers::VerifiedHead& head, const std::string& body);
+  void OnMessage(const std::shared_ptr<http::Exchange>& ex, const peers::VerifiedHead& head,
+                 const std::string& body);
   // The node signature of `head` verifies under the key we hold for its
   // sender, or (a sender not known yet) under the key of the sender's own
   // signed record in `m`.
   bool SignedBySender(const peers::VerifiedHead& head, const peers::Message* m) const;
-  void ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::string& path, const std::string& sender,
-                  const ContentHandler& content);
+  void ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::string& path,
+                  const std::string& sender, const ContentHandler& content);
   uint64_t PhysicalMs() const;
 
   io::Env env_;
@@ -217,9 +226,9 @@ class Cluster {
   uint64_t own_summary_version_ = 0;
   uint64_t own_summary_generation_ = UINT64_MAX;
   uint64_t next_summary_ms_ = 0;
-  peers::SummaryBook summary_book_;                    // which region-mates' summaries we hold
+  peers::SummaryBook summary_book_;                      // which region-mates' summaries we hold
   std::map<std::string, peers::DigestBloom> summaries_;  // their filters, by name
-  std::map<std::string, uint64_t> quarantined_until_;  // peer -> loop time
+  std::map<std::string, uint64_t> quarantined_until_;    // peer -> loop time
   std::map<std::string, peers::MemberState> logged_states_;
   ClusterStats stats_;
   HoldHandler hold_handler_;

@@ -12,8 +12,8 @@
 #include "src/oci/router.h"
 #include "src/registry/service.h"
 
-#include "util/units.h"
 #include "util/log.h"
+#include "util/units.h"
 
 namespace registry {
 
@@ -23,7 +23,8 @@ void RespondJson(const std::shared_ptr<http::Exchange>& ex, int status, const nl
   ex->Respond(status, {{"Content-Type", "application/json"}}, j.dump() + "\n");
 }
 
-void RespondError(const std::shared_ptr<http::Exchange>& ex, int status, const std::string& message) {
+void RespondError(const std::shared_ptr<http::Exchange>& ex, int status,
+                  const std::string& message) {
   RespondJson(ex, status, {{"error", message}});
 }
 
@@ -32,10 +33,12 @@ void RespondError(const std::shared_ptr<http::Exchange>& ex, int status, const s
 void Service::HandleAdmin(const std::shared_ptr<http::Exchange>& ex) {
   const http::Request& req = ex->request();
   std::string path = req.target.substr(0, req.target.find('?'));
-  std::string query = req.target.find('?') == std::string::npos ? "" : req.target.substr(req.target.find('?') + 1);
+  std::string query =
+      req.target.find('?') == std::string::npos ? "" : req.target.substr(req.target.find('?') + 1);
 
   if (req.method == "GET" && path == "/peers") {
-    if (!cluster_) return RespondJson(ex, 200, {{"enabled", false}, {"members", nlohmann::json::array()}});
+    if (!cluster_)
+      return RespondJson(ex, 200, {{"enabled", false}, {"members", nlohmann::json::array()}});
     nlohmann::json j = cluster_->StatusJson();
     j["stats"].update(ContentStatsJson());
     return RespondJson(ex, 200, j);
@@ -44,7 +47,8 @@ void Service::HandleAdmin(const std::shared_ptr<http::Exchange>& ex) {
     if (!cluster_) return RespondError(ex, 409, "clustering is off (no [cluster] key_file)");
     std::string name = path.substr(7);
     util::Status st = cluster_->Remove(name);
-    if (!st.ok()) return RespondError(ex, st.code() == util::Code::kNotFound ? 404 : 400, st.message());
+    if (!st.ok())
+      return RespondError(ex, st.code() == util::Code::kNotFound ? 404 : 400, st.message());
     return RespondJson(ex, 200, {{"removed", name}});
   }
   if (req.method == "GET" && path == "/stats") {
@@ -62,7 +66,8 @@ void Service::HandleAdmin(const std::shared_ptr<http::Exchange>& ex) {
                         {"tags", st->tags},
                         {"hits", keeper_.hits()},
                         {"misses", keeper_.misses()},
-                        {"hit_ratio", lookups ? nlohmann::json(double(keeper_.hits()) / lookups) : nlohmann::json()},
+                        {"hit_ratio", lookups ? nlohmann::json(double(keeper_.hits()) / lookups)
+                                              : nlohmann::json()},
                         {"evictions", keeper_.evictions()},
                         {"corrupt_blobs", keeper_.corruptions()},
                         {"fills_in_flight", fills_.size()},
@@ -80,12 +85,17 @@ void Service::HandleAdmin(const std::shared_ptr<http::Exchange>& ex) {
     for (const auto& [d, info] : *blobs) {
       if (!keeper_.Has(d)) continue;  // being evicted
       const cache::BlobIndex::Entry* e = keeper_.index().Find(d);
-      out.push_back({{"digest", d.ToString()}, {"kind", "blob"}, {"size", info.size},
+      out.push_back({{"digest", d.ToString()},
+                     {"kind", "blob"},
+                     {"size", info.size},
                      {"last_access_ms", e ? e->last_access_ms : info.last_access_ms}});
     }
     for (const auto& m : *manifests) {
-      out.push_back({{"digest", m.digest.ToString()}, {"kind", "manifest"}, {"size", m.size},
-                     {"media_type", m.media_type}, {"last_access_ms", nullptr}});
+      out.push_back({{"digest", m.digest.ToString()},
+                     {"kind", "manifest"},
+                     {"size", m.size},
+                     {"media_type", m.media_type},
+                     {"last_access_ms", nullptr}});
     }
     return RespondJson(ex, 200, out);
   }

@@ -1,7 +1,7 @@
 #include "src/registry/blob_fill.h"
 
-#include "src/registry/oci_errors.h"
 #include "src/http/range.h"
+#include "src/registry/oci_errors.h"
 
 #include "util/log.h"
 
@@ -62,7 +62,8 @@ void BlobFill::Join(std::shared_ptr<http::Exchange> exchange) {
     return;
   }
   NoteSource(exchange.get());
-  auto stream = std::make_shared<BlobStream>(env_.store, env_.keeper, digest_, std::move(exchange), shared_from_this());
+  auto stream = std::make_shared<BlobStream>(env_.store, env_.keeper, digest_, std::move(exchange),
+                                             shared_from_this());
   streams_.push_back(stream);
   stream->Start(size_, chunk_size_);
 }
@@ -94,7 +95,8 @@ void BlobFill::OnHead(const upstream::ResponseHead& head) {
     first_source_ = source_;
     if (storing_) {
       reserved_ = env_.keeper->Reserve(size_);
-      if (!reserved_) PassThrough("no room for " + std::to_string(size_) + " bytes within the budget");
+      if (!reserved_)
+        PassThrough("no room for " + std::to_string(size_) + " bytes within the budget");
     }
     auto waiting = std::move(waiting_head_);
     waiting_head_.clear();
@@ -107,7 +109,8 @@ void BlobFill::OnHead(const upstream::ResponseHead& head) {
   } else if (head.status == 200) {
     SourceFailed(502, "UNKNOWN", label + " sent a blob without Content-Length");
   } else {
-    LOG_WARN("fill: %s answered %d for blob %s", label.c_str(), head.status, digest_.ToString().c_str());
+    LOG_WARN("fill: %s answered %d for blob %s", label.c_str(), head.status,
+             digest_.ToString().c_str());
     SourceFailed(503, "UNAVAILABLE", label + " answered " + std::to_string(head.status));
   }
 }
@@ -118,8 +121,9 @@ void BlobFill::OnResumeHead(const upstream::ResponseHead& head) {
   uint64_t first = 0, last = 0, total = 0;
   if (head.status == 206) {
     const std::string* cr = head.Find("content-range");
-    if (!cr || !http::ParseContentRange(*cr, &first, &last, &total) || first != offset || last + 1 != size_ ||
-        total != size_ || (head.content_length && *head.content_length != size_ - offset))
+    if (!cr || !http::ParseContentRange(*cr, &first, &last, &total) || first != offset ||
+        last + 1 != size_ || total != size_ ||
+        (head.content_length && *head.content_length != size_ - offset))
       return SourceFailed(502, "UNKNOWN", label + " answered the range with other bytes");
   } else if (head.status == 200) {
     // It ignored the Range: the whole blob, of which we skip what we have.
@@ -127,11 +131,12 @@ void BlobFill::OnResumeHead(const upstream::ResponseHead& head) {
       return SourceFailed(502, "UNKNOWN", label + " has a blob of another size");
     skip_ = offset;
   } else {
-    return SourceFailed(503, "UNAVAILABLE", label + " answered " + std::to_string(head.status) + " to a Range");
+    return SourceFailed(503, "UNAVAILABLE",
+                        label + " answered " + std::to_string(head.status) + " to a Range");
   }
   resume_from_.reset();
-  LOG_INFO("fill: blob %s resumed at byte %llu from %s", digest_.ToString().c_str(), (unsigned long long)offset,
-           label.c_str());
+  LOG_INFO("fill: blob %s resumed at byte %llu from %s", digest_.ToString().c_str(),
+           (unsigned long long)offset, label.c_str());
   if (env_.on_resumed) env_.on_resumed();
 }
 
@@ -146,7 +151,8 @@ void BlobFill::OnBody(const char* data, size_t len) {
   }
   if (received_ + len > size_) {
     const FillSource& src = sources_[source_];
-    if (!src.peer.empty() && env_.on_peer_failure) env_.on_peer_failure(src.peer, "more bytes than its Content-Length", true);
+    if (!src.peer.empty() && env_.on_peer_failure)
+      env_.on_peer_failure(src.peer, "more bytes than its Content-Length", true);
     Fail(src.label + " sent more bytes than its Content-Length");
     return;
   }
@@ -160,10 +166,11 @@ void BlobFill::OnBody(const char* data, size_t len) {
       // Counted while any holder (the fill, a socket write) keeps it.
       std::shared_ptr<InFlightBytes> budget = env_.in_flight;
       if (budget) budget->Add(chunk_len);
-      chunk = std::shared_ptr<std::vector<uint8_t>>(new std::vector<uint8_t>(), [budget, chunk_len](auto* v) {
-        if (budget) budget->Sub(chunk_len);
-        delete v;
-      });
+      chunk = std::shared_ptr<std::vector<uint8_t>>(new std::vector<uint8_t>(),
+                                                    [budget, chunk_len](auto* v) {
+                                                      if (budget) budget->Sub(chunk_len);
+                                                      delete v;
+                                                    });
       chunk->reserve(chunk_len);  // never reallocates: streams write from data()
     }
     size_t n = std::min(len, chunk_len - chunk->size());
@@ -212,7 +219,8 @@ void BlobFill::OnComplete(Status status) {
   if (state_ == State::kFailed || state_ == State::kVerified) return;
   const FillSource& src = sources_[source_];
   if (state_ == State::kWaitingHead || resume_from_) {
-    LOG_WARN("fill: blob %s from %s: %s", digest_.ToString().c_str(), src.label.c_str(), status.ToString().c_str());
+    LOG_WARN("fill: blob %s from %s: %s", digest_.ToString().c_str(), src.label.c_str(),
+             status.ToString().c_str());
     SourceFailed(503, "UNAVAILABLE", src.label + ": " + status.ToString());
     return;
   }
@@ -227,7 +235,8 @@ void BlobFill::OnComplete(Status status) {
     return;
   }
   if (received_ != size_) {
-    broke_off(src.label + " body ended after " + std::to_string(received_) + " of " + std::to_string(size_) + " bytes");
+    broke_off(src.label + " body ended after " + std::to_string(received_) + " of " +
+              std::to_string(size_) + " bytes");
     return;
   }
   util::Digest got = util::Digest::FromRaw(hasher_.Finish().data());
@@ -235,10 +244,12 @@ void BlobFill::OnComplete(Status status) {
     // Which source sent wrong bytes is known only when one sent them all:
     // after a resume, nobody is quarantined on a guess.
     bool one_source = first_source_ == source_;
-    std::string why = "digest mismatch: the bytes from " +
-                      (one_source ? src.label : sources_[first_source_].label + " to " + src.label) + " hash to " +
-                      got.ToString();
-    if (one_source && !src.peer.empty() && env_.on_peer_failure) env_.on_peer_failure(src.peer, why, true);
+    std::string why =
+        "digest mismatch: the bytes from " +
+        (one_source ? src.label : sources_[first_source_].label + " to " + src.label) +
+        " hash to " + got.ToString();
+    if (one_source && !src.peer.empty() && env_.on_peer_failure)
+      env_.on_peer_failure(src.peer, why, true);
     if (env_.on_mismatch) env_.on_mismatch(!src.peer.empty());
     Fail(why);
     return;
@@ -246,8 +257,8 @@ void BlobFill::OnComplete(Status status) {
   state_ = State::kVerified;
   uint64_t elapsed = env_.clock->NowMs() - started_ms_;
   if (!storing_) {
-    LOG_INFO("fill: passed blob %s through unstored (%llu bytes in %llu ms)", digest_.ToString().c_str(),
-             (unsigned long long)size_, (unsigned long long)elapsed);
+    LOG_INFO("fill: passed blob %s through unstored (%llu bytes in %llu ms)",
+             digest_.ToString().c_str(), (unsigned long long)size_, (unsigned long long)elapsed);
     PumpAll();
     if (discard_pending_) {
       MaybeDiscard();
@@ -264,24 +275,25 @@ void BlobFill::OnComplete(Status status) {
   util::Digest digest = digest_;
   auto self = shared_from_this();
   // Chunks were posted before this job, and the writer runs jobs in order.
-  env_.writer->Run([store, digest, info] { return store->PublishBlob(digest, info); },
-                   [self, elapsed](Status st) {
-                     self->reserved_ = false;
-                     if (st.ok()) {
-                       LOG_INFO("fill: cached blob %s (%llu bytes in %llu ms)", self->digest_.ToString().c_str(),
-                                (unsigned long long)self->size_, (unsigned long long)elapsed);
-                       self->env_.keeper->Published(self->digest_, self->size_, self->env_.clock->WallMs());
-                       self->env_.on_done(self->digest_, self.get());
-                       return;
-                     }
-                     LOG_ERROR("fill: could not publish blob %s: %s", self->digest_.ToString().c_str(),
-                               st.ToString().c_str());
-                     if (st.IsNoSpace()) self->env_.keeper->NoteNoSpace(st.message());
-                     self->env_.keeper->Unreserve(self->size_);
-                     self->discard_pending_ = true;
-                     self->storing_ = false;
-                     self->MaybeDiscard();
-                   });
+  env_.writer->Run(
+      [store, digest, info] { return store->PublishBlob(digest, info); },
+      [self, elapsed](Status st) {
+        self->reserved_ = false;
+        if (st.ok()) {
+          LOG_INFO("fill: cached blob %s (%llu bytes in %llu ms)", self->digest_.ToString().c_str(),
+                   (unsigned long long)self->size_, (unsigned long long)elapsed);
+          self->env_.keeper->Published(self->digest_, self->size_, self->env_.clock->WallMs());
+          self->env_.on_done(self->digest_, self.get());
+          return;
+        }
+        LOG_ERROR("fill: could not publish blob %s: %s", self->digest_.ToString().c_str(),
+                  st.ToString().c_str());
+        if (st.IsNoSpace()) self->env_.keeper->NoteNoSpace(st.message());
+        self->env_.keeper->Unreserve(self->size_);
+        self->discard_pending_ = true;
+        self->storing_ = false;
+        self->MaybeDiscard();
+      });
   PumpAll();
 }
 
@@ -346,7 +358,8 @@ void BlobFill::TrimPassedChunks() {
     if (!s->finished()) min_pos = std::min(min_pos, s->position());
   if (min_pos == UINT64_MAX && state_ == State::kStreaming && waiting_head_.empty()) {
     // Nobody is left to pass the bytes to, and they are not being stored.
-    LOG_INFO("fill: blob %s: every client left a pass-through fill; stopping it", digest_.ToString().c_str());
+    LOG_INFO("fill: blob %s: every client left a pass-through fill; stopping it",
+             digest_.ToString().c_str());
     state_ = State::kFailed;
     if (fetch_) {
       auto f = std::move(fetch_);
@@ -380,9 +393,11 @@ void BlobFill::MaybeDiscard() {
   util::Digest digest = digest_;
   // Posted before the service may start a new fill of this digest (on_done
   // below), so the writer deletes these chunks before that fill writes any.
-  env_.writer->Run([store, digest] { return store->DeleteBlob(digest); }, [](Status st) {
-    if (!st.ok()) LOG_ERROR("fill: could not discard chunks: %s", st.ToString().c_str());
-  });
+  env_.writer->Run([store, digest] { return store->DeleteBlob(digest); },
+                   [](Status st) {
+                     if (!st.ok())
+                       LOG_ERROR("fill: could not discard chunks: %s", st.ToString().c_str());
+                   });
   env_.on_done(digest_, this);
 }
 

@@ -37,18 +37,18 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "cache/store.h"
 #include "src/http/server.h"
-#include "src/registry/blob_stream.h"
-#include "src/registry/oci_errors.h"
 #include "src/io/clock.h"
+#include "src/registry/blob_stream.h"
 #include "src/registry/cache_keeper.h"
 #include "src/registry/in_flight.h"
+#include "src/registry/oci_errors.h"
 #include "src/registry/writer_bridge.h"
 #include "src/upstream/session.h"
 #include "util/digest.h"
@@ -73,7 +73,8 @@ struct FillSource {
   std::string label;  // "peer eu-2", "upstream docker.io": for logs and errors
   std::string peer;   // the peer's name; empty for an upstream
   // Starts the request (Client/Session contract: no callback from inside it).
-  std::function<std::shared_ptr<upstream::InFlight>(const SourceRequest&, upstream::Callbacks)> start;
+  std::function<std::shared_ptr<upstream::InFlight>(const SourceRequest&, upstream::Callbacks)>
+      start;
 };
 
 class BlobFill : public std::enable_shared_from_this<BlobFill> {
@@ -88,7 +89,8 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
     std::shared_ptr<InFlightBytes> in_flight;  // counts the chunks held in memory; may be null
     std::function<void(const util::Digest&, BlobFill*)> on_done;  // remove from the service's map
     // A peer sent bytes that failed verification, or broke off mid-blob.
-    std::function<void(const std::string& peer, const std::string& why, bool corrupt)> on_peer_failure;
+    std::function<void(const std::string& peer, const std::string& why, bool corrupt)>
+        on_peer_failure;
     std::function<void()> on_resumed;  // a source took over mid-body (counted); may be empty
     // The whole blob failed verification; `from_peer`: the last source was a peer. May be empty.
     std::function<void(bool from_peer)> on_mismatch;
@@ -154,7 +156,7 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   Env env_;
   util::Digest digest_;
   std::vector<FillSource> sources_;
-  size_t source_ = 0;  // index of the current source
+  size_t source_ = 0;        // index of the current source
   size_t first_source_ = 0;  // the source that sent the head (and the first bytes)
   State state_ = State::kWaitingHead;
   std::shared_ptr<upstream::InFlight> fetch_;
@@ -171,9 +173,9 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   std::map<uint32_t, std::shared_ptr<std::vector<uint8_t>>> chunks_;  // not yet committed
   bool paused_ = false;
   uint64_t started_ms_ = 0;  // monotonic
-  bool storing_;               // chunks go to the cache
-  bool reserved_ = false;      // holds a reservation of size_ with the keeper
-  bool posted_any_ = false;    // some chunk went to the writer
+  bool storing_;             // chunks go to the cache
+  bool reserved_ = false;    // holds a reservation of size_ with the keeper
+  bool posted_any_ = false;  // some chunk went to the writer
   bool discard_pending_ = false;
 };
 

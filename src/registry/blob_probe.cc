@@ -19,7 +19,8 @@ void BlobProbe::Next() {
   cb.on_head = [self](const upstream::ResponseHead& h) { self->OnHead(h); };
   cb.on_body = [](const char*, size_t) {};  // a HEAD has none
   cb.on_complete = [self](Status st) { self->OnComplete(std::move(st)); };
-  LOG_INFO("probe: HEAD blob %s at %s", digest_.ToString().c_str(), sources_[source_].label.c_str());
+  LOG_INFO("probe: HEAD blob %s at %s", digest_.ToString().c_str(),
+           sources_[source_].label.c_str());
   request_ = sources_[source_].start(SourceRequest{"HEAD", 0}, std::move(cb));
 }
 

@@ -31,8 +31,9 @@ void BlobStream::Start(uint64_t size, uint32_t chunk_size) {
   if (range.kind == http::ByteRange::kUnsatisfiable) {
     headers.push_back({"Content-Range", "bytes */" + std::to_string(size)});
     headers.push_back({"Content-Type", "application/json"});
-    exchange_->Respond(416, headers, OciErrorBody("UNSUPPORTED", "range not satisfiable for a blob of " +
-                                                                       std::to_string(size) + " bytes"));
+    exchange_->Respond(416, headers,
+                       OciErrorBody("UNSUPPORTED", "range not satisfiable for a blob of " +
+                                                       std::to_string(size) + " bytes"));
     Finish();
     return;
   }
@@ -43,7 +44,8 @@ void BlobStream::Start(uint64_t size, uint32_t chunk_size) {
     pos_ = range.first;
     end_ = range.last + 1;
     headers.push_back({"Content-Range", "bytes " + std::to_string(range.first) + "-" +
-                                            std::to_string(range.last) + "/" + std::to_string(size)});
+                                            std::to_string(range.last) + "/" +
+                                            std::to_string(size)});
   } else {
     pos_ = 0;
     end_ = size;
@@ -104,21 +106,22 @@ void BlobStream::Pump() {
   if (file.fd >= 0) file.offset += pos_ - chunk_start;
   writing_ = true;
   auto self = shared_from_this();
-  bool queued = exchange_->Write(reinterpret_cast<const char*>(data), len, std::move(keep),
-                                 [self, len, data, from_map](bool ok) {
-                                   // The kernel has the bytes now; keep file pages out of our RSS.
-                                   if (from_map) cache::Store::ReleaseMapped({data, len});
-                                   self->writing_ = false;
-                                   if (!ok) {
-                                     self->Finish();
-                                     return;
-                                   }
-                                   self->pos_ += len;
-                                   std::shared_ptr<BlobFill> fill = self->fill_;
-                                   self->Pump();
-                                   if (fill) fill->OnStreamProgress();
-                                 },
-                                 file);
+  bool queued = exchange_->Write(
+      reinterpret_cast<const char*>(data), len, std::move(keep),
+      [self, len, data, from_map](bool ok) {
+        // The kernel has the bytes now; keep file pages out of our RSS.
+        if (from_map) cache::Store::ReleaseMapped({data, len});
+        self->writing_ = false;
+        if (!ok) {
+          self->Finish();
+          return;
+        }
+        self->pos_ += len;
+        std::shared_ptr<BlobFill> fill = self->fill_;
+        self->Pump();
+        if (fill) fill->OnStreamProgress();
+      },
+      file);
   if (!queued) {
     writing_ = false;
     Finish();
@@ -133,15 +136,16 @@ bool BlobStream::ReadChunk(uint32_t index, uint64_t need, Mapped* out) {
   // A fill's chunks are not listed until it is published: checked in full.
   cache::ChunkCheck check = keeper_->CheckFor(digest_, index);
   Status st = txn.ok() ? store_->GetChunk(*txn, chunk_key_, index, &payload, check) : txn.status();
-  if (st.ok() && payload.size() < need) st = Status::Corruption("short chunk " + std::to_string(index));
+  if (st.ok() && payload.size() < need)
+    st = Status::Corruption("short chunk " + std::to_string(index));
   if (!st.ok()) {
     // Never bad bytes: the client is reset, and a corrupt blob leaves the
     // cache so the next request fetches it again.
     if (st.IsCorruption()) {
       keeper_->Corrupt(digest_, st.message());
     } else {
-      LOG_ERROR("cache: blob %s chunk %u unreadable (%s); resetting the client", digest_.ToString().c_str(), index,
-                st.ToString().c_str());
+      LOG_ERROR("cache: blob %s chunk %u unreadable (%s); resetting the client",
+                digest_.ToString().c_str(), index, st.ToString().c_str());
     }
     Abort();
     return false;

@@ -29,8 +29,8 @@ class BlobStream : public std::enable_shared_from_this<BlobStream> {
                           const cache::BlobInfo& info, std::shared_ptr<http::Exchange> exchange,
                           uint64_t now_wall_ms);
 
-  BlobStream(cache::Store* store, CacheKeeper* keeper, util::Digest digest, std::shared_ptr<http::Exchange> exchange,
-             std::shared_ptr<BlobFill> fill)
+  BlobStream(cache::Store* store, CacheKeeper* keeper, util::Digest digest,
+             std::shared_ptr<http::Exchange> exchange, std::shared_ptr<BlobFill> fill)
       : store_(store),
         keeper_(keeper),
         digest_(digest),
@@ -70,8 +70,8 @@ class BlobStream : public std::enable_shared_from_this<BlobStream> {
   std::shared_ptr<BlobFill> fill_;  // null when serving a complete blob
   uint64_t size_ = 0;
   uint32_t chunk_size_ = 0;
-  uint64_t pos_ = 0;   // next byte to send
-  uint64_t end_ = 0;   // one past the last byte to send
+  uint64_t pos_ = 0;  // next byte to send
+  uint64_t end_ = 0;  // one past the last byte to send
   bool started_ = false;
   bool writing_ = false;
   bool finished_ = false;

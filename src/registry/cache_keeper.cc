@@ -12,14 +12,16 @@ constexpr uint64_t kCheckIntervalMs = 5000;
 constexpr uint64_t kNoSpaceLogIntervalMs = 60000;
 }  // namespace
 
-CacheKeeper::CacheKeeper(io::Env env, const config::Cache& cfg, cache::Store* store, WriterBridge* writer)
+CacheKeeper::CacheKeeper(io::Env env, const config::Cache& cfg, cache::Store* store,
+                         WriterBridge* writer)
     : env_(env), cfg_(cfg), store_(store), writer_(writer) {}
 
 util::Status CacheKeeper::Start() {
   auto blobs = store_->ListBlobInfos();
   if (!blobs.ok()) return blobs.status();
   for (const auto& [d, info] : *blobs) index_.Add(d, info.size, info.last_access_ms, info.own);
-  LOG_INFO("cache: %zu blob(s), %s of %s budget", index_.count(), util::FormatSize(index_.stored_bytes()).c_str(),
+  LOG_INFO("cache: %zu blob(s), %s of %s budget", index_.count(),
+           util::FormatSize(index_.stored_bytes()).c_str(),
            util::FormatSize(cfg_.max_size).c_str());
   timer_.Init(env_.loop, this, uv_timer_init);
   uv_timer_start(timer_.get(), OnTimer, kCheckIntervalMs, kCheckIntervalMs);
@@ -86,15 +88,18 @@ void CacheKeeper::Remove(const util::Digest& d, const char* why) {
   LOG_INFO("cache: %s %s", why, d.ToString().c_str());
   index_.Remove(d);
   cache::Store* store = store_;
-  writer_->Run([store, d] { return store->DeleteBlob(d); }, [d](util::Status st) {
-    if (!st.ok()) LOG_ERROR("cache: could not delete %s: %s", d.ToString().c_str(), st.ToString().c_str());
-  });
+  writer_->Run([store, d] { return store->DeleteBlob(d); },
+               [d](util::Status st) {
+                 if (!st.ok())
+                   LOG_ERROR("cache: could not delete %s: %s", d.ToString().c_str(),
+                             st.ToString().c_str());
+               });
 }
 
 void CacheKeeper::Corrupt(const util::Digest& d, const std::string& what) {
   ++corruptions_;
-  LOG_ERROR("cache: %s; the client is reset and the blob removed (corrupt blobs found: %llu)", what.c_str(),
-            (unsigned long long)corruptions_);
+  LOG_ERROR("cache: %s; the client is reset and the blob removed (corrupt blobs found: %llu)",
+            what.c_str(), (unsigned long long)corruptions_);
   Remove(d, "removed corrupt blob");
 }
 
@@ -110,7 +115,8 @@ void CacheKeeper::CheckDisk() {
   if (statvfs(cfg_.dir.c_str(), &fs) != 0) return;
   uint64_t total = static_cast<uint64_t>(fs.f_blocks) * fs.f_frsize;
   uint64_t avail = static_cast<uint64_t>(fs.f_bavail) * fs.f_frsize;
-  uint64_t min_free = cfg_.min_free_bytes ? cfg_.min_free_bytes : static_cast<uint64_t>(total * cfg_.min_free_fraction);
+  uint64_t min_free = cfg_.min_free_bytes ? cfg_.min_free_bytes
+                                          : static_cast<uint64_t>(total * cfg_.min_free_fraction);
   if (!low_space_ && avail < min_free) {
     low_space_ = true;
     low_space_cap_ = index_.stored_bytes();
@@ -131,9 +137,12 @@ void CacheKeeper::OnTimer(uv_timer_t* t) {
   auto access = self->index_.TakeDirtyAccess();
   if (access.empty()) return;
   cache::Store* store = self->store_;
-  self->writer_->Run([store, access] { return store->PutBlobAccess(access); }, [](util::Status st) {
-    if (!st.ok()) LOG_WARN("cache: could not record access times: %s", st.ToString().c_str());
-  });
+  self->writer_->Run([store, access] { return store->PutBlobAccess(access); },
+                     [](util::Status st) {
+                       if (!st.ok())
+                         LOG_WARN("cache: could not record access times: %s",
+                                  st.ToString().c_str());
+                     });
 }
 
 }  // namespace registry

@@ -46,7 +46,8 @@ class CacheKeeper {
   // full the first time since start, then only when its pages are no
   // longer in memory (cache::ChunkCheck). MarkVerified after a full check.
   cache::ChunkCheck CheckFor(const util::Digest& d, uint32_t index) const {
-    return index_.Verified(d, index) ? cache::ChunkCheck::kUnlessResident : cache::ChunkCheck::kFull;
+    return index_.Verified(d, index) ? cache::ChunkCheck::kUnlessResident
+                                     : cache::ChunkCheck::kFull;
   }
   void MarkVerified(const util::Digest& d, uint32_t index) { index_.MarkVerified(d, index); }
 
@@ -96,7 +97,7 @@ class CacheKeeper {
   cache::BlobIndex index_;
   io::Handle<uv_timer_t> timer_;
   bool low_space_ = false;
-  uint64_t low_space_cap_ = 0;   // the cache's size when the disk ran low
+  uint64_t low_space_cap_ = 0;  // the cache's size when the disk ran low
   uint64_t last_nospace_log_ms_ = 0;
   uint64_t evictions_ = 0;
   uint64_t corruptions_ = 0;

@@ -29,17 +29,19 @@ bool UpstreamDown(const Status& st, int status) {
 }
 
 // The key of a manifest conversation: concurrent requests for one reference share it.
-std::string FetchKey(const std::string& registry, const std::string& name, const std::string& reference) {
+std::string FetchKey(const std::string& registry, const std::string& name,
+                     const std::string& reference) {
   return registry + " " + name + " " + reference;
 }
 
 }  // namespace
 
-void ServeManifest(const std::shared_ptr<http::Exchange>& ex, const util::Digest& digest, const cache::Manifest& m,
-                   const std::string& stale_note) {
+void ServeManifest(const std::shared_ptr<http::Exchange>& ex, const util::Digest& digest,
+                   const cache::Manifest& m, const std::string& stale_note) {
   if (!oci::AcceptsMediaType(ex->request().Find("accept"), m.media_type)) {
-    RespondOciError(ex, 404, "MANIFEST_UNKNOWN",
-                    "the manifest is " + m.media_type + ", which the request's Accept header does not list");
+    RespondOciError(
+        ex, 404, "MANIFEST_UNKNOWN",
+        "the manifest is " + m.media_type + ", which the request's Accept header does not list");
     return;
   }
   auto headers = BaseHeaders();
@@ -52,11 +54,11 @@ void ServeManifest(const std::shared_ptr<http::Exchange>& ex, const util::Digest
 
 struct ManifestResolver::Fetch {
   Upstream* upstream = nullptr;
-  std::string name;                       // as the upstream knows it
-  std::string tag;                        // empty when pulled by digest
-  std::optional<util::Digest> want;       // the digest the bytes must have, when known
-  std::optional<cache::TagInfo> cached;   // the cached tag (revalidation, stale serving)
-  uint64_t confirmed_ms = 0;              // a tag learned by gossip: when its origin saw it (0: now)
+  std::string name;                      // as the upstream knows it
+  std::string tag;                       // empty when pulled by digest
+  std::optional<util::Digest> want;      // the digest the bytes must have, when known
+  std::optional<cache::TagInfo> cached;  // the cached tag (revalidation, stale serving)
+  uint64_t confirmed_ms = 0;             // a tag learned by gossip: when its origin saw it (0: now)
   ManifestResolver* resolver = nullptr;
   std::vector<peers::PeerStep> peer_steps;  // peers to ask for `want` before the upstream
   size_t peer_index = 0;
@@ -91,9 +93,12 @@ struct ManifestResolver::Fetch {
   }
 
   std::string What() const {
-    return upstream->config.registry + "/" + name + (tag.empty() ? "@" + want->ToString() : ":" + tag);
+    return upstream->config.registry + "/" + name +
+           (tag.empty() ? "@" + want->ToString() : ":" + tag);
   }
-  std::string Key() const { return FetchKey(upstream->config.registry, name, tag.empty() ? want->ToString() : tag); }
+  std::string Key() const {
+    return FetchKey(upstream->config.registry, name, tag.empty() ? want->ToString() : tag);
+  }
 
   // Forgets the last response; callbacks that record the next one here
   // (status, type, digest header, body up to max_bytes), then call `done`.
@@ -125,9 +130,14 @@ struct ManifestResolver::Fetch {
   }
 };
 
-ManifestResolver::ManifestResolver(io::Env env, cache::Store* store, WriterBridge* writer, uint64_t max_manifest_bytes,
+ManifestResolver::ManifestResolver(io::Env env, cache::Store* store, WriterBridge* writer,
+                                   uint64_t max_manifest_bytes,
                                    std::shared_ptr<InFlightBytes> in_flight)
-    : env_(env), store_(store), writer_(writer), max_bytes_(max_manifest_bytes), in_flight_(std::move(in_flight)) {}
+    : env_(env),
+      store_(store),
+      writer_(writer),
+      max_bytes_(max_manifest_bytes),
+      in_flight_(std::move(in_flight)) {}
 ManifestResolver::~ManifestResolver() = default;
 
 void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::Route& route,
@@ -173,7 +183,8 @@ void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::
     RespondOciError(ex, 404, "MANIFEST_UNKNOWN", "manifest not cached on this node");
     return;
   }
-  std::string key = FetchKey(up->config.registry, name, route.digest ? route.digest->ToString() : route.tag);
+  std::string key =
+      FetchKey(up->config.registry, name, route.digest ? route.digest->ToString() : route.tag);
   if (auto it = fetches_.find(key); it != fetches_.end()) {
     it->second->prefetch = false;
     ex->outcome().result = "coalesced";
@@ -197,9 +208,13 @@ void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::
   f->cached = cached;
   f->confirmed_ms = confirmed_ms;
   if (cluster_ && want) {
-    std::string prefer = confirmed_ms ? cluster_->TagOrigin(up->config.registry, name, route.tag) : "";
-    f->peer_steps = cluster_->Plan(*want, hop, /*blob=*/false, peers::Scope::kRegion,
-                                   prefer.empty() ? std::vector<std::string>{} : std::vector<std::string>{prefer}).steps;
+    std::string prefer =
+        confirmed_ms ? cluster_->TagOrigin(up->config.registry, name, route.tag) : "";
+    f->peer_steps =
+        cluster_
+            ->Plan(*want, hop, /*blob=*/false, peers::Scope::kRegion,
+                   prefer.empty() ? std::vector<std::string>{} : std::vector<std::string>{prefer})
+            .steps;
   }
   f->max_bytes = max_bytes_;
   f->resolver = this;
@@ -217,8 +232,9 @@ void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::
           auto* f = static_cast<Fetch*>(t->data);
           ManifestResolver* self = f->resolver;
           self->CancelRequests(f);
-          self->ServeStaleOrFail(f->Key(), "did not answer within " + std::to_string(f->upstream->config.response_timeout_ms) +
-                                        " ms");
+          self->ServeStaleOrFail(
+              f->Key(), "did not answer within " +
+                            std::to_string(f->upstream->config.response_timeout_ms) + " ms");
         },
         up->config.response_timeout_ms, 0);
   }
@@ -237,7 +253,8 @@ void ManifestResolver::Start(Fetch* f) {
 
 void ManifestResolver::StartPeerOrUpstream(Fetch* f) {
   if (f->peer_index >= f->peer_steps.size() && f->prefetch) {
-    LOG_INFO("manifest: prefetch of %s: no peer had it; the first pull fetches it", f->What().c_str());
+    LOG_INFO("manifest: prefetch of %s: no peer had it; the first pull fetches it",
+             f->What().c_str());
     return FinishError(f->Key(), 404, "MANIFEST_UNKNOWN", "no peer had it");
   }
   if (f->peer_index >= f->peer_steps.size()) {
@@ -246,8 +263,10 @@ void ManifestResolver::StartPeerOrUpstream(Fetch* f) {
   }
   const peers::PeerStep& step = f->peer_steps[f->peer_index++];
   std::string key = f->Key();
-  upstream::Callbacks cb = f->Collect([this, key](Status st) { OnPeerGetDone(key, std::move(st)); });
-  std::string target = "/v2/" + f->name + "/manifests/" + f->want->ToString() + "?ns=" + f->upstream->config.registry;
+  upstream::Callbacks cb =
+      f->Collect([this, key](Status st) { OnPeerGetDone(key, std::move(st)); });
+  std::string target = "/v2/" + f->name + "/manifests/" + f->want->ToString() +
+                       "?ns=" + f->upstream->config.registry;
   LOG_INFO("manifest: GET %s from peer %s", f->want->ToString().c_str(), step.name.c_str());
   upstream::FetchOptions opts;
   opts.max_body = max_bytes_;
@@ -266,12 +285,15 @@ void ManifestResolver::Prefetch(Upstream* up, const std::string& name, const uti
     cache::Manifest m;
     if (!txn.ok() || store_->GetManifest(*txn, digest, &m).ok()) return;
   }
-  size_t running = std::count_if(fetches_.begin(), fetches_.end(), [](const auto& kv) { return kv.second->prefetch; });
+  size_t running = std::count_if(fetches_.begin(), fetches_.end(),
+                                 [](const auto& kv) { return kv.second->prefetch; });
   if (running >= kMaxPrefetches || (in_flight_ && !in_flight_->Admit())) {
     unsigned long long count = 0;
     if (prefetch_log_.Note(env_.clock->NowMs(), &count))
-      LOG_WARN("manifest: %llu prefetch(es) of gossiped tags dropped in the last minute (%zu running); pulls fetch them",
-               count, running);
+      LOG_WARN(
+          "manifest: %llu prefetch(es) of gossiped tags dropped in the last minute (%zu running); "
+          "pulls fetch them",
+          count, running);
     return;
   }
   auto f = std::make_unique<Fetch>();
@@ -284,7 +306,9 @@ void ManifestResolver::Prefetch(Upstream* up, const std::string& name, const uti
   f->max_bytes = max_bytes_;
   f->resolver = this;
   // Asked as a peer (cache only): a prefetch never makes another node fetch.
-  for (peers::PeerStep step : cluster_->Plan(digest, peers::Hop::kClient, /*blob=*/false, peers::Scope::kRegion, {origin}).steps) {
+  for (peers::PeerStep step :
+       cluster_->Plan(digest, peers::Hop::kClient, /*blob=*/false, peers::Scope::kRegion, {origin})
+           .steps) {
     step.hop = peers::Hop::kPeer;
     if (step.name == origin) {
       f->peer_steps.insert(f->peer_steps.begin(), step);
@@ -307,7 +331,8 @@ void ManifestResolver::OnPeerGetDone(const std::string& key, Status st) {
     util::Digest digest = util::Digest::FromRaw(util::Sha256::Of(f->body).data());
     if (digest == *f->want) return StoreAndServe(key, digest, /*from_peer=*/true);
     ++stats_.bad_from_peer;
-    cluster_->ReportFailure(step.name, "manifest bytes hash to " + digest.ToString(), /*corrupt=*/true);
+    cluster_->ReportFailure(step.name, "manifest bytes hash to " + digest.ToString(),
+                            /*corrupt=*/true);
   } else {
     LOG_INFO("manifest: peer %s: %s", step.name.c_str(),
              st.ok() ? ("answered " + std::to_string(f->status)).c_str() : st.ToString().c_str());
@@ -333,7 +358,8 @@ void ManifestResolver::StartRequest(Fetch* f, const char* method, const std::str
   // A manifest conversation (token and redirects included) is short: an
   // upstream that drips bytes is cut off here, not after request_deadline.
   opts.deadline_ms = up->config.connect_timeout_ms + 2 * up->config.response_timeout_ms;
-  f->request = up->requester->Send(method, path, {{"Accept", kManifestAccept}}, f->name, std::move(cb), opts);
+  f->request = up->requester->Send(method, path, {{"Accept", kManifestAccept}}, f->name,
+                                   std::move(cb), opts);
 }
 
 void ManifestResolver::OnHeadDone(const std::string& key, Status st) {
@@ -344,9 +370,11 @@ void ManifestResolver::OnHeadDone(const std::string& key, Status st) {
   if (UpstreamDown(st, f->status)) {
     return ServeStaleOrFail(key, st.ok() ? "answered " + std::to_string(f->status) : st.ToString());
   }
-  if (f->status == 404) return FinishError(key, 404, "MANIFEST_UNKNOWN", "manifest unknown to the upstream");
+  if (f->status == 404)
+    return FinishError(key, 404, "MANIFEST_UNKNOWN", "manifest unknown to the upstream");
   if (f->status != 200) {
-    return FinishError(key, 502, "UNKNOWN", "upstream answered " + std::to_string(f->status) + " to HEAD");
+    return FinishError(key, 502, "UNKNOWN",
+                       "upstream answered " + std::to_string(f->status) + " to HEAD");
   }
   std::optional<util::Digest> now;
   if (f->header_digest) {
@@ -358,17 +386,21 @@ void ManifestResolver::OnHeadDone(const std::string& key, Status st) {
     cache::TagInfo confirmed{*now, env_.clock->WallMs()};
     cache::Store* store = store_;
     std::string registry = f->upstream->config.registry, name = f->name, tag = f->tag;
-    writer_->Run([store, registry, name, tag, confirmed] { return store->PutTag(registry, name, tag, confirmed); },
+    writer_->Run([store, registry, name, tag,
+                  confirmed] { return store->PutTag(registry, name, tag, confirmed); },
                  [](Status s) {
-                   if (!s.ok()) LOG_WARN("manifest: could not record a tag confirmation: %s", s.ToString().c_str());
+                   if (!s.ok())
+                     LOG_WARN("manifest: could not record a tag confirmation: %s",
+                              s.ToString().c_str());
                  });
     cache::Manifest m;
     auto txn = store_->BeginRead();
     if (txn.ok() && store_->GetManifest(*txn, *now, &m).ok()) {
       LOG_DEBUG("manifest: %s unchanged (%s)", f->What().c_str(), now->ToString().c_str());
       util::Digest d = *now;
-      return Finish(key, [&](const std::shared_ptr<http::Exchange>& ex) { ServeManifest(ex, d, m, ""); }, "hit",
-                    "cache");
+      return Finish(
+          key, [&](const std::shared_ptr<http::Exchange>& ex) { ServeManifest(ex, d, m, ""); },
+          "hit", "cache");
     }
   }
   // Moved (or the upstream did not say): fetch it, by digest when we know
@@ -376,7 +408,9 @@ void ManifestResolver::OnHeadDone(const std::string& key, Status st) {
   f->cached.reset();
   f->want = now;
   if (!now) return StartRequest(f, "GET", f->tag);
-  if (cluster_) f->peer_steps = cluster_->Plan(*now, peers::Hop::kClient, /*blob=*/false, peers::Scope::kRegion).steps;
+  if (cluster_)
+    f->peer_steps =
+        cluster_->Plan(*now, peers::Hop::kClient, /*blob=*/false, peers::Scope::kRegion).steps;
   StartPeerOrUpstream(f);
 }
 
@@ -395,7 +429,9 @@ void ManifestResolver::OnGetDone(const std::string& key, Status st) {
   if (UpstreamDown(st, f->status)) {
     return ServeStaleOrFail(key, st.ok() ? "answered " + std::to_string(f->status) : st.ToString());
   }
-  if (f->status == 404) return FinishError(key, 404, "MANIFEST_UNKNOWN", "manifest unknown to the upstream " + registry);
+  if (f->status == 404)
+    return FinishError(key, 404, "MANIFEST_UNKNOWN",
+                       "manifest unknown to the upstream " + registry);
   if (f->status != 200) return fail("upstream answered " + std::to_string(f->status));
   util::Digest digest = util::Digest::FromRaw(util::Sha256::Of(f->body).data());
   if (f->want && digest != *f->want) {
@@ -412,7 +448,8 @@ void ManifestResolver::OnGetDone(const std::string& key, Status st) {
   StoreAndServe(key, digest, /*from_peer=*/false);
 }
 
-void ManifestResolver::StoreAndServe(const std::string& key, const util::Digest& digest, bool from_peer) {
+void ManifestResolver::StoreAndServe(const std::string& key, const util::Digest& digest,
+                                     bool from_peer) {
   Fetch* f = fetches_.at(key).get();
   const std::string& registry = f->upstream->config.registry;
   std::string media_type = oci::ManifestMediaType(f->media_type, f->body);
@@ -421,22 +458,28 @@ void ManifestResolver::StoreAndServe(const std::string& key, const util::Digest&
   std::string name = f->name, tag = f->tag, what = f->What();
   uint64_t now = f->confirmed_ms ? f->confirmed_ms : env_.clock->WallMs();
   // A tag answered by the upstream itself (not learned from a peer) is news for the fleet.
-  if (cluster_ && !tag.empty() && !f->confirmed_ms) cluster_->RecordTag(registry, name, tag, digest);
+  if (cluster_ && !tag.empty() && !f->confirmed_ms)
+    cluster_->RecordTag(registry, name, tag, digest);
   // A prefetched index: its platform manifests follow, from the same node.
   std::vector<util::Digest> children =
-      f->prefetch ? oci::IndexChildren(media_type, m->bytes, kMaxPrefetches) : std::vector<util::Digest>{};
+      f->prefetch ? oci::IndexChildren(media_type, m->bytes, kMaxPrefetches)
+                  : std::vector<util::Digest>{};
   Upstream* up = f->upstream;
   std::string origin = f->origin;
   writer_->Run(
-      [store, digest, m, registry, name, tag, now] { return store->PutManifest(digest, *m, registry, name, tag, now); },
+      [store, digest, m, registry, name, tag, now] {
+        return store->PutManifest(digest, *m, registry, name, tag, now);
+      },
       [this, key, digest, m, what, children, up, name, origin, from_peer](Status s) {
         if (s.ok()) {
           LOG_INFO("manifest: cached %s as %s", what.c_str(), digest.ToString().c_str());
         } else {
           LOG_ERROR("manifest: could not store %s: %s", what.c_str(), s.ToString().c_str());
         }
-        Finish(key, [&](const std::shared_ptr<http::Exchange>& ex) { ServeManifest(ex, digest, *m, ""); },
-               from_peer ? "peer" : "miss", from_peer ? "peer" : "upstream");
+        Finish(
+            key,
+            [&](const std::shared_ptr<http::Exchange>& ex) { ServeManifest(ex, digest, *m, ""); },
+            from_peer ? "peer" : "miss", from_peer ? "peer" : "upstream");
         if (s.ok())
           for (const util::Digest& child : children) Prefetch(up, name, child, origin);
       });
@@ -445,23 +488,27 @@ void ManifestResolver::StoreAndServe(const std::string& key, const util::Digest&
 void ManifestResolver::ServeStaleOrFail(const std::string& key, const std::string& why) {
   Fetch* f = fetches_.at(key).get();
   const Upstream& up = *f->upstream;
-  LOG_WARN("manifest: upstream %s for %s: %s", up.config.registry.c_str(), f->What().c_str(), why.c_str());
+  LOG_WARN("manifest: upstream %s for %s: %s", up.config.registry.c_str(), f->What().c_str(),
+           why.c_str());
   if (!f->cached && !f->tag.empty()) {
     // A GET after a HEAD that said "moved" lost the cached tag; look again.
     auto txn = store_->BeginRead();
     cache::TagInfo tag;
-    if (txn.ok() && store_->GetTag(*txn, up.config.registry, f->name, f->tag, &tag).ok()) f->cached = tag;
+    if (txn.ok() && store_->GetTag(*txn, up.config.registry, f->name, f->tag, &tag).ok())
+      f->cached = tag;
   }
   if (f->cached) {
     uint64_t wall = env_.clock->WallMs();
     uint64_t age_ms = wall > f->cached->confirmed_ms ? wall - f->cached->confirmed_ms : 0;
     cache::Manifest m;
     auto txn = store_->BeginRead();
-    if (age_ms < up.config.max_stale_ms && txn.ok() && store_->GetManifest(*txn, f->cached->digest, &m).ok()) {
+    if (age_ms < up.config.max_stale_ms && txn.ok() &&
+        store_->GetManifest(*txn, f->cached->digest, &m).ok()) {
       util::Digest d = f->cached->digest;
       std::string note = "age=" + std::to_string(age_ms / 1000) + "s";
-      return Finish(key, [&](const std::shared_ptr<http::Exchange>& ex) { ServeManifest(ex, d, m, note); }, "stale",
-                    "cache");
+      return Finish(
+          key, [&](const std::shared_ptr<http::Exchange>& ex) { ServeManifest(ex, d, m, note); },
+          "stale", "cache");
     }
   }
   FinishError(key, 503, "UNAVAILABLE", "upstream " + up.config.registry + " " + why);
@@ -484,7 +531,8 @@ void ManifestResolver::Finish(const std::string& key,
   }
 }
 
-void ManifestResolver::AddWaiter(Fetch* f, const std::string& key, const std::shared_ptr<http::Exchange>& ex) {
+void ManifestResolver::AddWaiter(Fetch* f, const std::string& key,
+                                 const std::shared_ptr<http::Exchange>& ex) {
   f->waiters.push_back(ex);
   http::Exchange* raw = ex.get();
   // A client that leaves stops waiting; the last one to leave ends the
@@ -493,7 +541,8 @@ void ManifestResolver::AddWaiter(Fetch* f, const std::string& key, const std::sh
     auto it = fetches_.find(key);
     if (it == fetches_.end()) return;
     Fetch* f = it->second.get();
-    std::erase_if(f->waiters, [raw](const std::shared_ptr<http::Exchange>& w) { return w.get() == raw; });
+    std::erase_if(f->waiters,
+                  [raw](const std::shared_ptr<http::Exchange>& w) { return w.get() == raw; });
     if (!f->waiters.empty()) return;
     LOG_DEBUG("manifest: every client of %s left; cancelling", f->What().c_str());
     std::unique_ptr<Fetch> gone = std::move(it->second);
@@ -513,8 +562,11 @@ void ManifestResolver::CancelRequests(Fetch* f) {
   }
 }
 
-void ManifestResolver::FinishError(const std::string& key, int status, const char* code, const std::string& message) {
-  Finish(key, [&](const std::shared_ptr<http::Exchange>& ex) { RespondOciError(ex, status, code, message); });
+void ManifestResolver::FinishError(const std::string& key, int status, const char* code,
+                                   const std::string& message) {
+  Finish(key, [&](const std::shared_ptr<http::Exchange>& ex) {
+    RespondOciError(ex, status, code, message);
+  });
 }
 
 uint64_t ManifestResolver::coalesced_waiters() const {

@@ -30,7 +30,6 @@
 #include <vector>
 
 #include "cache/store.h"
-#include "util/digest.h"
 #include "peers/routing.h"
 #include "src/http/server.h"
 #include "src/io/env.h"
@@ -39,6 +38,7 @@
 #include "src/registry/in_flight.h"
 #include "src/registry/upstream_set.h"
 #include "src/registry/writer_bridge.h"
+#include "util/digest.h"
 
 namespace peering {
 class Cluster;
@@ -51,8 +51,8 @@ class ManifestResolver {
   // The Env, store and writer must outlive the resolver. `in_flight`
   // counts manifest bodies being fetched; over its limit, a reference that
   // needs the upstream gets 503 (may be null: no limit).
-  ManifestResolver(io::Env env, cache::Store* store, WriterBridge* writer, uint64_t max_manifest_bytes,
-                   std::shared_ptr<InFlightBytes> in_flight = nullptr);
+  ManifestResolver(io::Env env, cache::Store* store, WriterBridge* writer,
+                   uint64_t max_manifest_bytes, std::shared_ptr<InFlightBytes> in_flight = nullptr);
   ~ManifestResolver();
   ManifestResolver(const ManifestResolver&) = delete;
   ManifestResolver& operator=(const ManifestResolver&) = delete;
@@ -71,7 +71,8 @@ class ManifestResolver {
   // an index, its platform manifests too (at most kMaxPrefetches of them).
   // No upstream request: a client's pull still goes there if no peer had it.
   // Bounded: at most kMaxPrefetches at once; more are dropped (and logged).
-  void Prefetch(Upstream* up, const std::string& name, const util::Digest& digest, const std::string& origin);
+  void Prefetch(Upstream* up, const std::string& name, const util::Digest& digest,
+                const std::string& origin);
   // Answers every waiting client 503 and cancels upstream requests.
   void Shutdown();
 
@@ -100,9 +101,11 @@ class ManifestResolver {
   void ServeStaleOrFail(const std::string& key, const std::string& why);
   // Answers every waiter with `fn`; `result` and `source` mark their outcome
   // (a waiter that joined keeps "coalesced").
-  void Finish(const std::string& key, const std::function<void(const std::shared_ptr<http::Exchange>&)>& fn,
+  void Finish(const std::string& key,
+              const std::function<void(const std::shared_ptr<http::Exchange>&)>& fn,
               std::string_view result = {}, std::string_view source = {});
-  void FinishError(const std::string& key, int status, const char* code, const std::string& message);
+  void FinishError(const std::string& key, int status, const char* code,
+                   const std::string& message);
   void AddWaiter(Fetch* f, const std::string& key, const std::shared_ptr<http::Exchange>& ex);
   void CancelRequests(Fetch* f);
 
@@ -119,7 +122,7 @@ class ManifestResolver {
 };
 
 // Sends a manifest, honouring HEAD and the client's Accept list.
-void ServeManifest(const std::shared_ptr<http::Exchange>& ex, const util::Digest& digest, const cache::Manifest& m,
-                   const std::string& stale_note);
+void ServeManifest(const std::shared_ptr<http::Exchange>& ex, const util::Digest& digest,
+                   const cache::Manifest& m, const std::string& stale_note);
 
 }  // namespace registry

@@ -7,7 +7,8 @@
 
 namespace registry {
 
-OwnGc::OwnGc(io::Env env, const config::Registry& cfg, cache::Store* store, WriterBridge* writer, CacheKeeper* keeper)
+OwnGc::OwnGc(io::Env env, const config::Registry& cfg, cache::Store* store, WriterBridge* writer,
+             CacheKeeper* keeper)
     : env_(env), grace_ms_(cfg.gc_grace_ms), store_(store), writer_(writer), keeper_(keeper) {}
 
 OwnGc::~OwnGc() { *alive_ = false; }
@@ -49,10 +50,12 @@ void OwnGc::Run() {
         if (!alive.lock()) return;
         running_ = false;
         if (!st.ok()) {
-          LOG_WARN("registry: garbage collection could not read the store: %s", st.ToString().c_str());
+          LOG_WARN("registry: garbage collection could not read the store: %s",
+                   st.ToString().c_str());
           return;
         }
-        for (const util::Digest& d : push::Collectable(scan->blobs, scan->references, env_.clock->WallMs(), grace_ms_)) {
+        for (const util::Digest& d :
+             push::Collectable(scan->blobs, scan->references, env_.clock->WallMs(), grace_ms_)) {
           const cache::BlobIndex::Entry* e = keeper_->index().Find(d);
           if (!e || !e->own) continue;
           keeper_->Remove(d, "garbage-collected (no manifest references it) own blob");

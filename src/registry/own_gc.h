@@ -23,7 +23,8 @@ namespace registry {
 
 class OwnGc {
  public:
-  OwnGc(io::Env env, const config::Registry& cfg, cache::Store* store, WriterBridge* writer, CacheKeeper* keeper);
+  OwnGc(io::Env env, const config::Registry& cfg, cache::Store* store, WriterBridge* writer,
+        CacheKeeper* keeper);
   ~OwnGc();
   OwnGc(const OwnGc&) = delete;
   OwnGc& operator=(const OwnGc&) = delete;

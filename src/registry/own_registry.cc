@@ -6,8 +6,8 @@
 #include "push/manifest.h"
 #include "push/replication.h"
 #include "push/tag_value.h"
-#include "src/peering/cluster.h"
 #include "src/oci/media_types.h"
+#include "src/peering/cluster.h"
 #include "src/registry/manifests.h"
 #include "src/registry/oci_errors.h"
 #include "util/log.h"
@@ -23,14 +23,18 @@ constexpr const char* kOciIndex = "application/vnd.oci.image.index.v1+json";
 
 std::string RangeOf(uint64_t offset) { return "0-" + std::to_string(offset ? offset - 1 : 0); }
 
-util::Digest DigestOf(const std::string& s) { return util::Digest::FromRaw(util::Sha256::Of(s).data()); }
+util::Digest DigestOf(const std::string& s) {
+  return util::Digest::FromRaw(util::Sha256::Of(s).data());
+}
 
 constexpr const char* kAcceptAll =
     "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
-    "application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json";
+    "application/vnd.docker.distribution.manifest.list.v2+json, "
+    "application/vnd.docker.distribution.manifest.v2+json";
 
 // The own-manifest record of a parsed manifest of `size` bytes stored at `now_ms`.
-cache::OwnManifest OwnRecordOf(const util::Digest& d, const push::PushedManifest& p, size_t size, uint64_t now_ms) {
+cache::OwnManifest OwnRecordOf(const util::Digest& d, const push::PushedManifest& p, size_t size,
+                               uint64_t now_ms) {
   cache::OwnManifest own;
   own.digest = d;
   own.media_type = p.media_type;
@@ -44,13 +48,14 @@ cache::OwnManifest OwnRecordOf(const util::Digest& d, const push::PushedManifest
   return own;
 }
 
-std::string FleetKey(const peers::TagKey& k) { return k.registry + '\0' + k.repository + '\0' + k.tag; }
-
+std::string FleetKey(const peers::TagKey& k) {
+  return k.registry + '\0' + k.repository + '\0' + k.tag;
+}
 
 }  // namespace
 
-OwnRegistry::OwnRegistry(io::Env env, const config::Config& cfg, cache::Store* store, WriterBridge* writer,
-                         CacheKeeper* keeper)
+OwnRegistry::OwnRegistry(io::Env env, const config::Config& cfg, cache::Store* store,
+                         WriterBridge* writer, CacheKeeper* keeper)
     : env_(env),
       name_(cfg.registry.name),
       default_upstream_marked_(cfg.default_upstream_marked),
@@ -59,8 +64,9 @@ OwnRegistry::OwnRegistry(io::Env env, const config::Config& cfg, cache::Store* s
       store_(store),
       writer_(writer),
       keeper_(keeper),
-      uploads_(env, {cfg.registry.max_uploads, cfg.registry.upload_timeout_ms, cfg.registry.max_size}, store, writer,
-               keeper),
+      uploads_(env,
+               {cfg.registry.max_uploads, cfg.registry.upload_timeout_ms, cfg.registry.max_size},
+               store, writer, keeper),
       gc_(env, cfg.registry, store, writer, keeper),
       auth_(env, cfg.registry.name, cfg.registry.auth_failures_per_minute) {}
 
@@ -72,8 +78,8 @@ Status OwnRegistry::Start() {
     return Status::InvalidArgument("registry.push_htpasswd: " + st.message());
   uploads_.Start();
   gc_.Start();
-  LOG_INFO("registry: serving own registry '%s' (%zu push user(s), pulls %s)", name_.c_str(), auth_.users(),
-           cfg_.pull_requires_auth ? "authenticated" : "anonymous");
+  LOG_INFO("registry: serving own registry '%s' (%zu push user(s), pulls %s)", name_.c_str(),
+           auth_.users(), cfg_.pull_requires_auth ? "authenticated" : "anonymous");
   return Status::Ok();
 }
 
@@ -86,7 +92,8 @@ std::string OwnRegistry::NsQuery(const oci::Route& route, char sep) const {
   return route.ns ? std::string(1, sep) + "ns=" + *route.ns : "";
 }
 
-void OwnRegistry::Handle(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop) {
+void OwnRegistry::Handle(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
+                         peers::Hop hop) {
   if (hop != peers::Hop::kClient) {
     // A peer (signed by the cluster) reads content; it never writes through here.
     if (route.kind != oci::RouteKind::kBlob && route.kind != oci::RouteKind::kManifest) {
@@ -96,7 +103,8 @@ void OwnRegistry::Handle(const oci::Route& route, const std::shared_ptr<http::Ex
     Route(route, ex, hop);
     return;
   }
-  bool needs_auth = oci::IsWrite(route.kind) || cfg_.pull_requires_auth || route.kind == oci::RouteKind::kBase;
+  bool needs_auth =
+      oci::IsWrite(route.kind) || cfg_.pull_requires_auth || route.kind == oci::RouteKind::kBase;
   if (!needs_auth) {
     Route(route, ex, hop);
     return;
@@ -114,7 +122,8 @@ void OwnRegistry::NoteHolders(const util::Digest& digest, const std::vector<std:
   if (holders.empty()) return;
   auto [it, inserted] = holders_.try_emplace(digest);
   for (const std::string& h : holders)
-    if (std::find(it->second.begin(), it->second.end(), h) == it->second.end()) it->second.push_back(h);
+    if (std::find(it->second.begin(), it->second.end(), h) == it->second.end())
+      it->second.push_back(h);
   if (!inserted) return;
   holders_order_.push_back(digest);
   if (holders_order_.size() > kMaxHints) {
@@ -123,8 +132,8 @@ void OwnRegistry::NoteHolders(const util::Digest& digest, const std::vector<std:
   }
 }
 
-
-void OwnRegistry::Route(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop) {
+void OwnRegistry::Route(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
+                        peers::Hop hop) {
   using K = oci::RouteKind;
   switch (route.kind) {
     case K::kBase: {
@@ -133,15 +142,24 @@ void OwnRegistry::Route(const oci::Route& route, const std::shared_ptr<http::Exc
       ex->Respond(200, headers, "{}");
       return;
     }
-    case K::kManifest: return GetManifest(route, ex, hop);
-    case K::kManifestPut: return PutManifest(route, ex);
-    case K::kManifestDelete: return DeleteManifest(route, ex);
-    case K::kBlob: return blob_handler_(route, ex, hop);
-    case K::kBlobDelete: return DeleteBlob(route, ex);
-    case K::kUploadStart: return StartUpload(route, ex);
-    case K::kUploadPatch: return PatchUpload(route, ex);
-    case K::kUploadPut: return PutUpload(route, ex);
-    case K::kUploadStatus: return UploadStatus(route, ex);
+    case K::kManifest:
+      return GetManifest(route, ex, hop);
+    case K::kManifestPut:
+      return PutManifest(route, ex);
+    case K::kManifestDelete:
+      return DeleteManifest(route, ex);
+    case K::kBlob:
+      return blob_handler_(route, ex, hop);
+    case K::kBlobDelete:
+      return DeleteBlob(route, ex);
+    case K::kUploadStart:
+      return StartUpload(route, ex);
+    case K::kUploadPatch:
+      return PatchUpload(route, ex);
+    case K::kUploadPut:
+      return PutUpload(route, ex);
+    case K::kUploadStatus:
+      return UploadStatus(route, ex);
     case K::kUploadCancel:
       if (!uploads_.Find(route.upload_id, route.name) || !uploads_.Cancel(route.upload_id)) {
         RespondOciError(ex, 404, "BLOB_UPLOAD_UNKNOWN", "no such upload");
@@ -149,8 +167,10 @@ void OwnRegistry::Route(const oci::Route& route, const std::shared_ptr<http::Exc
       }
       ex->Respond(204, BaseHeaders(), "");
       return;
-    case K::kTagsList: return TagsList(route, ex);
-    case K::kReferrers: return Referrers(route, ex);
+    case K::kTagsList:
+      return TagsList(route, ex);
+    case K::kReferrers:
+      return Referrers(route, ex);
     case K::kHealth:
     case K::kError:
       break;
@@ -171,23 +191,28 @@ Status OwnRegistry::SetCluster(peering::Cluster* cluster) {
     if (!u.ok() || !OwnsRecord(u->key)) continue;
     restored += cluster_->Restore(*u);
   }
-  if (restored) LOG_INFO("registry: %zu tag version(s) of '%s' restored into the fleet state", restored, name_.c_str());
+  if (restored)
+    LOG_INFO("registry: %zu tag version(s) of '%s' restored into the fleet state", restored,
+             name_.c_str());
   return Status::Ok();
 }
 
 bool OwnRegistry::OwnsRecord(const peers::TagKey& key) const {
   if (!enabled()) return false;
   if (key.registry == name_) return true;
-  return (key.registry == push::kReplicationRecords || key.registry == push::kSyncReports) && key.repository == name_;
+  return (key.registry == push::kReplicationRecords || key.registry == push::kSyncReports) &&
+         key.repository == name_;
 }
 
-void OwnRegistry::Authorize(const std::shared_ptr<http::Exchange>& ex, bool write, std::function<void()> then) {
+void OwnRegistry::Authorize(const std::shared_ptr<http::Exchange>& ex, bool write,
+                            std::function<void()> then) {
   if (!write && !cfg_.pull_requires_auth) return then();
   auth_.Check(ex, std::move(then));
 }
 
-void OwnRegistry::Sync(const std::string& repo, const util::Digest& digest, std::vector<std::string> holders,
-                       BlobFilter want_blob, std::function<void(Status)> done) {
+void OwnRegistry::Sync(const std::string& repo, const util::Digest& digest,
+                       std::vector<std::string> holders, BlobFilter want_blob,
+                       std::function<void(Status)> done) {
   HoldManifest(repo, digest, std::move(holders), 0, std::move(want_blob), std::move(done));
 }
 
@@ -197,7 +222,8 @@ void OwnRegistry::PersistTag(const peers::TagUpdate& u, std::function<void(Statu
   writer_->Run([store, key, value] { return store->PutFleetRecord(key, value); }, std::move(done));
 }
 
-void OwnRegistry::RecordTag(const std::string& repo, const std::string& tag, const util::Digest& digest, bool deleted,
+void OwnRegistry::RecordTag(const std::string& repo, const std::string& tag,
+                            const util::Digest& digest, bool deleted,
                             std::vector<std::string> holders, std::function<void(Status)> done) {
   if (!cluster_) {
     env_.deferred->Post([done] { done(Status::Ok()); });
@@ -216,8 +242,10 @@ void OwnRegistry::RecordTag(const std::string& repo, const std::string& tag, con
     if (!st.ok()) return done(st);
     cluster_->PushTag(u, [u, done](size_t told, size_t asked) {
       if (told < asked)
-        LOG_WARN("registry: tag %s:%s reached %zu of %zu region owner(s) directly; gossip brings it to the rest",
-                 u.key.repository.c_str(), u.key.tag.c_str(), told, asked);
+        LOG_WARN(
+            "registry: tag %s:%s reached %zu of %zu region owner(s) directly; gossip brings it to "
+            "the rest",
+            u.key.repository.c_str(), u.key.tag.c_str(), told, asked);
       done(Status::Ok());
     });
   });
@@ -261,18 +289,22 @@ void OwnRegistry::ApplyGossipedTag(const peers::TagUpdate& u) {
     if (txn.ok() && store_->GetManifest(*txn, u.version.digest, &m).ok()) return;
   }
   if (fetches_ >= kMaxFetches) return;
-  auto steps = cluster_->Plan(u.version.digest, peers::Hop::kFleet, /*blob=*/false, peers::Scope::kFleet, holders).steps;
+  auto steps = cluster_
+                   ->Plan(u.version.digest, peers::Hop::kFleet, /*blob=*/false,
+                          peers::Scope::kFleet, holders)
+                   .steps;
   std::erase_if(steps, [&](const peers::PeerStep& s) {
     return std::find(holders.begin(), holders.end(), s.name) == holders.end();
   });
   if (steps.empty()) return;
-  FetchManifest("/v2/" + repo + "/manifests/" + u.version.digest.ToString() + "?ns=" + name_, u.version.digest,
-                std::move(steps), [](Status, util::Digest, cache::Manifest) {});
+  FetchManifest("/v2/" + repo + "/manifests/" + u.version.digest.ToString() + "?ns=" + name_,
+                u.version.digest, std::move(steps), [](Status, util::Digest, cache::Manifest) {});
 }
 
 // ---- manifests ----
 
-void OwnRegistry::GetManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop) {
+void OwnRegistry::GetManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
+                              peers::Hop hop) {
   std::optional<util::Digest> digest = route.digest;
   std::vector<std::string> prefer;
   cache::Manifest m;
@@ -284,14 +316,17 @@ void OwnRegistry::GetManifest(const oci::Route& route, const std::shared_ptr<htt
     }
     // The fleet's table decides (the store follows it on the writer, a
     // little later); without a cluster, the store.
-    const peers::TagVersion* v = !digest && cluster_ ? cluster_->FindTag({name_, route.name, route.tag}) : nullptr;
+    const peers::TagVersion* v =
+        !digest && cluster_ ? cluster_->FindTag({name_, route.name, route.tag}) : nullptr;
     if (v && push::ParseTagValue(v->value).deleted) {
-      RespondOciError(ex, 404, "MANIFEST_UNKNOWN", "manifest unknown: " + route.name + ":" + route.tag);
+      RespondOciError(ex, 404, "MANIFEST_UNKNOWN",
+                      "manifest unknown: " + route.name + ":" + route.tag);
       return;
     }
     if (v) digest = v->digest;
     cache::TagInfo tag;
-    if (!digest && store_->GetTag(*txn, name_, route.name, route.tag, &tag).ok()) digest = tag.digest;
+    if (!digest && store_->GetTag(*txn, name_, route.name, route.tag, &tag).ok())
+      digest = tag.digest;
     if (digest && store_->GetManifest(*txn, *digest, &m).ok()) {
       txn = cache::ReadTxn();
       ex->outcome().result = "hit";
@@ -310,7 +345,8 @@ void OwnRegistry::GetManifest(const oci::Route& route, const std::shared_ptr<htt
     // Its holders first, then the nodes the cluster would ask for any manifest.
     prefer = HoldersOf(*digest);
     if (!route.digest) {
-      if (const peers::TagVersion* v = cluster_->FindTag({name_, route.name, route.tag})) prefer.push_back(v->origin);
+      if (const peers::TagVersion* v = cluster_->FindTag({name_, route.name, route.tag}))
+        prefer.push_back(v->origin);
     }
     steps = cluster_->Plan(*digest, hop, /*blob=*/false, peers::Scope::kFleet, prefer).steps;
     target = "/v2/" + route.name + "/manifests/" + digest->ToString() + "?ns=" + name_;
@@ -323,13 +359,14 @@ void OwnRegistry::GetManifest(const oci::Route& route, const std::shared_ptr<htt
     return unknown();
   }
   if (steps.empty() || fetches_ >= kMaxFetches) return unknown();
-  FetchManifest(target, digest, std::move(steps), [ex, unknown](Status st, util::Digest d, cache::Manifest m) {
-    if (!ex->active()) return;
-    if (!st.ok()) return unknown();
-    ex->outcome().result = "peer";
-    ex->outcome().source = "peer";
-    ServeManifest(ex, d, m, "");
-  });
+  FetchManifest(target, digest, std::move(steps),
+                [ex, unknown](Status st, util::Digest d, cache::Manifest m) {
+                  if (!ex->active()) return;
+                  if (!st.ok()) return unknown();
+                  ex->outcome().result = "peer";
+                  ex->outcome().source = "peer";
+                  ServeManifest(ex, d, m, "");
+                });
 }
 
 void OwnRegistry::FetchManifest(const std::string& target, std::optional<util::Digest> want,
@@ -371,9 +408,11 @@ void OwnRegistry::FetchManifest(const std::string& target, std::optional<util::D
       if (!alive.lock()) return;
       util::Digest got = util::Digest::FromRaw(util::Sha256::Of(at->body).data());
       auto claimed = util::Digest::Parse(at->answered_digest);
-      bool verified = st.ok() && at->status == 200 && (want ? got == *want : claimed.ok() && *claimed == got);
+      bool verified =
+          st.ok() && at->status == 200 && (want ? got == *want : claimed.ok() && *claimed == got);
       if (!verified) {
-        if (st.ok() && at->status == 200) cluster_->ReportFailure(step.name, "manifest failing its digest", true);
+        if (st.ok() && at->status == 200)
+          cluster_->ReportFailure(step.name, "manifest failing its digest", true);
         (*try_next)();
         return;
       }
@@ -395,7 +434,8 @@ void OwnRegistry::FetchManifest(const std::string& target, std::optional<util::D
 }
 
 void OwnRegistry::StoreFetched(const util::Digest& d, const cache::Manifest& m,
-                               const std::vector<std::string>& holders, std::function<void(Status)> done) {
+                               const std::vector<std::string>& holders,
+                               std::function<void(Status)> done) {
   auto parsed = push::ParsePushedManifest(m.media_type, m.bytes);
   if (!parsed.ok()) {  // served, not kept: we could not tell what it references
     if (done) env_.deferred->Post([done, st = parsed.status()] { done(st); });
@@ -406,11 +446,14 @@ void OwnRegistry::StoreFetched(const util::Digest& d, const cache::Manifest& m,
   all.insert(all.end(), holders.begin(), holders.end());
   for (const util::Digest& r : own.references) NoteHolders(r, all);
   cache::Store* store = store_;
-  writer_->Run([store, own, m, registry = name_] { return store->PutOwnManifest(own, m, registry, "", ""); },
-               [d, done](Status st) {
-                 if (!st.ok()) LOG_WARN("registry: could not keep manifest %s: %s", d.ToString().c_str(), st.ToString().c_str());
-                 if (done) done(st);
-               });
+  writer_->Run(
+      [store, own, m, registry = name_] { return store->PutOwnManifest(own, m, registry, "", ""); },
+      [d, done](Status st) {
+        if (!st.ok())
+          LOG_WARN("registry: could not keep manifest %s: %s", d.ToString().c_str(),
+                   st.ToString().c_str());
+        if (done) done(st);
+      });
 }
 
 void OwnRegistry::Replicate(const std::string& repo, const util::Digest& digest,
@@ -423,7 +466,8 @@ void OwnRegistry::Replicate(const std::string& repo, const util::Digest& digest,
     bool finished = false;
   };
   if (!cluster_ || cfg_.copies <= 1) {
-    env_.deferred->Post([this, done] { done(Status::Ok(), {cluster_ ? cluster_->name() : std::string()}); });
+    env_.deferred->Post(
+        [this, done] { done(Status::Ok(), {cluster_ ? cluster_->name() : std::string()}); });
     return;
   }
   auto run = std::make_shared<Run>();
@@ -435,7 +479,8 @@ void OwnRegistry::Replicate(const std::string& repo, const util::Digest& digest,
   auto launch = std::make_shared<std::function<void()>>();
   *launch = [this, alive, run, target, done, launch, digest] {
     if (!alive.lock() || run->finished) return;
-    while (run->running + run->holders.size() - 1 < run->needed && run->next < run->candidates.size()) {
+    while (run->running + run->holders.size() - 1 < run->needed &&
+           run->next < run->candidates.size()) {
       peers::PeerStep step = run->candidates[run->next++];
       ++run->running;
       cluster_->Hold(step, target, [alive, run, step, launch](Status st) {
@@ -449,7 +494,8 @@ void OwnRegistry::Replicate(const std::string& repo, const util::Digest& digest,
         (*launch)();
       });
     }
-    if (run->holders.size() - 1 >= run->needed || (run->running == 0 && run->next >= run->candidates.size())) {
+    if (run->holders.size() - 1 >= run->needed ||
+        (run->running == 0 && run->next >= run->candidates.size())) {
       run->finished = true;
       bool enough = run->holders.size() - 1 >= run->needed;
       if (!enough)
@@ -468,41 +514,45 @@ void OwnRegistry::Replicate(const std::string& repo, const util::Digest& digest,
   });
 }
 
-void OwnRegistry::ServeHold(const std::shared_ptr<http::Exchange>& ex, const std::string& oci_target,
-                            const std::string& sender) {
+void OwnRegistry::ServeHold(const std::shared_ptr<http::Exchange>& ex,
+                            const std::string& oci_target, const std::string& sender) {
   oci::Route r = oci::RouteRequest("GET", oci_target);
   if (!enabled() || r.kind != oci::RouteKind::kManifest || !r.digest || !r.ns || *r.ns != name_) {
-    RespondOciError(ex, 400, "UNSUPPORTED", "a hold names a manifest of the own registry by digest");
+    RespondOciError(ex, 400, "UNSUPPORTED",
+                    "a hold names a manifest of the own registry by digest");
     return;
   }
   uint64_t start = env_.clock->NowMs();
   HoldManifest(r.name, *r.digest, {sender}, 0, nullptr, [this, ex, r, sender, start](Status st) {
     if (!ex->active()) return;
     if (!st.ok()) {
-      LOG_WARN("registry: could not hold %s for %s: %s", r.digest->ToString().c_str(), sender.c_str(),
-               st.ToString().c_str());
+      LOG_WARN("registry: could not hold %s for %s: %s", r.digest->ToString().c_str(),
+               sender.c_str(), st.ToString().c_str());
       RespondOciError(ex, 503, "UNAVAILABLE", st.message());
       return;
     }
-    LOG_INFO("registry: holding %s (%s) for %s, in %llu ms", r.digest->ToString().c_str(), r.name.c_str(),
-             sender.c_str(), (unsigned long long)(env_.clock->NowMs() - start));
+    LOG_INFO("registry: holding %s (%s) for %s, in %llu ms", r.digest->ToString().c_str(),
+             r.name.c_str(), sender.c_str(), (unsigned long long)(env_.clock->NowMs() - start));
     ex->Respond(200, BaseHeaders(), "");
   });
 }
 
-void OwnRegistry::HoldManifest(const std::string& repo, const util::Digest& digest, std::vector<std::string> holders,
-                               int depth, BlobFilter want_blob, std::function<void(Status)> done) {
+void OwnRegistry::HoldManifest(const std::string& repo, const util::Digest& digest,
+                               std::vector<std::string> holders, int depth, BlobFilter want_blob,
+                               std::function<void(Status)> done) {
   std::weak_ptr<bool> alive = alive_;
   // Then everything it references, all at once; the first error wins.
-  auto refs_then = [this, alive, repo, holders, depth, want_blob, done](std::vector<util::Digest> blobs,
-                                                                       const std::vector<util::Digest>& manifests) {
+  auto refs_then = [this, alive, repo, holders, depth, want_blob, done](
+                       std::vector<util::Digest> blobs,
+                       const std::vector<util::Digest>& manifests) {
     if (want_blob) std::erase_if(blobs, [&](const util::Digest& b) { return !want_blob(b); });
     struct Join {
       size_t pending;
       Status first;
       std::function<void(Status)> done;
     };
-    auto join = std::make_shared<Join>(Join{blobs.size() + manifests.size() + 1, Status::Ok(), done});
+    auto join =
+        std::make_shared<Join>(Join{blobs.size() + manifests.size() + 1, Status::Ok(), done});
     auto one = [join](Status st) {
       if (!st.ok() && join->first.ok()) join->first = st;
       if (--join->pending == 0) join->done(join->first);
@@ -519,8 +569,8 @@ void OwnRegistry::HoldManifest(const std::string& repo, const util::Digest& dige
   };
   // What a manifest references; one that no longer parses (a stricter
   // parser than the one that stored it) falls back to its record's references.
-  auto split = [](const cache::OwnManifest* own, const cache::Manifest& m, std::vector<util::Digest>* blobs,
-                  std::vector<util::Digest>* manifests) {
+  auto split = [](const cache::OwnManifest* own, const cache::Manifest& m,
+                  std::vector<util::Digest>* blobs, std::vector<util::Digest>* manifests) {
     auto parsed = push::ParsePushedManifest(m.media_type, m.bytes);
     if (parsed.ok()) {
       *blobs = parsed->blobs;
@@ -533,7 +583,8 @@ void OwnRegistry::HoldManifest(const std::string& repo, const util::Digest& dige
     auto txn = store_->BeginRead();
     cache::OwnManifest own;
     cache::Manifest m;
-    if (txn.ok() && store_->GetOwnManifest(*txn, digest, &own).ok() && store_->GetManifest(*txn, digest, &m).ok()) {
+    if (txn.ok() && store_->GetOwnManifest(*txn, digest, &own).ok() &&
+        store_->GetManifest(*txn, digest, &m).ok()) {
       std::vector<util::Digest> blobs, manifests;
       split(&own, m, &blobs, &manifests);
       txn = cache::ReadTxn();
@@ -548,7 +599,8 @@ void OwnRegistry::HoldManifest(const std::string& repo, const util::Digest& dige
     env_.deferred->Post([done] { done(Status::NotFound("no holder to fetch from")); });
     return;
   }
-  FetchManifest("/v2/" + repo + "/manifests/" + digest.ToString() + "?ns=" + name_, digest, std::move(steps),
+  FetchManifest("/v2/" + repo + "/manifests/" + digest.ToString() + "?ns=" + name_, digest,
+                std::move(steps),
                 [alive, refs_then, split, done](Status st, util::Digest, cache::Manifest m) {
                   if (!alive.lock()) return;
                   if (!st.ok()) return done(st);
@@ -561,9 +613,11 @@ void OwnRegistry::HoldManifest(const std::string& repo, const util::Digest& dige
 
 void OwnRegistry::PutManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
   auto keep = route;
-  int rc = ex->ReadBody(max_manifest_bytes_, [this, keep, ex](std::string body) { StoreManifest(keep, ex, body); });
+  int rc = ex->ReadBody(max_manifest_bytes_,
+                        [this, keep, ex](std::string body) { StoreManifest(keep, ex, body); });
   if (rc == 413) {
-    RespondOciError(ex, 413, "SIZE_INVALID", "manifest larger than " + std::to_string(max_manifest_bytes_) + " bytes");
+    RespondOciError(ex, 413, "SIZE_INVALID",
+                    "manifest larger than " + std::to_string(max_manifest_bytes_) + " bytes");
   } else if (rc != 0) {
     RespondOciError(ex, rc, "MANIFEST_INVALID", "manifest body refused");
   }
@@ -609,7 +663,8 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
     for (const util::Digest& b : parsed->blobs) {
       const cache::BlobIndex::Entry* e = keeper_->index().Find(b);
       if (!e) {
-        RespondOciError(ex, 400, "MANIFEST_BLOB_UNKNOWN", "blob unknown to registry: " + b.ToString());
+        RespondOciError(ex, 400, "MANIFEST_BLOB_UNKNOWN",
+                        "blob unknown to registry: " + b.ToString());
         return;
       }
       if (!e->own) adopt.push_back(b);
@@ -617,7 +672,8 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
     for (const util::Digest& c : parsed->manifests) {
       cache::Manifest m;
       if (!store_->GetManifest(*txn, c, &m).ok()) {
-        RespondOciError(ex, 400, "MANIFEST_BLOB_UNKNOWN", "manifest unknown to registry: " + c.ToString());
+        RespondOciError(ex, 400, "MANIFEST_BLOB_UNKNOWN",
+                        "manifest unknown to registry: " + c.ToString());
         return;
       }
     }
@@ -642,13 +698,15 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
       [this, alive, ex, own, repo, tag, ns = NsQuery(route)](Status st) {
         if (!alive.lock()) return;
         if (!st.ok()) {
-          LOG_ERROR("registry: could not store manifest %s: %s", own.digest.ToString().c_str(), st.ToString().c_str());
+          LOG_ERROR("registry: could not store manifest %s: %s", own.digest.ToString().c_str(),
+                    st.ToString().c_str());
           RespondOciError(ex, 503, "UNAVAILABLE", "could not store the manifest");
           return;
         }
         ++stats_.manifests_pushed;
         LOG_INFO("registry: pushed %s%s%s (%s)", repo.c_str(), tag.empty() ? "@" : ":",
-                 tag.empty() ? own.digest.ToString().c_str() : tag.c_str(), own.digest.ToString().c_str());
+                 tag.empty() ? own.digest.ToString().c_str() : tag.c_str(),
+                 own.digest.ToString().c_str());
         auto answer = [alive, ex, own, repo, ns](Status st) {
           if (!alive.lock() || !ex->active()) return;
           if (!st.ok()) {
@@ -656,23 +714,27 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
             return;
           }
           auto headers = BaseHeaders();
-          headers.push_back({"Location", "/v2/" + repo + "/manifests/" + own.digest.ToString() + ns});
+          headers.push_back(
+              {"Location", "/v2/" + repo + "/manifests/" + own.digest.ToString() + ns});
           headers.push_back({"Docker-Content-Digest", own.digest.ToString()});
           if (own.subject) headers.push_back({"OCI-Subject", own.subject->ToString()});
           ex->Respond(201, headers, "");
         };
         // Durable first (copies), then the tag with its holders.
-        Replicate(repo, own.digest, [this, alive, answer, repo, tag, own](Status st, std::vector<std::string> holders) {
-          if (!alive.lock()) return;
-          if (!st.ok() || tag.empty()) return answer(st);
-          for (const util::Digest& r : own.references) NoteHolders(r, holders);
-          NoteHolders(own.digest, holders);
-          RecordTag(repo, tag, own.digest, /*deleted=*/false, holders, answer);
-        });
+        Replicate(
+            repo, own.digest,
+            [this, alive, answer, repo, tag, own](Status st, std::vector<std::string> holders) {
+              if (!alive.lock()) return;
+              if (!st.ok() || tag.empty()) return answer(st);
+              for (const util::Digest& r : own.references) NoteHolders(r, holders);
+              NoteHolders(own.digest, holders);
+              RecordTag(repo, tag, own.digest, /*deleted=*/false, holders, answer);
+            });
       });
 }
 
-void OwnRegistry::DeleteManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+void OwnRegistry::DeleteManifest(const oci::Route& route,
+                                 const std::shared_ptr<http::Exchange>& ex) {
   cache::Store* store = store_;
   std::string registry = name_, repo = route.name;
   std::weak_ptr<bool> alive = alive_;
@@ -690,7 +752,8 @@ void OwnRegistry::DeleteManifest(const oci::Route& route, const std::shared_ptr<
   if (!txn.ok()) return reply(txn.status());
   if (!route.digest) {
     cache::TagInfo info;
-    if (!store_->GetTag(*txn, name_, repo, route.tag, &info).ok()) return reply(Status::NotFound(""));
+    if (!store_->GetTag(*txn, name_, repo, route.tag, &info).ok())
+      return reply(Status::NotFound(""));
     txn = cache::ReadTxn();
     std::string tag = route.tag;
     util::Digest was = info.digest;
@@ -710,7 +773,8 @@ void OwnRegistry::DeleteManifest(const oci::Route& route, const std::shared_ptr<
   if (tags.ok()) {
     for (const std::string& t : *tags) {
       cache::TagInfo info;
-      if (store_->GetTag(*txn, name_, repo, t, &info).ok() && info.digest == *route.digest) pointing.push_back(t);
+      if (store_->GetTag(*txn, name_, repo, t, &info).ok() && info.digest == *route.digest)
+        pointing.push_back(t);
     }
   }
   txn = cache::ReadTxn();
@@ -727,7 +791,8 @@ void OwnRegistry::DeleteManifest(const oci::Route& route, const std::shared_ptr<
         if (!alive.lock()) return;
         if (!st.ok()) return reply(st);
         // The tags that pointed at it are gone fleet-wide too.
-        for (const std::string& t : pointing) RecordTag(repo, t, d, /*deleted=*/true, {}, [](Status) {});
+        for (const std::string& t : pointing)
+          RecordTag(repo, t, d, /*deleted=*/true, {}, [](Status) {});
         reply(st);
       });
 }
@@ -773,7 +838,8 @@ void OwnRegistry::StartUpload(const oci::Route& route, const std::shared_ptr<htt
     if (e && e->own) {
       ++stats_.mounts;
       auto headers = BaseHeaders();
-      headers.push_back({"Location", "/v2/" + route.name + "/blobs/" + route.mount->ToString() + NsQuery(route)});
+      headers.push_back(
+          {"Location", "/v2/" + route.name + "/blobs/" + route.mount->ToString() + NsQuery(route)});
       headers.push_back({"Docker-Content-Digest", route.mount->ToString()});
       ex->Respond(201, headers, "");
       return;
@@ -802,7 +868,8 @@ void OwnRegistry::PatchUpload(const oci::Route& route, const std::shared_ptr<htt
     RespondOciError(ex, 404, "BLOB_UPLOAD_UNKNOWN", "no such upload");
     return;
   }
-  auto range_headers = [location = "/v2/" + route.name + "/blobs/uploads/" + route.upload_id + NsQuery(route),
+  auto range_headers = [location = "/v2/" + route.name + "/blobs/uploads/" + route.upload_id +
+                                   NsQuery(route),
                         id = route.upload_id](uint64_t offset) {
     auto headers = BaseHeaders();
     headers.push_back({"Location", location});
@@ -820,22 +887,24 @@ void OwnRegistry::PatchUpload(const oci::Route& route, const std::shared_ptr<htt
     if (!ok || start != view->offset) {
       auto headers = range_headers(view->offset);
       headers.push_back({"Content-Type", "application/json"});
-      ex->Respond(416, headers, OciErrorBody("BLOB_UPLOAD_INVALID", "a chunk must start at byte " +
-                                                                         std::to_string(view->offset)));
+      ex->Respond(416, headers,
+                  OciErrorBody("BLOB_UPLOAD_INVALID",
+                               "a chunk must start at byte " + std::to_string(view->offset)));
       return;
     }
   }
   std::string id = route.upload_id;
   auto keep = route;
-  Status st = uploads_.Append(id, ex, cfg_.max_size, [this, keep, id, ex, range_headers](Status st) {
-    if (!st.ok()) {
-      RespondUploadError(ex, st);
-      return;
-    }
-    auto v = uploads_.Find(id, keep.name);
-    if (!ex->active()) return;
-    ex->Respond(202, range_headers(v ? v->offset : 0), "");
-  });
+  Status st =
+      uploads_.Append(id, ex, cfg_.max_size, [this, keep, id, ex, range_headers](Status st) {
+        if (!st.ok()) {
+          RespondUploadError(ex, st);
+          return;
+        }
+        auto v = uploads_.Find(id, keep.name);
+        if (!ex->active()) return;
+        ex->Respond(202, range_headers(v ? v->offset : 0), "");
+      });
   if (!st.ok()) RespondUploadError(ex, st);
 }
 
@@ -856,19 +925,21 @@ void OwnRegistry::FinishUpload(const oci::Route& route, const std::string& id,
                                const std::shared_ptr<http::Exchange>& ex) {
   auto keep = route;
   auto finish = [this, keep, id, ex] {
-    Status st = uploads_.Finish(id, *keep.query_digest, [this, keep, ex](Status st, Uploads::Published pub) {
-      if (!st.ok()) {
-        if (st.code() == util::Code::kInvalidArgument) ++stats_.digest_mismatches;
-        RespondUploadError(ex, st);
-        return;
-      }
-      ++stats_.blobs_pushed;
-      if (!ex->active()) return;
-      auto headers = BaseHeaders();
-      headers.push_back({"Location", "/v2/" + keep.name + "/blobs/" + pub.digest.ToString() + NsQuery(keep)});
-      headers.push_back({"Docker-Content-Digest", pub.digest.ToString()});
-      ex->Respond(201, headers, "");
-    });
+    Status st = uploads_.Finish(
+        id, *keep.query_digest, [this, keep, ex](Status st, Uploads::Published pub) {
+          if (!st.ok()) {
+            if (st.code() == util::Code::kInvalidArgument) ++stats_.digest_mismatches;
+            RespondUploadError(ex, st);
+            return;
+          }
+          ++stats_.blobs_pushed;
+          if (!ex->active()) return;
+          auto headers = BaseHeaders();
+          headers.push_back(
+              {"Location", "/v2/" + keep.name + "/blobs/" + pub.digest.ToString() + NsQuery(keep)});
+          headers.push_back({"Docker-Content-Digest", pub.digest.ToString()});
+          ex->Respond(201, headers, "");
+        });
     if (!st.ok()) RespondUploadError(ex, st);
   };
   if (!ex->request().has_body) {
@@ -896,7 +967,8 @@ void OwnRegistry::UploadStatus(const oci::Route& route, const std::shared_ptr<ht
     return;
   }
   auto headers = BaseHeaders();
-  headers.push_back({"Location", "/v2/" + route.name + "/blobs/uploads/" + route.upload_id + NsQuery(route)});
+  headers.push_back(
+      {"Location", "/v2/" + route.name + "/blobs/uploads/" + route.upload_id + NsQuery(route)});
   headers.push_back({"Range", RangeOf(view->offset)});
   headers.push_back({"Docker-Upload-UUID", route.upload_id});
   ex->Respond(204, headers, "");
@@ -921,8 +993,9 @@ void OwnRegistry::TagsList(const oci::Route& route, const std::shared_ptr<http::
   auto headers = BaseHeaders();
   headers.push_back({"Content-Type", "application/json"});
   if (!tags->empty() && tags->size() == n) {
-    headers.push_back({"Link", "</v2/" + route.name + "/tags/list?n=" + std::to_string(n) + "&last=" + tags->back() +
-                                   NsQuery(route, '&') + ">; rel=\"next\""});
+    headers.push_back({"Link", "</v2/" + route.name + "/tags/list?n=" + std::to_string(n) +
+                                   "&last=" + tags->back() + NsQuery(route, '&') +
+                                   ">; rel=\"next\""});
   }
   ex->Respond(200, headers, j.dump());
 }
@@ -937,7 +1010,8 @@ void OwnRegistry::Referrers(const oci::Route& route, const std::shared_ptr<http:
   nlohmann::json manifests = nlohmann::json::array();
   for (const cache::OwnManifest& m : *refs) {
     if (!route.artifact_type.empty() && m.artifact_type != route.artifact_type) continue;
-    nlohmann::json d = {{"mediaType", m.media_type}, {"digest", m.digest.ToString()}, {"size", m.size}};
+    nlohmann::json d = {
+        {"mediaType", m.media_type}, {"digest", m.digest.ToString()}, {"size", m.size}};
     if (!m.artifact_type.empty()) d["artifactType"] = m.artifact_type;
     if (!m.annotations_json.empty()) {
       nlohmann::json a = nlohmann::json::parse(m.annotations_json, nullptr, false);

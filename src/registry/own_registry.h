@@ -23,10 +23,10 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <vector>
 #include <optional>
 #include <string>
 #include <unordered_map>
+#include <vector>
 
 #include "cache/store.h"
 #include "config/config.h"
@@ -49,7 +49,8 @@ namespace registry {
 
 class OwnRegistry {
  public:
-  OwnRegistry(io::Env env, const config::Config& cfg, cache::Store* store, WriterBridge* writer, CacheKeeper* keeper);
+  OwnRegistry(io::Env env, const config::Config& cfg, cache::Store* store, WriterBridge* writer,
+              CacheKeeper* keeper);
   ~OwnRegistry();
   OwnRegistry(const OwnRegistry&) = delete;
   OwnRegistry& operator=(const OwnRegistry&) = delete;
@@ -70,12 +71,14 @@ class OwnRegistry {
   void Handle(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
   // Blob GET/HEAD go to the service's fills (cache, then holders and
   // peers). REQUIRES: set before the first request.
-  using BlobHandler = std::function<void(const oci::Route&, const std::shared_ptr<http::Exchange>&, peers::Hop)>;
+  using BlobHandler =
+      std::function<void(const oci::Route&, const std::shared_ptr<http::Exchange>&, peers::Hop)>;
   void SetBlobHandler(BlobHandler fn) { blob_handler_ = std::move(fn); }
   // Makes a blob own content here, fetched from `holders` if missing
   // (the service's fills); `done` once, later.
-  using BlobHolder = std::function<void(const util::Digest&, const std::string& repo, std::vector<std::string> holders,
-                                        std::function<void(util::Status)> done)>;
+  using BlobHolder =
+      std::function<void(const util::Digest&, const std::string& repo,
+                         std::vector<std::string> holders, std::function<void(util::Status)> done)>;
   void SetBlobHolder(BlobHolder fn) { blob_holder_ = std::move(fn); }
   // With a cluster: tags gossip (with their holders), fleet state kept
   // across restarts is restored into it, and content missing here is asked
@@ -88,7 +91,8 @@ class OwnRegistry {
   // A peer (`sender`) asks us to keep a copy of a manifest it took a push
   // of (/v2/<repo>/manifests/<digest>?ns=) and all it references: answered
   // 200 once all of it is stored here as own content, fetched from it.
-  void ServeHold(const std::shared_ptr<http::Exchange>& ex, const std::string& oci_target, const std::string& sender);
+  void ServeHold(const std::shared_ptr<http::Exchange>& ex, const std::string& oci_target,
+                 const std::string& sender);
   // Makes `digest` (a manifest of `repo`) and everything under it own
   // content here, fetched from `holders` where missing (the nearest first,
   // then whoever the fleet's routing finds): child manifests always, blobs
@@ -118,36 +122,41 @@ class OwnRegistry {
   const Stats& stats() const { return stats_; }
   const Uploads& uploads() const { return uploads_; }
 
-
  private:
   void Route(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
-  void GetManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
+  void GetManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
+                   peers::Hop hop);
   void PutManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
-  void StoreManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, const std::string& body,
-                     bool fetched_missing = false);
+  void StoreManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
+                     const std::string& body, bool fetched_missing = false);
   void DeleteManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   void DeleteBlob(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   void StartUpload(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   void PatchUpload(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   void PutUpload(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   void UploadStatus(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
-  void FinishUpload(const oci::Route& route, const std::string& id, const std::shared_ptr<http::Exchange>& ex);
+  void FinishUpload(const oci::Route& route, const std::string& id,
+                    const std::shared_ptr<http::Exchange>& ex);
   // Records a tag change with the fleet and keeps it across restarts;
   // `done` once it is synced (or failed).
-  void RecordTag(const std::string& repo, const std::string& tag, const util::Digest& digest, bool deleted,
-                 std::vector<std::string> holders, std::function<void(util::Status)> done);
+  void RecordTag(const std::string& repo, const std::string& tag, const util::Digest& digest,
+                 bool deleted, std::vector<std::string> holders,
+                 std::function<void(util::Status)> done);
   // Writes the table's current version of `key` to the store's tags.
   void SyncTagToStore(const peers::TagKey& key);
   // Fetches a manifest this node lacks from peers (`target`: the OCI path
   // to ask, by digest or by tag), verifies it (against `want`, or the
   // answer's Docker-Content-Digest), stores it as own content and calls
   // `done` with it; NotFound when no peer had it.
-  void FetchManifest(const std::string& target, std::optional<util::Digest> want, std::vector<peers::PeerStep> steps,
+  void FetchManifest(const std::string& target, std::optional<util::Digest> want,
+                     std::vector<peers::PeerStep> steps,
                      std::function<void(util::Status, util::Digest, cache::Manifest)> done);
-  void StoreFetched(const util::Digest& d, const cache::Manifest& m, const std::vector<std::string>& holders,
+  void StoreFetched(const util::Digest& d, const cache::Manifest& m,
+                    const std::vector<std::string>& holders,
                     std::function<void(util::Status)> done = nullptr);
-  void HoldManifest(const std::string& repo, const util::Digest& digest, std::vector<std::string> holders, int depth,
-                    BlobFilter want_blob, std::function<void(util::Status)> done);
+  void HoldManifest(const std::string& repo, const util::Digest& digest,
+                    std::vector<std::string> holders, int depth, BlobFilter want_blob,
+                    std::function<void(util::Status)> done);
   // Has `copies - 1` other nodes hold the pushed manifest; `done` with the
   // holders (us first) or Unavailable when too few could.
   void Replicate(const std::string& repo, const util::Digest& digest,

@@ -42,7 +42,8 @@ void PushAuth::Check(const std::shared_ptr<http::Exchange>& ex, std::function<vo
     // The map page (/ui/) asks with X-Georeg-UI: a Basic challenge would make
     // the browser open its own login dialog over the page's form.
     const char* scheme = ex->request().Find("x-georeg-ui") ? "GeoregBasic" : "Basic";
-    headers.push_back({"WWW-Authenticate", std::string(scheme) + " realm=\"" + realm_ + "\", charset=\"UTF-8\""});
+    headers.push_back(
+        {"WWW-Authenticate", std::string(scheme) + " realm=\"" + realm_ + "\", charset=\"UTF-8\""});
     headers.push_back({"Content-Type", "application/json"});
     ex->Respond(status, headers, OciErrorBody(code, message));
   };
@@ -53,7 +54,9 @@ void PushAuth::Check(const std::shared_ptr<http::Exchange>& ex, std::function<vo
     auto headers = BaseHeaders();
     headers.push_back({"Retry-After", "60"});
     headers.push_back({"Content-Type", "application/json"});
-    ex->Respond(429, headers, OciErrorBody("TOOMANYREQUESTS", "too many failed logins from this address; wait a minute"));
+    ex->Respond(
+        429, headers,
+        OciErrorBody("TOOMANYREQUESTS", "too many failed logins from this address; wait a minute"));
     return;
   }
   const std::string* header = ex->request().Find("authorization");
@@ -85,7 +88,8 @@ void PushAuth::Check(const std::shared_ptr<http::Exchange>& ex, std::function<vo
     then();
   };
   int rc = uv_queue_work(
-      env_.loop, &w->req, [](uv_work_t* r) {
+      env_.loop, &w->req,
+      [](uv_work_t* r) {
         auto* w = static_cast<AuthWork*>(r->data);
         w->ok = w->htpasswd->Verify(w->user, w->password);
       },

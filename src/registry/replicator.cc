@@ -21,13 +21,16 @@ namespace {
 constexpr size_t kMaxHolders = 8;
 constexpr uint64_t kMaxBodyBytes = 4096;
 
-util::Digest DigestOf(const std::string& s) { return util::Digest::FromRaw(util::Sha256::Of(s).data()); }
+util::Digest DigestOf(const std::string& s) {
+  return util::Digest::FromRaw(util::Sha256::Of(s).data());
+}
 
 void RespondJson(const std::shared_ptr<http::Exchange>& ex, int status, const json& body) {
   ex->Respond(status, {{"Content-Type", "application/json"}}, body.dump(2) + "\n");
 }
 
-void RespondError(const std::shared_ptr<http::Exchange>& ex, int status, const std::string& message) {
+void RespondError(const std::shared_ptr<http::Exchange>& ex, int status,
+                  const std::string& message) {
   RespondJson(ex, status, json{{"error", message}});
 }
 
@@ -39,7 +42,8 @@ std::string Join(const std::vector<std::string>& v) {
 
 }  // namespace
 
-Replicator::Replicator(io::Env env, const config::Config& cfg, cache::Store* store, OwnRegistry* own)
+Replicator::Replicator(io::Env env, const config::Config& cfg, cache::Store* store,
+                       OwnRegistry* own)
     : env_(env), cfg_(cfg.registry), store_(store), own_(own), pacer_(cfg.registry.prefetch_rate) {}
 
 Replicator::~Replicator() { *alive_ = false; }
@@ -70,12 +74,15 @@ void Replicator::Record(const std::string& kind, const std::string& key, const s
 
 void Replicator::Apply(const peers::TagUpdate& u) {
   own_->PersistTag(u, [](Status st) {
-    if (!st.ok()) LOG_WARN("replication: could not keep a gossiped fleet record: %s", st.ToString().c_str());
+    if (!st.ok())
+      LOG_WARN("replication: could not keep a gossiped fleet record: %s", st.ToString().c_str());
   });
   if (u.key.registry == push::kReplicationRecords) {
     push::ReplicationRecord r = push::ParseReplication(u.version.value);
     LOG_INFO("replication: %s of %s %s (from %s)", u.key.tag.c_str(), own_->name().c_str(),
-             r.deleted ? "deleted" : r.routing ? "set, routing enabled" : "set, routing disabled",
+             r.deleted   ? "deleted"
+             : r.routing ? "set, routing enabled"
+                         : "set, routing disabled",
              u.version.origin.c_str());
     dirty_ = true;
   }
@@ -92,12 +99,14 @@ std::map<std::string, push::SyncReport> Replicator::Reports() const {
   return out;
 }
 
-void Replicator::OwnTags(std::vector<peers::TagUpdate>* live, uint64_t* fingerprint, uint64_t* count) const {
+void Replicator::OwnTags(std::vector<peers::TagUpdate>* live, uint64_t* fingerprint,
+                         uint64_t* count) const {
   *fingerprint = 0;
   *count = 0;
   for (peers::TagUpdate& u : cluster_->FleetEntries(own_->name())) {
     bool deleted = push::ParseTagValue(u.version.value).deleted;
-    *fingerprint ^= push::TagFingerprint(u.key.repository, u.key.tag, u.version.digest.ToString(), deleted);
+    *fingerprint ^=
+        push::TagFingerprint(u.key.repository, u.key.tag, u.version.digest.ToString(), deleted);
     if (deleted) continue;
     ++*count;
     if (live && Wanted(u.key.repository)) live->push_back(std::move(u));
@@ -146,16 +155,21 @@ void Replicator::Describe(util::Exposition* out) {
   if (!cluster_) return;
   std::map<std::string, Replication> reps = Replications();
   out->Family("georeg_replication_status", T::kGauge,
-              "The own registry's replications: 1 for the status each region's replication is in, 0 for the others.");
+              "The own registry's replications: 1 for the status each region's replication is in, "
+              "0 for the others.");
   for (const auto& [region, r] : reps) {
-    for (push::DisplayStatus s : {push::DisplayStatus::kSyncing, push::DisplayStatus::kReady, push::DisplayStatus::kUnavailable})
-      out->Sample({{"region", region}, {"status", push::DisplayStatusName(s)}}, r.state.status == s ? 1 : 0);
+    for (push::DisplayStatus s : {push::DisplayStatus::kSyncing, push::DisplayStatus::kReady,
+                                  push::DisplayStatus::kUnavailable})
+      out->Sample({{"region", region}, {"status", push::DisplayStatusName(s)}},
+                  r.state.status == s ? 1 : 0);
   }
   out->Family("georeg_replication_status_seconds", T::kGauge,
-              "How long each region's replication has been in its current status, as this node saw it change.");
+              "How long each region's replication has been in its current status, as this node saw "
+              "it change.");
   uint64_t now = env_.clock->WallMs();
   for (const auto& [region, r] : reps)
-    out->Sample({{"region", region}}, r.since_ms && r.since_ms <= now ? double(now - r.since_ms) / 1000.0 : 0.0);
+    out->Sample({{"region", region}},
+                r.since_ms && r.since_ms <= now ? double(now - r.since_ms) / 1000.0 : 0.0);
 }
 
 json Replicator::Resource(const std::string& region, const Replication& r) const {
@@ -183,7 +197,8 @@ bool Replicator::Mine(const util::Digest& d, const std::vector<std::string>& reg
 }
 
 bool Replicator::Check(const cache::ReadTxn& txn, const peers::TagUpdate& u,
-                       const std::vector<std::string>& region_nodes, uint64_t* manifests, uint64_t* blobs) const {
+                       const std::vector<std::string>& region_nodes, uint64_t* manifests,
+                       uint64_t* blobs) const {
   bool missing = false;
   std::vector<std::pair<util::Digest, int>> todo = {{u.version.digest, 0}};
   while (!todo.empty()) {
@@ -238,7 +253,8 @@ void Replicator::Tick() {
   // Under `full`, who holds which blob follows the region's live nodes.
   std::vector<std::string> region_nodes = LiveRegionNodes();
   std::sort(region_nodes.begin(), region_nodes.end());
-  if (fingerprint != pass_fingerprint_ || created != pass_for_ || (cfg_.full_policy && region_nodes != pass_nodes_))
+  if (fingerprint != pass_fingerprint_ || created != pass_for_ ||
+      (cfg_.full_policy && region_nodes != pass_nodes_))
     dirty_ = true;
   if (!pass_active_ && jobs_.empty() && in_flight_ == 0 &&
       (dirty_ || now - last_pass_ms_ >= kRecheckMs || !reported_once_)) {
@@ -334,8 +350,9 @@ void Replicator::Pump() {
                      : "";
         unsigned long long n;
         if (fail_log_.Note(env_.clock->NowMs(), &n))
-          LOG_WARN("replication: could not pre-fetch %s:%s (%s)%s", job.repo.c_str(), job.digest.ToString().c_str(),
-                   st.ToString().c_str(), n > 1 ? (" and " + std::to_string(n - 1) + " more").c_str() : "");
+          LOG_WARN("replication: could not pre-fetch %s:%s (%s)%s", job.repo.c_str(),
+                   job.digest.ToString().c_str(), st.ToString().c_str(),
+                   n > 1 ? (" and " + std::to_string(n - 1) + " more").c_str() : "");
       }
       // Checked again once the queue is done; a failure waits for the next periodic check.
       if (jobs_.empty() && in_flight_ == 0 && !jobs_failed_) dirty_ = true;
@@ -344,7 +361,8 @@ void Replicator::Pump() {
   }
 }
 
-std::set<util::Digest> Replicator::HeldBlobs(const util::Digest& manifest, const OwnRegistry::BlobFilter& want) const {
+std::set<util::Digest> Replicator::HeldBlobs(const util::Digest& manifest,
+                                             const OwnRegistry::BlobFilter& want) const {
   std::set<util::Digest> out;
   auto txn = store_->BeginRead();
   cache::Manifest m;
@@ -387,8 +405,8 @@ void Replicator::AdoptHome() {
   r.created = std::to_string(r.created_ms) + "@" + cluster_->name();
   r.updated_ms = r.created_ms;
   Record(push::kReplicationRecords, cluster_->region(), push::EncodeReplication(r));
-  LOG_INFO("replication: %s of %s created here (the registry's first push)", cluster_->region().c_str(),
-           own_->name().c_str());
+  LOG_INFO("replication: %s of %s created here (the registry's first push)",
+           cluster_->region().c_str(), own_->name().c_str());
 }
 
 // ---- the management API ----
@@ -404,11 +422,13 @@ void Replicator::Handle(const std::shared_ptr<http::Exchange>& ex) {
   std::vector<std::string> parts;
   for (size_t start = 0;;) {
     size_t slash = target.find('/', start);
-    parts.push_back(target.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
+    parts.push_back(
+        target.substr(start, slash == std::string::npos ? std::string::npos : slash - start));
     if (slash == std::string::npos) break;
     start = slash + 1;
   }
-  if (parts.size() < 2 || parts.size() > 3 || (parts[1] != "replications" && parts[1] != "image-status") ||
+  if (parts.size() < 2 || parts.size() > 3 ||
+      (parts[1] != "replications" && parts[1] != "image-status") ||
       (parts[1] == "image-status" && parts.size() != 2)) {
     RespondError(ex, 404, "no such route");
     return;
@@ -418,7 +438,9 @@ void Replicator::Handle(const std::shared_ptr<http::Exchange>& ex) {
     return;
   }
   if (parts[0] != own_->name()) {
-    RespondError(ex, 404, "unknown registry '" + parts[0] + "': this fleet's registry is '" + own_->name() + "'");
+    RespondError(
+        ex, 404,
+        "unknown registry '" + parts[0] + "': this fleet's registry is '" + own_->name() + "'");
     return;
   }
   if (!cluster_) {
@@ -438,16 +460,19 @@ void Replicator::Handle(const std::shared_ptr<http::Exchange>& ex) {
     return;
   }
   std::string region = parts.size() == 3 ? parts[2] : "";
-  if (parts.size() == 2 && method != "GET") return RespondError(ex, 405, "use GET to list replications");
-  if (parts.size() == 3 && method != "GET" && method != "PUT" && method != "PATCH" && method != "DELETE")
+  if (parts.size() == 2 && method != "GET")
+    return RespondError(ex, 405, "use GET to list replications");
+  if (parts.size() == 3 && method != "GET" && method != "PUT" && method != "PATCH" &&
+      method != "DELETE")
     return RespondError(ex, 405, "use GET, PUT, PATCH or DELETE");
   std::weak_ptr<bool> alive = alive_;
   own_->Authorize(ex, write, [this, alive, ex, region, method] {
     if (!alive.lock()) return;
     if (region.empty()) return List(ex);
     if (!push::ValidRegionName(region))
-      return RespondError(ex, 400, "invalid region name '" + region +
-                                       "': 1-63 lowercase letters, digits and '-', starting with a letter");
+      return RespondError(ex, 400,
+                          "invalid region name '" + region +
+                              "': 1-63 lowercase letters, digits and '-', starting with a letter");
     if (method == "GET") return Show(ex, region);
     if (method == "PUT") return Create(ex, region);
     if (method == "DELETE") return Delete(ex, region);
@@ -464,12 +489,15 @@ json Replicator::ListJson() {
   return out;
 }
 
-void Replicator::List(const std::shared_ptr<http::Exchange>& ex) { RespondJson(ex, 200, ListJson()); }
+void Replicator::List(const std::shared_ptr<http::Exchange>& ex) {
+  RespondJson(ex, 200, ListJson());
+}
 
 void Replicator::Show(const std::shared_ptr<http::Exchange>& ex, const std::string& region) {
   auto reps = Replications();
   auto it = reps.find(region);
-  if (it == reps.end()) return RespondError(ex, 404, "registry '" + own_->name() + "' has no replication in " + region);
+  if (it == reps.end())
+    return RespondError(ex, 404, "registry '" + own_->name() + "' has no replication in " + region);
   RespondJson(ex, 200, Resource(region, it->second));
 }
 
@@ -487,8 +515,9 @@ void Replicator::Create(const std::shared_ptr<http::Exchange>& ex, const std::st
   std::set<std::string> regions;
   for (const auto& n : cluster_->Nodes()) regions.insert(n.region);
   if (!regions.count(region))
-    return RespondError(ex, 400, "no node of the fleet is in region '" + region + "' (regions: " +
-                                     Join({regions.begin(), regions.end()}) + ")");
+    return RespondError(ex, 400,
+                        "no node of the fleet is in region '" + region +
+                            "' (regions: " + Join({regions.begin(), regions.end()}) + ")");
   push::ReplicationRecord r;
   r.created_ms = env_.clock->WallMs();
   r.created = std::to_string(r.created_ms) + "@" + cluster_->name();
@@ -500,15 +529,18 @@ void Replicator::Create(const std::shared_ptr<http::Exchange>& ex, const std::st
   RespondJson(ex, 201, Resource(region, reps.at(region)));
 }
 
-void Replicator::Update(const std::shared_ptr<http::Exchange>& ex, const std::string& region, const std::string& body) {
+void Replicator::Update(const std::shared_ptr<http::Exchange>& ex, const std::string& region,
+                        const std::string& body) {
   json j = json::parse(body, nullptr, /*allow_exceptions=*/false);
   auto routing = j.is_object() ? j.find("routing") : j.end();
   if (!j.is_object() || routing == j.end() || !routing->is_string() ||
       (*routing != "enabled" && *routing != "disabled"))
-    return RespondError(ex, 400, "the body must be {\"routing\": \"enabled\"} or {\"routing\": \"disabled\"}");
+    return RespondError(
+        ex, 400, "the body must be {\"routing\": \"enabled\"} or {\"routing\": \"disabled\"}");
   auto reps = Replications();
   auto it = reps.find(region);
-  if (it == reps.end()) return RespondError(ex, 404, "registry '" + own_->name() + "' has no replication in " + region);
+  if (it == reps.end())
+    return RespondError(ex, 404, "registry '" + own_->name() + "' has no replication in " + region);
   push::ReplicationRecord r = it->second.record;
   bool enabled = *routing == "enabled";
   if (r.routing != enabled) {
@@ -528,7 +560,8 @@ void Replicator::Delete(const std::shared_ptr<http::Exchange>& ex, const std::st
   if (!reps.count(region))
     return RespondError(ex, 404, "registry '" + own_->name() + "' has no replication in " + region);
   if (reps.size() == 1)
-    return RespondError(ex, 409, "the last replication of '" + own_->name() + "' cannot be deleted");
+    return RespondError(ex, 409,
+                        "the last replication of '" + own_->name() + "' cannot be deleted");
   push::ReplicationRecord r;
   r.deleted = true;
   Record(push::kReplicationRecords, region, push::EncodeReplication(r));
@@ -539,7 +572,8 @@ void Replicator::Delete(const std::shared_ptr<http::Exchange>& ex, const std::st
 
 // ---- image status ----
 
-void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const std::string& image, bool fetched) {
+void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const std::string& image,
+                             bool fetched) {
   size_t colon = image.rfind(':');
   if (image.empty() || colon == std::string::npos || colon == 0 || colon + 1 == image.size() ||
       image.find('/', colon) != std::string::npos)
@@ -578,9 +612,11 @@ void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const st
     std::vector<std::string> holders = push::ParseTagValue(v->value).holders;
     holders.push_back(v->origin);
     std::weak_ptr<bool> alive = alive_;
-    own_->Sync(repo, top, holders, [](const util::Digest&) { return false; }, [this, alive, ex, image](Status) {
-      if (alive.lock() && ex->active()) ImageStatus(ex, image, true);
-    });
+    own_->Sync(
+        repo, top, holders, [](const util::Digest&) { return false; },
+        [this, alive, ex, image](Status) {
+          if (alive.lock() && ex->active()) ImageStatus(ex, image, true);
+        });
     return;
   }
   // Per region, which items some live node has: ours from the store, the
@@ -602,7 +638,9 @@ void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const st
   s->ex = ex;
   s->manifests = manifests;
   s->blobs = blobs;
-  s->head = {{"registry", own_->name()}, {"image", image}, {"digest", top.ToString()},
+  s->head = {{"registry", own_->name()},
+             {"image", image},
+             {"digest", top.ToString()},
              {"policy", cfg_.full_policy ? "full" : "manifests"}};
   std::map<std::string, Replication> reps = Replications();
   size_t items = manifests.size() + blobs.size();
@@ -640,8 +678,9 @@ void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const st
       for (size_t i = 0; i < items; ++i) {
         cache::Manifest m;
         cache::BlobInfo info;
-        bool have = i < manifests.size() ? store_->GetManifest(*txn, manifests[i], &m).ok()
-                                         : store_->GetBlob(*txn, blobs[i - manifests.size()], &info).ok();
+        bool have = i < manifests.size()
+                        ? store_->GetManifest(*txn, manifests[i], &m).ok()
+                        : store_->GetBlob(*txn, blobs[i - manifests.size()], &info).ok();
         if (have) r.have[i] = true;
       }
       continue;
@@ -649,9 +688,11 @@ void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const st
     auto step = cluster_->StepTo(n.name);
     if (!step || ++asked[n.region] > kNodesAskedPerRegion) continue;
     for (size_t i = 0; i < items; ++i) {
-      std::string target = "/v2/" + repo + (i < manifests.size() ? "/manifests/" + manifests[i].ToString()
-                                                                 : "/blobs/" + blobs[i - manifests.size()].ToString()) +
-                           "?ns=" + own_->name();
+      std::string target =
+          "/v2/" + repo +
+          (i < manifests.size() ? "/manifests/" + manifests[i].ToString()
+                                : "/blobs/" + blobs[i - manifests.size()].ToString()) +
+          "?ns=" + own_->name();
       ++s->pending;
       auto status = std::make_shared<int>(0);
       upstream::Callbacks cb;

@@ -6,9 +6,9 @@
 //     GET    /_georeg/v1/registries/<name>/replications           list
 //     GET    /_georeg/v1/registries/<name>/replications/<region>  show
 //     PUT    /_georeg/v1/registries/<name>/replications/<region>  create (idempotent)
-//     PATCH  /_georeg/v1/registries/<name>/replications/<region>  update, body {"routing": "enabled"|"disabled"}
-//     DELETE /_georeg/v1/registries/<name>/replications/<region>  delete (never the last one)
-//     GET    /_georeg/v1/registries/<name>/image-status?image=REPO:TAG
+//     PATCH  /_georeg/v1/registries/<name>/replications/<region>  update, body {"routing":
+//     "enabled"|"disabled"} DELETE /_georeg/v1/registries/<name>/replications/<region>  delete
+//     (never the last one) GET    /_georeg/v1/registries/<name>/image-status?image=REPO:TAG
 //   Reads need what pulls need (pull_auth), writes the push credentials.
 //   Errors are JSON {"error": "..."} with 400 (bad region), 401, 404
 //   (unknown registry or replication), 409 (the last replication), 503 (no
@@ -40,7 +40,6 @@
 
 #include "cache/store.h"
 #include "config/config.h"
-#include "util/metrics.h"
 #include "peers/tag_table.h"
 #include "push/replication.h"
 #include "src/http/server.h"
@@ -48,6 +47,7 @@
 #include "src/io/handle.h"
 #include "src/registry/own_registry.h"
 #include "util/log.h"
+#include "util/metrics.h"
 #include "util/pacer.h"
 
 namespace peering {
@@ -78,11 +78,12 @@ class Replicator {
   // The replications as `replication list` shows them (empty without an own registry in a cluster).
   nlohmann::json ListJson();
 
-  static constexpr size_t kInFlight = 2;            // pre-fetches at once
-  static constexpr size_t kCheckPerTick = 512;      // tags checked per tick
-  static constexpr uint64_t kRecheckMs = 30'000;    // a full check at least this often
-  static constexpr size_t kMaxImageItems = 256;     // image-status: manifests + blobs looked at
-  static constexpr size_t kNodesAskedPerRegion = 3;  // image-status: live nodes asked per other region
+  static constexpr size_t kInFlight = 2;          // pre-fetches at once
+  static constexpr size_t kCheckPerTick = 512;    // tags checked per tick
+  static constexpr uint64_t kRecheckMs = 30'000;  // a full check at least this often
+  static constexpr size_t kMaxImageItems = 256;   // image-status: manifests + blobs looked at
+  static constexpr size_t kNodesAskedPerRegion =
+      3;  // image-status: live nodes asked per other region
 
  private:
   struct Replication {
@@ -109,13 +110,15 @@ class Replicator {
   bool Mine(const util::Digest& d, const std::vector<std::string>& region_nodes) const;
   std::vector<std::string> LiveRegionNodes() const;
   // Counts what of tag `u`'s image is missing here; true when something is.
-  bool Check(const cache::ReadTxn& txn, const peers::TagUpdate& u, const std::vector<std::string>& region_nodes,
-             uint64_t* manifests, uint64_t* blobs) const;
+  bool Check(const cache::ReadTxn& txn, const peers::TagUpdate& u,
+             const std::vector<std::string>& region_nodes, uint64_t* manifests,
+             uint64_t* blobs) const;
   void Pump();
   // The first replication of a registry: the region of its first push.
   void AdoptHome();
   // The blobs of `manifest` (not its children's) held here as own content that `want` selects.
-  std::set<util::Digest> HeldBlobs(const util::Digest& manifest, const OwnRegistry::BlobFilter& want) const;
+  std::set<util::Digest> HeldBlobs(const util::Digest& manifest,
+                                   const OwnRegistry::BlobFilter& want) const;
   void Report(const std::string& took_on);
   // Writes a fleet record of ours (a replication or our report): gossiped and kept.
   void Record(const std::string& kind, const std::string& key, const std::string& value);
@@ -123,9 +126,11 @@ class Replicator {
   void List(const std::shared_ptr<http::Exchange>& ex);
   void Show(const std::shared_ptr<http::Exchange>& ex, const std::string& region);
   void Create(const std::shared_ptr<http::Exchange>& ex, const std::string& region);
-  void Update(const std::shared_ptr<http::Exchange>& ex, const std::string& region, const std::string& body);
+  void Update(const std::shared_ptr<http::Exchange>& ex, const std::string& region,
+              const std::string& body);
   void Delete(const std::shared_ptr<http::Exchange>& ex, const std::string& region);
-  void ImageStatus(const std::shared_ptr<http::Exchange>& ex, const std::string& image, bool fetched);
+  void ImageStatus(const std::shared_ptr<http::Exchange>& ex, const std::string& image,
+                   bool fetched);
   nlohmann::json Resource(const std::string& region, const Replication& r) const;
 
   io::Env env_;
@@ -146,7 +151,7 @@ class Replicator {
   std::vector<peers::TagUpdate> pass_;
   size_t pass_next_ = 0;
   bool pass_active_ = false;
-  std::string pass_for_;  // the replication (created) the pass started under
+  std::string pass_for_;                 // the replication (created) the pass started under
   std::vector<std::string> pass_nodes_;  // the region's live nodes then (sorted)
   uint64_t pass_fingerprint_ = 0, pass_tags_ = 0, pass_manifests_ = 0, pass_blobs_ = 0;
   bool dirty_ = true;

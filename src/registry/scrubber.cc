@@ -6,7 +6,8 @@
 
 namespace registry {
 
-Scrubber::Scrubber(uv_loop_t* loop, cache::Store* store, CacheKeeper* keeper, uint64_t bytes_per_second)
+Scrubber::Scrubber(uv_loop_t* loop, cache::Store* store, CacheKeeper* keeper,
+                   uint64_t bytes_per_second)
     : loop_(loop), store_(store), keeper_(keeper), rate_(bytes_per_second) {}
 
 void Scrubber::Start() {
@@ -60,7 +61,8 @@ void Scrubber::Work(uv_work_t* req) {
       std::span<const uint8_t> p;
       util::Status st = store->GetChunk(*txn, now.ChunksOf(d), chunk, &p, cache::ChunkCheck::kFull);
       if (st.IsCorruption() || (st.IsNotFound())) {
-        b->corrupt.emplace_back(d, st.IsNotFound() ? "chunk " + std::to_string(chunk) + " of " + d.ToString() + " is missing"
+        b->corrupt.emplace_back(d, st.IsNotFound() ? "chunk " + std::to_string(chunk) + " of " +
+                                                         d.ToString() + " is missing"
                                                    : st.message());
         break;
       }

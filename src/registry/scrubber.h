@@ -31,13 +31,13 @@ class Scrubber {
   struct Batch {
     uv_work_t req;
     Scrubber* self;
-    util::Digest start;       // resume at this digest...
-    uint32_t start_chunk = 0; // ...and chunk
+    util::Digest start;        // resume at this digest...
+    uint32_t start_chunk = 0;  // ...and chunk
     uint64_t budget = 0;
     // Results, written on the threadpool, read on the loop after it.
     util::Digest next;
     uint32_t next_chunk = 0;
-    bool wrapped = false;     // reached the end of the blobs
+    bool wrapped = false;  // reached the end of the blobs
     uint64_t checked = 0;
     std::vector<std::pair<util::Digest, std::string>> corrupt;
   };

@@ -19,8 +19,8 @@ std::vector<http::Header> RangeFrom(uint64_t offset) {
 
 }  // namespace
 
-Service::Service(io::Env env, const config::Config& cfg, std::unique_ptr<UpstreamSet> upstreams, cache::Store* store,
-                 WriterBridge* writer)
+Service::Service(io::Env env, const config::Config& cfg, std::unique_ptr<UpstreamSet> upstreams,
+                 cache::Store* store, WriterBridge* writer)
     : env_(env),
       max_fills_(cfg.server.max_fills),
       own_budget_(cfg.registry.max_size),
@@ -33,15 +33,16 @@ Service::Service(io::Env env, const config::Config& cfg, std::unique_ptr<Upstrea
       manifests_(env, store, writer, cfg.server.max_manifest_bytes, in_flight_),
       own_(env, cfg, store, writer, &keeper_),
       replicator_(env, cfg, store, &own_) {
-  own_.SetBlobHandler([this](const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop) {
-    HandleBlob(nullptr, route, ex, hop);
+  own_.SetBlobHandler([this](const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
+                             peers::Hop hop) { HandleBlob(nullptr, route, ex, hop); });
+  own_.SetBlobHolder([this](const util::Digest& d, const std::string& repo,
+                            std::vector<std::string> holders, std::function<void(Status)> done) {
+    HoldBlob(d, repo, std::move(holders), std::move(done));
   });
-  own_.SetBlobHolder([this](const util::Digest& d, const std::string& repo, std::vector<std::string> holders,
-                            std::function<void(Status)> done) { HoldBlob(d, repo, std::move(holders), std::move(done)); });
 }
 
-void Service::HoldBlob(const util::Digest& d, const std::string& repo, std::vector<std::string> holders,
-                       std::function<void(Status)> done) {
+void Service::HoldBlob(const util::Digest& d, const std::string& repo,
+                       std::vector<std::string> holders, std::function<void(Status)> done) {
   // Once the blob is here: own content, never evicted.
   auto adopt = [this, d, done] {
     const cache::BlobIndex::Entry* e = keeper_.index().Find(d);
@@ -50,7 +51,8 @@ void Service::HoldBlob(const util::Digest& d, const std::string& repo, std::vect
     // A replica counts against the registry's budget like a push (it stays
     // here as ordinary, evictable cache when it does not fit).
     if (keeper_.own_bytes() + e->size > own_budget_)
-      return done(Status::ResourceExhausted("[registry] max_size would be exceeded by " + d.ToString()));
+      return done(
+          Status::ResourceExhausted("[registry] max_size would be exceeded by " + d.ToString()));
     keeper_.AddOwn(d, e->size, env_.clock->WallMs());
     cache::Store* store = store_;
     writer_->Run([store, d] { return store->SetBlobOwn(d, true); }, done);
@@ -62,7 +64,8 @@ void Service::HoldBlob(const util::Digest& d, const std::string& repo, std::vect
   own_.NoteHolders(d, holders);
   fill_waiters_[d].push_back(adopt);
   auto existing = fills_.find(d);
-  if (existing != fills_.end() && existing->second.fill->joinable()) return;  // its end calls the waiters
+  if (existing != fills_.end() && existing->second.fill->joinable())
+    return;  // its end calls the waiters
   if (shutting_down_ || !cluster_) {
     env_.deferred->Post([this, d] { WakeFillWaiters(d); });
     return;
@@ -93,18 +96,25 @@ void Service::WakeFillWaiters(const util::Digest& d) {
 }
 
 BlobFill::Env Service::FillEnv() {
-  return BlobFill::Env{env_.clock, store_, writer_, &keeper_, in_flight_,
+  return BlobFill::Env{env_.clock,
+                       store_,
+                       writer_,
+                       &keeper_,
+                       in_flight_,
                        [this](const util::Digest& d, BlobFill* fill) {
                          auto it = fills_.find(d);
                          if (it != fills_.end() && it->second.fill.get() == fill) fills_.erase(it);
                          // Not from inside the fill: on a later turn.
-                         if (fill_waiters_.count(d)) env_.deferred->Post([this, d] { WakeFillWaiters(d); });
+                         if (fill_waiters_.count(d))
+                           env_.deferred->Post([this, d] { WakeFillWaiters(d); });
                        },
                        [this](const std::string& peer, const std::string& why, bool corrupt) {
                          if (cluster_) cluster_->ReportFailure(peer, why, corrupt);
                        },
                        [this] { ++stats_.fills_resumed; },
-                       [this](bool from_peer) { ++(from_peer ? stats_.bad_blobs_peer : stats_.bad_blobs_upstream); }};
+                       [this](bool from_peer) {
+                         ++(from_peer ? stats_.bad_blobs_peer : stats_.bad_blobs_upstream);
+                       }};
 }
 
 util::Status Service::Start() {
@@ -119,33 +129,36 @@ void Service::AttachCluster(peering::Cluster* cluster) {
   manifests_.SetCluster(cluster);
   if (util::Status st = own_.SetCluster(cluster); !st.ok())
     LOG_ERROR("registry: could not restore the fleet state: %s", st.ToString().c_str());
-  cluster->SetHoldHandler([this](const std::shared_ptr<http::Exchange>& ex, const std::string& target,
-                                 const std::string& sender) { own_.ServeHold(ex, target, sender); });
+  cluster->SetHoldHandler(
+      [this](const std::shared_ptr<http::Exchange>& ex, const std::string& target,
+             const std::string& sender) { own_.ServeHold(ex, target, sender); });
   replicator_.Attach(cluster);
   cluster->SetTagListener([this](const peers::TagUpdate& u) {
     if (own_.OwnsRecord(u.key)) {
       if (u.key.registry != own_.name()) return replicator_.Apply(u);
-      LOG_INFO("cluster: own tag %s:%s -> %s (from %s)", u.key.repository.c_str(), u.key.tag.c_str(),
-               u.version.digest.ToString().c_str(), u.version.origin.c_str());
+      LOG_INFO("cluster: own tag %s:%s -> %s (from %s)", u.key.repository.c_str(),
+               u.key.tag.c_str(), u.version.digest.ToString().c_str(), u.version.origin.c_str());
       own_.ApplyGossipedTag(u);
       return;
     }
     // Fleet records of another registry (a node configured differently) are not ours to store.
     if (u.key.registry.rfind('/', 0) == 0) return;
-    LOG_INFO("cluster: tag %s/%s:%s -> %s (from %s)", u.key.registry.c_str(), u.key.repository.c_str(),
-             u.key.tag.c_str(), u.version.digest.ToString().c_str(), u.version.origin.c_str());
+    LOG_INFO("cluster: tag %s/%s:%s -> %s (from %s)", u.key.registry.c_str(),
+             u.key.repository.c_str(), u.key.tag.c_str(), u.version.digest.ToString().c_str(),
+             u.version.origin.c_str());
     // The origin node confirmed the tag at its HLC time: that is how fresh it is here too.
     WriteGossipedTag(u, std::min(env_.clock->WallMs(), u.version.hlc.wall_ms));
     if (Upstream* up = upstreams_->Select(u.key.registry))
       manifests_.Prefetch(up, u.key.repository, u.version.digest, u.version.origin);
   });
   cluster->SetWithdrawListener([this](const peers::TagUpdate& u) {
-    if (u.key.registry.rfind('/', 0) == 0) return;  // replication records and reports: fleet state, kept
+    if (u.key.registry.rfind('/', 0) == 0)
+      return;  // replication records and reports: fleet state, kept
     if (own_.enabled() && u.key.registry == own_.name()) {
       // A pushed image is not the pusher's to take back: the tag stays
       // stored here (docs/replication.md).
-      LOG_WARN("cluster: own tag %s:%s was set by removed node %s; kept", u.key.repository.c_str(), u.key.tag.c_str(),
-               u.version.origin.c_str());
+      LOG_WARN("cluster: own tag %s:%s was set by removed node %s; kept", u.key.repository.c_str(),
+               u.key.tag.c_str(), u.version.origin.c_str());
       return;
     }
     LOG_WARN("cluster: tag %s/%s:%s withdrawn (its origin %s was removed)", u.key.registry.c_str(),
@@ -159,10 +172,12 @@ void Service::AttachCluster(peering::Cluster* cluster) {
 void Service::WriteGossipedTag(const peers::TagUpdate& u, uint64_t confirmed_ms) {
   cache::TagInfo info{u.version.digest, confirmed_ms};
   cache::Store* store = store_;
-  writer_->Run([store, u, info] { return store->PutTag(u.key.registry, u.key.repository, u.key.tag, info); },
-               [](Status st) {
-                 if (!st.ok()) LOG_WARN("cluster: could not record a gossiped tag: %s", st.ToString().c_str());
-               });
+  writer_->Run(
+      [store, u, info] { return store->PutTag(u.key.registry, u.key.repository, u.key.tag, info); },
+      [](Status st) {
+        if (!st.ok())
+          LOG_WARN("cluster: could not record a gossiped tag: %s", st.ToString().c_str());
+      });
 }
 
 void Service::Handle(const std::shared_ptr<http::Exchange>& ex) {
@@ -178,16 +193,18 @@ void Service::Handle(const std::shared_ptr<http::Exchange>& ex) {
       RespondOciError(ex, 404, "UNSUPPORTED", "this node is not in a cluster");
       return;
     }
-    cluster_->Handle(ex, [this](const std::shared_ptr<http::Exchange>& ex, const std::string& target, peers::Hop hop) {
+    cluster_->Handle(ex, [this](const std::shared_ptr<http::Exchange>& ex,
+                                const std::string& target, peers::Hop hop) {
       ex->outcome().kind = "peer";
       HandleRoute(oci::RouteRequest(ex->request().method, target), ex, hop);
     });
     return;
   }
   // A path prefix may name the registry (runtimes that send no ns=).
-  HandleRoute(oci::RouteRequest(req.method, req.target,
-                                [this](std::string_view component) { return RegistryNamed(component); }),
-              ex, peers::Hop::kClient);
+  HandleRoute(
+      oci::RouteRequest(req.method, req.target,
+                        [this](std::string_view component) { return RegistryNamed(component); }),
+      ex, peers::Hop::kClient);
 }
 
 std::optional<std::string> Service::RegistryNamed(std::string_view component) {
@@ -195,15 +212,18 @@ std::optional<std::string> Service::RegistryNamed(std::string_view component) {
   if (own_.enabled() && util::RegistryPathComponent(own_.name()) == name) return own_.name();
   // As written, then (a port) with the last '_' as the ':' it stands for.
   std::vector<std::string> candidates = {name};
-  if (size_t u = name.rfind('_'); u != std::string::npos) candidates.push_back(name.substr(0, u) + ":" + name.substr(u + 1));
+  if (size_t u = name.rfind('_'); u != std::string::npos)
+    candidates.push_back(name.substr(0, u) + ":" + name.substr(u + 1));
   for (const std::string& c : candidates) {
     if (c.find('_') != std::string::npos) continue;  // never a host name
-    if (Upstream* up = upstreams_->Select(std::optional<std::string>(c))) return up->config.registry;
+    if (Upstream* up = upstreams_->Select(std::optional<std::string>(c)))
+      return up->config.registry;
   }
   return std::nullopt;
 }
 
-void Service::HandleRoute(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop) {
+void Service::HandleRoute(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
+                          peers::Hop hop) {
   if (hop == peers::Hop::kClient) ex->outcome().kind = oci::KindLabel(route.kind);
   if (route.kind == oci::RouteKind::kHealth) {
     ex->Respond(200, {{"Content-Type", "text/plain"}}, "ok\n");
@@ -254,9 +274,10 @@ peers::RoutePlan Service::PlanBlob(Upstream* up, const util::Digest& digest, pee
   if (cluster_) {
     // The own registry's blobs: its holders first (they have it), then the
     // owners, as for any blob, but never an upstream.
-    plan = cluster_->Plan(digest, hop, /*blob=*/true,
-                          !up || up->config.fleet_single_flight ? peers::Scope::kFleet : peers::Scope::kRegion,
-                          up ? std::vector<std::string>{} : own_.HoldersOf(digest));
+    plan = cluster_->Plan(
+        digest, hop, /*blob=*/true,
+        !up || up->config.fleet_single_flight ? peers::Scope::kFleet : peers::Scope::kRegion,
+        up ? std::vector<std::string>{} : own_.HoldersOf(digest));
   } else {
     plan.role = hop;
     plan.upstream = hop != peers::Hop::kPeer;
@@ -265,35 +286,38 @@ peers::RoutePlan Service::PlanBlob(Upstream* up, const util::Digest& digest, pee
   return plan;
 }
 
-std::vector<FillSource> Service::BlobSources(Upstream* up, const oci::Route& route, const peers::RoutePlan& plan) {
+std::vector<FillSource> Service::BlobSources(Upstream* up, const oci::Route& route,
+                                             const peers::RoutePlan& plan) {
   std::vector<FillSource> sources;
   const util::Digest& digest = *route.digest;
   std::string name = up ? UpstreamSet::UpstreamName(*up, route.name) : route.name;
-  std::string target = "/v2/" + name + "/blobs/" + digest.ToString() + "?ns=" + (up ? up->config.registry : own_.name());
+  std::string target = "/v2/" + name + "/blobs/" + digest.ToString() +
+                       "?ns=" + (up ? up->config.registry : own_.name());
   for (const peers::PeerStep& step : plan.steps) {
     peering::Cluster* cluster = cluster_;
     sources.push_back({"peer " + step.name, step.name,
                        [cluster, step, target](const SourceRequest& r, upstream::Callbacks cb) {
-                         return std::shared_ptr<upstream::InFlight>(
-                             cluster->Send(step, r.method, target, RangeFrom(r.offset), std::move(cb)));
+                         return std::shared_ptr<upstream::InFlight>(cluster->Send(
+                             step, r.method, target, RangeFrom(r.offset), std::move(cb)));
                        }});
   }
   if (plan.upstream && up) {
     upstream::Requester* requester = up->requester;
     std::string path = "/v2/" + name + "/blobs/" + digest.ToString();
     ContentStats* stats = &stats_;
-    sources.push_back({"upstream " + up->config.registry, "",
-                       [requester, path, name, stats](const SourceRequest& r, upstream::Callbacks cb) {
-                         ++(std::string_view(r.method) == "HEAD" ? stats->upstream_blob_heads
-                                                                  : stats->upstream_blob_gets);
-                         return requester->Send(r.method, path, RangeFrom(r.offset), name, std::move(cb), {});
-                       }});
+    sources.push_back(
+        {"upstream " + up->config.registry, "",
+         [requester, path, name, stats](const SourceRequest& r, upstream::Callbacks cb) {
+           ++(std::string_view(r.method) == "HEAD" ? stats->upstream_blob_heads
+                                                   : stats->upstream_blob_gets);
+           return requester->Send(r.method, path, RangeFrom(r.offset), name, std::move(cb), {});
+         }});
   }
   return sources;
 }
 
-void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
-                         peers::Hop hop) {
+void Service::HandleBlob(Upstream* up, const oci::Route& route,
+                         const std::shared_ptr<http::Exchange>& ex, peers::Hop hop) {
   const util::Digest& digest = *route.digest;
   {
     auto txn = store_->BeginRead();
@@ -327,7 +351,8 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
     // that disagree about an owner answer each other 404 instead of
     // waiting on each other.
     if (hop > existing->second.role) {
-      RespondOciError(ex, 404, "BLOB_UNKNOWN", "blob not cached on this node (it is filling it as a client)");
+      RespondOciError(ex, 404, "BLOB_UNKNOWN",
+                      "blob not cached on this node (it is filling it as a client)");
       return;
     }
     ++stats_.fills_joined;
@@ -340,16 +365,19 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
     return;
   }
   peers::RoutePlan plan = PlanBlob(up, digest, hop);
-  if (plan.steps.empty() && !plan.upstream) {  // a peer asked and we do not have it, or no node has it
-    RespondOciError(ex, 404, "BLOB_UNKNOWN", up ? "blob not cached on this node" : "blob unknown to registry");
+  if (plan.steps.empty() &&
+      !plan.upstream) {  // a peer asked and we do not have it, or no node has it
+    RespondOciError(ex, 404, "BLOB_UNKNOWN",
+                    up ? "blob not cached on this node" : "blob unknown to registry");
     return;
   }
   if (fills_.size() + probes_.size() >= max_fills_) {
     unsigned long long count = 0;
     if (fills_log_.Note(env_.clock->NowMs(), &count))
-      LOG_WARN("fill: %llu miss(es) refused in the last minute: %zu fills and %zu HEAD probes running "
-               "(server.max_fills)",
-               count, fills_.size(), probes_.size());
+      LOG_WARN(
+          "fill: %llu miss(es) refused in the last minute: %zu fills and %zu HEAD probes running "
+          "(server.max_fills)",
+          count, fills_.size(), probes_.size());
     RespondOciError(ex, 503, "UNAVAILABLE", "too many blob fills in progress; retry shortly");
     return;
   }
@@ -358,8 +386,10 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
   if (!in_flight_->Admit()) {
     unsigned long long count = 0;
     if (busy_log_.Note(env_.clock->NowMs(), &count))
-      LOG_WARN("fill: %llu miss(es) refused in the last minute: %llu bytes in flight (server.max_bytes_in_flight %llu)",
-               count, (unsigned long long)in_flight_->held(), (unsigned long long)in_flight_->limit());
+      LOG_WARN(
+          "fill: %llu miss(es) refused in the last minute: %llu bytes in flight "
+          "(server.max_bytes_in_flight %llu)",
+          count, (unsigned long long)in_flight_->held(), (unsigned long long)in_flight_->limit());
     RespondOciError(ex, 503, "UNAVAILABLE", "too many bytes in flight; retry shortly");
     return;
   }
@@ -374,8 +404,8 @@ void Service::HandleBlob(Upstream* up, const oci::Route& route, const std::share
   fill->Start(BlobSources(up, route, plan));
 }
 
-void Service::Probe(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
-                    const peers::RoutePlan& plan) {
+void Service::Probe(Upstream* up, const oci::Route& route,
+                    const std::shared_ptr<http::Exchange>& ex, const peers::RoutePlan& plan) {
   // Keyed by role as well: a probe waits only on requests of a higher hop,
   // which join probes of a higher role (the argument for fills, above).
   std::string key = route.digest->ToString() + " " + peers::HopName(plan.role);
@@ -403,57 +433,61 @@ nlohmann::json Service::ContentStatsJson() const {
 nlohmann::json Service::StatusJson() {
   const cache::BlobIndex& index = keeper_.index();
   cache::Store::MapUse map = store_->Map();
-  nlohmann::json cache = {{"blobs", index.count()},
-                          {"bytes", index.stored_bytes()},
-                          {"budget", keeper_.budget()},
-                          {"hits", keeper_.hits()},
-                          {"misses", keeper_.misses()},
-                          {"evictions", keeper_.evictions()},
-                          {"fills_in_flight", fills_.size()},
-                          {"map_used", map.used_bytes},
+  nlohmann::json cache = {{"blobs", index.count()},           {"bytes", index.stored_bytes()},
+                          {"budget", keeper_.budget()},       {"hits", keeper_.hits()},
+                          {"misses", keeper_.misses()},       {"evictions", keeper_.evictions()},
+                          {"fills_in_flight", fills_.size()}, {"map_used", map.used_bytes},
                           {"map_size", map.map_size}};
   if (own_.enabled()) {
     cache["registry"] = own_.name();
     cache["registry_bytes"] = keeper_.own_bytes();
     cache["registry_budget"] = own_budget_;
   }
-  return {{"cache", cache}, {"upstreams", upstreams_->StatusJson()}, {"replications", replicator_.ListJson()}};
+  return {{"cache", cache},
+          {"upstreams", upstreams_->StatusJson()},
+          {"replications", replicator_.ListJson()}};
 }
 
 void Service::Describe(util::Exposition* out) {
   using T = util::Exposition::Type;
   uint64_t waiters = manifests_.coalesced_waiters();
   for (const auto& [d, f] : fills_) waiters += f.fill->clients() > 0 ? f.fill->clients() - 1 : 0;
-  out->Family("georeg_fills_in_flight", T::kGauge, "Blob fills running (each one fetch from a peer or an upstream).");
+  out->Family("georeg_fills_in_flight", T::kGauge,
+              "Blob fills running (each one fetch from a peer or an upstream).");
   out->Sample(double(fills_.size()));
   out->Family("georeg_probes_in_flight", T::kGauge, "HEAD probes of blobs not held, running.");
   out->Sample(double(probes_.size()));
   out->Family("georeg_coalesced_waiters", T::kGauge,
               "Requests waiting on a blob fill or manifest fetch another request started.");
   out->Sample(double(waiters));
-  out->Family("georeg_fills_resumed_total", T::kCounter, "Fills another source took over mid-body.");
+  out->Family("georeg_fills_resumed_total", T::kCounter,
+              "Fills another source took over mid-body.");
   out->Sample(double(stats_.fills_resumed));
-  out->Family("georeg_bytes_in_flight", T::kGauge, "Fill chunks and manifest bodies held in memory.");
+  out->Family("georeg_bytes_in_flight", T::kGauge,
+              "Fill chunks and manifest bodies held in memory.");
   out->Sample(double(in_flight_->held()));
   out->Family("georeg_bytes_in_flight_limit", T::kGauge, "[server] max_bytes_in_flight.");
   out->Sample(double(in_flight_->limit()));
   const ManifestResolver::Stats& ms = manifests_.stats();
-  out->Family("georeg_verification_failures_total", T::kCounter,
-              "Blobs and manifests whose bytes failed their digest, by source (peer, upstream, or cache: "
-              "found corrupt on disk by a read or the scrubber).");
+  out->Family(
+      "georeg_verification_failures_total", T::kCounter,
+      "Blobs and manifests whose bytes failed their digest, by source (peer, upstream, or cache: "
+      "found corrupt on disk by a read or the scrubber).");
   out->Sample({{"source", "cache"}}, double(keeper_.corruptions()));
   out->Sample({{"source", "peer"}}, double(stats_.bad_blobs_peer + ms.bad_from_peer));
   out->Sample({{"source", "upstream"}}, double(stats_.bad_blobs_upstream + ms.bad_from_upstream));
   const cache::BlobIndex& index = keeper_.index();
   out->Family("georeg_cache_bytes", T::kGauge, "Bytes of cached (evictable) blobs.");
   out->Sample(double(index.stored_bytes()));
-  out->Family("georeg_cache_reserved_bytes", T::kGauge, "Bytes reserved by fills in flight against the budget.");
+  out->Family("georeg_cache_reserved_bytes", T::kGauge,
+              "Bytes reserved by fills in flight against the budget.");
   out->Sample(double(index.committed_bytes() - index.stored_bytes()));
   out->Family("georeg_cache_budget_bytes", T::kGauge, "[cache] max_size: the cache's budget.");
   out->Sample(double(keeper_.budget()));
   out->Family("georeg_cache_blobs", T::kGauge, "Blobs held (cached and own).");
   out->Sample(double(index.count()));
-  out->Family("georeg_cache_evictions_total", T::kCounter, "Blobs evicted to keep the cache within its budget.");
+  out->Family("georeg_cache_evictions_total", T::kCounter,
+              "Blobs evicted to keep the cache within its budget.");
   out->Sample(double(keeper_.evictions()));
   out->Family("georeg_cache_lookups_total", T::kCounter, "Blob lookups in the cache, by result.");
   out->Sample({{"result", "hit"}}, double(keeper_.hits()));
@@ -461,15 +495,18 @@ void Service::Describe(util::Exposition* out) {
   cache::Store::MapUse map = store_->Map();
   out->Family("georeg_lmdb_map_size_bytes", T::kGauge, "The LMDB map's size.");
   out->Sample(double(map.map_size));
-  out->Family("georeg_lmdb_map_used_bytes", T::kGauge, "Bytes of the LMDB map in use (up to its last page).");
+  out->Family("georeg_lmdb_map_used_bytes", T::kGauge,
+              "Bytes of the LMDB map in use (up to its last page).");
   out->Sample(double(map.used_bytes));
   if (own_.enabled()) {
     const OwnRegistry::Stats& ps = own_.stats();
-    out->Family("georeg_registry_bytes", T::kGauge, "Bytes of the own registry's content held here (never evicted).");
+    out->Family("georeg_registry_bytes", T::kGauge,
+                "Bytes of the own registry's content held here (never evicted).");
     out->Sample(double(keeper_.own_bytes()));
     out->Family("georeg_registry_budget_bytes", T::kGauge, "[registry] max_size.");
     out->Sample(double(own_budget_));
-    out->Family("georeg_pushes_total", T::kCounter, "Pushes to the own registry accepted here, by what was pushed.");
+    out->Family("georeg_pushes_total", T::kCounter,
+                "Pushes to the own registry accepted here, by what was pushed.");
     out->Sample({{"kind", "blob"}}, double(ps.blobs_pushed));
     out->Sample({{"kind", "manifest"}}, double(ps.manifests_pushed));
     out->Sample({{"kind", "mount"}}, double(ps.mounts));
@@ -501,7 +538,8 @@ void Service::Shutdown() {
   keeper_.Stop();
 }
 
-void Service::ProxyTagsList(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
+void Service::ProxyTagsList(Upstream* up, const oci::Route& route,
+                            const std::shared_ptr<http::Exchange>& ex) {
   if (proxied_ >= kMaxProxied) {
     RespondOciError(ex, 503, "TOOMANYREQUESTS", "too many tag listings in flight; retry");
     return;
@@ -545,7 +583,8 @@ void Service::ProxyTagsList(Upstream* up, const oci::Route& route, const std::sh
         ex->Respond(a->status, {{"Content-Type", "application/json"}}, a->body);
       } else {
         RespondOciError(ex, 502, "UNAVAILABLE",
-                        "upstream " + registry + " answered " + std::to_string(a->status) + " for the tag list");
+                        "upstream " + registry + " answered " + std::to_string(a->status) +
+                            " for the tag list");
       }
       return;
     }
@@ -553,17 +592,20 @@ void Service::ProxyTagsList(Upstream* up, const oci::Route& route, const std::sh
     headers.push_back({"Content-Type", "application/json"});
     // The next page, in this mirror's terms (the client's name, our ns=).
     auto tags = j.find("tags");
-    if (a->next && tags != j.end() && tags->is_array() && !tags->empty() && tags->back().is_string()) {
+    if (a->next && tags != j.end() && tags->is_array() && !tags->empty() &&
+        tags->back().is_string()) {
       std::string n = keep.n ? "n=" + std::to_string(*keep.n) + "&" : "";
-      headers.push_back({"Link", "</v2/" + keep.name + "/tags/list?" + n + "last=" +
-                                     tags->back().get<std::string>() + "&ns=" + registry + ">; rel=\"next\""});
+      headers.push_back({"Link", "</v2/" + keep.name + "/tags/list?" + n +
+                                     "last=" + tags->back().get<std::string>() + "&ns=" + registry +
+                                     ">; rel=\"next\""});
     }
     ex->Respond(200, headers, a->body);
   };
   upstream::FetchOptions opts;
   opts.max_body = kMaxTagListBytes;
   opts.deadline_ms = 30'000;
-  a->request = up->requester->Send("GET", path, {{"Accept", "application/json"}}, name, std::move(cb), opts);
+  a->request =
+      up->requester->Send("GET", path, {{"Accept", "application/json"}}, name, std::move(cb), opts);
 }
 
 }  // namespace registry

@@ -30,11 +30,11 @@
 #include "src/registry/blob_fill.h"
 #include "src/registry/blob_probe.h"
 #include "src/registry/cache_keeper.h"
-#include "src/registry/scrubber.h"
 #include "src/registry/in_flight.h"
 #include "src/registry/manifests.h"
 #include "src/registry/own_registry.h"
 #include "src/registry/replicator.h"
+#include "src/registry/scrubber.h"
 #include "src/registry/upstream_set.h"
 #include "src/registry/writer_bridge.h"
 
@@ -44,8 +44,8 @@ class Service {
  public:
   // Takes ownership of the upstreams.
   // The Env must outlive the Service.
-  Service(io::Env env, const config::Config& cfg, std::unique_ptr<UpstreamSet> upstreams, cache::Store* store,
-          WriterBridge* writer);
+  Service(io::Env env, const config::Config& cfg, std::unique_ptr<UpstreamSet> upstreams,
+          cache::Store* store, WriterBridge* writer);
   // Loads the cache index. Errors: from the store.
   util::Status Start();
   Service(const Service&) = delete;
@@ -76,15 +76,18 @@ class Service {
   // The registry a mirror path's first component names (RouteRequest), if any.
   std::optional<std::string> RegistryNamed(std::string_view component);
   // A client request, or a peer's (hop kOwner or kPeer).
-  void HandleRoute(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
+  void HandleRoute(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
+                   peers::Hop hop);
   // `up` is null for the own registry: no upstream, its holders first.
-  void HandleBlob(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
+  void HandleBlob(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
+                  peers::Hop hop);
   // The cluster's plan for a blob under the upstream's single_flight scope
   // (without a cluster: the upstream only, unless a peer asked); for the
   // own registry (`up` null) the fleet scope, its holders first, no upstream.
   peers::RoutePlan PlanBlob(Upstream* up, const util::Digest& digest, peers::Hop hop) const;
   // The plan's peers, then the upstream if the plan allows it.
-  std::vector<FillSource> BlobSources(Upstream* up, const oci::Route& route, const peers::RoutePlan& plan);
+  std::vector<FillSource> BlobSources(Upstream* up, const oci::Route& route,
+                                      const peers::RoutePlan& plan);
   // HEAD of a blob not held and not filling.
   void Probe(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
              const peers::RoutePlan& plan);
@@ -95,7 +98,8 @@ class Service {
   void WakeFillWaiters(const util::Digest& d);
   // GET /v2/<name>/tags/list of a mirrored upstream: asked of the upstream
   // each time (with n and last), its Link header rewritten for this mirror.
-  void ProxyTagsList(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
+  void ProxyTagsList(Upstream* up, const oci::Route& route,
+                     const std::shared_ptr<http::Exchange>& ex);
   BlobFill::Env FillEnv();
   // Stores a tag learned from (or withdrawn by) the fleet, through the writer.
   void WriteGossipedTag(const peers::TagUpdate& u, uint64_t confirmed_ms);
@@ -113,7 +117,8 @@ class Service {
   OwnRegistry own_;
   Replicator replicator_;
   struct ContentStats {
-    uint64_t upstream_blob_gets = 0;   // GETs of blobs sent to an upstream (a resumed fill's Range counts)
+    uint64_t upstream_blob_gets =
+        0;  // GETs of blobs sent to an upstream (a resumed fill's Range counts)
     uint64_t upstream_blob_heads = 0;  // HEADs of blobs sent to an upstream
     uint64_t fills_joined = 0;         // requests that joined a fill in flight
     uint64_t fills_resumed = 0;        // fills another source took over mid-body
@@ -127,7 +132,8 @@ class Service {
   std::unordered_map<util::Digest, RunningFill, util::DigestHash> fills_;
   std::unordered_map<std::string, std::shared_ptr<BlobProbe>> probes_;  // by "digest role"
   // Holds waiting for a fill of their digest to end (HoldBlob).
-  std::unordered_map<util::Digest, std::vector<std::function<void()>>, util::DigestHash> fill_waiters_;
+  std::unordered_map<util::Digest, std::vector<std::function<void()>>, util::DigestHash>
+      fill_waiters_;
   ContentStats stats_;
   peering::Cluster* cluster_ = nullptr;
   util::LogThrottle fills_log_;

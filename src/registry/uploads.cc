@@ -23,7 +23,8 @@ std::string NewUploadId() {
 
 }  // namespace
 
-Uploads::Uploads(io::Env env, Options options, cache::Store* store, WriterBridge* writer, CacheKeeper* keeper)
+Uploads::Uploads(io::Env env, Options options, cache::Store* store, WriterBridge* writer,
+                 CacheKeeper* keeper)
     : env_(env), options_(options), store_(store), writer_(writer), keeper_(keeper) {}
 
 Uploads::~Uploads() = default;
@@ -47,8 +48,8 @@ void Uploads::OnSweep(uv_timer_t* t) {
     Upload* u = it->second.get();
     auto next = std::next(it);
     if (!u->streaming && !u->drained && now - u->touched_ms >= self->options_.timeout_ms) {
-      LOG_INFO("registry: upload %s of %s abandoned after %llu bytes; dropped", u->id.c_str(), u->repo.c_str(),
-               (unsigned long long)u->offset);
+      LOG_INFO("registry: upload %s of %s abandoned after %llu bytes; dropped", u->id.c_str(),
+               u->repo.c_str(), (unsigned long long)u->offset);
       ++self->expired_;
       self->Drop(it);
     }
@@ -58,7 +59,8 @@ void Uploads::OnSweep(uv_timer_t* t) {
 
 util::Result<std::string> Uploads::Create(const std::string& repo) {
   if (uploads_.size() >= options_.max_uploads)
-    return Status::ResourceExhausted("too many uploads open (" + std::to_string(options_.max_uploads) + ")");
+    return Status::ResourceExhausted("too many uploads open (" +
+                                     std::to_string(options_.max_uploads) + ")");
   auto u = std::make_unique<Upload>();
   u->id = NewUploadId();
   u->repo = repo;
@@ -73,15 +75,17 @@ util::Result<std::string> Uploads::Create(const std::string& repo) {
 std::optional<Uploads::View> Uploads::Find(const std::string& id, const std::string& repo) const {
   auto it = uploads_.find(id);
   if (it == uploads_.end() || it->second->repo != repo) return std::nullopt;
-  return View{it->second->repo, it->second->offset, it->second->streaming != nullptr || it->second->drained != nullptr};
+  return View{it->second->repo, it->second->offset,
+              it->second->streaming != nullptr || it->second->drained != nullptr};
 }
 
-Status Uploads::Append(const std::string& id, const std::shared_ptr<http::Exchange>& ex, uint64_t max_bytes,
-                       std::function<void(Status)> done) {
+Status Uploads::Append(const std::string& id, const std::shared_ptr<http::Exchange>& ex,
+                       uint64_t max_bytes, std::function<void(Status)> done) {
   auto it = uploads_.find(id);
   if (it == uploads_.end()) return Status::NotFound("no such upload");
   Upload* u = it->second.get();
-  if (u->streaming || u->drained) return Status::Unavailable("the upload is busy with another request");
+  if (u->streaming || u->drained)
+    return Status::Unavailable("the upload is busy with another request");
   auto finish = std::make_shared<std::function<void(Status)>>(std::move(done));
   // Ends this request's part exactly once: body end, client gone, a
   // budget or write failure, or the upload dropped under it.
@@ -101,7 +105,8 @@ Status Uploads::Append(const std::string& id, const std::shared_ptr<http::Exchan
   http::BodySink sink;
   sink.data = [this, id, end](std::string_view piece) {
     auto it = uploads_.find(id);
-    if (it == uploads_.end() || !it->second->streaming) return true;  // ended already: the rest is dropped
+    if (it == uploads_.end() || !it->second->streaming)
+      return true;  // ended already: the rest is dropped
     Upload* u = it->second.get();
     if (keeper_->own_bytes() + uploading_bytes_ + piece.size() > options_.budget) {
       end(Status::PermissionDenied("the registry's storage budget would be exceeded"));
@@ -111,7 +116,8 @@ Status Uploads::Append(const std::string& id, const std::shared_ptr<http::Exchan
   };
   sink.end = [end, this, id] {
     auto it = uploads_.find(id);
-    end(it != uploads_.end() && !it->second->write_error.ok() ? it->second->write_error : Status::Ok());
+    end(it != uploads_.end() && !it->second->write_error.ok() ? it->second->write_error
+                                                              : Status::Ok());
   };
   int rc = ex->ReadBodyStream(max_bytes, std::move(sink));
   if (rc != 0) return Status::InvalidArgument("request body refused (" + std::to_string(rc) + ")");
@@ -149,7 +155,8 @@ void Uploads::WriteChunk(Upload* u) {
   std::string id = u->id;
   writer_->Run(
       [store, key, index, data] {
-        return store->PutChunk(key, index, {reinterpret_cast<const uint8_t*>(data->data()), data->size()});
+        return store->PutChunk(key, index,
+                               {reinterpret_cast<const uint8_t*>(data->data()), data->size()});
       },
       [this, id](Status st) { ChunkWritten(id, st); });
 }
@@ -179,7 +186,8 @@ Status Uploads::Finish(const std::string& id, const util::Digest& digest,
   auto it = uploads_.find(id);
   if (it == uploads_.end()) return Status::NotFound("no such upload");
   Upload* u = it->second.get();
-  if (u->streaming || u->drained) return Status::Unavailable("the upload is busy with another request");
+  if (u->streaming || u->drained)
+    return Status::Unavailable("the upload is busy with another request");
   if (!u->buffer.empty()) WriteChunk(u);
   u->drained = [this, id, digest, done = std::move(done)] {
     auto it = uploads_.find(id);
@@ -193,8 +201,9 @@ Status Uploads::Finish(const std::string& id, const util::Digest& digest,
     }
     auto hash = u->sha.Finish();
     if (util::Digest::FromRaw(hash.data()) != digest) {
-      LOG_INFO("registry: upload %s of %s: digest %s does not match the %llu bytes received; dropped", id.c_str(),
-               u->repo.c_str(), digest.ToString().c_str(), (unsigned long long)u->offset);
+      LOG_INFO(
+          "registry: upload %s of %s: digest %s does not match the %llu bytes received; dropped",
+          id.c_str(), u->repo.c_str(), digest.ToString().c_str(), (unsigned long long)u->offset);
       Drop(it);
       done(Status::InvalidArgument("the uploaded bytes do not match " + digest.ToString()), pub);
       return;
@@ -206,7 +215,8 @@ Status Uploads::Finish(const std::string& id, const util::Digest& digest,
     info.own = true;
     auto existed = std::make_shared<bool>(false);
     cache::Store* store = store_;
-    writer_->Run([store, digest, info, existed] { return store->PublishUpload(digest, info, existed.get()); },
+    writer_->Run([store, digest, info,
+                  existed] { return store->PublishUpload(digest, info, existed.get()); },
                  [this, id, pub, existed, done](Status st) mutable {
                    auto it = uploads_.find(id);
                    if (it == uploads_.end()) return;  // Stop() dropped it
@@ -250,9 +260,12 @@ void Uploads::Drop(std::map<std::string, std::unique_ptr<Upload>>::iterator it) 
   util::Digest key = u->chunk_key;
   cache::Store* store = store_;
   // Queued after every chunk write of this upload (the writer keeps order).
-  writer_->Run([store, key] { return store->DeleteChunks(key); }, [](Status st) {
-    if (!st.ok()) LOG_WARN("registry: could not delete an upload's chunks: %s", st.ToString().c_str());
-  });
+  writer_->Run([store, key] { return store->DeleteChunks(key); },
+               [](Status st) {
+                 if (!st.ok())
+                   LOG_WARN("registry: could not delete an upload's chunks: %s",
+                            st.ToString().c_str());
+               });
   bool streaming = u->streaming != nullptr;
   auto end = end_of_.find(id);
   std::function<void(Status)> tell = end != end_of_.end() ? end->second : nullptr;

@@ -52,7 +52,8 @@ class Uploads {
     bool existed = false;  // the blob was stored already (its bytes were kept)
   };
 
-  Uploads(io::Env env, Options options, cache::Store* store, WriterBridge* writer, CacheKeeper* keeper);
+  Uploads(io::Env env, Options options, cache::Store* store, WriterBridge* writer,
+          CacheKeeper* keeper);
   ~Uploads();
   Uploads(const Uploads&) = delete;
   Uploads& operator=(const Uploads&) = delete;
@@ -76,8 +77,8 @@ class Uploads {
   // (busy with another request), InvalidArgument (413 from the server).
   // Otherwise `done` gets: Ok, PermissionDenied (over the budget), NoSpace
   // or IoError (the cache), Aborted (the client went away).
-  util::Status Append(const std::string& id, const std::shared_ptr<http::Exchange>& ex, uint64_t max_bytes,
-                      std::function<void(util::Status)> done);
+  util::Status Append(const std::string& id, const std::shared_ptr<http::Exchange>& ex,
+                      uint64_t max_bytes, std::function<void(util::Status)> done);
   // Writes what remains, compares the digest and publishes the blob, then
   // removes the upload either way. Returns NotFound or Unavailable as Append;
   // `done` gets Ok with what was published, InvalidArgument for a digest

@@ -14,8 +14,8 @@ std::string CanonicalRegistry(const std::string& name) {
   return name;
 }
 
-util::Result<std::unique_ptr<UpstreamSet>> UpstreamSet::Create(io::Env env,
-                                                               const std::vector<config::Upstream>& upstreams) {
+util::Result<std::unique_ptr<UpstreamSet>> UpstreamSet::Create(
+    io::Env env, const std::vector<config::Upstream>& upstreams) {
   std::unique_ptr<UpstreamSet> set(new UpstreamSet());
   for (const config::Upstream& u : upstreams) {
     upstream::SessionOptions opts;
@@ -34,22 +34,30 @@ util::Result<std::unique_ptr<UpstreamSet>> UpstreamSet::Create(io::Env env,
     }
     if (u.scheme == "https") {
       auto tls = upstream::TlsContext::Create(own_cas, u.insecure_skip_verify);
-      if (!tls.ok()) return util::Status::InvalidArgument("upstream " + u.registry + ": " + tls.status().message());
+      if (!tls.ok())
+        return util::Status::InvalidArgument("upstream " + u.registry + ": " +
+                                             tls.status().message());
       opts.endpoint.tls = *tls;
       if (u.insecure_skip_verify)
-        LOG_WARN("upstream %s: insecure_skip_verify is on: its TLS certificates are NOT checked", u.registry.c_str());
+        LOG_WARN("upstream %s: insecure_skip_verify is on: its TLS certificates are NOT checked",
+                 u.registry.c_str());
     }
     // Token realms and redirect targets: the system CAs (and ca_file), always verified.
     auto other = upstream::TlsContext::Create(other_cas, false);
-    if (!other.ok()) return util::Status::InvalidArgument("upstream " + u.registry + ": " + other.status().message());
+    if (!other.ok())
+      return util::Status::InvalidArgument("upstream " + u.registry + ": " +
+                                           other.status().message());
     opts.other_hosts_tls = *other;
     if (!u.username.empty()) {
       opts.username = u.username;
       if (!u.password_file.empty()) {
         std::ifstream in(u.password_file);
-        if (!in) return util::Status::InvalidArgument("upstream " + u.registry + ": cannot read password_file");
+        if (!in)
+          return util::Status::InvalidArgument("upstream " + u.registry +
+                                               ": cannot read password_file");
         std::getline(in, opts.password);  // the first line; a trailing newline is not part of it
-        while (!opts.password.empty() && (opts.password.back() == '\r' || opts.password.back() == ' '))
+        while (!opts.password.empty() &&
+               (opts.password.back() == '\r' || opts.password.back() == ' '))
           opts.password.pop_back();
       }
     }
@@ -65,7 +73,8 @@ util::Result<std::unique_ptr<UpstreamSet>> UpstreamSet::Create(io::Env env,
 }
 
 Upstream* UpstreamSet::Select(const std::optional<std::string>& ns) {
-  if (!ns) return !upstreams_.empty() && upstreams_[0]->config.is_default ? upstreams_[0].get() : nullptr;
+  if (!ns)
+    return !upstreams_.empty() && upstreams_[0]->config.is_default ? upstreams_[0].get() : nullptr;
   std::string want = CanonicalRegistry(*ns);
   for (auto& u : upstreams_)
     if (u->config.registry == want) return u.get();
@@ -98,23 +107,31 @@ std::optional<double> LeadingNumber(const std::string& v) {
 void UpstreamSet::Describe(util::Exposition* out) const {
   using T = util::Exposition::Type;
   out->Family("georeg_upstream_requests_total", T::kCounter,
-              "Responses from upstream registries (their token, redirect and storage hosts included), by status code.");
+              "Responses from upstream registries (their token, redirect and storage hosts "
+              "included), by status code.");
   for (const auto& u : upstreams_) {
     std::map<int, uint64_t> codes = u->session->stats().responses;
     codes.try_emplace(200, 0);
-    for (const auto& [code, n] : codes) out->Sample({{"registry", u->config.registry}, {"code", std::to_string(code)}}, double(n));
+    for (const auto& [code, n] : codes)
+      out->Sample({{"registry", u->config.registry}, {"code", std::to_string(code)}}, double(n));
   }
   out->Family("georeg_upstream_failures_total", T::kCounter,
-              "Upstream requests that ended without a final response (connection, TLS, deadline, auth, redirect).");
-  for (const auto& u : upstreams_) out->Sample({{"registry", u->config.registry}}, double(u->session->stats().failures));
+              "Upstream requests that ended without a final response (connection, TLS, deadline, "
+              "auth, redirect).");
+  for (const auto& u : upstreams_)
+    out->Sample({{"registry", u->config.registry}}, double(u->session->stats().failures));
   out->Family("georeg_upstream_request_duration_seconds", T::kHistogram,
               "Time from an upstream request's start to its final response head (or its failure).");
-  for (const auto& u : upstreams_) out->Sample({{"registry", u->config.registry}}, u->session->stats().duration);
+  for (const auto& u : upstreams_)
+    out->Sample({{"registry", u->config.registry}}, u->session->stats().duration);
   out->Family("georeg_upstream_up", T::kGauge,
-              "1 when the upstream's last request got a final answer below 500 (and before any request), else 0.");
-  for (const auto& u : upstreams_) out->Sample({{"registry", u->config.registry}}, u->session->stats().up ? 1 : 0);
+              "1 when the upstream's last request got a final answer below 500 (and before any "
+              "request), else 0.");
+  for (const auto& u : upstreams_)
+    out->Sample({{"registry", u->config.registry}}, u->session->stats().up ? 1 : 0);
   out->Family("georeg_upstream_ratelimit_remaining", T::kGauge,
-              "Pulls left in the upstream's rate-limit window (Docker Hub's ratelimit-remaining), once it sent one.");
+              "Pulls left in the upstream's rate-limit window (Docker Hub's ratelimit-remaining), "
+              "once it sent one.");
   for (const auto& u : upstreams_) {
     const auto& rl = u->session->ratelimit_remaining();
     if (!rl) continue;

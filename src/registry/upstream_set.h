@@ -35,8 +35,8 @@ std::string CanonicalRegistry(const std::string& name);
 class UpstreamSet {
  public:
   // Errors: InvalidArgument when an upstream's CA file cannot be used.
-  static util::Result<std::unique_ptr<UpstreamSet>> Create(io::Env env,
-                                                           const std::vector<config::Upstream>& upstreams);
+  static util::Result<std::unique_ptr<UpstreamSet>> Create(
+      io::Env env, const std::vector<config::Upstream>& upstreams);
   // The upstream named by `ns` (Docker Hub aliases allowed), or the default
   // when `ns` is empty; nullptr when `ns` names no configured upstream, or
   // is empty and no upstream is the default (the own registry answers then).

@@ -44,7 +44,8 @@ std::string LoggedTarget(std::string_view target) {
 
 void AccessLog::Add(const http::RequestRecord& r) {
   // The cluster's own chatter (several messages a second per peer) only at debug.
-  util::LogLevel level = r.outcome.kind == "gossip" ? util::LogLevel::kDebug : util::LogLevel::kInfo;
+  util::LogLevel level =
+      r.outcome.kind == "gossip" ? util::LogLevel::kDebug : util::LogLevel::kInfo;
   if (!util::LogEnabled(level)) return;
   // Formatted in place, once per request: numbers by to_chars, no strings
   // but the cleaned path.

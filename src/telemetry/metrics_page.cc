@@ -5,8 +5,8 @@
 
 namespace telemetry {
 
-MetricsPage::MetricsPage(const config::Config& cfg, const RequestMetrics* requests, registry::Service* service,
-                         peering::Cluster* cluster)
+MetricsPage::MetricsPage(const config::Config& cfg, const RequestMetrics* requests,
+                         registry::Service* service, peering::Cluster* cluster)
     : node_(cfg.node), requests_(requests), service_(service), cluster_(cluster) {
   node_.name = NodeName(node_, cluster_);
 }
@@ -33,7 +33,8 @@ void MetricsPage::Handle(const std::shared_ptr<http::Exchange>& ex) const {
     return;
   }
   if (req.method != "GET" && req.method != "HEAD") {
-    ex->Respond(405, {{"Content-Type", "text/plain"}, {"Allow", "GET, HEAD"}}, "method not allowed\n");
+    ex->Respond(405, {{"Content-Type", "text/plain"}, {"Allow", "GET, HEAD"}},
+                "method not allowed\n");
     return;
   }
   ex->Respond(200, {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}}, Render());

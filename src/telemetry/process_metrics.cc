@@ -70,7 +70,8 @@ void DescribeProcess(util::Exposition* out) {
   long ticks = sysconf(_SC_CLK_TCK);
   long page = sysconf(_SC_PAGESIZE);
   if (ReadFile("/proc/self/stat", &text) && ParseProcStat(text, &ps) && ticks > 0) {
-    out->Family("process_cpu_seconds_total", T::kCounter, "Total user and system CPU time spent in seconds.");
+    out->Family("process_cpu_seconds_total", T::kCounter,
+                "Total user and system CPU time spent in seconds.");
     out->Sample(double(ps.utime_ticks + ps.stime_ticks) / double(ticks));
     out->Family("process_resident_memory_bytes", T::kGauge, "Resident memory size in bytes.");
     out->Sample(double(ps.rss_pages) * double(page));
@@ -78,7 +79,8 @@ void DescribeProcess(util::Exposition* out) {
     out->Sample(double(ps.vsize_bytes));
     uint64_t btime = 0;
     if (ReadFile("/proc/stat", &text) && ParseBootTime(text, &btime)) {
-      out->Family("process_start_time_seconds", T::kGauge, "Start time of the process since unix epoch in seconds.");
+      out->Family("process_start_time_seconds", T::kGauge,
+                  "Start time of the process since unix epoch in seconds.");
       out->Sample(double(btime) + double(ps.start_ticks) / double(ticks));
     }
   }

@@ -26,7 +26,8 @@ RequestMetrics::RequestMetrics() {
 }
 
 std::string_view RequestMetrics::ResultOf(const http::RequestRecord& r) {
-  if (r.ending != http::RequestRecord::Ending::kEnded || r.status == 0 || r.status >= 400) return "error";
+  if (r.ending != http::RequestRecord::Ending::kEnded || r.status == 0 || r.status >= 400)
+    return "error";
   return r.outcome.result.empty() ? std::string_view("ok") : r.outcome.result;
 }
 
@@ -34,22 +35,27 @@ void RequestMetrics::Record(const http::RequestRecord& r) {
   std::string kind(r.method.empty() ? std::string_view("other") : r.outcome.kind);
   ++requests_[{kind, std::string(ResultOf(r))}];
   auto it = duration_.find(kind);
-  if (it == duration_.end()) it = duration_.emplace(kind, util::Histogram(util::Histogram::LatencyBounds())).first;
+  if (it == duration_.end())
+    it = duration_.emplace(kind, util::Histogram(util::Histogram::LatencyBounds())).first;
   it->second.Observe(double(r.duration_us) / 1e6);
   if (!r.outcome.source.empty()) bytes_[std::string(r.outcome.source)] += r.body_bytes;
 }
 
 void RequestMetrics::Describe(util::Exposition* out) const {
   using T = util::Exposition::Type;
-  out->Family("georeg_requests_total", T::kCounter,
-              "Requests answered, by kind (manifest, blob, push, tags, base, api, peer, ...) and result "
-              "(hit, miss, stale, coalesced, peer, ok, error).");
-  for (const auto& [key, n] : requests_) out->Sample({{"kind", key.first}, {"result", key.second}}, double(n));
+  out->Family(
+      "georeg_requests_total", T::kCounter,
+      "Requests answered, by kind (manifest, blob, push, tags, base, api, peer, ...) and result "
+      "(hit, miss, stale, coalesced, peer, ok, error).");
+  for (const auto& [key, n] : requests_)
+    out->Sample({{"kind", key.first}, {"result", key.second}}, double(n));
   out->Family("georeg_request_duration_seconds", T::kHistogram,
-              "Time from a request's head to the end of its response (for a blob, the whole body), by kind.");
+              "Time from a request's head to the end of its response (for a blob, the whole body), "
+              "by kind.");
   for (const auto& [kind, h] : duration_) out->Sample({{"kind", kind}}, h);
-  out->Family("georeg_response_bytes_total", T::kCounter,
-              "Response body bytes sent to clients, by where they came from (cache, peer, upstream).");
+  out->Family(
+      "georeg_response_bytes_total", T::kCounter,
+      "Response body bytes sent to clients, by where they came from (cache, peer, upstream).");
   for (const auto& [source, n] : bytes_) out->Sample({{"source", source}}, double(n));
 }
 

@@ -34,8 +34,8 @@ class RequestMetrics {
 
  private:
   std::map<std::pair<std::string, std::string>, uint64_t> requests_;  // (kind, result)
-  std::map<std::string, util::Histogram> duration_;                    // by kind
-  std::map<std::string, uint64_t> bytes_;                              // by source
+  std::map<std::string, util::Histogram> duration_;                   // by kind
+  std::map<std::string, uint64_t> bytes_;                             // by source
 };
 
 }  // namespace telemetry

@@ -16,9 +16,13 @@ std::string NodeName(const config::Node& node, const peering::Cluster* cluster) 
   return gethostname(host, sizeof host - 1) == 0 ? host : "";
 }
 
-StatusPage::StatusPage(const config::Config& cfg, registry::Service* service, peering::Cluster* cluster,
-                       uint64_t started_wall_ms, const io::Clock* clock)
-    : node_(cfg.node), service_(service), cluster_(cluster), started_wall_ms_(started_wall_ms), clock_(clock) {
+StatusPage::StatusPage(const config::Config& cfg, registry::Service* service,
+                       peering::Cluster* cluster, uint64_t started_wall_ms, const io::Clock* clock)
+    : node_(cfg.node),
+      service_(service),
+      cluster_(cluster),
+      started_wall_ms_(started_wall_ms),
+      clock_(clock) {
   node_.name = NodeName(node_, cluster_);
 }
 
@@ -58,8 +62,9 @@ nlohmann::json StatusPage::Status() const {
   auto region = [&regions](const std::string& name) -> json& {
     json& r = regions[name];
     if (r.is_null()) {
-      r = {{"name", name}, {"nodes", 0}, {"live", 0}, {"replication", nullptr}, {"rtt_ms", nullptr},
-           {"latitude", nullptr}, {"longitude", nullptr}, {"placed_by", nullptr}};
+      r = {{"name", name},           {"nodes", 0},          {"live", 0},
+           {"replication", nullptr}, {"rtt_ms", nullptr},   {"latitude", nullptr},
+           {"longitude", nullptr},   {"placed_by", nullptr}};
       if (auto at = peers::KnownRegionLocation(name)) {
         r["latitude"] = at->latitude;
         r["longitude"] = at->longitude;
@@ -83,7 +88,8 @@ nlohmann::json StatusPage::Status() const {
     std::string state = p["state"].get<std::string>();
     if (state != "alive" && state != "suspect") continue;
     r["live"] = r["live"].get<int>() + 1;
-    if (p["min_rtt_ms"].is_number() && (r["rtt_ms"].is_null() || p["min_rtt_ms"].get<double>() < r["rtt_ms"].get<double>()))
+    if (p["min_rtt_ms"].is_number() &&
+        (r["rtt_ms"].is_null() || p["min_rtt_ms"].get<double>() < r["rtt_ms"].get<double>()))
       r["rtt_ms"] = p["min_rtt_ms"];
   }
   for (const json& rep : out["replications"]) {
@@ -102,18 +108,22 @@ bool StatusPage::Handle(const std::shared_ptr<http::Exchange>& ex) const {
   if (path == "/ui" || path == "/ui/" || path == "/ui/world.path") {
     ex->outcome().kind = "ui";
     if (req.method != "GET" && req.method != "HEAD") {
-      ex->Respond(405, {{"Content-Type", "text/plain"}, {"Allow", "GET, HEAD"}}, "method not allowed\n");
+      ex->Respond(405, {{"Content-Type", "text/plain"}, {"Allow", "GET, HEAD"}},
+                  "method not allowed\n");
     } else if (path == "/ui") {
       ex->Respond(301, {{"Location", "/ui/"}, {"Content-Type", "text/plain"}}, "/ui/\n");
     } else if (path == "/ui/") {
       // Everything the page needs is on this server: nothing else may load.
-      ex->Respond(200, {{"Content-Type", "text/html; charset=utf-8"},
-                        {"Content-Security-Policy", "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"},
-                        {"X-Content-Type-Options", "nosniff"}},
+      ex->Respond(200,
+                  {{"Content-Type", "text/html; charset=utf-8"},
+                   {"Content-Security-Policy",
+                    "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"},
+                   {"X-Content-Type-Options", "nosniff"}},
                   std::string(embedded::kIndexHtml));
     } else {
-      ex->Respond(200, {{"Content-Type", "text/plain; charset=utf-8"}, {"Cache-Control", "max-age=86400"}},
-                  std::string(embedded::kWorldPath));
+      ex->Respond(
+          200, {{"Content-Type", "text/plain; charset=utf-8"}, {"Cache-Control", "max-age=86400"}},
+          std::string(embedded::kWorldPath));
     }
     return true;
   }
@@ -124,7 +134,8 @@ bool StatusPage::Handle(const std::shared_ptr<http::Exchange>& ex) const {
                 "{\"error\":\"the status is read with GET\"}");
     return true;
   }
-  ex->Respond(200, {{"Content-Type", "application/json"}, {"Cache-Control", "no-store"}}, Status().dump() + "\n");
+  ex->Respond(200, {{"Content-Type", "application/json"}, {"Cache-Control", "no-store"}},
+              Status().dump() + "\n");
   return true;
 }
 

@@ -30,8 +30,8 @@ std::string NodeName(const config::Node& node, const peering::Cluster* cluster);
 class StatusPage {
  public:
   static constexpr const char* kPath = "/_georeg/v1/status";
-  StatusPage(const config::Config& cfg, registry::Service* service, peering::Cluster* cluster, uint64_t started_wall_ms,
-             const io::Clock* clock);
+  StatusPage(const config::Config& cfg, registry::Service* service, peering::Cluster* cluster,
+             uint64_t started_wall_ms, const io::Clock* clock);
   nlohmann::json Status() const;
   // True when the request was for the status or the map (answered); false: not ours.
   bool Handle(const std::shared_ptr<http::Exchange>& ex) const;

@@ -30,7 +30,8 @@ const char* Classify(const sockaddr* addr) {
   if (addr->sa_family == AF_INET6) {
     const uint8_t* b = reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr.s6_addr;
     static const uint8_t kZero[16] = {};
-    if (std::memcmp(b, kZero, 15) == 0 && (b[15] == 0 || b[15] == 1)) return b[15] ? "loopback" : kUnspecified;
+    if (std::memcmp(b, kZero, 15) == 0 && (b[15] == 0 || b[15] == 1))
+      return b[15] ? "loopback" : kUnspecified;
     static const uint8_t kMapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
     if (std::memcmp(b, kMapped, 12) == 0) {
       uint32_t v4 = uint32_t(b[12]) << 24 | uint32_t(b[13]) << 16 | uint32_t(b[14]) << 8 | b[15];
@@ -52,13 +53,14 @@ const char* RefusalOf(const AddressPolicy& policy, const sockaddr* addr) {
   const char* c = Classify(addr);
   if (c && policy.forbid_non_public) return c;
   if (c && policy.forbid_special &&
-      (c == kLinkLocal || c == kMulticast || c == kUnspecified || std::strcmp(c, "broadcast") == 0 ||
-       std::strcmp(c, "unsupported family") == 0))
+      (c == kLinkLocal || c == kMulticast || c == kUnspecified ||
+       std::strcmp(c, "broadcast") == 0 || std::strcmp(c, "unsupported family") == 0))
     return c;
   if (!policy.allowed_networks.empty()) {
     bool v6 = addr->sa_family == AF_INET6;
     const uint8_t* bytes = v6 ? reinterpret_cast<const sockaddr_in6*>(addr)->sin6_addr.s6_addr
-                              : reinterpret_cast<const uint8_t*>(&reinterpret_cast<const sockaddr_in*>(addr)->sin_addr);
+                              : reinterpret_cast<const uint8_t*>(
+                                    &reinterpret_cast<const sockaddr_in*>(addr)->sin_addr);
     for (const util::Cidr& net : policy.allowed_networks)
       if (net.Contains(v6, bytes)) return nullptr;
     return "outside peer_networks";

@@ -86,8 +86,8 @@ class UpstreamConn {
     std::string port = std::to_string(client_->endpoint_.port);
     resolve_ = new Resolve{{}, this};
     resolve_->req.data = resolve_;
-    int rc = uv_getaddrinfo(client_->env_.loop, &resolve_->req, OnResolved, client_->endpoint_.host.c_str(),
-                            port.c_str(), &hints);
+    int rc = uv_getaddrinfo(client_->env_.loop, &resolve_->req, OnResolved,
+                            client_->endpoint_.host.c_str(), port.c_str(), &hints);
     if (rc != 0) {
       // Begin runs from the deferred queue (Client::Dispatch), never inside
       // Start(): failing here reaches the caller on a later turn already.
@@ -173,7 +173,8 @@ class UpstreamConn {
     self->resolve_ = nullptr;
     if (status != 0 || !res) {
       if (res) uv_freeaddrinfo(res);
-      self->Fail(Status::Unavailable("resolve " + self->client_->endpoint_.host + ": " + uv_strerror(status)));
+      self->Fail(Status::Unavailable("resolve " + self->client_->endpoint_.host + ": " +
+                                     uv_strerror(status)));
       return;
     }
     std::vector<sockaddr_storage> all = OrderAddresses(res);
@@ -188,12 +189,12 @@ class UpstreamConn {
       self->addresses_.push_back(ss);
     }
     if (self->addresses_.empty()) {
-      self->Fail(Status::Unavailable(refused.empty()
-                                         ? "resolve " + self->client_->endpoint_.host + ": no usable address"
-                                         : "refused: " + self->client_->endpoint_.host +
-                                               (refused.rfind("outside", 0) == 0
-                                                    ? " resolves to an address " + refused
-                                                    : " resolves to a " + refused + " address")));
+      self->Fail(Status::Unavailable(
+          refused.empty()
+              ? "resolve " + self->client_->endpoint_.host + ": no usable address"
+              : "refused: " + self->client_->endpoint_.host +
+                    (refused.rfind("outside", 0) == 0 ? " resolves to an address " + refused
+                                                      : " resolves to a " + refused + " address")));
       return;
     }
     self->state_ = State::kConnecting;
@@ -208,7 +209,8 @@ class UpstreamConn {
       a->req.data = a;
       int rc = a->tcp.Init(client_->env_.loop, a, uv_tcp_init);
       if (rc == 0)
-        rc = uv_tcp_connect(&a->req, a->tcp.get(), reinterpret_cast<const sockaddr*>(&a->addr), OnAttemptDone);
+        rc = uv_tcp_connect(&a->req, a->tcp.get(), reinterpret_cast<const sockaddr*>(&a->addr),
+                            OnAttemptDone);
       if (rc != 0) {
         last_connect_error_ = AddressText(a->addr) + ": " + uv_strerror(rc);
         a->tcp.Close();
@@ -218,7 +220,8 @@ class UpstreamConn {
       attempts_.push_back(a);
       if (next_address_ < addresses_.size())
         uv_timer_start(
-            stagger_.get(), [](uv_timer_t* t) { static_cast<UpstreamConn*>(t->data)->StartNextAttempt(); },
+            stagger_.get(),
+            [](uv_timer_t* t) { static_cast<UpstreamConn*>(t->data)->StartNextAttempt(); },
             Client::kAttemptStaggerMs, 0);
       return;
     }
@@ -250,7 +253,8 @@ class UpstreamConn {
     std::erase(self->attempts_, a);
     if (status != 0) {
       self->last_connect_error_ = AddressText(a->addr) + ": " + uv_strerror(status);
-      LOG_DEBUG("upstream: connect %s: %s", self->Name().c_str(), self->last_connect_error_.c_str());
+      LOG_DEBUG("upstream: connect %s: %s", self->Name().c_str(),
+                self->last_connect_error_.c_str());
       a->tcp.Close();
       delete a;
       // The next address now, without waiting out the stagger.
@@ -308,7 +312,8 @@ class UpstreamConn {
     auto* w = new W{{}, std::move(bytes)};
     w->req.data = w;
     uv_buf_t buf = uv_buf_init(w->buf.data(), static_cast<unsigned>(w->buf.size()));
-    int rc = uv_write(&w->req, tcp_.stream(), &buf, 1, [](uv_write_t* r, int) { delete static_cast<W*>(r->data); });
+    int rc = uv_write(&w->req, tcp_.stream(), &buf, 1,
+                      [](uv_write_t* r, int) { delete static_cast<W*>(r->data); });
     if (rc != 0) delete w;
     return rc;
   }
@@ -328,10 +333,12 @@ class UpstreamConn {
       return fetch_ == f && f;
     };
     const Endpoint& ep = client_->endpoint_;
-    std::string req = fetch_->method_ + " " + fetch_->path_ + " HTTP/1.1\r\nHost: " + ep.HostHeader() +
+    std::string req = fetch_->method_ + " " + fetch_->path_ +
+                      " HTTP/1.1\r\nHost: " + ep.HostHeader() +
                       "\r\nUser-Agent: georeg/" GEOREG_VERSION "\r\n";
     for (const auto& h : fetch_->headers_) req += h.name + ": " + h.value + "\r\n";
-    if (!fetch_->body_.empty()) req += "Content-Length: " + std::to_string(fetch_->body_.size()) + "\r\n";
+    if (!fetch_->body_.empty())
+      req += "Content-Length: " + std::to_string(fetch_->body_.size()) + "\r\n";
     req += "\r\n";
     req += fetch_->body_;
     ArmTimer(ep.response_timeout_ms);
@@ -480,7 +487,8 @@ class UpstreamConn {
       uint64_t left = fetch_->deadline_at_ > now ? fetch_->deadline_at_ - now : 0;
       ms = std::min(ms, left);
     }
-    uv_timer_start(timer_.get(), [](uv_timer_t* t) { static_cast<UpstreamConn*>(t->data)->OnTimer(); }, ms, 0);
+    uv_timer_start(
+        timer_.get(), [](uv_timer_t* t) { static_cast<UpstreamConn*>(t->data)->OnTimer(); }, ms, 0);
   }
   // A paused body has no idle timeout, but the deadline still holds.
   void ArmDeadlineOnly() {
@@ -496,13 +504,16 @@ class UpstreamConn {
       Fail(Status::Timeout("request to " + Name() + " passed its deadline"));
       return;
     }
-    const char* phase = state_ == State::kBusy          ? (parser_.head_done() ? "body from" : "response from")
+    const char* phase = state_ == State::kBusy
+                            ? (parser_.head_done() ? "body from" : "response from")
                         : state_ == State::kHandshaking ? "TLS handshake with"
                                                         : "connect to";
     Fail(Status::Timeout(std::string(phase) + " " + Name() + " timed out"));
   }
 
-  std::string Name() const { return client_->endpoint_.host + ":" + std::to_string(client_->endpoint_.port); }
+  std::string Name() const {
+    return client_->endpoint_.host + ":" + std::to_string(client_->endpoint_.port);
+  }
 
   Client* client_;
   io::Handle<uv_tcp_t> tcp_;      // open once an attempt connected
@@ -547,8 +558,9 @@ Client::Client(io::Env env, Endpoint endpoint) : env_(env), endpoint_(std::move(
 
 Client::~Client() = default;
 
-std::shared_ptr<Fetch> Client::Start(std::string method, std::string path, std::vector<http::Header> headers,
-                                     Callbacks cb, std::string body, FetchOptions options) {
+std::shared_ptr<Fetch> Client::Start(std::string method, std::string path,
+                                     std::vector<http::Header> headers, Callbacks cb,
+                                     std::string body, FetchOptions options) {
   auto f = std::make_shared<Fetch>();
   f->body_ = std::move(body);
   f->client_ = this;

@@ -61,8 +61,8 @@ struct Endpoint {
   uint64_t connect_timeout_ms = 5000;
   uint64_t response_timeout_ms = 10000;
   uint64_t deadline_ms = 15 * 60 * 1000;  // a whole conversation, unless FetchOptions says less
-  std::shared_ptr<TlsContext> tls;  // set for https; shared by the origin's connections
-  AddressPolicy policy;             // checked on every resolved address (see above)
+  std::shared_ptr<TlsContext> tls;        // set for https; shared by the origin's connections
+  AddressPolicy policy;                   // checked on every resolved address (see above)
   std::string HostHeader() const;
 };
 
@@ -118,7 +118,8 @@ class Fetch final : public InFlight {
 
 class Client {
  public:
-  static constexpr uint64_t kAttemptStaggerMs = 250;  // RFC 8305's recommended Connection Attempt Delay
+  static constexpr uint64_t kAttemptStaggerMs =
+      250;  // RFC 8305's recommended Connection Attempt Delay
 
   Client(io::Env env, Endpoint endpoint);
   ~Client();  // REQUIRES: Shutdown() ran and the loop turned until its handles closed
@@ -127,8 +128,9 @@ class Client {
 
   // Starts a request. `path` is the request target ("/v2/...").
   // A non-empty `body` is sent with its Content-Length (peer messages).
-  std::shared_ptr<Fetch> Start(std::string method, std::string path, std::vector<http::Header> headers,
-                               Callbacks cb, std::string body = {}, FetchOptions options = {});
+  std::shared_ptr<Fetch> Start(std::string method, std::string path,
+                               std::vector<http::Header> headers, Callbacks cb,
+                               std::string body = {}, FetchOptions options = {});
   // Closes every connection. Requests still in flight complete with Aborted
   // (from the deferred queue); Start() afterwards completes with Aborted too.
   void Shutdown();

@@ -65,7 +65,8 @@ int ResponseParser::OnHeadersComplete(llhttp_t* p) {
   self->head_done_ = true;
   // Refused at the head: a body announced larger than the caller takes is
   // never read.
-  if (!self->head_request_ && self->head_.content_length && *self->head_.content_length > self->limits_.max_body)
+  if (!self->head_request_ && self->head_.content_length &&
+      *self->head_.content_length > self->limits_.max_body)
     return self->Stop("response body announced larger than allowed");
   if (self->on_head && !self->on_head(self->head_)) {
     self->stopped_ = true;
@@ -77,7 +78,8 @@ int ResponseParser::OnHeadersComplete(llhttp_t* p) {
 int ResponseParser::OnBody(llhttp_t* p, const char* at, size_t len) {
   ResponseParser* self = Self(p);
   self->body_bytes_ += len;
-  if (self->body_bytes_ > self->limits_.max_body) return self->Stop("response body larger than allowed");
+  if (self->body_bytes_ > self->limits_.max_body)
+    return self->Stop("response body larger than allowed");
   if (self->on_body && !self->on_body(at, len)) {
     self->stopped_ = true;
     return self->Stop(nullptr);
@@ -111,7 +113,8 @@ ResponseParser::Result ResponseParser::Feed(const char* data, size_t len, size_t
   if (stopped_) return Result::kStopped;
   if (error_.empty()) {
     const char* reason = llhttp_get_error_reason(&parser_);
-    error_ = std::string(llhttp_errno_name(err)) + (reason && *reason ? std::string(" (") + reason + ")" : "");
+    error_ = std::string(llhttp_errno_name(err)) +
+             (reason && *reason ? std::string(" (") + reason + ")" : "");
   }
   return Result::kError;
 }

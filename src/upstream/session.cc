@@ -112,8 +112,10 @@ std::string Session::BasicAuthorization() const {
   return "Basic " + out;
 }
 
-std::shared_ptr<Request> Session::Start(std::string method, std::string path, std::vector<http::Header> headers,
-                                        const std::string& repository, Callbacks cb, FetchOptions options) {
+std::shared_ptr<Request> Session::Start(std::string method, std::string path,
+                                        std::vector<http::Header> headers,
+                                        const std::string& repository, Callbacks cb,
+                                        FetchOptions options) {
   auto r = std::make_shared<Request>();
   r->session_ = this;
   r->method_ = std::move(method);
@@ -184,12 +186,14 @@ void Session::Attempt(const std::shared_ptr<Request>& r) {
   uint64_t now = env_.clock->NowMs();
   if (now >= r->deadline_at_) {
     // Only reached from a callback (a redirect or a token): a later turn already.
-    OnAttemptDone(r, Status::Timeout("upstream " + options_.name + ": request passed its deadline"));
+    OnAttemptDone(r,
+                  Status::Timeout("upstream " + options_.name + ": request passed its deadline"));
     return;
   }
   FetchOptions opts = r->options_;
   opts.deadline_ms = r->deadline_at_ - now;
-  r->inner_ = ClientFor(r->target_)->Start(r->method_, r->target_.path, std::move(headers), std::move(cb), {}, opts);
+  r->inner_ = ClientFor(r->target_)
+                  ->Start(r->method_, r->target_.path, std::move(headers), std::move(cb), {}, opts);
   if (r->paused_) r->inner_->Pause();
 }
 
@@ -225,7 +229,8 @@ void Session::HandleChallenge(const std::shared_ptr<Request>& r) {
   if (const Challenge* bearer = FindChallenge(challenges, "bearer")) {
     std::string realm = bearer->Param("realm");
     if (realm.empty()) {
-      Complete(r, Status::Unavailable("upstream " + options_.name + " sent a Bearer challenge without a realm"));
+      Complete(r, Status::Unavailable("upstream " + options_.name +
+                                      " sent a Bearer challenge without a realm"));
       return;
     }
     if (r->sent_token_) tokens_.erase(r->scope_);  // expired or insufficient: fetch a new one, once
@@ -244,18 +249,20 @@ void Session::HandleChallenge(const std::shared_ptr<Request>& r) {
   }
   if (FindChallenge(challenges, "basic")) {
     if (options_.username.empty()) {
-      Complete(r, Status::Unavailable("upstream " + options_.name + " requires credentials and none are configured"));
+      Complete(r, Status::Unavailable("upstream " + options_.name +
+                                      " requires credentials and none are configured"));
       return;
     }
     basic_ = true;
     Attempt(r);
     return;
   }
-  Complete(r, Status::Unavailable("upstream " + options_.name + " answered 401 without a usable challenge"));
+  Complete(r, Status::Unavailable("upstream " + options_.name +
+                                  " answered 401 without a usable challenge"));
 }
 
-void Session::GetToken(const std::string& scope, const std::string& realm, const std::string& service,
-                       std::function<void(Status)> done) {
+void Session::GetToken(const std::string& scope, const std::string& realm,
+                       const std::string& service, std::function<void(Status)> done) {
   if (auto it = token_fetches_.find(scope); it != token_fetches_.end()) {
     it->second->waiters.push_back(std::move(done));
     return;
@@ -263,10 +270,9 @@ void Session::GetToken(const std::string& scope, const std::string& realm, const
   auto url = util::ParseUrl(realm);
   if (!url.ok()) {
     // Never inside the call: `done` runs on a later turn, like every callback.
-    env_.deferred->Post([done = std::move(done), msg = "upstream " + options_.name + " named a bad token realm (" +
-                                                         url.status().message() + ")"] {
-      done(Status::Unavailable(msg));
-    });
+    env_.deferred->Post([done = std::move(done),
+                         msg = "upstream " + options_.name + " named a bad token realm (" +
+                               url.status().message() + ")"] { done(Status::Unavailable(msg)); });
     return;
   }
   std::string path = url->path;
@@ -283,7 +289,9 @@ void Session::GetToken(const std::string& scope, const std::string& realm, const
   token_fetches_[scope] = std::move(tf);
   Callbacks cb;
   cb.on_head = [raw](const ResponseHead& h) { raw->status = h.status; };
-  cb.on_body = [raw](const char* d, size_t n) { raw->body.append(d, n); };  // bounded by max_body below
+  cb.on_body = [raw](const char* d, size_t n) {
+    raw->body.append(d, n);
+  };  // bounded by max_body below
   cb.on_complete = [this, scope](Status st) {
     auto it = token_fetches_.find(scope);
     if (it == token_fetches_.end()) return;
@@ -291,25 +299,29 @@ void Session::GetToken(const std::string& scope, const std::string& realm, const
     token_fetches_.erase(it);
     Status result = st;
     if (st.ok() && tf->status != 200) {
-      result = Status::Unavailable("token request for " + options_.name + " answered " + std::to_string(tf->status));
+      result = Status::Unavailable("token request for " + options_.name + " answered " +
+                                   std::to_string(tf->status));
     } else if (st.ok()) {
       auto j = nlohmann::json::parse(tf->body, nullptr, false);
       std::string token;
       if (j.is_object()) {
         if (j.contains("token") && j["token"].is_string()) token = j["token"];
-        if (token.empty() && j.contains("access_token") && j["access_token"].is_string()) token = j["access_token"];
+        if (token.empty() && j.contains("access_token") && j["access_token"].is_string())
+          token = j["access_token"];
       }
       if (token.empty()) {
         result = Status::Unavailable("token response for " + options_.name + " holds no token");
       } else {
         uint64_t lifetime = kDefaultTokenLifetimeS;
-        if (j.contains("expires_in") && j["expires_in"].is_number_unsigned()) lifetime = j["expires_in"];
-        lifetime = std::min<uint64_t>(lifetime, 86400);  // a day at most: no overflow, no forever-token
+        if (j.contains("expires_in") && j["expires_in"].is_number_unsigned())
+          lifetime = j["expires_in"];
+        lifetime =
+            std::min<uint64_t>(lifetime, 86400);  // a day at most: no overflow, no forever-token
         // Renew a little early so a token does not expire in flight.
         uint64_t margin_ms = std::min<uint64_t>(lifetime * 100, 10000);
         tokens_[scope] = Token{token, env_.clock->NowMs() + lifetime * 1000 - margin_ms};
-        LOG_DEBUG("upstream %s: new token for %s, valid %llu s", options_.name.c_str(), scope.c_str(),
-                  (unsigned long long)lifetime);
+        LOG_DEBUG("upstream %s: new token for %s, valid %llu s", options_.name.c_str(),
+                  scope.c_str(), (unsigned long long)lifetime);
       }
     }
     if (!result.ok()) LOG_WARN("upstream %s: %s", options_.name.c_str(), result.message().c_str());
@@ -319,7 +331,8 @@ void Session::GetToken(const std::string& scope, const std::string& realm, const
   util::Url origin = *url;
   FetchOptions opts;
   opts.max_body = kMaxTokenResponse;
-  opts.deadline_ms = options_.endpoint.connect_timeout_ms + 2 * options_.endpoint.response_timeout_ms;
+  opts.deadline_ms =
+      options_.endpoint.connect_timeout_ms + 2 * options_.endpoint.response_timeout_ms;
   // Start() never calls back inside itself, so `raw` is still ours here.
   raw->fetch = ClientFor(origin)->Start("GET", path, std::move(headers), std::move(cb), {}, opts);
 }
@@ -337,11 +350,12 @@ void Session::FollowRedirect(const std::shared_ptr<Request>& r) {
   } else if (auto u = util::ParseUrl(loc); u.ok()) {
     next = std::move(*u);
   } else {
-    Complete(r, Status::Unavailable("upstream " + options_.name + " redirected to an unusable location"));
+    Complete(r, Status::Unavailable("upstream " + options_.name +
+                                    " redirected to an unusable location"));
     return;
   }
-  LOG_INFO("upstream %s: redirected to %s://%s:%u", options_.name.c_str(), next.scheme.c_str(), next.host.c_str(),
-           next.port);
+  LOG_INFO("upstream %s: redirected to %s://%s:%u", options_.name.c_str(), next.scheme.c_str(),
+           next.host.c_str(), next.port);
   r->target_ = std::move(next);
   // Authorization is added per attempt, and only on the registry's own host.
   Attempt(r);

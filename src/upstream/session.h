@@ -43,9 +43,9 @@
 namespace upstream {
 
 struct SessionOptions {
-  std::string name;            // the registry name, for logs
-  Endpoint endpoint;           // the registry itself
-  std::string username;        // empty: anonymous
+  std::string name;      // the registry name, for logs
+  Endpoint endpoint;     // the registry itself
+  std::string username;  // empty: anonymous
   std::string password;
   bool allow_private_addresses = false;  // realms and redirects may be non-public
   // TLS for hosts other than the registry (realm, redirect targets): the
@@ -57,8 +57,10 @@ class Session;
 
 // What the metrics show of one upstream, read when scraped.
 struct SessionStats {
-  std::map<int, uint64_t> responses;  // every response head (redirects, 401s, blob storage), by status
-  uint64_t failures = 0;      // requests that ended without a final response (connection, TLS, deadline, refused challenge, bad redirect)
+  std::map<int, uint64_t>
+      responses;          // every response head (redirects, 401s, blob storage), by status
+  uint64_t failures = 0;  // requests that ended without a final response (connection, TLS,
+                          // deadline, refused challenge, bad redirect)
   // From Start to the final response head (or the error).
   util::Histogram duration{util::Histogram::LatencyBounds()};
   bool up = true;  // the last request got a final answer below 500 (true before any)
@@ -81,7 +83,7 @@ class Request final : public InFlight, public std::enable_shared_from_this<Reque
   FetchOptions options_;
   uint64_t deadline_at_ = 0;  // clock time
   uint64_t started_us_ = 0;
-  bool answered_ = false;     // the final head went to the caller
+  bool answered_ = false;  // the final head went to the caller
   util::Url target_;
   std::shared_ptr<Fetch> inner_;
   enum class Intercept { kNone, kAuth, kRedirect } intercept_ = Intercept::kNone;
@@ -98,8 +100,10 @@ class Request final : public InFlight, public std::enable_shared_from_this<Reque
 class Requester {
  public:
   virtual ~Requester() = default;
-  virtual std::shared_ptr<InFlight> Send(std::string method, std::string path, std::vector<http::Header> headers,
-                                         const std::string& repository, Callbacks cb, FetchOptions options) = 0;
+  virtual std::shared_ptr<InFlight> Send(std::string method, std::string path,
+                                         std::vector<http::Header> headers,
+                                         const std::string& repository, Callbacks cb,
+                                         FetchOptions options) = 0;
 };
 
 class Session final : public Requester {
@@ -111,11 +115,14 @@ class Session final : public Requester {
 
   // `path` is the request target on the registry ("/v2/..."); `repository`
   // scopes the token.
-  std::shared_ptr<Request> Start(std::string method, std::string path, std::vector<http::Header> headers,
-                                 const std::string& repository, Callbacks cb, FetchOptions options = {});
-  std::shared_ptr<InFlight> Send(std::string method, std::string path, std::vector<http::Header> headers,
-                                 const std::string& repository, Callbacks cb, FetchOptions options) override {
-    return Start(std::move(method), std::move(path), std::move(headers), repository, std::move(cb), options);
+  std::shared_ptr<Request> Start(std::string method, std::string path,
+                                 std::vector<http::Header> headers, const std::string& repository,
+                                 Callbacks cb, FetchOptions options = {});
+  std::shared_ptr<InFlight> Send(std::string method, std::string path,
+                                 std::vector<http::Header> headers, const std::string& repository,
+                                 Callbacks cb, FetchOptions options) override {
+    return Start(std::move(method), std::move(path), std::move(headers), repository, std::move(cb),
+                 options);
   }
   void Shutdown();
   const std::optional<std::string>& ratelimit_remaining() const { return ratelimit_remaining_; }

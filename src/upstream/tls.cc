@@ -30,14 +30,15 @@ TlsContext::~TlsContext() {
   mbedtls_entropy_free(&entropy_);
 }
 
-util::Result<std::shared_ptr<TlsContext>> TlsContext::Create(const std::vector<std::string>& ca_files,
-                                                             bool insecure_skip_verify) {
+util::Result<std::shared_ptr<TlsContext>> TlsContext::Create(
+    const std::vector<std::string>& ca_files, bool insecure_skip_verify) {
   std::shared_ptr<TlsContext> ctx(new TlsContext());
   static const char kPers[] = "georeg";
   int rc = mbedtls_ctr_drbg_seed(&ctx->drbg_, mbedtls_entropy_func, &ctx->entropy_,
                                  reinterpret_cast<const unsigned char*>(kPers), sizeof(kPers) - 1);
   if (rc) return Status::Internal("TLS random generator: " + MbedError(rc));
-  std::vector<std::string> files = ca_files.empty() ? std::vector<std::string>{kSystemCaBundle} : ca_files;
+  std::vector<std::string> files =
+      ca_files.empty() ? std::vector<std::string>{kSystemCaBundle} : ca_files;
   for (const std::string& file : files) {
     rc = mbedtls_x509_crt_parse_file(&ctx->ca_, file.c_str());
     // A positive result counts certificates that failed to parse in a bundle
@@ -47,14 +48,17 @@ util::Result<std::shared_ptr<TlsContext>> TlsContext::Create(const std::vector<s
   rc = mbedtls_ssl_config_defaults(&ctx->conf_, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
                                    MBEDTLS_SSL_PRESET_DEFAULT);
   if (rc) return Status::Internal("TLS config: " + MbedError(rc));
-  mbedtls_ssl_conf_authmode(&ctx->conf_, insecure_skip_verify ? MBEDTLS_SSL_VERIFY_NONE : MBEDTLS_SSL_VERIFY_REQUIRED);
+  mbedtls_ssl_conf_authmode(
+      &ctx->conf_, insecure_skip_verify ? MBEDTLS_SSL_VERIFY_NONE : MBEDTLS_SSL_VERIFY_REQUIRED);
   mbedtls_ssl_conf_ca_chain(&ctx->conf_, &ctx->ca_, nullptr);
   mbedtls_ssl_conf_rng(&ctx->conf_, mbedtls_ctr_drbg_random, &ctx->drbg_);
-  mbedtls_ssl_conf_min_version(&ctx->conf_, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);  // TLS 1.2+
+  mbedtls_ssl_conf_min_version(&ctx->conf_, MBEDTLS_SSL_MAJOR_VERSION_3,
+                               MBEDTLS_SSL_MINOR_VERSION_3);  // TLS 1.2+
   return ctx;
 }
 
-TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host) : ctx_(std::move(ctx)), host_(host) {
+TlsSession::TlsSession(std::shared_ptr<TlsContext> ctx, const std::string& host)
+    : ctx_(std::move(ctx)), host_(host) {
   mbedtls_ssl_init(&ssl_);
   mbedtls_ssl_setup(&ssl_, ctx_->config());
   // Always: the name the certificate must carry, and SNI.
@@ -86,7 +90,8 @@ int TlsSession::Recv(void* p, unsigned char* buf, size_t len) {
 Status TlsSession::Error(int rc, const char* what) const {
   std::string msg = std::string("TLS ") + what + " with " + host_ + ": " + MbedError(rc);
   uint32_t flags = mbedtls_ssl_get_verify_result(&ssl_);
-  if (rc == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && flags != 0 && flags != static_cast<uint32_t>(-1)) {
+  if (rc == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && flags != 0 &&
+      flags != static_cast<uint32_t>(-1)) {
     char info[512];
     mbedtls_x509_crt_verify_info(info, sizeof(info), "", flags);
     std::string reasons(info);
@@ -108,7 +113,8 @@ util::Result<TlsSession::Progress> TlsSession::Handshake() {
 Status TlsSession::Write(const std::string& data) {
   size_t off = 0;
   while (off < data.size()) {
-    int rc = mbedtls_ssl_write(&ssl_, reinterpret_cast<const unsigned char*>(data.data()) + off, data.size() - off);
+    int rc = mbedtls_ssl_write(&ssl_, reinterpret_cast<const unsigned char*>(data.data()) + off,
+                               data.size() - off);
     if (rc < 0) return Error(rc, "write");
     off += rc;
   }

@@ -25,24 +25,44 @@ const char* Refused(const upstream::AddressPolicy& p, const char* ip) {
 }  // namespace
 
 TEST_CASE("redirect address policy") {
-  for (const char* ip : {"127.0.0.1", "127.1.2.3", "0.0.0.0", "10.0.0.1", "172.16.0.1", "172.31.255.255",
-                         "192.168.1.1", "169.254.169.254", "100.64.0.1", "::1", "::", "fe80::1", "fd00::1",
-                         "fc00::1", "::ffff:127.0.0.1", "::ffff:10.1.2.3", "224.0.0.1", "239.1.2.3", "ff02::1",
-                         "255.255.255.255", "::ffff:169.254.169.254"}) {
+  for (const char* ip : {"127.0.0.1",
+                         "127.1.2.3",
+                         "0.0.0.0",
+                         "10.0.0.1",
+                         "172.16.0.1",
+                         "172.31.255.255",
+                         "192.168.1.1",
+                         "169.254.169.254",
+                         "100.64.0.1",
+                         "::1",
+                         "::",
+                         "fe80::1",
+                         "fd00::1",
+                         "fc00::1",
+                         "::ffff:127.0.0.1",
+                         "::ffff:10.1.2.3",
+                         "224.0.0.1",
+                         "239.1.2.3",
+                         "ff02::1",
+                         "255.255.255.255",
+                         "::ffff:169.254.169.254"}) {
     INFO(ip);
     CHECK(NonPublic(ip));
   }
-  for (const char* ip : {"8.8.8.8", "172.32.0.1", "172.15.255.255", "100.128.0.1", "192.169.0.1", "2600::1",
-                         "::ffff:8.8.8.8", "1.1.1.1"}) {
+  for (const char* ip : {"8.8.8.8", "172.32.0.1", "172.15.255.255", "100.128.0.1", "192.169.0.1",
+                         "2600::1", "::ffff:8.8.8.8", "1.1.1.1"}) {
     INFO(ip);
     CHECK_FALSE(NonPublic(ip));
   }
 }
 
-TEST_CASE("member address policy: metadata, multicast and unspecified always refused; peer_networks restricts") {
+TEST_CASE(
+    "member address policy: metadata, multicast and unspecified always refused; peer_networks "
+    "restricts") {
   upstream::AddressPolicy members;
   members.forbid_special = true;
-  for (const char* ip : {"169.254.169.254", "fe80::1", "224.0.0.1", "ff02::1", "0.0.0.0", "::", "::ffff:169.254.1.1"}) {
+  for (const char* ip : {"169.254.169.254", "fe80::1", "224.0.0.1", "ff02::1", "0.0.0.0",
+                         "::", "::ffff:169.254.1.1"}) {
     INFO(ip);
     CHECK(Refused(members, ip) != nullptr);
   }

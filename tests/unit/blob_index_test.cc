@@ -74,7 +74,8 @@ TEST_CASE("last access is persisted lazily") {
   CHECK(idx.TakeDirtyAccess().empty());
 }
 
-TEST_CASE("verified chunks: remembered per blob, forgotten when the blob is removed or stored again") {
+TEST_CASE(
+    "verified chunks: remembered per blob, forgotten when the blob is removed or stored again") {
   cache::BlobIndex idx;
   idx.MarkVerified(D(1), 0);  // not listed: nothing to remember
   CHECK_FALSE(idx.Verified(D(1), 0));

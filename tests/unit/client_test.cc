@@ -10,8 +10,8 @@
 
 #include <algorithm>
 #include <memory>
-#include <thread>
 #include <string>
+#include <thread>
 
 #include "src/http/server.h"
 #include "src/io/clock.h"
@@ -104,7 +104,8 @@ TEST_CASE("client: a refused address, the address policy, and Shutdown with a re
   CHECK(loop.Close() == 0);
 }
 
-TEST_CASE("client: a response, a reused connection, a deadline against a drip, a body over its bound") {
+TEST_CASE(
+    "client: a response, a reused connection, a deadline against a drip, a body over its bound") {
   Loop loop;
   http::ServerOptions so;
   io::Handle<uv_timer_t> drip;
@@ -135,7 +136,8 @@ TEST_CASE("client: a response, a reused connection, a deadline against a drip, a
   upstream::Client client(loop.env(), Local(server.port()));
 
   Outcome ok1, ok2;
-  client.Start("GET", "/ok", {}, Record(&ok1, [&] { client.Start("GET", "/ok", {}, Record(&ok2)); }));
+  client.Start("GET", "/ok", {},
+               Record(&ok1, [&] { client.Start("GET", "/ok", {}, Record(&ok2)); }));
   Outcome huge;
   upstream::FetchOptions bounded;
   bounded.max_body = 1 << 20;
@@ -143,13 +145,15 @@ TEST_CASE("client: a response, a reused connection, a deadline against a drip, a
   Outcome slow;
   upstream::FetchOptions deadline;
   deadline.deadline_ms = 500;
-  client.Start("GET", "/drip", {}, Record(&slow, [&] {
-                 drip.Close();
-                 if (dripping) dripping->Reset();
-                 dripping.reset();
-                 client.Shutdown();
-                 server.Shutdown(0, [] {});
-               }),
+  client.Start("GET", "/drip", {},
+               Record(&slow,
+                      [&] {
+                        drip.Close();
+                        if (dripping) dripping->Reset();
+                        dripping.reset();
+                        client.Shutdown();
+                        server.Shutdown(0, [] {});
+                      }),
                {}, deadline);
   uint64_t start = uv_now(&loop.uv);
   uv_run(&loop.uv, UV_RUN_DEFAULT);
@@ -174,7 +178,8 @@ TEST_CASE("client: Shutdown completes a request in flight once, later, with Abor
   http::ServerOptions so;
   so.response_head_timeout_ms = 60000;
   std::shared_ptr<http::Exchange> held;
-  http::Server server(loop.env(), so, [&](const std::shared_ptr<http::Exchange>& ex) { held = ex; });
+  http::Server server(loop.env(), so,
+                      [&](const std::shared_ptr<http::Exchange>& ex) { held = ex; });
   REQUIRE(server.Listen({"127.0.0.1", 0}).ok());
   upstream::Client client(loop.env(), Local(server.port()));
   Outcome o;
@@ -213,7 +218,8 @@ TEST_CASE("client: Shutdown completes a request in flight once, later, with Abor
 namespace {
 // A blocking client on its own thread: sends `request`, waits for
 // `wait_for` in the reply before sending `body`, returns all it read.
-std::string Converse(int port, const std::string& request, const std::string& wait_for, const std::string& body) {
+std::string Converse(int port, const std::string& request, const std::string& wait_for,
+                     const std::string& body) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};
   a.sin_family = AF_INET;
@@ -222,7 +228,8 @@ std::string Converse(int port, const std::string& request, const std::string& wa
   if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) return "connect failed";
   auto send_all = [fd](const std::string& s) {
     for (size_t off = 0; off < s.size();) {
-      ssize_t n = ::send(fd, s.data() + off, std::min<size_t>(s.size() - off, 100000), MSG_NOSIGNAL);
+      ssize_t n =
+          ::send(fd, s.data() + off, std::min<size_t>(s.size() - off, 100000), MSG_NOSIGNAL);
       if (n <= 0) return false;
       off += static_cast<size_t>(n);
     }
@@ -260,22 +267,27 @@ TEST_CASE("server: a streamed chunked body with 100-continue, paused by its sink
   http::Server server(loop.env(), so, [&](const std::shared_ptr<http::Exchange>& ex) {
     held = ex;
     inside_call = true;
-    int rc = ex->ReadBodyStream(64ull << 20, {[&](std::string_view piece) {
-                                                called_inside |= inside_call;
-                                                received += piece.size();
-                                                largest = std::max(largest, piece.size());
-                                                if (++pieces % 5) return true;
-                                                ++pauses;  // a slow writer: resume 5 ms later
-                                                uv_timer_start(resume.get(), [](uv_timer_t* t) {
-                                                  (*static_cast<std::shared_ptr<http::Exchange>*>(t->data))->ResumeBody();
-                                                }, 5, 0);
-                                                return false;
-                                              },
-                                              [&] {
-                                                called_inside |= inside_call;
-                                                held->Respond(201, {}, "done");
-                                                server.Shutdown(0, [] {});
-                                              }});
+    int rc = ex->ReadBodyStream(
+        64ull << 20,
+        {[&](std::string_view piece) {
+           called_inside |= inside_call;
+           received += piece.size();
+           largest = std::max(largest, piece.size());
+           if (++pieces % 5) return true;
+           ++pauses;  // a slow writer: resume 5 ms later
+           uv_timer_start(
+               resume.get(),
+               [](uv_timer_t* t) {
+                 (*static_cast<std::shared_ptr<http::Exchange>*>(t->data))->ResumeBody();
+               },
+               5, 0);
+           return false;
+         },
+         [&] {
+           called_inside |= inside_call;
+           held->Respond(201, {}, "done");
+           server.Shutdown(0, [] {});
+         }});
     inside_call = false;
     CHECK(rc == 0);
   });
@@ -292,7 +304,8 @@ TEST_CASE("server: a streamed chunked body with 100-continue, paused by its sink
   std::string reply;
   std::thread client([&] {
     reply = Converse(server.port(),
-                     "PATCH /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: 100-continue\r\n\r\n",
+                     "PATCH /up HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nExpect: "
+                     "100-continue\r\n\r\n",
                      "100 Continue\r\n\r\n", body);
   });
   uv_run(&loop.uv, UV_RUN_DEFAULT);
@@ -307,15 +320,16 @@ TEST_CASE("server: a streamed chunked body with 100-continue, paused by its sink
   CHECK(loop.Close() == 0);
 }
 
-TEST_CASE("server: every request is reported once as it finishes, with its status, bytes and outcome") {
+TEST_CASE(
+    "server: every request is reported once as it finishes, with its status, bytes and outcome") {
   Loop loop;
   http::ServerOptions so;
   std::vector<std::string> seen;
   so.on_done = [&](const http::RequestRecord& r) {
-    seen.push_back(std::string(r.method) + " " + std::string(r.target.substr(0, 16)) + " " + std::to_string(r.status) +
-                   " " + std::to_string(r.body_bytes) + " " + std::to_string(int(r.ending)) + " " +
-                   std::string(r.outcome.kind) + "/" + std::string(r.outcome.result) + "/" +
-                   std::string(r.outcome.source));
+    seen.push_back(std::string(r.method) + " " + std::string(r.target.substr(0, 16)) + " " +
+                   std::to_string(r.status) + " " + std::to_string(r.body_bytes) + " " +
+                   std::to_string(int(r.ending)) + " " + std::string(r.outcome.kind) + "/" +
+                   std::string(r.outcome.result) + "/" + std::string(r.outcome.source));
   };
   http::Server server(loop.env(), so, [&](const std::shared_ptr<http::Exchange>& ex) {
     if (ex->request().target == "/ok") {
@@ -338,7 +352,8 @@ TEST_CASE("server: every request is reported once as it finishes, with its statu
   };
   client.Start("GET", "/ok", {}, Record(&ok, done));
   client.Start("GET", "/cut", {}, Record(&cut, done));
-  client.Start("GET", "/" + std::string(9000, 'x'), {}, Record(&toolong, done));  // the server's own 414
+  client.Start("GET", "/" + std::string(9000, 'x'), {},
+               Record(&toolong, done));  // the server's own 414
   uv_run(&loop.uv, UV_RUN_DEFAULT);
   CHECK(ok.status == 200);
   CHECK(toolong.status == 414);
@@ -350,7 +365,9 @@ TEST_CASE("server: every request is reported once as it finishes, with its statu
   CHECK(loop.Close() == 0);
 }
 
-TEST_CASE("server: a client that closes right after the last byte, before End(), got a complete response") {
+TEST_CASE(
+    "server: a client that closes right after the last byte, before End(), got a complete "
+    "response") {
   Loop loop;
   http::ServerOptions so;
   std::vector<int> endings;
@@ -373,10 +390,12 @@ TEST_CASE("server: a client that closes right after the last byte, before End(),
   full_client.Start("GET", "/full", {}, Record(&full, [&] { full_client.Shutdown(); }));
   upstream::FetchOptions quick;
   quick.deadline_ms = 300;  // gives up on the missing bytes, closing its connection
-  cut_client.Start("GET", "/cut", {}, Record(&cut, [&] {
-                     cut_client.Shutdown();
-                     server.Shutdown(200, [] {});
-                   }),
+  cut_client.Start("GET", "/cut", {},
+                   Record(&cut,
+                          [&] {
+                            cut_client.Shutdown();
+                            server.Shutdown(200, [] {});
+                          }),
                    {}, quick);
   uv_run(&loop.uv, UV_RUN_DEFAULT);
   CHECK(full.body == "hello");
@@ -389,7 +408,9 @@ TEST_CASE("server: a client that closes right after the last byte, before End(),
   CHECK(loop.Close() == 0);
 }
 
-TEST_CASE("server: file ranges go out by sendfile, in order with memory writes; keeps outlive their writes") {
+TEST_CASE(
+    "server: file ranges go out by sendfile, in order with memory writes; keeps outlive their "
+    "writes") {
   // A file of 6 MiB: more than a socket buffer, so sendfile meets EAGAIN and waits for room.
   char path[] = "/tmp/georeg-sendfile-XXXXXX";
   int fd = ::mkstemp(path);
@@ -398,7 +419,8 @@ TEST_CASE("server: file ranges go out by sendfile, in order with memory writes; 
   std::string content(6 << 20, '\0');
   for (size_t i = 0; i < content.size(); ++i) content[i] = static_cast<char>('a' + (i * 7) % 26);
   REQUIRE(::pwrite(fd, content.data(), content.size(), 0) == ssize_t(content.size()));
-  const size_t first = 1 << 20, second = content.size() - first - 100;  // the middle 100 bytes from memory
+  const size_t first = 1 << 20,
+               second = content.size() - first - 100;  // the middle 100 bytes from memory
 
   Loop loop;
   http::ServerOptions so;
@@ -431,7 +453,8 @@ TEST_CASE("server: file ranges go out by sendfile, in order with memory writes; 
   Outcome got;
   bool alive_after_response = false;
   client.Start("GET", "/blob", {}, Record(&got, [&] {
-                 alive_after_response = !watch.expired();  // lent until acknowledged and a moment more
+                 alive_after_response =
+                     !watch.expired();  // lent until acknowledged and a moment more
                  client.Shutdown();
                  server.Shutdown(0, [] {});
                }));

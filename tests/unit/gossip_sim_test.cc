@@ -54,7 +54,8 @@ size_t SignedRequestBytes(const std::string& target) {
   peers::PeerAuth auth("sim cluster key, 16+ bytes", 60000);
   auto signer = testing_keys::KeyFor("n0000");
   size_t n = std::string("GET " + target + " HTTP/1.1\r\nHost: 10.0.0.1:5000\r\n\r\n").size();
-  for (const auto& h : auth.Sign("n0000", *signer, "GET", target, "", kEpoch)) n += h.name.size() + h.value.size() + 4;
+  for (const auto& h : auth.Sign("n0000", *signer, "GET", target, "", kEpoch))
+    n += h.name.size() + h.value.size() + 4;
   return n;
 }
 
@@ -85,14 +86,16 @@ struct Sim {
 
   // ---- content location ----
   std::vector<peers::SummaryBook> books;
-  std::mt19937_64 content_rng{20261202};  // its own: the gossip's random sequence stays as it was
+  std::mt19937_64 content_rng{20261202};   // its own: the gossip's random sequence stays as it was
   std::vector<uint64_t> summary_versions;  // each node's own
   size_t summary_bytes = peers::DigestBloom(kCachedBlobs, 0.01).Encode().size();
-  size_t blob_request_bytes = SignedRequestBytes("/_georeg/v1/oci/v2/library/app/blobs/sha256:" +
-                                                 std::string(64, 'a') + "?ns=docker.io&hop=owner");
+  size_t blob_request_bytes =
+      SignedRequestBytes("/_georeg/v1/oci/v2/library/app/blobs/sha256:" + std::string(64, 'a') +
+                         "?ns=docker.io&hop=owner");
   size_t summary_request_bytes = SignedRequestBytes("/_georeg/v1/summary");
   uint64_t misses = 0, location_messages = 0, location_bytes = 0;
-  uint64_t summary_fetches = 0, summary_failures = 0, summary_fetch_bytes = 0, cross_region_summaries = 0;
+  uint64_t summary_fetches = 0, summary_failures = 0, summary_fetch_bytes = 0,
+           cross_region_summaries = 0;
 
   static int RegionOf(int i) { return i / (kNodes / kRegions); }
   // RTT between regions: 5 ms inside one, 40-200 ms between.
@@ -105,7 +108,9 @@ struct Sim {
                                                        {120, 160, 200, 140, 0}};
     return table[a][b];
   }
-  uint64_t Physical(int i) const { return static_cast<uint64_t>(static_cast<int64_t>(kEpoch + now) + clock_offset_ms[i]); }
+  uint64_t Physical(int i) const {
+    return static_cast<uint64_t>(static_cast<int64_t>(kEpoch + now) + clock_offset_ms[i]);
+  }
 
   Sim() {
     opt.sync_interval_ms = 10000;  // a 1000-node fleet syncs less often than a small one
@@ -121,8 +126,9 @@ struct Sim {
       self.url = std::string("sim://") + name;
       self.incarnation = 1;
       by_url[self.url] = i;
-      nodes.push_back(std::make_unique<GossipNode>(self, std::vector<std::string>{"sim://n0000", "sim://n0200", "sim://n0400"},
-                                                   opt, 1000 + i, std::make_shared<testing_keys::FakeSigner>(name)));
+      nodes.push_back(std::make_unique<GossipNode>(
+          self, std::vector<std::string>{"sim://n0000", "sim://n0200", "sim://n0400"}, opt,
+          1000 + i, std::make_shared<testing_keys::FakeSigner>(name)));
     }
   }
 
@@ -165,15 +171,17 @@ struct Sim {
     util::Digest d = DigestOf("blob " + std::to_string(i) + " " + std::to_string(n));
     std::vector<peers::RouteCandidate> candidates;
     for (const auto& [name, m] : nodes[i]->members())
-      candidates.push_back({name, m.record.region, m.record.url, m.record.state == MemberState::kAlive, -1, false, false});
-    peers::RoutePlan plan = peers::PlanRoute(nodes[i]->name(), nodes[i]->self().region, candidates, d,
-                                             peers::Hop::kClient, 3, peers::Scope::kFleet);
+      candidates.push_back({name, m.record.region, m.record.url,
+                            m.record.state == MemberState::kAlive, -1, false, false});
+    peers::RoutePlan plan = peers::PlanRoute(nodes[i]->name(), nodes[i]->self().region, candidates,
+                                             d, peers::Hop::kClient, 3, peers::Scope::kFleet);
     ++misses;
     // The region owner (if not us), and the fleet owner it asks (if not the region owner).
     uint64_t requests = 0;
     if (!plan.steps.empty() && plan.steps[0].hop == peers::Hop::kOwner) ++requests;
     if (plan.role != peers::Hop::kFleet &&
-        std::any_of(plan.steps.begin(), plan.steps.end(), [](const peers::PeerStep& s) { return s.hop == peers::Hop::kFleet; }))
+        std::any_of(plan.steps.begin(), plan.steps.end(),
+                    [](const peers::PeerStep& s) { return s.hop == peers::Hop::kFleet; }))
       ++requests;
     location_messages += 2 * requests;
     location_bytes += requests * (blob_request_bytes + kResponseHeadBytes);
@@ -185,8 +193,10 @@ struct Sim {
     for (int i = 0; i < kNodes; ++i) {
       // Node i's blobs arrive every kBlobEveryMs, staggered across the fleet.
       uint64_t phase = static_cast<uint64_t>(i) * kBlobEveryMs / kNodes;
-      if (now >= phase && (now - phase) % kBlobEveryMs < kContentTickMs) NewBlob(i, now / kBlobEveryMs);
-      for (const std::string& name : books[i].Due(nodes[i]->self().region, nodes[i]->members(), now)) {
+      if (now >= phase && (now - phase) % kBlobEveryMs < kContentTickMs)
+        NewBlob(i, now / kBlobEveryMs);
+      for (const std::string& name :
+           books[i].Due(nodes[i]->self().region, nodes[i]->members(), now)) {
         int j = by_url.at(nodes[i]->Find(name)->record.url);
         if (RegionOf(j) != RegionOf(i)) ++cross_region_summaries;
         if (!Connected(i, j) || coin(content_rng) < loss) {
@@ -242,7 +252,9 @@ struct Sim {
   bool TablesEqual() const {
     auto ref = nodes[0]->tags().Summaries(opt.tag_buckets);
     for (const auto& n : nodes) {
-      if (n->tags().size() != nodes[0]->tags().size() || n->tags().Summaries(opt.tag_buckets) != ref) return false;
+      if (n->tags().size() != nodes[0]->tags().size() ||
+          n->tags().Summaries(opt.tag_buckets) != ref)
+        return false;
     }
     return true;
   }
@@ -280,10 +292,11 @@ TEST_CASE("gossip simulator: 1000 nodes, 5 regions, loss, partition, clock skew"
   uint64_t msgs_before = sim.delivered + sim.dropped;
   uint64_t steady_ms = sim.RunUntil([&] { return sim.TablesEqual(); }, bound);
   REQUIRE(steady_ms != UINT64_MAX);
-  std::printf("gossip-sim: 20 updates converged %.1f s after the last (%llu gossip rounds, bound %.1f s), "
-              "%llu messages since\n",
-              steady_ms / 1000.0, static_cast<unsigned long long>(steady_ms / sim.opt.gossip_interval_ms),
-              bound / 1000.0, static_cast<unsigned long long>(sim.delivered + sim.dropped - msgs_before));
+  std::printf(
+      "gossip-sim: 20 updates converged %.1f s after the last (%llu gossip rounds, bound %.1f s), "
+      "%llu messages since\n",
+      steady_ms / 1000.0, static_cast<unsigned long long>(steady_ms / sim.opt.gossip_interval_ms),
+      bound / 1000.0, static_cast<unsigned long long>(sim.delivered + sim.dropped - msgs_before));
 
   // Region 4 is cut off for 30 s: both sides declare the other dead, and
   // both sides move tags, some the same ones.
@@ -292,7 +305,8 @@ TEST_CASE("gossip simulator: 1000 nodes, 5 regions, loss, partition, clock skew"
   TagUpdate before_jump = record(jumper, "jump", "before");
   for (int i = 0; i < 10; ++i) {
     record(any(sim.rng) % 800, "t" + std::to_string(i % 8), "v2-side-a-" + std::to_string(i));
-    record(800 + any(sim.rng) % 200, "t" + std::to_string((i + 3) % 8), "v2-side-b-" + std::to_string(i));
+    record(800 + any(sim.rng) % 200, "t" + std::to_string((i + 3) % 8),
+           "v2-side-b-" + std::to_string(i));
     sim.RunFor(1000);
   }
   // The jumper's clock goes back 30 s; its next update must still win.
@@ -316,16 +330,19 @@ TEST_CASE("gossip simulator: 1000 nodes, 5 regions, loss, partition, clock skew"
     peers::Message forged;
     forged.type = peers::MessageType::kPush;
     forged.from = "n0001";
-    forged.tags.push_back({{"docker.io", "library/app", "t0"},
-                           {DigestOf("forged"), {sim.Physical(7) + 10 * 60 * 1000, 0}, "n0001", ""}});
-    forged.tags[0].version.signature = testing_keys::FakeSigner("n0001").Sign(forged.tags[0].SignedForm());
+    forged.tags.push_back(
+        {{"docker.io", "library/app", "t0"},
+         {DigestOf("forged"), {sim.Physical(7) + 10 * 60 * 1000, 0}, "n0001", ""}});
+    forged.tags[0].version.signature =
+        testing_keys::FakeSigner("n0001").Sign(forged.tags[0].SignedForm());
     uint64_t refused = sim.nodes[7]->stats().tags_refused_future;
     sim.nodes[7]->Receive(forged, sim.now, sim.Physical(7));
     CHECK(sim.nodes[7]->stats().tags_refused_future == refused + 1);
     CHECK(sim.nodes[7]->tags().Find(forged.tags[0].key)->digest != DigestOf("forged"));
   }
 
-  // Heal: the tables converge within the bound, and the cut region's members are alive again everywhere.
+  // Heal: the tables converge within the bound, and the cut region's members are alive again
+  // everywhere.
   sim.cut_region = -1;
 
   msgs_before = sim.delivered + sim.dropped;
@@ -334,10 +351,11 @@ TEST_CASE("gossip simulator: 1000 nodes, 5 regions, loss, partition, clock skew"
   REQUIRE(heal_ms != UINT64_MAX);
   uint64_t members_ms = sim.RunUntil([&] { return sim.AllSee(kNodes - 1); }, 60000);
   REQUIRE(members_ms != UINT64_MAX);
-  std::printf("gossip-sim: after a 30 s partition of region 4, tables converged %.1f s after the heal "
-              "(%llu gossip rounds, bound %.1f s, %llu messages), all members alive again %.1f s later\n",
-              heal_ms / 1000.0, static_cast<unsigned long long>(heal_ms / sim.opt.gossip_interval_ms),
-              bound / 1000.0, static_cast<unsigned long long>(heal_msgs), members_ms / 1000.0);
+  std::printf(
+      "gossip-sim: after a 30 s partition of region 4, tables converged %.1f s after the heal "
+      "(%llu gossip rounds, bound %.1f s, %llu messages), all members alive again %.1f s later\n",
+      heal_ms / 1000.0, static_cast<unsigned long long>(heal_ms / sim.opt.gossip_interval_ms),
+      bound / 1000.0, static_cast<unsigned long long>(heal_msgs), members_ms / 1000.0);
 
   // Every node holds the newest version of every tag.
   for (const auto& n : sim.nodes) {
@@ -349,7 +367,8 @@ TEST_CASE("gossip simulator: 1000 nodes, 5 regions, loss, partition, clock skew"
       REQUIRE(v->origin == version.origin);
     }
   }
-  CHECK(sim.nodes[0]->tags().Find({"docker.io", "library/app", "jump"})->digest == DigestOf("after"));
+  CHECK(sim.nodes[0]->tags().Find({"docker.io", "library/app", "jump"})->digest ==
+        DigestOf("after"));
   uint64_t refused = 0, refutations = 0;
   for (const auto& n : sim.nodes) {
     refused += n->stats().tags_refused_future;
@@ -364,23 +383,30 @@ TEST_CASE("gossip simulator: 1000 nodes, 5 regions, loss, partition, clock skew"
   auto [current_pct, near_pct] = sim.SummariesCurrent();
   double node_minutes = kNodes * (content_ms / 60000.0);
   double per_node_minute = (sim.location_bytes + sim.summary_fetch_bytes) / node_minutes;
-  std::printf("gossip-sim: content location over %.0f s (1 new blob per node per minute, %zu-byte summaries of "
-              "%zu blobs): %llu misses cost %llu owner requests (%.0f bytes each with the answer's head); "
-              "%llu summary fetches (%llu failed), 0 across regions; at the end %.0f%% of region-mates' summaries "
-              "held current, %.0f%% at most one change behind\n",
-              content_ms / 1000.0, sim.summary_bytes, kCachedBlobs, static_cast<unsigned long long>(sim.misses),
-              static_cast<unsigned long long>(sim.location_messages / 2),
-              static_cast<double>(sim.blob_request_bytes + kResponseHeadBytes),
-              static_cast<unsigned long long>(sim.summary_fetches), static_cast<unsigned long long>(sim.summary_failures),
-              current_pct, near_pct);
-  std::printf("gossip-sim: content location per node per minute: %.1f messages, %.0f bytes "
-              "(%.0f in owner requests, %.0f in summaries)\n",
-              (sim.location_messages + 2 * (sim.summary_fetches + sim.summary_failures)) / node_minutes,
-              per_node_minute, sim.location_bytes / node_minutes, sim.summary_fetch_bytes / node_minutes);
-  // Bounded by the region, not the fleet: at most one summary per region-mate per minute at this rate.
+  std::printf(
+      "gossip-sim: content location over %.0f s (1 new blob per node per minute, %zu-byte "
+      "summaries of "
+      "%zu blobs): %llu misses cost %llu owner requests (%.0f bytes each with the answer's head); "
+      "%llu summary fetches (%llu failed), 0 across regions; at the end %.0f%% of region-mates' "
+      "summaries "
+      "held current, %.0f%% at most one change behind\n",
+      content_ms / 1000.0, sim.summary_bytes, kCachedBlobs,
+      static_cast<unsigned long long>(sim.misses),
+      static_cast<unsigned long long>(sim.location_messages / 2),
+      static_cast<double>(sim.blob_request_bytes + kResponseHeadBytes),
+      static_cast<unsigned long long>(sim.summary_fetches),
+      static_cast<unsigned long long>(sim.summary_failures), current_pct, near_pct);
+  std::printf(
+      "gossip-sim: content location per node per minute: %.1f messages, %.0f bytes "
+      "(%.0f in owner requests, %.0f in summaries)\n",
+      (sim.location_messages + 2 * (sim.summary_fetches + sim.summary_failures)) / node_minutes,
+      per_node_minute, sim.location_bytes / node_minutes, sim.summary_fetch_bytes / node_minutes);
+  // Bounded by the region, not the fleet: at most one summary per region-mate per minute at this
+  // rate.
   CHECK(sim.summary_fetches / node_minutes <= kNodes / kRegions);
-  std::printf("gossip-sim: %llu messages delivered, %llu dropped (loss %.0f%% and the partition), "
-              "%llu refutations, sim time %.0f s\n",
-              static_cast<unsigned long long>(sim.delivered), static_cast<unsigned long long>(sim.dropped),
-              sim.loss * 100, static_cast<unsigned long long>(refutations), sim.now / 1000.0);
+  std::printf(
+      "gossip-sim: %llu messages delivered, %llu dropped (loss %.0f%% and the partition), "
+      "%llu refutations, sim time %.0f s\n",
+      static_cast<unsigned long long>(sim.delivered), static_cast<unsigned long long>(sim.dropped),
+      sim.loss * 100, static_cast<unsigned long long>(refutations), sim.now / 1000.0);
 }

@@ -73,11 +73,12 @@ TEST_CASE("handle: the owner may go first; the memory goes after the close callb
     io::Handle<uv_timer_t> t;
     REQUIRE(t.Init(&loop, nullptr, uv_timer_init) == 0);
     CHECK(t.open());
-    uv_timer_start(t.get(), [](uv_timer_t*) { FAIL("a closed timer fired"); }, 0, 0);
+    uv_timer_start(
+        t.get(), [](uv_timer_t*) { FAIL("a closed timer fired"); }, 0, 0);
     t.Close([&] { closed = true; });
     CHECK_FALSE(t.open());
     t.Close();  // no-op
-  }  // the owner is gone; libuv still holds the handle
+  }             // the owner is gone; libuv still holds the handle
   CHECK_FALSE(closed);
   CHECK(Drain(&loop) == 0);
   CHECK(closed);

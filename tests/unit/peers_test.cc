@@ -3,12 +3,12 @@
 #include <algorithm>
 #include <random>
 
-#include "peers/region_locations.h"
 #include "peers/bloom.h"
 #include "peers/gossip_node.h"
 #include "peers/hlc.h"
 #include "peers/message_codec.h"
 #include "peers/peer_auth.h"
+#include "peers/region_locations.h"
 #include "peers/rendezvous.h"
 #include "peers/routing.h"
 #include "peers/summary_book.h"
@@ -21,7 +21,9 @@ using peers::HybridLogicalClock;
 using testing_keys::KeyFor;
 
 namespace {
-util::Digest DigestOf(const std::string& s) { return util::Digest::FromRaw(util::Sha256::Of(s).data()); }
+util::Digest DigestOf(const std::string& s) {
+  return util::Digest::FromRaw(util::Sha256::Of(s).data());
+}
 }  // namespace
 
 TEST_CASE("HLC: strictly increasing, even when the physical clock stalls or goes back") {
@@ -57,7 +59,8 @@ TEST_CASE("tag table: newer wins, never rolls back, origin breaks ties") {
   CHECK(t.Apply({k, v2}));
   CHECK_FALSE(t.Apply({k, v1}));  // older: refused
   CHECK(t.Find(k)->digest == DigestOf("b"));
-  peers::TagVersion same_time_a{DigestOf("c"), {200, 0}, "a"}, same_time_z{DigestOf("d"), {200, 0}, "z"};
+  peers::TagVersion same_time_a{DigestOf("c"), {200, 0}, "a"},
+      same_time_z{DigestOf("d"), {200, 0}, "z"};
   CHECK_FALSE(t.Apply({k, same_time_a}));  // "a" < "n1"
   CHECK(t.Apply({k, same_time_z}));
   CHECK(t.Find(k)->digest == DigestOf("d"));
@@ -68,8 +71,10 @@ TEST_CASE("tag table: any order of the same updates gives the same table and sum
   std::vector<peers::TagUpdate> updates;
   for (int i = 0; i < 300; ++i) {
     peers::TagKey k{"r", "repo" + std::to_string(i % 40), "t" + std::to_string(i % 3)};
-    updates.push_back({k, {DigestOf(std::to_string(i)), {uint64_t(1000 + i % 17), uint32_t(i % 5)},
-                           "node" + std::to_string(i % 7)}});
+    updates.push_back({k,
+                       {DigestOf(std::to_string(i)),
+                        {uint64_t(1000 + i % 17), uint32_t(i % 5)},
+                        "node" + std::to_string(i % 7)}});
   }
   peers::TagTable a, b;
   for (const auto& u : updates) a.Apply(u);
@@ -83,12 +88,14 @@ TEST_CASE("tag table: any order of the same updates gives the same table and sum
 TEST_CASE("tag table: anti-entropy exchanges only differing buckets and converges") {
   peers::TagTable a, b;
   for (int i = 0; i < 200; ++i) {
-    peers::TagUpdate u{{"r", "repo" + std::to_string(i), "latest"}, {DigestOf(std::to_string(i)), {10, 0}, "n1"}};
+    peers::TagUpdate u{{"r", "repo" + std::to_string(i), "latest"},
+                       {DigestOf(std::to_string(i)), {10, 0}, "n1"}};
     a.Apply(u);
     b.Apply(u);
   }
   // b missed three updates (a partition), a missed one of b's.
-  for (int i : {3, 77, 150}) a.Apply({{"r", "repo" + std::to_string(i), "latest"}, {DigestOf("new"), {20, 0}, "n2"}});
+  for (int i : {3, 77, 150})
+    a.Apply({{"r", "repo" + std::to_string(i), "latest"}, {DigestOf("new"), {20, 0}, "n2"}});
   b.Apply({{"r", "only-b", "x"}, {DigestOf("b"), {30, 0}, "n3"}});
   const uint32_t kBuckets = 64;
   auto diff = peers::TagTable::DifferingBuckets(a.Summaries(kBuckets), b.Summaries(kBuckets));
@@ -134,15 +141,18 @@ util::Status Verify(peers::PeerAuth& auth, const std::string& method, const std:
                     peers::VerifiedHead* head = nullptr) {
   peers::VerifiedHead h;
   util::Status st = auth.VerifyHead(method, target, find, now_ms, &h);
-  if (st.ok() && !peers::PeerAuth::BodyMatches(body, h.body_sha)) return util::Status::PermissionDenied("body");
+  if (st.ok() && !peers::PeerAuth::BodyMatches(body, h.body_sha))
+    return util::Status::PermissionDenied("body");
   *node = h.node;
   if (head) *head = h;
   return st;
 }
 }  // namespace
 
-TEST_CASE("peer auth: signed requests verify once; anything changed, stale or replayed is refused") {
-  peers::PeerAuth signer("0123456789abcdef-cluster-key", 30000), checker("0123456789abcdef-cluster-key", 30000);
+TEST_CASE(
+    "peer auth: signed requests verify once; anything changed, stale or replayed is refused") {
+  peers::PeerAuth signer("0123456789abcdef-cluster-key", 30000),
+      checker("0123456789abcdef-cluster-key", 30000);
   uint64_t now = 1'790'000'000'000;
   auto n1 = KeyFor("n1");
   auto headers = signer.Sign("n1", *n1, "POST", "/_georeg/v1/msg", "{\"x\":1}", now);
@@ -158,28 +168,44 @@ TEST_CASE("peer auth: signed requests verify once; anything changed, stale or re
   };
   std::string node;
   peers::VerifiedHead head;
-  CHECK(Verify(checker, "POST", "/_georeg/v1/msg", "{\"x\":1}", find_in(headers), now + 5, &node, &head).ok());
+  CHECK(Verify(checker, "POST", "/_georeg/v1/msg", "{\"x\":1}", find_in(headers), now + 5, &node,
+               &head)
+            .ok());
   CHECK(node == "n1");
   // The node signature signs the same text, under n1's own key only.
   CHECK(n1->Verify(n1->public_key(), head.signed_text, head.node_signature));
   CHECK_FALSE(n1->Verify(KeyFor("n2")->public_key(), head.signed_text, head.node_signature));
   CHECK(head.signed_text.find("/_georeg/v1/msg") != std::string::npos);
   // The same request again is a replay.
-  CHECK(Verify(checker, "POST", "/_georeg/v1/msg", "{\"x\":1}", find_in(headers), now + 6, &node).code() ==
-        util::Code::kPermissionDenied);
-  auto fresh = [&](uint64_t t) { return signer.Sign("n1", *n1, "GET", "/_georeg/v1/blobs/x?hop=owner", "", t); };
+  CHECK(Verify(checker, "POST", "/_georeg/v1/msg", "{\"x\":1}", find_in(headers), now + 6, &node)
+            .code() == util::Code::kPermissionDenied);
+  auto fresh = [&](uint64_t t) {
+    return signer.Sign("n1", *n1, "GET", "/_georeg/v1/blobs/x?hop=owner", "", t);
+  };
   peers::PeerAuth other_key("another-key-of-16-bytes", 30000);
-  CHECK(!Verify(other_key, "GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in(fresh(now)), now, &node).ok());
-  CHECK(!Verify(checker, "GET", "/_georeg/v1/blobs/x?hop=peer", "", find_in(fresh(now + 1)), now, &node).ok());
-  CHECK(!Verify(checker, "GET", "/_georeg/v1/blobs/x?hop=owner", "body", find_in(fresh(now + 2)), now, &node).ok());
-  CHECK(!Verify(checker, "GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in(fresh(now - 31000)), now, &node).ok());
-  CHECK(!Verify(checker, "GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in(fresh(now + 31000)), now, &node).ok());
+  CHECK(!Verify(other_key, "GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in(fresh(now)), now,
+                &node)
+             .ok());
+  CHECK(!Verify(checker, "GET", "/_georeg/v1/blobs/x?hop=peer", "", find_in(fresh(now + 1)), now,
+                &node)
+             .ok());
+  CHECK(!Verify(checker, "GET", "/_georeg/v1/blobs/x?hop=owner", "body", find_in(fresh(now + 2)),
+                now, &node)
+             .ok());
+  CHECK(!Verify(checker, "GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in(fresh(now - 31000)),
+                now, &node)
+             .ok());
+  CHECK(!Verify(checker, "GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in(fresh(now + 31000)),
+                now, &node)
+             .ok());
   CHECK(!Verify(checker, "GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in({}), now, &node).ok());
   // Another node name with the same signature does not pass.
   auto h = fresh(now + 3);
   h[0].value = "n2";  // X-Georeg-Node
   CHECK(!Verify(checker, "GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in(h), now, &node).ok());
-  CHECK(Verify(checker, "GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in(fresh(now + 4)), now, &node).ok());
+  CHECK(Verify(checker, "GET", "/_georeg/v1/blobs/x?hop=owner", "", find_in(fresh(now + 4)), now,
+               &node)
+            .ok());
 }
 
 // ---- digest summaries ----
@@ -212,8 +238,10 @@ TEST_CASE("codec: messages round-trip; malformed ones are refused without throwi
   m.seq = 42;
   m.target = "n2";
   m.summary_version = 7;
-  m.members.push_back({"n1", "eu", "http://10.0.0.1:5000", peers::MemberState::kSuspect, 9, "k1", "s1"});
-  m.tags.push_back({{"docker.io", "library/alpine", "3.19"}, {DigestOf("a"), {1790000000000, 3}, "n1", "s2"}});
+  m.members.push_back(
+      {"n1", "eu", "http://10.0.0.1:5000", peers::MemberState::kSuspect, 9, "k1", "s1"});
+  m.tags.push_back(
+      {{"docker.io", "library/alpine", "3.19"}, {DigestOf("a"), {1790000000000, 3}, "n1", "s2"}});
   m.tag_summaries = {0, 0xfedcba9876543210ull};
   m.revocations.push_back({"n3", "k3", "n1", "s3"});
   auto back = peers::DecodeMessage(peers::EncodeMessage(m));
@@ -239,10 +267,14 @@ TEST_CASE("codec: messages round-trip; malformed ones are refused without throwi
   CHECK(back->tags[0].version.hlc == m.tags[0].version.hlc);
   CHECK(back->tag_summaries == m.tag_summaries);
   for (const char* bad : {"", "[]", "{}", "{\"type\":\"ping\"}", "not json",
-                          "{\"type\":\"nope\",\"from\":\"a\",\"seq\":1,\"target\":\"\",\"sv\":0,\"members\":[],\"tags\":[],\"summaries\":[]}",
-                          "{\"type\":\"ping\",\"from\":\"a\",\"seq\":-1,\"target\":\"\",\"sv\":0,\"members\":[],\"tags\":[],\"summaries\":[]}",
-                          "{\"type\":\"ping\",\"from\":\"a\",\"seq\":1,\"target\":\"\",\"sv\":0,\"members\":[{}],\"tags\":[],\"summaries\":[]}",
-                          "{\"type\":\"ping\",\"from\":\"a\",\"seq\":1,\"target\":\"\",\"sv\":0,\"members\":[],\"tags\":[],\"summaries\":[\"xyz\"]}"}) {
+                          "{\"type\":\"nope\",\"from\":\"a\",\"seq\":1,\"target\":\"\",\"sv\":0,"
+                          "\"members\":[],\"tags\":[],\"summaries\":[]}",
+                          "{\"type\":\"ping\",\"from\":\"a\",\"seq\":-1,\"target\":\"\",\"sv\":0,"
+                          "\"members\":[],\"tags\":[],\"summaries\":[]}",
+                          "{\"type\":\"ping\",\"from\":\"a\",\"seq\":1,\"target\":\"\",\"sv\":0,"
+                          "\"members\":[{}],\"tags\":[],\"summaries\":[]}",
+                          "{\"type\":\"ping\",\"from\":\"a\",\"seq\":1,\"target\":\"\",\"sv\":0,"
+                          "\"members\":[],\"tags\":[],\"summaries\":[\"xyz\"]}"}) {
     CHECK_FALSE(peers::DecodeMessage(bad).ok());
   }
 }
@@ -267,7 +299,8 @@ struct MiniFleet {
   void Restart(int i, std::shared_ptr<const peers::Signer> key, uint64_t incarnation) {
     std::string name = "n" + std::to_string(i);
     nodes[i] = std::make_unique<peers::GossipNode>(
-        peers::MemberRecord{name, i < 2 ? "eu" : "us", "u://" + name, peers::MemberState::kAlive, incarnation},
+        peers::MemberRecord{name, i < 2 ? "eu" : "us", "u://" + name, peers::MemberState::kAlive,
+                            incarnation},
         std::vector<std::string>{"u://n0"}, peers::GossipOptions(), i + 1, std::move(key));
   }
   uint64_t Physical() const { return 1'790'000'000'000 + now; }
@@ -285,15 +318,20 @@ struct MiniFleet {
       }
     }
   }
-  peers::MemberState StateOf(int viewer, int member) { return nodes[viewer]->Find("n" + std::to_string(member))->record.state; }
+  peers::MemberState StateOf(int viewer, int member) {
+    return nodes[viewer]->Find("n" + std::to_string(member))->record.state;
+  }
 };
 
 }  // namespace
 
 TEST_CASE("membership: join through a seed, crash -> suspect -> dead, refutation, graceful leave") {
-  CHECK(peers::MemberRecord{"a", "", "u", peers::MemberState::kSuspect, 3}.Supersedes({"a", "", "u", peers::MemberState::kAlive, 3}));
-  CHECK(peers::MemberRecord{"a", "", "u", peers::MemberState::kAlive, 4}.Supersedes({"a", "", "u", peers::MemberState::kDead, 3}));
-  CHECK_FALSE(peers::MemberRecord{"a", "", "u", peers::MemberState::kAlive, 3}.Supersedes({"a", "", "u", peers::MemberState::kSuspect, 3}));
+  CHECK(peers::MemberRecord{"a", "", "u", peers::MemberState::kSuspect, 3}.Supersedes(
+      {"a", "", "u", peers::MemberState::kAlive, 3}));
+  CHECK(peers::MemberRecord{"a", "", "u", peers::MemberState::kAlive, 4}.Supersedes(
+      {"a", "", "u", peers::MemberState::kDead, 3}));
+  CHECK_FALSE(peers::MemberRecord{"a", "", "u", peers::MemberState::kAlive, 3}.Supersedes(
+      {"a", "", "u", peers::MemberState::kSuspect, 3}));
 
   MiniFleet f(5);
   f.Run(5000);
@@ -355,7 +393,8 @@ TEST_CASE("tags: recorded, pushed, never rolled back; future updates refused and
   CHECK(f.nodes[3]->stats().tags_refused_future == 1);
 }
 
-TEST_CASE("hostile members: an HLC that could not be honest is refused; later real changes still apply") {
+TEST_CASE(
+    "hostile members: an HLC that could not be honest is refused; later real changes still apply") {
   HybridLogicalClock c(1000);
   // The wrap attack: logical = 2^32-1 would make the next timestamp order older.
   CHECK_FALSE(c.Observe({5000, UINT32_MAX}, 5000));
@@ -372,7 +411,8 @@ TEST_CASE("hostile members: an HLC that could not be honest is refused; later re
   evil.type = peers::MessageType::kPush;
   evil.from = "n1";
   evil.tags.push_back({key, {DigestOf("evil"), {1'790'000'000'000 + f.now, UINT32_MAX}, "n1", ""}});
-  evil.tags[0].version.signature = KeyFor("n1")->Sign(evil.tags[0].SignedForm());  // n1 lies about its own clock
+  evil.tags[0].version.signature =
+      KeyFor("n1")->Sign(evil.tags[0].SignedForm());  // n1 lies about its own clock
   f.nodes[2]->Receive(evil, f.now, 1'790'000'000'000 + f.now);
   CHECK(f.nodes[2]->tags().Find(key) == nullptr);
   CHECK(f.nodes[2]->stats().tags_refused_invalid == 1);
@@ -381,7 +421,8 @@ TEST_CASE("hostile members: an HLC that could not be honest is refused; later re
   for (auto& n : f.nodes) CHECK(n->tags().Find(key)->digest == DigestOf("real"));
 }
 
-TEST_CASE("hostile members: a forged left record cannot evict a node; the member table is bounded") {
+TEST_CASE(
+    "hostile members: a forged left record cannot evict a node; the member table is bounded") {
   MiniFleet f(3);
   f.Run(3000);
   // "n2 left" at incarnation 2^64-1: beyond any honest incarnation, refused.
@@ -417,7 +458,8 @@ TEST_CASE("hostile members: a forged left record cannot evict a node; the member
   for (int i = 0; i < 20000; ++i) {
     std::string name = "fake" + std::to_string(i);
     testing_keys::FakeSigner key(name);
-    peers::MemberRecord r{name, "eu", "u://fake", peers::MemberState::kAlive, 1, key.public_key(), ""};
+    peers::MemberRecord r{name, "eu", "u://fake", peers::MemberState::kAlive, 1, key.public_key(),
+                          ""};
     r.signature = key.Sign(r.SignedForm());
     flood.members.push_back(r);
   }
@@ -516,14 +558,16 @@ TEST_CASE("hostile members: a member speaks only for itself") {
   push(m);
   CHECK(f.nodes[2]->stats().refutations == 0);
   // A member record for a new name that is not signed by the key it carries: refused.
-  peers::MemberRecord ghost{"ghost", "eu", "u://ghost", peers::MemberState::kAlive, 1, KeyFor("ghost")->public_key(), ""};
+  peers::MemberRecord ghost{
+      "ghost", "eu", "u://ghost", peers::MemberState::kAlive, 1, KeyFor("ghost")->public_key(), ""};
   ghost.signature = n1->Sign(ghost.SignedForm());
   m.members = {ghost};
   push(m);
   CHECK(f.nodes[2]->Find("ghost") == nullptr);
 }
 
-TEST_CASE("revocation: peers remove drops a node and its tags fleet-wide; it may rejoin with a new key") {
+TEST_CASE(
+    "revocation: peers remove drops a node and its tags fleet-wide; it may rejoin with a new key") {
   MiniFleet f(4);
   f.Run(4000);
   for (auto& n : f.nodes) REQUIRE(n->live_count() == 3);
@@ -544,7 +588,7 @@ TEST_CASE("revocation: peers remove drops a node and its tags fleet-wide; it may
     CHECK(f.nodes[i]->Find("n3") == nullptr);
     CHECK(f.nodes[i]->live_count() == 2);
     CHECK(f.nodes[i]->tags().Find(key) == nullptr);  // what n3 said is withdrawn
-    CHECK(f.nodes[i]->tags().Find(other));          // what others said stays
+    CHECK(f.nodes[i]->tags().Find(other));           // what others said stays
     CHECK(f.nodes[i]->revocations().size() == 1);
   }
   REQUIRE(withdrawn.size() == 1);
@@ -595,13 +639,15 @@ std::vector<peers::RouteCandidate> RoutingMembers() {
 std::string StepNames(const peers::RoutePlan& plan) {
   std::string s;
   for (const auto& st : plan.steps)
-    s += st.name + (st.hop == peers::Hop::kPeer ? "" : std::string("(") + peers::HopName(st.hop) + ")") + " ";
+    s += st.name +
+         (st.hop == peers::Hop::kPeer ? "" : std::string("(") + peers::HopName(st.hop) + ")") + " ";
   return s;
 }
 
 // A digest whose region owner (over eu-1 and eu-2) and first two fleet
 // owners (over the live members and eu-1) are the ones asked for ("": any).
-util::Digest DigestOwnedBy(const std::string& region_owner, const std::string& f1, const std::string& f2 = "") {
+util::Digest DigestOwnedBy(const std::string& region_owner, const std::string& f1,
+                           const std::string& f2 = "") {
   std::vector<std::string> fleet = {"eu-1", "eu-2", "us-1", "us-2", "ap-1", "ap-2", "af-1"};
   for (int i = 0; i < 100000; ++i) {
     util::Digest d = DigestOf("d" + std::to_string(i));
@@ -615,7 +661,8 @@ util::Digest DigestOwnedBy(const std::string& region_owner, const std::string& f
 
 }  // namespace
 
-TEST_CASE("rendezvous: a ranking starts with the owner; removing the owner promotes the runner-up") {
+TEST_CASE(
+    "rendezvous: a ranking starts with the owner; removing the owner promotes the runner-up") {
   std::vector<std::string> nodes = {"a", "b", "c", "d", "e"};
   for (int i = 0; i < 50; ++i) {
     util::Digest d = DigestOf("r" + std::to_string(i));
@@ -643,10 +690,11 @@ TEST_CASE("routing, region scope: region owner first, then siblings, then other 
   plan = peers::PlanRoute("eu-1", "eu", members, ours, Hop::kClient, 3, Scope::kRegion);
   CHECK(StepNames(plan) == "us-1 ap-1 ap-2 ");
   CHECK(plan.role == Hop::kOwner);  // we own it in our region
-  CHECK(StepNames(peers::PlanRoute("eu-1", "eu", members, ours, Hop::kClient, 1, Scope::kRegion)) == "us-1 ");
+  CHECK(StepNames(peers::PlanRoute("eu-1", "eu", members, ours, Hop::kClient, 1, Scope::kRegion)) ==
+        "us-1 ");
   // As the owner, we never forward to an owner again.
-  CHECK(StepNames(peers::PlanRoute("eu-1", "eu", members, theirs, Hop::kOwner, 3, Scope::kRegion)) ==
-        "us-1 ap-1 ap-2 ");
+  CHECK(StepNames(peers::PlanRoute("eu-1", "eu", members, theirs, Hop::kOwner, 3,
+                                   Scope::kRegion)) == "us-1 ap-1 ap-2 ");
   plan = peers::PlanRoute("eu-1", "eu", members, theirs, Hop::kPeer, 3, Scope::kRegion);
   CHECK(plan.steps.empty());
   CHECK_FALSE(plan.upstream);
@@ -656,7 +704,9 @@ TEST_CASE("routing, region scope: region owner first, then siblings, then other 
         "eu-2 us-1 ap-1 ap-2 ");
 }
 
-TEST_CASE("routing, fleet scope: the fleet owner and its runner-up before other regions and the upstream") {
+TEST_CASE(
+    "routing, fleet scope: the fleet owner and its runner-up before other regions and the "
+    "upstream") {
   using peers::Hop;
   using peers::Scope;
   auto members = RoutingMembers();
@@ -716,7 +766,8 @@ TEST_CASE("membership: RTT is smoothed for display and a recent minimum for rout
 
 TEST_CASE("summary book: only region-mates, only newer versions, at most once per interval") {
   std::unordered_map<std::string, peers::Member> members;
-  auto add = [&](const std::string& name, const std::string& region, peers::MemberState state, uint64_t version) {
+  auto add = [&](const std::string& name, const std::string& region, peers::MemberState state,
+                 uint64_t version) {
     peers::Member m;
     m.record.name = name;
     m.record.region = region;
@@ -725,9 +776,10 @@ TEST_CASE("summary book: only region-mates, only newer versions, at most once pe
     members[name] = m;
   };
   add("eu-2", "eu", peers::MemberState::kAlive, 3);
-  add("us-1", "us", peers::MemberState::kAlive, 5);   // another region: located through fleet owners instead
-  add("eu-3", "eu", peers::MemberState::kDead, 7);    // dead: not asked
-  add("eu-4", "eu", peers::MemberState::kAlive, 0);   // announced no summary yet
+  add("us-1", "us", peers::MemberState::kAlive,
+      5);  // another region: located through fleet owners instead
+  add("eu-3", "eu", peers::MemberState::kDead, 7);   // dead: not asked
+  add("eu-4", "eu", peers::MemberState::kAlive, 0);  // announced no summary yet
   peers::SummaryBook book(5000);
   CHECK(book.Due("eu", members, 1000) == std::vector<std::string>{"eu-2"});
   CHECK(book.Due("eu", members, 1100).empty());  // being fetched
@@ -752,10 +804,10 @@ TEST_CASE("region locations: the well-known cloud region names, exactly as spell
   REQUIRE(je);
   CHECK(je->latitude == Approx(35.7));
   CHECK(je->longitude == Approx(139.8));
-  CHECK(peers::KnownRegionLocation("us-east-1")->longitude == Approx(-77.4));  // AWS
+  CHECK(peers::KnownRegionLocation("us-east-1")->longitude == Approx(-77.4));   // AWS
   CHECK(peers::KnownRegionLocation("europe-west4")->latitude == Approx(53.4));  // GCP
-  CHECK(peers::KnownRegionLocation("af-south-1"));    // the first name in the table
-  CHECK(peers::KnownRegionLocation("westus3"));       // the last
+  CHECK(peers::KnownRegionLocation("af-south-1"));  // the first name in the table
+  CHECK(peers::KnownRegionLocation("westus3"));     // the last
   CHECK_FALSE(peers::KnownRegionLocation("JapanEast"));
   CHECK_FALSE(peers::KnownRegionLocation("lab-basement"));
   CHECK_FALSE(peers::KnownRegionLocation(""));

@@ -3,8 +3,8 @@
 #include <catch2/catch.hpp>
 
 #include "push/failure_limiter.h"
-#include "push/htpasswd.h"
 #include "push/gc.h"
+#include "push/htpasswd.h"
 #include "push/manifest.h"
 
 namespace {
@@ -59,7 +59,7 @@ TEST_CASE("failure limiter: N failures a minute per address, bounded") {
     lim.Failed("10.0.0.1", 1000 + i);
   }
   CHECK_FALSE(lim.Allowed("10.0.0.1", 2000));
-  CHECK(lim.Allowed("10.0.0.2", 2000));  // another address is not held back
+  CHECK(lim.Allowed("10.0.0.2", 2000));   // another address is not held back
   CHECK(lim.Allowed("10.0.0.1", 61000));  // a new minute
   lim.Failed("10.0.0.2", 3000);
   lim.Failed("10.0.0.3", 4000);  // over max_addresses: the oldest window goes
@@ -68,28 +68,36 @@ TEST_CASE("failure limiter: N failures a minute per address, bounded") {
 }
 
 TEST_CASE("pushed manifest: references, subject and artifact type") {
-  std::string image = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
-    "config":{"mediaType":"application/vnd.example.config","digest":")" + kD1 + R"(","size":2},
-    "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":")" + kD2 + R"(","size":3}],
-    "subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" + kD3 + R"(","size":4},
+  std::string image =
+      R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json",
+    "config":{"mediaType":"application/vnd.example.config","digest":")" +
+      kD1 + R"(","size":2},
+    "layers":[{"mediaType":"application/vnd.oci.image.layer.v1.tar","digest":")" +
+      kD2 + R"(","size":3}],
+    "subject":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":")" +
+      kD3 + R"(","size":4},
     "annotations":{"org.example":"x"}})";
   auto m = push::ParsePushedManifest("application/vnd.oci.image.manifest.v1+json", image);
   REQUIRE(m.ok());
   CHECK(m->blobs.size() == 2);
   CHECK(m->blobs[0].ToString() == kD1);
   CHECK(m->subject->ToString() == kD3);
-  CHECK(m->artifact_type == "application/vnd.example.config");  // no artifactType: the config's type
+  CHECK(m->artifact_type ==
+        "application/vnd.example.config");  // no artifactType: the config's type
   CHECK(m->annotations_json == R"({"org.example":"x"})");
   // Content-Type missing or generic: the manifest's own mediaType decides.
   CHECK(push::ParsePushedManifest("", image).ok());
-  std::string index = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","artifactType":"a/b",
-    "manifests":[{"digest":")" + kD1 + R"(","size":5},{"digest":")" + kD2 + R"(","size":6}]})";
+  std::string index = R"({"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json",)"
+                      R"("artifactType":"a/b",
+    "manifests":[{"digest":")" +
+                      kD1 + R"(","size":5},{"digest":")" + kD2 + R"(","size":6}]})";
   auto i = push::ParsePushedManifest("application/vnd.oci.image.index.v1+json", index);
   REQUIRE(i.ok());
   CHECK(i->manifests.size() == 2);
   CHECK(i->blobs.empty());
   CHECK(i->artifact_type == "a/b");
-  CHECK_FALSE(push::ParsePushedManifest("application/vnd.oci.image.index.v1+json", index, 1).ok());  // the bound
+  CHECK_FALSE(push::ParsePushedManifest("application/vnd.oci.image.index.v1+json", index, 1)
+                  .ok());  // the bound
 }
 
 TEST_CASE("pushed manifest: what is refused") {
@@ -101,7 +109,8 @@ TEST_CASE("pushed manifest: what is refused") {
       {oci, R"({"config":{"digest":"sha256:12","size":1}})"},
       {oci, R"({"config":{"digest":")" + kD1 + R"("}})"},  // no size
       {oci, R"({"config":{"digest":")" + kD1 + R"(","size":-1}})"},
-      {oci, R"({"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]})"},  // contradicts
+      {oci,
+       R"({"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[]})"},  // contradicts
       {"application/vnd.docker.distribution.manifest.v1+json", R"({"config":{}})"},
       {"text/plain", "{}"},
       {oci, R"({"config":{"digest":")" + kD1 + R"(","size":1},"layers":{}})"},

@@ -35,8 +35,9 @@ TEST_CASE("Range: unsatisfiable and malformed are 416, others are ignored") {
   CHECK(ParseRange("", 10).kind == ByteRange::kFull);
   CHECK(ParseRange("items=0-1", 10).kind == ByteRange::kFull);
   CHECK(ParseRange("bytes=0-1,3-4", 10).kind == ByteRange::kFull);
-  for (const char* bad : {"bytes=10-", "bytes=10-20", "bytes=5-2", "bytes=-0", "bytes=abc", "bytes=", "bytes=-",
-                          "bytes=1-x", "bytes=--1", "bytes=99999999999999999999-"}) {
+  for (const char* bad :
+       {"bytes=10-", "bytes=10-20", "bytes=5-2", "bytes=-0", "bytes=abc", "bytes=", "bytes=-",
+        "bytes=1-x", "bytes=--1", "bytes=99999999999999999999-"}) {
     INFO(bad);
     CHECK(ParseRange(bad, 10).kind == ByteRange::kUnsatisfiable);
   }

@@ -7,8 +7,8 @@
 // CacheKeeper and a FakeClock. Every rig ends with uv_loop_close() == 0.
 #pragma once
 
-#include <catch2/catch.hpp>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <algorithm>
 #include <cctype>
@@ -35,7 +35,8 @@ namespace fakes {
 class Client : public http::Transport, public std::enable_shared_from_this<Client> {
  public:
   static std::shared_ptr<Client> Make(io::Deferred* deferred, std::string target,
-                                      std::vector<http::Header> headers = {}, std::string method = "GET") {
+                                      std::vector<http::Header> headers = {},
+                                      std::string method = "GET") {
     auto c = std::shared_ptr<Client>(new Client(deferred));
     http::Request req;
     req.method = std::move(method);
@@ -58,7 +59,8 @@ class Client : public http::Transport, public std::enable_shared_from_this<Clien
   const std::string* Header(std::string_view name) const {
     for (const auto& h : headers) {
       if (h.name.size() == name.size() &&
-          std::equal(name.begin(), name.end(), h.name.begin(), [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
+          std::equal(name.begin(), name.end(), h.name.begin(),
+                     [](char a, char b) { return std::tolower(a) == std::tolower(b); }))
         return &h.value;
     }
     return nullptr;
@@ -93,7 +95,8 @@ class Client : public http::Transport, public std::enable_shared_from_this<Clien
   uint64_t body_limit = 0;
   int resumes = 0;
   int file_writes = 0;  // writes that named a file range (sendfile candidates)
-  void SendHead(int st, const std::vector<http::Header>& h, uint64_t len, std::string_view inline_body) override {
+  void SendHead(int st, const std::vector<http::Header>& h, uint64_t len,
+                std::string_view inline_body) override {
     status = st;
     headers = h;
     length = len;
@@ -205,8 +208,10 @@ class Source : public upstream::InFlight {
 class Requester : public upstream::Requester {
  public:
   std::vector<std::shared_ptr<Source>> calls;
-  std::shared_ptr<upstream::InFlight> Send(std::string method, std::string path, std::vector<http::Header>,
-                                           const std::string&, upstream::Callbacks cb, upstream::FetchOptions) override {
+  std::shared_ptr<upstream::InFlight> Send(std::string method, std::string path,
+                                           std::vector<http::Header>, const std::string&,
+                                           upstream::Callbacks cb,
+                                           upstream::FetchOptions) override {
     auto s = std::make_shared<Source>();
     s->method = std::move(method);
     s->path = std::move(path);
@@ -248,7 +253,8 @@ struct Rig {
     keeper = std::make_unique<registry::CacheKeeper>(env(), c, store.get(), bridge.get());
     REQUIRE(keeper->Start().ok());
     keepalive.Init(&loop, this, uv_timer_init);
-    uv_timer_start(keepalive.get(), [](uv_timer_t*) {}, 3'600'000, 3'600'000);
+    uv_timer_start(
+        keepalive.get(), [](uv_timer_t*) {}, 3'600'000, 3'600'000);
   }
   // A test that failed half-way still closes everything (and says nothing more).
   ~Rig() {

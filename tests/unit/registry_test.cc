@@ -9,11 +9,11 @@
 
 #include <random>
 
+#include "src/oci/media_types.h"
 #include "src/oci/router.h"
 #include "src/registry/blob_fill.h"
 #include "src/registry/blob_probe.h"
 #include "src/registry/blob_stream.h"
-#include "src/oci/media_types.h"
 #include "src/registry/manifests.h"
 #include "src/registry/scrubber.h"
 #include "tests/unit/registry_fakes.h"
@@ -36,9 +36,12 @@ std::string RandomBytes(size_t n, uint32_t seed) {
   return s;
 }
 
-util::Digest DigestOf(const std::string& s) { return util::Digest::FromRaw(util::Sha256::Of(s).data()); }
+util::Digest DigestOf(const std::string& s) {
+  return util::Digest::FromRaw(util::Sha256::Of(s).data());
+}
 
-FillSource From(const std::shared_ptr<Source>& s, const std::string& label, const std::string& peer = "") {
+FillSource From(const std::shared_ptr<Source>& s, const std::string& label,
+                const std::string& peer = "") {
   return {label, peer, [s](const registry::SourceRequest& r, upstream::Callbacks cb) {
             s->method = r.method;
             s->offset = r.offset;
@@ -58,9 +61,14 @@ struct Fill {
   std::vector<bool> mismatches;  // verification failures: from a peer?
   Rig& rig;
   util::Digest digest;
-  Fill(Rig& r, const util::Digest& d, bool may_store = true, std::shared_ptr<registry::InFlightBytes> budget = nullptr)
+  Fill(Rig& r, const util::Digest& d, bool may_store = true,
+       std::shared_ptr<registry::InFlightBytes> budget = nullptr)
       : rig(r), digest(d) {
-    BlobFill::Env env{&r.clock, r.store.get(), r.bridge.get(), r.keeper.get(), std::move(budget),
+    BlobFill::Env env{&r.clock,
+                      r.store.get(),
+                      r.bridge.get(),
+                      r.keeper.get(),
+                      std::move(budget),
                       [this](const util::Digest&, BlobFill*) { done = true; },
                       [this](const std::string& peer, const std::string&, bool corrupt) {
                         peer_failures.push_back({peer, corrupt});
@@ -70,7 +78,8 @@ struct Fill {
     fill = std::make_shared<BlobFill>(std::move(env), d, may_store);
   }
   // One client, one source, started: how most tests begin. Returns the client.
-  std::shared_ptr<Client> StartOne(const std::shared_ptr<Source>& s, const std::string& label = "upstream test",
+  std::shared_ptr<Client> StartOne(const std::shared_ptr<Source>& s,
+                                   const std::string& label = "upstream test",
                                    const std::string& peer = "") {
     auto c = Client::Make(rig.deferred.get(), Path(digest));
     fill->Join(c->ex);
@@ -91,7 +100,8 @@ void ServeFromCache(Rig& r, const util::Digest& d, const std::shared_ptr<Client>
   cache::BlobInfo info;
   REQUIRE(r.store->GetBlob(*txn, d, &info).ok());
   *txn = cache::ReadTxn();
-  registry::BlobStream::ServeCached(r.store.get(), r.keeper.get(), d, info, c->ex, r.clock.WallMs());
+  registry::BlobStream::ServeCached(r.store.get(), r.keeper.get(), d, info, c->ex,
+                                    r.clock.WallMs());
 }
 
 // Fills `blob` completely from one source, with one client, and waits until it is cached.
@@ -102,14 +112,18 @@ void FillWhole(Rig& r, const std::string& blob) {
   auto c = f.StartOne(src);
   src->Answer(200, blob);
   bool ok = r.RunUntil([&] { return f.done && c->done(); });
-  INFO("writer pending " << r.bridge->pending() << ", client status " << c->status << ", " << c->body.size() << " bytes, ended " << c->ended << ", fill done " << f.done);
+  INFO("writer pending " << r.bridge->pending() << ", client status " << c->status << ", "
+                         << c->body.size() << " bytes, ended " << c->ended << ", fill done "
+                         << f.done);
   REQUIRE(ok);
   REQUIRE(c->body == blob);
 }
 
 }  // namespace
 
-TEST_CASE("fill: clients share one source; none sees its last byte before the digest matched; then it is cached") {
+TEST_CASE(
+    "fill: clients share one source; none sees its last byte before the digest matched; then it is "
+    "cached") {
   Rig r;
   std::string blob = RandomBytes(2 * kMiB + kMiB / 2, 1);
   util::Digest d = DigestOf(blob);
@@ -129,10 +143,12 @@ TEST_CASE("fill: clients share one source; none sees its last byte before the di
     f.fill->Join(b->ex);
     CHECK(b->status == 206);
     REQUIRE(b->Header("content-range"));
-    CHECK(*b->Header("content-range") == "bytes 1048576-" + std::to_string(blob.size() - 1) + "/" +
-                                            std::to_string(blob.size()));
+    CHECK(*b->Header("content-range") ==
+          "bytes 1048576-" + std::to_string(blob.size() - 1) + "/" + std::to_string(blob.size()));
     src->Body(std::string_view(blob).substr(3 * kMiB / 2));
-    REQUIRE(r.RunUntil([&] { return a->body.size() == blob.size() - 1 && b->body.size() == blob.size() - kMiB - 1; }));
+    REQUIRE(r.RunUntil([&] {
+      return a->body.size() == blob.size() - 1 && b->body.size() == blob.size() - kMiB - 1;
+    }));
     r.Settle();
     CHECK_FALSE(a->done());  // the last byte waits for the digest
     CHECK_FALSE(b->done());
@@ -150,12 +166,15 @@ TEST_CASE("fill: clients share one source; none sees its last byte before the di
   ServeFromCache(r, d, c);
   REQUIRE(r.RunUntil([&] { return c->ended; }));
   CHECK(c->body == blob);
-  for (uint32_t i = 0; i < 3; ++i) CHECK(r.keeper->CheckFor(d, i) == cache::ChunkCheck::kUnlessResident);
+  for (uint32_t i = 0; i < 3; ++i)
+    CHECK(r.keeper->CheckFor(d, i) == cache::ChunkCheck::kUnlessResident);
   CHECK(r.keeper->CheckFor(d, 3) == cache::ChunkCheck::kFull);  // no such chunk: never marked
   CHECK(r.Close() == 0);
 }
 
-TEST_CASE("fill: bytes that hash wrong reset every client, nothing is kept, and the lying peer is reported") {
+TEST_CASE(
+    "fill: bytes that hash wrong reset every client, nothing is kept, and the lying peer is "
+    "reported") {
   Rig r;
   std::string blob = RandomBytes(3 * kMiB, 2);
   util::Digest d = DigestOf(blob);
@@ -186,16 +205,19 @@ TEST_CASE("fill: bytes that hash wrong reset every client, nothing is kept, and 
   CHECK(r.Close() == 0);
 }
 
-TEST_CASE("fill: a source that fails before its head costs only itself; with none left, an OCI error") {
+TEST_CASE(
+    "fill: a source that fails before its head costs only itself; with none left, an OCI error") {
   Rig r;
   std::string blob = RandomBytes(kMiB / 2, 3);
   util::Digest d = DigestOf(blob);
   {
     Fill f(r, d);
-    auto s404 = std::make_shared<Source>(), sdown = std::make_shared<Source>(), sok = std::make_shared<Source>();
+    auto s404 = std::make_shared<Source>(), sdown = std::make_shared<Source>(),
+         sok = std::make_shared<Source>();
     auto c = Client::Make(r.deferred.get(), Path(d));
     f.fill->Join(c->ex);
-    f.fill->Start({From(s404, "peer a", "a"), From(sdown, "peer b", "b"), From(sok, "upstream test")});
+    f.fill->Start(
+        {From(s404, "peer a", "a"), From(sdown, "peer b", "b"), From(sok, "upstream test")});
     s404->Head(404, 0);
     CHECK(s404->cancelled);
     REQUIRE(sdown->cb.on_complete);  // the next one was asked
@@ -254,10 +276,12 @@ TEST_CASE("fill: a body cut short or longer than announced resets the clients") 
   CHECK(r.Close() == 0);
 }
 
-TEST_CASE("fill: a source cut mid-body is resumed by the next with a Range; the clients never notice") {
+TEST_CASE(
+    "fill: a source cut mid-body is resumed by the next with a Range; the clients never notice") {
   Rig r;
   const uint64_t cut = 3 * kMiB / 2 + 5;
-  for (bool partial : {true, false}) {  // the next source answers 206, or ignores the Range and sends it all
+  for (bool partial :
+       {true, false}) {  // the next source answers 206, or ignores the Range and sends it all
     INFO("206: " << partial);
     std::string blob = RandomBytes(3 * kMiB + 11, partial ? 7 : 70);
     util::Digest d = DigestOf(blob);
@@ -278,8 +302,9 @@ TEST_CASE("fill: a source cut mid-body is resumed by the next with a Range; the 
     CHECK(up->method == "GET");
     CHECK(up->offset == cut);
     if (partial) {
-      up->Head(206, blob.size() - cut, {{"content-range", "bytes " + std::to_string(cut) + "-" +
-                                                              std::to_string(blob.size() - 1) + total}});
+      up->Head(206, blob.size() - cut,
+               {{"content-range",
+                 "bytes " + std::to_string(cut) + "-" + std::to_string(blob.size() - 1) + total}});
       up->Body(std::string_view(blob).substr(cut));
     } else {
       up->Head(200, blob.size());
@@ -301,13 +326,15 @@ TEST_CASE("fill: a source cut mid-body is resumed by the next with a Range; the 
   CHECK(r.Close() == 0);
 }
 
-TEST_CASE("fill: a resuming source with the wrong range is skipped; with none left the clients are reset") {
+TEST_CASE(
+    "fill: a resuming source with the wrong range is skipped; with none left the clients are "
+    "reset") {
   Rig r;
   std::string blob = RandomBytes(2 * kMiB + 3, 8);
   util::Digest d = DigestOf(blob);
   Fill f(r, d);
-  auto first = std::make_shared<Source>(), liar = std::make_shared<Source>(), other = std::make_shared<Source>(),
-       down = std::make_shared<Source>();
+  auto first = std::make_shared<Source>(), liar = std::make_shared<Source>(),
+       other = std::make_shared<Source>(), down = std::make_shared<Source>();
   auto c = Client::Make(r.deferred.get(), Path(d));
   f.fill->Join(c->ex);
   f.fill->Start({From(first, "peer a", "a"), From(liar, "peer b", "b"), From(other, "peer c", "c"),
@@ -316,8 +343,9 @@ TEST_CASE("fill: a resuming source with the wrong range is skipped; with none le
   first->Body(std::string_view(blob).substr(0, kMiB));
   first->Done(util::Status::Unavailable("cut"));
   REQUIRE(liar->cb.on_head);
-  liar->Head(206, blob.size() - 10, {{"content-range", "bytes 10-" + std::to_string(blob.size() - 1) + "/" +
-                                                           std::to_string(blob.size())}});
+  liar->Head(206, blob.size() - 10,
+             {{"content-range",
+               "bytes 10-" + std::to_string(blob.size() - 1) + "/" + std::to_string(blob.size())}});
   CHECK(liar->cancelled);
   REQUIRE(other->cb.on_head);
   CHECK(other->offset == kMiB);
@@ -334,7 +362,8 @@ TEST_CASE("fill: a resuming source with the wrong range is skipped; with none le
   CHECK(r.Close() == 0);
 }
 
-TEST_CASE("fill: joined bytes that hash wrong reset the clients, and no source is blamed on a guess") {
+TEST_CASE(
+    "fill: joined bytes that hash wrong reset the clients, and no source is blamed on a guess") {
   Rig r;
   std::string blob = RandomBytes(2 * kMiB, 9);
   util::Digest d = DigestOf(blob);
@@ -348,8 +377,9 @@ TEST_CASE("fill: joined bytes that hash wrong reset the clients, and no source i
   a->Head(200, blob.size());
   a->Body(std::string_view(blob).substr(0, kMiB));
   a->Done(util::Status::Unavailable("cut"));
-  b->Head(206, kMiB, {{"content-range", "bytes " + std::to_string(kMiB) + "-" + std::to_string(2 * kMiB - 1) + "/" +
-                                            std::to_string(2 * kMiB)}});
+  b->Head(206, kMiB,
+          {{"content-range", "bytes " + std::to_string(kMiB) + "-" + std::to_string(2 * kMiB - 1) +
+                                 "/" + std::to_string(2 * kMiB)}});
   b->Body(std::string_view(wrong).substr(kMiB));
   b->Done();
   REQUIRE(r.RunUntil([&] { return c->done() && f.done; }));
@@ -360,15 +390,19 @@ TEST_CASE("fill: joined bytes that hash wrong reset the clients, and no source i
   CHECK(r.Close() == 0);
 }
 
-TEST_CASE("HEAD probe: sources are asked with HEAD until one has the blob; its size and digest answer every waiter") {
+TEST_CASE(
+    "HEAD probe: sources are asked with HEAD until one has the blob; its size and digest answer "
+    "every waiter") {
   Rig r;
   util::Digest d = DigestOf("probed");
   {
-    auto s404 = std::make_shared<Source>(), s500 = std::make_shared<Source>(), other = std::make_shared<Source>(),
-         ok = std::make_shared<Source>();
+    auto s404 = std::make_shared<Source>(), s500 = std::make_shared<Source>(),
+         other = std::make_shared<Source>(), ok = std::make_shared<Source>();
     bool done = false;
-    auto probe = std::make_shared<registry::BlobProbe>(d, [&](registry::BlobProbe*) { done = true; });
-    auto a = Client::Make(r.deferred.get(), Path(d), {}, "HEAD"), b = Client::Make(r.deferred.get(), Path(d), {}, "HEAD");
+    auto probe =
+        std::make_shared<registry::BlobProbe>(d, [&](registry::BlobProbe*) { done = true; });
+    auto a = Client::Make(r.deferred.get(), Path(d), {}, "HEAD"),
+         b = Client::Make(r.deferred.get(), Path(d), {}, "HEAD");
     probe->Join(a->ex);
     probe->Join(b->ex);
     probe->Start({From(s404, "peer a", "a"), From(s500, "peer b", "b"), From(other, "peer c", "c"),
@@ -409,7 +443,9 @@ TEST_CASE("HEAD probe: sources are asked with HEAD until one has the blob; its s
   CHECK(r.Close() == 0);
 }
 
-TEST_CASE("fill: without room it passes through; a slow client pauses the source; the last to leave cancels it") {
+TEST_CASE(
+    "fill: without room it passes through; a slow client pauses the source; the last to leave "
+    "cancels it") {
   Rig r(4 * kMiB);  // a 12 MiB blob cannot be stored
   std::string blob = RandomBytes(12 * kMiB, 5);
   util::Digest d = DigestOf(blob);
@@ -419,7 +455,8 @@ TEST_CASE("fill: without room it passes through; a slow client pauses the source
   slow->holding = true;
   s->Head(200, blob.size());
   CHECK_FALSE(f.fill->joinable());  // not storing: new clients get fills of their own
-  for (uint64_t off = 0; off < 10 * kMiB; off += kMiB) s->Body(std::string_view(blob).substr(off, kMiB));
+  for (uint64_t off = 0; off < 10 * kMiB; off += kMiB)
+    s->Body(std::string_view(blob).substr(off, kMiB));
   r.Settle();
   CHECK(s->paused);  // more than 8 chunks wait for the client
   CHECK(s->pauses == 1);
@@ -435,9 +472,12 @@ TEST_CASE("fill: without room it passes through; a slow client pauses the source
   CHECK(r.Close() == 0);
 }
 
-TEST_CASE("eviction during a fill: the least recently used blob makes room; one being served never does") {
+TEST_CASE(
+    "eviction during a fill: the least recently used blob makes room; one being served never "
+    "does") {
   Rig r(5 * kMiB);
-  std::string x = RandomBytes(2 * kMiB, 6), y = RandomBytes(2 * kMiB, 7), z = RandomBytes(2 * kMiB, 8);
+  std::string x = RandomBytes(2 * kMiB, 6), y = RandomBytes(2 * kMiB, 7),
+              z = RandomBytes(2 * kMiB, 8);
   FillWhole(r, x);
   r.clock.Advance(1000);
   FillWhole(r, y);
@@ -500,7 +540,9 @@ TEST_CASE("fill: shutdown answers clients waiting for a head 503 and resets stre
   CHECK(r.Close() == 0);
 }
 
-TEST_CASE("bytes in flight: chunks are counted while anything holds them; over the limit, new misses are refused") {
+TEST_CASE(
+    "bytes in flight: chunks are counted while anything holds them; over the limit, new misses are "
+    "refused") {
   Rig r(4 * kMiB);  // too small to store: the fill passes through, holding chunks for its client
   auto budget = std::make_shared<registry::InFlightBytes>(4 * kMiB);
   std::string blob = RandomBytes(12 * kMiB, 14);
@@ -511,7 +553,8 @@ TEST_CASE("bytes in flight: chunks are counted while anything holds them; over t
     auto slow = f.StartOne(s);
     slow->holding = true;
     s->Head(200, blob.size());
-    for (uint64_t off = 0; off < 6 * kMiB; off += kMiB) s->Body(std::string_view(blob).substr(off, kMiB));
+    for (uint64_t off = 0; off < 6 * kMiB; off += kMiB)
+      s->Body(std::string_view(blob).substr(off, kMiB));
     r.Settle();
     CHECK(budget->held() == 6 * kMiB);
     CHECK_FALSE(budget->Admit());  // a new miss now: 503
@@ -536,8 +579,9 @@ namespace {
 const char* kOciManifest = "application/vnd.oci.image.manifest.v1+json";
 
 std::string ManifestBody(const std::string& salt) {
-  return std::string("{\"schemaVersion\":2,\"mediaType\":\"") + kOciManifest + "\",\"config\":{\"digest\":\"sha256:" +
-         std::string(64, 'a') + "\",\"size\":1},\"layers\":[],\"annotations\":{\"salt\":\"" + salt + "\"}}";
+  return std::string("{\"schemaVersion\":2,\"mediaType\":\"") + kOciManifest +
+         "\",\"config\":{\"digest\":\"sha256:" + std::string(64, 'a') +
+         "\",\"size\":1},\"layers\":[],\"annotations\":{\"salt\":\"" + salt + "\"}}";
 }
 
 struct Resolver {
@@ -554,7 +598,8 @@ struct Resolver {
     up.requester = &upstream_;
   }
   std::shared_ptr<Client> Get(const std::string& reference, const char* method = "GET") {
-    auto c = Client::Make(r.deferred.get(), "/v2/app/manifests/" + reference, {{"accept", kOciManifest}}, method);
+    auto c = Client::Make(r.deferred.get(), "/v2/app/manifests/" + reference,
+                          {{"accept", kOciManifest}}, method);
     oci::Route route = oci::RouteRequest(method, c->ex->request().target);
     REQUIRE(route.kind == oci::RouteKind::kManifest);
     m.Handle(&up, "app", route, c->ex);
@@ -569,7 +614,9 @@ std::vector<http::Header> ManifestHeaders(const std::string& body) {
 
 }  // namespace
 
-TEST_CASE("manifests: one upstream GET for concurrent clients, verified and stored with its tag; fresh tags from the cache") {
+TEST_CASE(
+    "manifests: one upstream GET for concurrent clients, verified and stored with its tag; fresh "
+    "tags from the cache") {
   Rig r;
   Resolver res(r);
   std::string body = ManifestBody("v1");
@@ -599,7 +646,9 @@ TEST_CASE("manifests: one upstream GET for concurrent clients, verified and stor
   CHECK(r.Close() == 0);
 }
 
-TEST_CASE("manifests: an old tag is revalidated with HEAD; unchanged costs no GET; moved fetches the new one by digest") {
+TEST_CASE(
+    "manifests: an old tag is revalidated with HEAD; unchanged costs no GET; moved fetches the new "
+    "one by digest") {
   Rig r;
   Resolver res(r);
   std::string v1 = ManifestBody("v1"), v2 = ManifestBody("v2");
@@ -629,7 +678,9 @@ TEST_CASE("manifests: an old tag is revalidated with HEAD; unchanged costs no GE
   CHECK(r.Close() == 0);
 }
 
-TEST_CASE("manifests: a cached tag is served stale when the upstream is down or slow, never past max_stale") {
+TEST_CASE(
+    "manifests: a cached tag is served stale when the upstream is down or slow, never past "
+    "max_stale") {
   Rig r;
   Resolver res(r);
   std::string v1 = ManifestBody("v1");
@@ -669,7 +720,9 @@ TEST_CASE("manifests: a cached tag is served stale when the upstream is down or 
   CHECK(r.Close() == 0);
 }
 
-TEST_CASE("manifests: wrong bytes, a lying digest header and oversized manifests are refused and not stored") {
+TEST_CASE(
+    "manifests: wrong bytes, a lying digest header and oversized manifests are refused and not "
+    "stored") {
   Rig r;
   Resolver res(r, 1024);
   std::string v1 = ManifestBody("v1");
@@ -680,8 +733,9 @@ TEST_CASE("manifests: wrong bytes, a lying digest header and oversized manifests
   CHECK(byd->status == 502);
   // By tag, a Docker-Content-Digest that is not the bytes': refused.
   auto lying = res.Get("latest");
-  res.calls().back()->Answer(200, v1, {{"content-type", kOciManifest},
-                                      {"docker-content-digest", DigestOf("x").ToString()}});
+  res.calls().back()->Answer(
+      200, v1,
+      {{"content-type", kOciManifest}, {"docker-content-digest", DigestOf("x").ToString()}});
   REQUIRE(r.RunUntil([&] { return lying->ended; }));
   CHECK(lying->status == 502);
   // Announced larger than max_manifest_bytes: refused at the head.
@@ -692,7 +746,8 @@ TEST_CASE("manifests: wrong bytes, a lying digest header and oversized manifests
   REQUIRE(r.RunUntil([&] { return big->ended; }));
   CHECK(big->status == 502);
   CHECK(big->body.find("larger than 1024") != std::string::npos);
-  CHECK(res.m.stats().bad_from_upstream == 2);  // the wrong bytes and the lying header; size is not a hash
+  CHECK(res.m.stats().bad_from_upstream ==
+        2);  // the wrong bytes and the lying header; size is not a hash
   CHECK(res.m.stats().bad_from_peer == 0);
   r.Settle();
   auto txn = r.store->BeginRead();
@@ -728,16 +783,18 @@ TEST_CASE("manifests: when every waiting client has left, the upstream request i
 
 TEST_CASE("manifests: an index's children, bounded; nothing from other manifests or bad bodies") {
   std::string a = DigestOf("a").ToString(), b = DigestOf("b").ToString();
-  std::string index = R"({"schemaVersion":2,"manifests":[{"digest":")" + a + R"("},{"digest":"nope"},{"size":3},)" +
-                      R"({"digest":")" + b + R"("}]})";
+  std::string index = R"({"schemaVersion":2,"manifests":[{"digest":")" + a +
+                      R"("},{"digest":"nope"},{"size":3},)" + R"({"digest":")" + b + R"("}]})";
   auto kids = oci::IndexChildren("application/vnd.oci.image.index.v1+json", index, 16);
   REQUIRE(kids.size() == 2);
   CHECK(kids[0].ToString() == a);
   CHECK(kids[1].ToString() == b);
-  CHECK(oci::IndexChildren("application/vnd.docker.distribution.manifest.list.v2+json", index, 1).size() == 1);
+  CHECK(oci::IndexChildren("application/vnd.docker.distribution.manifest.list.v2+json", index, 1)
+            .size() == 1);
   CHECK(oci::IndexChildren("application/vnd.oci.image.manifest.v1+json", index, 16).empty());
   CHECK(oci::IndexChildren("application/vnd.oci.image.index.v1+json", "{not json", 16).empty());
-  CHECK(oci::IndexChildren("application/vnd.oci.image.index.v1+json", R"({"manifests":{}})", 16).empty());
+  CHECK(oci::IndexChildren("application/vnd.oci.image.index.v1+json", R"({"manifests":{}})", 16)
+            .empty());
 }
 
 TEST_CASE("scrubber: a chunk corrupted on disk is found, counted, and its blob leaves the cache") {
@@ -767,7 +824,8 @@ TEST_CASE("scrubber: a chunk corrupted on disk is found, counted, and its blob l
   ::close(fd);
   registry::Scrubber scrubber(&r.loop, r.store.get(), r.keeper.get(), 64 * kMiB);
   scrubber.Start();  // a batch every second (a loop timer)
-  REQUIRE(r.RunUntil([&] { return r.keeper->corruptions() == 1 && scrubber.bytes_checked() >= 2 * kMiB; }));
+  REQUIRE(r.RunUntil(
+      [&] { return r.keeper->corruptions() == 1 && scrubber.bytes_checked() >= 2 * kMiB; }));
   CHECK_FALSE(r.keeper->Has(DigestOf(bad)));
   CHECK(r.keeper->Has(DigestOf(good)));
   scrubber.Stop();

@@ -12,8 +12,10 @@ using push::DisplayStatus;
 using push::Provisioning;
 
 TEST_CASE("replication: region names as clouds spell them") {
-  for (const char* ok : {"japaneast", "us-east-1", "europe-west4", "a", "eu2"}) CHECK(push::ValidRegionName(ok));
-  for (const char* bad : {"", "Japan East", "JapanEast", "-eu", "eu-", "1eu", "eu_west", "eu/west", "eu?x"})
+  for (const char* ok : {"japaneast", "us-east-1", "europe-west4", "a", "eu2"})
+    CHECK(push::ValidRegionName(ok));
+  for (const char* bad :
+       {"", "Japan East", "JapanEast", "-eu", "eu-", "1eu", "eu_west", "eu/west", "eu?x"})
     CHECK_FALSE(push::ValidRegionName(bad));
   CHECK_FALSE(push::ValidRegionName(std::string(64, 'a')));
   CHECK(push::ValidRegionName(std::string(63, 'a')));
@@ -32,8 +34,9 @@ TEST_CASE("replication: records and reports round-trip; garbage reads as deleted
   push::ReplicationRecord tomb;
   tomb.deleted = true;
   CHECK(push::ParseReplication(push::EncodeReplication(tomb)).deleted);
-  for (const char* bad : {"", "null", "[]", "{\"routing\":\"enabled\"}", "{\"created\":\"x\",\"routing\":\"maybe\"}",
-                          "{\"created\":7,\"routing\":\"enabled\"}"})
+  for (const char* bad :
+       {"", "null", "[]", "{\"routing\":\"enabled\"}", "{\"created\":\"x\",\"routing\":\"maybe\"}",
+        "{\"created\":7,\"routing\":\"enabled\"}"})
     CHECK(push::ParseReplication(bad).deleted);
 
   push::SyncReport s{"eu", "1@n1", "", 42, 3, 1, 2};
@@ -43,8 +46,9 @@ TEST_CASE("replication: records and reports round-trip; garbage reads as deleted
   s.error = "full";
   REQUIRE(push::ParseSyncReport(push::EncodeSyncReport(s), &got));
   CHECK(got.error == "full");
-  for (const char* bad : {"", "{}", "{\"region\":\"eu\"}", "{\"region\":1,\"took_on\":\"\",\"tags_fingerprint\":0,"
-                                                              "\"tags\":0,\"manifests_missing\":0,\"blobs_missing\":0}",
+  for (const char* bad : {"", "{}", "{\"region\":\"eu\"}",
+                          "{\"region\":1,\"took_on\":\"\",\"tags_fingerprint\":0,"
+                          "\"tags\":0,\"manifests_missing\":0,\"blobs_missing\":0}",
                           "{\"region\":\"eu\",\"took_on\":\"\",\"tags_fingerprint\":-1,\"tags\":0,"
                           "\"manifests_missing\":0,\"blobs_missing\":0}"})
     CHECK_FALSE(push::ParseSyncReport(bad, &got));

@@ -72,8 +72,10 @@ TEST_CASE("parser: one request, any split") {
 }
 
 TEST_CASE("parser: pipelined requests come out in order") {
-  auto t = Run("GET /a HTTP/1.1\r\nHost: x\r\n\r\nHEAD /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c HTTP/1.1\r\nHost: x\r\n"
-               "Connection: close\r\n\r\n");
+  auto t =
+      Run("GET /a HTTP/1.1\r\nHost: x\r\n\r\nHEAD /b HTTP/1.1\r\nHost: x\r\n\r\nGET /c "
+          "HTTP/1.1\r\nHost: x\r\n"
+          "Connection: close\r\n\r\n");
   REQUIRE(t.requests.size() == 3);
   CHECK(t.requests[0].target == "/a");
   CHECK(t.requests[1].method == "HEAD");
@@ -82,7 +84,8 @@ TEST_CASE("parser: pipelined requests come out in order") {
 }
 
 TEST_CASE("parser: repeated headers merge, names lowercase") {
-  auto t = Run("GET / HTTP/1.1\r\nHost: x\r\nAccept: a\r\nACCEPT: b\r\naccept: c\r\nX-One: 1\r\n\r\n");
+  auto t =
+      Run("GET / HTTP/1.1\r\nHost: x\r\nAccept: a\r\nACCEPT: b\r\naccept: c\r\nX-One: 1\r\n\r\n");
   REQUIRE(t.requests.size() == 1);
   CHECK(*t.requests[0].Find("accept") == "a, b, c");
   CHECK(*t.requests[0].Find("x-one") == "1");
@@ -95,8 +98,9 @@ TEST_CASE("parser: HTTP/1.0 closes unless keep-alive") {
 }
 
 TEST_CASE("parser: a body nobody asked for is never read, and nothing after it is parsed") {
-  auto t = Run("PUT /v2/a/manifests/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
-               "GET /v2/ HTTP/1.1\r\n\r\n");
+  auto t =
+      Run("PUT /v2/a/manifests/x HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nhello"
+          "GET /v2/ HTTP/1.1\r\n\r\n");
   REQUIRE(t.requests.size() == 1);
   CHECK(t.requests[0].has_body);
   CHECK(t.requests[0].content_length == 5);
@@ -105,9 +109,10 @@ TEST_CASE("parser: a body nobody asked for is never read, and nothing after it i
 }
 
 TEST_CASE("parser: an asked-for Content-Length body, at every split, then the next request") {
-  std::string two = "POST /_georeg/v1/msg HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
-                    "POST /_georeg/v1/msg HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
-                    "GET /v2/ HTTP/1.1\r\n\r\n";
+  std::string two =
+      "POST /_georeg/v1/msg HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello"
+      "POST /_georeg/v1/msg HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+      "GET /v2/ HTTP/1.1\r\n\r\n";
   for (size_t step = 1; step <= two.size(); ++step) {
     INFO(step);
     auto t = Run(two, step, {}, 100);
@@ -122,26 +127,30 @@ TEST_CASE("parser: an asked-for Content-Length body, at every split, then the ne
 }
 
 TEST_CASE("parser: bodies are bounded by the route's limit, chunked ones refused") {
-  CHECK(Run("POST /_georeg/v1/msg HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n", 100, {}, 100)
+  CHECK(Run("POST /_georeg/v1/msg HTTP/1.1\r\nTransfer-Encoding: "
+            "chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+            100, {}, 100)
             .error == 411);
-  CHECK(Run("POST /_georeg/v1/msg HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 100, {}, 4).error == 413);
+  CHECK(Run("POST /_georeg/v1/msg HTTP/1.1\r\nContent-Length: 5\r\n\r\nhello", 100, {}, 4).error ==
+        413);
   auto ok = Run("POST /_georeg/v1/msg HTTP/1.1\r\nContent-Length: 4\r\n\r\nhell", 100, {}, 4);
   CHECK(ok.error == 0);
   CHECK(ok.bodies == std::vector<std::string>{"hell"});
 }
 
 TEST_CASE("parser: malformed input is 400") {
-  for (const char* bad : {"GET / HTTP/1.1\nHost: x\n\n",                       // bare LF
-                          "GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",      // obs-fold
-                          "GET / HTTP/1.1\r\nHost: x\r\n\tfolded\r\n\r\n",     // obs-fold with a tab
-                          "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
-                          "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
-                          "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
-                          "G@T / HTTP/1.1\r\n\r\n", "GET / HTTP/9.9\r\n\r\n", "GET  HTTP/1.1\r\n\r\n",
-                          "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
-                          "GET /v2/\r\n\r\n",                                 // HTTP/0.9
-                          "GET /v2/ HTTP/0.9\r\n\r\n", "GET /v2/ HTTP/2.0\r\n\r\n",
-                          "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 3\r\n\r\n"}) {
+  for (const char* bad :
+       {"GET / HTTP/1.1\nHost: x\n\n",                    // bare LF
+        "GET / HTTP/1.1\r\nHost: x\r\n folded\r\n\r\n",   // obs-fold
+        "GET / HTTP/1.1\r\nHost: x\r\n\tfolded\r\n\r\n",  // obs-fold with a tab
+        "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+        "GET / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+        "GET / HTTP/1.1\r\nTransfer-Encoding: chunked\r\nContent-Length: 3\r\n\r\n",
+        "G@T / HTTP/1.1\r\n\r\n", "GET / HTTP/9.9\r\n\r\n", "GET  HTTP/1.1\r\n\r\n",
+        "GET / HTTP/1.1\r\nBad Header: x\r\n\r\n",
+        "GET /v2/\r\n\r\n",  // HTTP/0.9
+        "GET /v2/ HTTP/0.9\r\n\r\n", "GET /v2/ HTTP/2.0\r\n\r\n",
+        "POST / HTTP/1.1\r\nTransfer-Encoding: gzip, chunked\r\nContent-Length: 3\r\n\r\n"}) {
     INFO(bad);
     CHECK(Run(bad, 1 << 20, {}, 1 << 20).error == 400);
   }
@@ -153,7 +162,8 @@ TEST_CASE("parser: malformed input is 400") {
 }
 
 TEST_CASE("parser: a chunk-size overflow is never parsed: chunked bodies are refused at the head") {
-  CHECK(Run("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n", 1 << 20, {}, 1 << 20)
+  CHECK(Run("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n", 1 << 20,
+            {}, 1 << 20)
             .error == 411);
 }
 
@@ -180,7 +190,8 @@ TEST_CASE("parser: limits give 414 and 431") {
   limits.max_header_bytes = 200;
   limits.max_headers = 5;
   CHECK(Run("GET /" + std::string(200, 'a') + " HTTP/1.1\r\n\r\n", 1 << 20, limits).error == 414);
-  CHECK(Run("GET / HTTP/1.1\r\nX: " + std::string(300, 'a') + "\r\n\r\n", 1 << 20, limits).error == 431);
+  CHECK(Run("GET / HTTP/1.1\r\nX: " + std::string(300, 'a') + "\r\n\r\n", 1 << 20, limits).error ==
+        431);
   std::string many = "GET / HTTP/1.1\r\n";
   for (int i = 0; i < 6; ++i) many += "X" + std::to_string(i) + ": y\r\n";
   CHECK(Run(many + "\r\n", 1 << 20, limits).error == 431);
@@ -189,7 +200,8 @@ TEST_CASE("parser: limits give 414 and 431") {
 
 namespace {
 // Streams every body (ExpectBodyStream): pieces joined per request.
-Transcript RunStreaming(const std::string& input, size_t step, uint64_t limit, size_t* max_piece = nullptr) {
+Transcript RunStreaming(const std::string& input, size_t step, uint64_t limit,
+                        size_t* max_piece = nullptr) {
   RequestParser p({});
   Transcript t;
   std::string pending, current;
@@ -231,11 +243,14 @@ Transcript RunStreaming(const std::string& input, size_t step, uint64_t limit, s
 }
 }  // namespace
 
-TEST_CASE("parser: streamed bodies, chunked or not, at every split, in pieces no larger than what was fed") {
-  std::string in = "PATCH /v2/a/blobs/uploads/u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
-                   "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
-                   "PUT /v2/a/blobs/uploads/u HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
-                   "GET /v2/ HTTP/1.1\r\n\r\n";
+TEST_CASE(
+    "parser: streamed bodies, chunked or not, at every split, in pieces no larger than what was "
+    "fed") {
+  std::string in =
+      "PATCH /v2/a/blobs/uploads/u HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
+      "5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n"
+      "PUT /v2/a/blobs/uploads/u HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"
+      "GET /v2/ HTTP/1.1\r\n\r\n";
   for (size_t step = 1; step <= in.size(); ++step) {
     INFO(step);
     size_t max_piece = 0;
@@ -250,11 +265,16 @@ TEST_CASE("parser: streamed bodies, chunked or not, at every split, in pieces no
   }
 }
 
-TEST_CASE("parser: a streamed body is bounded: at the head by Content-Length, mid-stream when chunked") {
-  CHECK(RunStreaming("PUT / HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world", 100, 10).error == 413);
-  CHECK(RunStreaming("PATCH / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello \r\n5\r\nworld\r\n0\r\n\r\n", 7, 10)
+TEST_CASE(
+    "parser: a streamed body is bounded: at the head by Content-Length, mid-stream when chunked") {
+  CHECK(RunStreaming("PUT / HTTP/1.1\r\nContent-Length: 11\r\n\r\nhello world", 100, 10).error ==
+        413);
+  CHECK(RunStreaming("PATCH / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n6\r\nhello "
+                     "\r\n5\r\nworld\r\n0\r\n\r\n",
+                     7, 10)
             .error == 413);
   // A chunk size that overflows is a parse error, never a huge allocation.
-  CHECK(RunStreaming("PATCH / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n", 100, 1 << 20).error ==
-        400);
+  CHECK(RunStreaming("PATCH / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffff\r\n",
+                     100, 1 << 20)
+            .error == 400);
 }

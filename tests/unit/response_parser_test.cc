@@ -21,8 +21,8 @@ struct Seen {
 };
 
 // Feeds `input` split at `split` (0: in one piece), then EOF if `eof`.
-Seen Run(const std::string& input, size_t split, bool head_request = false, ResponseParser::Limits limits = {},
-         bool eof = false) {
+Seen Run(const std::string& input, size_t split, bool head_request = false,
+         ResponseParser::Limits limits = {}, bool eof = false) {
   ResponseParser p;
   Seen s;
   p.on_head = [&](const upstream::ResponseHead& h) {
@@ -57,8 +57,9 @@ Seen Run(const std::string& input, size_t split, bool head_request = false, Resp
 }  // namespace
 
 TEST_CASE("response parser: Content-Length body, any split, bytes after it are not ours") {
-  const std::string r = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nDocker-Content-Digest: sha256:x\r\n"
-                        "Content-Type: a\r\nContent-Type: b\r\n\r\nhelloHTTP/1.1 200 OK\r\n";
+  const std::string r =
+      "HTTP/1.1 200 OK\r\nContent-Length: 5\r\nDocker-Content-Digest: sha256:x\r\n"
+      "Content-Type: a\r\nContent-Type: b\r\n\r\nhelloHTTP/1.1 200 OK\r\n";
   for (size_t split = 0; split < r.size(); ++split) {
     INFO(split);
     Seen s = Run(r, split);
@@ -76,7 +77,8 @@ TEST_CASE("response parser: Content-Length body, any split, bytes after it are n
 }
 
 TEST_CASE("response parser: chunked body and a body ended by the close, any split") {
-  const std::string chunked = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+  const std::string chunked =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
   for (size_t split = 0; split < chunked.size(); ++split) {
     Seen s = Run(chunked, split);
     REQUIRE(s.result == Result::kComplete);
@@ -109,16 +111,19 @@ TEST_CASE("response parser: cut short is an error, never a complete response") {
     CHECK(s.result == Result::kError);
   }
   CHECK(Run("", 0, false, {}, true).error == "connection closed before a response");
-  CHECK(Run("HTTP/1.1 200 OK\r\nContent-", 0, false, {}, true).error == "connection closed mid-head");
+  CHECK(Run("HTTP/1.1 200 OK\r\nContent-", 0, false, {}, true).error ==
+        "connection closed mid-head");
 }
 
 TEST_CASE("response parser: bounds on the head and the body") {
   ResponseParser::Limits small{64, 1000};
-  Seen big_head = Run("HTTP/1.1 200 OK\r\nX: " + std::string(100, 'a') + "\r\n\r\n", 0, false, small);
+  Seen big_head =
+      Run("HTTP/1.1 200 OK\r\nX: " + std::string(100, 'a') + "\r\n\r\n", 0, false, small);
   CHECK(big_head.result == Result::kError);
   CHECK(big_head.error == "response head too large");
   // Announced too large: refused at the head, before any body byte and before on_head.
-  Seen announced = Run("HTTP/1.1 200 OK\r\nContent-Length: 2147483648\r\n\r\nxx", 0, false, {65536, 1 << 20});
+  Seen announced =
+      Run("HTTP/1.1 200 OK\r\nContent-Length: 2147483648\r\n\r\nxx", 0, false, {65536, 1 << 20});
   CHECK(announced.result == Result::kError);
   CHECK(announced.heads.empty());
   CHECK(announced.error.find("announced larger") != std::string::npos);
@@ -131,10 +136,12 @@ TEST_CASE("response parser: bounds on the head and the body") {
 }
 
 TEST_CASE("response parser: malformed responses are errors") {
-  for (const char* bad : {"HTTP/1.1 200 OK\nContent-Length: 1\n\nx", "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n"
-                                                                     "Content-Length: 2\r\n\r\nxx",
-                          "HTTP/1.1 2x0 OK\r\n\r\n", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-                          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\n"}) {
+  for (const char* bad :
+       {"HTTP/1.1 200 OK\nContent-Length: 1\n\nx",
+        "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n"
+        "Content-Length: 2\r\n\r\nxx",
+        "HTTP/1.1 2x0 OK\r\n\r\n", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nffffffffffffffffffff\r\n"}) {
     INFO(bad);
     CHECK(Run(bad, 0).result == Result::kError);
   }
@@ -149,7 +156,8 @@ TEST_CASE("response parser: a handler that stops the parse stops it at once") {
     return false;
   };
   p.Reset(false, {});
-  std::string r = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n1\r\nb\r\n0\r\n\r\n";
+  std::string r =
+      "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n1\r\nb\r\n0\r\n\r\n";
   size_t consumed = 0;
   CHECK(p.Feed(r.data(), r.size(), &consumed) == Result::kStopped);
   CHECK(bodies == 1);

@@ -53,8 +53,10 @@ TEST_CASE("router: push, discovery and delete routes, with their query parameter
   REQUIRE(mount.kind == RouteKind::kUploadStart);
   CHECK(mount.mount->ToString() == d);
   CHECK(mount.from == "other/repo");
-  for (auto [method, kind] : {std::pair{"GET", RouteKind::kUploadStatus}, {"PATCH", RouteKind::kUploadPatch},
-                              {"PUT", RouteKind::kUploadPut}, {"DELETE", RouteKind::kUploadCancel}}) {
+  for (auto [method, kind] : {std::pair{"GET", RouteKind::kUploadStatus},
+                              {"PATCH", RouteKind::kUploadPatch},
+                              {"PUT", RouteKind::kUploadPut},
+                              {"DELETE", RouteKind::kUploadCancel}}) {
     auto r = RouteRequest(method, "/v2/a/blobs/blobs/uploads/Ab-9_z?digest=" + d);
     REQUIRE(r.kind == kind);
     CHECK(r.name == "a/blobs");  // a repository may end in /blobs
@@ -98,7 +100,8 @@ TEST_CASE("router: errors carry the OCI code and status") {
       {"PATCH", "/v2/a/blobs/uploads/x!y", ErrorCode::kBlobUploadUnknown, 404},
       {"PUT", "/v2/a/blobs/uploads/x?digest=sha256:12", ErrorCode::kDigestInvalid, 400},
       {"POST", "/v2/a/blobs/uploads/?mount=nope&from=b", ErrorCode::kDigestInvalid, 400},
-      {"POST", "/v2/a/blobs/uploads/?mount=sha256:" + kHex + "&from=B", ErrorCode::kNameInvalid, 400},
+      {"POST", "/v2/a/blobs/uploads/?mount=sha256:" + kHex + "&from=B", ErrorCode::kNameInvalid,
+       400},
       {"GET", "/v2/a/tags/list?n=x", ErrorCode::kPaginationNumberInvalid, 400},
       {"GET", "/v2/a/tags/list?n=99999999999", ErrorCode::kPaginationNumberInvalid, 400},
       {"PUT", "/v2/a/tags/list", ErrorCode::kUnsupported, 405},
@@ -151,7 +154,8 @@ TEST_CASE("router: a path prefix naming a registry stands for ?ns= (runtimes tha
   CHECK(r.name == "quay.io/app");
   CHECK(*r.ns == "docker.io");
   CHECK_FALSE(r.ns_from_path);
-  CHECK(RouteRequest("GET", "/v2/quay.io/manifests/v1", known).kind == RouteKind::kManifest);  // repo "quay.io"
+  CHECK(RouteRequest("GET", "/v2/quay.io/manifests/v1", known).kind ==
+        RouteKind::kManifest);  // repo "quay.io"
   CHECK(util::RegistryPathComponent("127.0.0.1:5001") == "127.0.0.1_5001");
   // A ':' in a path: never a valid name.
   CHECK(RouteRequest("GET", "/v2/10.0.0.1:5000/app/manifests/v1", known).status == 400);

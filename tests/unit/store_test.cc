@@ -1,6 +1,6 @@
-#include <catch2/catch.hpp>
 #include <fcntl.h>
 #include <unistd.h>
+#include <catch2/catch.hpp>
 
 #include <cstdlib>
 #include <filesystem>
@@ -19,7 +19,9 @@ struct TempDir {
   ~TempDir() { std::filesystem::remove_all(path); }
 };
 
-util::Digest DigestOf(const std::string& s) { return util::Digest::FromRaw(util::Sha256::Of(s).data()); }
+util::Digest DigestOf(const std::string& s) {
+  return util::Digest::FromRaw(util::Sha256::Of(s).data());
+}
 
 std::unique_ptr<cache::Store> Open(const std::string& dir) {
   auto s = cache::Store::Open({dir, 64ull << 20});
@@ -39,7 +41,8 @@ TEST_CASE("store: a blob is invisible until published, then read by chunk") {
   const uint32_t cs = 1024;
   for (uint32_t i = 0; i * cs < blob.size(); ++i) {
     std::string part = blob.substr(i * cs, cs);
-    REQUIRE(store->PutChunk(d, i, {reinterpret_cast<const uint8_t*>(part.data()), part.size()}).ok());
+    REQUIRE(
+        store->PutChunk(d, i, {reinterpret_cast<const uint8_t*>(part.data()), part.size()}).ok());
   }
   {
     auto txn = store->BeginRead();
@@ -122,8 +125,9 @@ TEST_CASE("store: manifests by digest, tags by registry") {
   auto store = Open(tmp.path);
   std::string bytes = R"({"schemaVersion":2})";
   util::Digest d = DigestOf(bytes);
-  REQUIRE(store->PutManifest(d, {"application/vnd.oci.image.manifest.v1+json", bytes}, "docker.io", "library/a",
-                             "latest", 1234)
+  REQUIRE(store
+              ->PutManifest(d, {"application/vnd.oci.image.manifest.v1+json", bytes}, "docker.io",
+                            "library/a", "latest", 1234)
               .ok());
   auto txn = store->BeginRead();
   REQUIRE(txn.ok());
@@ -140,10 +144,13 @@ TEST_CASE("store: manifests by digest, tags by registry") {
 }
 
 namespace {
-std::span<const uint8_t> Bytes(const std::string& s) { return {reinterpret_cast<const uint8_t*>(s.data()), s.size()}; }
+std::span<const uint8_t> Bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
 }  // namespace
 
-TEST_CASE("store: an upload's chunks become an own blob without a copy, and survive orphan removal") {
+TEST_CASE(
+    "store: an upload's chunks become an own blob without a copy, and survive orphan removal") {
   TempDir tmp;
   std::string blob = "layer bytes that were pushed";
   util::Digest d = DigestOf(blob), upload_key = DigestOf("upload 1");
@@ -281,7 +288,8 @@ TEST_CASE("store: own manifests, referrers, tag listing and fleet records") {
   CHECK(*fleet == std::vector<std::pair<std::string, std::string>>{{"k2", "v2"}});
 }
 
-TEST_CASE("store: a chunk checked once is checked again only when its pages come back from the disk") {
+TEST_CASE(
+    "store: a chunk checked once is checked again only when its pages come back from the disk") {
   // Under the working directory (the build tree), not /tmp: the page cache
   // must be able to drop the file's pages, which tmpfs cannot.
   char tmpl[] = "store-resident-test.XXXXXX";

@@ -18,7 +18,9 @@
 
 namespace {
 
-bool Contains(const std::string& text, const std::string& line) { return text.find(line) != std::string::npos; }
+bool Contains(const std::string& text, const std::string& line) {
+  return text.find(line) != std::string::npos;
+}
 
 // Runs `fn` with stderr sent to a file; returns what it wrote.
 template <typename Fn>
@@ -54,7 +56,9 @@ TEST_CASE("exposition: families, escaping, numbers and histograms in the text fo
   out.Family("georeg_seconds", T::kHistogram, "Durations.");
   out.Sample({{"kind", "x"}}, h);
   const std::string& t = out.text();
-  CHECK(Contains(t, "# HELP georeg_things_total Things, with a \\\\ and a\\nnewline.\n# TYPE georeg_things_total counter\n"));
+  CHECK(Contains(t,
+                 "# HELP georeg_things_total Things, with a \\\\ and a\\nnewline.\n# TYPE "
+                 "georeg_things_total counter\n"));
   CHECK(Contains(t, "georeg_things_total{kind=\"a\\\"b\\\\c\\nd\"} 3\n"));
   CHECK(Contains(t, "georeg_ratio 0.1\n"));
   CHECK(Contains(t, "georeg_seconds_bucket{kind=\"x\",le=\"0.5\"} 2\n"));  // 0.5 falls in le=0.5
@@ -120,8 +124,10 @@ TEST_CASE("request metrics: results, known pairs at 0, bytes by source") {
 }
 
 TEST_CASE("access log: the query is dropped but ns=, odd targets stay one bounded line") {
-  CHECK(telemetry::LoggedTarget("/v2/a/manifests/latest?ns=docker.io") == "/v2/a/manifests/latest?ns=docker.io");
-  CHECK(telemetry::LoggedTarget("/v2/a/blobs/x?X-Amz-Signature=abc&ns=quay.io&token=s") == "/v2/a/blobs/x?ns=quay.io");
+  CHECK(telemetry::LoggedTarget("/v2/a/manifests/latest?ns=docker.io") ==
+        "/v2/a/manifests/latest?ns=docker.io");
+  CHECK(telemetry::LoggedTarget("/v2/a/blobs/x?X-Amz-Signature=abc&ns=quay.io&token=s") ==
+        "/v2/a/blobs/x?ns=quay.io");
   CHECK(telemetry::LoggedTarget("/v2/a/blobs/x?token=secret") == "/v2/a/blobs/x");
   CHECK(telemetry::LoggedTarget("/v2/a b\x01\n") == "/v2/a?b??");
   std::string longer(1000, 'a');
@@ -138,8 +144,10 @@ TEST_CASE("access log: the query is dropped but ns=, odd targets stay one bounde
   std::string none = CaptureStderr([&] { log.Add(r); });
   CHECK(none.empty());  // batched: written by Flush
   std::string line = CaptureStderr([&] { log.Flush(); });
-  CHECK(Contains(line, " info  access method=GET path=/v2/x/blobs/y status=200 bytes=5 kind=blob result=coalesced "
-                       "source=peer ms=1.500 remote=127.0.0.1\n"));
+  CHECK(Contains(
+      line,
+      " info  access method=GET path=/v2/x/blobs/y status=200 bytes=5 kind=blob result=coalesced "
+      "source=peer ms=1.500 remote=127.0.0.1\n"));
   CHECK_FALSE(Contains(line, "sig"));
 }
 
@@ -159,7 +167,9 @@ TEST_CASE("access lines: a large batch is written whole, in pieces of whole line
     log.Flush();
   });
   size_t lines = 0;
-  for (size_t at = 0; (at = out.find(" access method=GET path=/v2/x/manifests/latest ", at)) != std::string::npos; ++at)
+  for (size_t at = 0;
+       (at = out.find(" access method=GET path=/v2/x/manifests/latest ", at)) != std::string::npos;
+       ++at)
     ++lines;
   CHECK(lines == 500);
   CHECK(std::count(out.begin(), out.end(), '\n') == 500);
@@ -167,7 +177,8 @@ TEST_CASE("access lines: a large batch is written whole, in pieces of whole line
 
 TEST_CASE("/proc parsing: a command with spaces and parentheses, and the boot time") {
   std::string stat =
-      "4242 (my (odd) cmd) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 3 0 12345 987654321 2048 "
+      "4242 (my (odd) cmd) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 50 0 0 20 0 3 0 12345 "
+      "987654321 2048 "
       "18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 0 17 1 0 0 0 0 0\n";
   telemetry::ProcStat ps;
   REQUIRE(telemetry::ParseProcStat(stat, &ps));
@@ -232,8 +243,11 @@ TEST_CASE("log: json lines, journal priorities, and identical errors held back")
     for (int i = 0; i < 50; ++i) LOG_INFO("info is never held back (test)");
   });
   size_t warns = 0, infos = 0;
-  for (size_t p = 0; (p = repeated.find("upstream down (test repeat)", p)) != std::string::npos; ++p) ++warns;
-  for (size_t p = 0; (p = repeated.find("info is never held back", p)) != std::string::npos; ++p) ++infos;
+  for (size_t p = 0; (p = repeated.find("upstream down (test repeat)", p)) != std::string::npos;
+       ++p)
+    ++warns;
+  for (size_t p = 0; (p = repeated.find("info is never held back", p)) != std::string::npos; ++p)
+    ++infos;
   CHECK(warns == 1);
   CHECK(infos == 50);
   CHECK(Contains(repeated, "another warning (test)"));

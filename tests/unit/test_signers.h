@@ -28,7 +28,8 @@ class FakeSigner : public peers::Signer {
   explicit FakeSigner(const std::string& name) : public_(Hex("pub " + name)) {}
   const std::string& public_key() const override { return public_; }
   std::string Sign(std::string_view message) const override { return Mac(public_, message); }
-  bool Verify(const std::string& key, std::string_view message, const std::string& sig) const override {
+  bool Verify(const std::string& key, std::string_view message,
+              const std::string& sig) const override {
     return sig == Mac(key, message);
   }
 
@@ -38,7 +39,8 @@ class FakeSigner : public peers::Signer {
     return util::HexEncode(h.data(), h.size());
   }
   static std::string Mac(const std::string& key, std::string_view m) {
-    uint64_t h = std::hash<std::string_view>()(m) ^ (std::hash<std::string>()(key) * 0x9e3779b97f4a7c15ull);
+    uint64_t h =
+        std::hash<std::string_view>()(m) ^ (std::hash<std::string>()(key) * 0x9e3779b97f4a7c15ull);
     return std::to_string(h);
   }
   std::string public_;

@@ -26,7 +26,8 @@ TEST_CASE("sizes, durations and addresses") {
   REQUIRE(hp.ok());
   CHECK(hp->host == "::1");
   CHECK(hp->ToString() == "[::1]:80");
-  for (const char* bad : {"127.0.0.1", ":80", "host:", "host:99999", "host:8x", "::1:80", "[::1]80"}) {
+  for (const char* bad :
+       {"127.0.0.1", ":80", "host:", "host:99999", "host:8x", "::1:80", "[::1]80"}) {
     INFO(bad);
     CHECK_FALSE(util::ParseHostPort(bad).ok());
   }
@@ -35,8 +36,9 @@ TEST_CASE("sizes, durations and addresses") {
 
 TEST_CASE("config: server.sendfile is auto unless set") {
   CHECK(config::Defaults().server.sendfile == "auto");
-  auto c = config::ParseString("[server]\nsendfile = \"off\"\n[[upstream]]\nregistry = \"r\"\nurl = \"http://h:1\"\n",
-                               "test.toml");
+  auto c = config::ParseString(
+      "[server]\nsendfile = \"off\"\n[[upstream]]\nregistry = \"r\"\nurl = \"http://h:1\"\n",
+      "test.toml");
   REQUIRE(c.ok());
   CHECK(c->server.sendfile == "off");
 }
@@ -104,7 +106,8 @@ sync_interval = "2s"
 [[upstream]]
 registry = "r"
 url = "http://h:1"
-)", "t.toml");
+)",
+                              "t.toml");
   REQUIRE(c.ok());
   CHECK(c->node.name == "eu-1");
   CHECK(c->node.region == "europe-west");
@@ -114,9 +117,10 @@ url = "http://h:1"
   CHECK(c->cluster.probe_interval_ms == 500);
   CHECK(c->cluster.sync_interval_ms == 2000);
   CHECK(c->cluster.gossip_fanout == 3);
-  auto derived = config::LoadString("[server]\nlisten = \"10.1.2.3:5000\"\n[cluster]\nkey_file = \"/etc/hostname\"\n"
-                                    "[[upstream]]\nregistry = \"r\"\nurl = \"http://h:1\"\n",
-                                    "t.toml");
+  auto derived = config::LoadString(
+      "[server]\nlisten = \"10.1.2.3:5000\"\n[cluster]\nkey_file = \"/etc/hostname\"\n"
+      "[[upstream]]\nregistry = \"r\"\nurl = \"http://h:1\"\n",
+      "t.toml");
   REQUIRE(derived.ok());
   CHECK(derived->cluster.advertise == "http://10.1.2.3:5000");
   auto d = config::Defaults();
@@ -138,7 +142,8 @@ upload_timeout = "30s"
 [[upstream]]
 registry = "docker.io"
 url = "http://h:1"
-)", "t.toml");
+)",
+                              "t.toml");
   REQUIRE(c.ok());
   CHECK(c->registry.enabled());
   CHECK(c->registry.name == "fleet.example");
@@ -161,7 +166,8 @@ prefetch_rate = 0
 registry = "docker.io"
 url = "http://h:1"
 default = true
-)", "t.toml");
+)",
+                                   "t.toml");
   REQUIRE(marked.ok());
   CHECK(marked->default_upstream_marked);
   CHECK(marked->upstreams[0].is_default);
@@ -169,11 +175,13 @@ default = true
   CHECK(marked->registry.copies == 2);
 
   // An own registry alone, with no upstream at all.
-  auto alone = config::LoadString("[registry]\nname = \"own\"\npush_htpasswd = \"/etc/hostname\"\n", "t.toml");
+  auto alone = config::LoadString("[registry]\nname = \"own\"\npush_htpasswd = \"/etc/hostname\"\n",
+                                  "t.toml");
   REQUIRE(alone.ok());
   CHECK(alone->upstreams.empty());
   // Without [registry], the first upstream is the default as before.
-  auto plain = config::LoadString("[[upstream]]\nregistry = \"r\"\nurl = \"http://h:1\"\n", "t.toml");
+  auto plain =
+      config::LoadString("[[upstream]]\nregistry = \"r\"\nurl = \"http://h:1\"\n", "t.toml");
   REQUIRE(plain.ok());
   CHECK(plain->upstreams[0].is_default);
 }
@@ -195,47 +203,75 @@ TEST_CASE("config: each error names the key") {
       {"[[upstream]]\nregistry = \"r\"\nurl = \"ftp://h\"\n", "upstream[0].url:"},
       {"[[upstream]]\nregistry = \"r\"\nurl = \"http://h/path\"\n", "upstream[0].url:"},
       {"[[upstream]]\nurl = \"http://h\"\n", "upstream[0].registry:"},
-      {"[[upstream]]\nregistry = \"r\"\nurl = \"http://h\"\ntag_ttl = \"soon\"\n", "upstream[0].tag_ttl:"},
-      {"[[upstream]]\nregistry = \"r\"\nurl = \"http://h\"\nsingle_flight = \"world\"\n", "upstream[0].single_flight:"},
-      {"[[upstream]]\nregistry = \"r\"\nurl = \"http://h\"\n[[upstream]]\nregistry = \"r\"\nurl = \"http://g\"\n",
+      {"[[upstream]]\nregistry = \"r\"\nurl = \"http://h\"\ntag_ttl = \"soon\"\n",
+       "upstream[0].tag_ttl:"},
+      {"[[upstream]]\nregistry = \"r\"\nurl = \"http://h\"\nsingle_flight = \"world\"\n",
+       "upstream[0].single_flight:"},
+      {"[[upstream]]\nregistry = \"r\"\nurl = \"http://h\"\n[[upstream]]\nregistry = \"r\"\nurl = "
+       "\"http://g\"\n",
        "upstream[1].registry:"},
-      {"[[upstream]]\nregistry = \"r\"\nurl = \"http://h\"\ndefault = true\n[[upstream]]\nregistry = \"s\"\n"
+      {"[[upstream]]\nregistry = \"r\"\nurl = \"http://h\"\ndefault = true\n[[upstream]]\nregistry "
+       "= \"s\"\n"
        "url = \"http://g\"\ndefault = true\n",
        "upstream:"},
       {std::string("[server\n") + up, "test.toml:1"},
-      {std::string("[node]\nname = \"a b\"\n[cluster]\nkey_file = \"/etc/hostname\"\nadvertise = \"http://h:1\"") + up,
+      {std::string("[node]\nname = \"a b\"\n[cluster]\nkey_file = \"/etc/hostname\"\nadvertise = "
+                   "\"http://h:1\"") +
+           up,
        "node.name:"},
-      {std::string("[node]\nregion = \"\"\n[cluster]\nkey_file = \"/etc/hostname\"\nadvertise = \"http://h:1\"") + up,
+      {std::string("[node]\nregion = \"\"\n[cluster]\nkey_file = \"/etc/hostname\"\nadvertise = "
+                   "\"http://h:1\"") +
+           up,
        "node.region:"},
       {std::string("[node]\nlatitude = 95.0\nlongitude = 1") + up, "node.latitude:"},
       {std::string("[node]\nlatitude = 45.0") + up, "node.longitude:"},
       {std::string("[cluster]\nseeds = [\"http://10.0.0.1:5000\"]") + up, "cluster.key_file:"},
-      {std::string("[cluster]\nkey_file = \"/nonexistent/key\"\nadvertise = \"http://10.0.0.1:5000\"") + up,
+      {std::string(
+           "[cluster]\nkey_file = \"/nonexistent/key\"\nadvertise = \"http://10.0.0.1:5000\"") +
+           up,
        "cluster.key_file:"},
-      {std::string("[server]\nlisten = \"0.0.0.0:5000\"\n[cluster]\nkey_file = \"/etc/hostname\"") + up,
+      {std::string("[server]\nlisten = \"0.0.0.0:5000\"\n[cluster]\nkey_file = \"/etc/hostname\"") +
+           up,
        "cluster.advertise:"},
-      {std::string("[cluster]\nkey_file = \"/etc/hostname\"\nadvertise = \"https://h:1\"") + up, "cluster.advertise:"},
-      {std::string("[cluster]\nkey_file = \"/etc/hostname\"\nadvertise = \"http://h:1\"\nseeds = [\"h:2\"]") + up,
+      {std::string("[cluster]\nkey_file = \"/etc/hostname\"\nadvertise = \"https://h:1\"") + up,
+       "cluster.advertise:"},
+      {std::string("[cluster]\nkey_file = \"/etc/hostname\"\nadvertise = \"http://h:1\"\nseeds = "
+                   "[\"h:2\"]") +
+           up,
        "cluster.seeds:"},
-      {std::string("[cluster]\nkey_file = \"/etc/hostname\"\nadvertise = \"http://h:1\"\nprobe_timeout = \"2s\"") + up,
+      {std::string("[cluster]\nkey_file = \"/etc/hostname\"\nadvertise = "
+                   "\"http://h:1\"\nprobe_timeout = \"2s\"") +
+           up,
        "cluster.probe_timeout:"},
-      {std::string("[cluster]\nkey_file = \"/etc/hostname\"\nadvertise = \"http://h:1\"\ngossip_fanout = 0") + up,
+      {std::string("[cluster]\nkey_file = \"/etc/hostname\"\nadvertise = "
+                   "\"http://h:1\"\ngossip_fanout = 0") +
+           up,
        "cluster.gossip_fanout:"},
       {std::string("[cluster]\nbogus = 1") + up, "cluster.bogus: unknown key"},
       {std::string("[registry]\nname = \"own\"") + up, "registry.push_htpasswd:"},
-      {std::string("[registry]\nname = \"own\"\npush_htpasswd = \"/nonexistent\"") + up, "registry.push_htpasswd:"},
+      {std::string("[registry]\nname = \"own\"\npush_htpasswd = \"/nonexistent\"") + up,
+       "registry.push_htpasswd:"},
       {std::string("[registry]\npush_htpasswd = \"/etc/hostname\"") + up, "registry.name:"},
-      {std::string("[registry]\nname = \"r\"\npush_htpasswd = \"/etc/hostname\"") + up, "registry.name:"},
-      {std::string("[registry]\nname = \"a/b\"\npush_htpasswd = \"/etc/hostname\"") + up, "registry.name:"},
-      {std::string("[registry]\nname = \"o\"\npush_htpasswd = \"/etc/hostname\"\npolicy = \"most\"") + up,
+      {std::string("[registry]\nname = \"r\"\npush_htpasswd = \"/etc/hostname\"") + up,
+       "registry.name:"},
+      {std::string("[registry]\nname = \"a/b\"\npush_htpasswd = \"/etc/hostname\"") + up,
+       "registry.name:"},
+      {std::string(
+           "[registry]\nname = \"o\"\npush_htpasswd = \"/etc/hostname\"\npolicy = \"most\"") +
+           up,
        "registry.policy:"},
-      {std::string("[registry]\nname = \"o\"\npush_htpasswd = \"/etc/hostname\"\npull_auth = \"x\"") + up,
+      {std::string(
+           "[registry]\nname = \"o\"\npush_htpasswd = \"/etc/hostname\"\npull_auth = \"x\"") +
+           up,
        "registry.pull_auth:"},
-      {std::string("[registry]\nname = \"o\"\npush_htpasswd = \"/etc/hostname\"\nprefetch_rate = \"fast\"") + up,
+      {std::string("[registry]\nname = \"o\"\npush_htpasswd = \"/etc/hostname\"\nprefetch_rate = "
+                   "\"fast\"") +
+           up,
        "registry.prefetch_rate:"},
       {std::string("[registry]\nname = \"o\"\npush_htpasswd = \"/etc/hostname\"\ncopies = 0") + up,
        "registry.copies:"},
-      {std::string("[registry]\nname = \"o\"\npush_htpasswd = \"/etc/hostname\"\nprefixes = [1]") + up,
+      {std::string("[registry]\nname = \"o\"\npush_htpasswd = \"/etc/hostname\"\nprefixes = [1]") +
+           up,
        "registry.prefixes:"},
       {std::string("[registry]\nbogus = 1") + up, "registry.bogus: unknown key"},
   };
@@ -260,25 +296,34 @@ TEST_CASE("config: a reload names what needs a restart, and only that") {
   b.metrics.listen = "";
   b.upstreams[0].tag_ttl_ms = 1;
   b.cluster.seeds = {"http://10.0.0.1:5000"};
-  CHECK(config::RestartKeys(a, b) == std::vector<std::string>{"server.listen", "metrics.listen", "cluster", "upstream"});
+  CHECK(config::RestartKeys(a, b) ==
+        std::vector<std::string>{"server.listen", "metrics.listen", "cluster", "upstream"});
 }
 
 TEST_CASE("config: [metrics] listen and [log] format are checked") {
-  auto ok = config::LoadString("[metrics]\nlisten = \"127.0.0.1:9100\"\n[log]\nformat = \"json\"\naccess = false\n"
-                               "[[upstream]]\nregistry = \"r\"\nurl = \"http://127.0.0.1:1\"\n", "t");
+  auto ok = config::LoadString(
+      "[metrics]\nlisten = \"127.0.0.1:9100\"\n[log]\nformat = \"json\"\naccess = false\n"
+      "[[upstream]]\nregistry = \"r\"\nurl = \"http://127.0.0.1:1\"\n",
+      "t");
   REQUIRE(ok.ok());
   CHECK(ok->metrics.listen_addr.port == 9100);
   CHECK(ok->log_format == "json");
   CHECK_FALSE(ok->access_log);
-  CHECK(config::LoadString("[[upstream]]\nregistry = \"r\"\nurl = \"http://127.0.0.1:1\"\n", "t")->metrics.listen.empty());
+  CHECK(config::LoadString("[[upstream]]\nregistry = \"r\"\nurl = \"http://127.0.0.1:1\"\n", "t")
+            ->metrics.listen.empty());
   CHECK(config::Defaults().metrics.listen == "127.0.0.1:9464");
-  auto bad = config::LoadString("[metrics]\nlisten = \"nowhere\"\n[[upstream]]\nregistry = \"r\"\nurl = \"http://x:1\"\n", "t");
+  auto bad = config::LoadString(
+      "[metrics]\nlisten = \"nowhere\"\n[[upstream]]\nregistry = \"r\"\nurl = \"http://x:1\"\n",
+      "t");
   REQUIRE_FALSE(bad.ok());
   CHECK(bad.status().message().find("metrics.listen") != std::string::npos);
-  auto same = config::LoadString("[server]\nlisten = \"127.0.0.1:5000\"\n[metrics]\nlisten = \"127.0.0.1:5000\"\n"
-                                 "[[upstream]]\nregistry = \"r\"\nurl = \"http://x:1\"\n", "t");
+  auto same = config::LoadString(
+      "[server]\nlisten = \"127.0.0.1:5000\"\n[metrics]\nlisten = \"127.0.0.1:5000\"\n"
+      "[[upstream]]\nregistry = \"r\"\nurl = \"http://x:1\"\n",
+      "t");
   CHECK_FALSE(same.ok());
-  auto fmt = config::LoadString("[log]\nformat = \"xml\"\n[[upstream]]\nregistry = \"r\"\nurl = \"http://x:1\"\n", "t");
+  auto fmt = config::LoadString(
+      "[log]\nformat = \"xml\"\n[[upstream]]\nregistry = \"r\"\nurl = \"http://x:1\"\n", "t");
   REQUIRE_FALSE(fmt.ok());
   CHECK(fmt.status().message().find("log.format") != std::string::npos);
 }

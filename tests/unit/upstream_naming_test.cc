@@ -38,9 +38,10 @@ TEST_CASE("absolute URLs: one parser for config, realms, redirects and members")
   u = util::ParseUrl("http://h?q=1");
   REQUIRE(u.ok());
   CHECK(u->path == "/?q=1");
-  for (const char* bad : {"ftp://x/", "//x/y", "http://", "http://user:pw@host/", "http://h:0/", "http://h:99999/",
-                          "http://h:x/", "/relative", "http://h:/", "http://[::1/", "http://[::1]x/", "http://a b/",
-                          "http://h%2f/", "http://[zz]/"}) {
+  for (const char* bad :
+       {"ftp://x/", "//x/y", "http://", "http://user:pw@host/", "http://h:0/", "http://h:99999/",
+        "http://h:x/", "/relative", "http://h:/", "http://[::1/", "http://[::1]x/", "http://a b/",
+        "http://h%2f/", "http://[zz]/"}) {
     INFO(bad);
     CHECK_FALSE(util::ParseUrl(bad).ok());
   }

@@ -6,7 +6,8 @@ using upstream::ParseWwwAuthenticate;
 
 TEST_CASE("WWW-Authenticate: Docker Hub's bearer challenge") {
   auto c = ParseWwwAuthenticate(
-      R"(Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:library/alpine:pull")");
+      R"(Bearer realm="https://auth.docker.io/token",service="registry.docker.io",)"
+      R"(scope="repository:library/alpine:pull")");
   REQUIRE(c.size() == 1);
   CHECK(c[0].scheme == "bearer");
   CHECK(c[0].Param("realm") == "https://auth.docker.io/token");
@@ -15,8 +16,8 @@ TEST_CASE("WWW-Authenticate: Docker Hub's bearer challenge") {
 }
 
 TEST_CASE("WWW-Authenticate: several challenges, commas inside quotes, escapes, spacing, case") {
-  auto c = ParseWwwAuthenticate(
-      R"(Basic realm="a, b", BEARER Realm = "https://x/token" , service=reg,error="invalid_token", Negotiate)");
+  auto c = ParseWwwAuthenticate(R"(Basic realm="a, b", BEARER Realm = "https://x/token" , )"
+                                R"(service=reg,error="invalid_token", Negotiate)");
   REQUIRE(c.size() == 3);
   CHECK(c[0].scheme == "basic");
   CHECK(c[0].Param("realm") == "a, b");
@@ -37,11 +38,13 @@ TEST_CASE("WWW-Authenticate: token68 and junk do not crash or loop") {
   REQUIRE(c.size() == 2);
   CHECK(c[1].scheme == "basic");
   CHECK(c[1].Param("realm") == "x");
-  for (const char* junk : {"", ",,,", "=", "Bearer realm=\"unterminated", "Bearer ,=,=", "\"", "Bearer realm="}) {
+  for (const char* junk :
+       {"", ",,,", "=", "Bearer realm=\"unterminated", "Bearer ,=,=", "\"", "Bearer realm="}) {
     INFO(junk);
     auto r = ParseWwwAuthenticate(junk);
     CHECK(r.size() <= 2);
   }
-  CHECK(upstream::FindChallenge(ParseWwwAuthenticate("Basic realm=x, Bearer realm=y"), "bearer")->Param("realm") == "y");
+  CHECK(upstream::FindChallenge(ParseWwwAuthenticate("Basic realm=x, Bearer realm=y"), "bearer")
+            ->Param("realm") == "y");
   CHECK(upstream::FindChallenge(ParseWwwAuthenticate("Basic realm=x"), "bearer") == nullptr);
 }
