@@ -113,8 +113,10 @@ expect_eq "the origin was not asked again (no HEAD, no GET)" 1 "$(($(origin_coun
 # ---- an index learned by gossip: its platform manifests are prefetched too ----
 idx=$(fix library_alpine_3.19.digest)
 amd64=$(jq -r '.manifests[] | select(.platform.architecture == "amd64") | .digest' "$FIX/library_alpine_3.19.json")
-curl -sf -H "Accept: $ACCEPT_ALL" -o /dev/null "${URL[n1]}/v2/library/alpine/manifests/3.19?ns=$ORIGIN" || fail "index via n1"
+# The platform manifest first: n1 holds it before the tag gossips (the other
+# order raced n3's prefetch of the children against this second pull).
 curl -sf -H "Accept: $ACCEPT_ALL" -o /dev/null "${URL[n1]}/v2/library/alpine/manifests/$amd64?ns=$ORIGIN" || fail "amd64 manifest via n1"
+curl -sf -H "Accept: $ACCEPT_ALL" -o /dev/null "${URL[n1]}/v2/library/alpine/manifests/3.19?ns=$ORIGIN" || fail "index via n1"
 child_prefetched() { grep -q "manifest: cached .*library/alpine@$amd64" "$WORK/n3.log"; }
 took=$(wait_until 10 child_prefetched)
 check "n3 prefetched the index and the platform manifest n1 holds (${took}s)" test "$took" != timeout

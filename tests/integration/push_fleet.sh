@@ -13,27 +13,8 @@ need jq; need skopeo
 
 python3 "$IT_LIB/make_images.py" "$WORK/layouts" --big-mb 8 >/dev/null || die "building images failed"
 LAYOUTS="$WORK/layouts"
-REG=fleet.local
-printf 's3cret\n' | "$GEOREG" registry htpasswd alice --cost 4 >"$WORK/htpasswd" || die "registry htpasswd failed"
-cluster_key
-NODE_EXTRA_TOML="[registry]
-name = \"$REG\"
-push_htpasswd = \"$WORK/htpasswd\"
-max_size = \"256MiB\""
-declare -A PORT URL PID
-for n in n1 n2 n3; do PORT[$n]=$(free_port); URL[$n]="http://127.0.0.1:${PORT[$n]}"; done
-start_node() {
-  local n="$1" region=eu
-  [ "$n" = n3 ] && region=us
-  node_config "$n" $region "127.0.0.1:${PORT[$n]}" "${URL[$n]}" "\"${URL[n1]}\"" mirror.invalid "http://127.0.0.1:9"
-  start_bg "$n" "$WORK/$n.log" "$GEOREG" serve -c "$WORK/$n.toml"
-  PID[$n]=$LAST_PID
-}
-for n in n1 n2 n3; do start_node $n; done
-for n in n1 n2 n3; do wait_http "${URL[$n]}/healthz" 10 || die "$n did not start"; done
-three_alive() { for n in n1 n2 n3; do [ "$(alive_count $n)" = 3 ] || return 1; done; }
-took=$(wait_until 15 three_alive)
-check "every node sees all three alive (${took}s)" test "$took" != timeout
+fleet_registry fleet.local 256MiB
+fleet_start n1=eu n2=eu n3=us
 
 SK=(skopeo copy -q --dest-tls-verify=false --src-tls-verify=false)
 dir_sums() { (cd "$1" && find . -type f ! -name version -print0 | sort -z | xargs -0 sha256sum); }
@@ -105,24 +86,18 @@ wait "${PID[n1]}" 2>/dev/null
 mkdir -p "$WORK/n2"
 check "n1 SIGKILLed at once; n2 (n1's region) pulls team/big:1.0" "${SK[@]}" "docker://$(host n2)/team/big:1.0" "dir:$WORK/n2/big"
 expect_eq "  byte-identical" "$(dir_sums "$WORK/direct/big")" "$(dir_sums "$WORK/n2/big")"
-start_node n1
-wait_http "${URL[n1]}/healthz" 10 || die "n1 did not restart"
-took=$(wait_until 15 three_alive)
+fleet_start_node n1
+took=$(wait_until 15 fleet_all_alive)
 check "n1 rejoined (${took}s)" test "$took" != timeout
 
 # ---- a restart keeps the fleet state ----
-stop_pid "${PID[n2]}"
-expect_eq "n2 exits 0 on SIGTERM" 0 $?
-start_node n2
-wait_http "${URL[n2]}/healthz" 10 || die "n2 did not restart"
+fleet_stop n2
+fleet_start_node n2
 check "n2 restored the own registry's tags" grep -q "tag version(s) of '$REG' restored" "$WORK/n2.log"
 expect_eq "after its restart n2 answers team/app:1.0" "$(digest_at n1 team/app 1.0)" "$(digest_at n2 team/app 1.0)"
 expect_eq "  and still not the deleted tag" 404 "$(digest_at n2 team/app race)"
 sleep 3  # an anti-entropy round with a node that kept the tombstone
 expect_eq "  nor after anti-entropy" 404 "$(digest_at n2 team/app race)"
 
-for n in n1 n2 n3; do
-  stop_pid "${PID[$n]}"
-  expect_eq "$n exits 0 on SIGTERM" 0 $?
-done
+fleet_stop
 it_finish

@@ -13,25 +13,12 @@ PY=/usr/bin/python3  # Debian's, with python3-websocket
 $PY -c 'import websocket' 2>/dev/null || die "python3-websocket is not installed"
 
 python3 "$IT_LIB/make_images.py" "$WORK/layouts" --big-mb 2 >/dev/null || die "building images failed"
-REG=fleet.local
-printf 's3cret\n' | "$GEOREG" registry htpasswd alice --cost 4 >"$WORK/htpasswd" || die "registry htpasswd failed"
-cluster_key
-NODE_EXTRA_TOML="[registry]
-name = \"$REG\"
-push_htpasswd = \"$WORK/htpasswd\"
-max_size = \"256MiB\""
-declare -A PORT URL PID REGION=([n1]=eastus [n2]=westeurope [n3]=japaneast)
-for n in n1 n2 n3; do PORT[$n]=$(free_port); URL[$n]="http://127.0.0.1:${PORT[$n]}"; done
-for n in n1 n2 n3; do
-  node_config "$n" "${REGION[$n]}" "127.0.0.1:${PORT[$n]}" "${URL[$n]}" "\"${URL[n1]}\"" mirror.invalid "http://127.0.0.1:9"
-  [ "$n" = n1 ] && sed -i 's/^region = .*/&\nlatitude = 38.0\nlongitude = -78.5/' "$WORK/n1.toml"  # its own place, from config
-  start_bg "$n" "$WORK/$n.log" "$GEOREG" serve -c "$WORK/$n.toml"
-  PID[$n]=$LAST_PID
-done
-for n in n1 n2 n3; do wait_http "${URL[$n]}/healthz" 10 || die "$n did not start"; done
-three_alive() { for n in n1 n2 n3; do [ "$(alive_count $n)" = 3 ] || return 1; done; }
-took=$(wait_until 15 three_alive)
-check "every node sees all three alive (${took}s)" test "$took" != timeout
+fleet_registry fleet.local 256MiB
+fleet_node_config() {  # n1 has its own place, from its config
+  [ "$1" = n1 ] && sed -i 's/^region = .*/&\nlatitude = 38.0\nlongitude = -78.5/' "$WORK/n1.toml"
+  return 0
+}
+fleet_start n1=eastus n2=westeurope n3=japaneast
 check "a push at n1 (its region becomes the first replication)" skopeo copy -q --dest-tls-verify=false \
   --dest-creds alice:s3cret "oci:$WORK/layouts/team_app:1.0" "docker://127.0.0.1:${PORT[n1]}/team/app:1.0"
 R() { GEOREG_USERNAME=alice GEOREG_PASSWORD=s3cret "$GEOREG" replication "$@" --registry "$REG" --endpoint "${URL[n1]}"; }
@@ -105,9 +92,6 @@ if [ "${UPDATE_SCREENSHOTS:-0}" = 1 ]; then
   cp "$WORK/map-after.png" "$(dirname "$0")/../../docs/ui-map-replicated.png"
 fi
 
-for n in n1 n2 n3; do
-  stop_pid "${PID[$n]}"
-  expect_eq "$n exits 0 on SIGTERM" 0 $?
-done
+fleet_stop
 check "no chromium left running" bash -c "! pgrep -f 'user-data-dir=[^ ]*georeg-chromi[u]m-' >/dev/null"
 it_finish

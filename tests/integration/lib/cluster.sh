@@ -66,3 +66,95 @@ wait_until() {
     sleep 0.2
   done
 }
+
+# ---- a fleet serving the own registry: the one set-up fleet tests share ----
+# fleet_registry NAME MAX_SIZE [MORE_TOML]: every node will serve the own
+# registry NAME (push user alice, password s3cret) within MAX_SIZE, with
+# MORE_TOML lines in its [registry] table; writes the cluster key. Sets REG.
+fleet_registry() {
+  REG="$1"
+  printf 's3cret\n' | "$GEOREG" registry htpasswd alice --cost 4 >"$WORK/htpasswd" ||
+    die "registry htpasswd failed"
+  cluster_key
+  NODE_EXTRA_TOML="[registry]
+name = \"$REG\"
+push_htpasswd = \"$WORK/htpasswd\"
+max_size = \"$2\"
+${3:-}"
+}
+
+# fleet_start NODE=REGION...: starts the nodes, every one seeded with the
+# first, and waits until each answers and sees all of them alive. On
+# loopback each listens on a port of its own; with FLEET_NETNS=1 each NODE
+# is a host of net_up (lib/netns.sh) and listens on port 5000 of its
+# namespace. A function fleet_node_config, when defined, is called with the
+# node's name after its config is written (to add to it). Sets NODES,
+# REGION, URL (as the node's peers reach it), LOCAL (as a client on its
+# host reaches it), PORT (loopback only) and PID.
+declare -a NODES
+declare -A REGION URL LOCAL PORT PID
+fleet_start() {
+  local spec n
+  NODES=()
+  for spec in "$@"; do
+    n="${spec%%=*}"
+    NODES+=("$n")
+    REGION[$n]="${spec#*=}"
+    if [ "${FLEET_NETNS:-0}" = 1 ]; then
+      URL[$n]="http://$(ip_of "$n"):5000"
+      LOCAL[$n]="http://127.0.0.1:5000"
+    else
+      PORT[$n]=$(free_port)
+      URL[$n]="http://127.0.0.1:${PORT[$n]}"
+      LOCAL[$n]="${URL[$n]}"
+    fi
+  done
+  for n in "${NODES[@]}"; do fleet_start_node "$n"; done
+  local took
+  took=$(wait_until 30 fleet_all_alive)
+  check "the ${#NODES[@]} nodes see each other alive (${took}s)" test "$took" != timeout
+}
+
+# fleet_run NODE CMD...: CMD where NODE's clients run (its namespace, if any).
+fleet_run() {
+  local n="$1"; shift
+  if [ "${FLEET_NETNS:-0}" = 1 ]; then in_ns "$n" "$@"; else "$@"; fi
+}
+
+# fleet_start_node NODE: (re)starts one node of the fleet as fleet_start did
+# and waits until it answers.
+fleet_start_node() {
+  local n="$1" listen="127.0.0.1:${PORT[$1]:-}"
+  [ "${FLEET_NETNS:-0}" = 1 ] && listen="0.0.0.0:5000"
+  node_config "$n" "${REGION[$n]}" "$listen" "${URL[$n]}" "\"${URL[${NODES[0]}]}\"" mirror.invalid \
+    "http://127.0.0.1:9"
+  if declare -F fleet_node_config >/dev/null; then fleet_node_config "$n"; fi
+  if [ "${FLEET_NETNS:-0}" = 1 ]; then
+    start_bg "$n" "$WORK/$n.log" ip netns exec "$(ns_of "$n")" "$GEOREG" serve -c "$WORK/$n.toml"
+  else
+    start_bg "$n" "$WORK/$n.log" "$GEOREG" serve -c "$WORK/$n.toml"
+  fi
+  PID[$n]=$LAST_PID
+  local _
+  for _ in $(seq 100); do
+    fleet_run "$n" curl -s -o /dev/null --max-time 1 "${LOCAL[$n]}/healthz" && return 0
+    sleep 0.1
+  done
+  die "$n did not start"
+}
+
+# fleet_all_alive: every node sees every node alive.
+fleet_all_alive() {
+  local n
+  for n in "${NODES[@]}"; do [ "$(alive_count "$n")" = "${#NODES[@]}" ] || return 1; done
+}
+
+# fleet_stop [NODE...]: stops the nodes (all by default) by PID; each must
+# still run and exit 0 on SIGTERM (a test that killed one names the others).
+fleet_stop() {
+  local n
+  for n in "${@:-${NODES[@]}}"; do
+    stop_pid "${PID[$n]}"
+    expect_eq "$n exits 0 on SIGTERM" 0 $?
+  done
+}
