@@ -6,27 +6,37 @@ namespace cache {
 
 void BlobIndex::Add(const util::Digest& d, uint64_t size, uint64_t last_access_ms, bool own) {
   auto [it, inserted] = entries_.try_emplace(d);
-  if (!inserted) (it->second.own ? own_ : stored_) -= it->second.size;
+  if (!inserted) Uncount(it->second);
   if (inserted) ++generation_;
   it->second.size = size;
   it->second.last_access_ms = last_access_ms;
   it->second.own = own;
   it->second.verified.clear();
-  (own ? own_ : stored_) += size;
+  Count(it->second);
+}
+
+void BlobIndex::Count(const Entry& e) {
+  (e.own ? own_ : stored_) += e.size;
+  ++(e.own ? own_count_ : cached_count_);
+}
+
+void BlobIndex::Uncount(const Entry& e) {
+  (e.own ? own_ : stored_) -= e.size;
+  --(e.own ? own_count_ : cached_count_);
 }
 
 void BlobIndex::SetOwn(const util::Digest& d, bool own) {
   auto it = entries_.find(d);
   if (it == entries_.end() || it->second.own == own) return;
-  (it->second.own ? own_ : stored_) -= it->second.size;
+  Uncount(it->second);
   it->second.own = own;
-  (own ? own_ : stored_) += it->second.size;
+  Count(it->second);
 }
 
 void BlobIndex::Remove(const util::Digest& d) {
   auto it = entries_.find(d);
   if (it == entries_.end()) return;
-  (it->second.own ? own_ : stored_) -= it->second.size;
+  Uncount(it->second);
   entries_.erase(it);
   ++generation_;
 }

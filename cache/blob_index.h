@@ -48,12 +48,15 @@ class BlobIndex {
   void Reserve(uint64_t bytes) { reserved_ += bytes; }
   void Unreserve(uint64_t bytes) { reserved_ -= bytes < reserved_ ? bytes : reserved_; }
 
-  // Cached (not own) bytes: what the cache budget holds.
+  // Cached (not own) blobs and their bytes: what the cache budget holds.
   uint64_t stored_bytes() const { return stored_; }
+  size_t cached_count() const { return cached_count_; }
+  // The own registry's blobs and their bytes.
   uint64_t own_bytes() const { return own_; }
+  size_t own_count() const { return own_count_; }
   // Stored plus reserved by fills in flight: what the budget is held against.
   uint64_t committed_bytes() const { return stored_ + reserved_; }
-  size_t count() const { return entries_.size(); }
+  size_t count() const { return entries_.size(); }  // cached and own
   // Changes whenever a blob is added or removed (peers' digest summaries).
   uint64_t generation() const { return generation_; }
   std::vector<util::Digest> Digests() const;
@@ -67,10 +70,15 @@ class BlobIndex {
   std::vector<std::pair<util::Digest, uint64_t>> TakeDirtyAccess();
 
  private:
+  // Adds (removes) an entry's size and one to the totals of its kind.
+  void Count(const Entry& e);
+  void Uncount(const Entry& e);
+
   std::unordered_map<util::Digest, Entry, util::DigestHash> entries_;
   uint64_t generation_ = 0;
   uint64_t stored_ = 0;
   uint64_t own_ = 0;
+  size_t cached_count_ = 0, own_count_ = 0;
   uint64_t reserved_ = 0;
 };
 

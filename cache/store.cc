@@ -17,6 +17,33 @@
 namespace cache {
 namespace {
 
+// One LMDB cursor, closed when it goes out of scope: declare it inside the
+// scope of its transaction, so it closes first. LMDB codes are returned as
+// they are, for the caller's FromMdb.
+class Cursor {
+ public:
+  Cursor(MDB_txn* txn, MDB_dbi dbi) {
+    open_rc_ = mdb_cursor_open(txn, dbi, &cur_);
+    if (open_rc_) cur_ = nullptr;
+  }
+  ~Cursor() {
+    if (cur_) mdb_cursor_close(cur_);
+  }
+  Cursor(const Cursor&) = delete;
+  Cursor& operator=(const Cursor&) = delete;
+  // 0, or why the cursor could not be opened (then nothing else may be called).
+  int open_rc() const { return open_rc_; }
+  int Get(MDB_val* key, MDB_val* val, MDB_cursor_op op) {
+    return mdb_cursor_get(cur_, key, val, op);
+  }
+  // Deletes the entry the cursor is on.
+  int Del() { return mdb_cursor_del(cur_, 0); }
+
+ private:
+  MDB_cursor* cur_ = nullptr;
+  int open_rc_ = 0;
+};
+
 using util::Digest;
 using util::Result;
 using util::Status;
@@ -131,18 +158,16 @@ int PutBlobRecord(MDB_txn* txn, MDB_dbi blobs, const Digest& d, const BlobInfo& 
 
 // Deletes every chunk stored under `key`.
 int DeleteChunksUnder(MDB_txn* txn, MDB_dbi chunks, const Digest& key) {
-  MDB_cursor* cur;
-  int rc = mdb_cursor_open(txn, chunks, &cur);
+  Cursor cur(txn, chunks);
+  int rc = cur.open_rc();
   if (rc) return rc;
   auto first = ChunkKey(key, 0);
   MDB_val k = Val(first.data(), first.size()), v;
-  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+  for (rc = cur.Get(&k, &v, MDB_SET_RANGE); rc == 0; rc = cur.Get(&k, &v, MDB_NEXT)) {
     if (k.mv_size != 36 || std::memcmp(k.mv_data, key.bytes.data(), 32) != 0) break;
-    rc = mdb_cursor_del(cur, 0);
+    rc = cur.Del();
     if (rc) break;
   }
-  mdb_cursor_close(cur);
   return rc == MDB_NOTFOUND ? 0 : rc;
 }
 
@@ -523,19 +548,17 @@ Status Store::GetTag(const ReadTxn& txn, const std::string& registry, const std:
 Result<std::vector<std::pair<Digest, BlobInfo>>> Store::ListBlobInfos() const {
   auto txn = BeginRead();
   if (!txn.ok()) return txn.status();
-  MDB_cursor* cur;
-  int rc = mdb_cursor_open(txn->get(), blobs_, &cur);
+  Cursor cur(txn->get(), blobs_);
+  int rc = cur.open_rc();
   if (rc) return FromMdb(rc, "cursor");
   std::vector<std::pair<Digest, BlobInfo>> out;
   MDB_val key, val;
-  for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
-       rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+  for (rc = cur.Get(&key, &val, MDB_FIRST); rc == 0; rc = cur.Get(&key, &val, MDB_NEXT)) {
     if (key.mv_size != 32) continue;
     Digest d = Digest::FromRaw(static_cast<uint8_t*>(key.mv_data));
     BlobInfo info;
     if (GetBlob(*txn, d, &info).ok()) out.emplace_back(d, info);
   }
-  mdb_cursor_close(cur);
   if (rc != MDB_NOTFOUND) return FromMdb(rc, "list blobs");
   return out;
 }
@@ -543,13 +566,12 @@ Result<std::vector<std::pair<Digest, BlobInfo>>> Store::ListBlobInfos() const {
 Result<std::vector<ManifestEntry>> Store::ListManifests() const {
   auto txn = BeginRead();
   if (!txn.ok()) return txn.status();
-  MDB_cursor* cur;
-  int rc = mdb_cursor_open(txn->get(), manifests_, &cur);
+  Cursor cur(txn->get(), manifests_);
+  int rc = cur.open_rc();
   if (rc) return FromMdb(rc, "cursor");
   std::vector<ManifestEntry> out;
   MDB_val key, val;
-  for (rc = mdb_cursor_get(cur, &key, &val, MDB_FIRST); rc == 0;
-       rc = mdb_cursor_get(cur, &key, &val, MDB_NEXT)) {
+  for (rc = cur.Get(&key, &val, MDB_FIRST); rc == 0; rc = cur.Get(&key, &val, MDB_NEXT)) {
     if (key.mv_size != 32 || val.mv_size < 6) continue;
     const uint8_t* p = static_cast<const uint8_t*>(val.mv_data);
     uint16_t mlen;
@@ -559,7 +581,6 @@ Result<std::vector<ManifestEntry>> Store::ListManifests() const {
                    std::string(reinterpret_cast<const char*>(p + 6), mlen),
                    val.mv_size - 6 - mlen});
   }
-  mdb_cursor_close(cur);
   if (rc != MDB_NOTFOUND) return FromMdb(rc, "list manifests");
   return out;
 }
@@ -568,8 +589,10 @@ Result<StoreStats> Store::Stats() const {
   StoreStats st;
   auto blobs = ListBlobInfos();
   if (!blobs.ok()) return blobs.status();
-  st.blobs = blobs->size();
-  for (auto& [d, info] : *blobs) st.blob_bytes += info.size;
+  for (auto& [d, info] : *blobs) {
+    ++(info.own ? st.own_blobs : st.blobs);
+    (info.own ? st.own_blob_bytes : st.blob_bytes) += info.size;
+  }
   auto manifests = ListManifests();
   if (!manifests.ok()) return manifests.status();
   st.manifests = manifests->size();
@@ -682,19 +705,18 @@ Result<std::vector<std::string>> Store::ListTags(const ReadTxn& txn, const std::
   std::vector<std::string> out;
   std::string prefix = TagKey(registry, repo, "");
   std::string start = prefix + last;
-  MDB_cursor* cur;
-  int rc = mdb_cursor_open(txn.get(), tags_, &cur);
+  Cursor cur(txn.get(), tags_);
+  int rc = cur.open_rc();
   if (rc) return FromMdb(rc, "cursor");
   MDB_val k = Val(start.data(), start.size()), v;
-  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0 && out.size() < n;
-       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+  for (rc = cur.Get(&k, &v, MDB_SET_RANGE); rc == 0 && out.size() < n;
+       rc = cur.Get(&k, &v, MDB_NEXT)) {
     std::string_view key(static_cast<const char*>(k.mv_data), k.mv_size);
     if (key.substr(0, prefix.size()) != prefix) break;
     std::string_view tag = key.substr(prefix.size());
     if (!last.empty() && tag == last) continue;  // strictly after `last`
     out.emplace_back(tag);
   }
-  mdb_cursor_close(cur);
   if (rc && rc != MDB_NOTFOUND) return FromMdb(rc, "list tags");
   return out;
 }
@@ -712,18 +734,16 @@ Result<std::vector<OwnManifest>> Store::ListOwnManifests() const {
   if (missing_dbs_) return out;
   auto txn = BeginRead();
   if (!txn.ok()) return txn.status();
-  MDB_cursor* cur;
-  int rc = mdb_cursor_open(txn->get(), own_manifests_, &cur);
+  Cursor cur(txn->get(), own_manifests_);
+  int rc = cur.open_rc();
   if (rc) return FromMdb(rc, "cursor");
   MDB_val k, v;
-  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+  for (rc = cur.Get(&k, &v, MDB_FIRST); rc == 0; rc = cur.Get(&k, &v, MDB_NEXT)) {
     OwnManifest m;
     if (k.mv_size == 32 &&
         DecodeOwnManifest(v, Digest::FromRaw(static_cast<const uint8_t*>(k.mv_data)), &m).ok())
       out.push_back(std::move(m));
   }
-  mdb_cursor_close(cur);
   if (rc != MDB_NOTFOUND) return FromMdb(rc, "list own manifests");
   return out;
 }
@@ -732,18 +752,16 @@ Result<std::vector<OwnManifest>> Store::ListReferrers(const ReadTxn& txn,
                                                       const Digest& subject) const {
   std::vector<OwnManifest> out;
   if (missing_dbs_) return out;
-  MDB_cursor* cur;
-  int rc = mdb_cursor_open(txn.get(), referrers_, &cur);
+  Cursor cur(txn.get(), referrers_);
+  int rc = cur.open_rc();
   if (rc) return FromMdb(rc, "cursor");
   MDB_val k = DigestVal(subject), v;
-  for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+  for (rc = cur.Get(&k, &v, MDB_SET_RANGE); rc == 0; rc = cur.Get(&k, &v, MDB_NEXT)) {
     if (k.mv_size != 64 || std::memcmp(k.mv_data, subject.bytes.data(), 32) != 0) break;
     OwnManifest m;
     if (GetOwnManifest(txn, Digest::FromRaw(static_cast<const uint8_t*>(k.mv_data) + 32), &m).ok())
       out.push_back(std::move(m));
   }
-  mdb_cursor_close(cur);
   if (rc && rc != MDB_NOTFOUND) return FromMdb(rc, "list referrers");
   return out;
 }
@@ -753,15 +771,13 @@ Result<std::vector<std::pair<std::string, std::string>>> Store::ListFleetRecords
   if (missing_dbs_) return out;
   auto txn = BeginRead();
   if (!txn.ok()) return txn.status();
-  MDB_cursor* cur;
-  int rc = mdb_cursor_open(txn->get(), fleet_, &cur);
+  Cursor cur(txn->get(), fleet_);
+  int rc = cur.open_rc();
   if (rc) return FromMdb(rc, "cursor");
   MDB_val k, v;
-  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT))
+  for (rc = cur.Get(&k, &v, MDB_FIRST); rc == 0; rc = cur.Get(&k, &v, MDB_NEXT))
     out.emplace_back(std::string(static_cast<const char*>(k.mv_data), k.mv_size),
                      std::string(static_cast<const char*>(v.mv_data), v.mv_size));
-  mdb_cursor_close(cur);
   if (rc != MDB_NOTFOUND) return FromMdb(rc, "list fleet records");
   return out;
 }
@@ -931,46 +947,45 @@ Result<uint64_t> Store::RemoveOrphanChunks() {
   if (!txn.status().ok()) return txn.status();
   // Chunks kept under another key than their blob's digest (pushed blobs).
   std::vector<Digest> moved;
-  MDB_cursor* cur;
-  int rc = mdb_cursor_open(txn.get(), blobs_, &cur);
-  if (rc) return FromMdb(rc, "cursor");
-  MDB_val bk0, bv0;
-  for (rc = mdb_cursor_get(cur, &bk0, &bv0, MDB_FIRST); rc == 0;
-       rc = mdb_cursor_get(cur, &bk0, &bv0, MDB_NEXT)) {
-    BlobInfo info;
-    if (bk0.mv_size != 32) continue;
-    Digest d = Digest::FromRaw(static_cast<const uint8_t*>(bk0.mv_data));
-    if (DecodeBlobRecord(bv0, d, &info).ok() && info.ChunksOf(d) != d)
-      moved.push_back(info.chunk_key);
-  }
-  mdb_cursor_close(cur);
-  std::sort(moved.begin(), moved.end());
-  rc = mdb_cursor_open(txn.get(), chunks_, &cur);
-  if (rc) return FromMdb(rc, "cursor");
   uint64_t removed = 0;
-  MDB_val k, v;
-  // Remembers the last digest checked so each blob's record is looked up once.
-  uint8_t last[32] = {};
-  bool last_complete = false, have_last = false;
-  for (rc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); rc == 0;
-       rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-    const uint8_t* kd = static_cast<const uint8_t*>(k.mv_data);
-    if (k.mv_size != 36 || !have_last || std::memcmp(kd, last, 32) != 0) {
-      if (k.mv_size == 36) std::memcpy(last, kd, 32);
-      have_last = k.mv_size == 36;
-      MDB_val bk = Val(kd, 32), bv;
-      last_complete =
-          k.mv_size == 36 && (mdb_get(txn.get(), blobs_, &bk, &bv) == 0 ||
-                              std::binary_search(moved.begin(), moved.end(), Digest::FromRaw(kd)));
+  {  // the cursors close here, before the commit frees them
+    Cursor blobs(txn.get(), blobs_);
+    int rc = blobs.open_rc();
+    if (rc) return FromMdb(rc, "cursor");
+    MDB_val bk0, bv0;
+    for (rc = blobs.Get(&bk0, &bv0, MDB_FIRST); rc == 0; rc = blobs.Get(&bk0, &bv0, MDB_NEXT)) {
+      BlobInfo info;
+      if (bk0.mv_size != 32) continue;
+      Digest d = Digest::FromRaw(static_cast<const uint8_t*>(bk0.mv_data));
+      if (DecodeBlobRecord(bv0, d, &info).ok() && info.ChunksOf(d) != d)
+        moved.push_back(info.chunk_key);
     }
-    if (!last_complete) {
-      rc = mdb_cursor_del(cur, 0);
-      if (rc) break;
-      ++removed;
+    std::sort(moved.begin(), moved.end());
+    Cursor cur(txn.get(), chunks_);
+    rc = cur.open_rc();
+    if (rc) return FromMdb(rc, "cursor");
+    MDB_val k, v;
+    // Remembers the last digest checked so each blob's record is looked up once.
+    uint8_t last[32] = {};
+    bool last_complete = false, have_last = false;
+    for (rc = cur.Get(&k, &v, MDB_FIRST); rc == 0; rc = cur.Get(&k, &v, MDB_NEXT)) {
+      const uint8_t* kd = static_cast<const uint8_t*>(k.mv_data);
+      if (k.mv_size != 36 || !have_last || std::memcmp(kd, last, 32) != 0) {
+        if (k.mv_size == 36) std::memcpy(last, kd, 32);
+        have_last = k.mv_size == 36;
+        MDB_val bk = Val(kd, 32), bv;
+        last_complete = k.mv_size == 36 &&
+                        (mdb_get(txn.get(), blobs_, &bk, &bv) == 0 ||
+                         std::binary_search(moved.begin(), moved.end(), Digest::FromRaw(kd)));
+      }
+      if (!last_complete) {
+        rc = cur.Del();
+        if (rc) break;
+        ++removed;
+      }
     }
+    if (rc && rc != MDB_NOTFOUND) return FromMdb(rc, "remove orphan chunks");
   }
-  mdb_cursor_close(cur);
-  if (rc && rc != MDB_NOTFOUND) return FromMdb(rc, "remove orphan chunks");
   Status st = txn.Commit();
   if (!st.ok()) return st;
   return removed;

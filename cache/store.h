@@ -72,7 +72,9 @@ struct ManifestEntry {
 
 struct StoreStats {
   uint64_t blobs = 0, manifests = 0, tags = 0;
-  uint64_t blob_bytes = 0;  // sum of complete blobs' sizes
+  uint64_t blob_bytes = 0;  // sum of complete cached (evictable) blobs' sizes
+  uint64_t own_blobs = 0;   // the own registry's blobs (never evicted), apart
+  uint64_t own_blob_bytes = 0;
   uint64_t manifest_bytes = 0;
   uint64_t data_file_bytes = 0;  // data.mdb on disk
   uint64_t map_size = 0;

@@ -282,8 +282,9 @@ Status ValidateRegistry(const Config& cfg) {
     return Status::Ok();
   }
   // The name is what clients send as ?ns=, so it follows the upstream names' rule.
-  if (r.name.size() > 255 || r.name.find_first_of("/?&=% \t") != std::string::npos)
-    return KeyError("registry.name", "'" + r.name + "' is not a registry host name");
+  if (!ValidRegistryName(r.name))
+    return KeyError("registry.name",
+                    "'" + r.name + "' is not a registry host name (" + kRegistryNameRule + ")");
   for (const Upstream& u : cfg.upstreams) {
     if (u.registry == r.name)
       return KeyError("registry.name", "'" + r.name + "' is also an [[upstream]]");
@@ -398,6 +399,14 @@ Status ParseUrl(const std::string& key, Upstream* u) {
 
 }  // namespace
 
+bool ValidRegistryName(std::string_view name) {
+  if (name.empty() || name.size() > 255) return false;
+  for (char c : name)
+    if (c <= ' ' || c > '~' || std::string_view("/?&=%#").find(c) != std::string_view::npos)
+      return false;
+  return true;
+}
+
 std::vector<std::string> RestartKeys(const Config& a, const Config& b) {
   std::vector<std::string> out;
   auto differ = [&out](const char* key, bool changed) {
@@ -490,8 +499,9 @@ Status Validate(Config* cfg) {
     const std::string p = "upstream[" + std::to_string(i) + "].";
     if (!names.insert(u.registry).second)
       return KeyError(p + "registry", "'" + u.registry + "' is listed twice");
-    if (u.registry.find_first_of("/?&= ") != std::string::npos)
-      return KeyError(p + "registry", "'" + u.registry + "' is not a registry host name");
+    if (!ValidRegistryName(u.registry))
+      return KeyError(p + "registry", "'" + u.registry + "' is not a registry host name (" +
+                                          kRegistryNameRule + ")");
     RETURN_IF_ERROR(ParseUrl(p + "url", &u));
     if (!u.ca_file.empty() && ::access(u.ca_file.c_str(), R_OK) != 0)
       return KeyError(p + "ca_file", "'" + u.ca_file + "' cannot be read");

@@ -3,11 +3,16 @@
 // Every field states its default where it is declared; docs/config.md
 // documents the same keys and config/georeg.toml is a commented example.
 // Values use the shared forms of util/units.h (sizes "20GiB", durations "90s",
-// addresses "HOST:PORT"). Pure: no I/O except reading the file in LoadFile.
+// addresses "HOST:PORT"). No sockets and no clock. The file system is read
+// in three places only: LoadFile/ParseFile read the file, and Validate checks
+// that the files the config names (push_htpasswd, key_file, ca_file,
+// password_file) are readable (access(2)) and takes [node] name from
+// gethostname(2) when it is not set.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "util/status.h"
@@ -197,6 +202,13 @@ util::Result<Config> ParseFile(const std::string& path);
 // unique registry names, at most one default (the first is default when none
 // says so), URLs parse. Errors as LoadString.
 util::Status Validate(Config* cfg);
+
+// Whether `name` may name a registry (an [[upstream]] registry, [registry]
+// name, a CLI's --registry): what clients send as ?ns= and what appears in
+// peer and API paths. kRegistryNameRule says so to a person.
+bool ValidRegistryName(std::string_view name);
+inline constexpr const char* kRegistryNameRule =
+    "1-255 visible ASCII characters, none of / ? & = % #";
 
 // Parses "REGISTRY=URL" as given to --upstream.
 util::Result<Upstream> ParseUpstreamFlag(const std::string& text);

@@ -26,8 +26,10 @@ inline constexpr const char* kSyncReports = "/sync";
 
 // A region name as clouds spell them: 1-63 lowercase letters, digits and
 // '-', starting with a letter, not ending with '-' ("japaneast",
-// "us-east-1", "europe-west4").
+// "us-east-1", "europe-west4"). kRegionNameRule says so to a person.
 bool ValidRegionName(std::string_view region);
+inline constexpr const char* kRegionNameRule =
+    "1-63 lowercase letters, digits and '-', starting with a letter and not ending with '-'";
 
 struct ReplicationRecord {
   bool deleted = false;

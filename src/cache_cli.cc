@@ -225,6 +225,8 @@ int Stats(const Options& o) {
              {"manifest_bytes", st->manifest_bytes},
              {"budget", nullptr},
              {"blobs", st->blobs},
+             {"own_blobs", st->own_blobs},
+             {"own_blob_bytes", st->own_blob_bytes},
              {"manifests", st->manifests},
              {"tags", st->tags},
              {"hits", nullptr},

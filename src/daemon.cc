@@ -58,8 +58,12 @@ void ApplyLogConfig(const config::Config& cfg) {
 
 std::string ReadyStatus(const std::string& addr, const registry::Service& service) {
   const cache::BlobIndex& index = service.blob_index();
-  return "serving on " + addr + "; cache " + std::to_string(index.count()) + " blob(s), " +
-         util::FormatSize(index.stored_bytes());
+  std::string status = "serving on " + addr + "; cache " + std::to_string(index.cached_count()) +
+                       " blob(s), " + util::FormatSize(index.stored_bytes());
+  if (index.own_count())
+    status += "; registry " + std::to_string(index.own_count()) + " blob(s), " +
+              util::FormatSize(index.own_bytes());
+  return status;
 }
 // [server] sendfile: "on", "off", or "auto": sendfile when the probe
 // measures it clearly faster here (src/io/send_probe.h), by kSendfileMargin:

@@ -48,6 +48,13 @@ util::Result<util::Url> EndpointOf(const std::string& endpoint, const std::strin
 util::Result<Answer> Call(const util::Url& node, const std::string& method, const std::string& path,
                           const std::string& body, const std::string& username,
                           const std::string& password) {
+  // A request line carries the path as it is: a space or a control byte
+  // would make it another request, or none (the node answers 400).
+  for (char c : path)
+    if (c <= ' ' || c > '~')
+      return util::Status::InvalidArgument(
+          "cannot ask the node for '" + path +
+          "': it holds a space or a byte that is not visible ASCII");
   const util::Url* url = &node;
   upstream::Endpoint ep;
   ep.scheme = url->scheme;

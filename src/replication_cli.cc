@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "config/config.h"
+#include "push/replication.h"
 #include "src/node_api.h"
 #include "util/table.h"
 #include "util/url.h"
@@ -26,6 +27,8 @@ int Fail(int code, const std::string& message) {
 int Request(const Options& o, const std::string& method, const std::string& path, json* out,
             const std::string& body = "") {
   if (o.registry.empty()) return Fail(kUsage, "--registry is required");
+  if (!config::ValidRegistryName(o.registry))
+    return Fail(kUsage, "invalid registry name '" + o.registry + "': " + config::kRegistryNameRule);
   auto url = node_api::EndpointOf(o.endpoint, o.config);
   if (!url.ok()) return Fail(kUsage, url.status().message());
   auto a = node_api::Call(*url, method, path, body, o.username, o.password);
@@ -95,8 +98,9 @@ int PrintOne(const Options& o, int rc, const json& r) {
 
 int NeedLocation(const Options& o) {
   if (o.location.empty()) return Fail(kUsage, "--location is required");
-  if (o.location.find('/') != std::string::npos || o.location.find('?') != std::string::npos)
-    return Fail(kUsage, "invalid region name '" + o.location + "'");
+  // Checked here, as the node checks it: nothing is sent for a name it would refuse.
+  if (!push::ValidRegionName(o.location))
+    return Fail(kUsage, "invalid region name '" + o.location + "': " + push::kRegionNameRule);
   return kOk;
 }
 

@@ -64,12 +64,13 @@ std::string FormatStatus(const std::string& text) {
   out += "NODE " + Str(node, "name") + "  REGION " + Str(node, "region") + "  VERSION " +
          Str(node, "version") + "  UP " + Str(node, "uptime_s") + "s\n";
   out += "CACHE " + Human(Num(cache, "bytes")) + " of " + Human(Num(cache, "budget")) + ", " +
-         Str(cache, "blobs") + " blob(s), hits " + Str(cache, "hits") + ", misses " +
+         Str(cache, "blobs") + " cached blob(s), hits " + Str(cache, "hits") + ", misses " +
          Str(cache, "misses") + ", evictions " + Str(cache, "evictions") + ", LMDB map " +
          Human(Num(cache, "map_used")) + " of " + Human(Num(cache, "map_size")) + "\n";
   if (cache.contains("registry"))
     out += "REGISTRY " + Str(cache, "registry") + " " + Human(Num(cache, "registry_bytes")) +
-           " of " + Human(Num(cache, "registry_budget")) + "\n";
+           " of " + Human(Num(cache, "registry_budget")) + ", " + Str(cache, "registry_blobs") +
+           " own blob(s) (pushed or replicas, never evicted)\n";
   std::vector<std::vector<std::string>> rows;
   for (const json& u : st.value("upstreams", json::array()))
     rows.push_back({Str(u, "registry"), Str(u, "url"), u.value("up", false) ? "up" : "DOWN",

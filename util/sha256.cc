@@ -14,4 +14,6 @@ Sha256::Hash Sha256::Of(std::string_view s) {
   return h.Finish();
 }
 
+Digest DigestOf(std::string_view bytes) { return Digest::FromRaw(Sha256::Of(bytes).data()); }
+
 }  // namespace util

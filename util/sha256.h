@@ -11,6 +11,8 @@
 #include <cstdint>
 #include <string_view>
 
+#include "util/digest.h"
+
 namespace util {
 
 class Sha256 {
@@ -28,5 +30,8 @@ class Sha256 {
  private:
   sha256_ctx ctx_;
 };
+
+// The content digest ("sha256:<hex>") of a byte string held whole.
+Digest DigestOf(std::string_view bytes);
 
 }  // namespace util

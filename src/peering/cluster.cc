@@ -16,7 +16,9 @@
 #include <nlohmann/json.hpp>
 
 #include "peers/message_codec.h"
+#include "peers/placement.h"
 #include "src/upstream/session.h"
+#include "util/join.h"
 #include "util/log.h"
 #include "util/url.h"
 
@@ -41,12 +43,6 @@ constexpr const char* kHoldPrefix =
 // A hold is answered when every blob of the image is stored: a 1 GiB layer
 // across a slow link takes minutes.
 constexpr uint64_t kHoldTimeoutMs = 15 * 60 * 1000;
-
-util::Digest TagDigest(const peers::TagKey& key) {
-  return util::Digest::FromRaw(
-      util::Sha256::Of("georeg tag\n" + key.registry + "\n" + key.repository + "\n" + key.tag)
-          .data());
-}
 
 peers::GossipOptions OptionsFrom(const config::Cluster& c) {
   peers::GossipOptions o;
@@ -425,26 +421,22 @@ void Cluster::ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::s
   RespondPeerError(ex, 404, "NOT_FOUND", "no such peer route");
 }
 
+peers::RouteCandidate Cluster::CandidateOf(const std::string& name, const peers::Member& m) const {
+  peers::RouteCandidate c;
+  c.name = name;
+  c.region = m.record.region;
+  c.url = m.record.url;
+  c.live = m.record.state == peers::MemberState::kAlive;  // suspects are not asked
+  c.rtt_ms = m.min_rtt_ms();
+  c.quarantined = Quarantined(name);
+  c.routable = Routable(m.record.region);
+  return c;
+}
+
 std::vector<peers::PeerStep> Cluster::ReplicaCandidates() const {
-  std::vector<std::pair<std::pair<int, double>, peers::PeerStep>> ranked;
-  for (const auto& [name, m] : node_.members()) {
-    if (m.record.state != peers::MemberState::kAlive || Quarantined(name) ||
-        !Routable(m.record.region))
-      continue;
-    double rtt = m.min_rtt_ms();
-    // Other replicated regions, then other regions, then our own.
-    int rank = m.record.region == node_.self().region       ? 2
-               : replicated_regions_.count(m.record.region) ? 0
-                                                            : 1;
-    ranked.push_back(
-        {{rank, rtt < 0 ? 1e9 : rtt}, {name, m.record.url, peers::Hop::kPeer, m.record.region}});
-  }
-  std::sort(ranked.begin(), ranked.end(), [](const auto& a, const auto& b) {
-    return a.first != b.first ? a.first < b.first : a.second.name < b.second.name;
-  });
-  std::vector<peers::PeerStep> out;
-  for (auto& [rank, step] : ranked) out.push_back(std::move(step));
-  return out;
+  std::vector<peers::RouteCandidate> members;
+  for (const auto& [name, m] : node_.members()) members.push_back(CandidateOf(name, m));
+  return peers::ReplicaCandidates(node_.self().region, members, replicated_regions_);
 }
 
 void Cluster::Hold(const peers::PeerStep& step, const std::string& oci_target,
@@ -481,14 +473,7 @@ peers::RoutePlan Cluster::Plan(const util::Digest& digest, peers::Hop incoming, 
                                peers::Scope scope, const std::vector<std::string>& prefer) const {
   std::vector<peers::RouteCandidate> candidates;
   for (const auto& [name, m] : node_.members()) {
-    peers::RouteCandidate c;
-    c.name = name;
-    c.region = m.record.region;
-    c.url = m.record.url;
-    c.live = m.record.state == peers::MemberState::kAlive;  // suspects are not asked
-    c.rtt_ms = m.min_rtt_ms();
-    c.quarantined = Quarantined(name);
-    c.routable = Routable(m.record.region);
+    peers::RouteCandidate c = CandidateOf(name, m);
     if (blob) {
       auto s = summaries_.find(name);
       c.may_have = s != summaries_.end() && s->second.MayContain(digest);
@@ -500,44 +485,14 @@ peers::RoutePlan Cluster::Plan(const util::Digest& digest, peers::Hop incoming, 
   peers::RoutePlan plan =
       peers::PlanRoute(node_.name(), node_.self().region, candidates, digest, incoming,
                        blob ? kMaxRemoteBlobPeers : kMaxRemoteManifestPeers, scope);
-  if (incoming == peers::Hop::kPeer) return plan;
-  // Preferred nodes (they have it: a tag's origin, a pushed image's
-  // holders) are asked even if our view holds them suspect or dead: right
-  // after a partition heals, such a node is often alive before we have
-  // heard so, and a wrong guess costs one peer_timeout. Nearest first.
-  std::vector<peers::PeerStep> preferred;
+  // Nodes known to have it (a tag's origin, a pushed image's holders),
+  // whatever state our view holds them in, unless they left.
+  std::vector<peers::RouteCandidate> holders;
   for (const std::string& name : prefer) {
     const peers::Member* p = node_.Find(name);
-    if (!p || name == node_.name() || p->record.state == peers::MemberState::kLeft ||
-        Quarantined(name) || !Routable(p->record.region))
-      continue;
-    if (std::any_of(preferred.begin(), preferred.end(),
-                    [&](const peers::PeerStep& s) { return s.name == name; }))
-      continue;
-    preferred.push_back({name, p->record.url, peers::Hop::kPeer, p->record.region});
+    if (p && p->record.state != peers::MemberState::kLeft) holders.push_back(CandidateOf(name, *p));
   }
-  const std::string& region = node_.self().region;
-  std::stable_sort(
-      preferred.begin(), preferred.end(), [&](const peers::PeerStep& a, const peers::PeerStep& b) {
-        bool ra = a.region != region, rb = b.region != region;
-        if (ra != rb) return !ra;
-        double ta = node_.Find(a.name)->min_rtt_ms(), tb = node_.Find(b.name)->min_rtt_ms();
-        if ((ta < 0) != (tb < 0)) return ta >= 0;
-        return ta < tb;
-      });
-  if (preferred.empty()) return plan;
-  std::vector<peers::PeerStep>& steps = plan.steps;
-  // Right after the region owner (unless it is one of them).
-  bool has_owner = !steps.empty() && steps.front().hop == peers::Hop::kOwner &&
-                   std::none_of(preferred.begin(), preferred.end(), [&](const peers::PeerStep& s) {
-                     return s.name == steps.front().name;
-                   });
-  std::erase_if(steps, [&](const peers::PeerStep& s) {
-    return std::any_of(preferred.begin(), preferred.end(),
-                       [&](const peers::PeerStep& p) { return p.name == s.name; });
-  });
-  steps.insert(steps.begin() + (has_owner && !steps.empty() ? 1 : 0), preferred.begin(),
-               preferred.end());
+  peers::PreferHolders(node_.name(), node_.self().region, holders, &plan);
   return plan;
 }
 
@@ -610,15 +565,8 @@ void Cluster::PushTag(const peers::TagUpdate& u,
   std::vector<const peers::Member*> owners;
   for (const auto& [region, names] : regions)
     for (const std::string& n : TagKeepers(u.key, names)) owners.push_back(node_.Find(n));
-  struct Count {
-    size_t pending, told = 0, asked;
-    std::function<void(size_t, size_t)> done;
-  };
-  auto count = std::make_shared<Count>(Count{owners.size(), 0, owners.size(), std::move(done)});
-  if (owners.empty()) {
-    env_.deferred->Post([count] { count->done(0, 0); });
-    return;
-  }
+  auto join = util::Join::Make(
+      [done = std::move(done)](Status, size_t told, size_t asked) { done(told, asked); });
   std::string body = peers::EncodeMessage(node_.TagPush(u));
   for (const peers::Member* m : owners) {
     auto headers = SignedHeaders("POST", kMsgPath, body);
@@ -627,9 +575,8 @@ void Cluster::PushTag(const peers::TagUpdate& u,
     upstream::Callbacks cb;
     cb.on_head = [status](const upstream::ResponseHead& h) { *status = h.status; };
     cb.on_body = [](const char*, size_t) {};
-    cb.on_complete = [count, status](Status st) {
-      if (st.ok() && *status == 204) ++count->told;
-      if (--count->pending == 0) count->done(count->told, count->asked);
+    cb.on_complete = [told = join->Add(), status](Status st) {
+      told(st.ok() && *status != 204 ? Status::Unavailable("not taken") : st);
     };
     upstream::FetchOptions opts;
     opts.max_body = 64 << 10;
@@ -637,6 +584,8 @@ void Cluster::PushTag(const peers::TagUpdate& u,
     ClientFor(m->record.url, false)
         ->Start("POST", kMsgPath, std::move(headers), std::move(cb), body, opts);
   }
+  // Never from inside this call, even with no owner to tell.
+  env_.deferred->Post([join] { join->Close(); });
 }
 
 bool Cluster::Restore(const peers::TagUpdate& u) { return node_.Restore(u, PhysicalMs()); }
@@ -647,11 +596,7 @@ const peers::TagVersion* Cluster::FindTag(const peers::TagKey& key) const {
 
 std::vector<std::string> Cluster::TagKeepers(const peers::TagKey& key,
                                              const std::vector<std::string>& region) const {
-  std::vector<std::string> out;
-  for (int i : peers::RendezvousRanking(TagDigest(key), region, kTagKeepers + 1)) {
-    if (region[i] != node_.name() && out.size() < kTagKeepers) out.push_back(region[i]);
-  }
-  return out;
+  return peers::TagKeepers(peers::TagPoint(key), region, node_.name(), kTagKeepers);
 }
 
 std::vector<peers::PeerStep> Cluster::TagRegionOwners(const peers::TagKey& key) const {

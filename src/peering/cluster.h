@@ -202,6 +202,8 @@ class Cluster {
   std::vector<http::Header> SignedHeaders(const std::string& method, const std::string& target,
                                           const std::string& body);
   bool Quarantined(const std::string& peer) const;
+  // A member as routing and placement see it (peers/routing.h), may_have unset.
+  peers::RouteCandidate CandidateOf(const std::string& name, const peers::Member& m) const;
   void RefusePeer(const std::shared_ptr<http::Exchange>& ex, const util::Status& st);
   void OnMessage(const std::shared_ptr<http::Exchange>& ex, const peers::VerifiedHead& head,
                  const std::string& body);

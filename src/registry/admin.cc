@@ -12,23 +12,13 @@
 #include "src/oci/router.h"
 #include "src/registry/service.h"
 
+#include "src/http/json_response.h"
 #include "util/log.h"
 #include "util/units.h"
 
 namespace registry {
 
-namespace {
-
-void RespondJson(const std::shared_ptr<http::Exchange>& ex, int status, const nlohmann::json& j) {
-  ex->Respond(status, {{"Content-Type", "application/json"}}, j.dump() + "\n");
-}
-
-void RespondError(const std::shared_ptr<http::Exchange>& ex, int status,
-                  const std::string& message) {
-  RespondJson(ex, status, {{"error", message}});
-}
-
-}  // namespace
+namespace {}  // namespace
 
 void Service::HandleAdmin(const std::shared_ptr<http::Exchange>& ex) {
   const http::Request& req = ex->request();
@@ -38,22 +28,24 @@ void Service::HandleAdmin(const std::shared_ptr<http::Exchange>& ex) {
 
   if (req.method == "GET" && path == "/peers") {
     if (!cluster_)
-      return RespondJson(ex, 200, {{"enabled", false}, {"members", nlohmann::json::array()}});
+      return http::RespondJson(ex, 200, {{"enabled", false}, {"members", nlohmann::json::array()}});
     nlohmann::json j = cluster_->StatusJson();
     j["stats"].update(ContentStatsJson());
-    return RespondJson(ex, 200, j);
+    return http::RespondJson(ex, 200, j);
   }
   if (req.method == "DELETE" && path.rfind("/peers/", 0) == 0) {
-    if (!cluster_) return RespondError(ex, 409, "clustering is off (no [cluster] key_file)");
+    if (!cluster_)
+      return http::RespondJsonError(ex, 409, "clustering is off (no [cluster] key_file)");
     std::string name = path.substr(7);
     util::Status st = cluster_->Remove(name);
     if (!st.ok())
-      return RespondError(ex, st.code() == util::Code::kNotFound ? 404 : 400, st.message());
-    return RespondJson(ex, 200, {{"removed", name}});
+      return http::RespondJsonError(ex, st.code() == util::Code::kNotFound ? 404 : 400,
+                                    st.message());
+    return http::RespondJson(ex, 200, {{"removed", name}});
   }
   if (req.method == "GET" && path == "/stats") {
     auto st = store_->Stats();
-    if (!st.ok()) return RespondError(ex, 500, st.status().ToString());
+    if (!st.ok()) return http::RespondJsonError(ex, 500, st.status().ToString());
     const cache::BlobIndex& idx = keeper_.index();
     uint64_t lookups = keeper_.hits() + keeper_.misses();
     nlohmann::json j = {{"daemon", true},
@@ -61,7 +53,9 @@ void Service::HandleAdmin(const std::shared_ptr<http::Exchange>& ex) {
                         {"blob_bytes", idx.stored_bytes()},
                         {"manifest_bytes", st->manifest_bytes},
                         {"budget", keeper_.budget()},
-                        {"blobs", idx.count()},
+                        {"blobs", idx.cached_count()},
+                        {"own_blobs", idx.own_count()},
+                        {"own_blob_bytes", idx.own_bytes()},
                         {"manifests", st->manifests},
                         {"tags", st->tags},
                         {"hits", keeper_.hits()},
@@ -75,12 +69,13 @@ void Service::HandleAdmin(const std::shared_ptr<http::Exchange>& ex) {
                         {"refused_busy", in_flight_->refused()},
                         {"data_file_bytes", st->data_file_bytes},
                         {"map_size", st->map_size}};
-    return RespondJson(ex, 200, j);
+    return http::RespondJson(ex, 200, j);
   }
   if (req.method == "GET" && path == "/entries") {
     auto blobs = store_->ListBlobInfos();
     auto manifests = store_->ListManifests();
-    if (!blobs.ok() || !manifests.ok()) return RespondError(ex, 500, "cannot list the cache");
+    if (!blobs.ok() || !manifests.ok())
+      return http::RespondJsonError(ex, 500, "cannot list the cache");
     nlohmann::json out = nlohmann::json::array();
     for (const auto& [d, info] : *blobs) {
       if (!keeper_.Has(d)) continue;  // being evicted
@@ -97,39 +92,41 @@ void Service::HandleAdmin(const std::shared_ptr<http::Exchange>& ex) {
                      {"media_type", m.media_type},
                      {"last_access_ms", nullptr}});
     }
-    return RespondJson(ex, 200, out);
+    return http::RespondJson(ex, 200, out);
   }
   if (req.method == "DELETE" && path.rfind("/entries/", 0) == 0) {
     auto d = util::Digest::Parse(path.substr(9));
-    if (!d.ok()) return RespondError(ex, 400, d.status().message());
+    if (!d.ok()) return http::RespondJsonError(ex, 400, d.status().message());
     if (keeper_.Has(*d)) {
       keeper_.Remove(*d, "removed by operator");
-      return RespondJson(ex, 200, {{"digest", d->ToString()}, {"removed", "blob"}});
+      return http::RespondJson(ex, 200, {{"digest", d->ToString()}, {"removed", "blob"}});
     }
     auto txn = store_->BeginRead();
     cache::Manifest m;
     if (txn.ok() && store_->GetManifest(*txn, *d, &m).ok()) {
       cache::Store* store = store_;
       util::Digest digest = *d;
-      writer_->Run([store, digest] { return store->DeleteManifest(digest); },
-                   [ex, digest](util::Status st) {
-                     if (!st.ok()) return RespondError(ex, 500, st.ToString());
-                     LOG_INFO("cache: removed by operator: manifest %s", digest.ToString().c_str());
-                     RespondJson(ex, 200, {{"digest", digest.ToString()}, {"removed", "manifest"}});
-                   });
+      writer_->Run(
+          [store, digest] { return store->DeleteManifest(digest); },
+          [ex, digest](util::Status st) {
+            if (!st.ok()) return http::RespondJsonError(ex, 500, st.ToString());
+            LOG_INFO("cache: removed by operator: manifest %s", digest.ToString().c_str());
+            http::RespondJson(ex, 200, {{"digest", digest.ToString()}, {"removed", "manifest"}});
+          });
       return;
     }
-    return RespondError(ex, 404, d->ToString() + " is not in the cache");
+    return http::RespondJsonError(ex, 404, d->ToString() + " is not in the cache");
   }
   if (req.method == "POST" && path == "/gc") {
     std::string target;
     if (query.rfind("target=", 0) == 0) target = query.substr(7);
     auto bytes = util::ParseSize(target);
-    if (!bytes.ok()) return RespondError(ex, 400, "target: " + bytes.status().message());
+    if (!bytes.ok()) return http::RespondJsonError(ex, 400, "target: " + bytes.status().message());
     size_t n = keeper_.EvictTo(*bytes);
-    return RespondJson(ex, 200, {{"evicted", n}, {"bytes_used", keeper_.index().stored_bytes()}});
+    return http::RespondJson(ex, 200,
+                             {{"evicted", n}, {"bytes_used", keeper_.index().stored_bytes()}});
   }
-  RespondError(ex, 404, "no such admin route");
+  http::RespondJsonError(ex, 404, "no such admin route");
 }
 
 }  // namespace registry

@@ -20,9 +20,10 @@ util::Status CacheKeeper::Start() {
   auto blobs = store_->ListBlobInfos();
   if (!blobs.ok()) return blobs.status();
   for (const auto& [d, info] : *blobs) index_.Add(d, info.size, info.last_access_ms, info.own);
-  LOG_INFO("cache: %zu blob(s), %s of %s budget", index_.count(),
-           util::FormatSize(index_.stored_bytes()).c_str(),
-           util::FormatSize(cfg_.max_size).c_str());
+  LOG_INFO("cache: %zu blob(s), %s of %s budget; own registry: %zu blob(s), %s",
+           index_.cached_count(), util::FormatSize(index_.stored_bytes()).c_str(),
+           util::FormatSize(cfg_.max_size).c_str(), index_.own_count(),
+           util::FormatSize(index_.own_bytes()).c_str());
   timer_.Init(env_.loop, this, uv_timer_init);
   uv_timer_start(timer_.get(), OnTimer, kCheckIntervalMs, kCheckIntervalMs);
   uv_unref(timer_.base());

@@ -328,7 +328,7 @@ void ManifestResolver::OnPeerGetDone(const std::string& key, Status st) {
   f->peer_request.reset();
   const peers::PeerStep& step = f->peer_steps[f->peer_index - 1];
   if (st.ok() && f->status == 200 && !f->too_large) {
-    util::Digest digest = util::Digest::FromRaw(util::Sha256::Of(f->body).data());
+    util::Digest digest = util::DigestOf(f->body);
     if (digest == *f->want) return StoreAndServe(key, digest, /*from_peer=*/true);
     ++stats_.bad_from_peer;
     cluster_->ReportFailure(step.name, "manifest bytes hash to " + digest.ToString(),
@@ -433,7 +433,7 @@ void ManifestResolver::OnGetDone(const std::string& key, Status st) {
     return FinishError(key, 404, "MANIFEST_UNKNOWN",
                        "manifest unknown to the upstream " + registry);
   if (f->status != 200) return fail("upstream answered " + std::to_string(f->status));
-  util::Digest digest = util::Digest::FromRaw(util::Sha256::Of(f->body).data());
+  util::Digest digest = util::DigestOf(f->body);
   if (f->want && digest != *f->want) {
     ++stats_.bad_from_upstream;
     return fail("digest mismatch: the bytes hash to " + digest.ToString());

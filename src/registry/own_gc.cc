@@ -11,7 +11,7 @@ OwnGc::OwnGc(io::Env env, const config::Registry& cfg, cache::Store* store, Writ
              CacheKeeper* keeper)
     : env_(env), grace_ms_(cfg.gc_grace_ms), store_(store), writer_(writer), keeper_(keeper) {}
 
-OwnGc::~OwnGc() { *alive_ = false; }
+OwnGc::~OwnGc() = default;
 
 void OwnGc::Start() {
   timer_.Init(env_.loop, this, uv_timer_init);
@@ -33,7 +33,6 @@ void OwnGc::Run() {
   };
   auto scan = std::make_shared<Scan>();
   cache::Store* store = store_;
-  std::weak_ptr<bool> alive = alive_;
   writer_->Run(
       [store, scan] {
         auto blobs = store->ListBlobInfos();
@@ -46,8 +45,7 @@ void OwnGc::Run() {
           scan->references.insert(scan->references.end(), m.references.begin(), m.references.end());
         return util::Status::Ok();
       },
-      [this, alive, scan](util::Status st) {
-        if (!alive.lock()) return;
+      life_.Guard([this, scan](util::Status st) {
         running_ = false;
         if (!st.ok()) {
           LOG_WARN("registry: garbage collection could not read the store: %s",
@@ -61,7 +59,7 @@ void OwnGc::Run() {
           keeper_->Remove(d, "garbage-collected (no manifest references it) own blob");
           ++removed_;
         }
-      });
+      }));
 }
 
 }  // namespace registry

@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "src/io/env.h"
 #include "src/io/handle.h"
+#include "src/io/lifetime.h"
 #include "src/registry/cache_keeper.h"
 #include "src/registry/writer_bridge.h"
 
@@ -44,7 +45,7 @@ class OwnGc {
   io::Handle<uv_timer_t> timer_;
   bool running_ = false;
   uint64_t removed_ = 0;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  io::Lifetime life_;  // guards callbacks that may outlive this object
 };
 
 }  // namespace registry

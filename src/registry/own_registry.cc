@@ -1,15 +1,19 @@
 #include "src/registry/own_registry.h"
 
+#include <map>
+
 #include <nlohmann/json.hpp>
 
 #include "peers/message_codec.h"
 #include "push/manifest.h"
+#include "push/manifest_tree.h"
 #include "push/replication.h"
 #include "push/tag_value.h"
 #include "src/oci/media_types.h"
 #include "src/peering/cluster.h"
 #include "src/registry/manifests.h"
 #include "src/registry/oci_errors.h"
+#include "util/join.h"
 #include "util/log.h"
 #include "util/sha256.h"
 
@@ -22,10 +26,6 @@ namespace {
 constexpr const char* kOciIndex = "application/vnd.oci.image.index.v1+json";
 
 std::string RangeOf(uint64_t offset) { return "0-" + std::to_string(offset ? offset - 1 : 0); }
-
-util::Digest DigestOf(const std::string& s) {
-  return util::Digest::FromRaw(util::Sha256::Of(s).data());
-}
 
 constexpr const char* kAcceptAll =
     "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
@@ -70,7 +70,7 @@ OwnRegistry::OwnRegistry(io::Env env, const config::Config& cfg, cache::Store* s
       gc_(env, cfg.registry, store, writer, keeper),
       auth_(env, cfg.registry.name, cfg.registry.auth_failures_per_minute) {}
 
-OwnRegistry::~OwnRegistry() { *alive_ = false; }
+OwnRegistry::~OwnRegistry() = default;
 
 Status OwnRegistry::Start() {
   if (!enabled()) return Status::Ok();
@@ -213,7 +213,7 @@ void OwnRegistry::Authorize(const std::shared_ptr<http::Exchange>& ex, bool writ
 void OwnRegistry::Sync(const std::string& repo, const util::Digest& digest,
                        std::vector<std::string> holders, BlobFilter want_blob,
                        std::function<void(Status)> done) {
-  HoldManifest(repo, digest, std::move(holders), 0, std::move(want_blob), std::move(done));
+  HoldManifest(repo, digest, std::move(holders), std::move(want_blob), std::move(done));
 }
 
 void OwnRegistry::PersistTag(const peers::TagUpdate& u, std::function<void(Status)> done) {
@@ -236,9 +236,7 @@ void OwnRegistry::RecordTag(const std::string& repo, const std::string& tag,
   SyncTagToStore(u.key);
   // Kept, then told to the tag's owner in every region before the push is
   // acknowledged: a miss of this tag anywhere asks that owner.
-  std::weak_ptr<bool> alive = alive_;
-  PersistTag(u, [this, alive, u, done](Status st) {
-    if (!alive.lock()) return;
+  PersistTag(u, life_.Guard([this, u, done](Status st) {
     if (!st.ok()) return done(st);
     cluster_->PushTag(u, [u, done](size_t told, size_t asked) {
       if (told < asked)
@@ -248,7 +246,7 @@ void OwnRegistry::RecordTag(const std::string& repo, const std::string& tag,
             u.key.repository.c_str(), u.key.tag.c_str(), told, asked);
       done(Status::Ok());
     });
-  });
+  }));
 }
 
 void OwnRegistry::SyncTagToStore(const peers::TagKey& key) {
@@ -382,10 +380,8 @@ void OwnRegistry::FetchManifest(const std::string& target, std::optional<util::D
   ++fetches_;
   auto at = std::make_shared<Attempt>();
   at->steps = std::move(steps);
-  std::weak_ptr<bool> alive = alive_;
   auto try_next = std::make_shared<std::function<void()>>();
-  *try_next = [this, alive, at, target, want, done, try_next] {
-    if (!alive.lock()) return;
+  *try_next = life_.Guard([this, at, target, want, done, try_next] {
     if (at->next >= at->steps.size()) {
       --fetches_;
       done(Status::NotFound("no peer had it"), {}, {});
@@ -404,9 +400,8 @@ void OwnRegistry::FetchManifest(const std::string& target, std::optional<util::D
       at->answered_digest = dcd ? *dcd : "";
     };
     cb.on_body = [at](const char* data, size_t len) { at->body.append(data, len); };
-    cb.on_complete = [this, alive, at, step, want, done, try_next](Status st) {
-      if (!alive.lock()) return;
-      util::Digest got = util::Digest::FromRaw(util::Sha256::Of(at->body).data());
+    cb.on_complete = life_.Guard([this, at, step, want, done, try_next](Status st) {
+      util::Digest got = util::DigestOf(at->body);
       auto claimed = util::Digest::Parse(at->answered_digest);
       bool verified =
           st.ok() && at->status == 200 && (want ? got == *want : claimed.ok() && *claimed == got);
@@ -421,12 +416,12 @@ void OwnRegistry::FetchManifest(const std::string& target, std::optional<util::D
       StoreFetched(got, m, {step.name});
       done(Status::Ok(), got, m);
       *try_next = nullptr;
-    };
+    });
     upstream::FetchOptions opts;
     opts.max_body = max_manifest_bytes_;
     at->fetch = cluster_->Send(step, "GET", target, {{"Accept", kAcceptAll}}, std::move(cb), opts);
     if (!at->fetch) (*try_next)();
-  };
+  });
   // Never inside the caller's call.
   env_.deferred->Post([try_next] {
     if (*try_next) (*try_next)();
@@ -475,16 +470,14 @@ void OwnRegistry::Replicate(const std::string& repo, const util::Digest& digest,
   run->needed = cfg_.copies - 1;
   run->holders = {cluster_->name()};
   std::string target = "/v2/" + repo + "/manifests/" + digest.ToString() + "?ns=" + name_;
-  std::weak_ptr<bool> alive = alive_;
   auto launch = std::make_shared<std::function<void()>>();
-  *launch = [this, alive, run, target, done, launch, digest] {
-    if (!alive.lock() || run->finished) return;
+  *launch = life_.Guard([this, run, target, done, launch, digest] {
+    if (run->finished) return;
     while (run->running + run->holders.size() - 1 < run->needed &&
            run->next < run->candidates.size()) {
       peers::PeerStep step = run->candidates[run->next++];
       ++run->running;
-      cluster_->Hold(step, target, [alive, run, step, launch](Status st) {
-        if (!alive.lock()) return;
+      cluster_->Hold(step, target, life_.Guard([run, step, launch](Status st) {
         --run->running;
         if (st.ok()) {
           run->holders.push_back(step.name);
@@ -492,7 +485,7 @@ void OwnRegistry::Replicate(const std::string& repo, const util::Digest& digest,
           run->last_error = step.name + ": " + st.message();
         }
         (*launch)();
-      });
+      }));
     }
     if (run->holders.size() - 1 >= run->needed ||
         (run->running == 0 && run->next >= run->candidates.size())) {
@@ -508,7 +501,7 @@ void OwnRegistry::Replicate(const std::string& repo, const util::Digest& digest,
            run->holders);
       *launch = nullptr;
     }
-  };
+  });
   env_.deferred->Post([launch] {
     if (*launch) (*launch)();
   });
@@ -523,7 +516,7 @@ void OwnRegistry::ServeHold(const std::shared_ptr<http::Exchange>& ex,
     return;
   }
   uint64_t start = env_.clock->NowMs();
-  HoldManifest(r.name, *r.digest, {sender}, 0, nullptr, [this, ex, r, sender, start](Status st) {
+  HoldManifest(r.name, *r.digest, {sender}, nullptr, [this, ex, r, sender, start](Status st) {
     if (!ex->active()) return;
     if (!st.ok()) {
       LOG_WARN("registry: could not hold %s for %s: %s", r.digest->ToString().c_str(),
@@ -537,78 +530,87 @@ void OwnRegistry::ServeHold(const std::shared_ptr<http::Exchange>& ex,
   });
 }
 
+// What a manifest held here references; one that no longer parses (a
+// stricter parser than the one that stored it) falls back to its record's
+// references. NotFound unless it is own content here.
+util::Result<push::PushedManifest> OwnRegistry::ReadOwn(const cache::ReadTxn& txn,
+                                                        const util::Digest& d) const {
+  cache::OwnManifest own;
+  cache::Manifest m;
+  if (!store_->GetOwnManifest(txn, d, &own).ok() || !store_->GetManifest(txn, d, &m).ok())
+    return Status::NotFound("manifest " + d.ToString() + " is not held here");
+  auto parsed = push::ParsePushedManifest(m.media_type, m.bytes);
+  if (parsed.ok()) return parsed;
+  push::PushedManifest refs;
+  refs.blobs = own.references;
+  return refs;
+}
+
+struct OwnRegistry::HoldRun {
+  std::string repo;
+  util::Digest top;
+  std::vector<std::string> holders;
+  BlobFilter want_blob;
+  std::function<void(Status)> done;
+  // Fetched from holders in earlier rounds: stored by the writer a little
+  // later, so read from here meanwhile.
+  std::map<util::Digest, cache::Manifest> fetched;
+  int round = 0;
+};
+
 void OwnRegistry::HoldManifest(const std::string& repo, const util::Digest& digest,
-                               std::vector<std::string> holders, int depth, BlobFilter want_blob,
+                               std::vector<std::string> holders, BlobFilter want_blob,
                                std::function<void(Status)> done) {
-  std::weak_ptr<bool> alive = alive_;
-  // Then everything it references, all at once; the first error wins.
-  auto refs_then = [this, alive, repo, holders, depth, want_blob, done](
-                       std::vector<util::Digest> blobs,
-                       const std::vector<util::Digest>& manifests) {
-    if (want_blob) std::erase_if(blobs, [&](const util::Digest& b) { return !want_blob(b); });
-    struct Join {
-      size_t pending;
-      Status first;
-      std::function<void(Status)> done;
-    };
-    auto join =
-        std::make_shared<Join>(Join{blobs.size() + manifests.size() + 1, Status::Ok(), done});
-    auto one = [join](Status st) {
-      if (!st.ok() && join->first.ok()) join->first = st;
-      if (--join->pending == 0) join->done(join->first);
-    };
-    for (const util::Digest& b : blobs) blob_holder_(b, repo, holders, one);
-    for (const util::Digest& m : manifests) {
-      if (depth >= 2) {
-        one(Status::InvalidArgument("indexes nested too deep"));
-        continue;
-      }
-      HoldManifest(repo, m, holders, depth + 1, want_blob, one);
-    }
-    env_.deferred->Post([one] { one(Status::Ok()); });
-  };
-  // What a manifest references; one that no longer parses (a stricter
-  // parser than the one that stored it) falls back to its record's references.
-  auto split = [](const cache::OwnManifest* own, const cache::Manifest& m,
-                  std::vector<util::Digest>* blobs, std::vector<util::Digest>* manifests) {
-    auto parsed = push::ParsePushedManifest(m.media_type, m.bytes);
-    if (parsed.ok()) {
-      *blobs = parsed->blobs;
-      *manifests = parsed->manifests;
-    } else if (own) {
-      *blobs = own->references;
-    }
-  };
+  auto run = std::make_shared<HoldRun>();
+  run->repo = repo;
+  run->top = digest;
+  run->holders = std::move(holders);
+  run->want_blob = std::move(want_blob);
+  run->done = std::move(done);
+  // Never from inside the caller's call.
+  env_.deferred->Post(life_.weak(), [this, run] { HoldRound(run); });
+}
+
+// One round: walk the tree as far as it is here; fetch the manifests it
+// lacks (a level per round) and walk again; once none lack, hold its blobs.
+void OwnRegistry::HoldRound(const std::shared_ptr<HoldRun>& run) {
+  push::ManifestTree tree;
   {
     auto txn = store_->BeginRead();
-    cache::OwnManifest own;
-    cache::Manifest m;
-    if (txn.ok() && store_->GetOwnManifest(*txn, digest, &own).ok() &&
-        store_->GetManifest(*txn, digest, &m).ok()) {
-      std::vector<util::Digest> blobs, manifests;
-      split(&own, m, &blobs, &manifests);
-      txn = cache::ReadTxn();
-      refs_then(blobs, manifests);
-      return;
-    }
+    if (!txn.ok()) return run->done(txn.status());
+    tree = push::WalkManifestTree(run->top, [&](const util::Digest& d) {
+      auto f = run->fetched.find(d);
+      if (f == run->fetched.end()) return ReadOwn(*txn, d);
+      return push::ParsePushedManifest(f->second.media_type, f->second.bytes);
+    });
   }
-  std::vector<peers::PeerStep> steps;
-  for (const std::string& h : holders)
-    if (auto s = cluster_ ? cluster_->StepTo(h) : std::nullopt) steps.push_back(*s);
-  if (steps.empty()) {
-    env_.deferred->Post([done] { done(Status::NotFound("no holder to fetch from")); });
+  if (tree.too_deep) return run->done(Status::InvalidArgument("indexes nested too deep"));
+  if (!tree.missing.empty()) {
+    std::vector<peers::PeerStep> steps;
+    for (const std::string& h : run->holders)
+      if (auto s = cluster_ ? cluster_->StepTo(h) : std::nullopt) steps.push_back(*s);
+    if (steps.empty()) return run->done(Status::NotFound("no holder to fetch from"));
+    if (run->round++ > push::kMaxIndexDepth)  // every round brings a level
+      return run->done(Status::Unavailable("the image's manifests could not all be fetched"));
+    auto join = util::Join::Make(life_.Guard([this, run](Status first, size_t, size_t) {
+      if (!first.ok()) return run->done(first);
+      HoldRound(run);
+    }));
+    for (const util::Digest& m : tree.missing) {
+      FetchManifest("/v2/" + run->repo + "/manifests/" + m.ToString() + "?ns=" + name_, m, steps,
+                    [run, add = join->Add()](Status st, util::Digest d, cache::Manifest fetched) {
+                      if (st.ok()) run->fetched[d] = std::move(fetched);
+                      add(st);
+                    });
+    }
+    join->Close();
     return;
   }
-  FetchManifest("/v2/" + repo + "/manifests/" + digest.ToString() + "?ns=" + name_, digest,
-                std::move(steps),
-                [alive, refs_then, split, done](Status st, util::Digest, cache::Manifest m) {
-                  if (!alive.lock()) return;
-                  if (!st.ok()) return done(st);
-                  // FetchManifest stored it; the references follow.
-                  std::vector<util::Digest> blobs, manifests;
-                  split(nullptr, m, &blobs, &manifests);
-                  refs_then(blobs, manifests);
-                });
+  // Every manifest is here: the blobs, all at once; the first error wins.
+  auto join = util::Join::Make([run](Status first, size_t, size_t) { run->done(first); });
+  for (const util::Digest& b : tree.blobs)
+    if (!run->want_blob || run->want_blob(b)) blob_holder_(b, run->repo, run->holders, join->Add());
+  join->Close();
 }
 
 void OwnRegistry::PutManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
@@ -631,7 +633,7 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
     RespondOciError(ex, 400, "MANIFEST_INVALID", parsed.status().message());
     return;
   }
-  util::Digest digest = DigestOf(body);
+  util::Digest digest = util::DigestOf(body);
   if (route.digest && *route.digest != digest) {
     RespondOciError(ex, 400, "DIGEST_INVALID", "the manifest's digest is " + digest.ToString());
     return;
@@ -642,15 +644,13 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
   for (const util::Digest& b : parsed->blobs)
     if (!keeper_->index().Find(b)) missing.push_back(b);
   if (!missing.empty() && cluster_ && !fetched_missing) {
-    auto pending = std::make_shared<size_t>(missing.size());
-    std::weak_ptr<bool> alive = alive_;
-    auto keep = route;
-    for (const util::Digest& b : missing) {
-      blob_holder_(b, route.name, HoldersOf(b), [this, alive, pending, keep, ex, body](Status) {
-        if (!alive.lock() || --*pending > 0 || !ex->active()) return;
-        StoreManifest(keep, ex, body, /*fetched_missing=*/true);
-      });
-    }
+    // Whatever each fetch's outcome: the store below refuses what is still missing.
+    auto join =
+        util::Join::Make(life_.Guard([this, keep = route, ex, body](Status, size_t, size_t) {
+          if (ex->active()) StoreManifest(keep, ex, body, /*fetched_missing=*/true);
+        }));
+    for (const util::Digest& b : missing) blob_holder_(b, route.name, HoldersOf(b), join->Add());
+    join->Close();
     return;
   }
   std::vector<util::Digest> adopt;  // cached blobs this manifest makes own content
@@ -686,7 +686,6 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
   cache::Store* store = store_;
   std::string registry = name_, repo = route.name, tag = route.tag;
   cache::Manifest m{parsed->media_type, body};
-  std::weak_ptr<bool> alive = alive_;
   writer_->Run(
       [store, adopt, own, m, registry, repo, tag] {
         for (const util::Digest& b : adopt) {
@@ -695,8 +694,7 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
         }
         return store->PutOwnManifest(own, m, registry, repo, tag);
       },
-      [this, alive, ex, own, repo, tag, ns = NsQuery(route)](Status st) {
-        if (!alive.lock()) return;
+      life_.Guard([this, ex, own, repo, tag, ns = NsQuery(route)](Status st) {
         if (!st.ok()) {
           LOG_ERROR("registry: could not store manifest %s: %s", own.digest.ToString().c_str(),
                     st.ToString().c_str());
@@ -707,8 +705,8 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
         LOG_INFO("registry: pushed %s%s%s (%s)", repo.c_str(), tag.empty() ? "@" : ":",
                  tag.empty() ? own.digest.ToString().c_str() : tag.c_str(),
                  own.digest.ToString().c_str());
-        auto answer = [alive, ex, own, repo, ns](Status st) {
-          if (!alive.lock() || !ex->active()) return;
+        auto answer = life_.Guard([ex, own, repo, ns](Status st) {
+          if (!ex->active()) return;
           if (!st.ok()) {
             RespondOciError(ex, 503, "UNAVAILABLE", "could not record the tag: " + st.message());
             return;
@@ -719,27 +717,25 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
           headers.push_back({"Docker-Content-Digest", own.digest.ToString()});
           if (own.subject) headers.push_back({"OCI-Subject", own.subject->ToString()});
           ex->Respond(201, headers, "");
-        };
+        });
         // Durable first (copies), then the tag with its holders.
-        Replicate(
-            repo, own.digest,
-            [this, alive, answer, repo, tag, own](Status st, std::vector<std::string> holders) {
-              if (!alive.lock()) return;
-              if (!st.ok() || tag.empty()) return answer(st);
-              for (const util::Digest& r : own.references) NoteHolders(r, holders);
-              NoteHolders(own.digest, holders);
-              RecordTag(repo, tag, own.digest, /*deleted=*/false, holders, answer);
-            });
-      });
+        Replicate(repo, own.digest,
+                  life_.Guard(
+                      [this, answer, repo, tag, own](Status st, std::vector<std::string> holders) {
+                        if (!st.ok() || tag.empty()) return answer(st);
+                        for (const util::Digest& r : own.references) NoteHolders(r, holders);
+                        NoteHolders(own.digest, holders);
+                        RecordTag(repo, tag, own.digest, /*deleted=*/false, holders, answer);
+                      }));
+      }));
 }
 
 void OwnRegistry::DeleteManifest(const oci::Route& route,
                                  const std::shared_ptr<http::Exchange>& ex) {
   cache::Store* store = store_;
   std::string registry = name_, repo = route.name;
-  std::weak_ptr<bool> alive = alive_;
-  auto reply = [alive, ex](Status st) {
-    if (!alive.lock() || !ex->active()) return;
+  auto reply = life_.Guard([ex](Status st) {
+    if (!ex->active()) return;
     if (st.IsNotFound()) {
       RespondOciError(ex, 404, "MANIFEST_UNKNOWN", "manifest unknown");
     } else if (!st.ok()) {
@@ -747,7 +743,7 @@ void OwnRegistry::DeleteManifest(const oci::Route& route,
     } else {
       ex->Respond(202, BaseHeaders(), "");
     }
-  };
+  });
   auto txn = store_->BeginRead();
   if (!txn.ok()) return reply(txn.status());
   if (!route.digest) {
@@ -758,11 +754,10 @@ void OwnRegistry::DeleteManifest(const oci::Route& route,
     std::string tag = route.tag;
     util::Digest was = info.digest;
     writer_->Run([store, registry, repo, tag] { return store->DeleteTag(registry, repo, tag); },
-                 [this, alive, repo, tag, was, reply](Status st) {
-                   if (!alive.lock()) return;
+                 life_.Guard([this, repo, tag, was, reply](Status st) {
                    if (!st.ok()) return reply(st);
                    RecordTag(repo, tag, was, /*deleted=*/true, {}, reply);
-                 });
+                 }));
     return;
   }
   cache::OwnManifest own;
@@ -787,14 +782,13 @@ void OwnRegistry::DeleteManifest(const oci::Route& route,
         }
         return store->DeleteManifest(d);
       },
-      [this, alive, repo, pointing, d, reply](Status st) {
-        if (!alive.lock()) return;
+      life_.Guard([this, repo, pointing, d, reply](Status st) {
         if (!st.ok()) return reply(st);
         // The tags that pointed at it are gone fleet-wide too.
         for (const std::string& t : pointing)
           RecordTag(repo, t, d, /*deleted=*/true, {}, [](Status) {});
         reply(st);
-      });
+      }));
 }
 
 // ---- blobs ----

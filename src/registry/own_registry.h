@@ -32,8 +32,10 @@
 #include "config/config.h"
 #include "peers/routing.h"
 #include "peers/tag_table.h"
+#include "push/manifest.h"
 #include "src/http/server.h"
 #include "src/io/env.h"
+#include "src/io/lifetime.h"
 #include "src/oci/router.h"
 #include "src/registry/cache_keeper.h"
 #include "src/registry/own_gc.h"
@@ -154,9 +156,15 @@ class OwnRegistry {
   void StoreFetched(const util::Digest& d, const cache::Manifest& m,
                     const std::vector<std::string>& holders,
                     std::function<void(util::Status)> done = nullptr);
+  // Makes manifest `digest` and its tree own content here (Sync); `done`
+  // once, later.
   void HoldManifest(const std::string& repo, const util::Digest& digest,
-                    std::vector<std::string> holders, int depth, BlobFilter want_blob,
+                    std::vector<std::string> holders, BlobFilter want_blob,
                     std::function<void(util::Status)> done);
+  struct HoldRun;
+  void HoldRound(const std::shared_ptr<HoldRun>& run);
+  util::Result<push::PushedManifest> ReadOwn(const cache::ReadTxn& txn,
+                                             const util::Digest& d) const;
   // Has `copies - 1` other nodes hold the pushed manifest; `done` with the
   // holders (us first) or Unavailable when too few could.
   void Replicate(const std::string& repo, const util::Digest& digest,
@@ -178,7 +186,7 @@ class OwnRegistry {
   Uploads uploads_;
   OwnGc gc_;
   PushAuth auth_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);  // for threadpool callbacks
+  io::Lifetime life_;  // guards callbacks that may outlive this object
   Stats stats_;
   BlobHandler blob_handler_;
   BlobHolder blob_holder_;

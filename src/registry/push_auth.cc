@@ -27,7 +27,7 @@ struct AuthWork {
 PushAuth::PushAuth(io::Env env, std::string realm, uint32_t failures_per_minute)
     : env_(env), realm_(std::move(realm)), limiter_(failures_per_minute) {}
 
-PushAuth::~PushAuth() { *alive_ = false; }
+PushAuth::~PushAuth() = default;
 
 Status PushAuth::Load(const std::string& path) {
   auto h = push::Htpasswd::Load(path);
@@ -65,16 +65,15 @@ void PushAuth::Check(const std::shared_ptr<http::Exchange>& ex, std::function<vo
     challenge(401, "UNAUTHORIZED", "authentication required");
     return;
   }
-  std::string key = util::Digest::FromRaw(util::Sha256::Of(*header).data()).Hex();
+  std::string key = util::DigestOf(*header).Hex();
   if (auto it = passed_.find(key); it != passed_.end() && now - it->second < kCacheMs) {
     then();
     return;
   }
   auto* w = new AuthWork{{}, htpasswd_, user, password, false, nullptr};
   w->req.data = w;
-  std::weak_ptr<bool> alive = alive_;
-  w->done = [this, alive, ex, key, remote, then = std::move(then), challenge](bool ok) {
-    if (!alive.lock() || !ex->active()) return;
+  w->done = life_.Guard([this, ex, key, remote, then = std::move(then), challenge](bool ok) {
+    if (!ex->active()) return;
     uint64_t now = env_.clock->NowMs();
     if (!ok) {
       ++failures_;
@@ -86,7 +85,7 @@ void PushAuth::Check(const std::shared_ptr<http::Exchange>& ex, std::function<vo
     if (passed_.size() >= kMaxCached) passed_.clear();  // bounded; a miss only costs one more check
     passed_[key] = now;
     then();
-  };
+  });
   int rc = uv_queue_work(
       env_.loop, &w->req,
       [](uv_work_t* r) {

@@ -21,6 +21,7 @@
 #include "push/htpasswd.h"
 #include "src/http/server.h"
 #include "src/io/env.h"
+#include "src/io/lifetime.h"
 #include "util/status.h"
 
 namespace registry {
@@ -51,7 +52,7 @@ class PushAuth {
   std::shared_ptr<const push::Htpasswd> htpasswd_;
   push::FailureLimiter limiter_;
   std::unordered_map<std::string, uint64_t> passed_;  // SHA-256 of the header -> when it passed
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  io::Lifetime life_;  // guards callbacks that may outlive this object
   uint64_t failures_ = 0, throttled_ = 0;
 };
 

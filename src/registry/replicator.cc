@@ -6,9 +6,12 @@
 
 #include "peers/rendezvous.h"
 #include "push/manifest.h"
+#include "push/manifest_tree.h"
 #include "push/tag_value.h"
+#include "src/http/json_response.h"
 #include "src/peering/cluster.h"
 #include "src/registry/oci_errors.h"
+#include "util/join.h"
 #include "util/sha256.h"
 
 namespace registry {
@@ -20,19 +23,6 @@ namespace {
 
 constexpr size_t kMaxHolders = 8;
 constexpr uint64_t kMaxBodyBytes = 4096;
-
-util::Digest DigestOf(const std::string& s) {
-  return util::Digest::FromRaw(util::Sha256::Of(s).data());
-}
-
-void RespondJson(const std::shared_ptr<http::Exchange>& ex, int status, const json& body) {
-  ex->Respond(status, {{"Content-Type", "application/json"}}, body.dump(2) + "\n");
-}
-
-void RespondError(const std::shared_ptr<http::Exchange>& ex, int status,
-                  const std::string& message) {
-  RespondJson(ex, status, json{{"error", message}});
-}
 
 std::string Join(const std::vector<std::string>& v) {
   std::string out;
@@ -46,7 +36,7 @@ Replicator::Replicator(io::Env env, const config::Config& cfg, cache::Store* sto
                        OwnRegistry* own)
     : env_(env), cfg_(cfg.registry), store_(store), own_(own), pacer_(cfg.registry.prefetch_rate) {}
 
-Replicator::~Replicator() { *alive_ = false; }
+Replicator::~Replicator() = default;
 
 void Replicator::Attach(peering::Cluster* cluster) {
   cluster_ = cluster;
@@ -66,7 +56,7 @@ void Replicator::OnTimer(uv_timer_t* t) { static_cast<Replicator*>(t->data)->Tic
 // ---- fleet state ----
 
 void Replicator::Record(const std::string& kind, const std::string& key, const std::string& value) {
-  peers::TagUpdate u = cluster_->RecordTag(kind, own_->name(), key, DigestOf(value), value);
+  peers::TagUpdate u = cluster_->RecordTag(kind, own_->name(), key, util::DigestOf(value), value);
   own_->PersistTag(u, [](Status st) {
     if (!st.ok()) LOG_WARN("replication: could not keep a fleet record: %s", st.ToString().c_str());
   });
@@ -199,29 +189,22 @@ bool Replicator::Mine(const util::Digest& d, const std::vector<std::string>& reg
 bool Replicator::Check(const cache::ReadTxn& txn, const peers::TagUpdate& u,
                        const std::vector<std::string>& region_nodes, uint64_t* manifests,
                        uint64_t* blobs) const {
-  bool missing = false;
-  std::vector<std::pair<util::Digest, int>> todo = {{u.version.digest, 0}};
-  while (!todo.empty()) {
-    auto [d, depth] = todo.back();
-    todo.pop_back();
+  // A manifest is here once it is own content (its record kept beside it).
+  push::ManifestTree tree = push::WalkManifestTree(u.version.digest, [&](const util::Digest& d) {
     cache::Manifest m;
     cache::OwnManifest own;
-    if (!store_->GetManifest(txn, d, &m).ok() || !store_->GetOwnManifest(txn, d, &own).ok()) {
-      ++*manifests;
+    if (!store_->GetManifest(txn, d, &m).ok() || !store_->GetOwnManifest(txn, d, &own).ok())
+      return util::Result<push::PushedManifest>(Status::NotFound("not held"));
+    return push::ParsePushedManifest(m.media_type, m.bytes);
+  });
+  *manifests += tree.missing.size();
+  bool missing = !tree.missing.empty();
+  if (!cfg_.full_policy) return missing;
+  for (const util::Digest& b : tree.blobs) {
+    cache::BlobInfo info;
+    if (Mine(b, region_nodes) && !(store_->GetBlob(txn, b, &info).ok() && info.own)) {
+      ++*blobs;
       missing = true;
-      continue;
-    }
-    auto parsed = push::ParsePushedManifest(m.media_type, m.bytes);
-    if (!parsed.ok()) continue;
-    if (depth < 2)
-      for (const util::Digest& c : parsed->manifests) todo.push_back({c, depth + 1});
-    if (!cfg_.full_policy) continue;
-    for (const util::Digest& b : parsed->blobs) {
-      cache::BlobInfo info;
-      if (Mine(b, region_nodes) && !(store_->GetBlob(txn, b, &info).ok() && info.own)) {
-        ++*blobs;
-        missing = true;
-      }
     }
   }
   return missing;
@@ -328,36 +311,37 @@ void Replicator::Pump() {
     }
     // What it fetched is charged to the pacer when done: the top manifest
     // and the wanted blobs that were not here before.
-    std::weak_ptr<bool> alive = alive_;
     auto held = std::make_shared<std::set<util::Digest>>(HeldBlobs(job.digest, want));
-    own_->Sync(job.repo, job.digest, job.holders, want, [this, alive, job, want, held](Status st) {
-      if (!alive.lock()) return;
-      --in_flight_;
-      uint64_t bytes = 0;
-      if (auto txn = store_->BeginRead(); txn.ok()) {
-        cache::Manifest m;
-        if (store_->GetManifest(*txn, job.digest, &m).ok()) bytes += m.bytes.size();
-        for (const util::Digest& b : HeldBlobs(job.digest, want)) {
-          cache::BlobInfo info;
-          if (!held->count(b) && store_->GetBlob(*txn, b, &info).ok()) bytes += info.size;
-        }
-      }
-      pacer_.Charge(bytes, env_.clock->NowMs());
-      if (!st.ok()) {
-        jobs_failed_ = true;
-        error_ = st.code() == util::Code::kResourceExhausted
-                     ? "[registry] max_size is too small to hold the replica"
-                     : "";
-        unsigned long long n;
-        if (fail_log_.Note(env_.clock->NowMs(), &n))
-          LOG_WARN("replication: could not pre-fetch %s:%s (%s)%s", job.repo.c_str(),
-                   job.digest.ToString().c_str(), st.ToString().c_str(),
-                   n > 1 ? (" and " + std::to_string(n - 1) + " more").c_str() : "");
-      }
-      // Checked again once the queue is done; a failure waits for the next periodic check.
-      if (jobs_.empty() && in_flight_ == 0 && !jobs_failed_) dirty_ = true;
-      Pump();
-    });
+    own_->Sync(job.repo, job.digest, job.holders, want,
+               life_.Guard([this, job, want, held](Status st) {
+                 --in_flight_;
+                 uint64_t bytes = 0;
+                 if (auto txn = store_->BeginRead(); txn.ok()) {
+                   cache::Manifest m;
+                   if (store_->GetManifest(*txn, job.digest, &m).ok()) bytes += m.bytes.size();
+                   for (const util::Digest& b : HeldBlobs(job.digest, want)) {
+                     cache::BlobInfo info;
+                     if (!held->count(b) && store_->GetBlob(*txn, b, &info).ok())
+                       bytes += info.size;
+                   }
+                 }
+                 pacer_.Charge(bytes, env_.clock->NowMs());
+                 if (!st.ok()) {
+                   jobs_failed_ = true;
+                   error_ = st.code() == util::Code::kResourceExhausted
+                                ? "[registry] max_size is too small to hold the replica"
+                                : "";
+                   unsigned long long n;
+                   if (fail_log_.Note(env_.clock->NowMs(), &n))
+                     LOG_WARN("replication: could not pre-fetch %s:%s (%s)%s", job.repo.c_str(),
+                              job.digest.ToString().c_str(), st.ToString().c_str(),
+                              n > 1 ? (" and " + std::to_string(n - 1) + " more").c_str() : "");
+                 }
+                 // Checked again once the queue is done; a failure waits for the next periodic
+                 // check.
+                 if (jobs_.empty() && in_flight_ == 0 && !jobs_failed_) dirty_ = true;
+                 Pump();
+               }));
   }
 }
 
@@ -430,57 +414,52 @@ void Replicator::Handle(const std::shared_ptr<http::Exchange>& ex) {
   if (parts.size() < 2 || parts.size() > 3 ||
       (parts[1] != "replications" && parts[1] != "image-status") ||
       (parts[1] == "image-status" && parts.size() != 2)) {
-    RespondError(ex, 404, "no such route");
+    http::RespondJsonError(ex, 404, "no such route");
     return;
   }
   if (!own_->enabled()) {
-    RespondError(ex, 404, "this node serves no registry of its own ([registry] name is not set)");
+    http::RespondJsonError(ex, 404,
+                           "this node serves no registry of its own ([registry] name is not set)");
     return;
   }
   if (parts[0] != own_->name()) {
-    RespondError(
+    http::RespondJsonError(
         ex, 404,
         "unknown registry '" + parts[0] + "': this fleet's registry is '" + own_->name() + "'");
     return;
   }
   if (!cluster_) {
-    RespondError(ex, 503, "this node is not in a cluster: replications need [cluster]");
+    http::RespondJsonError(ex, 503, "this node is not in a cluster: replications need [cluster]");
     return;
   }
   const std::string& method = req.method;
   bool write = method != "GET" && method != "HEAD";
   if (parts[1] == "image-status") {
-    if (write) return RespondError(ex, 405, "image-status is read-only");
+    if (write) return http::RespondJsonError(ex, 405, "image-status is read-only");
     std::string image;
     if (query.rfind("image=", 0) == 0) image = query.substr(6);
-    std::weak_ptr<bool> alive = alive_;
-    own_->Authorize(ex, false, [this, alive, ex, image] {
-      if (alive.lock()) ImageStatus(ex, image, false);
-    });
+    own_->Authorize(ex, false, life_.Guard([this, ex, image] { ImageStatus(ex, image, false); }));
     return;
   }
   std::string region = parts.size() == 3 ? parts[2] : "";
   if (parts.size() == 2 && method != "GET")
-    return RespondError(ex, 405, "use GET to list replications");
+    return http::RespondJsonError(ex, 405, "use GET to list replications");
   if (parts.size() == 3 && method != "GET" && method != "PUT" && method != "PATCH" &&
       method != "DELETE")
-    return RespondError(ex, 405, "use GET, PUT, PATCH or DELETE");
-  std::weak_ptr<bool> alive = alive_;
-  own_->Authorize(ex, write, [this, alive, ex, region, method] {
-    if (!alive.lock()) return;
+    return http::RespondJsonError(ex, 405, "use GET, PUT, PATCH or DELETE");
+  own_->Authorize(ex, write, life_.Guard([this, ex, region, method] {
     if (region.empty()) return List(ex);
     if (!push::ValidRegionName(region))
-      return RespondError(ex, 400,
-                          "invalid region name '" + region +
-                              "': 1-63 lowercase letters, digits and '-', starting with a letter");
+      return http::RespondJsonError(
+          ex, 400, "invalid region name '" + region + "': " + push::kRegionNameRule);
     if (method == "GET") return Show(ex, region);
     if (method == "PUT") return Create(ex, region);
     if (method == "DELETE") return Delete(ex, region);
-    int rc = ex->ReadBody(kMaxBodyBytes, [this, alive, ex, region](std::string body) {
-      if (alive.lock()) Update(ex, region, body);
-    });
-    if (rc != 0) RespondError(ex, rc, "the body must be a JSON object under 4 KiB");
-  });
+    int rc = ex->ReadBody(kMaxBodyBytes, life_.Guard([this, ex, region](std::string body) {
+      Update(ex, region, body);
+    }));
+    if (rc != 0) http::RespondJsonError(ex, rc, "the body must be a JSON object under 4 KiB");
+  }));
 }
 
 json Replicator::ListJson() {
@@ -490,15 +469,16 @@ json Replicator::ListJson() {
 }
 
 void Replicator::List(const std::shared_ptr<http::Exchange>& ex) {
-  RespondJson(ex, 200, ListJson());
+  http::RespondJson(ex, 200, ListJson());
 }
 
 void Replicator::Show(const std::shared_ptr<http::Exchange>& ex, const std::string& region) {
   auto reps = Replications();
   auto it = reps.find(region);
   if (it == reps.end())
-    return RespondError(ex, 404, "registry '" + own_->name() + "' has no replication in " + region);
-  RespondJson(ex, 200, Resource(region, it->second));
+    return http::RespondJsonError(
+        ex, 404, "registry '" + own_->name() + "' has no replication in " + region);
+  http::RespondJson(ex, 200, Resource(region, it->second));
 }
 
 void Replicator::Create(const std::shared_ptr<http::Exchange>& ex, const std::string& region) {
@@ -510,14 +490,14 @@ void Replicator::Create(const std::shared_ptr<http::Exchange>& ex, const std::st
     push::ReplicationRecord again = it->second.record;
     again.updated_ms = env_.clock->WallMs();
     Record(push::kReplicationRecords, region, push::EncodeReplication(again));
-    return RespondJson(ex, 200, Resource(region, it->second));
+    return http::RespondJson(ex, 200, Resource(region, it->second));
   }
   std::set<std::string> regions;
   for (const auto& n : cluster_->Nodes()) regions.insert(n.region);
   if (!regions.count(region))
-    return RespondError(ex, 400,
-                        "no node of the fleet is in region '" + region +
-                            "' (regions: " + Join({regions.begin(), regions.end()}) + ")");
+    return http::RespondJsonError(ex, 400,
+                                  "no node of the fleet is in region '" + region + "' (regions: " +
+                                      Join({regions.begin(), regions.end()}) + ")");
   push::ReplicationRecord r;
   r.created_ms = env_.clock->WallMs();
   r.created = std::to_string(r.created_ms) + "@" + cluster_->name();
@@ -526,7 +506,7 @@ void Replicator::Create(const std::shared_ptr<http::Exchange>& ex, const std::st
   LOG_INFO("replication: %s of %s created here", region.c_str(), own_->name().c_str());
   dirty_ = true;
   reps = Replications();
-  RespondJson(ex, 201, Resource(region, reps.at(region)));
+  http::RespondJson(ex, 201, Resource(region, reps.at(region)));
 }
 
 void Replicator::Update(const std::shared_ptr<http::Exchange>& ex, const std::string& region,
@@ -535,12 +515,13 @@ void Replicator::Update(const std::shared_ptr<http::Exchange>& ex, const std::st
   auto routing = j.is_object() ? j.find("routing") : j.end();
   if (!j.is_object() || routing == j.end() || !routing->is_string() ||
       (*routing != "enabled" && *routing != "disabled"))
-    return RespondError(
+    return http::RespondJsonError(
         ex, 400, "the body must be {\"routing\": \"enabled\"} or {\"routing\": \"disabled\"}");
   auto reps = Replications();
   auto it = reps.find(region);
   if (it == reps.end())
-    return RespondError(ex, 404, "registry '" + own_->name() + "' has no replication in " + region);
+    return http::RespondJsonError(
+        ex, 404, "registry '" + own_->name() + "' has no replication in " + region);
   push::ReplicationRecord r = it->second.record;
   bool enabled = *routing == "enabled";
   if (r.routing != enabled) {
@@ -552,16 +533,17 @@ void Replicator::Update(const std::shared_ptr<http::Exchange>& ex, const std::st
     reps = Replications();
     Tick();  // the routing change applies here at once
   }
-  RespondJson(ex, 200, Resource(region, reps.at(region)));
+  http::RespondJson(ex, 200, Resource(region, reps.at(region)));
 }
 
 void Replicator::Delete(const std::shared_ptr<http::Exchange>& ex, const std::string& region) {
   auto reps = Replications();
   if (!reps.count(region))
-    return RespondError(ex, 404, "registry '" + own_->name() + "' has no replication in " + region);
+    return http::RespondJsonError(
+        ex, 404, "registry '" + own_->name() + "' has no replication in " + region);
   if (reps.size() == 1)
-    return RespondError(ex, 409,
-                        "the last replication of '" + own_->name() + "' cannot be deleted");
+    return http::RespondJsonError(
+        ex, 409, "the last replication of '" + own_->name() + "' cannot be deleted");
   push::ReplicationRecord r;
   r.deleted = true;
   Record(push::kReplicationRecords, region, push::EncodeReplication(r));
@@ -577,46 +559,38 @@ void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const st
   size_t colon = image.rfind(':');
   if (image.empty() || colon == std::string::npos || colon == 0 || colon + 1 == image.size() ||
       image.find('/', colon) != std::string::npos)
-    return RespondError(ex, 400, "name the image as REPOSITORY:TAG");
+    return http::RespondJsonError(ex, 400, "name the image as REPOSITORY:TAG");
   std::string repo = image.substr(0, colon), tag = image.substr(colon + 1);
   const peers::TagVersion* v = cluster_->FindTag({own_->name(), repo, tag});
   if (!v || push::ParseTagValue(v->value).deleted)
-    return RespondError(ex, 404, "registry '" + own_->name() + "' has no tag " + image);
+    return http::RespondJsonError(ex, 404, "registry '" + own_->name() + "' has no tag " + image);
   util::Digest top = v->digest;
   // What the image is: its manifests (an index and its children) and blobs.
-  std::vector<util::Digest> manifests, blobs;
-  bool complete = true;
+  push::ManifestTree tree;
   {
     auto txn = store_->BeginRead();
-    if (!txn.ok()) return RespondError(ex, 503, "cache unavailable");
-    std::vector<std::pair<util::Digest, int>> todo = {{top, 0}};
-    while (!todo.empty() && manifests.size() + blobs.size() < kMaxImageItems) {
-      auto [d, depth] = todo.back();
-      todo.pop_back();
-      manifests.push_back(d);
-      cache::Manifest m;
-      if (!store_->GetManifest(*txn, d, &m).ok()) {
-        complete = false;
-        continue;
-      }
-      auto parsed = push::ParsePushedManifest(m.media_type, m.bytes);
-      if (!parsed.ok()) continue;
-      if (depth < 2)
-        for (const util::Digest& c : parsed->manifests) todo.push_back({c, depth + 1});
-      for (const util::Digest& b : parsed->blobs)
-        if (std::find(blobs.begin(), blobs.end(), b) == blobs.end()) blobs.push_back(b);
-    }
+    if (!txn.ok()) return http::RespondJsonError(ex, 503, "cache unavailable");
+    tree = push::WalkManifestTree(
+        top,
+        [&](const util::Digest& d) {
+          cache::Manifest m;
+          if (!store_->GetManifest(*txn, d, &m).ok())
+            return util::Result<push::PushedManifest>(Status::NotFound("not here"));
+          return push::ParsePushedManifest(m.media_type, m.bytes);
+        },
+        kMaxImageItems);
   }
+  const std::vector<util::Digest>&manifests = tree.manifests, &blobs = tree.blobs;
+  bool complete = tree.missing.empty();
   if (!complete && !fetched) {
     // This node lacks a manifest: fetch the manifests (not the blobs) first.
     std::vector<std::string> holders = push::ParseTagValue(v->value).holders;
     holders.push_back(v->origin);
-    std::weak_ptr<bool> alive = alive_;
     own_->Sync(
         repo, top, holders, [](const util::Digest&) { return false; },
-        [this, alive, ex, image](Status) {
-          if (alive.lock() && ex->active()) ImageStatus(ex, image, true);
-        });
+        life_.Guard([this, ex, image](Status) {
+          if (ex->active()) ImageStatus(ex, image, true);
+        }));
     return;
   }
   // Per region, which items some live node has: ours from the store, the
@@ -631,7 +605,6 @@ void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const st
     std::shared_ptr<http::Exchange> ex;
     std::map<std::string, Region> regions;
     std::vector<util::Digest> manifests, blobs;
-    size_t pending = 1;
     json head;
   };
   auto s = std::make_shared<Survey>();
@@ -644,8 +617,9 @@ void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const st
              {"policy", cfg_.full_policy ? "full" : "manifests"}};
   std::map<std::string, Replication> reps = Replications();
   size_t items = manifests.size() + blobs.size();
-  auto finish = [](const std::shared_ptr<Survey>& s) {
-    if (--s->pending != 0 || !s->ex->active()) return;
+  // Answered once every node asked has answered (or failed).
+  auto join = util::Join::Make([s](Status, size_t, size_t) {
+    if (!s->ex->active()) return;
     json regions = json::array();
     bool full = s->head["policy"] == "full";
     for (const auto& [name, r] : s->regions) {
@@ -662,8 +636,8 @@ void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const st
     }
     json out = s->head;
     out["regions"] = regions;
-    RespondJson(s->ex, 200, out);
-  };
+    http::RespondJson(s->ex, 200, out);
+  });
   std::map<std::string, size_t> asked;  // remote nodes asked, by region
   for (const auto& n : cluster_->Nodes()) {
     Region& r = s->regions[n.region];
@@ -693,20 +667,20 @@ void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const st
           (i < manifests.size() ? "/manifests/" + manifests[i].ToString()
                                 : "/blobs/" + blobs[i - manifests.size()].ToString()) +
           "?ns=" + own_->name();
-      ++s->pending;
+      auto answered = join->Add();
       auto status = std::make_shared<int>(0);
       upstream::Callbacks cb;
       cb.on_head = [status](const upstream::ResponseHead& h) { *status = h.status; };
       cb.on_body = [](const char*, size_t) {};
       std::string region = n.region;
-      cb.on_complete = [s, status, region, i, finish](Status st) {
+      cb.on_complete = [s, status, region, i, answered](Status st) {
         if (st.ok() && *status == 200) s->regions[region].have[i] = true;
-        finish(s);
+        answered(Status::Ok());
       };
-      if (!cluster_->Send(*step, "HEAD", target, {}, std::move(cb))) --s->pending;
+      if (!cluster_->Send(*step, "HEAD", target, {}, std::move(cb))) answered(Status::Ok());
     }
   }
-  finish(s);
+  join->Close();
 }
 
 }  // namespace registry

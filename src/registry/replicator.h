@@ -45,6 +45,7 @@
 #include "src/http/server.h"
 #include "src/io/env.h"
 #include "src/io/handle.h"
+#include "src/io/lifetime.h"
 #include "src/registry/own_registry.h"
 #include "util/log.h"
 #include "util/metrics.h"
@@ -139,7 +140,7 @@ class Replicator {
   OwnRegistry* own_;
   peering::Cluster* cluster_ = nullptr;
   io::Handle<uv_timer_t> timer_;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  io::Lifetime life_;  // guards callbacks that may outlive this object
   struct Since {
     std::string created;  // of the replication it is about
     push::DisplayStatus status = push::DisplayStatus::kSyncing;

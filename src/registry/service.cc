@@ -433,7 +433,9 @@ nlohmann::json Service::ContentStatsJson() const {
 nlohmann::json Service::StatusJson() {
   const cache::BlobIndex& index = keeper_.index();
   cache::Store::MapUse map = store_->Map();
-  nlohmann::json cache = {{"blobs", index.count()},           {"bytes", index.stored_bytes()},
+  // Counts and bytes of the same sets: the cache's (evictable) blobs, and
+  // the own registry's apart.
+  nlohmann::json cache = {{"blobs", index.cached_count()},    {"bytes", index.stored_bytes()},
                           {"budget", keeper_.budget()},       {"hits", keeper_.hits()},
                           {"misses", keeper_.misses()},       {"evictions", keeper_.evictions()},
                           {"fills_in_flight", fills_.size()}, {"map_used", map.used_bytes},
@@ -441,6 +443,7 @@ nlohmann::json Service::StatusJson() {
   if (own_.enabled()) {
     cache["registry"] = own_.name();
     cache["registry_bytes"] = keeper_.own_bytes();
+    cache["registry_blobs"] = index.own_count();
     cache["registry_budget"] = own_budget_;
   }
   return {{"cache", cache},
@@ -565,10 +568,8 @@ void Service::ProxyTagsList(Upstream* up, const oci::Route& route,
   cb.on_body = [a](const char* d, size_t n) { a->body.append(d, n); };
   ++proxied_;
   std::string registry = up->config.registry;
-  std::weak_ptr<bool> alive = alive_;
   auto keep = route;
-  cb.on_complete = [this, alive, a, ex, keep, registry](util::Status st) {
-    if (!alive.lock()) return;
+  cb.on_complete = life_.Guard([this, a, ex, keep, registry](util::Status st) {
     --proxied_;
     a->request.reset();  // the callback no longer needs it: breaks the cycle
     if (!ex->active()) return;
@@ -600,7 +601,7 @@ void Service::ProxyTagsList(Upstream* up, const oci::Route& route,
                                      ">; rel=\"next\""});
     }
     ex->Respond(200, headers, a->body);
-  };
+  });
   upstream::FetchOptions opts;
   opts.max_body = kMaxTagListBytes;
   opts.deadline_ms = 30'000;

@@ -25,6 +25,7 @@
 #include "cache/store.h"
 #include "config/config.h"
 #include "src/http/server.h"
+#include "src/io/lifetime.h"
 #include "src/oci/router.h"
 #include "src/peering/cluster.h"
 #include "src/registry/blob_fill.h"
@@ -142,7 +143,7 @@ class Service {
   size_t proxied_ = 0;  // tag listings in flight to upstreams
   static constexpr size_t kMaxProxied = 64;
   static constexpr uint64_t kMaxTagListBytes = 4 << 20;
-  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+  io::Lifetime life_;  // guards callbacks that may outlive this object
 };
 
 }  // namespace registry

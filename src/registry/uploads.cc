@@ -64,7 +64,7 @@ util::Result<std::string> Uploads::Create(const std::string& repo) {
   auto u = std::make_unique<Upload>();
   u->id = NewUploadId();
   u->repo = repo;
-  u->chunk_key = util::Digest::FromRaw(util::Sha256::Of("georeg upload\n" + u->id).data());
+  u->chunk_key = util::DigestOf("georeg upload\n" + u->id);
   u->touched_ms = env_.clock->NowMs();
   u->buffer.reserve(cache::kDefaultChunkSize);
   std::string id = u->id;

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "peers/region_locations.h"
+#include "src/http/json_response.h"
 #include "src/ui_assets.h"
 
 namespace telemetry {
@@ -130,12 +131,10 @@ bool StatusPage::Handle(const std::shared_ptr<http::Exchange>& ex) const {
   if (path != kPath) return false;
   ex->outcome().kind = "api";
   if (req.method != "GET" && req.method != "HEAD") {
-    ex->Respond(405, {{"Content-Type", "application/json"}, {"Allow", "GET, HEAD"}},
-                "{\"error\":\"the status is read with GET\"}");
+    http::RespondJsonError(ex, 405, "the status is read with GET", {{"Allow", "GET, HEAD"}});
     return true;
   }
-  ex->Respond(200, {{"Content-Type", "application/json"}, {"Cache-Control", "no-store"}},
-              Status().dump() + "\n");
+  http::RespondJson(ex, 200, Status(), {{"Cache-Control", "no-store"}});
   return true;
 }
 

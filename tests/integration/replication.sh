@@ -24,31 +24,10 @@ need jq; need skopeo; need containerd; need ctr
 net_up 3 1 "1-2=40,2-3=80,1-3=120" 2 200
 python3 "$IT_LIB/make_images.py" "$WORK/layouts" --big-mb 12 >/dev/null || die "building images failed"
 LAYOUTS="$WORK/layouts"
-REG=fleet.example
-printf 's3cret\n' | "$GEOREG" registry htpasswd alice --cost 4 >"$WORK/htpasswd" || die "registry htpasswd failed"
-cluster_key
-NODE_EXTRA_TOML="[registry]
-name = \"$REG\"
-push_htpasswd = \"$WORK/htpasswd\"
-max_size = \"512MiB\"
-policy = \"full\"
-prefetch_rate = \"4MiB/s\""
-NODES=(r1h1 r2h1 r3h1)
-declare -A REGION=([r1h1]=eastus [r2h1]=westeurope [r3h1]=japaneast) PID
-seeds="\"http://$(ip_of r1h1):5000\""
-start_node() {
-  local n="$1"
-  node_config "$n" "${REGION[$n]}" "0.0.0.0:5000" "http://$(ip_of "$n"):5000" "$seeds" mirror.invalid "http://127.0.0.1:9"
-  start_bg "$n" "$WORK/$n.log" ip netns exec "$(ns_of "$n")" "$GEOREG" serve -c "$WORK/$n.toml"
-  PID[$n]=$LAST_PID
-}
-for n in "${NODES[@]}"; do start_node "$n"; done
-for n in "${NODES[@]}"; do
-  for _ in $(seq 100); do in_ns "$n" curl -s -o /dev/null --max-time 1 http://127.0.0.1:5000/healthz && break; sleep 0.1; done
-done
-all_alive() { for n in "${NODES[@]}"; do [ "$(alive_count "$n")" = 3 ] || return 1; done; }
-took=$(wait_until 30 all_alive)
-check "the three nodes see each other alive (${took}s)" test "$took" != timeout
+fleet_registry fleet.example 512MiB 'policy = "full"
+prefetch_rate = "4MiB/s"'
+FLEET_NETNS=1
+fleet_start r1h1=eastus r2h1=westeurope r3h1=japaneast
 
 R() {  # NODE ARGS...: georeg replication through NODE, with the push credentials
   local n="$1"; shift
@@ -184,6 +163,14 @@ check "unknown registry: non-zero exit, one line" test "$rc" -ne 0 -a "$(wc -l <
 R r1h1 create --location "Japan_East" 2>"$WORK/err"
 rc=$?
 check "invalid region name: non-zero exit, one line" test "$rc" -ne 0 -a "$(wc -l <"$WORK/err")" = 1
+R r1h1 create --location 'Bad Region!' 2>"$WORK/err"
+rc=$?
+check "invalid region name with a space: exit 2, says which characters are allowed" bash -c \
+  "test $rc -eq 2 && test \$(wc -l <'$WORK/err') = 1 && grep -q \"invalid region name 'Bad Region!': 1-63 lowercase letters\" '$WORK/err'"
+in_ns r1h1 "$GEOREG" replication list --registry 'bad name' --endpoint http://127.0.0.1:5000 2>"$WORK/err"
+rc=$?
+check "invalid registry name: exit 2, one line naming the rule" bash -c \
+  "test $rc -eq 2 && test \$(wc -l <'$WORK/err') = 1 && grep -q 'invalid registry name' '$WORK/err'"
 R r1h1 create --location southpole 2>"$WORK/err"
 rc=$?
 check "a region with no node: non-zero exit naming the known regions" bash -c "test $rc -ne 0 && grep -q 'eastus' '$WORK/err'"
@@ -222,15 +209,15 @@ check "  the killed one not alive ($(jq -r '.peers[] | select(.name == "r1h1") |
 expect_eq "  the replications with their status (westeurope was deleted)" "eastus Unavailable,japaneast Ready" \
   "$(jq -r '[.replications[] | .name + " " + .status.displayStatus] | sort | join(",")' "$WORK/status.json")"
 check "  cache use and upstream health" jq -e '.cache.budget > 0 and .cache.registry_bytes > 0 and (.upstreams[0].up | type) == "boolean"' "$WORK/status.json"
+check "  own blobs counted apart from cached ones" jq -e '.cache.registry_blobs > 0 and (.cache.bytes > 0 or .cache.blobs == 0)' "$WORK/status.json"
 in_ns r2h1 "$GEOREG" status --endpoint http://127.0.0.1:5000 >"$WORK/status.txt"
 check "status -o table: peers and replications" bash -c "grep -q '^NODE r2h1  REGION westeurope' '$WORK/status.txt' &&
   grep -qE '^r3h1 +japaneast +alive' '$WORK/status.txt' && grep -qE '^eastus +eastus +Succeeded +Unavailable' '$WORK/status.txt'"
+check "status -o table: cached and own blobs each beside their bytes" bash -c "grep -qE '^CACHE .* cached blob\(s\)' '$WORK/status.txt' &&
+  grep -qE '^REGISTRY .* [1-9][0-9]* own blob\(s\)' '$WORK/status.txt'"
 in_ns r2h1 "$GEOREG" status --endpoint http://127.0.0.1:9 >/dev/null 2>"$WORK/err"
 expect_eq "status of a node that is not there: exit 3" 3 $?
 
 stop_pid "$CONTAINERD_PID" >/dev/null
-for n in r2h1 r3h1; do
-  stop_pid "${PID[$n]}"
-  expect_eq "$n exits 0 on SIGTERM" 0 $?
-done
+fleet_stop r2h1 r3h1  # r1h1 was killed above
 it_finish

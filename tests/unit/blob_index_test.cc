@@ -61,6 +61,29 @@ TEST_CASE("budget: reservations of fills in flight count, removal frees, ties ar
   CHECK(idx.stored_bytes() == 30);
 }
 
+TEST_CASE("counts: cached and own blobs apart, each beside its bytes") {
+  cache::BlobIndex idx;
+  idx.Add(D(1), 10, 1);
+  idx.Add(D(2), 20, 1, /*own=*/true);
+  idx.Add(D(3), 30, 1, /*own=*/true);
+  CHECK(idx.cached_count() == 1);
+  CHECK(idx.stored_bytes() == 10);
+  CHECK(idx.own_count() == 2);
+  CHECK(idx.own_bytes() == 50);
+  idx.SetOwn(D(1), true);  // a push adopts a cached blob
+  CHECK(idx.cached_count() == 0);
+  CHECK(idx.stored_bytes() == 0);
+  CHECK(idx.own_count() == 3);
+  idx.Add(D(2), 25, 1);  // re-added as cache: moves, not double-counts
+  CHECK(idx.cached_count() == 1);
+  CHECK(idx.own_count() == 2);
+  CHECK(idx.own_bytes() == 40);
+  idx.Remove(D(3));
+  CHECK(idx.own_count() == 1);
+  CHECK(idx.own_bytes() == 10);
+  CHECK(idx.count() == idx.cached_count() + idx.own_count());
+}
+
 TEST_CASE("last access is persisted lazily") {
   cache::BlobIndex idx;
   idx.Add(D(1), 1, 1);

@@ -32,6 +32,8 @@
 #include "tests/unit/test_signers.h"
 #include "util/sha256.h"
 
+using util::DigestOf;
+
 using peers::Envelope;
 using peers::GossipNode;
 using peers::GossipOptions;
@@ -57,11 +59,6 @@ size_t SignedRequestBytes(const std::string& target) {
   for (const auto& h : auth.Sign("n0000", *signer, "GET", target, "", kEpoch))
     n += h.name.size() + h.value.size() + 4;
   return n;
-}
-
-util::Digest DigestOf(const std::string& s) {
-  auto h = util::Sha256::Of(s);
-  return util::Digest::FromRaw(h.data());
 }
 
 struct Sim {

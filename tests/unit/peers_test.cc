@@ -16,15 +16,13 @@
 #include "tests/unit/test_signers.h"
 #include "util/sha256.h"
 
+using util::DigestOf;
+
 using peers::HlcTimestamp;
 using peers::HybridLogicalClock;
 using testing_keys::KeyFor;
 
-namespace {
-util::Digest DigestOf(const std::string& s) {
-  return util::Digest::FromRaw(util::Sha256::Of(s).data());
-}
-}  // namespace
+namespace {}  // namespace
 
 TEST_CASE("HLC: strictly increasing, even when the physical clock stalls or goes back") {
   HybridLogicalClock c(1000);

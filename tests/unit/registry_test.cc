@@ -19,6 +19,8 @@
 #include "tests/unit/registry_fakes.h"
 #include "util/sha256.h"
 
+using util::DigestOf;
+
 using fakes::Client;
 using fakes::Rig;
 using fakes::Source;
@@ -34,10 +36,6 @@ std::string RandomBytes(size_t n, uint32_t seed) {
   std::string s(n, '\0');
   for (auto& c : s) c = static_cast<char>(rng());
   return s;
-}
-
-util::Digest DigestOf(const std::string& s) {
-  return util::Digest::FromRaw(util::Sha256::Of(s).data());
 }
 
 FillSource From(const std::shared_ptr<Source>& s, const std::string& label,

@@ -8,6 +8,8 @@
 #include "cache/store.h"
 #include "util/sha256.h"
 
+using util::DigestOf;
+
 namespace {
 
 struct TempDir {
@@ -18,10 +20,6 @@ struct TempDir {
   }
   ~TempDir() { std::filesystem::remove_all(path); }
 };
-
-util::Digest DigestOf(const std::string& s) {
-  return util::Digest::FromRaw(util::Sha256::Of(s).data());
-}
 
 std::unique_ptr<cache::Store> Open(const std::string& dir) {
   auto s = cache::Store::Open({dir, 64ull << 20});

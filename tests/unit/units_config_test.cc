@@ -186,6 +186,16 @@ default = true
   CHECK(plain->upstreams[0].is_default);
 }
 
+TEST_CASE("config: registry names, as ?ns= and API paths carry them") {
+  for (const char* ok : {"docker.io", "localhost:5000", "fleet.example", "[::1]:5000", "a"})
+    CHECK(config::ValidRegistryName(ok));
+  for (const char* bad :
+       {"", "a b", "a/b", "a?b", "a&b", "a=b", "a%20", "a#b", "a\tb", "caf\xc3\xa9"})
+    CHECK_FALSE(config::ValidRegistryName(bad));
+  CHECK_FALSE(config::ValidRegistryName(std::string(256, 'a')));
+  CHECK(config::ValidRegistryName(std::string(255, 'a')));
+}
+
 TEST_CASE("config: each error names the key") {
   struct Case {
     const char* toml;
