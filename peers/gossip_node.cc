@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <utility>
 
 namespace peers {
 
@@ -264,7 +265,7 @@ void GossipNode::ApplyTag(const TagUpdate& u, uint64_t physical_ms, bool from_pe
   if (!tags_.Apply(u)) return;
   ++stats_.tags_applied;
   RumorTag(u);
-  if (from_peer && on_tag_) on_tag_(u);
+  if (from_peer) learned_.tags.push_back(u);
 }
 
 TagUpdate GossipNode::RecordTag(const TagKey& key, const util::Digest& digest, uint64_t physical_ms,
@@ -291,7 +292,13 @@ void GossipNode::NoteSummaryVersion(const Message& m) {
     it->second.summary_version = std::max(it->second.summary_version, m.summary_version);
 }
 
-void GossipNode::Receive(const Message& m, uint64_t now_ms, uint64_t physical_ms) {
+GossipNode::Learned GossipNode::Receive(const Message& m, uint64_t now_ms, uint64_t physical_ms) {
+  learned_ = {};
+  ReceiveMessage(m, now_ms, physical_ms);
+  return std::exchange(learned_, {});
+}
+
+void GossipNode::ReceiveMessage(const Message& m, uint64_t now_ms, uint64_t physical_ms) {
   if (left_) return;
   ++stats_.messages_received;
   for (const auto& r : m.members) MergeMember(r, now_ms, physical_ms);
@@ -513,14 +520,17 @@ void GossipNode::Leave() {
   left_ = true;
 }
 
-util::Status GossipNode::Revoke(const std::string& name) {
+util::Status GossipNode::Revoke(const std::string& name, std::vector<TagUpdate>* withdrawn) {
   if (name == self_.name)
     return util::Status::InvalidArgument("a node cannot remove itself; run this on another node");
   auto it = members_.find(name);
   if (it == members_.end()) return util::Status::NotFound("no member named '" + name + "'");
   Revocation r{name, it->second.record.public_key, self_.name, ""};
   r.signature = signer_->Sign(r.SignedForm());
+  learned_ = {};
   ApplyRevocation(r);
+  if (withdrawn) *withdrawn = std::move(learned_.withdrawn);
+  learned_ = {};
   return util::Status::Ok();
 }
 
@@ -545,9 +555,7 @@ void GossipNode::ApplyRevocation(const Revocation& r) {
   if (const std::string* key = KeyOf(r.name); !key || *key != r.public_key) return;
   revoked_urls_[r.Key()] = members_.at(r.name).record.url;  // bounded with revocations_
   EraseMember(r.name);
-  for (const TagUpdate& u : tags_.RemoveOrigin(r.name)) {
-    if (on_withdraw_) on_withdraw_(u);
-  }
+  for (TagUpdate& u : tags_.RemoveOrigin(r.name)) learned_.withdrawn.push_back(std::move(u));
 }
 
 bool GossipNode::IsRevoked(const MemberRecord& r) const {

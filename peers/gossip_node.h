@@ -187,8 +187,16 @@ class GossipNode {
 
   // Advances timers; `now_ms` is monotonic.
   void Tick(uint64_t now_ms);
+  // What a message taught this node, for the caller to act on (store,
+  // prefetch): the tag updates that changed the table, and the entries
+  // withdrawn because a revocation removed their origin.
+  struct Learned {
+    std::vector<TagUpdate> tags;
+    std::vector<TagUpdate> withdrawn;
+    bool empty() const { return tags.empty() && withdrawn.empty(); }
+  };
   // A message from a peer (authenticated by the caller).
-  void Receive(const Message& m, uint64_t now_ms, uint64_t physical_ms);
+  Learned Receive(const Message& m, uint64_t now_ms, uint64_t physical_ms);
   // The messages to send now; the caller delivers each at most once.
   std::vector<Envelope> TakeOutbox();
 
@@ -212,9 +220,10 @@ class GossipNode {
   void Leave();
   // Revokes member `name`'s key fleet-wide: it is dropped from membership,
   // the tags it originated are withdrawn, and nothing signed with that key
-  // is accepted again. The name may rejoin with a new key. Errors: NotFound
-  // (no such member), InvalidArgument (our own name).
-  util::Status Revoke(const std::string& name);
+  // is accepted again. The name may rejoin with a new key. The withdrawn
+  // entries are added to `withdrawn` when given. Errors: NotFound (no such
+  // member), InvalidArgument (our own name).
+  util::Status Revoke(const std::string& name, std::vector<TagUpdate>* withdrawn = nullptr);
   // Our own key was revoked by another node: we stopped, like Leave().
   bool revoked() const { return revoked_self_; }
 
@@ -231,12 +240,6 @@ class GossipNode {
   // Announced in every message: peers fetch our digest summary when it grows.
   void SetSummaryVersion(uint64_t v) { summary_version_ = v; }
 
-  // Called for every update that changed the table and came from a peer.
-  void SetTagListener(std::function<void(const TagUpdate&)> fn) { on_tag_ = std::move(fn); }
-  // Called for every entry withdrawn because its origin's key was revoked.
-  void SetWithdrawListener(std::function<void(const TagUpdate&)> fn) {
-    on_withdraw_ = std::move(fn);
-  }
   const std::map<std::string, Revocation>& revocations() const { return revocations_; }
 
   const std::string& name() const { return self_.name; }
@@ -271,6 +274,7 @@ class GossipNode {
   void NoteState(const Member& m,
                  bool was_live);  // keeps suspect deadlines and the live set current
   void Refute(uint64_t incarnation);
+  void ReceiveMessage(const Message& m, uint64_t now_ms, uint64_t physical_ms);
   void ApplyTag(const TagUpdate& u, uint64_t physical_ms, bool from_peer);
   bool SignedByOrigin(const TagUpdate& u);  // counts what it refuses
   void ApplyRevocation(const Revocation& r);
@@ -319,8 +323,7 @@ class GossipNode {
   bool left_ = false;
   uint64_t summary_version_ = 0;
   GossipStats stats_;
-  std::function<void(const TagUpdate&)> on_tag_;
-  std::function<void(const TagUpdate&)> on_withdraw_;
+  Learned learned_;  // by the Receive or Revoke in progress
 };
 
 }  // namespace peers

@@ -56,8 +56,8 @@ void ApplyLogConfig(const config::Config& cfg) {
   if (util::ParseLogFormat(cfg.log_format.c_str(), &format)) util::SetLogFormat(format);
 }
 
-std::string ReadyStatus(const std::string& addr, const registry::Service& service) {
-  const cache::BlobIndex& index = service.blob_index();
+std::string ReadyStatus(const std::string& addr, const registry::CacheKeeper& keeper) {
+  const cache::BlobIndex& index = keeper.index();
   std::string status = "serving on " + addr + "; cache " + std::to_string(index.cached_count()) +
                        " blob(s), " + util::FormatSize(index.stored_bytes());
   if (index.own_count())
@@ -147,25 +147,35 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
   }
   auto writer = std::make_unique<cache::Writer>();
   registry::WriterBridge bridge(&loop, writer.get());
-  registry::Service service(env, cfg, std::move(*upstreams), store->get(), &bridge);
-  if (util::Status st = service.Start(); !st.ok()) {
-    LOG_ERROR("cannot load the cache index: %s", st.ToString().c_str());
+  // Built in dependency order: the cache's index first (the cluster
+  // summarizes it), then the cluster, then the registry on both.
+  registry::CacheKeeper keeper(env, cfg.cache, store->get(), &bridge);
+  util::Status started = keeper.Start();
+  if (!started.ok()) LOG_ERROR("cannot load the cache index: %s", started.ToString().c_str());
+  std::unique_ptr<peering::Cluster> cluster;
+  if (started.ok() && cfg.cluster.enabled()) {
+    uint64_t slowest = 0;
+    for (const auto& u : cfg.upstreams)
+      slowest = std::max(slowest, u.connect_timeout_ms + u.response_timeout_ms);
+    cluster = std::make_unique<peering::Cluster>(env, cfg, std::move(cluster_key),
+                                                 std::move(node_key), &keeper.index(), slowest);
+  }
+  registry::Service service(env, cfg, std::move(*upstreams), store->get(), &bridge, &keeper,
+                            cluster.get());
+  if (started.ok()) {
+    started = service.Start();
+    if (!started.ok()) LOG_ERROR("%s", started.ToString().c_str());
+  }
+  if (!started.ok()) {
     service.Shutdown();
+    if (cluster) cluster->Shutdown();
+    keeper.Stop();
     writer.reset();
     bridge.Close();
     deferred.Close();
     uv_run(&loop, UV_RUN_DEFAULT);
     uv_loop_close(&loop);
     return 1;
-  }
-  std::unique_ptr<peering::Cluster> cluster;
-  if (cfg.cluster.enabled()) {
-    uint64_t slowest = 0;
-    for (const auto& u : cfg.upstreams)
-      slowest = std::max(slowest, u.connect_timeout_ms + u.response_timeout_ms);
-    cluster = std::make_unique<peering::Cluster>(
-        env, cfg, std::move(cluster_key), std::move(node_key), &service.blob_index(), slowest);
-    service.AttachCluster(cluster.get());
   }
 
   http::ServerOptions opts;
@@ -235,9 +245,10 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
     if (cluster) cluster->Leave();
     admin.Shutdown(0, [] {});
     metrics.Shutdown(0, [] {});
-    server.Shutdown(grace_ms, [&service, &cluster] {
+    server.Shutdown(grace_ms, [&service, &cluster, &keeper] {
       service.Shutdown();
       if (cluster) cluster->Shutdown();
+      keeper.Stop();
     });
   };
   std::function<void(int)> on_signal = [&](int signum) {
@@ -271,7 +282,7 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
       running.log_format = next->log_format;
       running.access_log = next->access_log;
     }
-    io::NotifyReady(ReadyStatus(listening, service) +
+    io::NotifyReady(ReadyStatus(listening, keeper) +
                     (next.ok() ? "; reloaded" : "; reload refused"));
   };
   for (auto [h, signum, fn] :
@@ -319,7 +330,7 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
       LOG_INFO("metrics on http://%s/metrics",
                util::HostPort{metrics.host(), uint16_t(metrics.port())}.ToString().c_str());
     if (cluster) cluster->Start();
-    io::NotifyReady(ReadyStatus(listening, service));
+    io::NotifyReady(ReadyStatus(listening, keeper));
   }
 
   uv_run(&loop, UV_RUN_DEFAULT);

@@ -35,11 +35,6 @@ constexpr uint64_t kSummaryMinIntervalMs = 5000;
 constexpr double kSummaryFpRate = 0.01;
 constexpr size_t kMaxRemoteBlobPeers = 3;
 constexpr size_t kMaxRemoteManifestPeers = 4;  // manifests are small: a 404 costs one round trip
-constexpr const char* kMsgPath = "/_georeg/v1/msg";
-constexpr const char* kSummaryPath = "/_georeg/v1/summary";
-constexpr const char* kOciPrefix = "/_georeg/v1/oci";
-constexpr const char* kHoldPrefix =
-    "/_georeg/v1/hold";  // + an OCI manifest path: "keep a copy of this"
 // A hold is answered when every blob of the image is stored: a 1 GiB layer
 // across a slow link takes minutes.
 constexpr uint64_t kHoldTimeoutMs = 15 * 60 * 1000;
@@ -303,7 +298,7 @@ std::vector<http::Header> Cluster::SignedHeaders(const std::string& method,
   return out;
 }
 
-void Cluster::Handle(const std::shared_ptr<http::Exchange>& ex, const ContentHandler& content) {
+void Cluster::ReceiveMessage(const std::shared_ptr<http::Exchange>& ex, LearnedFn learned) {
   const http::Request& req = ex->request();
   peers::VerifiedHead head;
   // The head first: no byte of a body is read from a sender without the key.
@@ -311,33 +306,83 @@ void Cluster::Handle(const std::shared_ptr<http::Exchange>& ex, const ContentHan
       req.method, req.target, [&req](std::string_view n) { return req.Find(n); }, PhysicalMs(),
       &head);
   if (!st.ok()) return RefusePeer(ex, st);
-  std::string path = req.target.substr(0, req.target.find('?'));
-  if (req.method == "POST" && path == kMsgPath) {
-    std::weak_ptr<http::Exchange> weak = ex;
-    int rc = ex->ReadBody(cfg_.max_message_bytes, [this, weak, head](std::string body) {
-      auto ex = weak.lock();
-      if (!ex) return;
-      if (!peers::PeerAuth::BodyMatches(body, head.body_sha))
-        return RefusePeer(ex, Status::PermissionDenied("body from '" + head.node +
-                                                       "' does not match its signature"));
-      OnMessage(ex, head, body);
-    });
-    if (rc == 413) {
-      ++stats_.oversized;
-      RespondPeerError(ex, 413, "TOO_LARGE",
-                       "message larger than " + std::to_string(cfg_.max_message_bytes) + " bytes");
-    } else if (rc != 0) {
-      RespondPeerError(ex, rc, "BAD_REQUEST", "a message needs Content-Length");
-    }
-    return;
+  std::weak_ptr<http::Exchange> weak = ex;
+  int rc = ex->ReadBody(cfg_.max_message_bytes, [this, weak, head, learned](std::string body) {
+    auto ex = weak.lock();
+    if (!ex) return;
+    if (!peers::PeerAuth::BodyMatches(body, head.body_sha))
+      return RefusePeer(ex, Status::PermissionDenied("body from '" + head.node +
+                                                     "' does not match its signature"));
+    peers::GossipNode::Learned l = OnMessage(ex, head, body);
+    if (!l.empty()) learned(std::move(l));
+  });
+  if (rc == 413) {
+    ++stats_.oversized;
+    RespondPeerError(ex, 413, "TOO_LARGE",
+                     "message larger than " + std::to_string(cfg_.max_message_bytes) + " bytes");
+  } else if (rc != 0) {
+    RespondPeerError(ex, rc, "BAD_REQUEST", "a message needs Content-Length");
   }
-  // Every other peer route has no body, and what was signed says so.
-  if (req.has_body || !peers::PeerAuth::BodyMatches("", head.body_sha))
-    return RespondPeerError(ex, 400, "BAD_REQUEST", "this peer route takes no body");
-  if (!SignedBySender(head, nullptr))
-    return RefusePeer(ex, Status::PermissionDenied(
-                              "'" + head.node + "' is not a member, or its node signature is bad"));
-  ServeRoute(ex, path, head.node, content);
+}
+
+util::Result<std::string> Cluster::Authenticate(const std::shared_ptr<http::Exchange>& ex) {
+  const http::Request& req = ex->request();
+  peers::VerifiedHead head;
+  Status st = auth_.VerifyHead(
+      req.method, req.target, [&req](std::string_view n) { return req.Find(n); }, PhysicalMs(),
+      &head);
+  if (!st.ok()) {
+    RefusePeer(ex, st);
+    return st;
+  }
+  // These routes have no body, and what was signed says so.
+  if (req.has_body || !peers::PeerAuth::BodyMatches("", head.body_sha)) {
+    RespondPeerError(ex, 400, "BAD_REQUEST", "this peer route takes no body");
+    return Status::InvalidArgument("a body on a peer route without one");
+  }
+  if (!SignedBySender(head, nullptr)) {
+    st = Status::PermissionDenied("'" + head.node +
+                                  "' is not a member, or its node signature is bad");
+    RefusePeer(ex, st);
+    return st;
+  }
+  return head.node;
+}
+
+void Cluster::ServeSummary(const std::shared_ptr<http::Exchange>& ex) {
+  ex->Respond(200,
+              {{"Content-Type", "application/octet-stream"},
+               {"X-Georeg-Summary-Version", std::to_string(own_summary_version_)}},
+              own_summary_);
+}
+
+util::Result<Cluster::ContentRequest> Cluster::AcceptContent(
+    const std::shared_ptr<http::Exchange>& ex, const std::string& sender) {
+  const http::Request& req = ex->request();
+  ContentRequest out;
+  out.hop = peers::Hop::kPeer;  // the safe default: answer from the cache only
+  size_t q = req.target.find('?');
+  std::string query = q == std::string::npos ? "" : req.target.substr(q + 1);
+  for (size_t pos = 0; pos <= query.size();) {
+    size_t amp = query.find('&', pos);
+    std::string kv = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
+    if (kv.rfind("hop=", 0) == 0 && !peers::ParseHop(kv.substr(4), &out.hop)) {
+      RespondPeerError(ex, 400, "BAD_REQUEST", "unknown hop");
+      return Status::InvalidArgument("unknown hop");
+    }
+    if (amp == std::string::npos) break;
+    pos = amp + 1;
+  }
+  if (out.hop == peers::Hop::kClient) out.hop = peers::Hop::kPeer;  // a peer is never a client
+  ++stats_.served_to_peers;
+  const peers::Member* m = node_.Find(sender);
+  if (m && m->record.region != node_.self().region) ++stats_.served_cross_region;
+  out.oci_target = req.target.substr(std::string(kOciPrefix).size());
+  return out;
+}
+
+void Cluster::RespondNoRoute(const std::shared_ptr<http::Exchange>& ex) {
+  RespondPeerError(ex, 404, "NOT_FOUND", "no such peer route");
 }
 
 void Cluster::RefusePeer(const std::shared_ptr<http::Exchange>& ex, const Status& st) {
@@ -367,58 +412,28 @@ bool Cluster::SignedBySender(const peers::VerifiedHead& head, const peers::Messa
   return key && node_.signer().Verify(*key, head.signed_text, head.node_signature);
 }
 
-void Cluster::OnMessage(const std::shared_ptr<http::Exchange>& ex, const peers::VerifiedHead& head,
-                        const std::string& body) {
+peers::GossipNode::Learned Cluster::OnMessage(const std::shared_ptr<http::Exchange>& ex,
+                                              const peers::VerifiedHead& head,
+                                              const std::string& body) {
   auto m = peers::DecodeMessage(body);
-  if (!m.ok()) return RespondPeerError(ex, 400, "BAD_REQUEST", m.status().message());
+  if (!m.ok()) {
+    RespondPeerError(ex, 400, "BAD_REQUEST", m.status().message());
+    return {};
+  }
   stats_.gossip_bytes_received += body.size();
-  if (m->from != head.node)
-    return RespondPeerError(ex, 400, "BAD_REQUEST", "message sender is not the signer");
-  if (!SignedBySender(head, &*m))
-    return RefusePeer(ex, Status::PermissionDenied(
-                              "'" + head.node + "' is not a member, or its node signature is bad"));
-  node_.Receive(*m, env_.clock->NowMs(), PhysicalMs());
+  if (m->from != head.node) {
+    RespondPeerError(ex, 400, "BAD_REQUEST", "message sender is not the signer");
+    return {};
+  }
+  if (!SignedBySender(head, &*m)) {
+    RefusePeer(ex, Status::PermissionDenied("'" + head.node +
+                                            "' is not a member, or its node signature is bad"));
+    return {};
+  }
+  peers::GossipNode::Learned learned = node_.Receive(*m, env_.clock->NowMs(), PhysicalMs());
   ex->Respond(204, {}, "");
   Flush();  // answers (acks) go out now, not at the next tick: they carry RTT samples
-}
-
-void Cluster::ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::string& path,
-                         const std::string& sender, const ContentHandler& content) {
-  const http::Request& req = ex->request();
-  if (req.method == "GET" && path == kSummaryPath) {
-    ex->Respond(200,
-                {{"Content-Type", "application/octet-stream"},
-                 {"X-Georeg-Summary-Version", std::to_string(own_summary_version_)}},
-                own_summary_);
-    return;
-  }
-  if ((req.method == "GET" || req.method == "HEAD") &&
-      path.rfind(std::string(kOciPrefix) + "/v2/", 0) == 0) {
-    peers::Hop hop = peers::Hop::kPeer;  // the safe default: answer from the cache only
-    std::string query = req.target.find('?') == std::string::npos
-                            ? ""
-                            : req.target.substr(req.target.find('?') + 1);
-    for (size_t pos = 0; pos <= query.size();) {
-      size_t amp = query.find('&', pos);
-      std::string kv = query.substr(pos, amp == std::string::npos ? std::string::npos : amp - pos);
-      if (kv.rfind("hop=", 0) == 0 && !peers::ParseHop(kv.substr(4), &hop))
-        return RespondPeerError(ex, 400, "BAD_REQUEST", "unknown hop");
-      if (amp == std::string::npos) break;
-      pos = amp + 1;
-    }
-    if (hop == peers::Hop::kClient) hop = peers::Hop::kPeer;  // a peer is never a client
-    ++stats_.served_to_peers;
-    const peers::Member* m = node_.Find(sender);
-    if (m && m->record.region != node_.self().region) ++stats_.served_cross_region;
-    content(ex, req.target.substr(std::string(kOciPrefix).size()), hop);
-    return;
-  }
-  if (req.method == "POST" && path.rfind(std::string(kHoldPrefix) + "/v2/", 0) == 0 &&
-      hold_handler_) {
-    hold_handler_(ex, req.target.substr(std::string(kHoldPrefix).size()), sender);
-    return;
-  }
-  RespondPeerError(ex, 404, "NOT_FOUND", "no such peer route");
+  return learned;
 }
 
 peers::RouteCandidate Cluster::CandidateOf(const std::string& name, const peers::Member& m) const {
@@ -612,9 +627,9 @@ std::vector<peers::PeerStep> Cluster::TagRegionOwners(const peers::TagKey& key) 
   return out;
 }
 
-Status Cluster::Remove(const std::string& name) {
+Status Cluster::Remove(const std::string& name, std::vector<peers::TagUpdate>* withdrawn) {
   std::string key = node_.KeyOf(name) ? *node_.KeyOf(name) : "";
-  Status st = node_.Revoke(name);
+  Status st = node_.Revoke(name, withdrawn);
   if (!st.ok()) return st;
   LOG_WARN(
       "cluster: member %s removed by the operator: key %.16s... revoked fleet-wide, its tags "

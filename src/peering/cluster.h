@@ -87,12 +87,38 @@ class Cluster {
   // Stops the timer, closes the peer connections.
   void Shutdown();
 
-  // A request under /_georeg/. Gossip and summaries are answered here; a
-  // content request (/_georeg/v1/oci/v2/...) goes to `content` with the OCI
-  // target (/v2/...) and the hop the sender set.
-  using ContentHandler = std::function<void(const std::shared_ptr<http::Exchange>&,
-                                            const std::string& oci_target, peers::Hop hop)>;
-  void Handle(const std::shared_ptr<http::Exchange>& ex, const ContentHandler& content);
+  // The peer routes, as the registry port's route table (src/routes.cc)
+  // dispatches them. Every one is signed with the cluster key and the
+  // sender's node key: anything unsigned, stale, replayed or signed by a
+  // revoked node is answered 401 and changes nothing.
+  static constexpr const char* kMsgPath = "/_georeg/v1/msg";          // POST: gossip
+  static constexpr const char* kSummaryPath = "/_georeg/v1/summary";  // GET: our digest summary
+  static constexpr const char* kOciPrefix = "/_georeg/v1/oci";        // + /v2/...: content
+  static constexpr const char* kHoldPrefix = "/_georeg/v1/hold";      // + /v2/...: keep a copy
+
+  // POST kMsgPath: reads, checks and applies a gossip message and answers
+  // it; when it taught something, calls `learned` with it, once,
+  // later (never from inside the call). A refused message is answered to
+  // its sender and `learned` is not called.
+  using LearnedFn = std::function<void(peers::GossipNode::Learned)>;
+  void ReceiveMessage(const std::shared_ptr<http::Exchange>& ex, LearnedFn learned);
+  // A peer route without a body (summary, content, hold): the sender's
+  // name when the request is signed by a member. Errors: PermissionDenied
+  // or InvalidArgument, and the exchange was answered (401 or 400).
+  util::Result<std::string> Authenticate(const std::shared_ptr<http::Exchange>& ex);
+  // GET kSummaryPath of an authenticated sender.
+  void ServeSummary(const std::shared_ptr<http::Exchange>& ex);
+  // A content request (kOciPrefix + an OCI path) of an authenticated
+  // `sender`: the OCI target and the hop it asks at (never kClient).
+  // Errors: InvalidArgument (an unknown hop), and the exchange was answered 400.
+  struct ContentRequest {
+    std::string oci_target;
+    peers::Hop hop = peers::Hop::kPeer;
+  };
+  util::Result<ContentRequest> AcceptContent(const std::shared_ptr<http::Exchange>& ex,
+                                             const std::string& sender);
+  // Answers a peer request the route table has no route for.
+  static void RespondNoRoute(const std::shared_ptr<http::Exchange>& ex);
 
   // Where a miss of `digest` goes before the upstream (peers::PlanRoute),
   // and this node's role for it. Blobs use the peers' summaries; manifests
@@ -134,10 +160,6 @@ class Cluster {
   // us; `done` once, later: Ok when it holds all of it (kHoldTimeoutMs at most).
   void Hold(const peers::PeerStep& step, const std::string& oci_target,
             std::function<void(util::Status)> done);
-  // Serves a peer's hold request (`sender` authenticated).
-  using HoldHandler = std::function<void(const std::shared_ptr<http::Exchange>&,
-                                         const std::string& oci_target, const std::string& sender)>;
-  void SetHoldHandler(HoldHandler fn) { hold_handler_ = std::move(fn); }
   // A PeerStep to a member by name (hop peer), if it is known.
   std::optional<peers::PeerStep> StepTo(const std::string& name) const {
     const peers::Member* m = node_.Find(name);
@@ -152,17 +174,10 @@ class Cluster {
   // left out): where a tag this node has not heard of yet is asked.
   std::vector<peers::PeerStep> TagRegionOwners(const peers::TagKey& key) const;
   static constexpr size_t kTagKeepers = 2;
-  // Called for every tag update learned from a peer.
-  void SetTagListener(std::function<void(const peers::TagUpdate&)> fn) {
-    node_.SetTagListener(std::move(fn));
-  }
-  // Called for every tag withdrawn because its origin was revoked.
-  void SetWithdrawListener(std::function<void(const peers::TagUpdate&)> fn) {
-    node_.SetWithdrawListener(std::move(fn));
-  }
   // `georeg peers remove NAME`: revokes the member's key fleet-wide
   // (peers::GossipNode::Revoke). Errors: NotFound, InvalidArgument.
-  util::Status Remove(const std::string& name);
+  // The entries withdrawn with it (its tags) are added to `withdrawn`.
+  util::Status Remove(const std::string& name, std::vector<peers::TagUpdate>* withdrawn);
 
   // Replications (registry::Replicator): regions holding a replica (where
   // durable copies go first), and drained ones (routing disabled: no
@@ -205,14 +220,13 @@ class Cluster {
   // A member as routing and placement see it (peers/routing.h), may_have unset.
   peers::RouteCandidate CandidateOf(const std::string& name, const peers::Member& m) const;
   void RefusePeer(const std::shared_ptr<http::Exchange>& ex, const util::Status& st);
-  void OnMessage(const std::shared_ptr<http::Exchange>& ex, const peers::VerifiedHead& head,
-                 const std::string& body);
+  // Applies an authenticated message and answers it; what it taught.
+  peers::GossipNode::Learned OnMessage(const std::shared_ptr<http::Exchange>& ex,
+                                       const peers::VerifiedHead& head, const std::string& body);
   // The node signature of `head` verifies under the key we hold for its
   // sender, or (a sender not known yet) under the key of the sender's own
   // signed record in `m`.
   bool SignedBySender(const peers::VerifiedHead& head, const peers::Message* m) const;
-  void ServeRoute(const std::shared_ptr<http::Exchange>& ex, const std::string& path,
-                  const std::string& sender, const ContentHandler& content);
   uint64_t PhysicalMs() const;
 
   io::Env env_;
@@ -233,7 +247,6 @@ class Cluster {
   std::map<std::string, uint64_t> quarantined_until_;    // peer -> loop time
   std::map<std::string, peers::MemberState> logged_states_;
   ClusterStats stats_;
-  HoldHandler hold_handler_;
   std::set<std::string> replicated_regions_, drained_regions_;
   util::LogThrottle auth_log_;
   bool shut_down_ = false;

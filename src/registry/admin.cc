@@ -13,6 +13,7 @@
 #include "src/registry/service.h"
 
 #include "src/http/json_response.h"
+#include "src/peering/cluster.h"
 #include "util/log.h"
 #include "util/units.h"
 
@@ -37,34 +38,36 @@ void Service::HandleAdmin(const std::shared_ptr<http::Exchange>& ex) {
     if (!cluster_)
       return http::RespondJsonError(ex, 409, "clustering is off (no [cluster] key_file)");
     std::string name = path.substr(7);
-    util::Status st = cluster_->Remove(name);
+    peers::GossipNode::Learned learned;
+    util::Status st = cluster_->Remove(name, &learned.withdrawn);
     if (!st.ok())
       return http::RespondJsonError(ex, st.code() == util::Code::kNotFound ? 404 : 400,
                                     st.message());
+    Learn(learned);
     return http::RespondJson(ex, 200, {{"removed", name}});
   }
   if (req.method == "GET" && path == "/stats") {
     auto st = store_->Stats();
     if (!st.ok()) return http::RespondJsonError(ex, 500, st.status().ToString());
-    const cache::BlobIndex& idx = keeper_.index();
-    uint64_t lookups = keeper_.hits() + keeper_.misses();
+    const cache::BlobIndex& idx = keeper_->index();
+    uint64_t lookups = keeper_->hits() + keeper_->misses();
     nlohmann::json j = {{"daemon", true},
                         {"bytes_used", idx.stored_bytes() + st->manifest_bytes},
                         {"blob_bytes", idx.stored_bytes()},
                         {"manifest_bytes", st->manifest_bytes},
-                        {"budget", keeper_.budget()},
+                        {"budget", keeper_->budget()},
                         {"blobs", idx.cached_count()},
                         {"own_blobs", idx.own_count()},
                         {"own_blob_bytes", idx.own_bytes()},
                         {"manifests", st->manifests},
                         {"tags", st->tags},
-                        {"hits", keeper_.hits()},
-                        {"misses", keeper_.misses()},
-                        {"hit_ratio", lookups ? nlohmann::json(double(keeper_.hits()) / lookups)
+                        {"hits", keeper_->hits()},
+                        {"misses", keeper_->misses()},
+                        {"hit_ratio", lookups ? nlohmann::json(double(keeper_->hits()) / lookups)
                                               : nlohmann::json()},
-                        {"evictions", keeper_.evictions()},
-                        {"corrupt_blobs", keeper_.corruptions()},
-                        {"fills_in_flight", fills_.size()},
+                        {"evictions", keeper_->evictions()},
+                        {"corrupt_blobs", keeper_->corruptions()},
+                        {"fills_in_flight", fills_.running()},
                         {"bytes_in_flight", in_flight_->held()},
                         {"refused_busy", in_flight_->refused()},
                         {"data_file_bytes", st->data_file_bytes},
@@ -78,8 +81,8 @@ void Service::HandleAdmin(const std::shared_ptr<http::Exchange>& ex) {
       return http::RespondJsonError(ex, 500, "cannot list the cache");
     nlohmann::json out = nlohmann::json::array();
     for (const auto& [d, info] : *blobs) {
-      if (!keeper_.Has(d)) continue;  // being evicted
-      const cache::BlobIndex::Entry* e = keeper_.index().Find(d);
+      if (!keeper_->Has(d)) continue;  // being evicted
+      const cache::BlobIndex::Entry* e = keeper_->index().Find(d);
       out.push_back({{"digest", d.ToString()},
                      {"kind", "blob"},
                      {"size", info.size},
@@ -97,8 +100,8 @@ void Service::HandleAdmin(const std::shared_ptr<http::Exchange>& ex) {
   if (req.method == "DELETE" && path.rfind("/entries/", 0) == 0) {
     auto d = util::Digest::Parse(path.substr(9));
     if (!d.ok()) return http::RespondJsonError(ex, 400, d.status().message());
-    if (keeper_.Has(*d)) {
-      keeper_.Remove(*d, "removed by operator");
+    if (keeper_->Has(*d)) {
+      keeper_->Remove(*d, "removed by operator");
       return http::RespondJson(ex, 200, {{"digest", d->ToString()}, {"removed", "blob"}});
     }
     auto txn = store_->BeginRead();
@@ -122,9 +125,9 @@ void Service::HandleAdmin(const std::shared_ptr<http::Exchange>& ex) {
     if (query.rfind("target=", 0) == 0) target = query.substr(7);
     auto bytes = util::ParseSize(target);
     if (!bytes.ok()) return http::RespondJsonError(ex, 400, "target: " + bytes.status().message());
-    size_t n = keeper_.EvictTo(*bytes);
+    size_t n = keeper_->EvictTo(*bytes);
     return http::RespondJson(ex, 200,
-                             {{"evicted", n}, {"bytes_used", keeper_.index().stored_bytes()}});
+                             {{"evicted", n}, {"bytes_used", keeper_->index().stored_bytes()}});
   }
   http::RespondJsonError(ex, 404, "no such admin route");
 }

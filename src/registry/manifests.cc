@@ -132,12 +132,14 @@ struct ManifestResolver::Fetch {
 
 ManifestResolver::ManifestResolver(io::Env env, cache::Store* store, WriterBridge* writer,
                                    uint64_t max_manifest_bytes,
-                                   std::shared_ptr<InFlightBytes> in_flight)
+                                   std::shared_ptr<InFlightBytes> in_flight,
+                                   peering::Cluster* cluster)
     : env_(env),
       store_(store),
       writer_(writer),
       max_bytes_(max_manifest_bytes),
-      in_flight_(std::move(in_flight)) {}
+      in_flight_(std::move(in_flight)),
+      cluster_(cluster) {}
 ManifestResolver::~ManifestResolver() = default;
 
 void ManifestResolver::Handle(Upstream* up, const std::string& name, const oci::Route& route,

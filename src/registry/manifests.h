@@ -48,18 +48,18 @@ namespace registry {
 
 class ManifestResolver {
  public:
-  // The Env, store and writer must outlive the resolver. `in_flight`
-  // counts manifest bodies being fetched; over its limit, a reference that
-  // needs the upstream gets 503 (may be null: no limit).
+  // The Env, store, writer and cluster must outlive the resolver.
+  // `in_flight` counts manifest bodies being fetched; over its limit, a
+  // reference that needs the upstream gets 503 (may be null: no limit).
+  // With a `cluster` (null: none), manifests missing here are asked of
+  // peers (by digest) before the upstream, and tag changes seen at the
+  // upstream are gossiped.
   ManifestResolver(io::Env env, cache::Store* store, WriterBridge* writer,
-                   uint64_t max_manifest_bytes, std::shared_ptr<InFlightBytes> in_flight = nullptr);
+                   uint64_t max_manifest_bytes, std::shared_ptr<InFlightBytes> in_flight = nullptr,
+                   peering::Cluster* cluster = nullptr);
   ~ManifestResolver();
   ManifestResolver(const ManifestResolver&) = delete;
   ManifestResolver& operator=(const ManifestResolver&) = delete;
-
-  // With a cluster, manifests missing here are asked of peers (by digest)
-  // before the upstream, and tag changes seen at the upstream are gossiped.
-  void SetCluster(peering::Cluster* cluster) { cluster_ = cluster; }
 
   // `name` is the repository as the upstream knows it. `hop`: kPeer answers
   // from the cache only (a peer asked). REQUIRES: route.kind == kManifest.

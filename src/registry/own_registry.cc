@@ -1,15 +1,9 @@
 #include "src/registry/own_registry.h"
 
-#include <map>
-
 #include <nlohmann/json.hpp>
 
-#include "peers/message_codec.h"
 #include "push/manifest.h"
-#include "push/manifest_tree.h"
-#include "push/replication.h"
 #include "push/tag_value.h"
-#include "src/oci/media_types.h"
 #include "src/peering/cluster.h"
 #include "src/registry/manifests.h"
 #include "src/registry/oci_errors.h"
@@ -27,60 +21,28 @@ constexpr const char* kOciIndex = "application/vnd.oci.image.index.v1+json";
 
 std::string RangeOf(uint64_t offset) { return "0-" + std::to_string(offset ? offset - 1 : 0); }
 
-constexpr const char* kAcceptAll =
-    "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, "
-    "application/vnd.docker.distribution.manifest.list.v2+json, "
-    "application/vnd.docker.distribution.manifest.v2+json";
-
-// The own-manifest record of a parsed manifest of `size` bytes stored at `now_ms`.
-cache::OwnManifest OwnRecordOf(const util::Digest& d, const push::PushedManifest& p, size_t size,
-                               uint64_t now_ms) {
-  cache::OwnManifest own;
-  own.digest = d;
-  own.media_type = p.media_type;
-  own.artifact_type = p.artifact_type;
-  own.size = size;
-  own.created_ms = now_ms;
-  own.subject = p.subject;
-  own.references = p.blobs;
-  own.references.insert(own.references.end(), p.manifests.begin(), p.manifests.end());
-  own.annotations_json = p.annotations_json;
-  return own;
-}
-
-std::string FleetKey(const peers::TagKey& k) {
-  return k.registry + '\0' + k.repository + '\0' + k.tag;
-}
-
 }  // namespace
 
-OwnRegistry::OwnRegistry(io::Env env, const config::Config& cfg, cache::Store* store,
-                         WriterBridge* writer, CacheKeeper* keeper)
-    : env_(env),
+OwnRegistry::OwnRegistry(Deps deps, const config::Config& cfg)
+    : deps_(deps),
       name_(cfg.registry.name),
       default_upstream_marked_(cfg.default_upstream_marked),
       cfg_(cfg.registry),
       max_manifest_bytes_(cfg.server.max_manifest_bytes),
-      store_(store),
-      writer_(writer),
-      keeper_(keeper),
-      uploads_(env,
+      store_(deps.store),
+      writer_(deps.writer),
+      keeper_(deps.keeper),
+      uploads_(deps.env,
                {cfg.registry.max_uploads, cfg.registry.upload_timeout_ms, cfg.registry.max_size},
-               store, writer, keeper),
-      gc_(env, cfg.registry, store, writer, keeper),
-      auth_(env, cfg.registry.name, cfg.registry.auth_failures_per_minute) {}
+               deps.store, deps.writer, deps.keeper),
+      gc_(deps.env, cfg.registry, deps.store, deps.writer, deps.keeper) {}
 
 OwnRegistry::~OwnRegistry() = default;
 
-Status OwnRegistry::Start() {
-  if (!enabled()) return Status::Ok();
-  if (Status st = auth_.Load(cfg_.push_htpasswd); !st.ok())
-    return Status::InvalidArgument("registry.push_htpasswd: " + st.message());
+void OwnRegistry::Start() {
+  if (!enabled()) return;
   uploads_.Start();
   gc_.Start();
-  LOG_INFO("registry: serving own registry '%s' (%zu push user(s), pulls %s)", name_.c_str(),
-           auth_.users(), cfg_.pull_requires_auth ? "authenticated" : "anonymous");
-  return Status::Ok();
 }
 
 void OwnRegistry::Stop() {
@@ -110,26 +72,7 @@ void OwnRegistry::Handle(const oci::Route& route, const std::shared_ptr<http::Ex
     return;
   }
   auto keep = route;
-  auth_.Check(ex, [this, keep, ex, hop] { Route(keep, ex, hop); });
-}
-
-std::vector<std::string> OwnRegistry::HoldersOf(const util::Digest& digest) const {
-  auto it = holders_.find(digest);
-  return it == holders_.end() ? std::vector<std::string>{} : it->second;
-}
-
-void OwnRegistry::NoteHolders(const util::Digest& digest, const std::vector<std::string>& holders) {
-  if (holders.empty()) return;
-  auto [it, inserted] = holders_.try_emplace(digest);
-  for (const std::string& h : holders)
-    if (std::find(it->second.begin(), it->second.end(), h) == it->second.end())
-      it->second.push_back(h);
-  if (!inserted) return;
-  holders_order_.push_back(digest);
-  if (holders_order_.size() > kMaxHints) {
-    holders_.erase(holders_order_.front());
-    holders_order_.pop_front();
-  }
+  deps_.auth->Check(ex, [this, keep, ex, hop] { Route(keep, ex, hop); });
 }
 
 void OwnRegistry::Route(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
@@ -149,7 +92,7 @@ void OwnRegistry::Route(const oci::Route& route, const std::shared_ptr<http::Exc
     case K::kManifestDelete:
       return DeleteManifest(route, ex);
     case K::kBlob:
-      return blob_handler_(route, ex, hop);
+      return deps_.fills->Serve(nullptr, route, ex, hop);
     case K::kBlobDelete:
       return DeleteBlob(route, ex);
     case K::kUploadStart:
@@ -178,127 +121,6 @@ void OwnRegistry::Route(const oci::Route& route, const std::shared_ptr<http::Exc
   RespondOciError(ex, 404, "UNSUPPORTED", "not found");
 }
 
-// ---- the fleet ----
-
-Status OwnRegistry::SetCluster(peering::Cluster* cluster) {
-  cluster_ = cluster;
-  if (!enabled()) return Status::Ok();
-  auto records = store_->ListFleetRecords();
-  if (!records.ok()) return records.status();
-  size_t restored = 0;
-  for (const auto& [key, value] : *records) {
-    auto u = peers::DecodeTagUpdate(value);
-    if (!u.ok() || !OwnsRecord(u->key)) continue;
-    restored += cluster_->Restore(*u);
-  }
-  if (restored)
-    LOG_INFO("registry: %zu tag version(s) of '%s' restored into the fleet state", restored,
-             name_.c_str());
-  return Status::Ok();
-}
-
-bool OwnRegistry::OwnsRecord(const peers::TagKey& key) const {
-  if (!enabled()) return false;
-  if (key.registry == name_) return true;
-  return (key.registry == push::kReplicationRecords || key.registry == push::kSyncReports) &&
-         key.repository == name_;
-}
-
-void OwnRegistry::Authorize(const std::shared_ptr<http::Exchange>& ex, bool write,
-                            std::function<void()> then) {
-  if (!write && !cfg_.pull_requires_auth) return then();
-  auth_.Check(ex, std::move(then));
-}
-
-void OwnRegistry::Sync(const std::string& repo, const util::Digest& digest,
-                       std::vector<std::string> holders, BlobFilter want_blob,
-                       std::function<void(Status)> done) {
-  HoldManifest(repo, digest, std::move(holders), std::move(want_blob), std::move(done));
-}
-
-void OwnRegistry::PersistTag(const peers::TagUpdate& u, std::function<void(Status)> done) {
-  cache::Store* store = store_;
-  std::string key = FleetKey(u.key), value = peers::EncodeTagUpdate(u);
-  writer_->Run([store, key, value] { return store->PutFleetRecord(key, value); }, std::move(done));
-}
-
-void OwnRegistry::RecordTag(const std::string& repo, const std::string& tag,
-                            const util::Digest& digest, bool deleted,
-                            std::vector<std::string> holders, std::function<void(Status)> done) {
-  if (!cluster_) {
-    env_.deferred->Post([done] { done(Status::Ok()); });
-    return;
-  }
-  push::OwnTagValue v;
-  v.deleted = deleted;
-  if (!deleted) v.holders = holders.empty() ? std::vector<std::string>{cluster_->name()} : holders;
-  peers::TagUpdate u = cluster_->RecordTag(name_, repo, tag, digest, push::EncodeTagValue(v));
-  SyncTagToStore(u.key);
-  // Kept, then told to the tag's owner in every region before the push is
-  // acknowledged: a miss of this tag anywhere asks that owner.
-  PersistTag(u, life_.Guard([this, u, done](Status st) {
-    if (!st.ok()) return done(st);
-    cluster_->PushTag(u, [u, done](size_t told, size_t asked) {
-      if (told < asked)
-        LOG_WARN(
-            "registry: tag %s:%s reached %zu of %zu region owner(s) directly; gossip brings it to "
-            "the rest",
-            u.key.repository.c_str(), u.key.tag.c_str(), told, asked);
-      done(Status::Ok());
-    });
-  }));
-}
-
-void OwnRegistry::SyncTagToStore(const peers::TagKey& key) {
-  const peers::TagVersion* v = cluster_ ? cluster_->FindTag(key) : nullptr;
-  if (!v) return;
-  // Queued after every earlier write of this tag (the writer keeps order),
-  // with the winner as the table holds it now: the store ends where the
-  // table is, whatever order pushes and gossip came in.
-  bool deleted = push::ParseTagValue(v->value).deleted;
-  cache::TagInfo info{v->digest, env_.clock->WallMs()};
-  cache::Store* store = store_;
-  writer_->Run(
-      [store, key, info, deleted] {
-        return deleted ? store->DeleteTag(key.registry, key.repository, key.tag)
-                       : store->PutTag(key.registry, key.repository, key.tag, info);
-      },
-      [](Status st) {
-        if (!st.ok()) LOG_WARN("registry: could not write a tag: %s", st.ToString().c_str());
-      });
-}
-
-void OwnRegistry::ApplyGossipedTag(const peers::TagUpdate& u) {
-  push::OwnTagValue v = push::ParseTagValue(u.version.value);
-  std::string repo = u.key.repository;
-  bool deleted = v.deleted;
-  PersistTag(u, [](Status st) {
-    if (!st.ok()) LOG_WARN("registry: could not keep a gossiped tag: %s", st.ToString().c_str());
-  });
-  SyncTagToStore(u.key);
-  if (deleted) return;
-  std::vector<std::string> holders = v.holders;
-  holders.push_back(u.version.origin);
-  NoteHolders(u.version.digest, holders);
-  // Pre-fetch the manifest (an index's children follow when asked for).
-  {
-    auto txn = store_->BeginRead();
-    cache::Manifest m;
-    if (txn.ok() && store_->GetManifest(*txn, u.version.digest, &m).ok()) return;
-  }
-  if (fetches_ >= kMaxFetches) return;
-  auto steps = cluster_
-                   ->Plan(u.version.digest, peers::Hop::kFleet, /*blob=*/false,
-                          peers::Scope::kFleet, holders)
-                   .steps;
-  std::erase_if(steps, [&](const peers::PeerStep& s) {
-    return std::find(holders.begin(), holders.end(), s.name) == holders.end();
-  });
-  if (steps.empty()) return;
-  FetchManifest("/v2/" + repo + "/manifests/" + u.version.digest.ToString() + "?ns=" + name_,
-                u.version.digest, std::move(steps), [](Status, util::Digest, cache::Manifest) {});
-}
-
 // ---- manifests ----
 
 void OwnRegistry::GetManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
@@ -315,7 +137,7 @@ void OwnRegistry::GetManifest(const oci::Route& route, const std::shared_ptr<htt
     // The fleet's table decides (the store follows it on the writer, a
     // little later); without a cluster, the store.
     const peers::TagVersion* v =
-        !digest && cluster_ ? cluster_->FindTag({name_, route.name, route.tag}) : nullptr;
+        !digest && deps_.cluster ? deps_.tags->Find({name_, route.name, route.tag}) : nullptr;
     if (v && push::ParseTagValue(v->value).deleted) {
       RespondOciError(ex, 404, "MANIFEST_UNKNOWN",
                       "manifest unknown: " + route.name + ":" + route.tag);
@@ -336,281 +158,37 @@ void OwnRegistry::GetManifest(const oci::Route& route, const std::shared_ptr<htt
   auto unknown = [ex, what = digest ? digest->ToString() : route.name + ":" + route.tag] {
     RespondOciError(ex, 404, "MANIFEST_UNKNOWN", "manifest unknown: " + what);
   };
-  if (!cluster_ || hop == peers::Hop::kPeer) return unknown();
+  if (!deps_.cluster || hop == peers::Hop::kPeer) return unknown();
   std::vector<peers::PeerStep> steps;
   std::string target;
   if (digest) {
     // Its holders first, then the nodes the cluster would ask for any manifest.
-    prefer = HoldersOf(*digest);
+    prefer = deps_.hints->Of(*digest);
     if (!route.digest) {
-      if (const peers::TagVersion* v = cluster_->FindTag({name_, route.name, route.tag}))
+      if (const peers::TagVersion* v = deps_.tags->Find({name_, route.name, route.tag}))
         prefer.push_back(v->origin);
     }
-    steps = cluster_->Plan(*digest, hop, /*blob=*/false, peers::Scope::kFleet, prefer).steps;
+    steps = deps_.cluster->Plan(*digest, hop, /*blob=*/false, peers::Scope::kFleet, prefer).steps;
     target = "/v2/" + route.name + "/manifests/" + digest->ToString() + "?ns=" + name_;
   } else if (hop == peers::Hop::kClient) {
     // A tag this node has not heard of: its keepers in our region were told
     // by the pushing node before the push was acknowledged (read your writes).
-    steps = cluster_->TagRegionOwners({name_, route.name, route.tag});
+    steps = deps_.cluster->TagRegionOwners({name_, route.name, route.tag});
     target = "/v2/" + route.name + "/manifests/" + route.tag + "?ns=" + name_;
   } else {
     return unknown();
   }
-  if (steps.empty() || fetches_ >= kMaxFetches) return unknown();
-  FetchManifest(target, digest, std::move(steps),
-                [ex, unknown](Status st, util::Digest d, cache::Manifest m) {
-                  if (!ex->active()) return;
-                  if (!st.ok()) return unknown();
-                  ex->outcome().result = "peer";
-                  ex->outcome().source = "peer";
-                  ServeManifest(ex, d, m, "");
-                });
-}
-
-void OwnRegistry::FetchManifest(const std::string& target, std::optional<util::Digest> want,
-                                std::vector<peers::PeerStep> steps,
-                                std::function<void(Status, util::Digest, cache::Manifest)> done) {
-  struct Attempt {
-    std::vector<peers::PeerStep> steps;
-    size_t next = 0;
-    std::string body, media_type, answered_digest;
-    int status = 0;
-    std::shared_ptr<upstream::Fetch> fetch;
-  };
-  ++fetches_;
-  auto at = std::make_shared<Attempt>();
-  at->steps = std::move(steps);
-  auto try_next = std::make_shared<std::function<void()>>();
-  *try_next = life_.Guard([this, at, target, want, done, try_next] {
-    if (at->next >= at->steps.size()) {
-      --fetches_;
-      done(Status::NotFound("no peer had it"), {}, {});
-      *try_next = nullptr;  // breaks the cycle through the closure
-      return;
-    }
-    const peers::PeerStep step = at->steps[at->next++];
-    at->body.clear();
-    at->status = 0;
-    upstream::Callbacks cb;
-    cb.on_head = [at](const upstream::ResponseHead& h) {
-      at->status = h.status;
-      const std::string* ct = h.Find("content-type");
-      const std::string* dcd = h.Find("docker-content-digest");
-      at->media_type = ct ? *ct : "";
-      at->answered_digest = dcd ? *dcd : "";
-    };
-    cb.on_body = [at](const char* data, size_t len) { at->body.append(data, len); };
-    cb.on_complete = life_.Guard([this, at, step, want, done, try_next](Status st) {
-      util::Digest got = util::DigestOf(at->body);
-      auto claimed = util::Digest::Parse(at->answered_digest);
-      bool verified =
-          st.ok() && at->status == 200 && (want ? got == *want : claimed.ok() && *claimed == got);
-      if (!verified) {
-        if (st.ok() && at->status == 200)
-          cluster_->ReportFailure(step.name, "manifest failing its digest", true);
-        (*try_next)();
-        return;
-      }
-      --fetches_;
-      cache::Manifest m{oci::ManifestMediaType(at->media_type, at->body), at->body};
-      StoreFetched(got, m, {step.name});
-      done(Status::Ok(), got, m);
-      *try_next = nullptr;
-    });
-    upstream::FetchOptions opts;
-    opts.max_body = max_manifest_bytes_;
-    at->fetch = cluster_->Send(step, "GET", target, {{"Accept", kAcceptAll}}, std::move(cb), opts);
-    if (!at->fetch) (*try_next)();
-  });
-  // Never inside the caller's call.
-  env_.deferred->Post([try_next] {
-    if (*try_next) (*try_next)();
-  });
-}
-
-void OwnRegistry::StoreFetched(const util::Digest& d, const cache::Manifest& m,
-                               const std::vector<std::string>& holders,
-                               std::function<void(Status)> done) {
-  auto parsed = push::ParsePushedManifest(m.media_type, m.bytes);
-  if (!parsed.ok()) {  // served, not kept: we could not tell what it references
-    if (done) env_.deferred->Post([done, st = parsed.status()] { done(st); });
-    return;
-  }
-  cache::OwnManifest own = OwnRecordOf(d, *parsed, m.bytes.size(), env_.clock->WallMs());
-  std::vector<std::string> all = HoldersOf(d);
-  all.insert(all.end(), holders.begin(), holders.end());
-  for (const util::Digest& r : own.references) NoteHolders(r, all);
-  cache::Store* store = store_;
-  writer_->Run(
-      [store, own, m, registry = name_] { return store->PutOwnManifest(own, m, registry, "", ""); },
-      [d, done](Status st) {
-        if (!st.ok())
-          LOG_WARN("registry: could not keep manifest %s: %s", d.ToString().c_str(),
-                   st.ToString().c_str());
-        if (done) done(st);
-      });
-}
-
-void OwnRegistry::Replicate(const std::string& repo, const util::Digest& digest,
-                            std::function<void(Status, std::vector<std::string>)> done) {
-  struct Run {
-    std::vector<peers::PeerStep> candidates;
-    size_t next = 0, needed = 0, running = 0;
-    std::vector<std::string> holders;
-    std::string last_error;
-    bool finished = false;
-  };
-  if (!cluster_ || cfg_.copies <= 1) {
-    env_.deferred->Post(
-        [this, done] { done(Status::Ok(), {cluster_ ? cluster_->name() : std::string()}); });
-    return;
-  }
-  auto run = std::make_shared<Run>();
-  run->candidates = cluster_->ReplicaCandidates();
-  run->needed = cfg_.copies - 1;
-  run->holders = {cluster_->name()};
-  std::string target = "/v2/" + repo + "/manifests/" + digest.ToString() + "?ns=" + name_;
-  auto launch = std::make_shared<std::function<void()>>();
-  *launch = life_.Guard([this, run, target, done, launch, digest] {
-    if (run->finished) return;
-    while (run->running + run->holders.size() - 1 < run->needed &&
-           run->next < run->candidates.size()) {
-      peers::PeerStep step = run->candidates[run->next++];
-      ++run->running;
-      cluster_->Hold(step, target, life_.Guard([run, step, launch](Status st) {
-        --run->running;
-        if (st.ok()) {
-          run->holders.push_back(step.name);
-        } else {
-          run->last_error = step.name + ": " + st.message();
-        }
-        (*launch)();
-      }));
-    }
-    if (run->holders.size() - 1 >= run->needed ||
-        (run->running == 0 && run->next >= run->candidates.size())) {
-      run->finished = true;
-      bool enough = run->holders.size() - 1 >= run->needed;
-      if (!enough)
-        LOG_WARN("registry: %s is held by %zu node(s), %llu wanted (%s)", digest.ToString().c_str(),
-                 run->holders.size(), (unsigned long long)cfg_.copies,
-                 run->last_error.empty() ? "too few live members" : run->last_error.c_str());
-      done(enough ? Status::Ok()
-                  : Status::Unavailable("only " + std::to_string(run->holders.size()) + " of " +
-                                        std::to_string(cfg_.copies) + " copies could be stored"),
-           run->holders);
-      *launch = nullptr;
-    }
-  });
-  env_.deferred->Post([launch] {
-    if (*launch) (*launch)();
-  });
-}
-
-void OwnRegistry::ServeHold(const std::shared_ptr<http::Exchange>& ex,
-                            const std::string& oci_target, const std::string& sender) {
-  oci::Route r = oci::RouteRequest("GET", oci_target);
-  if (!enabled() || r.kind != oci::RouteKind::kManifest || !r.digest || !r.ns || *r.ns != name_) {
-    RespondOciError(ex, 400, "UNSUPPORTED",
-                    "a hold names a manifest of the own registry by digest");
-    return;
-  }
-  uint64_t start = env_.clock->NowMs();
-  HoldManifest(r.name, *r.digest, {sender}, nullptr, [this, ex, r, sender, start](Status st) {
-    if (!ex->active()) return;
-    if (!st.ok()) {
-      LOG_WARN("registry: could not hold %s for %s: %s", r.digest->ToString().c_str(),
-               sender.c_str(), st.ToString().c_str());
-      RespondOciError(ex, 503, "UNAVAILABLE", st.message());
-      return;
-    }
-    LOG_INFO("registry: holding %s (%s) for %s, in %llu ms", r.digest->ToString().c_str(),
-             r.name.c_str(), sender.c_str(), (unsigned long long)(env_.clock->NowMs() - start));
-    ex->Respond(200, BaseHeaders(), "");
-  });
-}
-
-// What a manifest held here references; one that no longer parses (a
-// stricter parser than the one that stored it) falls back to its record's
-// references. NotFound unless it is own content here.
-util::Result<push::PushedManifest> OwnRegistry::ReadOwn(const cache::ReadTxn& txn,
-                                                        const util::Digest& d) const {
-  cache::OwnManifest own;
-  cache::Manifest m;
-  if (!store_->GetOwnManifest(txn, d, &own).ok() || !store_->GetManifest(txn, d, &m).ok())
-    return Status::NotFound("manifest " + d.ToString() + " is not held here");
-  auto parsed = push::ParsePushedManifest(m.media_type, m.bytes);
-  if (parsed.ok()) return parsed;
-  push::PushedManifest refs;
-  refs.blobs = own.references;
-  return refs;
-}
-
-struct OwnRegistry::HoldRun {
-  std::string repo;
-  util::Digest top;
-  std::vector<std::string> holders;
-  BlobFilter want_blob;
-  std::function<void(Status)> done;
-  // Fetched from holders in earlier rounds: stored by the writer a little
-  // later, so read from here meanwhile.
-  std::map<util::Digest, cache::Manifest> fetched;
-  int round = 0;
-};
-
-void OwnRegistry::HoldManifest(const std::string& repo, const util::Digest& digest,
-                               std::vector<std::string> holders, BlobFilter want_blob,
-                               std::function<void(Status)> done) {
-  auto run = std::make_shared<HoldRun>();
-  run->repo = repo;
-  run->top = digest;
-  run->holders = std::move(holders);
-  run->want_blob = std::move(want_blob);
-  run->done = std::move(done);
-  // Never from inside the caller's call.
-  env_.deferred->Post(life_.weak(), [this, run] { HoldRound(run); });
-}
-
-// One round: walk the tree as far as it is here; fetch the manifests it
-// lacks (a level per round) and walk again; once none lack, hold its blobs.
-void OwnRegistry::HoldRound(const std::shared_ptr<HoldRun>& run) {
-  push::ManifestTree tree;
-  {
-    auto txn = store_->BeginRead();
-    if (!txn.ok()) return run->done(txn.status());
-    tree = push::WalkManifestTree(run->top, [&](const util::Digest& d) {
-      auto f = run->fetched.find(d);
-      if (f == run->fetched.end()) return ReadOwn(*txn, d);
-      return push::ParsePushedManifest(f->second.media_type, f->second.bytes);
-    });
-  }
-  if (tree.too_deep) return run->done(Status::InvalidArgument("indexes nested too deep"));
-  if (!tree.missing.empty()) {
-    std::vector<peers::PeerStep> steps;
-    for (const std::string& h : run->holders)
-      if (auto s = cluster_ ? cluster_->StepTo(h) : std::nullopt) steps.push_back(*s);
-    if (steps.empty()) return run->done(Status::NotFound("no holder to fetch from"));
-    if (run->round++ > push::kMaxIndexDepth)  // every round brings a level
-      return run->done(Status::Unavailable("the image's manifests could not all be fetched"));
-    auto join = util::Join::Make(life_.Guard([this, run](Status first, size_t, size_t) {
-      if (!first.ok()) return run->done(first);
-      HoldRound(run);
-    }));
-    for (const util::Digest& m : tree.missing) {
-      FetchManifest("/v2/" + run->repo + "/manifests/" + m.ToString() + "?ns=" + name_, m, steps,
-                    [run, add = join->Add()](Status st, util::Digest d, cache::Manifest fetched) {
-                      if (st.ok()) run->fetched[d] = std::move(fetched);
-                      add(st);
-                    });
-    }
-    join->Close();
-    return;
-  }
-  // Every manifest is here: the blobs, all at once; the first error wins.
-  auto join = util::Join::Make([run](Status first, size_t, size_t) { run->done(first); });
-  for (const util::Digest& b : tree.blobs)
-    if (!run->want_blob || run->want_blob(b)) blob_holder_(b, run->repo, run->holders, join->Add());
-  join->Close();
+  if (steps.empty()) return unknown();
+  Status st =
+      deps_.holdings->FetchManifest(target, digest, std::move(steps),
+                                    [ex, unknown](Status st, util::Digest d, cache::Manifest m) {
+                                      if (!ex->active()) return;
+                                      if (!st.ok()) return unknown();
+                                      ex->outcome().result = "peer";
+                                      ex->outcome().source = "peer";
+                                      ServeManifest(ex, d, m, "");
+                                    });
+  if (!st.ok()) unknown();
 }
 
 void OwnRegistry::PutManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
@@ -643,13 +221,14 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
   std::vector<util::Digest> missing;
   for (const util::Digest& b : parsed->blobs)
     if (!keeper_->index().Find(b)) missing.push_back(b);
-  if (!missing.empty() && cluster_ && !fetched_missing) {
+  if (!missing.empty() && deps_.cluster && !fetched_missing) {
     // Whatever each fetch's outcome: the store below refuses what is still missing.
     auto join =
         util::Join::Make(life_.Guard([this, keep = route, ex, body](Status, size_t, size_t) {
           if (ex->active()) StoreManifest(keep, ex, body, /*fetched_missing=*/true);
         }));
-    for (const util::Digest& b : missing) blob_holder_(b, route.name, HoldersOf(b), join->Add());
+    for (const util::Digest& b : missing)
+      deps_.holdings->HoldBlob(b, route.name, deps_.hints->Of(b), join->Add());
     join->Close();
     return;
   }
@@ -678,7 +257,7 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
       }
     }
   }
-  cache::OwnManifest own = OwnRecordOf(digest, *parsed, body.size(), env_.clock->WallMs());
+  cache::OwnManifest own = OwnRecordOf(digest, *parsed, body.size(), deps_.env.clock->WallMs());
   for (const util::Digest& b : adopt) {
     const cache::BlobIndex::Entry* e = keeper_->index().Find(b);
     keeper_->AddOwn(b, e ? e->size : 0, own.created_ms);
@@ -719,14 +298,15 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
           ex->Respond(201, headers, "");
         });
         // Durable first (copies), then the tag with its holders.
-        Replicate(repo, own.digest,
-                  life_.Guard(
-                      [this, answer, repo, tag, own](Status st, std::vector<std::string> holders) {
-                        if (!st.ok() || tag.empty()) return answer(st);
-                        for (const util::Digest& r : own.references) NoteHolders(r, holders);
-                        NoteHolders(own.digest, holders);
-                        RecordTag(repo, tag, own.digest, /*deleted=*/false, holders, answer);
-                      }));
+        deps_.holdings->Replicate(
+            repo, own.digest,
+            life_.Guard(
+                [this, answer, repo, tag, own](Status st, std::vector<std::string> holders) {
+                  if (!st.ok() || tag.empty()) return answer(st);
+                  for (const util::Digest& r : own.references) deps_.hints->Note(r, holders);
+                  deps_.hints->Note(own.digest, holders);
+                  deps_.tags->Record(repo, tag, own.digest, /*deleted=*/false, holders, answer);
+                }));
       }));
 }
 
@@ -756,7 +336,7 @@ void OwnRegistry::DeleteManifest(const oci::Route& route,
     writer_->Run([store, registry, repo, tag] { return store->DeleteTag(registry, repo, tag); },
                  life_.Guard([this, repo, tag, was, reply](Status st) {
                    if (!st.ok()) return reply(st);
-                   RecordTag(repo, tag, was, /*deleted=*/true, {}, reply);
+                   deps_.tags->Record(repo, tag, was, /*deleted=*/true, {}, reply);
                  }));
     return;
   }
@@ -786,7 +366,7 @@ void OwnRegistry::DeleteManifest(const oci::Route& route,
         if (!st.ok()) return reply(st);
         // The tags that pointed at it are gone fleet-wide too.
         for (const std::string& t : pointing)
-          RecordTag(repo, t, d, /*deleted=*/true, {}, [](Status) {});
+          deps_.tags->Record(repo, t, d, /*deleted=*/true, {}, [](Status) {});
         reply(st);
       }));
 }

@@ -24,8 +24,18 @@ struct AuthWork {
 
 }  // namespace
 
-PushAuth::PushAuth(io::Env env, std::string realm, uint32_t failures_per_minute)
-    : env_(env), realm_(std::move(realm)), limiter_(failures_per_minute) {}
+PushAuth::PushAuth(io::Env env, std::string realm, uint32_t failures_per_minute,
+                   bool pull_requires_auth)
+    : env_(env),
+      realm_(std::move(realm)),
+      pull_requires_auth_(pull_requires_auth),
+      limiter_(failures_per_minute) {}
+
+void PushAuth::Authorize(const std::shared_ptr<http::Exchange>& ex, bool write,
+                         std::function<void()> then) {
+  if (!write && !pull_requires_auth_) return then();
+  Check(ex, std::move(then));
+}
 
 PushAuth::~PushAuth() = default;
 

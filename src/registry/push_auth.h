@@ -28,7 +28,8 @@ namespace registry {
 
 class PushAuth {
  public:
-  PushAuth(io::Env env, std::string realm, uint32_t failures_per_minute);
+  // `pull_requires_auth`: [registry] pull_auth = "htpasswd" (Authorize).
+  PushAuth(io::Env env, std::string realm, uint32_t failures_per_minute, bool pull_requires_auth);
   ~PushAuth();
   PushAuth(const PushAuth&) = delete;
   PushAuth& operator=(const PushAuth&) = delete;
@@ -39,6 +40,10 @@ class PushAuth {
   // Calls `then` (now, for a remembered credential, or later) when the
   // request carries a valid credential; otherwise answers it.
   void Check(const std::shared_ptr<http::Exchange>& ex, std::function<void()> then);
+  // As Check, for a request that reads (`write` false: checked only when
+  // pulls need credentials) or writes the registry.
+  void Authorize(const std::shared_ptr<http::Exchange>& ex, bool write, std::function<void()> then);
+  bool pull_requires_auth() const { return pull_requires_auth_; }
 
   uint64_t failures() const { return failures_; }
   uint64_t throttled() const { return throttled_; }
@@ -49,6 +54,7 @@ class PushAuth {
  private:
   io::Env env_;
   std::string realm_;
+  bool pull_requires_auth_;
   std::shared_ptr<const push::Htpasswd> htpasswd_;
   push::FailureLimiter limiter_;
   std::unordered_map<std::string, uint64_t> passed_;  // SHA-256 of the header -> when it passed

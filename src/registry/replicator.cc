@@ -33,14 +33,22 @@ std::string Join(const std::vector<std::string>& v) {
 }  // namespace
 
 Replicator::Replicator(io::Env env, const config::Config& cfg, cache::Store* store,
-                       OwnRegistry* own)
-    : env_(env), cfg_(cfg.registry), store_(store), own_(own), pacer_(cfg.registry.prefetch_rate) {}
+                       Holdings* holdings, FleetTags* tags, PushAuth* auth,
+                       peering::Cluster* cluster)
+    : env_(env),
+      cfg_(cfg.registry),
+      store_(store),
+      name_(cfg.registry.name),
+      holdings_(holdings),
+      tags_(tags),
+      auth_(auth),
+      cluster_(cluster),
+      pacer_(cfg.registry.prefetch_rate) {}
 
 Replicator::~Replicator() = default;
 
-void Replicator::Attach(peering::Cluster* cluster) {
-  cluster_ = cluster;
-  if (!own_->enabled()) return;
+void Replicator::Start() {
+  if (name_.empty() || !cluster_) return;
   timer_.Init(env_.loop, this, uv_timer_init);
   uv_timer_start(timer_.get(), OnTimer, 1000, 1000);
   uv_unref(timer_.base());
@@ -56,20 +64,20 @@ void Replicator::OnTimer(uv_timer_t* t) { static_cast<Replicator*>(t->data)->Tic
 // ---- fleet state ----
 
 void Replicator::Record(const std::string& kind, const std::string& key, const std::string& value) {
-  peers::TagUpdate u = cluster_->RecordTag(kind, own_->name(), key, util::DigestOf(value), value);
-  own_->PersistTag(u, [](Status st) {
+  peers::TagUpdate u = cluster_->RecordTag(kind, name_, key, util::DigestOf(value), value);
+  tags_->Persist(u, [](Status st) {
     if (!st.ok()) LOG_WARN("replication: could not keep a fleet record: %s", st.ToString().c_str());
   });
 }
 
 void Replicator::Apply(const peers::TagUpdate& u) {
-  own_->PersistTag(u, [](Status st) {
+  tags_->Persist(u, [](Status st) {
     if (!st.ok())
       LOG_WARN("replication: could not keep a gossiped fleet record: %s", st.ToString().c_str());
   });
   if (u.key.registry == push::kReplicationRecords) {
     push::ReplicationRecord r = push::ParseReplication(u.version.value);
-    LOG_INFO("replication: %s of %s %s (from %s)", u.key.tag.c_str(), own_->name().c_str(),
+    LOG_INFO("replication: %s of %s %s (from %s)", u.key.tag.c_str(), name_.c_str(),
              r.deleted   ? "deleted"
              : r.routing ? "set, routing enabled"
                          : "set, routing disabled",
@@ -82,7 +90,7 @@ std::map<std::string, push::SyncReport> Replicator::Reports() const {
   std::map<std::string, push::SyncReport> out;
   for (const peers::TagUpdate& u : cluster_->FleetEntries(push::kSyncReports)) {
     // A node speaks only for itself.
-    if (u.key.repository != own_->name() || u.version.origin != u.key.tag) continue;
+    if (u.key.repository != name_ || u.version.origin != u.key.tag) continue;
     push::SyncReport r;
     if (push::ParseSyncReport(u.version.value, &r)) out[u.key.tag] = std::move(r);
   }
@@ -93,7 +101,7 @@ void Replicator::OwnTags(std::vector<peers::TagUpdate>* live, uint64_t* fingerpr
                          uint64_t* count) const {
   *fingerprint = 0;
   *count = 0;
-  for (peers::TagUpdate& u : cluster_->FleetEntries(own_->name())) {
+  for (peers::TagUpdate& u : cluster_->FleetEntries(name_)) {
     bool deleted = push::ParseTagValue(u.version.value).deleted;
     *fingerprint ^=
         push::TagFingerprint(u.key.repository, u.key.tag, u.version.digest.ToString(), deleted);
@@ -112,7 +120,7 @@ std::map<std::string, Replicator::Replication> Replicator::Replications() {
   std::vector<peering::Cluster::NodeInfo> nodes = cluster_->Nodes();
   uint64_t now = env_.clock->WallMs();
   for (const peers::TagUpdate& u : cluster_->FleetEntries(push::kReplicationRecords)) {
-    if (u.key.repository != own_->name()) continue;
+    if (u.key.repository != name_) continue;
     Replication r;
     r.record = push::ParseReplication(u.version.value);
     if (r.record.deleted) continue;
@@ -163,7 +171,7 @@ void Replicator::Describe(util::Exposition* out) {
 }
 
 json Replicator::Resource(const std::string& region, const Replication& r) const {
-  return push::ReplicationResource(own_->name(), region, r.record, r.state, r.since_ms);
+  return push::ReplicationResource(name_, region, r.record, r.state, r.since_ms);
 }
 
 // ---- the once-a-second work ----
@@ -303,7 +311,7 @@ void Replicator::Pump() {
     jobs_.pop_front();
     ++in_flight_;
     std::vector<std::string> region_nodes = LiveRegionNodes();
-    OwnRegistry::BlobFilter want;
+    Holdings::BlobFilter want;
     if (cfg_.full_policy) {
       want = [this, region_nodes](const util::Digest& b) { return Mine(b, region_nodes); };
     } else {
@@ -312,41 +320,40 @@ void Replicator::Pump() {
     // What it fetched is charged to the pacer when done: the top manifest
     // and the wanted blobs that were not here before.
     auto held = std::make_shared<std::set<util::Digest>>(HeldBlobs(job.digest, want));
-    own_->Sync(job.repo, job.digest, job.holders, want,
-               life_.Guard([this, job, want, held](Status st) {
-                 --in_flight_;
-                 uint64_t bytes = 0;
-                 if (auto txn = store_->BeginRead(); txn.ok()) {
-                   cache::Manifest m;
-                   if (store_->GetManifest(*txn, job.digest, &m).ok()) bytes += m.bytes.size();
-                   for (const util::Digest& b : HeldBlobs(job.digest, want)) {
-                     cache::BlobInfo info;
-                     if (!held->count(b) && store_->GetBlob(*txn, b, &info).ok())
-                       bytes += info.size;
-                   }
-                 }
-                 pacer_.Charge(bytes, env_.clock->NowMs());
-                 if (!st.ok()) {
-                   jobs_failed_ = true;
-                   error_ = st.code() == util::Code::kResourceExhausted
-                                ? "[registry] max_size is too small to hold the replica"
-                                : "";
-                   unsigned long long n;
-                   if (fail_log_.Note(env_.clock->NowMs(), &n))
-                     LOG_WARN("replication: could not pre-fetch %s:%s (%s)%s", job.repo.c_str(),
-                              job.digest.ToString().c_str(), st.ToString().c_str(),
-                              n > 1 ? (" and " + std::to_string(n - 1) + " more").c_str() : "");
-                 }
-                 // Checked again once the queue is done; a failure waits for the next periodic
-                 // check.
-                 if (jobs_.empty() && in_flight_ == 0 && !jobs_failed_) dirty_ = true;
-                 Pump();
-               }));
+    holdings_->Sync(
+        job.repo, job.digest, job.holders, want, life_.Guard([this, job, want, held](Status st) {
+          --in_flight_;
+          uint64_t bytes = 0;
+          if (auto txn = store_->BeginRead(); txn.ok()) {
+            cache::Manifest m;
+            if (store_->GetManifest(*txn, job.digest, &m).ok()) bytes += m.bytes.size();
+            for (const util::Digest& b : HeldBlobs(job.digest, want)) {
+              cache::BlobInfo info;
+              if (!held->count(b) && store_->GetBlob(*txn, b, &info).ok()) bytes += info.size;
+            }
+          }
+          pacer_.Charge(bytes, env_.clock->NowMs());
+          if (!st.ok()) {
+            jobs_failed_ = true;
+            error_ = st.code() == util::Code::kResourceExhausted
+                         ? "[registry] max_size is too small to hold the replica"
+                         : "";
+            unsigned long long n;
+            if (fail_log_.Note(env_.clock->NowMs(), &n))
+              LOG_WARN("replication: could not pre-fetch %s:%s (%s)%s", job.repo.c_str(),
+                       job.digest.ToString().c_str(), st.ToString().c_str(),
+                       n > 1 ? (" and " + std::to_string(n - 1) + " more").c_str() : "");
+          }
+          // Checked again once the queue is done; a failure waits for the next periodic
+          // check.
+          if (jobs_.empty() && in_flight_ == 0 && !jobs_failed_) dirty_ = true;
+          Pump();
+        }));
   }
 }
 
 std::set<util::Digest> Replicator::HeldBlobs(const util::Digest& manifest,
-                                             const OwnRegistry::BlobFilter& want) const {
+                                             const Holdings::BlobFilter& want) const {
   std::set<util::Digest> out;
   auto txn = store_->BeginRead();
   cache::Manifest m;
@@ -379,9 +386,9 @@ void Replicator::AdoptHome() {
   // A registry that was never replicated anywhere (no record, not even a
   // deleted one) gets its first replication where it was first written.
   for (const peers::TagUpdate& u : cluster_->FleetEntries(push::kReplicationRecords))
-    if (u.key.repository == own_->name()) return;
+    if (u.key.repository == name_) return;
   bool pushed_here = false;
-  for (const peers::TagUpdate& u : cluster_->FleetEntries(own_->name()))
+  for (const peers::TagUpdate& u : cluster_->FleetEntries(name_))
     pushed_here = pushed_here || u.version.origin == cluster_->name();
   if (!pushed_here) return;
   push::ReplicationRecord r;
@@ -390,7 +397,7 @@ void Replicator::AdoptHome() {
   r.updated_ms = r.created_ms;
   Record(push::kReplicationRecords, cluster_->region(), push::EncodeReplication(r));
   LOG_INFO("replication: %s of %s created here (the registry's first push)",
-           cluster_->region().c_str(), own_->name().c_str());
+           cluster_->region().c_str(), name_.c_str());
 }
 
 // ---- the management API ----
@@ -417,15 +424,14 @@ void Replicator::Handle(const std::shared_ptr<http::Exchange>& ex) {
     http::RespondJsonError(ex, 404, "no such route");
     return;
   }
-  if (!own_->enabled()) {
+  if (name_.empty()) {
     http::RespondJsonError(ex, 404,
                            "this node serves no registry of its own ([registry] name is not set)");
     return;
   }
-  if (parts[0] != own_->name()) {
+  if (parts[0] != name_) {
     http::RespondJsonError(
-        ex, 404,
-        "unknown registry '" + parts[0] + "': this fleet's registry is '" + own_->name() + "'");
+        ex, 404, "unknown registry '" + parts[0] + "': this fleet's registry is '" + name_ + "'");
     return;
   }
   if (!cluster_) {
@@ -438,7 +444,7 @@ void Replicator::Handle(const std::shared_ptr<http::Exchange>& ex) {
     if (write) return http::RespondJsonError(ex, 405, "image-status is read-only");
     std::string image;
     if (query.rfind("image=", 0) == 0) image = query.substr(6);
-    own_->Authorize(ex, false, life_.Guard([this, ex, image] { ImageStatus(ex, image, false); }));
+    auth_->Authorize(ex, false, life_.Guard([this, ex, image] { ImageStatus(ex, image, false); }));
     return;
   }
   std::string region = parts.size() == 3 ? parts[2] : "";
@@ -447,7 +453,7 @@ void Replicator::Handle(const std::shared_ptr<http::Exchange>& ex) {
   if (parts.size() == 3 && method != "GET" && method != "PUT" && method != "PATCH" &&
       method != "DELETE")
     return http::RespondJsonError(ex, 405, "use GET, PUT, PATCH or DELETE");
-  own_->Authorize(ex, write, life_.Guard([this, ex, region, method] {
+  auth_->Authorize(ex, write, life_.Guard([this, ex, region, method] {
     if (region.empty()) return List(ex);
     if (!push::ValidRegionName(region))
       return http::RespondJsonError(
@@ -476,8 +482,8 @@ void Replicator::Show(const std::shared_ptr<http::Exchange>& ex, const std::stri
   auto reps = Replications();
   auto it = reps.find(region);
   if (it == reps.end())
-    return http::RespondJsonError(
-        ex, 404, "registry '" + own_->name() + "' has no replication in " + region);
+    return http::RespondJsonError(ex, 404,
+                                  "registry '" + name_ + "' has no replication in " + region);
   http::RespondJson(ex, 200, Resource(region, it->second));
 }
 
@@ -503,7 +509,7 @@ void Replicator::Create(const std::shared_ptr<http::Exchange>& ex, const std::st
   r.created = std::to_string(r.created_ms) + "@" + cluster_->name();
   r.updated_ms = r.created_ms;
   Record(push::kReplicationRecords, region, push::EncodeReplication(r));
-  LOG_INFO("replication: %s of %s created here", region.c_str(), own_->name().c_str());
+  LOG_INFO("replication: %s of %s created here", region.c_str(), name_.c_str());
   dirty_ = true;
   reps = Replications();
   http::RespondJson(ex, 201, Resource(region, reps.at(region)));
@@ -520,15 +526,15 @@ void Replicator::Update(const std::shared_ptr<http::Exchange>& ex, const std::st
   auto reps = Replications();
   auto it = reps.find(region);
   if (it == reps.end())
-    return http::RespondJsonError(
-        ex, 404, "registry '" + own_->name() + "' has no replication in " + region);
+    return http::RespondJsonError(ex, 404,
+                                  "registry '" + name_ + "' has no replication in " + region);
   push::ReplicationRecord r = it->second.record;
   bool enabled = *routing == "enabled";
   if (r.routing != enabled) {
     r.routing = enabled;
     r.updated_ms = env_.clock->WallMs();
     Record(push::kReplicationRecords, region, push::EncodeReplication(r));
-    LOG_INFO("replication: routing to %s of %s %s here", region.c_str(), own_->name().c_str(),
+    LOG_INFO("replication: routing to %s of %s %s here", region.c_str(), name_.c_str(),
              enabled ? "enabled" : "disabled");
     reps = Replications();
     Tick();  // the routing change applies here at once
@@ -539,15 +545,15 @@ void Replicator::Update(const std::shared_ptr<http::Exchange>& ex, const std::st
 void Replicator::Delete(const std::shared_ptr<http::Exchange>& ex, const std::string& region) {
   auto reps = Replications();
   if (!reps.count(region))
-    return http::RespondJsonError(
-        ex, 404, "registry '" + own_->name() + "' has no replication in " + region);
+    return http::RespondJsonError(ex, 404,
+                                  "registry '" + name_ + "' has no replication in " + region);
   if (reps.size() == 1)
-    return http::RespondJsonError(
-        ex, 409, "the last replication of '" + own_->name() + "' cannot be deleted");
+    return http::RespondJsonError(ex, 409,
+                                  "the last replication of '" + name_ + "' cannot be deleted");
   push::ReplicationRecord r;
   r.deleted = true;
   Record(push::kReplicationRecords, region, push::EncodeReplication(r));
-  LOG_INFO("replication: %s of %s deleted here", region.c_str(), own_->name().c_str());
+  LOG_INFO("replication: %s of %s deleted here", region.c_str(), name_.c_str());
   Tick();
   ex->Respond(204, {}, "");
 }
@@ -561,9 +567,9 @@ void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const st
       image.find('/', colon) != std::string::npos)
     return http::RespondJsonError(ex, 400, "name the image as REPOSITORY:TAG");
   std::string repo = image.substr(0, colon), tag = image.substr(colon + 1);
-  const peers::TagVersion* v = cluster_->FindTag({own_->name(), repo, tag});
+  const peers::TagVersion* v = cluster_->FindTag({name_, repo, tag});
   if (!v || push::ParseTagValue(v->value).deleted)
-    return http::RespondJsonError(ex, 404, "registry '" + own_->name() + "' has no tag " + image);
+    return http::RespondJsonError(ex, 404, "registry '" + name_ + "' has no tag " + image);
   util::Digest top = v->digest;
   // What the image is: its manifests (an index and its children) and blobs.
   push::ManifestTree tree;
@@ -586,7 +592,7 @@ void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const st
     // This node lacks a manifest: fetch the manifests (not the blobs) first.
     std::vector<std::string> holders = push::ParseTagValue(v->value).holders;
     holders.push_back(v->origin);
-    own_->Sync(
+    holdings_->Sync(
         repo, top, holders, [](const util::Digest&) { return false; },
         life_.Guard([this, ex, image](Status) {
           if (ex->active()) ImageStatus(ex, image, true);
@@ -611,7 +617,7 @@ void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const st
   s->ex = ex;
   s->manifests = manifests;
   s->blobs = blobs;
-  s->head = {{"registry", own_->name()},
+  s->head = {{"registry", name_},
              {"image", image},
              {"digest", top.ToString()},
              {"policy", cfg_.full_policy ? "full" : "manifests"}};
@@ -666,7 +672,7 @@ void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const st
           "/v2/" + repo +
           (i < manifests.size() ? "/manifests/" + manifests[i].ToString()
                                 : "/blobs/" + blobs[i - manifests.size()].ToString()) +
-          "?ns=" + own_->name();
+          "?ns=" + name_;
       auto answered = join->Add();
       auto status = std::make_shared<int>(0);
       upstream::Callbacks cb;

@@ -24,7 +24,7 @@
 //   `prefetch_rate`; and it reports how far it is (a SyncReport) when that
 //   changed, at most once a second.
 //
-// Ownership: borrows the Store, the OwnRegistry and the Cluster, which
+// Ownership: borrows the Store, the Holdings, the FleetTags, the PushAuth and the Cluster, which
 // outlive it; owns its timer (Stop() closes it). Loop thread only.
 #pragma once
 
@@ -46,7 +46,9 @@
 #include "src/io/env.h"
 #include "src/io/handle.h"
 #include "src/io/lifetime.h"
-#include "src/registry/own_registry.h"
+#include "src/registry/fleet_tags.h"
+#include "src/registry/holdings.h"
+#include "src/registry/push_auth.h"
 #include "util/log.h"
 #include "util/metrics.h"
 #include "util/pacer.h"
@@ -59,14 +61,17 @@ namespace registry {
 
 class Replicator {
  public:
-  Replicator(io::Env env, const config::Config& cfg, cache::Store* store, OwnRegistry* own);
+  // Borrows the store, holdings, tags, credentials and cluster (null: no
+  // cluster, and nothing to do), which outlive it.
+  Replicator(io::Env env, const config::Config& cfg, cache::Store* store, Holdings* holdings,
+             FleetTags* tags, PushAuth* auth, peering::Cluster* cluster);
   ~Replicator();
   Replicator(const Replicator&) = delete;
   Replicator& operator=(const Replicator&) = delete;
 
   static constexpr const char* kPrefix = "/_georeg/v1/registries/";
-  // Starts the once-a-second work (only with an own registry).
-  void Attach(peering::Cluster* cluster);
+  // Starts the once-a-second work (only with an own registry in a cluster).
+  void Start();
   void Stop();
   // A request whose target starts with kPrefix.
   void Handle(const std::shared_ptr<http::Exchange>& ex);
@@ -119,7 +124,7 @@ class Replicator {
   void AdoptHome();
   // The blobs of `manifest` (not its children's) held here as own content that `want` selects.
   std::set<util::Digest> HeldBlobs(const util::Digest& manifest,
-                                   const OwnRegistry::BlobFilter& want) const;
+                                   const Holdings::BlobFilter& want) const;
   void Report(const std::string& took_on);
   // Writes a fleet record of ours (a replication or our report): gossiped and kept.
   void Record(const std::string& kind, const std::string& key, const std::string& value);
@@ -137,8 +142,11 @@ class Replicator {
   io::Env env_;
   config::Registry cfg_;
   cache::Store* store_;
-  OwnRegistry* own_;
-  peering::Cluster* cluster_ = nullptr;
+  std::string name_;  // the own registry's; "" without one
+  Holdings* holdings_;
+  FleetTags* tags_;
+  PushAuth* auth_;
+  peering::Cluster* cluster_;
   io::Handle<uv_timer_t> timer_;
   io::Lifetime life_;  // guards callbacks that may outlive this object
   struct Since {

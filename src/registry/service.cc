@@ -4,169 +4,93 @@
 
 #include <nlohmann/json.hpp>
 
+#include "src/peering/cluster.h"
+#include "src/registry/oci_errors.h"
 #include "util/log.h"
 
 namespace registry {
 
 using util::Status;
 
-namespace {
-
-std::vector<http::Header> RangeFrom(uint64_t offset) {
-  if (offset == 0) return {};
-  return {{"Range", "bytes=" + std::to_string(offset) + "-"}};
-}
-
-}  // namespace
-
 Service::Service(io::Env env, const config::Config& cfg, std::unique_ptr<UpstreamSet> upstreams,
-                 cache::Store* store, WriterBridge* writer)
+                 cache::Store* store, WriterBridge* writer, CacheKeeper* keeper,
+                 peering::Cluster* cluster)
     : env_(env),
-      max_fills_(cfg.server.max_fills),
       own_budget_(cfg.registry.max_size),
+      htpasswd_(cfg.registry.push_htpasswd),
       in_flight_(std::make_shared<InFlightBytes>(cfg.server.max_bytes_in_flight)),
       store_(store),
       writer_(writer),
+      keeper_(keeper),
+      cluster_(cluster),
       upstreams_(std::move(upstreams)),
-      keeper_(env, cfg.cache, store, writer),
-      scrubber_(env.loop, store, &keeper_, cfg.cache.scrub_rate),
-      manifests_(env, store, writer, cfg.server.max_manifest_bytes, in_flight_),
-      own_(env, cfg, store, writer, &keeper_),
-      replicator_(env, cfg, store, &own_) {
-  own_.SetBlobHandler([this](const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
-                             peers::Hop hop) { HandleBlob(nullptr, route, ex, hop); });
-  own_.SetBlobHolder([this](const util::Digest& d, const std::string& repo,
-                            std::vector<std::string> holders, std::function<void(Status)> done) {
-    HoldBlob(d, repo, std::move(holders), std::move(done));
-  });
-}
-
-void Service::HoldBlob(const util::Digest& d, const std::string& repo,
-                       std::vector<std::string> holders, std::function<void(Status)> done) {
-  // Once the blob is here: own content, never evicted.
-  auto adopt = [this, d, done] {
-    const cache::BlobIndex::Entry* e = keeper_.index().Find(d);
-    if (!e) return done(Status::NotFound("blob " + d.ToString() + " could not be fetched"));
-    if (e->own) return done(Status::Ok());
-    // A replica counts against the registry's budget like a push (it stays
-    // here as ordinary, evictable cache when it does not fit).
-    if (keeper_.own_bytes() + e->size > own_budget_)
-      return done(
-          Status::ResourceExhausted("[registry] max_size would be exceeded by " + d.ToString()));
-    keeper_.AddOwn(d, e->size, env_.clock->WallMs());
-    cache::Store* store = store_;
-    writer_->Run([store, d] { return store->SetBlobOwn(d, true); }, done);
-  };
-  if (keeper_.Has(d)) {
-    env_.deferred->Post(adopt);
-    return;
-  }
-  own_.NoteHolders(d, holders);
-  fill_waiters_[d].push_back(adopt);
-  auto existing = fills_.find(d);
-  if (existing != fills_.end() && existing->second.fill->joinable())
-    return;  // its end calls the waiters
-  if (shutting_down_ || !cluster_) {
-    env_.deferred->Post([this, d] { WakeFillWaiters(d); });
-    return;
-  }
-  oci::Route route;
-  route.kind = oci::RouteKind::kBlob;
-  route.name = repo;
-  route.digest = d;
-  // Planned as a client's request here: the holders first, then the owners
-  // a client's HEAD or GET would ask (a push whose blobs a HEAD found on a
-  // peer, as mirror cache, finds them the same way at its manifest PUT).
-  peers::RoutePlan plan = PlanBlob(nullptr, d, peers::Hop::kClient);
-  if (plan.steps.empty()) {
-    env_.deferred->Post([this, d] { WakeFillWaiters(d); });
-    return;
-  }
-  auto fill = std::make_shared<BlobFill>(FillEnv(), d, /*may_store=*/true);
-  fills_[d] = {fill, plan.role};
-  fill->Start(BlobSources(nullptr, route, plan));
-}
-
-void Service::WakeFillWaiters(const util::Digest& d) {
-  auto it = fill_waiters_.find(d);
-  if (it == fill_waiters_.end()) return;
-  auto waiters = std::move(it->second);
-  fill_waiters_.erase(it);
-  for (auto& w : waiters) w();
-}
-
-BlobFill::Env Service::FillEnv() {
-  return BlobFill::Env{env_.clock,
-                       store_,
-                       writer_,
-                       &keeper_,
-                       in_flight_,
-                       [this](const util::Digest& d, BlobFill* fill) {
-                         auto it = fills_.find(d);
-                         if (it != fills_.end() && it->second.fill.get() == fill) fills_.erase(it);
-                         // Not from inside the fill: on a later turn.
-                         if (fill_waiters_.count(d))
-                           env_.deferred->Post([this, d] { WakeFillWaiters(d); });
-                       },
-                       [this](const std::string& peer, const std::string& why, bool corrupt) {
-                         if (cluster_) cluster_->ReportFailure(peer, why, corrupt);
-                       },
-                       [this] { ++stats_.fills_resumed; },
-                       [this](bool from_peer) {
-                         ++(from_peer ? stats_.bad_blobs_peer : stats_.bad_blobs_upstream);
-                       }};
-}
+      scrubber_(env.loop, store, keeper, cfg.cache.scrub_rate),
+      manifests_(env, store, writer, cfg.server.max_manifest_bytes, in_flight_, cluster),
+      auth_(env, cfg.registry.name, cfg.registry.auth_failures_per_minute,
+            cfg.registry.pull_requires_auth),
+      fills_({env, store, writer, keeper, in_flight_, cluster, &hints_}, cfg.registry.name,
+             cfg.server.max_fills),
+      holdings_(env, cfg, store, writer, keeper, &fills_, &hints_, cluster),
+      tags_(env, cfg, store, writer, &hints_, &holdings_, cluster),
+      own_({env, store, writer, keeper, &auth_, &fills_, &holdings_, &tags_, &hints_, cluster},
+           cfg),
+      replicator_(env, cfg, store, &holdings_, &tags_, &auth_, cluster) {}
 
 util::Status Service::Start() {
-  util::Status st = keeper_.Start();
-  if (st.ok()) st = own_.Start();
-  if (st.ok()) scrubber_.Start();
-  return st;
+  if (own_.enabled()) {
+    if (util::Status st = auth_.Load(htpasswd_); !st.ok())
+      return Status::InvalidArgument("registry.push_htpasswd: " + st.message());
+    LOG_INFO("registry: serving own registry '%s' (%zu push user(s), pulls %s)",
+             own_.name().c_str(), auth_.users(),
+             auth_.pull_requires_auth() ? "authenticated" : "anonymous");
+  }
+  if (util::Status st = tags_.Restore(); !st.ok())
+    LOG_ERROR("registry: could not restore the fleet state: %s", st.ToString().c_str());
+  own_.Start();
+  replicator_.Start();
+  scrubber_.Start();
+  return Status::Ok();
 }
 
-void Service::AttachCluster(peering::Cluster* cluster) {
-  cluster_ = cluster;
-  manifests_.SetCluster(cluster);
-  if (util::Status st = own_.SetCluster(cluster); !st.ok())
-    LOG_ERROR("registry: could not restore the fleet state: %s", st.ToString().c_str());
-  cluster->SetHoldHandler(
-      [this](const std::shared_ptr<http::Exchange>& ex, const std::string& target,
-             const std::string& sender) { own_.ServeHold(ex, target, sender); });
-  replicator_.Attach(cluster);
-  cluster->SetTagListener([this](const peers::TagUpdate& u) {
-    if (own_.OwnsRecord(u.key)) {
-      if (u.key.registry != own_.name()) return replicator_.Apply(u);
-      LOG_INFO("cluster: own tag %s:%s -> %s (from %s)", u.key.repository.c_str(),
-               u.key.tag.c_str(), u.version.digest.ToString().c_str(), u.version.origin.c_str());
-      own_.ApplyGossipedTag(u);
-      return;
-    }
-    // Fleet records of another registry (a node configured differently) are not ours to store.
-    if (u.key.registry.rfind('/', 0) == 0) return;
-    LOG_INFO("cluster: tag %s/%s:%s -> %s (from %s)", u.key.registry.c_str(),
-             u.key.repository.c_str(), u.key.tag.c_str(), u.version.digest.ToString().c_str(),
-             u.version.origin.c_str());
-    // The origin node confirmed the tag at its HLC time: that is how fresh it is here too.
-    WriteGossipedTag(u, std::min(env_.clock->WallMs(), u.version.hlc.wall_ms));
-    if (Upstream* up = upstreams_->Select(u.key.registry))
-      manifests_.Prefetch(up, u.key.repository, u.version.digest, u.version.origin);
-  });
-  cluster->SetWithdrawListener([this](const peers::TagUpdate& u) {
-    if (u.key.registry.rfind('/', 0) == 0)
-      return;  // replication records and reports: fleet state, kept
-    if (own_.enabled() && u.key.registry == own_.name()) {
-      // A pushed image is not the pusher's to take back: the tag stays
-      // stored here (docs/replication.md).
-      LOG_WARN("cluster: own tag %s:%s was set by removed node %s; kept", u.key.repository.c_str(),
-               u.key.tag.c_str(), u.version.origin.c_str());
-      return;
-    }
-    LOG_WARN("cluster: tag %s/%s:%s withdrawn (its origin %s was removed)", u.key.registry.c_str(),
-             u.key.repository.c_str(), u.key.tag.c_str(), u.version.origin.c_str());
-    // Confirmed at time 0: no longer believed, so the next pull revalidates
-    // it at the upstream (and it is never served stale).
-    WriteGossipedTag(u, 0);
-  });
+void Service::Learn(const peers::GossipNode::Learned& learned) {
+  for (const peers::TagUpdate& u : learned.tags) LearnTag(u);
+  for (const peers::TagUpdate& u : learned.withdrawn) Withdraw(u);
+}
+
+void Service::LearnTag(const peers::TagUpdate& u) {
+  if (tags_.Owns(u.key)) {
+    if (u.key.registry != own_.name()) return replicator_.Apply(u);
+    LOG_INFO("cluster: own tag %s:%s -> %s (from %s)", u.key.repository.c_str(), u.key.tag.c_str(),
+             u.version.digest.ToString().c_str(), u.version.origin.c_str());
+    tags_.ApplyGossiped(u);
+    return;
+  }
+  // Fleet records of another registry (a node configured differently) are not ours to store.
+  if (u.key.registry.rfind('/', 0) == 0) return;
+  LOG_INFO("cluster: tag %s/%s:%s -> %s (from %s)", u.key.registry.c_str(),
+           u.key.repository.c_str(), u.key.tag.c_str(), u.version.digest.ToString().c_str(),
+           u.version.origin.c_str());
+  // The origin node confirmed the tag at its HLC time: that is how fresh it is here too.
+  WriteGossipedTag(u, std::min(env_.clock->WallMs(), u.version.hlc.wall_ms));
+  if (Upstream* up = upstreams_->Select(u.key.registry))
+    manifests_.Prefetch(up, u.key.repository, u.version.digest, u.version.origin);
+}
+
+void Service::Withdraw(const peers::TagUpdate& u) {
+  if (u.key.registry.rfind('/', 0) == 0)
+    return;  // replication records and reports: fleet state, kept
+  if (own_.enabled() && u.key.registry == own_.name()) {
+    // A pushed image is not the pusher's to take back: the tag stays
+    // stored here (docs/replication.md).
+    LOG_WARN("cluster: own tag %s:%s was set by removed node %s; kept", u.key.repository.c_str(),
+             u.key.tag.c_str(), u.version.origin.c_str());
+    return;
+  }
+  LOG_WARN("cluster: tag %s/%s:%s withdrawn (its origin %s was removed)", u.key.registry.c_str(),
+           u.key.repository.c_str(), u.key.tag.c_str(), u.version.origin.c_str());
+  // Confirmed at time 0: no longer believed, so the next pull revalidates
+  // it at the upstream (and it is never served stale).
+  WriteGossipedTag(u, 0);
 }
 
 void Service::WriteGossipedTag(const peers::TagUpdate& u, uint64_t confirmed_ms) {
@@ -193,11 +117,7 @@ void Service::Handle(const std::shared_ptr<http::Exchange>& ex) {
       RespondOciError(ex, 404, "UNSUPPORTED", "this node is not in a cluster");
       return;
     }
-    cluster_->Handle(ex, [this](const std::shared_ptr<http::Exchange>& ex,
-                                const std::string& target, peers::Hop hop) {
-      ex->outcome().kind = "peer";
-      HandleRoute(oci::RouteRequest(ex->request().method, target), ex, hop);
-    });
+    HandlePeer(ex);
     return;
   }
   // A path prefix may name the registry (runtimes that send no ns=).
@@ -205,6 +125,34 @@ void Service::Handle(const std::shared_ptr<http::Exchange>& ex) {
       oci::RouteRequest(req.method, req.target,
                         [this](std::string_view component) { return RegistryNamed(component); }),
       ex, peers::Hop::kClient);
+}
+
+void Service::HandlePeer(const std::shared_ptr<http::Exchange>& ex) {
+  using peering::Cluster;
+  const http::Request& req = ex->request();
+  std::string path = req.target.substr(0, req.target.find('?'));
+  if (req.method == "POST" && path == Cluster::kMsgPath) {
+    cluster_->ReceiveMessage(ex, life_.Guard([this](peers::GossipNode::Learned l) { Learn(l); }));
+    return;
+  }
+  auto sender = cluster_->Authenticate(ex);
+  if (!sender.ok()) return;  // answered
+  auto under = [&path](const char* prefix) {
+    return path.rfind(std::string(prefix) + "/v2/", 0) == 0;
+  };
+  if (req.method == "GET" && path == Cluster::kSummaryPath) return cluster_->ServeSummary(ex);
+  if ((req.method == "GET" || req.method == "HEAD") && under(Cluster::kOciPrefix)) {
+    auto content = cluster_->AcceptContent(ex, *sender);
+    if (!content.ok()) return;  // answered
+    ex->outcome().kind = "peer";
+    HandleRoute(oci::RouteRequest(req.method, content->oci_target), ex, content->hop);
+    return;
+  }
+  if (req.method == "POST" && under(Cluster::kHoldPrefix)) {
+    holdings_.ServeHold(ex, req.target.substr(std::string(Cluster::kHoldPrefix).size()), *sender);
+    return;
+  }
+  Cluster::RespondNoRoute(ex);
 }
 
 std::optional<std::string> Service::RegistryNamed(std::string_view component) {
@@ -265,184 +213,35 @@ void Service::HandleRoute(const oci::Route& route, const std::shared_ptr<http::E
   if (route.kind == oci::RouteKind::kManifest) {
     manifests_.Handle(up, UpstreamSet::UpstreamName(*up, route.name), route, ex, hop);
   } else {
-    HandleBlob(up, route, ex, hop);
+    fills_.Serve(up, route, ex, hop);
   }
-}
-
-peers::RoutePlan Service::PlanBlob(Upstream* up, const util::Digest& digest, peers::Hop hop) const {
-  peers::RoutePlan plan;
-  if (cluster_) {
-    // The own registry's blobs: its holders first (they have it), then the
-    // owners, as for any blob, but never an upstream.
-    plan = cluster_->Plan(
-        digest, hop, /*blob=*/true,
-        !up || up->config.fleet_single_flight ? peers::Scope::kFleet : peers::Scope::kRegion,
-        up ? std::vector<std::string>{} : own_.HoldersOf(digest));
-  } else {
-    plan.role = hop;
-    plan.upstream = hop != peers::Hop::kPeer;
-  }
-  plan.upstream = plan.upstream && up != nullptr;
-  return plan;
-}
-
-std::vector<FillSource> Service::BlobSources(Upstream* up, const oci::Route& route,
-                                             const peers::RoutePlan& plan) {
-  std::vector<FillSource> sources;
-  const util::Digest& digest = *route.digest;
-  std::string name = up ? UpstreamSet::UpstreamName(*up, route.name) : route.name;
-  std::string target = "/v2/" + name + "/blobs/" + digest.ToString() +
-                       "?ns=" + (up ? up->config.registry : own_.name());
-  for (const peers::PeerStep& step : plan.steps) {
-    peering::Cluster* cluster = cluster_;
-    sources.push_back({"peer " + step.name, step.name,
-                       [cluster, step, target](const SourceRequest& r, upstream::Callbacks cb) {
-                         return std::shared_ptr<upstream::InFlight>(cluster->Send(
-                             step, r.method, target, RangeFrom(r.offset), std::move(cb)));
-                       }});
-  }
-  if (plan.upstream && up) {
-    upstream::Requester* requester = up->requester;
-    std::string path = "/v2/" + name + "/blobs/" + digest.ToString();
-    ContentStats* stats = &stats_;
-    sources.push_back(
-        {"upstream " + up->config.registry, "",
-         [requester, path, name, stats](const SourceRequest& r, upstream::Callbacks cb) {
-           ++(std::string_view(r.method) == "HEAD" ? stats->upstream_blob_heads
-                                                   : stats->upstream_blob_gets);
-           return requester->Send(r.method, path, RangeFrom(r.offset), name, std::move(cb), {});
-         }});
-  }
-  return sources;
-}
-
-void Service::HandleBlob(Upstream* up, const oci::Route& route,
-                         const std::shared_ptr<http::Exchange>& ex, peers::Hop hop) {
-  const util::Digest& digest = *route.digest;
-  {
-    auto txn = store_->BeginRead();
-    if (!txn.ok()) {
-      LOG_ERROR("cache: %s", txn.status().ToString().c_str());
-      RespondOciError(ex, 503, "UNAVAILABLE", "cache unavailable");
-      return;
-    }
-    // The index, not the store, says what may be served: a blob chosen for
-    // eviction leaves the index at once, before the writer deletes it.
-    cache::BlobInfo info;
-    Status st = keeper_.Has(digest) ? store_->GetBlob(*txn, digest, &info) : Status::NotFound("");
-    if (st.ok()) {
-      keeper_.CountHit();
-      ex->outcome().result = "hit";
-      ex->outcome().source = "cache";
-      BlobStream::ServeCached(store_, &keeper_, digest, info, ex, env_.clock->WallMs());
-      return;
-    }
-    if (!st.IsNotFound()) {
-      LOG_ERROR("cache: blob %s: %s", digest.ToString().c_str(), st.ToString().c_str());
-      RespondOciError(ex, 500, "UNKNOWN", "cache error");
-      return;
-    }
-  }
-  keeper_.CountMiss();
-  auto existing = fills_.find(digest);
-  if (existing != fills_.end() && existing->second.fill->joinable()) {
-    // A fill joins only requests that sit no higher in the hop order than
-    // its own role (peers/routing.h): waits then only go up, and two nodes
-    // that disagree about an owner answer each other 404 instead of
-    // waiting on each other.
-    if (hop > existing->second.role) {
-      RespondOciError(ex, 404, "BLOB_UNKNOWN",
-                      "blob not cached on this node (it is filling it as a client)");
-      return;
-    }
-    ++stats_.fills_joined;
-    ex->outcome().result = "coalesced";
-    existing->second.fill->Join(ex);
-    return;
-  }
-  if (shutting_down_) {
-    RespondOciError(ex, 503, "UNAVAILABLE", "shutting down");
-    return;
-  }
-  peers::RoutePlan plan = PlanBlob(up, digest, hop);
-  if (plan.steps.empty() &&
-      !plan.upstream) {  // a peer asked and we do not have it, or no node has it
-    RespondOciError(ex, 404, "BLOB_UNKNOWN",
-                    up ? "blob not cached on this node" : "blob unknown to registry");
-    return;
-  }
-  if (fills_.size() + probes_.size() >= max_fills_) {
-    unsigned long long count = 0;
-    if (fills_log_.Note(env_.clock->NowMs(), &count))
-      LOG_WARN(
-          "fill: %llu miss(es) refused in the last minute: %zu fills and %zu HEAD probes running "
-          "(server.max_fills)",
-          count, fills_.size(), probes_.size());
-    RespondOciError(ex, 503, "UNAVAILABLE", "too many blob fills in progress; retry shortly");
-    return;
-  }
-  ex->outcome().result = "miss";
-  if (ex->is_head()) return Probe(up, route, ex, plan);
-  if (!in_flight_->Admit()) {
-    unsigned long long count = 0;
-    if (busy_log_.Note(env_.clock->NowMs(), &count))
-      LOG_WARN(
-          "fill: %llu miss(es) refused in the last minute: %llu bytes in flight "
-          "(server.max_bytes_in_flight %llu)",
-          count, (unsigned long long)in_flight_->held(), (unsigned long long)in_flight_->limit());
-    RespondOciError(ex, 503, "UNAVAILABLE", "too many bytes in flight; retry shortly");
-    return;
-  }
-  BlobFill::Env env = FillEnv();
-  // A fill of this digest that stopped storing takes no new clients, and may
-  // still have chunks to discard: this client gets a fetch of its own that
-  // never writes.
-  bool may_store = existing == fills_.end();
-  auto fill = std::make_shared<BlobFill>(std::move(env), digest, may_store);
-  if (may_store) fills_[digest] = {fill, plan.role};
-  fill->Join(ex);
-  fill->Start(BlobSources(up, route, plan));
-}
-
-void Service::Probe(Upstream* up, const oci::Route& route,
-                    const std::shared_ptr<http::Exchange>& ex, const peers::RoutePlan& plan) {
-  // Keyed by role as well: a probe waits only on requests of a higher hop,
-  // which join probes of a higher role (the argument for fills, above).
-  std::string key = route.digest->ToString() + " " + peers::HopName(plan.role);
-  auto it = probes_.find(key);
-  if (it == probes_.end()) {
-    auto probe = std::make_shared<BlobProbe>(*route.digest, [this, key](BlobProbe* p) {
-      auto it = probes_.find(key);
-      if (it != probes_.end() && it->second.get() == p) probes_.erase(it);
-    });
-    it = probes_.emplace(key, probe).first;
-    probe->Join(ex);
-    probe->Start(BlobSources(up, route, plan));
-    return;
-  }
-  it->second->Join(ex);
 }
 
 nlohmann::json Service::ContentStatsJson() const {
-  return {{"upstream_blob_gets", stats_.upstream_blob_gets},
-          {"upstream_blob_heads", stats_.upstream_blob_heads},
-          {"fills_joined", stats_.fills_joined},
-          {"fills_resumed", stats_.fills_resumed}};
+  const Fills::Stats& fs = fills_.stats();
+  return {{"upstream_blob_gets", fs.upstream_blob_gets},
+          {"upstream_blob_heads", fs.upstream_blob_heads},
+          {"fills_joined", fs.fills_joined},
+          {"fills_resumed", fs.fills_resumed}};
 }
 
 nlohmann::json Service::StatusJson() {
-  const cache::BlobIndex& index = keeper_.index();
+  const cache::BlobIndex& index = keeper_->index();
   cache::Store::MapUse map = store_->Map();
   // Counts and bytes of the same sets: the cache's (evictable) blobs, and
   // the own registry's apart.
-  nlohmann::json cache = {{"blobs", index.cached_count()},    {"bytes", index.stored_bytes()},
-                          {"budget", keeper_.budget()},       {"hits", keeper_.hits()},
-                          {"misses", keeper_.misses()},       {"evictions", keeper_.evictions()},
-                          {"fills_in_flight", fills_.size()}, {"map_used", map.used_bytes},
+  nlohmann::json cache = {{"blobs", index.cached_count()},
+                          {"bytes", index.stored_bytes()},
+                          {"budget", keeper_->budget()},
+                          {"hits", keeper_->hits()},
+                          {"misses", keeper_->misses()},
+                          {"evictions", keeper_->evictions()},
+                          {"fills_in_flight", fills_.running()},
+                          {"map_used", map.used_bytes},
                           {"map_size", map.map_size}};
   if (own_.enabled()) {
     cache["registry"] = own_.name();
-    cache["registry_bytes"] = keeper_.own_bytes();
+    cache["registry_bytes"] = keeper_->own_bytes();
     cache["registry_blobs"] = index.own_count();
     cache["registry_budget"] = own_budget_;
   }
@@ -453,19 +252,19 @@ nlohmann::json Service::StatusJson() {
 
 void Service::Describe(util::Exposition* out) {
   using T = util::Exposition::Type;
-  uint64_t waiters = manifests_.coalesced_waiters();
-  for (const auto& [d, f] : fills_) waiters += f.fill->clients() > 0 ? f.fill->clients() - 1 : 0;
+  uint64_t waiters = manifests_.coalesced_waiters() + fills_.waiters();
+  const Fills::Stats& fs = fills_.stats();
   out->Family("georeg_fills_in_flight", T::kGauge,
               "Blob fills running (each one fetch from a peer or an upstream).");
-  out->Sample(double(fills_.size()));
+  out->Sample(double(fills_.running()));
   out->Family("georeg_probes_in_flight", T::kGauge, "HEAD probes of blobs not held, running.");
-  out->Sample(double(probes_.size()));
+  out->Sample(double(fills_.probes()));
   out->Family("georeg_coalesced_waiters", T::kGauge,
               "Requests waiting on a blob fill or manifest fetch another request started.");
   out->Sample(double(waiters));
   out->Family("georeg_fills_resumed_total", T::kCounter,
               "Fills another source took over mid-body.");
-  out->Sample(double(stats_.fills_resumed));
+  out->Sample(double(fs.fills_resumed));
   out->Family("georeg_bytes_in_flight", T::kGauge,
               "Fill chunks and manifest bodies held in memory.");
   out->Sample(double(in_flight_->held()));
@@ -476,25 +275,25 @@ void Service::Describe(util::Exposition* out) {
       "georeg_verification_failures_total", T::kCounter,
       "Blobs and manifests whose bytes failed their digest, by source (peer, upstream, or cache: "
       "found corrupt on disk by a read or the scrubber).");
-  out->Sample({{"source", "cache"}}, double(keeper_.corruptions()));
-  out->Sample({{"source", "peer"}}, double(stats_.bad_blobs_peer + ms.bad_from_peer));
-  out->Sample({{"source", "upstream"}}, double(stats_.bad_blobs_upstream + ms.bad_from_upstream));
-  const cache::BlobIndex& index = keeper_.index();
+  out->Sample({{"source", "cache"}}, double(keeper_->corruptions()));
+  out->Sample({{"source", "peer"}}, double(fs.bad_blobs_peer + ms.bad_from_peer));
+  out->Sample({{"source", "upstream"}}, double(fs.bad_blobs_upstream + ms.bad_from_upstream));
+  const cache::BlobIndex& index = keeper_->index();
   out->Family("georeg_cache_bytes", T::kGauge, "Bytes of cached (evictable) blobs.");
   out->Sample(double(index.stored_bytes()));
   out->Family("georeg_cache_reserved_bytes", T::kGauge,
               "Bytes reserved by fills in flight against the budget.");
   out->Sample(double(index.committed_bytes() - index.stored_bytes()));
   out->Family("georeg_cache_budget_bytes", T::kGauge, "[cache] max_size: the cache's budget.");
-  out->Sample(double(keeper_.budget()));
+  out->Sample(double(keeper_->budget()));
   out->Family("georeg_cache_blobs", T::kGauge, "Blobs held (cached and own).");
   out->Sample(double(index.count()));
   out->Family("georeg_cache_evictions_total", T::kCounter,
               "Blobs evicted to keep the cache within its budget.");
-  out->Sample(double(keeper_.evictions()));
+  out->Sample(double(keeper_->evictions()));
   out->Family("georeg_cache_lookups_total", T::kCounter, "Blob lookups in the cache, by result.");
-  out->Sample({{"result", "hit"}}, double(keeper_.hits()));
-  out->Sample({{"result", "miss"}}, double(keeper_.misses()));
+  out->Sample({{"result", "hit"}}, double(keeper_->hits()));
+  out->Sample({{"result", "miss"}}, double(keeper_->misses()));
   cache::Store::MapUse map = store_->Map();
   out->Family("georeg_lmdb_map_size_bytes", T::kGauge, "The LMDB map's size.");
   out->Sample(double(map.map_size));
@@ -505,7 +304,7 @@ void Service::Describe(util::Exposition* out) {
     const OwnRegistry::Stats& ps = own_.stats();
     out->Family("georeg_registry_bytes", T::kGauge,
                 "Bytes of the own registry's content held here (never evicted).");
-    out->Sample(double(keeper_.own_bytes()));
+    out->Sample(double(keeper_->own_bytes()));
     out->Family("georeg_registry_budget_bytes", T::kGauge, "[registry] max_size.");
     out->Sample(double(own_budget_));
     out->Family("georeg_pushes_total", T::kCounter,
@@ -524,21 +323,12 @@ void Service::Describe(util::Exposition* out) {
 }
 
 void Service::Shutdown() {
-  shutting_down_ = true;
-  std::vector<std::shared_ptr<BlobFill>> fills;
-  for (auto& [d, f] : fills_) fills.push_back(f.fill);
-  for (auto& f : fills) f->Cancel();
-  fills_.clear();
-  std::vector<std::shared_ptr<BlobProbe>> probes;
-  for (auto& [k, p] : probes_) probes.push_back(p);
-  for (auto& p : probes) p->Cancel();
-  probes_.clear();
+  fills_.Shutdown();
   manifests_.Shutdown();
   own_.Stop();
   replicator_.Stop();
   upstreams_->Shutdown();
   scrubber_.Stop();
-  keeper_.Stop();
 }
 
 void Service::ProxyTagsList(Upstream* up, const oci::Route& route,

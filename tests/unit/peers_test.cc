@@ -285,8 +285,10 @@ namespace {
 struct MiniFleet {
   std::vector<std::unique_ptr<peers::GossipNode>> nodes;
   std::vector<bool> up;
+  // What each node's Receive returned, in order.
+  std::vector<std::vector<peers::TagUpdate>> learned, withdrawn;
   uint64_t now = 0;
-  explicit MiniFleet(int n) {
+  explicit MiniFleet(int n) : learned(n), withdrawn(n) {
     for (int i = 0; i < n; ++i) {
       nodes.emplace_back();
       up.push_back(true);
@@ -312,7 +314,10 @@ struct MiniFleet {
       }
       for (auto& e : all) {
         size_t to = std::stoul(e.to_url.substr(5));
-        if (up[to]) nodes[to]->Receive(e.message, now, Physical());
+        if (!up[to]) continue;
+        peers::GossipNode::Learned l = nodes[to]->Receive(e.message, now, Physical());
+        learned[to].insert(learned[to].end(), l.tags.begin(), l.tags.end());
+        withdrawn[to].insert(withdrawn[to].end(), l.withdrawn.begin(), l.withdrawn.end());
       }
     }
   }
@@ -362,11 +367,11 @@ TEST_CASE("tags: recorded, pushed, never rolled back; future updates refused and
   MiniFleet f(4);
   f.Run(3000);
   peers::TagKey key{"docker.io", "library/app", "latest"};
-  std::vector<peers::TagUpdate> seen;
-  f.nodes[3]->SetTagListener([&](const peers::TagUpdate& u) { seen.push_back(u); });
   f.nodes[0]->RecordTag(key, DigestOf("v1"), 1'790'000'000'000 + f.now);
   f.Run(1000);
   for (auto& n : f.nodes) CHECK(n->tags().Find(key)->digest == DigestOf("v1"));
+  // Each node is told once, by the Receive that changed its table.
+  const std::vector<peers::TagUpdate>& seen = f.learned[3];
   REQUIRE(seen.size() == 1);
   CHECK(seen[0].version.origin == "n0");
   // A newer change elsewhere wins; re-recording the same digest is not a change.
@@ -381,12 +386,12 @@ TEST_CASE("tags: recorded, pushed, never rolled back; future updates refused and
   late.type = peers::MessageType::kPush;
   late.from = "n1";
   late.tags.push_back(seen[0]);
-  f.nodes[3]->Receive(late, f.now, 1'790'000'000'000 + f.now);
+  CHECK(f.nodes[3]->Receive(late, f.now, 1'790'000'000'000 + f.now).empty());
   CHECK(f.nodes[3]->tags().Find(key)->digest == DigestOf("v2"));
   // Beyond the skew bound (signed by its origin, so only the time is wrong): refused and counted.
   late.tags[0].version = {DigestOf("v3"), {1'790'000'000'000 + f.now + 61000, 0}, "n1", ""};
   late.tags[0].version.signature = KeyFor("n1")->Sign(late.tags[0].SignedForm());
-  f.nodes[3]->Receive(late, f.now, 1'790'000'000'000 + f.now);
+  CHECK(f.nodes[3]->Receive(late, f.now, 1'790'000'000'000 + f.now).empty());
   CHECK(f.nodes[3]->tags().Find(key)->digest == DigestOf("v2"));
   CHECK(f.nodes[3]->stats().tags_refused_future == 1);
 }
@@ -411,7 +416,7 @@ TEST_CASE(
   evil.tags.push_back({key, {DigestOf("evil"), {1'790'000'000'000 + f.now, UINT32_MAX}, "n1", ""}});
   evil.tags[0].version.signature =
       KeyFor("n1")->Sign(evil.tags[0].SignedForm());  // n1 lies about its own clock
-  f.nodes[2]->Receive(evil, f.now, 1'790'000'000'000 + f.now);
+  CHECK(f.nodes[2]->Receive(evil, f.now, 1'790'000'000'000 + f.now).empty());
   CHECK(f.nodes[2]->tags().Find(key) == nullptr);
   CHECK(f.nodes[2]->stats().tags_refused_invalid == 1);
   f.nodes[0]->RecordTag(key, DigestOf("real"), 1'790'000'000'000 + f.now);
@@ -574,13 +579,15 @@ TEST_CASE(
   f.nodes[1]->RecordTag(other, DigestOf("from n1"), f.Physical());
   f.Run(1000);
   for (auto& n : f.nodes) REQUIRE(n->tags().Find(key));
-  std::vector<peers::TagUpdate> withdrawn;
-  f.nodes[2]->SetWithdrawListener([&](const peers::TagUpdate& u) { withdrawn.push_back(u); });
+  const std::vector<peers::TagUpdate>& withdrawn = f.withdrawn[2];
 
   CHECK(f.nodes[0]->Revoke("n0").code() == util::Code::kInvalidArgument);
   CHECK(f.nodes[0]->Revoke("nobody").code() == util::Code::kNotFound);
   std::string old_key = *f.nodes[0]->KeyOf("n3");
-  REQUIRE(f.nodes[0]->Revoke("n3").ok());
+  std::vector<peers::TagUpdate> withdrawn_by_revoker;
+  REQUIRE(f.nodes[0]->Revoke("n3", &withdrawn_by_revoker).ok());
+  REQUIRE(withdrawn_by_revoker.size() == 1);  // the revoker is told as it revokes
+  CHECK(withdrawn_by_revoker[0].key == key);
   f.Run(3000);
   for (int i = 0; i < 3; ++i) {
     CHECK(f.nodes[i]->Find("n3") == nullptr);
