@@ -24,6 +24,7 @@
 #include "src/registry/oci_errors.h"
 #include "src/registry/service.h"
 #include "src/registry/writer_bridge.h"
+#include "src/routes.h"
 #include "src/telemetry/access_log.h"
 #include "src/telemetry/metrics_page.h"
 #include "src/telemetry/request_metrics.h"
@@ -224,10 +225,9 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
   uv_unref(flush_access.base());
   telemetry::StatusPage status_page(cfg, &service, cluster.get(), clock.WallMs(), &clock);
   opts.sendfile = ChooseSendfile(cfg);
+  routes::RegistryRoutes routes(&service, cluster.get(), &status_page);
   http::Server server(env, opts,
-                      [&service, &status_page](const std::shared_ptr<http::Exchange>& ex) {
-                        if (!status_page.Handle(ex)) service.Handle(ex);
-                      });
+                      [&routes](const std::shared_ptr<http::Exchange>& ex) { routes.Handle(ex); });
 
   // One way down, for a signal and for a failed start alike: peers learn
   // first that we leave, then the listeners stop, in-flight responses get

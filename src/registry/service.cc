@@ -106,20 +106,6 @@ void Service::WriteGossipedTag(const peers::TagUpdate& u, uint64_t confirmed_ms)
 
 void Service::Handle(const std::shared_ptr<http::Exchange>& ex) {
   const http::Request& req = ex->request();
-  if (req.target.rfind(Replicator::kPrefix, 0) == 0) {
-    ex->outcome().kind = "api";
-    replicator_.Handle(ex);
-    return;
-  }
-  if (req.target.rfind("/_georeg/", 0) == 0) {
-    ex->outcome().kind = "gossip";  // messages, summaries, holds; content requests below
-    if (!cluster_) {
-      RespondOciError(ex, 404, "UNSUPPORTED", "this node is not in a cluster");
-      return;
-    }
-    HandlePeer(ex);
-    return;
-  }
   // A path prefix may name the registry (runtimes that send no ns=).
   HandleRoute(
       oci::RouteRequest(req.method, req.target,
@@ -127,32 +113,9 @@ void Service::Handle(const std::shared_ptr<http::Exchange>& ex) {
       ex, peers::Hop::kClient);
 }
 
-void Service::HandlePeer(const std::shared_ptr<http::Exchange>& ex) {
-  using peering::Cluster;
-  const http::Request& req = ex->request();
-  std::string path = req.target.substr(0, req.target.find('?'));
-  if (req.method == "POST" && path == Cluster::kMsgPath) {
-    cluster_->ReceiveMessage(ex, life_.Guard([this](peers::GossipNode::Learned l) { Learn(l); }));
-    return;
-  }
-  auto sender = cluster_->Authenticate(ex);
-  if (!sender.ok()) return;  // answered
-  auto under = [&path](const char* prefix) {
-    return path.rfind(std::string(prefix) + "/v2/", 0) == 0;
-  };
-  if (req.method == "GET" && path == Cluster::kSummaryPath) return cluster_->ServeSummary(ex);
-  if ((req.method == "GET" || req.method == "HEAD") && under(Cluster::kOciPrefix)) {
-    auto content = cluster_->AcceptContent(ex, *sender);
-    if (!content.ok()) return;  // answered
-    ex->outcome().kind = "peer";
-    HandleRoute(oci::RouteRequest(req.method, content->oci_target), ex, content->hop);
-    return;
-  }
-  if (req.method == "POST" && under(Cluster::kHoldPrefix)) {
-    holdings_.ServeHold(ex, req.target.substr(std::string(Cluster::kHoldPrefix).size()), *sender);
-    return;
-  }
-  Cluster::RespondNoRoute(ex);
+void Service::HandlePeerContent(const std::shared_ptr<http::Exchange>& ex,
+                                const std::string& oci_target, peers::Hop hop) {
+  HandleRoute(oci::RouteRequest(ex->request().method, oci_target), ex, hop);
 }
 
 std::optional<std::string> Service::RegistryNamed(std::string_view component) {

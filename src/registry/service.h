@@ -1,13 +1,12 @@
 // Service: the registry a client (containerd, podman, skopeo) and a peer
 // talk to on this node, and the place its parts are put together.
 //
-// For a mirrored upstream (chosen by ?ns= or a path prefix) it serves the
+// The route table (src/routes.h) hands it the OCI requests of clients and
+// peers. For a mirrored upstream (chosen by ?ns= or a path prefix) it serves the
 // OCI distribution pull API: manifests through the ManifestResolver, blobs
 // through the Fills, tags/list asked of the upstream. A request for the
-// fleet's own registry goes to the OwnRegistry. Peer routes (/_georeg/)
-// are checked by the Cluster and go to the same places (content), to the
-// Holdings (holds) or back to the Cluster (gossip, summaries); what gossip
-// teaches goes to its owner (Learn).
+// fleet's own registry goes to the OwnRegistry. What gossip teaches goes
+// to its owner (Learn).
 //
 // It builds its parts in dependency order, each given what it uses:
 // HolderHints and PushAuth; Fills (store, keeper, cluster, hints);
@@ -68,7 +67,16 @@ class Service {
   // InvalidArgument (the htpasswd file).
   util::Status Start();
 
+  // A client's request of the OCI API (/v2/..., /healthz), as the route
+  // table (src/routes.h) hands it over.
   void Handle(const std::shared_ptr<http::Exchange>& ex);
+  // A peer's content request (Cluster::AcceptContent): `oci_target` asked
+  // at `hop`.
+  void HandlePeerContent(const std::shared_ptr<http::Exchange>& ex, const std::string& oci_target,
+                         peers::Hop hop);
+  // The parts the route table dispatches to directly.
+  Replicator& replicator() { return replicator_; }
+  Holdings& holdings() { return holdings_; }
   // What gossip (or a member's removal) taught this node: each tag goes to
   // its owner (the own registry, its replications, or the mirror's tags).
   void Learn(const peers::GossipNode::Learned& learned);
@@ -89,8 +97,6 @@ class Service {
  private:
   // The registry a mirror path's first component names (RouteRequest), if any.
   std::optional<std::string> RegistryNamed(std::string_view component);
-  // A request under /_georeg/ (not the replications API): a peer's.
-  void HandlePeer(const std::shared_ptr<http::Exchange>& ex);
   void LearnTag(const peers::TagUpdate& u);
   void Withdraw(const peers::TagUpdate& u);
   // A client request, or a peer's (hop kOwner or kPeer).

@@ -103,39 +103,35 @@ nlohmann::json StatusPage::Status() const {
   return out;
 }
 
-bool StatusPage::Handle(const std::shared_ptr<http::Exchange>& ex) const {
+void StatusPage::ServeUi(const std::shared_ptr<http::Exchange>& ex, Ui what) const {
   const http::Request& req = ex->request();
-  std::string_view path = std::string_view(req.target).substr(0, req.target.find('?'));
-  if (path == "/ui" || path == "/ui/" || path == "/ui/world.path") {
-    ex->outcome().kind = "ui";
-    if (req.method != "GET" && req.method != "HEAD") {
-      ex->Respond(405, {{"Content-Type", "text/plain"}, {"Allow", "GET, HEAD"}},
-                  "method not allowed\n");
-    } else if (path == "/ui") {
-      ex->Respond(301, {{"Location", "/ui/"}, {"Content-Type", "text/plain"}}, "/ui/\n");
-    } else if (path == "/ui/") {
-      // Everything the page needs is on this server: nothing else may load.
-      ex->Respond(200,
-                  {{"Content-Type", "text/html; charset=utf-8"},
-                   {"Content-Security-Policy",
-                    "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"},
-                   {"X-Content-Type-Options", "nosniff"}},
-                  std::string(embedded::kIndexHtml));
-    } else {
-      ex->Respond(
-          200, {{"Content-Type", "text/plain; charset=utf-8"}, {"Cache-Control", "max-age=86400"}},
-          std::string(embedded::kWorldPath));
-    }
-    return true;
+  if (req.method != "GET" && req.method != "HEAD") {
+    ex->Respond(405, {{"Content-Type", "text/plain"}, {"Allow", "GET, HEAD"}},
+                "method not allowed\n");
+  } else if (what == kRedirect) {
+    ex->Respond(301, {{"Location", "/ui/"}, {"Content-Type", "text/plain"}}, "/ui/\n");
+  } else if (what == kPage) {
+    // Everything the page needs is on this server: nothing else may load.
+    ex->Respond(200,
+                {{"Content-Type", "text/html; charset=utf-8"},
+                 {"Content-Security-Policy",
+                  "default-src 'self'; script-src 'unsafe-inline'; style-src 'unsafe-inline'"},
+                 {"X-Content-Type-Options", "nosniff"}},
+                std::string(embedded::kIndexHtml));
+  } else {
+    ex->Respond(200,
+                {{"Content-Type", "text/plain; charset=utf-8"}, {"Cache-Control", "max-age=86400"}},
+                std::string(embedded::kWorldPath));
   }
-  if (path != kPath) return false;
-  ex->outcome().kind = "api";
+}
+
+void StatusPage::ServeStatus(const std::shared_ptr<http::Exchange>& ex) const {
+  const http::Request& req = ex->request();
   if (req.method != "GET" && req.method != "HEAD") {
     http::RespondJsonError(ex, 405, "the status is read with GET", {{"Allow", "GET, HEAD"}});
-    return true;
+    return;
   }
   http::RespondJson(ex, 200, Status(), {{"Cache-Control", "no-store"}});
-  return true;
 }
 
 }  // namespace telemetry

@@ -33,8 +33,12 @@ class StatusPage {
   StatusPage(const config::Config& cfg, registry::Service* service, peering::Cluster* cluster,
              uint64_t started_wall_ms, const io::Clock* clock);
   nlohmann::json Status() const;
-  // True when the request was for the status or the map (answered); false: not ours.
-  bool Handle(const std::shared_ptr<http::Exchange>& ex) const;
+  // kPath: the status as JSON (GET or HEAD; else 405).
+  void ServeStatus(const std::shared_ptr<http::Exchange>& ex) const;
+  // The map (src/routes.h names the paths): /ui redirects to /ui/, the
+  // page, and the world outline it draws (GET or HEAD; else 405).
+  enum Ui { kRedirect, kPage, kWorld };
+  void ServeUi(const std::shared_ptr<http::Exchange>& ex, Ui what) const;
 
  private:
   config::Node node_;

@@ -34,14 +34,23 @@ namespace fakes {
 // (as the kernel would take them), or only on Release() while holding.
 class Client : public http::Transport, public std::enable_shared_from_this<Client> {
  public:
+  // With a `body`, the request has one (Content-Length), and ReadBody or
+  // ReadBodyStream deliver it whole on a later turn; without, ReadBodyStream
+  // waits for the test to feed `sink`.
   static std::shared_ptr<Client> Make(io::Deferred* deferred, std::string target,
                                       std::vector<http::Header> headers = {},
-                                      std::string method = "GET") {
+                                      std::string method = "GET",
+                                      std::optional<std::string> body = std::nullopt) {
     auto c = std::shared_ptr<Client>(new Client(deferred));
     http::Request req;
     req.method = std::move(method);
     req.target = std::move(target);
     req.headers = std::move(headers);
+    if (body) {
+      req.has_body = !body->empty();
+      req.content_length = body->size();
+      c->request_body_ = std::move(body);
+    }
     c->ex = std::make_shared<http::Exchange>(c.get(), std::move(req));
     return c;
   }
@@ -83,11 +92,26 @@ class Client : public http::Transport, public std::enable_shared_from_this<Clien
   }
 
   // ---- http::Transport ----
-  int ReadBody(http::Exchange*, uint64_t, std::function<void(std::string)>) override { return 500; }
-  // A streamed body the test feeds with Send()/Finish().
+  int ReadBody(http::Exchange*, uint64_t max, std::function<void(std::string)> done) override {
+    if (!request_body_) return 500;
+    if (request_body_->size() > max) return 413;
+    deferred_->Post([done, b = *request_body_] { done(b); });
+    return 0;
+  }
+  // A streamed body: the request's own (whole, on a later turn), or what the
+  // test feeds through `sink`.
   int ReadBodyStream(http::Exchange*, uint64_t max, http::BodySink s) override {
     sink = std::move(s);
     body_limit = max;
+    if (request_body_) {
+      std::weak_ptr<Client> weak = shared_from_this();
+      deferred_->Post([weak] {
+        auto c = weak.lock();
+        if (!c || !c->sink.data) return;
+        if (!c->request_body_->empty()) c->sink.data(*c->request_body_);
+        if (c->sink.end) c->sink.end();
+      });
+    }
     return 0;
   }
   void ResumeBody(http::Exchange*) override { ++resumes; }
@@ -126,6 +150,7 @@ class Client : public http::Transport, public std::enable_shared_from_this<Clien
     std::shared_ptr<const void> keep;
   };
   explicit Client(io::Deferred* d) : deferred_(d) {}
+  std::optional<std::string> request_body_;
   void Schedule() {
     std::weak_ptr<Client> weak = shared_from_this();
     deferred_->Post(weak, [this] {
