@@ -97,6 +97,12 @@ void CacheKeeper::Remove(const util::Digest& d, const char* why) {
                });
 }
 
+void CacheKeeper::Forget(const util::Digest& d, const char* why) {
+  if (!index_.Find(d)) return;
+  LOG_INFO("cache: %s %s", why, d.ToString().c_str());
+  index_.Remove(d);
+}
+
 void CacheKeeper::Corrupt(const util::Digest& d, const std::string& what) {
   ++corruptions_;
   LOG_ERROR("cache: %s; the client is reset and the blob removed (corrupt blobs found: %llu)",

@@ -64,6 +64,9 @@ class CacheKeeper {
   uint64_t own_bytes() const { return index_.own_bytes(); }
   // Drops a blob from the cache (eviction, operator request).
   void Remove(const util::Digest& d, const char* why);
+  // Blob `d` was deleted from the store already (by a writer job that
+  // decided it there, in order with the other writes): it leaves the index.
+  void Forget(const util::Digest& d, const char* why);
   // A read found a chunk that fails its checksum: logs, counts, removes the
   // blob so the next request fetches it again.
   void Corrupt(const util::Digest& d, const std::string& what);

@@ -27,38 +27,38 @@ void OwnGc::OnTimer(uv_timer_t* t) { static_cast<OwnGc*>(t->data)->Run(); }
 void OwnGc::Run() {
   if (running_) return;
   running_ = true;
-  struct Scan {
-    std::vector<push::OwnBlob> blobs;
-    std::vector<util::Digest> references;
-  };
-  auto scan = std::make_shared<Scan>();
+  // Decided and done in one writer job: every write of a manifest comes
+  // before or after it, never between the scan and the delete, so a blob is
+  // never deleted under a manifest stored meanwhile (a manifest PUT checks
+  // its blobs in its own writer job, and fails cleanly when one is gone).
+  auto removed = std::make_shared<std::vector<util::Digest>>();
   cache::Store* store = store_;
+  uint64_t now_ms = env_.clock->WallMs(), grace_ms = grace_ms_;
   writer_->Run(
-      [store, scan] {
+      [store, removed, now_ms, grace_ms] {
         auto blobs = store->ListBlobInfos();
         if (!blobs.ok()) return blobs.status();
         auto manifests = store->ListOwnManifests();
         if (!manifests.ok()) return manifests.status();
+        std::vector<push::OwnBlob> own;
+        std::vector<util::Digest> references;
         for (const auto& [d, info] : *blobs)
-          if (info.own) scan->blobs.push_back({d, info.created_ms});
+          if (info.own) own.push_back({d, info.created_ms});
         for (const cache::OwnManifest& m : *manifests)
-          scan->references.insert(scan->references.end(), m.references.begin(), m.references.end());
+          references.insert(references.end(), m.references.begin(), m.references.end());
+        for (const util::Digest& d : push::Collectable(own, references, now_ms, grace_ms)) {
+          util::Status st = store->DeleteBlob(d);
+          if (!st.ok()) return st;
+          removed->push_back(d);
+        }
         return util::Status::Ok();
       },
-      life_.Guard([this, scan](util::Status st) {
+      life_.Guard([this, removed](util::Status st) {
         running_ = false;
-        if (!st.ok()) {
-          LOG_WARN("registry: garbage collection could not read the store: %s",
-                   st.ToString().c_str());
-          return;
-        }
-        for (const util::Digest& d :
-             push::Collectable(scan->blobs, scan->references, env_.clock->WallMs(), grace_ms_)) {
-          const cache::BlobIndex::Entry* e = keeper_->index().Find(d);
-          if (!e || !e->own) continue;
-          keeper_->Remove(d, "garbage-collected (no manifest references it) own blob");
-          ++removed_;
-        }
+        if (!st.ok()) LOG_WARN("registry: garbage collection stopped: %s", st.ToString().c_str());
+        for (const util::Digest& d : *removed)
+          keeper_->Forget(d, "garbage-collected (no manifest references it) own blob");
+        removed_ += removed->size();
       }));
 }
 

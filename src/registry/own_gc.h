@@ -1,8 +1,10 @@
 // OwnGc: removes the own registry's blobs that no manifest held here
 // references, once they are older than `[registry] gc_grace`
-// (push/gc.h). Runs every gc_grace / 4 (between 1 s and 10 min): the scan
-// of the blob and manifest records runs on the writer thread, the removal
-// through the CacheKeeper (index, then the records and chunks).
+// (push/gc.h). Runs every gc_grace / 4 (between 1 s and 10 min), or when
+// Run() is called: the scan of the blob and manifest records and the
+// deletes run in one job on the writer thread (in order with every other
+// write, so a manifest stored meanwhile is seen), then the blobs leave the
+// CacheKeeper's index.
 //
 // Ownership: borrows the Store, WriterBridge and CacheKeeper, which outlive
 // it; owns its timer (Stop() closes it). Loop thread only.
@@ -31,11 +33,12 @@ class OwnGc {
   OwnGc& operator=(const OwnGc&) = delete;
   void Start();
   void Stop();
+  // Collects now (as the timer does); nothing when a run is in progress.
+  void Run();
   uint64_t removed() const { return removed_; }
 
  private:
   static void OnTimer(uv_timer_t* t);
-  void Run();
 
   io::Env env_;
   uint64_t grace_ms_;

@@ -266,7 +266,19 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
   std::string registry = name_, repo = route.name, tag = route.tag;
   cache::Manifest m{parsed->media_type, body};
   writer_->Run(
-      [store, adopt, own, m, registry, repo, tag] {
+      [store, blobs = parsed->blobs, adopt, own, m, registry, repo, tag] {
+        // Checked again here, in order with every other write: the garbage
+        // collection may have deleted a blob since the index said it was
+        // here (OwnGc decides and deletes in one writer job). Then the PUT
+        // fails cleanly; a manifest is never stored without its blobs.
+        {
+          auto txn = store->BeginRead();
+          if (!txn.ok()) return txn.status();
+          cache::BlobInfo info;
+          for (const util::Digest& b : blobs)
+            if (!store->GetBlob(*txn, b, &info).ok())
+              return Status::NotFound("blob unknown to registry: " + b.ToString());
+        }
         for (const util::Digest& b : adopt) {
           Status st = store->SetBlobOwn(b, true);
           if (!st.ok() && !st.IsNotFound()) return st;
@@ -274,6 +286,10 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
         return store->PutOwnManifest(own, m, registry, repo, tag);
       },
       life_.Guard([this, ex, own, repo, tag, ns = NsQuery(route)](Status st) {
+        if (st.IsNotFound()) {
+          RespondOciError(ex, 400, "MANIFEST_BLOB_UNKNOWN", st.message());
+          return;
+        }
         if (!st.ok()) {
           LOG_ERROR("registry: could not store manifest %s: %s", own.digest.ToString().c_str(),
                     st.ToString().c_str());

@@ -67,6 +67,8 @@ class OwnRegistry {
 
   // Starts the upload sweep and the garbage collection.
   void Start();
+  // Collects unreferenced own blobs now (OwnGc::Run), as its timer does.
+  void CollectGarbage() { gc_.Run(); }
   // Drops uploads in progress; call before the loop ends.
   void Stop();
 

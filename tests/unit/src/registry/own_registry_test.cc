@@ -229,3 +229,161 @@ TEST_CASE("uploads: writes need the push credentials") {
   CHECK(r.own->uploads().open() == 0);
   CHECK(r.Close() == 0);
 }
+
+namespace {
+
+constexpr const char* kManifestType = "application/vnd.oci.image.manifest.v1+json";
+constexpr const char* kIndexType = "application/vnd.oci.image.index.v1+json";
+
+std::string Descriptor(const char* type, const util::Digest& d, size_t size) {
+  return std::string("{\"mediaType\":\"") + type + "\",\"digest\":\"" + d.ToString() +
+         "\",\"size\":" + std::to_string(size) + "}";
+}
+
+// An image manifest naming `config` and `layer` (their bytes).
+std::string ImageManifest(const std::string& config, const std::string& layer) {
+  return std::string("{\"schemaVersion\":2,\"mediaType\":\"") + kManifestType + "\",\"config\":" +
+         Descriptor("application/vnd.oci.image.config.v1+json", DigestOf(config), config.size()) +
+         ",\"layers\":[" +
+         Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", DigestOf(layer), layer.size()) +
+         "]}";
+}
+
+// Pushes `blob` whole; true on 201.
+bool PushBlob(OwnRig& r, const std::string& blob) {
+  return r.Send("POST", "/v2/team/app/blobs/uploads/?digest=" + DigestOf(blob).ToString(), blob)
+             ->status == 201;
+}
+
+std::shared_ptr<Client> PutManifest(OwnRig& r, const std::string& ref, const std::string& body,
+                                    const char* type = kManifestType) {
+  return r.Send("PUT", "/v2/team/app/manifests/" + ref, body, {kCreds[0], {"content-type", type}});
+}
+
+// Every own manifest in the store names only blobs the store holds.
+bool NoManifestWithoutItsBlobs(OwnRig& r) {
+  auto manifests = r.rig.store->ListOwnManifests();
+  REQUIRE(manifests.ok());
+  auto txn = r.rig.store->BeginRead();
+  REQUIRE(txn.ok());
+  for (const cache::OwnManifest& m : *manifests) {
+    for (const util::Digest& ref : m.references) {
+      cache::BlobInfo info;
+      cache::Manifest child;
+      if (!r.rig.store->GetBlob(*txn, ref, &info).ok() &&
+          !r.rig.store->GetManifest(*txn, ref, &child).ok())
+        return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+TEST_CASE("manifest PUT: 201 once its blobs are here; pulled by tag and digest; listed") {
+  OwnRig r;
+  std::string config = "{\"architecture\":\"amd64\"}", layer = Blob(1 << 20, 'l');
+  std::string manifest = ImageManifest(config, layer);
+  util::Digest md = DigestOf(manifest);
+  // Its blobs are not pushed yet: refused, nothing stored.
+  auto early = PutManifest(r, "1.0", manifest);
+  CHECK(early->status == 400);
+  CHECK(early->body.find("MANIFEST_BLOB_UNKNOWN") != std::string::npos);
+  REQUIRE(PushBlob(r, config));
+  REQUIRE(PushBlob(r, layer));
+  auto put = PutManifest(r, "1.0", manifest);
+  CHECK(put->status == 201);
+  CHECK(OwnRig::Hdr(*put, "docker-content-digest") == md.ToString());
+  CHECK(OwnRig::Hdr(*put, "location") == "/v2/team/app/manifests/" + md.ToString());
+  // A digest in the path must be the body's.
+  CHECK(PutManifest(r, DigestOf("other").ToString(), manifest)->status == 400);
+  REQUIRE(r.rig.Settle());
+  auto by_tag = r.Send("GET", "/v2/team/app/manifests/1.0", std::nullopt, {});
+  CHECK(by_tag->status == 200);
+  CHECK(by_tag->body == manifest);
+  CHECK(r.Send("GET", "/v2/team/app/manifests/" + md.ToString(), std::nullopt, {})->body ==
+        manifest);
+  auto list = r.Send("GET", "/v2/team/app/tags/list", std::nullopt, {});
+  CHECK(list->status == 200);
+  CHECK(list->body.find("\"1.0\"") != std::string::npos);
+  CHECK(r.own->stats().manifests_pushed == 1);
+  CHECK(r.Close() == 0);
+}
+
+TEST_CASE("manifest PUT: an index with children; a child unknown is refused") {
+  OwnRig r;
+  std::string c1 = "{\"os\":\"linux\"}", l1 = Blob(4096, '1');
+  std::string c2 = "{\"os\":\"windows\"}", l2 = Blob(4096, '2');
+  for (const std::string* b : {&c1, &l1, &c2, &l2}) REQUIRE(PushBlob(r, *b));
+  std::string m1 = ImageManifest(c1, l1), m2 = ImageManifest(c2, l2);
+  std::string index = std::string("{\"schemaVersion\":2,\"mediaType\":\"") + kIndexType +
+                      "\",\"manifests\":[" + Descriptor(kManifestType, DigestOf(m1), m1.size()) +
+                      "," + Descriptor(kManifestType, DigestOf(m2), m2.size()) + "]}";
+  REQUIRE(PutManifest(r, DigestOf(m1).ToString(), m1)->status == 201);
+  auto missing_child = PutManifest(r, "multi", index, kIndexType);
+  CHECK(missing_child->status == 400);
+  CHECK(missing_child->body.find(DigestOf(m2).ToString()) != std::string::npos);
+  REQUIRE(PutManifest(r, DigestOf(m2).ToString(), m2)->status == 201);
+  CHECK(PutManifest(r, "multi", index, kIndexType)->status == 201);
+  REQUIRE(r.rig.Settle());
+  CHECK(r.Send("GET", "/v2/team/app/manifests/multi", std::nullopt, {})->body == index);
+  CHECK(NoManifestWithoutItsBlobs(r));
+  CHECK(r.Close() == 0);
+}
+
+TEST_CASE("GC racing a manifest PUT that names an old blob: the PUT wins or fails cleanly") {
+  auto tune = [](config::Config* c) { c->registry.gc_grace_ms = 1000; };
+  std::string config = "{\"architecture\":\"arm64\"}", layer = Blob(300000, 'g');
+  std::string manifest = ImageManifest(config, layer);
+
+  SECTION("the collection runs first: the PUT fails cleanly, nothing names a deleted blob") {
+    OwnRig r(tune);
+    REQUIRE(PushBlob(r, config));
+    REQUIRE(PushBlob(r, layer));
+    REQUIRE(r.rig.Settle());
+    r.rig.clock.SetWall(r.rig.clock.WallMs() + 5000);  // both older than gc_grace, unreferenced
+    // The collection's job is queued before the PUT's own writer job, and
+    // before the PUT has even read its body: the index still lists the blobs.
+    r.own->CollectGarbage();
+    auto put = PutManifest(r, "race", manifest);
+    CHECK(put->status == 400);
+    CHECK(put->body.find("MANIFEST_BLOB_UNKNOWN") != std::string::npos);
+    REQUIRE(r.rig.Settle());
+    CHECK_FALSE(r.rig.keeper->Has(DigestOf(layer)));
+    CHECK(r.Send("GET", "/v2/team/app/manifests/race", std::nullopt, {})->status == 404);
+    CHECK(NoManifestWithoutItsBlobs(r));
+    CHECK(r.Close() == 0);
+  }
+  SECTION("the PUT is stored first: the collection keeps what it names") {
+    OwnRig r(tune);
+    REQUIRE(PushBlob(r, config));
+    REQUIRE(PushBlob(r, layer));
+    REQUIRE(r.rig.Settle());
+    r.rig.clock.SetWall(r.rig.clock.WallMs() + 5000);
+    auto c = Client::Make(r.rig.deferred.get(), "/v2/team/app/manifests/race",
+                          {kCreds[0], {"content-type", kManifestType}}, "PUT", manifest);
+    r.own->Handle(oci::RouteRequest("PUT", "/v2/team/app/manifests/race"), c->ex,
+                  peers::Hop::kClient);
+    // The PUT's writer job is queued as soon as its body is read; the
+    // collection is asked for right then, before the PUT is answered.
+    REQUIRE(r.rig.RunUntil([&] { return r.rig.bridge->pending() > 0 || c->done(); }));
+    r.own->CollectGarbage();
+    REQUIRE(r.rig.RunUntil([&] { return c->done(); }));
+    CHECK(c->status == 201);
+    REQUIRE(r.rig.Settle());
+    CHECK(r.rig.keeper->Has(DigestOf(layer)));
+    CHECK(r.rig.keeper->Has(DigestOf(config)));
+    CHECK(r.Send("GET", "/v2/team/app/manifests/race", std::nullopt, {})->body == manifest);
+    CHECK(NoManifestWithoutItsBlobs(r));
+    // An unreferenced blob is still collected.
+    std::string stray = Blob(1000, 's');
+    REQUIRE(PushBlob(r, stray));
+    REQUIRE(r.rig.Settle());
+    r.rig.clock.SetWall(r.rig.clock.WallMs() + 5000);
+    r.own->CollectGarbage();
+    REQUIRE(r.rig.Settle());
+    CHECK_FALSE(r.rig.keeper->Has(DigestOf(stray)));
+    CHECK(r.rig.keeper->Has(DigestOf(layer)));
+    CHECK(r.Close() == 0);
+  }
+}
