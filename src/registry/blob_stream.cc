@@ -22,7 +22,7 @@ void BlobStream::ServeCached(cache::Store* store, CacheKeeper* keeper, const uti
 void BlobStream::Start(uint64_t size, uint32_t chunk_size) {
   size_ = size;
   chunk_size_ = chunk_size;
-  started_ = true;
+  if (state_ == State::kWaitingSize) state_ = State::kReady;  // a finished stream stays so
   auto headers = BaseHeaders();
   headers.push_back({"Docker-Content-Digest", digest_.ToString()});
   headers.push_back({"Accept-Ranges", "bytes"});
@@ -60,7 +60,7 @@ void BlobStream::Start(uint64_t size, uint32_t chunk_size) {
 }
 
 void BlobStream::Pump() {
-  if (finished_ || writing_ || !started_) return;
+  if (state_ != State::kReady) return;
   if (!exchange_->active()) {  // the client went away
     Finish();
     return;
@@ -104,14 +104,14 @@ void BlobStream::Pump() {
   // read transaction) lives, which the connection holds as long as the
   // kernel may still send from those pages.
   if (file.fd >= 0) file.offset += pos_ - chunk_start;
-  writing_ = true;
+  state_ = State::kWriting;
   auto self = shared_from_this();
   bool queued = exchange_->Write(
       reinterpret_cast<const char*>(data), len, std::move(keep),
       [self, len, data, from_map](bool ok) {
         // The kernel has the bytes now; keep file pages out of our RSS.
         if (from_map) cache::Store::ReleaseMapped({data, len});
-        self->writing_ = false;
+        if (self->state_ == State::kWriting) self->state_ = State::kReady;
         if (!ok) {
           self->Finish();
           return;
@@ -122,10 +122,7 @@ void BlobStream::Pump() {
         if (fill) fill->OnStreamProgress();
       },
       file);
-  if (!queued) {
-    writing_ = false;
-    Finish();
-  }
+  if (!queued) Finish();
 }
 
 bool BlobStream::ReadChunk(uint32_t index, uint64_t need, Mapped* out) {
@@ -159,13 +156,13 @@ bool BlobStream::ReadChunk(uint32_t index, uint64_t need, Mapped* out) {
 }
 
 void BlobStream::Abort() {
-  if (finished_) return;
+  if (state_ == State::kFinished) return;
   exchange_->Reset();
   Finish();
 }
 
 void BlobStream::Finish() {
-  finished_ = true;
+  state_ = State::kFinished;
   if (pinned_) {
     keeper_->Unpin(digest_);
     pinned_ = false;

@@ -44,7 +44,7 @@ class BlobStream : public std::enable_shared_from_this<BlobStream> {
   void Pump();
   // The fill failed: reset the client connection.
   void Abort();
-  bool finished() const { return finished_; }
+  bool finished() const { return state_ == State::kFinished; }
   // The next byte this stream will send.
   uint64_t position() const { return pos_; }
 
@@ -72,9 +72,13 @@ class BlobStream : public std::enable_shared_from_this<BlobStream> {
   uint32_t chunk_size_ = 0;
   uint64_t pos_ = 0;  // next byte to send
   uint64_t end_ = 0;  // one past the last byte to send
-  bool started_ = false;
-  bool writing_ = false;
-  bool finished_ = false;
+  enum class State {
+    kWaitingSize,  // a fill's stream before the fill knows the size (Start not called)
+    kReady,        // sending, no write in flight: Pump() writes the next piece
+    kWriting,      // a write is in flight; its completion pumps again
+    kFinished,     // ended, reset or abandoned; the pin is released
+  };
+  State state_ = State::kWaitingSize;
 };
 
 }  // namespace registry
