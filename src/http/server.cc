@@ -117,10 +117,10 @@ class Connection : public Transport {
   // ---- used by Exchange ----
   void SendHead(int status, const std::vector<Header>& headers, uint64_t length,
                 std::string_view body) override {
-    if (phase_ == Phase::kBody) {
+    if (phase_ == Phase::kBody || phase_ == Phase::kBodyPaused) {
       close_after_ = true;  // answered without reading the body: the stream cannot go on
       parser_.AbandonBody();
-      body_paused_ = false;
+      phase_ = Phase::kBody;  // no longer waiting on the sink; the head below moves it on
     }
     if (server_->phase_ == Server::Phase::kDraining) close_after_ = true;
     std::string head = "HTTP/1.1 " + std::to_string(status) + " " + StatusText(status) + "\r\n";
@@ -364,7 +364,6 @@ class Connection : public Transport {
     }
     if (int rc = parser_.ExpectBodyStream(max_bytes); rc != 0) return rc;
     ex->sink_ = std::move(sink);
-    body_paused_ = false;
     if (const std::string* expect = ex->request().Find("expect");
         expect && EqualsIgnoreCase(*expect, "100-continue")) {
       static const std::string kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -375,13 +374,13 @@ class Connection : public Transport {
   }
 
   void ResumeBody(Exchange* ex) override {
-    if (!current_ || current_.get() != ex || phase_ != Phase::kBody || !body_paused_) return;
-    body_paused_ = false;
+    if (!current_ || current_.get() != ex || phase_ != Phase::kBodyPaused) return;
+    phase_ = Phase::kBody;
     ArmTimer(server_->options_.idle_timeout_ms);
     std::weak_ptr<Exchange> weak = current_;
     server_->env_.deferred->Post(weak, [this, weak] {
       auto e = weak.lock();
-      if (e && e->active() && phase_ == Phase::kBody && !body_paused_) ProcessInput();
+      if (e && e->active() && phase_ == Phase::kBody) ProcessInput();
     });
   }
 
@@ -535,7 +534,8 @@ class Connection : public Transport {
   // has the request, no head sent. kBody: reading the body the handler asked
   // for. kSending: the head is out. kFlushing: the last response is queued.
   // kFinSent: FIN sent, draining the client's bytes. kClosed: handles closing.
-  enum class Phase { kIdle, kHandling, kBody, kSending, kFlushing, kFinSent, kClosed };
+  // kBodyPaused: a streamed body whose sink asked to wait (ResumeBody).
+  enum class Phase { kIdle, kHandling, kBody, kBodyPaused, kSending, kFlushing, kFinSent, kClosed };
   struct WriteReq {
     uv_write_t req;
     std::shared_ptr<const void> keep;
@@ -578,6 +578,7 @@ class Connection : public Transport {
         want = !close_after_ && input_.size() < server_->options_.max_input_bytes;
         break;
       case Phase::kBody:
+      case Phase::kBodyPaused:
         want = input_.size() < server_->options_.max_input_bytes;
         break;
       case Phase::kFlushing:
@@ -636,8 +637,7 @@ class Connection : public Transport {
     while (!input_.empty() &&
            (phase_ == Phase::kBody || (phase_ == Phase::kIdle && !close_after_))) {
       if (phase_ == Phase::kIdle && queued_bytes_ > o.max_queued_response_bytes)
-        break;                                            // OnWrite resumes
-      if (phase_ == Phase::kBody && body_paused_) break;  // ResumeBody resumes
+        break;  // OnWrite resumes
       bool was_in_request = parser_.in_request();
       size_t consumed = 0;
       RequestParser::Event ev = parser_.Feed(input_, &consumed);
@@ -656,10 +656,10 @@ class Connection : public Transport {
         auto ex = current_;
         if (parser_.streaming_body()) {
           DeliverPiece();
-          if (phase_ != Phase::kBody || current_ != ex) continue;  // answered early, or gone
-          parser_.TakeBody();                                      // ends the body
+          // Answered early, or gone (a sink that asked to wait still gets the end).
+          if ((phase_ != Phase::kBody && phase_ != Phase::kBodyPaused) || current_ != ex) continue;
+          parser_.TakeBody();  // ends the body
           phase_ = Phase::kHandling;
-          body_paused_ = false;
           ArmTimer(o.response_head_timeout_ms);
           auto end = std::move(ex->sink_.end);
           ex->sink_ = {};
@@ -696,7 +696,7 @@ class Connection : public Transport {
     ArmTimer(server_->options_.idle_timeout_ms);  // the client is sending
     auto ex = current_;
     bool more = ex->sink_.data(piece);
-    if (!more && phase_ == Phase::kBody && current_ == ex) body_paused_ = true;
+    if (!more && phase_ == Phase::kBody && current_ == ex) phase_ = Phase::kBodyPaused;
   }
 
   // The server's own answer (parse errors, timeouts); the connection closes after it.
@@ -755,11 +755,10 @@ class Connection : public Transport {
                  (unsigned long long)o.response_head_timeout_ms);
         AnswerAndClose(503, "no answer in time");
         break;
+      case Phase::kBodyPaused:  // the sink is behind, not the client
+        ArmTimer(o.idle_timeout_ms);
+        break;
       case Phase::kBody:
-        if (body_paused_) {  // the sink is behind, not the client
-          ArmTimer(o.idle_timeout_ms);
-          break;
-        }
         AnswerAndClose(408, "request body not received in time");
         break;
       case Phase::kSending:
@@ -797,7 +796,6 @@ class Connection : public Transport {
   bool close_after_ = false;   // this exchange is the connection's last
   bool reading_ = false;       // mirrors uv_read_start/stop
   bool processing_ = false;    // ProcessInput re-entrancy guard
-  bool body_paused_ = false;   // a streamed body's sink asked to wait (ResumeBody)
   size_t pending_writes_ = 0;  // writes whose `done` has not fired: libuv's and out_'s
   size_t uv_writes_ = 0;       // of them, in libuv's queue
   size_t queued_bytes_ = 0;

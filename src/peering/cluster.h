@@ -2,16 +2,19 @@
 // (docs/gossip.md).
 //
 // Runs the pure peers::GossipNode on a timer and carries its messages as
-// signed HTTP POSTs to /_georeg/v1/msg on the peers' own servers; answers
-// the peer routes (after checking the cluster-key signature and the
-// sender's own node signature against the key held for its name: anything
-// unsigned, stale, replayed, signed with another key or by a revoked node
-// gets 401 and changes nothing); publishes this node's digest summary (a Bloom filter of the
-// cached blobs, GET /_georeg/v1/summary) and fetches its region-mates'
-// summaries when they announce a new version (peers::SummaryBook); plans
-// where a cache miss goes
-// (peers::PlanRoute) and starts signed GETs to peers; quarantines peers that
-// sent bad bytes; and turns tag changes into gossip.
+// signed HTTP POSTs to /_georeg/v1/msg on the peers' own servers. For the
+// peer routes the route table (src/routes.h) hands it, it checks the
+// cluster-key signature and the sender's own node signature against the
+// key held for its name (anything unsigned, stale, replayed, signed with
+// another key or by a revoked node gets 401 and changes nothing), applies
+// gossip and says what it taught (ReceiveMessage), and serves this node's
+// digest summary (a Bloom filter of the cached blobs). It fetches its
+// region-mates' summaries when they announce a new version
+// (peers::SummaryBook); plans where a miss goes (peers::PlanRoute, with
+// known holders placed by peers::PreferHolders) and starts signed GETs,
+// HEADs and holds to peers; quarantines peers that sent bad bytes; and
+// turns tag changes into gossip. It calls nothing above it: what it
+// learns goes back to its caller.
 //
 // Peer addresses come only from the configuration (seeds) and from
 // membership records in authenticated messages, never from a client request.

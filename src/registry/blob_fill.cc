@@ -93,9 +93,10 @@ void BlobFill::OnHead(const upstream::ResponseHead& head) {
     size_ = *head.content_length;
     state_ = State::kStreaming;
     first_source_ = source_;
-    if (storing_) {
-      reserved_ = env_.keeper->Reserve(size_);
-      if (!reserved_)
+    if (keeping_ == Keeping::kStoring) {
+      if (env_.keeper->Reserve(size_))
+        keeping_ = Keeping::kReserved;
+      else
         PassThrough("no room for " + std::to_string(size_) + " bytes within the budget");
     }
     auto waiting = std::move(waiting_head_);
@@ -178,7 +179,7 @@ void BlobFill::OnBody(const char* data, size_t len) {
     data += n;
     len -= n;
     received_ += n;
-    if (chunk->size() == chunk_len && storing_) CommitChunk(index);
+    if (chunk->size() == chunk_len && storing()) CommitChunk(index);
   }
   if (!paused_ && chunks_.size() > kMaxChunksInMemory && fetch_) {
     paused_ = true;
@@ -192,7 +193,7 @@ void BlobFill::CommitChunk(uint32_t index) {
   cache::Store* store = env_.store;
   util::Digest digest = digest_;
   auto self = shared_from_this();
-  posted_any_ = true;
+  ++chunks_posted_;
   env_.writer->Run([store, digest, index, data] { return store->PutChunk(digest, index, *data); },
                    [self, index](Status st) { self->OnChunkCommitted(index, std::move(st)); });
 }
@@ -256,11 +257,11 @@ void BlobFill::OnComplete(Status status) {
   }
   state_ = State::kVerified;
   uint64_t elapsed = env_.clock->NowMs() - started_ms_;
-  if (!storing_) {
+  if (!storing()) {
     LOG_INFO("fill: passed blob %s through unstored (%llu bytes in %llu ms)",
              digest_.ToString().c_str(), (unsigned long long)size_, (unsigned long long)elapsed);
     PumpAll();
-    if (discard_pending_) {
+    if (keeping_ == Keeping::kPassingDiscard) {
       MaybeDiscard();
     } else {
       env_.on_done(digest_, this);
@@ -278,8 +279,8 @@ void BlobFill::OnComplete(Status status) {
   env_.writer->Run(
       [store, digest, info] { return store->PublishBlob(digest, info); },
       [self, elapsed](Status st) {
-        self->reserved_ = false;
         if (st.ok()) {
+          self->keeping_ = Keeping::kStored;
           LOG_INFO("fill: cached blob %s (%llu bytes in %llu ms)", self->digest_.ToString().c_str(),
                    (unsigned long long)self->size_, (unsigned long long)elapsed);
           self->env_.keeper->Published(self->digest_, self->size_, self->env_.clock->WallMs());
@@ -290,8 +291,7 @@ void BlobFill::OnComplete(Status status) {
                   st.ToString().c_str());
         if (st.IsNoSpace()) self->env_.keeper->NoteNoSpace(st.message());
         self->env_.keeper->Unreserve(self->size_);
-        self->discard_pending_ = true;
-        self->storing_ = false;
+        self->keeping_ = Keeping::kPassingDiscard;
         self->MaybeDiscard();
       });
   PumpAll();
@@ -312,10 +312,7 @@ void BlobFill::Fail(const std::string& why) {
   LOG_ERROR("fill: blob %s failed: %s; resetting %zu client connection(s), nothing cached",
             digest_.ToString().c_str(), why.c_str(), clients);
   state_ = State::kFailed;
-  if (reserved_) {
-    env_.keeper->Unreserve(size_);
-    reserved_ = false;
-  }
+  if (keeping_ == Keeping::kReserved) env_.keeper->Unreserve(size_);
   if (fetch_) {
     auto f = std::move(fetch_);
     f->Cancel();
@@ -326,8 +323,8 @@ void BlobFill::Fail(const std::string& why) {
   for (auto& ex : waiting_head_) ex->Reset();
   waiting_head_.clear();
   chunks_.clear();
-  discard_pending_ = posted_any_;
-  if (discard_pending_) {
+  keeping_ = chunks_posted_ ? Keeping::kPassingDiscard : Keeping::kPassing;
+  if (keeping_ == Keeping::kPassingDiscard) {
     MaybeDiscard();  // no stream is left: deletes now, then on_done
   } else {
     env_.on_done(digest_, this);
@@ -335,20 +332,17 @@ void BlobFill::Fail(const std::string& why) {
 }
 
 void BlobFill::PassThrough(const std::string& why) {
-  if (!storing_) return;
-  storing_ = false;
-  env_.keeper->NoteNoSpace(why);
-  if (reserved_) {
-    env_.keeper->Unreserve(size_);
-    reserved_ = false;
-  }
+  if (!storing()) return;
+  bool reserved = keeping_ == Keeping::kReserved;
   // Chunks already sent to the writer are deleted once no client needs them.
-  discard_pending_ = posted_any_;
+  keeping_ = chunks_posted_ ? Keeping::kPassingDiscard : Keeping::kPassing;
+  env_.keeper->NoteNoSpace(why);
+  if (reserved) env_.keeper->Unreserve(size_);
   TrimPassedChunks();
 }
 
 void BlobFill::OnStreamProgress() {
-  if (!storing_) TrimPassedChunks();
+  if (!storing()) TrimPassedChunks();
   MaybeDiscard();
 }
 
@@ -366,7 +360,7 @@ void BlobFill::TrimPassedChunks() {
       f->Cancel();
     }
     chunks_.clear();
-    if (discard_pending_) {
+    if (keeping_ == Keeping::kPassingDiscard) {
       MaybeDiscard();
     } else {
       env_.on_done(digest_, this);
@@ -385,10 +379,12 @@ void BlobFill::TrimPassedChunks() {
 }
 
 void BlobFill::MaybeDiscard() {
-  if (!discard_pending_ || state_ == State::kStreaming || state_ == State::kWaitingHead) return;
+  if (keeping_ != Keeping::kPassingDiscard || state_ == State::kStreaming ||
+      state_ == State::kWaitingHead)
+    return;
   for (auto& s : streams_)
     if (!s->finished()) return;
-  discard_pending_ = false;
+  keeping_ = Keeping::kPassing;  // the delete below takes what it stored
   cache::Store* store = env_.store;
   util::Digest digest = digest_;
   // Posted before the service may start a new fill of this digest (on_done

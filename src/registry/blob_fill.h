@@ -99,7 +99,9 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   // With may_store false the fill never writes (a client's own pass-through
   // fetch while another fill of the digest cannot take joiners).
   BlobFill(Env env, util::Digest digest, bool may_store)
-      : env_(std::move(env)), digest_(digest), storing_(may_store) {}
+      : env_(std::move(env)),
+        digest_(digest),
+        keeping_(may_store ? Keeping::kStoring : Keeping::kPassing) {}
 
   // Starts fetching from the first source; the others are fallbacks.
   // REQUIRES: at least one source.
@@ -119,7 +121,7 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   std::shared_ptr<const std::vector<uint8_t>> MemoryChunk(uint32_t index) const;
   bool failed() const { return state_ == State::kFailed; }
   // New clients may join: the fill stores, so every byte stays readable.
-  bool joinable() const { return storing_ && state_ != State::kFailed; }
+  bool joinable() const { return storing() && state_ != State::kFailed; }
   // A stream sent more: pass-through fills drop what every client has.
   void OnStreamProgress();
   // Clients attached: waiting for the head, or streaming.
@@ -173,10 +175,20 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   std::map<uint32_t, std::shared_ptr<std::vector<uint8_t>>> chunks_;  // not yet committed
   bool paused_ = false;
   uint64_t started_ms_ = 0;  // monotonic
-  bool storing_;             // chunks go to the cache
-  bool reserved_ = false;    // holds a reservation of size_ with the keeper
-  bool posted_any_ = false;  // some chunk went to the writer
-  bool discard_pending_ = false;
+  // What becomes of the bytes besides the clients.
+  enum class Keeping {
+    kStoring,         // chunks go to the cache; the size is not known (reserved) yet
+    kReserved,        // ... and size_ is reserved with the keeper
+    kStored,          // published: the blob is in the cache
+    kPassing,         // passed through: nothing of this fill is in the store
+    kPassingDiscard,  // passed through, and chunks it stored are deleted once no stream reads them
+  };
+  Keeping keeping_;
+  bool storing() const {
+    return keeping_ == Keeping::kStoring || keeping_ == Keeping::kReserved ||
+           keeping_ == Keeping::kStored;
+  }
+  uint32_t chunks_posted_ = 0;  // chunks sent to the writer
 };
 
 }  // namespace registry
