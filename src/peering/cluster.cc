@@ -511,7 +511,7 @@ peers::RoutePlan Cluster::Plan(const util::Digest& digest, peers::Hop incoming, 
   return plan;
 }
 
-std::shared_ptr<upstream::Fetch> Cluster::Send(
+std::shared_ptr<upstream::InFlight> Cluster::Send(
     const peers::PeerStep& step, const std::string& method, const std::string& oci_target,
     std::vector<http::Header> headers, upstream::Callbacks cb, upstream::FetchOptions options) {
   std::string target = std::string(kOciPrefix) + oci_target +
@@ -601,6 +601,12 @@ void Cluster::PushTag(const peers::TagUpdate& u,
   }
   // Never from inside this call, even with no owner to tell.
   env_.deferred->Post([join] { join->Close(); });
+}
+
+std::optional<peers::PeerStep> Cluster::StepTo(const std::string& name) const {
+  const peers::Member* m = node_.Find(name);
+  if (!m) return std::nullopt;
+  return peers::PeerStep{name, m->record.url, peers::Hop::kPeer, m->record.region};
 }
 
 bool Cluster::Restore(const peers::TagUpdate& u) { return node_.Restore(u, PhysicalMs()); }

@@ -45,6 +45,7 @@
 #include "src/http/server.h"
 #include "src/io/env.h"
 #include "src/io/handle.h"
+#include "src/peering/fleet.h"
 #include "src/upstream/client.h"
 #include "util/metrics.h"
 
@@ -71,7 +72,7 @@ struct ClusterStats {
   uint64_t gossip_bytes_received = 0;  // ... and accepted from them (signed, decoded)
 };
 
-class Cluster {
+class Cluster final : public Fleet {
  public:
   // `key` is the cluster secret (read from key_file by the caller);
   // `node_key` this node's own key pair (LoadNodeKey).
@@ -123,88 +124,53 @@ class Cluster {
   // Answers a peer request the route table has no route for.
   static void RespondNoRoute(const std::shared_ptr<http::Exchange>& ex);
 
-  // Where a miss of `digest` goes before the upstream (peers::PlanRoute),
-  // and this node's role for it. Blobs use the peers' summaries; manifests
-  // (not in summaries) ask the nearest few. Nodes in `prefer` (known to
-  // have it: the node a gossiped tag came from, a pushed image's holders)
-  // come right after the region owner, nearest first, asked with hop peer.
+  // The Fleet (src/peering/fleet.h).
+  const std::string& name() const override { return node_.name(); }
+  const std::string& region() const override { return node_.self().region; }
+  std::vector<NodeInfo> Nodes() const override;
+  std::optional<peers::PeerStep> StepTo(const std::string& name) const override;
   peers::RoutePlan Plan(const util::Digest& digest, peers::Hop incoming, bool blob,
-                        peers::Scope scope, const std::vector<std::string>& prefer = {}) const;
-  // The node that made the current version of a tag, or "" when unknown.
-  std::string TagOrigin(const std::string& registry, const std::string& repository,
-                        const std::string& tag) const;
-  // A signed GET or HEAD of `oci_target` ("/v2/...?ns=...") on a peer, with
-  // `headers` besides the signature (a Range). Counted in ContentStats.
-  std::shared_ptr<upstream::Fetch> Send(const peers::PeerStep& step, const std::string& method,
-                                        const std::string& oci_target,
-                                        std::vector<http::Header> headers, upstream::Callbacks cb,
-                                        upstream::FetchOptions options = {});
-  // A peer fetch failed mid-body; `corrupt`: its bytes failed verification (quarantine).
-  void ReportFailure(const std::string& peer, const std::string& why, bool corrupt);
-
-  // A tag change seen at an upstream, or made by a push (gossiped when it
-  // changed the table); `value` as peers::TagVersion::value. Returns the
-  // current version.
+                        peers::Scope scope,
+                        const std::vector<std::string>& prefer = {}) const override;
+  std::vector<peers::PeerStep> ReplicaCandidates() const override;
+  std::vector<peers::PeerStep> TagRegionOwners(const peers::TagKey& key) const override;
+  void SetRegionPolicy(std::set<std::string> replicated, std::set<std::string> drained) override;
+  bool Routable(const std::string& region) const override;
+  // Counted in the cluster's stats (transfers by region scope).
+  std::shared_ptr<upstream::InFlight> Send(const peers::PeerStep& step, const std::string& method,
+                                           const std::string& oci_target,
+                                           std::vector<http::Header> headers,
+                                           upstream::Callbacks cb,
+                                           upstream::FetchOptions options = {}) override;
+  void ReportFailure(const std::string& peer, const std::string& why, bool corrupt) override;
+  // At most kHoldTimeoutMs.
+  void Hold(const peers::PeerStep& step, const std::string& oci_target,
+            std::function<void(util::Status)> done) override;
   peers::TagUpdate RecordTag(const std::string& registry, const std::string& repository,
                              const std::string& tag, const util::Digest& digest,
-                             const std::string& value = "");
-  // Sends `u` straight to the keepers of its tag in every region (the
-  // nodes a region's miss of that tag asks: TagRegionOwners; two, so the
-  // pusher's own death leaves one in its region), and calls `done` once,
-  // later, when each answered or failed (bounded by the peer timeout).
-  // How a push is readable in every region when it is acknowledged.
-  void PushTag(const peers::TagUpdate& u, std::function<void(size_t told, size_t asked)> done);
-  // Durable copies of pushed images. Candidates to hold one: live
-  // members of routable regions, other replicated regions first, then
-  // other regions, then ours, nearest first.
-  std::vector<peers::PeerStep> ReplicaCandidates() const;
-  // Asks `step` to keep a copy of the manifest at `oci_target` (/v2/<repo>/
-  // manifests/<digest>?ns=...) and everything it references, fetched from
-  // us; `done` once, later: Ok when it holds all of it (kHoldTimeoutMs at most).
-  void Hold(const peers::PeerStep& step, const std::string& oci_target,
-            std::function<void(util::Status)> done);
-  // A PeerStep to a member by name (hop peer), if it is known.
-  std::optional<peers::PeerStep> StepTo(const std::string& name) const {
-    const peers::Member* m = node_.Find(name);
-    if (!m) return std::nullopt;
-    return peers::PeerStep{name, m->record.url, peers::Hop::kPeer, m->record.region};
+                             const std::string& value = "") override;
+  // The keepers: kTagKeepers per region, so the pusher's own death leaves
+  // one in its region; each answer bounded by the peer timeout.
+  void PushTag(const peers::TagUpdate& u,
+               std::function<void(size_t told, size_t asked)> done) override;
+  bool Restore(const peers::TagUpdate& u) override;
+  const peers::TagVersion* FindTag(const peers::TagKey& key) const override;
+  std::string TagOrigin(const std::string& registry, const std::string& repository,
+                        const std::string& tag) const override;
+  std::vector<peers::TagUpdate> FleetEntries(const std::string& registry) const override {
+    return node_.tags().EntriesOf(registry);
   }
-  // Fleet state this node kept across a restart (GossipNode::Restore).
-  bool Restore(const peers::TagUpdate& u);
-  const peers::TagVersion* FindTag(const peers::TagKey& key) const;
-  // The live nodes of our region that keep a tag before gossip brings it
-  // (the first kTagKeepers of its rendezvous ranking over the region, us
-  // left out): where a tag this node has not heard of yet is asked.
-  std::vector<peers::PeerStep> TagRegionOwners(const peers::TagKey& key) const;
   static constexpr size_t kTagKeepers = 2;
   // `georeg peers remove NAME`: revokes the member's key fleet-wide
   // (peers::GossipNode::Revoke). Errors: NotFound, InvalidArgument.
   // The entries withdrawn with it (its tags) are added to `withdrawn`.
   util::Status Remove(const std::string& name, std::vector<peers::TagUpdate>* withdrawn);
 
-  // Replications (registry::Replicator): regions holding a replica (where
-  // durable copies go first), and drained ones (routing disabled: no
-  // request of ours goes to their members, except from inside the region).
-  void SetRegionPolicy(std::set<std::string> replicated, std::set<std::string> drained);
-  bool Routable(const std::string& region) const;
-  // Every fleet record of one registry (peers::TagTable::EntriesOf).
-  std::vector<peers::TagUpdate> FleetEntries(const std::string& registry) const {
-    return node_.tags().EntriesOf(registry);
-  }
-  // Us and every member we know, with whether it is live (alive or suspect).
-  struct NodeInfo {
-    std::string name, region;
-    bool live = false;
-  };
-  std::vector<NodeInfo> Nodes() const;
-  const std::string& region() const { return node_.self().region; }
-
   // For the admin socket: self, members, stats.
   nlohmann::json StatusJson() const;
   // The cluster's families for /metrics (docs/metrics.md): peers by state,
   // gossip, peer transfers by region scope, tag updates, RTT by region.
   void Describe(util::Exposition* out) const;
-  const std::string& name() const { return node_.name(); }
 
  private:
   static void OnTimer(uv_timer_t* t);

@@ -3,7 +3,7 @@
 #include <string_view>
 #include <utility>
 
-#include "src/peering/cluster.h"
+#include "src/peering/fleet.h"
 #include "src/registry/blob_stream.h"
 #include "src/registry/oci_errors.h"
 
@@ -158,7 +158,7 @@ std::vector<FillSource> Fills::Sources(Upstream* up, const oci::Route& route,
   std::string target = "/v2/" + name + "/blobs/" + digest.ToString() +
                        "?ns=" + (up ? up->config.registry : own_registry_);
   for (const peers::PeerStep& step : plan.steps) {
-    peering::Cluster* cluster = deps_.cluster;
+    peering::Fleet* cluster = deps_.cluster;
     sources.push_back({"peer " + step.name, step.name,
                        [cluster, step, target](const SourceRequest& r, upstream::Callbacks cb) {
                          return std::shared_ptr<upstream::InFlight>(cluster->Send(

@@ -40,7 +40,7 @@
 #include "util/log.h"
 
 namespace peering {
-class Cluster;
+class Fleet;
 }
 
 namespace registry {
@@ -53,7 +53,7 @@ class Fills {
     WriterBridge* writer;
     CacheKeeper* keeper;
     std::shared_ptr<InFlightBytes> in_flight;  // shared with the manifest fetches
-    peering::Cluster* cluster;                 // null: no cluster
+    peering::Fleet* cluster;                   // null: no cluster
     const peers::HolderHints* hints;
   };
   // `own_registry`: the own registry's name ("" without one), the ns= of

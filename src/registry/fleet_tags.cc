@@ -6,7 +6,7 @@
 #include "peers/message_codec.h"
 #include "push/replication.h"
 #include "push/tag_value.h"
-#include "src/peering/cluster.h"
+#include "src/peering/fleet.h"
 #include "util/log.h"
 
 namespace registry {
@@ -23,7 +23,7 @@ std::string FleetKey(const peers::TagKey& k) {
 
 FleetTags::FleetTags(io::Env env, const config::Config& cfg, cache::Store* store,
                      WriterBridge* writer, peers::HolderHints* hints, Holdings* holdings,
-                     peering::Cluster* cluster)
+                     peering::Fleet* cluster)
     : env_(env),
       name_(cfg.registry.name),
       store_(store),

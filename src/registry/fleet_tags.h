@@ -31,7 +31,7 @@
 #include "util/status.h"
 
 namespace peering {
-class Cluster;
+class Fleet;
 }
 
 namespace registry {
@@ -39,7 +39,7 @@ namespace registry {
 class FleetTags {
  public:
   FleetTags(io::Env env, const config::Config& cfg, cache::Store* store, WriterBridge* writer,
-            peers::HolderHints* hints, Holdings* holdings, peering::Cluster* cluster);
+            peers::HolderHints* hints, Holdings* holdings, peering::Fleet* cluster);
   FleetTags(const FleetTags&) = delete;
   FleetTags& operator=(const FleetTags&) = delete;
 
@@ -77,7 +77,7 @@ class FleetTags {
   WriterBridge* writer_;
   peers::HolderHints* hints_;
   Holdings* holdings_;
-  peering::Cluster* cluster_;
+  peering::Fleet* cluster_;
   io::Lifetime life_;  // guards callbacks that may outlive this object
 };
 

@@ -7,7 +7,7 @@
 #include "push/manifest_tree.h"
 #include "src/oci/media_types.h"
 #include "src/oci/router.h"
-#include "src/peering/cluster.h"
+#include "src/peering/fleet.h"
 #include "src/registry/oci_errors.h"
 #include "util/join.h"
 #include "util/log.h"
@@ -55,7 +55,7 @@ cache::OwnManifest OwnRecordOf(const util::Digest& d, const push::PushedManifest
 
 Holdings::Holdings(io::Env env, const config::Config& cfg, cache::Store* store,
                    WriterBridge* writer, CacheKeeper* keeper, Fills* fills,
-                   peers::HolderHints* hints, peering::Cluster* cluster)
+                   peers::HolderHints* hints, peering::Fleet* cluster)
     : env_(env),
       name_(cfg.registry.name),
       copies_(cfg.registry.copies),
@@ -109,7 +109,7 @@ Status Holdings::FetchManifest(const std::string& target, std::optional<util::Di
     size_t next = 0;
     std::string body, media_type, answered_digest;
     int status = 0;
-    std::shared_ptr<upstream::Fetch> fetch;
+    std::shared_ptr<upstream::InFlight> fetch;
   };
   ++fetches_;
   auto at = std::make_shared<Attempt>();

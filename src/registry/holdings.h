@@ -39,7 +39,7 @@
 #include "util/status.h"
 
 namespace peering {
-class Cluster;
+class Fleet;
 }
 
 namespace registry {
@@ -52,7 +52,7 @@ cache::OwnManifest OwnRecordOf(const util::Digest& d, const push::PushedManifest
 class Holdings {
  public:
   Holdings(io::Env env, const config::Config& cfg, cache::Store* store, WriterBridge* writer,
-           CacheKeeper* keeper, Fills* fills, peers::HolderHints* hints, peering::Cluster* cluster);
+           CacheKeeper* keeper, Fills* fills, peers::HolderHints* hints, peering::Fleet* cluster);
   Holdings(const Holdings&) = delete;
   Holdings& operator=(const Holdings&) = delete;
 
@@ -107,7 +107,7 @@ class Holdings {
   CacheKeeper* keeper_;
   Fills* fills_;
   peers::HolderHints* hints_;
-  peering::Cluster* cluster_;
+  peering::Fleet* cluster_;
   size_t fetches_ = 0;  // manifest fetches in flight
   io::Lifetime life_;   // guards callbacks that may outlive this object
 };

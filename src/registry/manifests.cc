@@ -6,7 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "src/peering/cluster.h"
+#include "src/peering/fleet.h"
 #include "src/registry/oci_errors.h"
 #include "util/log.h"
 #include "util/sha256.h"
@@ -133,7 +133,7 @@ struct ManifestResolver::Fetch {
 ManifestResolver::ManifestResolver(io::Env env, cache::Store* store, WriterBridge* writer,
                                    uint64_t max_manifest_bytes,
                                    std::shared_ptr<InFlightBytes> in_flight,
-                                   peering::Cluster* cluster)
+                                   peering::Fleet* cluster)
     : env_(env),
       store_(store),
       writer_(writer),

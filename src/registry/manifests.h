@@ -41,7 +41,7 @@
 #include "util/digest.h"
 
 namespace peering {
-class Cluster;
+class Fleet;
 }
 
 namespace registry {
@@ -56,7 +56,7 @@ class ManifestResolver {
   // upstream are gossiped.
   ManifestResolver(io::Env env, cache::Store* store, WriterBridge* writer,
                    uint64_t max_manifest_bytes, std::shared_ptr<InFlightBytes> in_flight = nullptr,
-                   peering::Cluster* cluster = nullptr);
+                   peering::Fleet* cluster = nullptr);
   ~ManifestResolver();
   ManifestResolver(const ManifestResolver&) = delete;
   ManifestResolver& operator=(const ManifestResolver&) = delete;
@@ -115,7 +115,7 @@ class ManifestResolver {
   uint64_t max_bytes_;
   std::shared_ptr<InFlightBytes> in_flight_;
   std::map<std::string, std::unique_ptr<Fetch>> fetches_;
-  peering::Cluster* cluster_ = nullptr;
+  peering::Fleet* cluster_ = nullptr;
   util::LogThrottle prefetch_log_;
   Stats stats_;
   bool shutting_down_ = false;

@@ -4,7 +4,7 @@
 
 #include "push/manifest.h"
 #include "push/tag_value.h"
-#include "src/peering/cluster.h"
+#include "src/peering/fleet.h"
 #include "src/registry/manifests.h"
 #include "src/registry/oci_errors.h"
 #include "util/join.h"

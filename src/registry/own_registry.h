@@ -41,7 +41,7 @@
 #include "src/registry/writer_bridge.h"
 
 namespace peering {
-class Cluster;
+class Fleet;
 }
 
 namespace registry {
@@ -58,7 +58,7 @@ class OwnRegistry {
     Holdings* holdings;
     FleetTags* tags;
     peers::HolderHints* hints;
-    peering::Cluster* cluster;  // null: no cluster
+    peering::Fleet* cluster;  // null: no cluster
   };
   OwnRegistry(Deps deps, const config::Config& cfg);
   ~OwnRegistry();

@@ -9,7 +9,7 @@
 #include "push/manifest_tree.h"
 #include "push/tag_value.h"
 #include "src/http/json_response.h"
-#include "src/peering/cluster.h"
+#include "src/peering/fleet.h"
 #include "src/registry/oci_errors.h"
 #include "util/join.h"
 #include "util/sha256.h"
@@ -33,8 +33,7 @@ std::string Join(const std::vector<std::string>& v) {
 }  // namespace
 
 Replicator::Replicator(io::Env env, const config::Config& cfg, cache::Store* store,
-                       Holdings* holdings, FleetTags* tags, PushAuth* auth,
-                       peering::Cluster* cluster)
+                       Holdings* holdings, FleetTags* tags, PushAuth* auth, peering::Fleet* cluster)
     : env_(env),
       cfg_(cfg.registry),
       store_(store),
@@ -117,7 +116,7 @@ std::map<std::string, Replicator::Replication> Replicator::Replications() {
   std::map<std::string, push::SyncReport> reports = Reports();
   uint64_t fingerprint, count;
   OwnTags(nullptr, &fingerprint, &count);
-  std::vector<peering::Cluster::NodeInfo> nodes = cluster_->Nodes();
+  std::vector<peering::Fleet::NodeInfo> nodes = cluster_->Nodes();
   uint64_t now = env_.clock->WallMs();
   for (const peers::TagUpdate& u : cluster_->FleetEntries(push::kReplicationRecords)) {
     if (u.key.repository != name_) continue;

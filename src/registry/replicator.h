@@ -24,7 +24,7 @@
 //   `prefetch_rate`; and it reports how far it is (a SyncReport) when that
 //   changed, at most once a second.
 //
-// Ownership: borrows the Store, the Holdings, the FleetTags, the PushAuth and the Cluster, which
+// Ownership: borrows the Store, the Holdings, the FleetTags, the PushAuth and the Fleet, which
 // outlive it; owns its timer (Stop() closes it). Loop thread only.
 #pragma once
 
@@ -54,7 +54,7 @@
 #include "util/pacer.h"
 
 namespace peering {
-class Cluster;
+class Fleet;
 }
 
 namespace registry {
@@ -64,7 +64,7 @@ class Replicator {
   // Borrows the store, holdings, tags, credentials and cluster (null: no
   // cluster, and nothing to do), which outlive it.
   Replicator(io::Env env, const config::Config& cfg, cache::Store* store, Holdings* holdings,
-             FleetTags* tags, PushAuth* auth, peering::Cluster* cluster);
+             FleetTags* tags, PushAuth* auth, peering::Fleet* cluster);
   ~Replicator();
   Replicator(const Replicator&) = delete;
   Replicator& operator=(const Replicator&) = delete;
@@ -146,7 +146,7 @@ class Replicator {
   Holdings* holdings_;
   FleetTags* tags_;
   PushAuth* auth_;
-  peering::Cluster* cluster_;
+  peering::Fleet* cluster_;
   io::Handle<uv_timer_t> timer_;
   io::Lifetime life_;  // guards callbacks that may outlive this object
   struct Since {

@@ -1,12 +1,10 @@
-// Replications' pure logic: region names, the records and reports as they
-// travel, how a region's state follows from its nodes, the resource and the
-// table `georeg replication` prints, and the pre-fetch pacer.
+// Replications' pure logic (push/replication.h): region names, the records
+// and reports as they travel, how a region's state follows from its nodes,
+// and the resource `georeg replication` prints.
 #include <catch2/catch.hpp>
 #include <nlohmann/json.hpp>
 
 #include "push/replication.h"
-#include "util/pacer.h"
-#include "util/table.h"
 
 using push::DisplayStatus;
 using push::Provisioning;
@@ -135,32 +133,4 @@ TEST_CASE("replication: the resource has the managed registry's fields") {
   CHECK(j["tags"] == nlohmann::json::object());
   CHECK(j["type"] == "georeg/registries/replications");
   CHECK(j["regionEndpointEnabled"] == true);
-}
-
-TEST_CASE("table: the managed registry CLI's layout") {
-  std::string t = util::FormatTable({"NAME", "LOCATION", "PROVISIONING STATE", "STATUS"},
-                                    {{"japaneast", "japaneast", "Succeeded", "Ready"},
-                                     {"eastus", "eastus", "Succeeded", "Ready"}});
-  CHECK(t ==
-        "NAME       LOCATION    PROVISIONING STATE    STATUS\n"
-        "---------  ----------  --------------------  --------\n"
-        "japaneast  japaneast   Succeeded             Ready\n"
-        "eastus     eastus      Succeeded             Ready\n");
-  CHECK(util::FormatTable({"A"}, {}) == "A\n---\n");
-  CHECK(util::FormatTable({"A", "B"}, {{"x"}, {"1", "2", "3"}}) == "A    B\n---  ---\nx\n1    2\n");
-}
-
-TEST_CASE("pacer: later transfers wait for earlier bytes at the rate") {
-  util::Pacer p(1 << 20);  // 1 MiB/s
-  CHECK(p.Ready(0));
-  p.Charge(2 << 20, 1000);  // 2 MiB done at t=1s: paid for at t=3s
-  CHECK_FALSE(p.Ready(2999));
-  CHECK(p.WaitMs(2000) == 1000);
-  CHECK(p.Ready(3000));
-  p.Charge(1 << 20, 10000);  // idle time earns no credit
-  CHECK_FALSE(p.Ready(10999));
-  CHECK(p.Ready(11000));
-  util::Pacer off(0);
-  off.Charge(1ull << 40, 0);
-  CHECK(off.Ready(0));
 }
