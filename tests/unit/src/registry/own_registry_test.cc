@@ -18,11 +18,16 @@
 #include "src/registry/own_registry.h"
 #include "src/registry/push_auth.h"
 #include "tests/unit/registry_fakes.h"
+#include "tests/unit/src/registry/images.h"
 #include "util/sha256.h"
 
 namespace {
 
 using fakes::Client;
+using images::Blob;
+using images::ImageManifest;
+using images::kIndexType;
+using images::kManifestType;
 using util::DigestOf;
 
 constexpr const char* kReg = "fleet.test";
@@ -110,12 +115,6 @@ struct OwnRig {
     return rig.Close();
   }
 };
-
-std::string Blob(size_t n, char seed) {
-  std::string s(n, seed);
-  for (size_t i = 0; i < n; i += 97) s[i] = char(seed + i);
-  return s;
-}
 
 }  // namespace
 
@@ -232,23 +231,6 @@ TEST_CASE("uploads: writes need the push credentials") {
 
 namespace {
 
-constexpr const char* kManifestType = "application/vnd.oci.image.manifest.v1+json";
-constexpr const char* kIndexType = "application/vnd.oci.image.index.v1+json";
-
-std::string Descriptor(const char* type, const util::Digest& d, size_t size) {
-  return std::string("{\"mediaType\":\"") + type + "\",\"digest\":\"" + d.ToString() +
-         "\",\"size\":" + std::to_string(size) + "}";
-}
-
-// An image manifest naming `config` and `layer` (their bytes).
-std::string ImageManifest(const std::string& config, const std::string& layer) {
-  return std::string("{\"schemaVersion\":2,\"mediaType\":\"") + kManifestType + "\",\"config\":" +
-         Descriptor("application/vnd.oci.image.config.v1+json", DigestOf(config), config.size()) +
-         ",\"layers\":[" +
-         Descriptor("application/vnd.oci.image.layer.v1.tar+gzip", DigestOf(layer), layer.size()) +
-         "]}";
-}
-
 // Pushes `blob` whole; true on 201.
 bool PushBlob(OwnRig& r, const std::string& blob) {
   return r.Send("POST", "/v2/team/app/blobs/uploads/?digest=" + DigestOf(blob).ToString(), blob)
@@ -316,9 +298,7 @@ TEST_CASE("manifest PUT: an index with children; a child unknown is refused") {
   std::string c2 = "{\"os\":\"windows\"}", l2 = Blob(4096, '2');
   for (const std::string* b : {&c1, &l1, &c2, &l2}) REQUIRE(PushBlob(r, *b));
   std::string m1 = ImageManifest(c1, l1), m2 = ImageManifest(c2, l2);
-  std::string index = std::string("{\"schemaVersion\":2,\"mediaType\":\"") + kIndexType +
-                      "\",\"manifests\":[" + Descriptor(kManifestType, DigestOf(m1), m1.size()) +
-                      "," + Descriptor(kManifestType, DigestOf(m2), m2.size()) + "]}";
+  std::string index = images::Index({m1, m2});
   REQUIRE(PutManifest(r, DigestOf(m1).ToString(), m1)->status == 201);
   auto missing_child = PutManifest(r, "multi", index, kIndexType);
   CHECK(missing_child->status == 400);

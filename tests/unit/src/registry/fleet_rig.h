@@ -1,0 +1,455 @@
+// A fleet of georeg nodes in one process, for unit tests of what the own
+// registry does across nodes (durable copies, holds, tags told to every
+// region) with no sockets: every node has its own cache (LMDB in a
+// temporary directory, writer thread, keeper) and registry modules, all on
+// one loop with one FakeClock; each node's peering::Fleet is a FakeFleet
+// that hands peer requests straight to the other node's modules (answered
+// through a fake client, on later turns) and keeps a tag table of its own.
+// A node can die (its peers' requests to it are refused) or fail holds.
+// Every rig ends with uv_loop_close() == 0.
+#pragma once
+
+#include <unistd.h>
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cctype>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "cache/store.h"
+#include "cache/writer.h"
+#include "config/config.h"
+#include "peers/hlc.h"
+#include "peers/holder_hints.h"
+#include "peers/tag_table.h"
+#include "push/htpasswd.h"
+#include "src/io/clock.h"
+#include "src/io/deferred.h"
+#include "src/io/handle.h"
+#include "src/oci/router.h"
+#include "src/peering/fleet.h"
+#include "src/registry/cache_keeper.h"
+#include "src/registry/fills.h"
+#include "src/registry/fleet_tags.h"
+#include "src/registry/holdings.h"
+#include "src/registry/own_registry.h"
+#include "src/registry/push_auth.h"
+#include "src/registry/writer_bridge.h"
+#include "tests/unit/registry_fakes.h"
+
+namespace fleetrig {
+
+constexpr const char* kReg = "fleet.test";
+// alice:s3cret
+inline const std::vector<http::Header> kCreds = {{"authorization", "Basic YWxpY2U6czNjcmV0"}};
+
+class World;
+struct Node;
+
+// Answers a fake client's exchange into upstream callbacks once it is done
+// (polled on later turns), unless cancelled.
+class Answer : public upstream::InFlight {
+ public:
+  void Pause() override {}
+  void Resume() override {}
+  void Cancel() override { *cancelled = true; }
+  std::shared_ptr<bool> cancelled = std::make_shared<bool>(false);
+};
+
+class FakeFleet final : public peering::Fleet {
+ public:
+  FakeFleet(World* world, Node* self) : world_(world), self_(self) {}
+  const std::string& name() const override;
+  const std::string& region() const override;
+  std::vector<NodeInfo> Nodes() const override;
+  std::optional<peers::PeerStep> StepTo(const std::string& name) const override;
+  peers::RoutePlan Plan(const util::Digest& digest, peers::Hop incoming, bool blob,
+                        peers::Scope scope,
+                        const std::vector<std::string>& prefer = {}) const override;
+  std::vector<peers::PeerStep> ReplicaCandidates() const override;
+  std::vector<peers::PeerStep> TagRegionOwners(const peers::TagKey& key) const override;
+  void SetRegionPolicy(std::set<std::string> replicated, std::set<std::string> drained) override {
+    replicated_ = std::move(replicated);
+    drained_ = std::move(drained);
+  }
+  bool Routable(const std::string& region) const override { return !drained_.count(region); }
+  std::shared_ptr<upstream::InFlight> Send(const peers::PeerStep& step, const std::string& method,
+                                           const std::string& oci_target,
+                                           std::vector<http::Header> headers,
+                                           upstream::Callbacks cb,
+                                           upstream::FetchOptions options = {}) override;
+  void ReportFailure(const std::string& peer, const std::string&, bool) override {
+    failures.push_back(peer);
+  }
+  void Hold(const peers::PeerStep& step, const std::string& oci_target,
+            std::function<void(util::Status)> done) override;
+  peers::TagUpdate RecordTag(const std::string& registry, const std::string& repository,
+                             const std::string& tag, const util::Digest& digest,
+                             const std::string& value = "") override;
+  void PushTag(const peers::TagUpdate& u,
+               std::function<void(size_t told, size_t asked)> done) override;
+  bool Restore(const peers::TagUpdate& u) override { return table.Apply(u); }
+  const peers::TagVersion* FindTag(const peers::TagKey& key) const override {
+    return table.Find(key);
+  }
+  std::string TagOrigin(const std::string& registry, const std::string& repository,
+                        const std::string& tag) const override {
+    const peers::TagVersion* v = table.Find({registry, repository, tag});
+    return v ? v->origin : "";
+  }
+  std::vector<peers::TagUpdate> FleetEntries(const std::string& registry) const override {
+    return table.EntriesOf(registry);
+  }
+
+  peers::TagTable table;
+  peers::HybridLogicalClock hlc{60'000};
+  std::vector<std::string> failures;  // ReportFailure's peers
+  std::vector<std::string> holds_asked;
+
+ private:
+  World* world_;
+  Node* self_;
+  std::set<std::string> replicated_, drained_;
+};
+
+// One node: its cache and the registry modules, as the Service builds them.
+struct Node {
+  std::string name, region, dir;
+  bool live = true;
+  bool fail_holds = false;  // a hold asked of it breaks off (after it started)
+  std::unique_ptr<cache::Store> store;
+  std::unique_ptr<cache::Writer> writer;
+  std::unique_ptr<registry::WriterBridge> bridge;
+  std::unique_ptr<registry::CacheKeeper> keeper;
+  std::unique_ptr<FakeFleet> fleet;
+  peers::HolderHints hints;
+  std::unique_ptr<registry::PushAuth> auth;
+  std::unique_ptr<registry::Fills> fills;
+  std::unique_ptr<registry::Holdings> holdings;
+  std::unique_ptr<registry::FleetTags> tags;
+  std::unique_ptr<registry::OwnRegistry> own;
+
+  bool Own(const util::Digest& d) const {
+    const cache::BlobIndex::Entry* e = keeper->index().Find(d);
+    return e && e->own;
+  }
+  bool HasManifest(const util::Digest& d) const {
+    auto txn = store->BeginRead();
+    cache::OwnManifest m;
+    return txn.ok() && store->GetOwnManifest(*txn, d, &m).ok();
+  }
+};
+
+class World {
+ public:
+  // `nodes`: {name, region}; `copies`: [registry] copies.
+  World(std::vector<std::pair<std::string, std::string>> nodes, uint64_t copies) {
+    uv_loop_init(&loop);
+    deferred = std::make_unique<io::Deferred>(&loop);
+    cfg = config::Defaults();
+    cfg.registry.name = kReg;
+    cfg.registry.max_size = 64 << 20;
+    cfg.registry.copies = copies;
+    char tmpl[] = "/tmp/georeg-fleet-test.XXXXXX";
+    root = mkdtemp(tmpl);
+    auto hash = push::BcryptHash("s3cret", 4);
+    REQUIRE(hash.ok());
+    htpasswd = root + "/htpasswd";
+    FILE* f = fopen(htpasswd.c_str(), "w");
+    REQUIRE(f);
+    fprintf(f, "alice:%s\n", hash->c_str());
+    fclose(f);
+    for (auto& [name, region] : nodes) Add(name, region);
+    keepalive.Init(&loop, this, uv_timer_init);
+    uv_timer_start(
+        keepalive.get(), [](uv_timer_t*) {}, 3'600'000, 3'600'000);
+  }
+  ~World() {
+    if (!closed_) Close();
+    std::filesystem::remove_all(root);
+  }
+  io::Env env() { return {&loop, &clock, deferred.get()}; }
+  Node& operator[](const std::string& name) {
+    for (auto& n : nodes)
+      if (n->name == name) return *n;
+    FAIL("no node " << name);
+    return *nodes[0];
+  }
+  Node* Find(const std::string& name) {
+    for (auto& n : nodes)
+      if (n->name == name) return n.get();
+    return nullptr;
+  }
+
+  bool RunUntil(const std::function<bool()>& pred) {
+    for (int i = 0; i < 20000; ++i) {
+      uv_run(&loop, UV_RUN_NOWAIT);
+      if (pred()) return true;
+      ::usleep(500);
+    }
+    return false;
+  }
+  bool Settle() {
+    return RunUntil([this] {
+      for (auto& n : nodes)
+        if (n->bridge->pending() != 0) return false;
+      return deferred->pending() == 0;
+    });
+  }
+  // A client's request to `node`, answered (the loop turns until it is).
+  std::shared_ptr<fakes::Client> Send(const std::string& node, const std::string& method,
+                                      const std::string& target,
+                                      std::optional<std::string> body = std::nullopt,
+                                      std::vector<http::Header> headers = kCreds) {
+    auto c = Start(node, method, target, std::move(body), std::move(headers));
+    REQUIRE(RunUntil([&] { return c->done(); }));
+    return c;
+  }
+  // The same, not waited for.
+  std::shared_ptr<fakes::Client> Start(const std::string& node, const std::string& method,
+                                       const std::string& target,
+                                       std::optional<std::string> body = std::nullopt,
+                                       std::vector<http::Header> headers = kCreds) {
+    auto c =
+        fakes::Client::Make(deferred.get(), target, std::move(headers), method, std::move(body));
+    (*this)[node].own->Handle(oci::RouteRequest(method, target), c->ex, peers::Hop::kClient);
+    return c;
+  }
+  // Calls `then` on a later turn once `c` is answered.
+  void WhenDone(std::shared_ptr<fakes::Client> c, std::function<void()> then) {
+    deferred->Post([this, c, then] {
+      if (!c->done()) return WhenDone(c, then);
+      then();
+    });
+  }
+  // Clients of peer requests whose answer nobody waits for any more (a
+  // hold that broke off): kept until the end, as a connection would be.
+  std::vector<std::shared_ptr<fakes::Client>> kept;
+
+  int Close() {
+    closed_ = true;
+    keepalive.Close();
+    for (auto& n : nodes) {
+      n->own->Stop();
+      n->fills->Shutdown();
+    }
+    Settle();
+    for (auto& n : nodes) {
+      n->own.reset();
+      n->tags.reset();
+      n->holdings.reset();
+      n->fills.reset();
+      n->auth.reset();
+      n->keeper->Stop();
+    }
+    Settle();
+    kept.clear();
+    for (auto& n : nodes) {
+      n->writer.reset();
+      n->bridge->Close();
+    }
+    deferred->Close();
+    uv_run(&loop, UV_RUN_DEFAULT);
+    return uv_loop_close(&loop);
+  }
+
+  uv_loop_t loop;
+  io::FakeClock clock;
+  std::unique_ptr<io::Deferred> deferred;
+  config::Config cfg;
+  std::string root, htpasswd;
+  std::vector<std::unique_ptr<Node>> nodes;
+
+ private:
+  void Add(const std::string& name, const std::string& region) {
+    auto n = std::make_unique<Node>();
+    n->name = name;
+    n->region = region;
+    n->dir = root + "/" + name;
+    std::filesystem::create_directories(n->dir);
+    auto s = cache::Store::Open({n->dir, 1ull << 30, 256ull << 20});
+    REQUIRE(s.ok());
+    n->store = std::move(*s);
+    n->writer = std::make_unique<cache::Writer>();
+    n->bridge = std::make_unique<registry::WriterBridge>(&loop, n->writer.get());
+    config::Cache c;
+    c.dir = n->dir;
+    c.max_size = 1ull << 30;
+    c.min_free_fraction = 0;
+    c.scrub_rate = 0;
+    n->keeper = std::make_unique<registry::CacheKeeper>(env(), c, n->store.get(), n->bridge.get());
+    REQUIRE(n->keeper->Start().ok());
+    n->fleet = std::make_unique<FakeFleet>(this, n.get());
+    n->auth = std::make_unique<registry::PushAuth>(env(), kReg, 100, false);
+    REQUIRE(n->auth->Load(htpasswd).ok());
+    auto in_flight = std::make_shared<registry::InFlightBytes>(64 << 20);
+    n->fills = std::make_unique<registry::Fills>(
+        registry::Fills::Deps{env(), n->store.get(), n->bridge.get(), n->keeper.get(), in_flight,
+                              n->fleet.get(), &n->hints},
+        kReg, 64);
+    n->holdings = std::make_unique<registry::Holdings>(env(), cfg, n->store.get(), n->bridge.get(),
+                                                       n->keeper.get(), n->fills.get(), &n->hints,
+                                                       n->fleet.get());
+    n->tags = std::make_unique<registry::FleetTags>(env(), cfg, n->store.get(), n->bridge.get(),
+                                                    &n->hints, n->holdings.get(), n->fleet.get());
+    n->own = std::make_unique<registry::OwnRegistry>(
+        registry::OwnRegistry::Deps{env(), n->store.get(), n->bridge.get(), n->keeper.get(),
+                                    n->auth.get(), n->fills.get(), n->holdings.get(), n->tags.get(),
+                                    &n->hints, n->fleet.get()},
+        cfg);
+    n->own->Start();
+    nodes.push_back(std::move(n));
+  }
+
+  io::Handle<uv_timer_t> keepalive;
+  bool closed_ = false;
+};
+
+// ---- FakeFleet ----
+
+inline const std::string& FakeFleet::name() const { return self_->name; }
+inline const std::string& FakeFleet::region() const { return self_->region; }
+
+inline std::vector<peering::Fleet::NodeInfo> FakeFleet::Nodes() const {
+  std::vector<NodeInfo> out;
+  for (auto& n : world_->nodes) out.push_back({n->name, n->region, n->live});
+  return out;
+}
+
+inline std::optional<peers::PeerStep> FakeFleet::StepTo(const std::string& name) const {
+  Node* n = world_->Find(name);
+  if (!n) return std::nullopt;
+  return peers::PeerStep{name, "fake://" + name, peers::Hop::kPeer, n->region};
+}
+
+// Known holders first, then every other member, all asked as peers (from
+// their caches): a small fleet's plan.
+inline peers::RoutePlan FakeFleet::Plan(const util::Digest&, peers::Hop incoming, bool,
+                                        peers::Scope,
+                                        const std::vector<std::string>& prefer) const {
+  peers::RoutePlan plan;
+  plan.role = incoming;
+  plan.upstream = false;
+  if (incoming == peers::Hop::kPeer) return plan;
+  std::vector<std::string> order;
+  for (const std::string& p : prefer)
+    if (p != self_->name && std::find(order.begin(), order.end(), p) == order.end())
+      order.push_back(p);
+  for (auto& n : world_->nodes)
+    if (n->name != self_->name && n->live &&
+        std::find(order.begin(), order.end(), n->name) == order.end())
+      order.push_back(n->name);
+  for (const std::string& name : order)
+    if (auto s = StepTo(name)) plan.steps.push_back(*s);
+  return plan;
+}
+
+inline std::vector<peers::PeerStep> FakeFleet::ReplicaCandidates() const {
+  std::vector<peers::PeerStep> other, ours;
+  for (auto& n : world_->nodes) {
+    if (n->name == self_->name || !n->live) continue;
+    (n->region == self_->region ? ours : other).push_back(*StepTo(n->name));
+  }
+  other.insert(other.end(), ours.begin(), ours.end());
+  return other;
+}
+
+inline std::vector<peers::PeerStep> FakeFleet::TagRegionOwners(const peers::TagKey&) const {
+  std::vector<peers::PeerStep> out;
+  for (auto& n : world_->nodes)
+    if (n->name != self_->name && n->live && n->region == self_->region) {
+      peers::PeerStep s = *StepTo(n->name);
+      s.hop = peers::Hop::kOwner;
+      out.push_back(s);
+    }
+  return out;
+}
+
+inline std::shared_ptr<upstream::InFlight> FakeFleet::Send(
+    const peers::PeerStep& step, const std::string& method, const std::string& oci_target,
+    std::vector<http::Header> headers, upstream::Callbacks cb, upstream::FetchOptions) {
+  auto answer = std::make_shared<Answer>();
+  Node* to = world_->Find(step.name);
+  if (!to || !to->live) {  // connection refused, on a later turn
+    world_->deferred->Post([cancelled = answer->cancelled, cb] {
+      if (!*cancelled) cb.on_complete(util::Status::Unavailable("connection refused"));
+    });
+    return answer;
+  }
+  auto c = fakes::Client::Make(world_->deferred.get(), oci_target, std::move(headers), method);
+  to->own->Handle(oci::RouteRequest(method, oci_target), c->ex, step.hop);
+  world_->WhenDone(c, [c, cb, cancelled = answer->cancelled] {
+    if (*cancelled) return;
+    upstream::ResponseHead h;
+    h.status = c->status;
+    for (const http::Header& x : c->headers) {
+      std::string n = x.name;
+      for (char& ch : n) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      h.headers.push_back({n, x.value});
+    }
+    h.content_length = c->length;
+    cb.on_head(h);
+    if (*cancelled) return;
+    if (!c->body.empty()) cb.on_body(c->body.data(), c->body.size());
+    if (*cancelled) return;
+    cb.on_complete(c->reset ? util::Status::Unavailable("reset") : util::Status::Ok());
+  });
+  return answer;
+}
+
+inline void FakeFleet::Hold(const peers::PeerStep& step, const std::string& oci_target,
+                            std::function<void(util::Status)> done) {
+  holds_asked.push_back(step.name);
+  Node* to = world_->Find(step.name);
+  if (!to || !to->live) {
+    world_->deferred->Post([done] { done(util::Status::Unavailable("connection refused")); });
+    return;
+  }
+  auto c = fakes::Client::Make(world_->deferred.get(), "/_georeg/v1/hold" + oci_target, {}, "POST");
+  to->holdings->ServeHold(c->ex, oci_target, self_->name);
+  if (to->fail_holds) {  // the holder breaks off mid-hold
+    world_->kept.push_back(c);
+    world_->deferred->Post([done] { done(util::Status::Unavailable("connection reset")); });
+    return;
+  }
+  world_->WhenDone(c, [c, done, name = step.name] {
+    done(c->status == 200
+             ? util::Status::Ok()
+             : util::Status::Unavailable(name + " answered " + std::to_string(c->status)));
+  });
+}
+
+inline peers::TagUpdate FakeFleet::RecordTag(const std::string& registry,
+                                             const std::string& repository, const std::string& tag,
+                                             const util::Digest& digest, const std::string& value) {
+  peers::TagKey key{registry, repository, tag};
+  const peers::TagVersion* cur = table.Find(key);
+  if (cur && cur->digest == digest && cur->value == value) return {key, *cur};
+  peers::TagUpdate u{key, {digest, hlc.Now(world_->clock.WallMs()), self_->name, "", value}};
+  table.Apply(u);
+  return u;
+}
+
+// Told to every live member at once (the test fleet is one region's size);
+// a member whose table changed takes it as gossip.
+inline void FakeFleet::PushTag(const peers::TagUpdate& u,
+                               std::function<void(size_t told, size_t asked)> done) {
+  size_t told = 0, asked = 0;
+  for (auto& n : world_->nodes) {
+    if (n->name == self_->name) continue;
+    ++asked;
+    if (!n->live) continue;
+    ++told;
+    n->fleet->hlc.Observe(u.version.hlc, world_->clock.WallMs());
+    if (n->fleet->table.Apply(u)) n->tags->ApplyGossiped(u);
+  }
+  world_->deferred->Post([done, told, asked] { done(told, asked); });
+}
+
+}  // namespace fleetrig
