@@ -280,7 +280,9 @@ void BlobFill::OnComplete(Status status) {
       [store, digest, info] { return store->PublishBlob(digest, info); },
       [self, elapsed](Status st) {
         if (st.ok()) {
-          self->keeping_ = Keeping::kStored;
+          // Still storing: now stored. A fill that passed through meanwhile
+          // (a chunk's write found the disk full) keeps its discard.
+          if (self->storing()) self->keeping_ = Keeping::kStored;
           LOG_INFO("fill: cached blob %s (%llu bytes in %llu ms)", self->digest_.ToString().c_str(),
                    (unsigned long long)self->size_, (unsigned long long)elapsed);
           self->env_.keeper->Published(self->digest_, self->size_, self->env_.clock->WallMs());

@@ -232,14 +232,16 @@ class World {
   // hold that broke off): kept until the end, as a connection would be.
   std::vector<std::shared_ptr<fakes::Client>> kept;
 
+  // The keepalive timer stays until the writers answered everything: without
+  // a referenced handle the loop would not poll for their answers.
   int Close() {
     closed_ = true;
-    keepalive.Close();
     for (auto& n : nodes) {
       n->own->Stop();
       n->fills->Shutdown();
     }
-    Settle();
+    CHECK(Settle());
+    kept.clear();
     for (auto& n : nodes) {
       n->own.reset();
       n->tags.reset();
@@ -248,8 +250,8 @@ class World {
       n->auth.reset();
       n->keeper->Stop();
     }
-    Settle();
-    kept.clear();
+    CHECK(Settle());
+    keepalive.Close();
     for (auto& n : nodes) {
       n->writer.reset();
       n->bridge->Close();
