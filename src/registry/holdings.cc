@@ -1,7 +1,6 @@
 #include "src/registry/holdings.h"
 
 #include <algorithm>
-#include <map>
 #include <utility>
 
 #include "push/manifest_tree.h"
@@ -32,9 +31,6 @@ struct Holdings::HoldRun {
   std::vector<std::string> holders;
   BlobFilter want_blob;
   std::function<void(Status)> done;
-  // Fetched from holders in earlier rounds: stored by the writer a little
-  // later, so read from here meanwhile.
-  std::map<util::Digest, cache::Manifest> fetched;
   int round = 0;
 };
 
@@ -284,11 +280,8 @@ void Holdings::HoldRound(const std::shared_ptr<HoldRun>& run) {
   {
     auto txn = store_->BeginRead();
     if (!txn.ok()) return run->done(txn.status());
-    tree = push::WalkManifestTree(run->top, [&](const util::Digest& d) {
-      auto f = run->fetched.find(d);
-      if (f == run->fetched.end()) return ReadOwn(*txn, d);
-      return push::ParsePushedManifest(f->second.media_type, f->second.bytes);
-    });
+    tree =
+        push::WalkManifestTree(run->top, [&](const util::Digest& d) { return ReadOwn(*txn, d); });
   }
   if (tree.too_deep) return run->done(Status::InvalidArgument("indexes nested too deep"));
   if (!tree.missing.empty()) {
@@ -298,18 +291,20 @@ void Holdings::HoldRound(const std::shared_ptr<HoldRun>& run) {
     if (steps.empty()) return run->done(Status::NotFound("no holder to fetch from"));
     if (run->round++ > push::kMaxIndexDepth)  // every round brings a level
       return run->done(Status::Unavailable("the image's manifests could not all be fetched"));
+    // The next round reads what this one fetched from the store: a no-op
+    // writer job queued after their writes answers once they are committed
+    // (one that failed is missing again, and fetched again), so a hold is
+    // never answered before what it holds is on disk.
     auto join = util::Join::Make(life_.Guard([this, run](Status first, size_t, size_t) {
       if (!first.ok()) return run->done(first);
-      HoldRound(run);
+      writer_->Run([] { return Status::Ok(); },
+                   life_.Guard([this, run](Status) { HoldRound(run); }));
     }));
     for (const util::Digest& m : tree.missing) {
       auto add = join->Add();
       Status st =
           FetchManifest("/v2/" + run->repo + "/manifests/" + m.ToString() + "?ns=" + name_, m,
-                        steps, [run, add](Status st, util::Digest d, cache::Manifest fetched) {
-                          if (st.ok()) run->fetched[d] = std::move(fetched);
-                          add(st);
-                        });
+                        steps, [add](Status st, util::Digest, cache::Manifest) { add(st); });
       if (!st.ok()) add(st);
     }
     join->Close();

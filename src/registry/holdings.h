@@ -81,7 +81,8 @@ class Holdings {
   // Fetches the manifest at `target` (an OCI path, by digest or tag) from
   // `steps` in order, verifies it (against `want`, or the answer's
   // Docker-Content-Digest), keeps it as own content and calls `done` with
-  // it, once, later; NotFound when no peer had it. Errors (then `done` is
+  // it, once, later; NotFound when no peer had it. The write is queued to
+  // the writer before `done`: committed before any job queued after it. Errors (then `done` is
   // never called): ResourceExhausted when kMaxFetches run already.
   using FetchDone = std::function<void(util::Status, util::Digest, cache::Manifest)>;
   util::Status FetchManifest(const std::string& target, std::optional<util::Digest> want,

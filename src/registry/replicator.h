@@ -73,6 +73,8 @@ class Replicator {
   // Starts the once-a-second work (only with an own registry in a cluster).
   void Start();
   void Stop();
+  // The once-a-second work (the timer Start sets runs it; a test calls it).
+  void Tick();
   // A request whose target starts with kPrefix.
   void Handle(const std::shared_ptr<http::Exchange>& ex);
   // A replication record or sync report of our registry learned from a peer.
@@ -105,7 +107,6 @@ class Replicator {
   };
 
   static void OnTimer(uv_timer_t* t);
-  void Tick();
   // The live replications (by region), evaluated now.
   std::map<std::string, Replication> Replications();
   std::map<std::string, push::SyncReport> Reports() const;

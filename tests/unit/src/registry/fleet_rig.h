@@ -6,7 +6,9 @@
 // that hands peer requests straight to the other node's modules (answered
 // through a fake client, on later turns) and keeps a tag table of its own.
 // A node can die (its peers' requests to it are refused) or fail holds.
-// Every rig ends with uv_loop_close() == 0.
+// Gossip is a step the test takes (World::Gossip, World::Tick), so what a
+// node knows at each moment is the test's to say. Every rig ends with
+// uv_loop_close() == 0.
 #pragma once
 
 #include <unistd.h>
@@ -29,6 +31,7 @@
 #include "peers/holder_hints.h"
 #include "peers/tag_table.h"
 #include "push/htpasswd.h"
+#include "push/replication.h"
 #include "src/io/clock.h"
 #include "src/io/deferred.h"
 #include "src/io/handle.h"
@@ -40,8 +43,10 @@
 #include "src/registry/holdings.h"
 #include "src/registry/own_registry.h"
 #include "src/registry/push_auth.h"
+#include "src/registry/replicator.h"
 #include "src/registry/writer_bridge.h"
 #include "tests/unit/registry_fakes.h"
+#include "tests/unit/src/registry/images.h"
 
 namespace fleetrig {
 
@@ -78,7 +83,7 @@ class FakeFleet final : public peering::Fleet {
     replicated_ = std::move(replicated);
     drained_ = std::move(drained);
   }
-  bool Routable(const std::string& region) const override { return !drained_.count(region); }
+  bool Routable(const std::string& region) const override;
   std::shared_ptr<upstream::InFlight> Send(const peers::PeerStep& step, const std::string& method,
                                            const std::string& oci_target,
                                            std::vector<http::Header> headers,
@@ -111,6 +116,7 @@ class FakeFleet final : public peering::Fleet {
   peers::HybridLogicalClock hlc{60'000};
   std::vector<std::string> failures;  // ReportFailure's peers
   std::vector<std::string> holds_asked;
+  std::vector<std::string> sent;  // "<node> <method> <target>" of every Send
 
  private:
   World* world_;
@@ -121,6 +127,7 @@ class FakeFleet final : public peering::Fleet {
 // One node: its cache and the registry modules, as the Service builds them.
 struct Node {
   std::string name, region, dir;
+  config::Config cfg;
   bool live = true;
   bool fail_holds = false;  // a hold asked of it breaks off (after it started)
   std::unique_ptr<cache::Store> store;
@@ -134,6 +141,7 @@ struct Node {
   std::unique_ptr<registry::Holdings> holdings;
   std::unique_ptr<registry::FleetTags> tags;
   std::unique_ptr<registry::OwnRegistry> own;
+  std::unique_ptr<registry::Replicator> replicator;  // ticked by World::Tick, not by a timer
 
   bool Own(const util::Digest& d) const {
     const cache::BlobIndex::Entry* e = keeper->index().Find(d);
@@ -148,8 +156,11 @@ struct Node {
 
 class World {
  public:
-  // `nodes`: {name, region}; `copies`: [registry] copies.
-  World(std::vector<std::pair<std::string, std::string>> nodes, uint64_t copies) {
+  // `nodes`: {name, region}; `copies`: [registry] copies; `configure`
+  // changes one node's copy of the configuration before it is built.
+  using Configure = std::function<void(const std::string& node, config::Config*)>;
+  World(std::vector<std::pair<std::string, std::string>> nodes, uint64_t copies,
+        Configure configure = nullptr) {
     uv_loop_init(&loop);
     deferred = std::make_unique<io::Deferred>(&loop);
     cfg = config::Defaults();
@@ -165,7 +176,11 @@ class World {
     REQUIRE(f);
     fprintf(f, "alice:%s\n", hash->c_str());
     fclose(f);
-    for (auto& [name, region] : nodes) Add(name, region);
+    for (auto& [name, region] : nodes) {
+      config::Config c = cfg;
+      if (configure) configure(name, &c);
+      Add(name, region, c);
+    }
     keepalive.Init(&loop, this, uv_timer_init);
     uv_timer_start(
         keepalive.get(), [](uv_timer_t*) {}, 3'600'000, 3'600'000);
@@ -187,8 +202,10 @@ class World {
     return nullptr;
   }
 
-  bool RunUntil(const std::function<bool()>& pred) {
-    for (int i = 0; i < 20000; ++i) {
+  // Turns the loop until `pred` holds, at most `turns` times (half a
+  // millisecond apart).
+  bool RunUntil(const std::function<bool()>& pred, int turns = 20000) {
+    for (int i = 0; i < turns; ++i) {
       uv_run(&loop, UV_RUN_NOWAIT);
       if (pred()) return true;
       ::usleep(500);
@@ -211,6 +228,15 @@ class World {
     REQUIRE(RunUntil([&] { return c->done(); }));
     return c;
   }
+  // A request to `node`'s replications API, answered.
+  std::shared_ptr<fakes::Client> Manage(const std::string& node, const std::string& method,
+                                        const std::string& target,
+                                        std::optional<std::string> body = std::nullopt) {
+    auto c = fakes::Client::Make(deferred.get(), target, kCreds, method, std::move(body));
+    (*this)[node].replicator->Handle(c->ex);
+    REQUIRE(RunUntil([&] { return c->done(); }));
+    return c;
+  }
   // The same, not waited for.
   std::shared_ptr<fakes::Client> Start(const std::string& node, const std::string& method,
                                        const std::string& target,
@@ -228,6 +254,64 @@ class World {
       then();
     });
   }
+  // One round of gossip: every live node's fleet records (the registry's
+  // tags, replications, sync reports) reach every other live node, and a
+  // node whose table changed hands them on as the Service does.
+  void Gossip() {
+    for (auto& from : nodes) {
+      if (!from->live) continue;
+      for (const char* kind : {kReg, push::kReplicationRecords, push::kSyncReports})
+        for (const peers::TagUpdate& u : from->fleet->table.EntriesOf(kind))
+          for (auto& to : nodes) {
+            if (to == from || !to->live) continue;
+            to->fleet->hlc.Observe(u.version.hlc, clock.WallMs());
+            if (!to->fleet->table.Apply(u)) continue;
+            if (u.key.registry == kReg)
+              to->tags->ApplyGossiped(u);
+            else
+              to->replicator->Apply(u);
+          }
+    }
+  }
+  // A second passes: every live node's Replicator does its once-a-second
+  // work, what it recorded is gossiped, and the loop settles.
+  void Tick() {
+    clock.Advance(1000);
+    for (auto& n : nodes)
+      if (n->live) n->replicator->Tick();
+    Gossip();
+    REQUIRE(Settle());
+    Gossip();
+  }
+  // Ticks until `pred` holds (at most `seconds` ticks).
+  bool TickUntil(const std::function<bool()>& pred, int seconds = 30) {
+    for (int i = 0; i < seconds; ++i) {
+      if (pred()) return true;
+      Tick();
+    }
+    return pred();
+  }
+
+  // A pushed image's blobs, uploaded to `node`.
+  void PushBlobs(const std::string& node, const images::Image& img) {
+    for (const std::string* b : {&img.config, &img.layer})
+      REQUIRE(Send(node, "POST",
+                   "/v2/" + img.repo + "/blobs/uploads/?digest=" + util::DigestOf(*b).ToString(),
+                   *b)
+                  ->status == 201);
+  }
+  std::shared_ptr<fakes::Client> PutManifest(const std::string& node, const images::Image& img,
+                                             const std::string& tag) {
+    return Send(node, "PUT", "/v2/" + img.repo + "/manifests/" + tag, img.manifest,
+                {kCreds[0], {"content-type", images::kManifestType}});
+  }
+  // Whether `node` holds the image's manifest and both blobs as own content.
+  bool HoldsImage(const std::string& node, const images::Image& img) {
+    Node& n = (*this)[node];
+    return n.Own(util::DigestOf(img.config)) && n.Own(util::DigestOf(img.layer)) &&
+           n.HasManifest(util::DigestOf(img.manifest));
+  }
+
   // Clients of peer requests whose answer nobody waits for any more (a
   // hold that broke off): kept until the end, as a connection would be.
   std::vector<std::shared_ptr<fakes::Client>> kept;
@@ -237,12 +321,14 @@ class World {
   int Close() {
     closed_ = true;
     for (auto& n : nodes) {
+      n->replicator->Stop();
       n->own->Stop();
       n->fills->Shutdown();
     }
     CHECK(Settle());
     kept.clear();
     for (auto& n : nodes) {
+      n->replicator.reset();
       n->own.reset();
       n->tags.reset();
       n->holdings.reset();
@@ -269,10 +355,11 @@ class World {
   std::vector<std::unique_ptr<Node>> nodes;
 
  private:
-  void Add(const std::string& name, const std::string& region) {
+  void Add(const std::string& name, const std::string& region, const config::Config& node_cfg) {
     auto n = std::make_unique<Node>();
     n->name = name;
     n->region = region;
+    n->cfg = node_cfg;
     n->dir = root + "/" + name;
     std::filesystem::create_directories(n->dir);
     auto s = cache::Store::Open({n->dir, 1ull << 30, 256ull << 20});
@@ -295,17 +382,20 @@ class World {
         registry::Fills::Deps{env(), n->store.get(), n->bridge.get(), n->keeper.get(), in_flight,
                               n->fleet.get(), &n->hints},
         kReg, 64);
-    n->holdings = std::make_unique<registry::Holdings>(env(), cfg, n->store.get(), n->bridge.get(),
-                                                       n->keeper.get(), n->fills.get(), &n->hints,
-                                                       n->fleet.get());
-    n->tags = std::make_unique<registry::FleetTags>(env(), cfg, n->store.get(), n->bridge.get(),
+    n->holdings = std::make_unique<registry::Holdings>(env(), n->cfg, n->store.get(),
+                                                       n->bridge.get(), n->keeper.get(),
+                                                       n->fills.get(), &n->hints, n->fleet.get());
+    n->tags = std::make_unique<registry::FleetTags>(env(), n->cfg, n->store.get(), n->bridge.get(),
                                                     &n->hints, n->holdings.get(), n->fleet.get());
     n->own = std::make_unique<registry::OwnRegistry>(
         registry::OwnRegistry::Deps{env(), n->store.get(), n->bridge.get(), n->keeper.get(),
                                     n->auth.get(), n->fills.get(), n->holdings.get(), n->tags.get(),
                                     &n->hints, n->fleet.get()},
-        cfg);
+        n->cfg);
     n->own->Start();
+    n->replicator =
+        std::make_unique<registry::Replicator>(env(), n->cfg, n->store.get(), n->holdings.get(),
+                                               n->tags.get(), n->auth.get(), n->fleet.get());
     nodes.push_back(std::move(n));
   }
 
@@ -324,6 +414,10 @@ inline std::vector<peering::Fleet::NodeInfo> FakeFleet::Nodes() const {
   return out;
 }
 
+inline bool FakeFleet::Routable(const std::string& region) const {
+  return region == self_->region || !drained_.count(region);
+}
+
 inline std::optional<peers::PeerStep> FakeFleet::StepTo(const std::string& name) const {
   Node* n = world_->Find(name);
   if (!n) return std::nullopt;
@@ -331,7 +425,7 @@ inline std::optional<peers::PeerStep> FakeFleet::StepTo(const std::string& name)
 }
 
 // Known holders first, then every other member, all asked as peers (from
-// their caches): a small fleet's plan.
+// their caches), none in a drained region: a small fleet's plan.
 inline peers::RoutePlan FakeFleet::Plan(const util::Digest&, peers::Hop incoming, bool,
                                         peers::Scope,
                                         const std::vector<std::string>& prefer) const {
@@ -348,7 +442,7 @@ inline peers::RoutePlan FakeFleet::Plan(const util::Digest&, peers::Hop incoming
         std::find(order.begin(), order.end(), n->name) == order.end())
       order.push_back(n->name);
   for (const std::string& name : order)
-    if (auto s = StepTo(name)) plan.steps.push_back(*s);
+    if (auto s = StepTo(name); s && Routable(s->region)) plan.steps.push_back(*s);
   return plan;
 }
 
@@ -377,6 +471,7 @@ inline std::shared_ptr<upstream::InFlight> FakeFleet::Send(
     const peers::PeerStep& step, const std::string& method, const std::string& oci_target,
     std::vector<http::Header> headers, upstream::Callbacks cb, upstream::FetchOptions) {
   auto answer = std::make_shared<Answer>();
+  sent.push_back(step.name + " " + method + " " + oci_target);
   Node* to = world_->Find(step.name);
   if (!to || !to->live) {  // connection refused, on a later turn
     world_->deferred->Post([cancelled = answer->cancelled, cb] {

@@ -45,4 +45,11 @@ inline std::string Index(const std::vector<std::string>& children) {
   return out + "]}";
 }
 
+// A small image as a test pushes it: a config and one layer.
+struct Image {
+  std::string repo = "team/app";
+  std::string config = "{\"architecture\":\"amd64\"}", layer = Blob(600000, 'h');
+  std::string manifest = ImageManifest(config, layer);
+};
+
 }  // namespace images
