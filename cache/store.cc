@@ -68,6 +68,18 @@ Status FromMdb(int rc, const char* what) {
   return Status::IoError(msg);
 }
 
+// Calls `fn(key, val)` for every entry of `dbi` in key order, under `txn`;
+// `what` names the scan in errors.
+template <typename Fn>
+Status ForEach(MDB_txn* txn, MDB_dbi dbi, const char* what, Fn fn) {
+  Cursor cur(txn, dbi);
+  if (int rc = cur.open_rc()) return FromMdb(rc, "cursor");
+  MDB_val k, v;
+  int rc;
+  for (rc = cur.Get(&k, &v, MDB_FIRST); rc == 0; rc = cur.Get(&k, &v, MDB_NEXT)) fn(k, v);
+  return rc == MDB_NOTFOUND ? Status::Ok() : FromMdb(rc, what);
+}
+
 void PutU32(uint8_t* p, uint32_t v) { std::memcpy(p, &v, 4); }  // little-endian hosts only
 void PutU64(uint8_t* p, uint64_t v) { std::memcpy(p, &v, 8); }
 uint32_t GetU32(const uint8_t* p) {
@@ -548,40 +560,33 @@ Status Store::GetTag(const ReadTxn& txn, const std::string& registry, const std:
 Result<std::vector<std::pair<Digest, BlobInfo>>> Store::ListBlobInfos() const {
   auto txn = BeginRead();
   if (!txn.ok()) return txn.status();
-  Cursor cur(txn->get(), blobs_);
-  int rc = cur.open_rc();
-  if (rc) return FromMdb(rc, "cursor");
   std::vector<std::pair<Digest, BlobInfo>> out;
-  MDB_val key, val;
-  for (rc = cur.Get(&key, &val, MDB_FIRST); rc == 0; rc = cur.Get(&key, &val, MDB_NEXT)) {
-    if (key.mv_size != 32) continue;
+  Status st = ForEach(txn->get(), blobs_, "list blobs", [&](const MDB_val& key, const MDB_val&) {
+    if (key.mv_size != 32) return;
     Digest d = Digest::FromRaw(static_cast<uint8_t*>(key.mv_data));
     BlobInfo info;
     if (GetBlob(*txn, d, &info).ok()) out.emplace_back(d, info);
-  }
-  if (rc != MDB_NOTFOUND) return FromMdb(rc, "list blobs");
+  });
+  if (!st.ok()) return st;
   return out;
 }
 
 Result<std::vector<ManifestEntry>> Store::ListManifests() const {
   auto txn = BeginRead();
   if (!txn.ok()) return txn.status();
-  Cursor cur(txn->get(), manifests_);
-  int rc = cur.open_rc();
-  if (rc) return FromMdb(rc, "cursor");
   std::vector<ManifestEntry> out;
-  MDB_val key, val;
-  for (rc = cur.Get(&key, &val, MDB_FIRST); rc == 0; rc = cur.Get(&key, &val, MDB_NEXT)) {
-    if (key.mv_size != 32 || val.mv_size < 6) continue;
-    const uint8_t* p = static_cast<const uint8_t*>(val.mv_data);
-    uint16_t mlen;
-    std::memcpy(&mlen, p + 4, 2);
-    if (6u + mlen > val.mv_size) continue;
-    out.push_back({Digest::FromRaw(static_cast<uint8_t*>(key.mv_data)),
-                   std::string(reinterpret_cast<const char*>(p + 6), mlen),
-                   val.mv_size - 6 - mlen});
-  }
-  if (rc != MDB_NOTFOUND) return FromMdb(rc, "list manifests");
+  Status st = ForEach(txn->get(), manifests_, "list manifests",
+                      [&](const MDB_val& key, const MDB_val& val) {
+                        if (key.mv_size != 32 || val.mv_size < 6) return;
+                        const uint8_t* p = static_cast<const uint8_t*>(val.mv_data);
+                        uint16_t mlen;
+                        std::memcpy(&mlen, p + 4, 2);
+                        if (6u + mlen > val.mv_size) return;
+                        out.push_back({Digest::FromRaw(static_cast<uint8_t*>(key.mv_data)),
+                                       std::string(reinterpret_cast<const char*>(p + 6), mlen),
+                                       val.mv_size - 6 - mlen});
+                      });
+  if (!st.ok()) return st;
   return out;
 }
 
@@ -734,17 +739,14 @@ Result<std::vector<OwnManifest>> Store::ListOwnManifests() const {
   if (missing_dbs_) return out;
   auto txn = BeginRead();
   if (!txn.ok()) return txn.status();
-  Cursor cur(txn->get(), own_manifests_);
-  int rc = cur.open_rc();
-  if (rc) return FromMdb(rc, "cursor");
-  MDB_val k, v;
-  for (rc = cur.Get(&k, &v, MDB_FIRST); rc == 0; rc = cur.Get(&k, &v, MDB_NEXT)) {
-    OwnManifest m;
-    if (k.mv_size == 32 &&
-        DecodeOwnManifest(v, Digest::FromRaw(static_cast<const uint8_t*>(k.mv_data)), &m).ok())
-      out.push_back(std::move(m));
-  }
-  if (rc != MDB_NOTFOUND) return FromMdb(rc, "list own manifests");
+  Status st = ForEach(
+      txn->get(), own_manifests_, "list own manifests", [&](const MDB_val& k, const MDB_val& v) {
+        OwnManifest m;
+        if (k.mv_size == 32 &&
+            DecodeOwnManifest(v, Digest::FromRaw(static_cast<const uint8_t*>(k.mv_data)), &m).ok())
+          out.push_back(std::move(m));
+      });
+  if (!st.ok()) return st;
   return out;
 }
 
@@ -771,14 +773,12 @@ Result<std::vector<std::pair<std::string, std::string>>> Store::ListFleetRecords
   if (missing_dbs_) return out;
   auto txn = BeginRead();
   if (!txn.ok()) return txn.status();
-  Cursor cur(txn->get(), fleet_);
-  int rc = cur.open_rc();
-  if (rc) return FromMdb(rc, "cursor");
-  MDB_val k, v;
-  for (rc = cur.Get(&k, &v, MDB_FIRST); rc == 0; rc = cur.Get(&k, &v, MDB_NEXT))
-    out.emplace_back(std::string(static_cast<const char*>(k.mv_data), k.mv_size),
-                     std::string(static_cast<const char*>(v.mv_data), v.mv_size));
-  if (rc != MDB_NOTFOUND) return FromMdb(rc, "list fleet records");
+  Status st =
+      ForEach(txn->get(), fleet_, "list fleet records", [&](const MDB_val& k, const MDB_val& v) {
+        out.emplace_back(std::string(static_cast<const char*>(k.mv_data), k.mv_size),
+                         std::string(static_cast<const char*>(v.mv_data), v.mv_size));
+      });
+  if (!st.ok()) return st;
   return out;
 }
 
@@ -949,20 +949,17 @@ Result<uint64_t> Store::RemoveOrphanChunks() {
   std::vector<Digest> moved;
   uint64_t removed = 0;
   {  // the cursors close here, before the commit frees them
-    Cursor blobs(txn.get(), blobs_);
-    int rc = blobs.open_rc();
-    if (rc) return FromMdb(rc, "cursor");
-    MDB_val bk0, bv0;
-    for (rc = blobs.Get(&bk0, &bv0, MDB_FIRST); rc == 0; rc = blobs.Get(&bk0, &bv0, MDB_NEXT)) {
+    Status st = ForEach(txn.get(), blobs_, "list blobs", [&](const MDB_val& k, const MDB_val& v) {
       BlobInfo info;
-      if (bk0.mv_size != 32) continue;
-      Digest d = Digest::FromRaw(static_cast<const uint8_t*>(bk0.mv_data));
-      if (DecodeBlobRecord(bv0, d, &info).ok() && info.ChunksOf(d) != d)
+      if (k.mv_size != 32) return;
+      Digest d = Digest::FromRaw(static_cast<const uint8_t*>(k.mv_data));
+      if (DecodeBlobRecord(v, d, &info).ok() && info.ChunksOf(d) != d)
         moved.push_back(info.chunk_key);
-    }
+    });
+    if (!st.ok()) return st;
     std::sort(moved.begin(), moved.end());
     Cursor cur(txn.get(), chunks_);
-    rc = cur.open_rc();
+    int rc = cur.open_rc();
     if (rc) return FromMdb(rc, "cursor");
     MDB_val k, v;
     // Remembers the last digest checked so each blob's record is looked up once.

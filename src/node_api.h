@@ -21,7 +21,9 @@ struct Answer {
 util::Result<util::Url> EndpointOf(const std::string& endpoint, const std::string& config_path);
 
 // Sends `method path` (with a JSON `body` when non-empty, Basic credentials
-// when given). Errors: Unavailable (cannot reach the node, deadline).
+// when given). Errors: InvalidArgument (a path with a space or a byte that
+// is not visible ASCII: it would be another request line; nothing is sent),
+// Unavailable (cannot reach the node, deadline).
 util::Result<Answer> Call(const util::Url& node, const std::string& method, const std::string& path,
                           const std::string& body = "", const std::string& username = "",
                           const std::string& password = "");

@@ -279,10 +279,15 @@ void BlobFill::OnComplete(Status status) {
   env_.writer->Run(
       [store, digest, info] { return store->PublishBlob(digest, info); },
       [self, elapsed](Status st) {
+        if (!self->storing()) {
+          // A chunk's write, queued before this job, found the disk full:
+          // the fill passed through, and its discard takes what it stored,
+          // this record too (the delete is queued after it).
+          self->MaybeDiscard();
+          return;
+        }
         if (st.ok()) {
-          // Still storing: now stored. A fill that passed through meanwhile
-          // (a chunk's write found the disk full) keeps its discard.
-          if (self->storing()) self->keeping_ = Keeping::kStored;
+          self->keeping_ = Keeping::kStored;
           LOG_INFO("fill: cached blob %s (%llu bytes in %llu ms)", self->digest_.ToString().c_str(),
                    (unsigned long long)self->size_, (unsigned long long)elapsed);
           self->env_.keeper->Published(self->digest_, self->size_, self->env_.clock->WallMs());
@@ -292,7 +297,7 @@ void BlobFill::OnComplete(Status status) {
         LOG_ERROR("fill: could not publish blob %s: %s", self->digest_.ToString().c_str(),
                   st.ToString().c_str());
         if (st.IsNoSpace()) self->env_.keeper->NoteNoSpace(st.message());
-        self->env_.keeper->Unreserve(self->size_);
+        if (self->keeping_ == Keeping::kReserved) self->env_.keeper->Unreserve(self->size_);
         self->keeping_ = Keeping::kPassingDiscard;
         self->MaybeDiscard();
       });

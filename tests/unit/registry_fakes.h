@@ -21,6 +21,7 @@
 
 #include "cache/store.h"
 #include "cache/writer.h"
+#include "push/htpasswd.h"
 #include "src/http/server.h"
 #include "src/io/clock.h"
 #include "src/io/deferred.h"
@@ -29,6 +30,18 @@
 #include "src/upstream/session.h"
 
 namespace fakes {
+
+// The push user of the registry tests: alice:s3cret, as a client sends it.
+inline const std::vector<http::Header> kCreds = {{"authorization", "Basic YWxpY2U6czNjcmV0"}};
+// Writes an htpasswd file naming that user (bcrypt cost 4: fast in tests).
+inline void WriteHtpasswd(const std::string& path) {
+  auto hash = push::BcryptHash("s3cret", 4);
+  REQUIRE(hash.ok());
+  FILE* f = fopen(path.c_str(), "w");
+  REQUIRE(f);
+  fprintf(f, "alice:%s\n", hash->c_str());
+  REQUIRE(fclose(f) == 0);
+}
 
 // A client: records what the server sent. Writes complete on a later turn
 // (as the kernel would take them), or only on Release() while holding.
@@ -260,12 +273,13 @@ struct Rig {
   // timer keeps the loop polling while RunUntil waits for the writer.
   io::Handle<uv_timer_t> keepalive;
 
-  explicit Rig(uint64_t budget = 1ull << 30) {
+  // `map_size`: data.mdb's largest size (a small one fills the disk early).
+  explicit Rig(uint64_t budget = 1ull << 30, uint64_t map_size = 256ull << 20) {
     char tmpl[] = "/tmp/georeg-registry-test.XXXXXX";
     dir = mkdtemp(tmpl);
     uv_loop_init(&loop);
     deferred = std::make_unique<io::Deferred>(&loop);
-    auto s = cache::Store::Open({dir, budget, 256ull << 20});
+    auto s = cache::Store::Open({dir, budget, map_size});
     REQUIRE(s.ok());
     store = std::move(*s);
     writer = std::make_unique<cache::Writer>();

@@ -54,6 +54,7 @@ std::string Path(const util::Digest& d) { return "/v2/team/app/blobs/" + d.ToStr
 struct Fill {
   std::shared_ptr<BlobFill> fill;
   bool done = false;
+  int done_calls = 0;                                       // on_done must come once
   std::vector<std::pair<std::string, bool>> peer_failures;  // (peer, corrupt)
   int resumed = 0;
   std::vector<bool> mismatches;  // verification failures: from a peer?
@@ -67,7 +68,10 @@ struct Fill {
                       r.bridge.get(),
                       r.keeper.get(),
                       std::move(budget),
-                      [this](const util::Digest&, BlobFill*) { done = true; },
+                      [this](const util::Digest&, BlobFill*) {
+                        done = true;
+                        ++done_calls;
+                      },
                       [this](const std::string& peer, const std::string&, bool corrupt) {
                         peer_failures.push_back({peer, corrupt});
                       },
@@ -245,6 +249,29 @@ TEST_CASE(
     CHECK(c->body.find(k.code) != std::string::npos);
     CHECK(f.done);
   }
+  CHECK(r.Close() == 0);
+}
+
+TEST_CASE(
+    "fill: the disk fills under a chunk while the publish is queued: passed through, nothing kept, "
+    "done once") {
+  // Every chunk write and the publish are queued in the turn the body ends,
+  // before the writer answered any: a chunk finds the map full, the
+  // publish (one small record) still fits.
+  Rig r(1ull << 30, /*map_size=*/6 * kMiB);
+  std::string blob = RandomBytes(12 * kMiB, 7);
+  util::Digest d = DigestOf(blob);
+  Fill f(r, d);
+  auto src = std::make_shared<Source>();
+  auto c = f.StartOne(src);
+  src->Answer(200, blob);
+  REQUIRE(r.RunUntil([&] { return f.done && c->ended; }));
+  CHECK(c->body == blob);
+  r.Settle();
+  CHECK(f.done_calls == 1);
+  CHECK_FALSE(r.keeper->Has(d));
+  CHECK_FALSE(Stored(r, d));
+  CHECK(r.keeper->index().cached_count() == 0);
   CHECK(r.Close() == 0);
 }
 

@@ -30,7 +30,6 @@
 #include "peers/hlc.h"
 #include "peers/holder_hints.h"
 #include "peers/tag_table.h"
-#include "push/htpasswd.h"
 #include "push/replication.h"
 #include "src/io/clock.h"
 #include "src/io/deferred.h"
@@ -51,8 +50,7 @@
 namespace fleetrig {
 
 constexpr const char* kReg = "fleet.test";
-// alice:s3cret
-inline const std::vector<http::Header> kCreds = {{"authorization", "Basic YWxpY2U6czNjcmV0"}};
+using fakes::kCreds;
 
 class World;
 struct Node;
@@ -169,13 +167,8 @@ class World {
     cfg.registry.copies = copies;
     char tmpl[] = "/tmp/georeg-fleet-test.XXXXXX";
     root = mkdtemp(tmpl);
-    auto hash = push::BcryptHash("s3cret", 4);
-    REQUIRE(hash.ok());
     htpasswd = root + "/htpasswd";
-    FILE* f = fopen(htpasswd.c_str(), "w");
-    REQUIRE(f);
-    fprintf(f, "alice:%s\n", hash->c_str());
-    fclose(f);
+    fakes::WriteHtpasswd(htpasswd);
     for (auto& [name, region] : nodes) {
       config::Config c = cfg;
       if (configure) configure(name, &c);

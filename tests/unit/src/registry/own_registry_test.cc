@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "config/config.h"
-#include "push/htpasswd.h"
 #include "src/oci/router.h"
 #include "src/registry/fills.h"
 #include "src/registry/fleet_tags.h"
@@ -31,8 +30,7 @@ using images::kManifestType;
 using util::DigestOf;
 
 constexpr const char* kReg = "fleet.test";
-// alice:s3cret
-const std::vector<http::Header> kCreds = {{"authorization", "Basic YWxpY2U6czNjcmV0"}};
+using fakes::kCreds;
 
 // The own registry and the parts it is given, on one node without a cluster.
 struct OwnRig {
@@ -52,13 +50,8 @@ struct OwnRig {
     cfg.registry.max_uploads = 4;
     cfg.registry.gc_grace_ms = 3'600'000;
     if (tune) tune(&cfg);
-    auto hash = push::BcryptHash("s3cret", 4);
-    REQUIRE(hash.ok());
     std::string file = rig.dir + "/htpasswd";
-    FILE* f = fopen(file.c_str(), "w");
-    REQUIRE(f);
-    fprintf(f, "alice:%s\n", hash->c_str());
-    fclose(f);
+    fakes::WriteHtpasswd(file);
     io::Env env = rig.env();
     auth = std::make_unique<registry::PushAuth>(env, kReg, 100, false);
     REQUIRE(auth->Load(file).ok());
