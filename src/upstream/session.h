@@ -96,7 +96,7 @@ class Request final : public InFlight, public std::enable_shared_from_this<Reque
 };
 
 // What asks an upstream registry: a Session, or a test's stand-in
-// (tests/unit/registry_test.cc). Start has Session::Start's contract.
+// (tests/unit/src/registry/). Start has Session::Start's contract.
 class Requester {
  public:
   virtual ~Requester() = default;
