@@ -203,6 +203,10 @@ void OwnRegistry::PutManifest(const oci::Route& route, const std::shared_ptr<htt
   }
 }
 
+// A manifest PUT, step by step: StoreManifest checks the body and first
+// fetches blobs the fleet has but this node lacks; FindReferences checks
+// that everything it names is here; WriteManifest stores it; Acknowledge
+// makes it durable (copies), records its tag, and answers 201.
 void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
                                 const std::string& body, bool fetched_missing) {
   const std::string* ct = ex->request().Find("content-type");
@@ -222,7 +226,7 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
   for (const util::Digest& b : parsed->blobs)
     if (!keeper_->index().Find(b)) missing.push_back(b);
   if (!missing.empty() && deps_.cluster && !fetched_missing) {
-    // Whatever each fetch's outcome: the store below refuses what is still missing.
+    // Whatever each fetch's outcome: FindReferences refuses what is still missing.
     auto join =
         util::Join::Make(life_.Guard([this, keep = route, ex, body](Status, size_t, size_t) {
           if (ex->active()) StoreManifest(keep, ex, body, /*fetched_missing=*/true);
@@ -232,41 +236,53 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
     join->Close();
     return;
   }
-  std::vector<util::Digest> adopt;  // cached blobs this manifest makes own content
-  {
-    auto txn = store_->BeginRead();
-    if (!txn.ok()) {
-      RespondOciError(ex, 503, "UNAVAILABLE", "cache unavailable");
-      return;
+  std::vector<util::Digest> adopt;
+  if (!FindReferences(ex, *parsed, &adopt)) return;
+  WriteManifest(route, ex, *parsed, body, digest, adopt);
+}
+
+bool OwnRegistry::FindReferences(const std::shared_ptr<http::Exchange>& ex,
+                                 const push::PushedManifest& parsed,
+                                 std::vector<util::Digest>* adopt) {
+  auto txn = store_->BeginRead();
+  if (!txn.ok()) {
+    RespondOciError(ex, 503, "UNAVAILABLE", "cache unavailable");
+    return false;
+  }
+  for (const util::Digest& b : parsed.blobs) {
+    const cache::BlobIndex::Entry* e = keeper_->index().Find(b);
+    if (!e) {
+      RespondOciError(ex, 400, "MANIFEST_BLOB_UNKNOWN",
+                      "blob unknown to registry: " + b.ToString());
+      return false;
     }
-    for (const util::Digest& b : parsed->blobs) {
-      const cache::BlobIndex::Entry* e = keeper_->index().Find(b);
-      if (!e) {
-        RespondOciError(ex, 400, "MANIFEST_BLOB_UNKNOWN",
-                        "blob unknown to registry: " + b.ToString());
-        return;
-      }
-      if (!e->own) adopt.push_back(b);
-    }
-    for (const util::Digest& c : parsed->manifests) {
-      cache::Manifest m;
-      if (!store_->GetManifest(*txn, c, &m).ok()) {
-        RespondOciError(ex, 400, "MANIFEST_BLOB_UNKNOWN",
-                        "manifest unknown to registry: " + c.ToString());
-        return;
-      }
+    if (!e->own) adopt->push_back(b);
+  }
+  for (const util::Digest& c : parsed.manifests) {
+    cache::Manifest m;
+    if (!store_->GetManifest(*txn, c, &m).ok()) {
+      RespondOciError(ex, 400, "MANIFEST_BLOB_UNKNOWN",
+                      "manifest unknown to registry: " + c.ToString());
+      return false;
     }
   }
-  cache::OwnManifest own = OwnRecordOf(digest, *parsed, body.size(), deps_.env.clock->WallMs());
+  return true;
+}
+
+void OwnRegistry::WriteManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
+                                const push::PushedManifest& parsed, const std::string& body,
+                                const util::Digest& digest,
+                                const std::vector<util::Digest>& adopt) {
+  cache::OwnManifest own = OwnRecordOf(digest, parsed, body.size(), deps_.env.clock->WallMs());
   for (const util::Digest& b : adopt) {
     const cache::BlobIndex::Entry* e = keeper_->index().Find(b);
     keeper_->AddOwn(b, e ? e->size : 0, own.created_ms);
   }
   cache::Store* store = store_;
   std::string registry = name_, repo = route.name, tag = route.tag;
-  cache::Manifest m{parsed->media_type, body};
+  cache::Manifest m{parsed.media_type, body};
   writer_->Run(
-      [store, blobs = parsed->blobs, adopt, own, m, registry, repo, tag] {
+      [store, blobs = parsed.blobs, adopt, own, m, registry, repo, tag] {
         // Checked again here, in order with every other write: the garbage
         // collection may have deleted a blob since the index said it was
         // here (OwnGc decides and deletes in one writer job). Then the PUT
@@ -300,29 +316,33 @@ void OwnRegistry::StoreManifest(const oci::Route& route, const std::shared_ptr<h
         LOG_INFO("registry: pushed %s%s%s (%s)", repo.c_str(), tag.empty() ? "@" : ":",
                  tag.empty() ? own.digest.ToString().c_str() : tag.c_str(),
                  own.digest.ToString().c_str());
-        auto answer = life_.Guard([ex, own, repo, ns](Status st) {
-          if (!ex->active()) return;
-          if (!st.ok()) {
-            RespondOciError(ex, 503, "UNAVAILABLE", "could not record the tag: " + st.message());
-            return;
-          }
-          auto headers = BaseHeaders();
-          headers.push_back(
-              {"Location", "/v2/" + repo + "/manifests/" + own.digest.ToString() + ns});
-          headers.push_back({"Docker-Content-Digest", own.digest.ToString()});
-          if (own.subject) headers.push_back({"OCI-Subject", own.subject->ToString()});
-          ex->Respond(201, headers, "");
-        });
-        // Durable first (copies), then the tag with its holders.
-        deps_.holdings->Replicate(
-            repo, own.digest,
-            life_.Guard(
-                [this, answer, repo, tag, own](Status st, std::vector<std::string> holders) {
-                  if (!st.ok() || tag.empty()) return answer(st);
-                  for (const util::Digest& r : own.references) deps_.hints->Note(r, holders);
-                  deps_.hints->Note(own.digest, holders);
-                  deps_.tags->Record(repo, tag, own.digest, /*deleted=*/false, holders, answer);
-                }));
+        Acknowledge(ex, own, repo, tag, ns);
+      }));
+}
+
+void OwnRegistry::Acknowledge(const std::shared_ptr<http::Exchange>& ex,
+                              const cache::OwnManifest& own, const std::string& repo,
+                              const std::string& tag, const std::string& ns) {
+  auto answer = life_.Guard([ex, own, repo, ns](Status st) {
+    if (!ex->active()) return;
+    if (!st.ok()) {
+      RespondOciError(ex, 503, "UNAVAILABLE", "could not record the tag: " + st.message());
+      return;
+    }
+    auto headers = BaseHeaders();
+    headers.push_back({"Location", "/v2/" + repo + "/manifests/" + own.digest.ToString() + ns});
+    headers.push_back({"Docker-Content-Digest", own.digest.ToString()});
+    if (own.subject) headers.push_back({"OCI-Subject", own.subject->ToString()});
+    ex->Respond(201, headers, "");
+  });
+  // Durable first (copies), then the tag with its holders.
+  deps_.holdings->Replicate(
+      repo, own.digest,
+      life_.Guard([this, answer, repo, tag, own](Status st, std::vector<std::string> holders) {
+        if (!st.ok() || tag.empty()) return answer(st);
+        for (const util::Digest& r : own.references) deps_.hints->Note(r, holders);
+        deps_.hints->Note(own.digest, holders);
+        deps_.tags->Record(repo, tag, own.digest, /*deleted=*/false, holders, answer);
       }));
 }
 

@@ -22,11 +22,13 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "cache/store.h"
 #include "config/config.h"
 #include "peers/holder_hints.h"
 #include "peers/routing.h"
+#include "push/manifest.h"
 #include "src/http/server.h"
 #include "src/io/env.h"
 #include "src/io/lifetime.h"
@@ -94,8 +96,18 @@ class OwnRegistry {
   void GetManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
                    peers::Hop hop);
   void PutManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
+  // A manifest PUT's steps (own_registry.cc says what each does).
   void StoreManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
                      const std::string& body, bool fetched_missing = false);
+  // False (and answered) when something the manifest names is not here;
+  // `adopt`: the cached blobs it makes own content.
+  bool FindReferences(const std::shared_ptr<http::Exchange>& ex, const push::PushedManifest& parsed,
+                      std::vector<util::Digest>* adopt);
+  void WriteManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
+                     const push::PushedManifest& parsed, const std::string& body,
+                     const util::Digest& digest, const std::vector<util::Digest>& adopt);
+  void Acknowledge(const std::shared_ptr<http::Exchange>& ex, const cache::OwnManifest& own,
+                   const std::string& repo, const std::string& tag, const std::string& ns);
   void DeleteManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   void DeleteBlob(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);
   void StartUpload(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);

@@ -585,9 +585,7 @@ void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const st
         },
         kMaxImageItems);
   }
-  const std::vector<util::Digest>&manifests = tree.manifests, &blobs = tree.blobs;
-  bool complete = tree.missing.empty();
-  if (!complete && !fetched) {
+  if (!tree.missing.empty() && !fetched) {
     // This node lacks a manifest: fetch the manifests (not the blobs) first.
     std::vector<std::string> holders = push::ParseTagValue(v->value).holders;
     holders.push_back(v->origin);
@@ -598,55 +596,70 @@ void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const st
         }));
     return;
   }
-  // Per region, which items some live node has: ours from the store, the
-  // others by HEAD (answered from their caches only).
-  struct Region {
-    std::string name;
-    bool replicated = false;
-    size_t live = 0;
-    std::vector<bool> have;  // manifests, then blobs
-  };
+  json head = {{"registry", name_},
+               {"image", image},
+               {"digest", top.ToString()},
+               {"policy", cfg_.full_policy ? "full" : "manifests"}};
+  SurveyRegions(ex, repo, std::move(head), tree.manifests, tree.blobs);
+}
+
+namespace {
+
+// What image status found in one region.
+struct RegionSurvey {
+  bool replicated = false;
+  size_t live = 0;
+  std::vector<bool> have;  // the manifests, then the blobs
+};
+
+json RegionsJson(const std::map<std::string, RegionSurvey>& regions, size_t manifests, size_t blobs,
+                 bool full) {
+  json out = json::array();
+  for (const auto& [name, r] : regions) {
+    size_t m = std::count(r.have.begin(), r.have.begin() + manifests, true);
+    size_t b = std::count(r.have.begin() + manifests, r.have.end(), true);
+    bool present = m == manifests && (!full || b == blobs);
+    out.push_back({{"region", name},
+                   {"replicated", r.replicated},
+                   {"live_nodes", r.live},
+                   {"manifests", {{"present", m}, {"total", manifests}}},
+                   {"blobs", {{"present", b}, {"total", blobs}}},
+                   {"present", present}});
+  }
+  return out;
+}
+
+}  // namespace
+
+// Per region, which items some live node has: ours from the store, the
+// others by HEAD (answered from their caches only), at most
+// kNodesAskedPerRegion nodes per region.
+void Replicator::SurveyRegions(const std::shared_ptr<http::Exchange>& ex, const std::string& repo,
+                               json head, const std::vector<util::Digest>& manifests,
+                               const std::vector<util::Digest>& blobs) {
   struct Survey {
-    std::shared_ptr<http::Exchange> ex;
-    std::map<std::string, Region> regions;
-    std::vector<util::Digest> manifests, blobs;
-    json head;
+    std::map<std::string, RegionSurvey> regions;
   };
   auto s = std::make_shared<Survey>();
-  s->ex = ex;
-  s->manifests = manifests;
-  s->blobs = blobs;
-  s->head = {{"registry", name_},
-             {"image", image},
-             {"digest", top.ToString()},
-             {"policy", cfg_.full_policy ? "full" : "manifests"}};
-  std::map<std::string, Replication> reps = Replications();
   size_t items = manifests.size() + blobs.size();
+  auto target = [&](size_t i) {
+    return "/v2/" + repo +
+           (i < manifests.size() ? "/manifests/" + manifests[i].ToString()
+                                 : "/blobs/" + blobs[i - manifests.size()].ToString()) +
+           "?ns=" + name_;
+  };
   // Answered once every node asked has answered (or failed).
-  auto join = util::Join::Make([s](Status, size_t, size_t) {
-    if (!s->ex->active()) return;
-    json regions = json::array();
-    bool full = s->head["policy"] == "full";
-    for (const auto& [name, r] : s->regions) {
-      size_t m = 0, b = 0;
-      for (size_t i = 0; i < s->manifests.size(); ++i) m += r.have[i];
-      for (size_t i = 0; i < s->blobs.size(); ++i) b += r.have[s->manifests.size() + i];
-      bool present = m == s->manifests.size() && (!full || b == s->blobs.size());
-      regions.push_back({{"region", name},
-                         {"replicated", r.replicated},
-                         {"live_nodes", r.live},
-                         {"manifests", {{"present", m}, {"total", s->manifests.size()}}},
-                         {"blobs", {{"present", b}, {"total", s->blobs.size()}}},
-                         {"present", present}});
-    }
-    json out = s->head;
-    out["regions"] = regions;
-    http::RespondJson(s->ex, 200, out);
+  auto join = util::Join::Make([s, ex, head = std::move(head), m = manifests.size(),
+                                b = blobs.size(), full = cfg_.full_policy](Status, size_t, size_t) {
+    if (!ex->active()) return;
+    json out = head;
+    out["regions"] = RegionsJson(s->regions, m, b, full);
+    http::RespondJson(ex, 200, out);
   });
+  std::map<std::string, Replication> reps = Replications();
   std::map<std::string, size_t> asked;  // remote nodes asked, by region
   for (const auto& n : cluster_->Nodes()) {
-    Region& r = s->regions[n.region];
-    r.name = n.region;
+    RegionSurvey& r = s->regions[n.region];
     r.replicated = reps.count(n.region) > 0;
     r.have.resize(items, false);
     if (!n.live) continue;
@@ -657,32 +670,25 @@ void Replicator::ImageStatus(const std::shared_ptr<http::Exchange>& ex, const st
       for (size_t i = 0; i < items; ++i) {
         cache::Manifest m;
         cache::BlobInfo info;
-        bool have = i < manifests.size()
-                        ? store_->GetManifest(*txn, manifests[i], &m).ok()
-                        : store_->GetBlob(*txn, blobs[i - manifests.size()], &info).ok();
-        if (have) r.have[i] = true;
+        if (i < manifests.size() ? store_->GetManifest(*txn, manifests[i], &m).ok()
+                                 : store_->GetBlob(*txn, blobs[i - manifests.size()], &info).ok())
+          r.have[i] = true;
       }
       continue;
     }
     auto step = cluster_->StepTo(n.name);
     if (!step || ++asked[n.region] > kNodesAskedPerRegion) continue;
     for (size_t i = 0; i < items; ++i) {
-      std::string target =
-          "/v2/" + repo +
-          (i < manifests.size() ? "/manifests/" + manifests[i].ToString()
-                                : "/blobs/" + blobs[i - manifests.size()].ToString()) +
-          "?ns=" + name_;
       auto answered = join->Add();
       auto status = std::make_shared<int>(0);
       upstream::Callbacks cb;
       cb.on_head = [status](const upstream::ResponseHead& h) { *status = h.status; };
       cb.on_body = [](const char*, size_t) {};
-      std::string region = n.region;
-      cb.on_complete = [s, status, region, i, answered](Status st) {
+      cb.on_complete = [s, status, region = n.region, i, answered](Status st) {
         if (st.ok() && *status == 200) s->regions[region].have[i] = true;
         answered(Status::Ok());
       };
-      if (!cluster_->Send(*step, "HEAD", target, {}, std::move(cb))) answered(Status::Ok());
+      if (!cluster_->Send(*step, "HEAD", target(i), {}, std::move(cb))) answered(Status::Ok());
     }
   }
   join->Close();

@@ -138,6 +138,11 @@ class Replicator {
   void Delete(const std::shared_ptr<http::Exchange>& ex, const std::string& region);
   void ImageStatus(const std::shared_ptr<http::Exchange>& ex, const std::string& image,
                    bool fetched);
+  // Image status's answer: `head` with, per region, what its live nodes hold
+  // of `manifests` and `blobs` (of repository `repo`).
+  void SurveyRegions(const std::shared_ptr<http::Exchange>& ex, const std::string& repo,
+                     nlohmann::json head, const std::vector<util::Digest>& manifests,
+                     const std::vector<util::Digest>& blobs);
   nlohmann::json Resource(const std::string& region, const Replication& r) const;
 
   io::Env env_;

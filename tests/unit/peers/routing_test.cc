@@ -124,3 +124,24 @@ TEST_CASE(
   Hop unused;
   CHECK_FALSE(peers::ParseHop("leader", &unused));
 }
+
+TEST_CASE("routing: a drained region (routing disabled) is in no plan, in either scope") {
+  using peers::Hop;
+  using peers::Scope;
+  auto members = RoutingMembers();
+  for (auto& m : members)
+    if (m.region == "us") m.routable = false;
+  for (int i = 0; i < 200; ++i) {
+    util::Digest d = DigestOf("drained" + std::to_string(i));
+    for (Scope scope : {Scope::kRegion, Scope::kFleet})
+      for (Hop hop : {Hop::kClient, Hop::kOwner, Hop::kFleet}) {
+        std::string names = StepNames(peers::PlanRoute("eu-1", "eu", members, d, hop, 8, scope));
+        INFO(names);
+        CHECK(names.find("us-") == std::string::npos);
+      }
+  }
+  // Before the drain, the same plans ask us-1 (the control).
+  std::string before = StepNames(peers::PlanRoute(
+      "eu-1", "eu", RoutingMembers(), DigestOwnedBy("eu-2", ""), Hop::kClient, 8, Scope::kRegion));
+  CHECK(before.find("us-1") != std::string::npos);
+}
