@@ -33,7 +33,11 @@ test_dir() {  # BUILD_DIR [meson test options]
   phase "$dir: test"
   meson test -C "$dir" --no-rebuild --print-errorlogs "$@"
 }
-build_dir build -Dwerror=true && test_dir build --no-suite sim || status=1
+# Test builds carry line tables only (-g1): sanitizer reports and stack
+# traces keep file:line, and the builds are about 15% faster than with full
+# debug information.
+debug_lines=(-Dc_args=-g1 -Dcpp_args=-g1)
+build_dir build -Dwerror=true "${debug_lines[@]}" && test_dir build --no-suite sim || status=1
 # The 1000-node gossip simulator (one core, about two minutes) runs while the
 # sanitized build compiles, and is waited for before the sanitized tests, so
 # no integration test shares the machine with it.
@@ -45,7 +49,8 @@ fi
 # Unoptimized: the sanitizers at -O2 take 7 minutes to compile here, at -O0
 # 1.5; the tests take the same time either way (they wait on I/O and peers).
 asan_built=0
-build_dir build-asan -Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Doptimization=0 && asan_built=1
+build_dir build-asan -Dwerror=true "${debug_lines[@]}" -Db_sanitize=address,undefined -Db_lundef=false \
+  -Doptimization=0 && asan_built=1
 [ $asan_built = 1 ] || status=1
 if [ -n "$sim_pid" ]; then
   wait "$sim_pid" || status=1
@@ -60,8 +65,8 @@ run_fuzz() {
   rm -f "$dir/meson-logs/testlog.json"
   phase "$dir: build"
   if [ ! -f "$dir/build.ninja" ]; then
-    CC=clang-14 CXX=clang++-14 meson setup "$dir" -Dfuzz=true -Dwerror=true -Db_sanitize=address,undefined \
-      -Db_lundef=false -Doptimization=1 >/dev/null || return 1
+    CC=clang-14 CXX=clang++-14 meson setup "$dir" -Dfuzz=true -Dwerror=true "${debug_lines[@]}" \
+      -Db_sanitize=address,undefined -Db_lundef=false -Doptimization=1 >/dev/null || return 1
   fi
   # Only the harnesses: the daemon and the unit tests were built twice above.
   local targets

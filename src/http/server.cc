@@ -793,6 +793,9 @@ class Connection : public Transport {
   std::string remote_;  // the client's IP address
   std::shared_ptr<Exchange> current_;
   Phase phase_ = Phase::kIdle;
+  // Not phases: each is true or false in several phases alike (the last
+  // exchange is handled, read and sent like any other; reading follows
+  // the input buffer's room, not the phase).
   bool close_after_ = false;   // this exchange is the connection's last
   bool reading_ = false;       // mirrors uv_read_start/stop
   bool processing_ = false;    // ProcessInput re-entrancy guard
