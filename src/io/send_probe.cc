@@ -11,7 +11,9 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstring>
+#include <mutex>
 #include <thread>
 #include <vector>
 
@@ -43,8 +45,9 @@ void SetTimeouts(int fd) {
 
 }  // namespace
 
-util::Result<SendRates> ProbeSend(const std::string& dir, uint64_t file_bytes,
-                                  uint64_t bytes_per_round, int rounds, uint64_t piece_bytes) {
+util::Result<SendRates> ProbeSend(const std::string& dir, std::chrono::milliseconds budget,
+                                  uint64_t file_bytes, uint64_t bytes_per_round, int rounds,
+                                  uint64_t piece_bytes) {
   Fd file;
   file.fd = ::open(dir.c_str(), O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
   if (file.fd < 0) return Errno("scratch file in " + dir);
@@ -84,28 +87,37 @@ util::Result<SendRates> ProbeSend(const std::string& dir, uint64_t file_bytes,
   int one = 1;  // as the server's sockets
   ::setsockopt(out.fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 
-  // The reader, as a client would: recv into a buffer, counting.
-  std::atomic<uint64_t> received{0};
-  std::atomic<bool> reader_failed{false};
+  // The reader, as a client would: recv into a buffer, counting. The sender
+  // sleeps on `progress` while it waits for the reader: on a busy host a
+  // spinning sender would take the core the reader needs.
+  std::mutex mu;
+  std::condition_variable progress;
+  uint64_t received = 0;  // guarded by mu, as is reader_failed
+  bool reader_failed = false;
   const uint64_t total = bytes_per_round * rounds * 2;
   std::thread reader([&] {
     std::vector<char> buf(1 << 20);
-    while (received.load() < total) {
+    for (;;) {
       ssize_t n = ::recv(in.fd, buf.data(), buf.size(), 0);
-      if (n <= 0) {
-        if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EINTR) continue;
+      std::lock_guard<std::mutex> lock(mu);
+      if (n <= 0)
         reader_failed = true;
-        return;
-      }
-      received += n;
+      else
+        received += static_cast<uint64_t>(n);
+      progress.notify_one();
+      if (reader_failed || received >= total) return;
     }
   });
 
   using Clock = std::chrono::steady_clock;
+  const auto began = Clock::now();
   std::vector<double> sendfile_rates, write_rates;
   uint64_t sent_total = 0;
   Status failure = Status::Ok();
   for (int r = 0; r < rounds * 2 && failure.ok(); ++r) {
+    // Past the budget, stop once each way has one measured round.
+    if (r >= 4 && r % 2 == 0 && Clock::now() - began > budget) break;
     bool by_sendfile = r % 2 == 0;
     auto start = Clock::now();
     uint64_t sent = 0;
@@ -129,16 +141,20 @@ util::Result<SendRates> ProbeSend(const std::string& dir, uint64_t file_bytes,
     }
     sent_total += sent;
     // Until the reader has it all: the receiver's copy is part of the cost.
-    while (failure.ok() && received.load() < sent_total) {
-      if (reader_failed) failure = Status::IoError("send probe: the reading side failed");
-      if (Clock::now() - start > std::chrono::seconds(2))
+    if (failure.ok()) {
+      std::unique_lock<std::mutex> lock(mu);
+      if (!progress.wait_for(lock, std::chrono::seconds(2),
+                             [&] { return reader_failed || received >= sent_total; }))
         failure = Status::IoError("send probe: timed out");
-      std::this_thread::yield();
+      else if (received < sent_total)
+        failure = Status::IoError("send probe: the reading side failed");
     }
     double secs = std::chrono::duration<double>(Clock::now() - start).count();
     double rate = secs > 0 ? bytes_per_round / secs : 0;
     if (r >= 2)
       (by_sendfile ? sendfile_rates : write_rates).push_back(rate);  // round 0 of each way warms up
+    if (failure.ok() && Clock::now() - began > 3 * budget)
+      failure = Status::IoError("send probe: over its time budget");
   }
   ::shutdown(out.fd, SHUT_RDWR);  // the reader returns at once if it still waits
   ::shutdown(in.fd, SHUT_RDWR);

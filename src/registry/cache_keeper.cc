@@ -84,6 +84,10 @@ void CacheKeeper::AddOwn(const util::Digest& d, uint64_t size, uint64_t now_ms) 
   index_.Add(d, size, now_ms, /*own=*/true);
 }
 
+void CacheKeeper::Disown(const util::Digest& d) {
+  if (index_.Find(d)) index_.SetOwn(d, false);
+}
+
 void CacheKeeper::Remove(const util::Digest& d, const char* why) {
   if (!index_.Find(d)) return;
   LOG_INFO("cache: %s %s", why, d.ToString().c_str());

@@ -61,6 +61,9 @@ class CacheKeeper {
   // A blob of the own registry was stored (or a cached one became own):
   // listed, never evicted, counted against the registry's budget.
   void AddOwn(const util::Digest& d, uint64_t size, uint64_t now_ms);
+  // An own blob goes back to the cache (evictable, in the cache's budget):
+  // a push that adopted it failed.
+  void Disown(const util::Digest& d);
   uint64_t own_bytes() const { return index_.own_bytes(); }
   // Drops a blob from the cache (eviction, operator request).
   void Remove(const util::Digest& d, const char* why);

@@ -274,6 +274,8 @@ void OwnRegistry::WriteManifest(const oci::Route& route, const std::shared_ptr<h
                                 const util::Digest& digest,
                                 const std::vector<util::Digest>& adopt) {
   cache::OwnManifest own = OwnRecordOf(digest, parsed, body.size(), deps_.env.clock->WallMs());
+  // Own in the index at once, so no eviction takes them before the job
+  // runs; a failed write gives them back (ReleaseAdopted).
   for (const util::Digest& b : adopt) {
     const cache::BlobIndex::Entry* e = keeper_->index().Find(b);
     keeper_->AddOwn(b, e ? e->size : 0, own.created_ms);
@@ -282,26 +284,31 @@ void OwnRegistry::WriteManifest(const oci::Route& route, const std::shared_ptr<h
   std::string registry = name_, repo = route.name, tag = route.tag;
   cache::Manifest m{parsed.media_type, body};
   writer_->Run(
-      [store, blobs = parsed.blobs, adopt, own, m, registry, repo, tag] {
+      [store, blobs = parsed.blobs, own, m, registry, repo, tag] {
         // Checked again here, in order with every other write: the garbage
         // collection may have deleted a blob since the index said it was
         // here (OwnGc decides and deletes in one writer job). Then the PUT
-        // fails cleanly; a manifest is never stored without its blobs.
+        // fails cleanly; a manifest is never stored without its blobs. The
+        // store's own flags are decided here too, from the store itself:
+        // every blob the manifest names becomes own content, whatever the
+        // index said when the PUT was read.
+        std::vector<util::Digest> cached;
         {
           auto txn = store->BeginRead();
           if (!txn.ok()) return txn.status();
           cache::BlobInfo info;
-          for (const util::Digest& b : blobs)
+          for (const util::Digest& b : blobs) {
             if (!store->GetBlob(*txn, b, &info).ok())
               return Status::NotFound("blob unknown to registry: " + b.ToString());
+            if (!info.own) cached.push_back(b);
+          }
         }
-        for (const util::Digest& b : adopt) {
-          Status st = store->SetBlobOwn(b, true);
-          if (!st.ok() && !st.IsNotFound()) return st;
-        }
+        for (const util::Digest& b : cached)
+          if (Status st = store->SetBlobOwn(b, true); !st.ok()) return st;
         return store->PutOwnManifest(own, m, registry, repo, tag);
       },
-      life_.Guard([this, ex, own, repo, tag, ns = NsQuery(route)](Status st) {
+      life_.Guard([this, ex, own, repo, tag, adopt, ns = NsQuery(route)](Status st) {
+        if (!st.ok()) ReleaseAdopted(adopt);
         if (st.IsNotFound()) {
           RespondOciError(ex, 400, "MANIFEST_BLOB_UNKNOWN", st.message());
           return;
@@ -318,6 +325,23 @@ void OwnRegistry::WriteManifest(const oci::Route& route, const std::shared_ptr<h
                  own.digest.ToString().c_str());
         Acknowledge(ex, own, repo, tag, ns);
       }));
+}
+
+// A PUT whose write failed: each blob it made own in the index is again
+// what the store says it is: cached (evictable, in the cache's budget),
+// still own (another manifest's, or marked before the write failed, which
+// OwnGc collects once unreferenced), or gone.
+void OwnRegistry::ReleaseAdopted(const std::vector<util::Digest>& adopt) {
+  auto txn = store_->BeginRead();
+  if (!txn.ok()) return;  // the index keeps them own until the next start rebuilds it
+  for (const util::Digest& b : adopt) {
+    cache::BlobInfo info;
+    Status st = store_->GetBlob(*txn, b, &info);
+    if (st.IsNotFound())
+      keeper_->Forget(b, "unlisted (deleted while a push adopted it)");
+    else if (st.ok() && !info.own)
+      keeper_->Disown(b);
+  }
 }
 
 void OwnRegistry::Acknowledge(const std::shared_ptr<http::Exchange>& ex,

@@ -100,12 +100,13 @@ class OwnRegistry {
   void StoreManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
                      const std::string& body, bool fetched_missing = false);
   // False (and answered) when something the manifest names is not here;
-  // `adopt`: the cached blobs it makes own content.
+  // `adopt`: the cached blobs (in the index) it makes own content.
   bool FindReferences(const std::shared_ptr<http::Exchange>& ex, const push::PushedManifest& parsed,
                       std::vector<util::Digest>* adopt);
   void WriteManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
                      const push::PushedManifest& parsed, const std::string& body,
                      const util::Digest& digest, const std::vector<util::Digest>& adopt);
+  void ReleaseAdopted(const std::vector<util::Digest>& adopt);
   void Acknowledge(const std::shared_ptr<http::Exchange>& ex, const cache::OwnManifest& own,
                    const std::string& repo, const std::string& tag, const std::string& ns);
   void DeleteManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);

@@ -19,7 +19,7 @@ CLUSTER_EXTRA='max_summary_bytes = "1MiB"' NODE_EXTRA_TOML=$'[log]\nlevel = "deb
   node_config n1 eu "127.0.0.1:$port" "$url" "" "$ORIGIN" "http://$ORIGIN"
 start_bg n1 "$WORK/n1.log" "$GEOREG" serve -c "$WORK/n1.toml"
 N1=$LAST_PID
-wait_http "$url/v2/" 10 || die "n1 did not start"
+wait_http "$url/v2/" 30 || die "n1 did not start"
 rss() { awk '/^VmRSS/{print $2}' "/proc/$N1/status"; }
 before=$(rss)
 : >"$WORK/evil.requests"

@@ -16,7 +16,7 @@ port=$(free_port)
 url="http://127.0.0.1:$port"
 node_config n1 eu "127.0.0.1:$port" "$url" "" "$ORIGIN" "http://$ORIGIN"
 start_bg n1 "$WORK/n1.log" "$GEOREG" serve -c "$WORK/n1.toml"
-wait_http "$url/v2/" 10 || die "n1 did not start"
+wait_http "$url/v2/" 30 || die "n1 did not start"
 : >"$WORK/evil.requests"
 start_bg evil "$WORK/evil.log" python3 "$IT_LIB/fake_peer.py" --key "$WORK/cluster.key" --name evil --region eu \
   --port-file "$WORK/evil.port" --log "$WORK/evil.requests" --join "$url"

@@ -20,7 +20,7 @@ for n in n1 n2 n3; do
   start_bg "$n" "$WORK/$n.log" "$GEOREG" serve -c "$WORK/$n.toml"
   PID[$n]=$LAST_PID
 done
-for n in n1 n2 n3; do wait_http "${URL[$n]}/v2/" 10 || die "$n did not start"; done
+for n in n1 n2 n3; do wait_http "${URL[$n]}/v2/" 30 || die "$n did not start"; done
 
 three_alive() { for n in n1 n2 n3; do [ "$(alive_count $n)" = 3 ] || return 1; done; }
 took=$(wait_until 15 three_alive)
@@ -132,7 +132,7 @@ PORT[n4]=$(free_port); URL[n4]="http://127.0.0.1:${PORT[n4]}"
 node_config n4 us "127.0.0.1:${PORT[n4]}" "${URL[n4]}" "\"${URL[n1]}\"" "$ORIGIN" "http://$ORIGIN"
 start_bg n4 "$WORK/n4.log" "$GEOREG" serve -c "$WORK/n4.toml"
 PID[n4]=$LAST_PID
-wait_http "${URL[n4]}/v2/" 10 || die "n4 did not start"
+wait_http "${URL[n4]}/v2/" 30 || die "n4 did not start"
 four_alive() { for n in n1 n3; do [ "$(alive_count $n)" = 4 ] || return 1; done; }
 took=$(wait_until 15 four_alive)
 check "n4 joined (${took}s)" test "$took" != timeout
@@ -162,7 +162,7 @@ expect_eq "the removed n4 exits 0 on SIGTERM" 0 "$?"
 # Restarted with the same key: still out. With a new key: back in.
 start_bg n4 "$WORK/n4b.log" "$GEOREG" serve -c "$WORK/n4.toml"
 PID[n4]=$LAST_PID
-wait_http "${URL[n4]}/v2/" 10 || die "n4 did not restart"
+wait_http "${URL[n4]}/v2/" 30 || die "n4 did not restart"
 sleep 3
 expect_eq "n4 restarted with its revoked key stays out" unknown "$(member_state n1 n4)"
 stop_pid "${PID[n4]}"
@@ -170,7 +170,7 @@ expect_eq "n4 exits 0 on SIGTERM" 0 "$?"
 rm "$WORK/n4.cache/node.key"
 start_bg n4 "$WORK/n4c.log" "$GEOREG" serve -c "$WORK/n4.toml"
 PID[n4]=$LAST_PID
-wait_http "${URL[n4]}/v2/" 10 || die "n4 did not restart"
+wait_http "${URL[n4]}/v2/" 30 || die "n4 did not restart"
 took=$(wait_until 15 four_alive)
 check "n4 with a new key joins again (${took}s)" test "$took" != timeout
 stop_pid "${PID[n4]}"

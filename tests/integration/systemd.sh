@@ -36,7 +36,7 @@ NOTES="$WORK/notify.lines"
 start_bg notify "$NOTES" python3 "$IT_LIB/notify_socket.py" "$WORK/notify.sock"
 for _ in $(seq 50); do grep -q listening "$NOTES" && break; sleep 0.1; done
 # wait_note REGEX [N]: until the N-th (default 1st) notification matching REGEX.
-wait_note() { for _ in $(seq 100); do [ "$(grep -cE "$1" "$NOTES")" -ge "${2:-1}" ] && return 0; sleep 0.1; done; return 1; }
+wait_note() { for _ in $(seq "$START_WAIT_TENTHS"); do [ "$(grep -cE "$1" "$NOTES")" -ge "${2:-1}" ] && return 0; sleep 0.1; done; return 1; }
 start_origin
 cfg() {  # LEVEL [EXTRA]: the config, with [log] level LEVEL
   printf '[cache]\ndir = "%s"\nmax_size = "1GiB"\n[log]\nlevel = "%s"\n%s\n[[upstream]]\nregistry = "%s"\nurl = "http://%s"\n' \
@@ -91,7 +91,7 @@ expect_eq "  SIGTERM: exits 0" 0 $?
 GEOREG_LOG_SAVED="$GEOREG_LOG"
 start_bg limited "$WORK/limited.log" prlimit --nofile=1024:8192 "$GEOREG" serve --config "$WORK/georeg.toml" --listen 127.0.0.1:0
 LIM_PID=$LAST_PID
-for _ in $(seq 50); do grep -q "listening on" "$WORK/limited.log" && break; sleep 0.1; done
+for _ in $(seq "$START_WAIT_TENTHS"); do grep -q "listening on" "$WORK/limited.log" && break; sleep 0.1; done
 expect_eq "soft open-files limit raised to the hard limit" "8192 8192" \
   "$(awk '/Max open files/ {print $4, $5}' "/proc/$LIM_PID/limits")"
 stop_pid "$LIM_PID"

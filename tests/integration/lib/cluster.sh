@@ -136,7 +136,7 @@ fleet_start_node() {
   fi
   PID[$n]=$LAST_PID
   local _
-  for _ in $(seq 100); do
+  for _ in $(seq "$START_WAIT_TENTHS"); do
     fleet_run "$n" curl -s -o /dev/null --max-time 1 "${LOCAL[$n]}/healthz" && return 0
     sleep 0.1
   done

@@ -12,6 +12,10 @@ WORK="$(mktemp -d "/tmp/georeg-it-$(basename "$0" .sh).XXXXXX")"
 PASSED=0
 FAILED=0
 declare -a IT_PIDS=()
+# How long a server may take to come up, in tenths of a second: 30 s, as a
+# CI machine that is compiling beside the tests can be many times slower
+# than an idle one (georeg measures sendfile at start, src/io/send_probe.h).
+START_WAIT_TENTHS=300
 ACCEPT_ALL="application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json, application/vnd.docker.distribution.manifest.list.v2+json, application/vnd.docker.distribution.manifest.v2+json"
 
 # rss_bounded: for tests that bound the daemon's memory. Under AddressSanitizer
@@ -152,7 +156,7 @@ YML
   start_bg "$name" "$ORIGIN_LOG" $(origin_exec) docker-registry serve "$WORK/$name.yml"
   ORIGIN_PID=$LAST_PID
   local i
-  for ((i = 0; i < 100; i++)); do
+  for ((i = 0; i < START_WAIT_TENTHS; i++)); do
     $(origin_exec) curl -sk -o /dev/null --max-time 1 "${ORIGIN_SCHEME:-http}://127.0.0.1:$ORIGIN_PORT/v2/" && return 0
     running "$ORIGIN_PID" || break
     sleep 0.1
@@ -208,7 +212,7 @@ start_georeg() {
   start_bg georeg "$GEOREG_LOG" "$GEOREG" serve --listen 127.0.0.1:0 "$@"
   GEOREG_PID=$LAST_PID
   local i
-  for ((i = 0; i < 100; i++)); do
+  for ((i = 0; i < START_WAIT_TENTHS; i++)); do
     GEOREG_PORT=$(sed -n 's/.*listening on 127\.0\.0\.1:\([0-9]*\),.*/\1/p' "$GEOREG_LOG" | head -1)
     [ -n "$GEOREG_PORT" ] && break
     running "$GEOREG_PID" || die "georeg exited at start"

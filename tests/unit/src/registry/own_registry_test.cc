@@ -304,6 +304,63 @@ TEST_CASE("manifest PUT: an index with children; a child unknown is refused") {
   CHECK(r.Close() == 0);
 }
 
+// A cached blob stored the way a fill stores one: chunk, publish, listed.
+void CacheBlob(OwnRig& r, const std::string& bytes) {
+  util::Digest d = DigestOf(bytes);
+  cache::BlobInfo info;
+  info.size = bytes.size();
+  info.chunk_size = static_cast<uint32_t>(bytes.size());
+  auto* p = reinterpret_cast<const uint8_t*>(bytes.data());
+  REQUIRE(r.rig.store->PutChunk(d, 0, {p, bytes.size()}).ok());
+  REQUIRE(r.rig.store->PublishBlob(d, info).ok());
+  REQUIRE(r.rig.keeper->Reserve(bytes.size()));
+  r.rig.keeper->Published(d, bytes.size(), r.rig.clock.WallMs());
+}
+
+TEST_CASE("manifest PUT adopting a cached blob that is deleted meanwhile: refused, not left own") {
+  OwnRig r;
+  std::string config = "{\"architecture\":\"s390x\"}", layer = Blob(200000, 'c');
+  REQUIRE(PushBlob(r, config));
+  REQUIRE(r.rig.Settle());
+  CacheBlob(r, layer);  // pulled through the mirror earlier: cached, not own
+  REQUIRE(r.rig.keeper->Has(DigestOf(layer)));
+  REQUIRE_FALSE(r.Own(DigestOf(layer)));
+  // A delete of the cached blob is queued on the writer before the PUT's
+  // own job (the index still lists it, as it does while an eviction's
+  // delete is queued).
+  cache::Store* store = r.rig.store.get();
+  util::Digest d = DigestOf(layer);
+  r.rig.bridge->Run([store, d] { return store->DeleteBlob(d); }, [](util::Status) {});
+  auto put = PutManifest(r, "adopt", ImageManifest(config, layer));
+  CHECK(put->status == 400);
+  CHECK(put->body.find("MANIFEST_BLOB_UNKNOWN") != std::string::npos);
+  REQUIRE(r.rig.Settle());
+  // The index no longer counts it as own content, nor lists it at all.
+  CHECK_FALSE(r.rig.keeper->Has(d));
+  CHECK(r.rig.keeper->own_bytes() == config.size());
+  CHECK(NoManifestWithoutItsBlobs(r));
+  CHECK(r.Close() == 0);
+}
+
+TEST_CASE("manifest PUT adopting a cached blob: the store and the index both make it own") {
+  OwnRig r;
+  std::string config = "{\"architecture\":\"ppc64le\"}", layer = Blob(150000, 'p');
+  REQUIRE(PushBlob(r, config));
+  REQUIRE(r.rig.Settle());
+  CacheBlob(r, layer);
+  CHECK(PutManifest(r, "adopt", ImageManifest(config, layer))->status == 201);
+  REQUIRE(r.rig.Settle());
+  CHECK(r.Own(DigestOf(layer)));
+  {
+    auto txn = r.rig.store->BeginRead();
+    REQUIRE(txn.ok());
+    cache::BlobInfo info;
+    REQUIRE(r.rig.store->GetBlob(*txn, DigestOf(layer), &info).ok());
+    CHECK(info.own);
+  }
+  CHECK(r.Close() == 0);
+}
+
 TEST_CASE("GC racing a manifest PUT that names an old blob: the PUT wins or fails cleanly") {
   auto tune = [](config::Config* c) { c->registry.gc_grace_ms = 1000; };
   std::string config = "{\"architecture\":\"arm64\"}", layer = Blob(300000, 'g');
