@@ -24,7 +24,7 @@ namespace {
 constexpr size_t kMaxHolders = 8;
 constexpr uint64_t kMaxBodyBytes = 4096;
 
-std::string Join(const std::vector<std::string>& v) {
+std::string CommaList(const std::vector<std::string>& v) {
   std::string out;
   for (size_t i = 0; i < v.size(); ++i) out += (i ? ", " : "") + v[i];
   return out;
@@ -502,7 +502,7 @@ void Replicator::Create(const std::shared_ptr<http::Exchange>& ex, const std::st
   if (!regions.count(region))
     return http::RespondJsonError(ex, 400,
                                   "no node of the fleet is in region '" + region + "' (regions: " +
-                                      Join({regions.begin(), regions.end()}) + ")");
+                                      CommaList({regions.begin(), regions.end()}) + ")");
   push::ReplicationRecord r;
   r.created_ms = env_.clock->WallMs();
   r.created = std::to_string(r.created_ms) + "@" + cluster_->name();
