@@ -67,7 +67,7 @@ void Service::HandleAdmin(const std::shared_ptr<http::Exchange>& ex) {
                                               : nlohmann::json()},
                         {"evictions", keeper_->evictions()},
                         {"corrupt_blobs", keeper_->corruptions()},
-                        {"fills_in_flight", fills_.running()},
+                        {"fills_in_flight", parts_.fills.running()},
                         {"bytes_in_flight", in_flight_->held()},
                         {"refused_busy", in_flight_->refused()},
                         {"data_file_bytes", st->data_file_bytes},

@@ -26,28 +26,20 @@ Service::Service(io::Env env, const config::Config& cfg, std::unique_ptr<Upstrea
       upstreams_(std::move(upstreams)),
       scrubber_(env.loop, store, keeper, cfg.cache.scrub_rate),
       manifests_(env, store, writer, cfg.server.max_manifest_bytes, in_flight_, cluster),
-      auth_(env, cfg.registry.name, cfg.registry.auth_failures_per_minute,
-            cfg.registry.pull_requires_auth),
-      fills_({env, store, writer, keeper, in_flight_, cluster, &hints_}, cfg.registry.name,
-             cfg.server.max_fills),
-      holdings_(env, cfg, store, writer, keeper, &fills_, &hints_, cluster),
-      tags_(env, cfg, store, writer, &hints_, &holdings_, cluster),
-      own_({env, store, writer, keeper, &auth_, &fills_, &holdings_, &tags_, &hints_, cluster},
-           cfg),
-      replicator_(env, cfg, store, &holdings_, &tags_, &auth_, cluster) {}
+      parts_(env, cfg, store, writer, keeper, in_flight_, cluster) {}
 
 util::Status Service::Start() {
-  if (own_.enabled()) {
-    if (util::Status st = auth_.Load(htpasswd_); !st.ok())
+  if (parts_.own.enabled()) {
+    if (util::Status st = parts_.auth.Load(htpasswd_); !st.ok())
       return Status::InvalidArgument("registry.push_htpasswd: " + st.message());
     LOG_INFO("registry: serving own registry '%s' (%zu push user(s), pulls %s)",
-             own_.name().c_str(), auth_.users(),
-             auth_.pull_requires_auth() ? "authenticated" : "anonymous");
+             parts_.own.name().c_str(), parts_.auth.users(),
+             parts_.auth.pull_requires_auth() ? "authenticated" : "anonymous");
   }
-  if (util::Status st = tags_.Restore(); !st.ok())
+  if (util::Status st = parts_.tags.Restore(); !st.ok())
     LOG_ERROR("registry: could not restore the fleet state: %s", st.ToString().c_str());
-  own_.Start();
-  replicator_.Start();
+  parts_.own.Start();
+  parts_.replicator.Start();
   scrubber_.Start();
   return Status::Ok();
 }
@@ -58,11 +50,11 @@ void Service::Learn(const peers::GossipNode::Learned& learned) {
 }
 
 void Service::LearnTag(const peers::TagUpdate& u) {
-  if (tags_.Owns(u.key)) {
-    if (u.key.registry != own_.name()) return replicator_.Apply(u);
+  if (parts_.tags.Owns(u.key)) {
+    if (u.key.registry != parts_.own.name()) return parts_.replicator.Apply(u);
     LOG_INFO("cluster: own tag %s:%s -> %s (from %s)", u.key.repository.c_str(), u.key.tag.c_str(),
              u.version.digest.ToString().c_str(), u.version.origin.c_str());
-    tags_.ApplyGossiped(u);
+    parts_.tags.ApplyGossiped(u);
     return;
   }
   // Fleet records of another registry (a node configured differently) are not ours to store.
@@ -79,7 +71,7 @@ void Service::LearnTag(const peers::TagUpdate& u) {
 void Service::Withdraw(const peers::TagUpdate& u) {
   if (u.key.registry.rfind('/', 0) == 0)
     return;  // replication records and reports: fleet state, kept
-  if (own_.enabled() && u.key.registry == own_.name()) {
+  if (parts_.own.enabled() && u.key.registry == parts_.own.name()) {
     // A pushed image is not the pusher's to take back: the tag stays
     // stored here (docs/replication.md).
     LOG_WARN("cluster: own tag %s:%s was set by removed node %s; kept", u.key.repository.c_str(),
@@ -120,7 +112,8 @@ void Service::HandlePeerContent(const std::shared_ptr<http::Exchange>& ex,
 
 std::optional<std::string> Service::RegistryNamed(std::string_view component) {
   std::string name(component);
-  if (own_.enabled() && util::RegistryPathComponent(own_.name()) == name) return own_.name();
+  if (parts_.own.enabled() && util::RegistryPathComponent(parts_.own.name()) == name)
+    return parts_.own.name();
   // As written, then (a port) with the last '_' as the ':' it stands for.
   std::vector<std::string> candidates = {name};
   if (size_t u = name.rfind('_'); u != std::string::npos)
@@ -144,8 +137,8 @@ void Service::HandleRoute(const oci::Route& route, const std::shared_ptr<http::E
     RespondOciError(ex, route.status, oci::ErrorCodeName(route.error), route.message);
     return;
   }
-  if (own_.Addresses(route)) {
-    own_.Handle(route, ex, hop);
+  if (parts_.own.Addresses(route)) {
+    parts_.own.Handle(route, ex, hop);
     return;
   }
   if (route.kind == oci::RouteKind::kBase) {
@@ -163,9 +156,10 @@ void Service::HandleRoute(const oci::Route& route, const std::shared_ptr<http::E
     return;
   }
   if (oci::IsWrite(route.kind)) {
-    RespondOciError(ex, 405, "UNSUPPORTED",
-                    "'" + up->config.registry + "' is a mirrored upstream: it is read-only here" +
-                        (own_.enabled() ? "; push to '" + own_.name() + "'" : std::string()));
+    RespondOciError(
+        ex, 405, "UNSUPPORTED",
+        "'" + up->config.registry + "' is a mirrored upstream: it is read-only here" +
+            (parts_.own.enabled() ? "; push to '" + parts_.own.name() + "'" : std::string()));
     return;
   }
   if (route.kind == oci::RouteKind::kTagsList) return ProxyTagsList(up, route, ex);
@@ -176,12 +170,12 @@ void Service::HandleRoute(const oci::Route& route, const std::shared_ptr<http::E
   if (route.kind == oci::RouteKind::kManifest) {
     manifests_.Handle(up, UpstreamSet::UpstreamName(*up, route.name), route, ex, hop);
   } else {
-    fills_.Serve(up, route, ex, hop);
+    parts_.fills.Serve(up, route, ex, hop);
   }
 }
 
 nlohmann::json Service::ContentStatsJson() const {
-  const Fills::Stats& fs = fills_.stats();
+  const Fills::Stats& fs = parts_.fills.stats();
   return {{"upstream_blob_gets", fs.upstream_blob_gets},
           {"upstream_blob_heads", fs.upstream_blob_heads},
           {"fills_joined", fs.fills_joined},
@@ -199,29 +193,29 @@ nlohmann::json Service::StatusJson() {
                           {"hits", keeper_->hits()},
                           {"misses", keeper_->misses()},
                           {"evictions", keeper_->evictions()},
-                          {"fills_in_flight", fills_.running()},
+                          {"fills_in_flight", parts_.fills.running()},
                           {"map_used", map.used_bytes},
                           {"map_size", map.map_size}};
-  if (own_.enabled()) {
-    cache["registry"] = own_.name();
+  if (parts_.own.enabled()) {
+    cache["registry"] = parts_.own.name();
     cache["registry_bytes"] = keeper_->own_bytes();
     cache["registry_blobs"] = index.own_count();
     cache["registry_budget"] = own_budget_;
   }
   return {{"cache", cache},
           {"upstreams", upstreams_->StatusJson()},
-          {"replications", replicator_.ListJson()}};
+          {"replications", parts_.replicator.ListJson()}};
 }
 
 void Service::Describe(util::Exposition* out) {
   using T = util::Exposition::Type;
-  uint64_t waiters = manifests_.coalesced_waiters() + fills_.waiters();
-  const Fills::Stats& fs = fills_.stats();
+  uint64_t waiters = manifests_.coalesced_waiters() + parts_.fills.waiters();
+  const Fills::Stats& fs = parts_.fills.stats();
   out->Family("georeg_fills_in_flight", T::kGauge,
               "Blob fills running (each one fetch from a peer or an upstream).");
-  out->Sample(double(fills_.running()));
+  out->Sample(double(parts_.fills.running()));
   out->Family("georeg_probes_in_flight", T::kGauge, "HEAD probes of blobs not held, running.");
-  out->Sample(double(fills_.probes()));
+  out->Sample(double(parts_.fills.probes()));
   out->Family("georeg_coalesced_waiters", T::kGauge,
               "Requests waiting on a blob fill or manifest fetch another request started.");
   out->Sample(double(waiters));
@@ -263,8 +257,8 @@ void Service::Describe(util::Exposition* out) {
   out->Family("georeg_lmdb_map_used_bytes", T::kGauge,
               "Bytes of the LMDB map in use (up to its last page).");
   out->Sample(double(map.used_bytes));
-  if (own_.enabled()) {
-    const OwnRegistry::Stats& ps = own_.stats();
+  if (parts_.own.enabled()) {
+    const OwnRegistry::Stats& ps = parts_.own.stats();
     out->Family("georeg_registry_bytes", T::kGauge,
                 "Bytes of the own registry's content held here (never evicted).");
     out->Sample(double(keeper_->own_bytes()));
@@ -279,17 +273,15 @@ void Service::Describe(util::Exposition* out) {
                 "Pushed blobs whose bytes did not match the digest the client named (refused).");
     out->Sample(double(ps.digest_mismatches));
     out->Family("georeg_uploads_open", T::kGauge, "Blob uploads in progress on this node.");
-    out->Sample(double(own_.uploads().open()));
+    out->Sample(double(parts_.own.uploads().open()));
   }
   upstreams_->Describe(out);
-  replicator_.Describe(out);
+  parts_.replicator.Describe(out);
 }
 
 void Service::Shutdown() {
-  fills_.Shutdown();
   manifests_.Shutdown();
-  own_.Stop();
-  replicator_.Stop();
+  parts_.Stop();
   upstreams_->Shutdown();
   scrubber_.Stop();
 }

@@ -8,10 +8,10 @@
 // fleet's own registry goes to the OwnRegistry. What gossip teaches goes
 // to its owner (Learn).
 //
-// It builds its parts in dependency order, each given what it uses:
-// HolderHints and PushAuth; Fills (store, keeper, cluster, hints);
-// Holdings (Fills); FleetTags (Holdings); OwnRegistry and Replicator (all of
-// them). None calls back into another above it.
+// Its content parts (fills, holdings, fleet tags, the own registry, the
+// replicator) are built together, in dependency order, by RegistryParts
+// (src/registry/registry_parts.h); beside them it holds the upstreams, the
+// ManifestResolver and the Scrubber.
 //
 // Ownership: owns the upstreams and every part above; borrows the Store,
 // WriterBridge, CacheKeeper and Cluster (null without one), which must
@@ -30,19 +30,13 @@
 #include "cache/store.h"
 #include "config/config.h"
 #include "peers/gossip_node.h"
-#include "peers/holder_hints.h"
 #include "src/http/server.h"
 #include "src/io/lifetime.h"
 #include "src/oci/router.h"
 #include "src/registry/cache_keeper.h"
-#include "src/registry/fills.h"
-#include "src/registry/fleet_tags.h"
-#include "src/registry/holdings.h"
 #include "src/registry/in_flight.h"
 #include "src/registry/manifests.h"
-#include "src/registry/own_registry.h"
-#include "src/registry/push_auth.h"
-#include "src/registry/replicator.h"
+#include "src/registry/registry_parts.h"
 #include "src/registry/scrubber.h"
 #include "src/registry/upstream_set.h"
 #include "src/registry/writer_bridge.h"
@@ -75,8 +69,8 @@ class Service {
   void HandlePeerContent(const std::shared_ptr<http::Exchange>& ex, const std::string& oci_target,
                          peers::Hop hop);
   // The parts the route table dispatches to directly.
-  Replicator& replicator() { return replicator_; }
-  Holdings& holdings() { return holdings_; }
+  Replicator& replicator() { return parts_.replicator; }
+  Holdings& holdings() { return parts_.holdings; }
   // What gossip (or a member's removal) taught this node: each tag goes to
   // its owner (the own registry, its replications, or the mirror's tags).
   void Learn(const peers::GossipNode::Learned& learned);
@@ -120,13 +114,7 @@ class Service {
   std::unique_ptr<UpstreamSet> upstreams_;
   Scrubber scrubber_;
   ManifestResolver manifests_;
-  peers::HolderHints hints_;
-  PushAuth auth_;
-  Fills fills_;
-  Holdings holdings_;
-  FleetTags tags_;
-  OwnRegistry own_;
-  Replicator replicator_;
+  RegistryParts parts_;
   size_t proxied_ = 0;  // tag listings in flight to upstreams
   static constexpr size_t kMaxProxied = 64;
   static constexpr uint64_t kMaxTagListBytes = 4 << 20;

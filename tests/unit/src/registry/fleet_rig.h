@@ -28,7 +28,6 @@
 #include "cache/writer.h"
 #include "config/config.h"
 #include "peers/hlc.h"
-#include "peers/holder_hints.h"
 #include "peers/tag_table.h"
 #include "push/replication.h"
 #include "src/io/clock.h"
@@ -37,12 +36,7 @@
 #include "src/oci/router.h"
 #include "src/peering/fleet.h"
 #include "src/registry/cache_keeper.h"
-#include "src/registry/fills.h"
-#include "src/registry/fleet_tags.h"
-#include "src/registry/holdings.h"
-#include "src/registry/own_registry.h"
-#include "src/registry/push_auth.h"
-#include "src/registry/replicator.h"
+#include "src/registry/registry_parts.h"
 #include "src/registry/writer_bridge.h"
 #include "tests/unit/registry_fakes.h"
 #include "tests/unit/src/registry/images.h"
@@ -133,13 +127,13 @@ struct Node {
   std::unique_ptr<registry::WriterBridge> bridge;
   std::unique_ptr<registry::CacheKeeper> keeper;
   std::unique_ptr<FakeFleet> fleet;
-  peers::HolderHints hints;
-  std::unique_ptr<registry::PushAuth> auth;
-  std::unique_ptr<registry::Fills> fills;
-  std::unique_ptr<registry::Holdings> holdings;
-  std::unique_ptr<registry::FleetTags> tags;
-  std::unique_ptr<registry::OwnRegistry> own;
-  std::unique_ptr<registry::Replicator> replicator;  // ticked by World::Tick, not by a timer
+  // The daemon's wiring (src/registry/registry_parts.h), and its parts by name.
+  std::unique_ptr<registry::RegistryParts> parts;
+  registry::Fills* fills = nullptr;
+  registry::Holdings* holdings = nullptr;
+  registry::FleetTags* tags = nullptr;
+  registry::OwnRegistry* own = nullptr;
+  registry::Replicator* replicator = nullptr;  // ticked by World::Tick, not by a timer
 
   bool Own(const util::Digest& d) const {
     const cache::BlobIndex::Entry* e = keeper->index().Find(d);
@@ -313,20 +307,11 @@ class World {
   // a referenced handle the loop would not poll for their answers.
   int Close() {
     closed_ = true;
-    for (auto& n : nodes) {
-      n->replicator->Stop();
-      n->own->Stop();
-      n->fills->Shutdown();
-    }
+    for (auto& n : nodes) n->parts->Stop();
     CHECK(Settle());
     kept.clear();
     for (auto& n : nodes) {
-      n->replicator.reset();
-      n->own.reset();
-      n->tags.reset();
-      n->holdings.reset();
-      n->fills.reset();
-      n->auth.reset();
+      n->parts.reset();
       n->keeper->Stop();
     }
     CHECK(Settle());
@@ -368,27 +353,16 @@ class World {
     n->keeper = std::make_unique<registry::CacheKeeper>(env(), c, n->store.get(), n->bridge.get());
     REQUIRE(n->keeper->Start().ok());
     n->fleet = std::make_unique<FakeFleet>(this, n.get());
-    n->auth = std::make_unique<registry::PushAuth>(env(), kReg, 100, false);
-    REQUIRE(n->auth->Load(htpasswd).ok());
-    auto in_flight = std::make_shared<registry::InFlightBytes>(64 << 20);
-    n->fills = std::make_unique<registry::Fills>(
-        registry::Fills::Deps{env(), n->store.get(), n->bridge.get(), n->keeper.get(), in_flight,
-                              n->fleet.get(), &n->hints},
-        kReg, 64);
-    n->holdings = std::make_unique<registry::Holdings>(env(), n->cfg, n->store.get(),
-                                                       n->bridge.get(), n->keeper.get(),
-                                                       n->fills.get(), &n->hints, n->fleet.get());
-    n->tags = std::make_unique<registry::FleetTags>(env(), n->cfg, n->store.get(), n->bridge.get(),
-                                                    &n->hints, n->holdings.get(), n->fleet.get());
-    n->own = std::make_unique<registry::OwnRegistry>(
-        registry::OwnRegistry::Deps{env(), n->store.get(), n->bridge.get(), n->keeper.get(),
-                                    n->auth.get(), n->fills.get(), n->holdings.get(), n->tags.get(),
-                                    &n->hints, n->fleet.get()},
-        n->cfg);
+    n->parts = std::make_unique<registry::RegistryParts>(
+        env(), n->cfg, n->store.get(), n->bridge.get(), n->keeper.get(),
+        std::make_shared<registry::InFlightBytes>(64 << 20), n->fleet.get());
+    REQUIRE(n->parts->auth.Load(htpasswd).ok());
+    n->fills = &n->parts->fills;
+    n->holdings = &n->parts->holdings;
+    n->tags = &n->parts->tags;
+    n->own = &n->parts->own;
+    n->replicator = &n->parts->replicator;
     n->own->Start();
-    n->replicator =
-        std::make_unique<registry::Replicator>(env(), n->cfg, n->store.get(), n->holdings.get(),
-                                               n->tags.get(), n->auth.get(), n->fleet.get());
     nodes.push_back(std::move(n));
   }
 

@@ -11,11 +11,7 @@
 
 #include "config/config.h"
 #include "src/oci/router.h"
-#include "src/registry/fills.h"
-#include "src/registry/fleet_tags.h"
-#include "src/registry/holdings.h"
-#include "src/registry/own_registry.h"
-#include "src/registry/push_auth.h"
+#include "src/registry/registry_parts.h"
 #include "tests/unit/registry_fakes.h"
 #include "tests/unit/src/registry/images.h"
 #include "util/sha256.h"
@@ -36,12 +32,8 @@ using fakes::kCreds;
 struct OwnRig {
   fakes::Rig rig;
   config::Config cfg;
-  peers::HolderHints hints;
-  std::unique_ptr<registry::PushAuth> auth;
-  std::unique_ptr<registry::Fills> fills;
-  std::unique_ptr<registry::Holdings> holdings;
-  std::unique_ptr<registry::FleetTags> tags;
-  std::unique_ptr<registry::OwnRegistry> own;
+  std::unique_ptr<registry::RegistryParts> parts;  // the daemon's wiring, no fleet
+  registry::OwnRegistry* own = nullptr;
 
   explicit OwnRig(void (*tune)(config::Config*) = nullptr) {
     cfg = config::Defaults();
@@ -52,27 +44,15 @@ struct OwnRig {
     if (tune) tune(&cfg);
     std::string file = rig.dir + "/htpasswd";
     fakes::WriteHtpasswd(file);
-    io::Env env = rig.env();
-    auth = std::make_unique<registry::PushAuth>(env, kReg, 100, false);
-    REQUIRE(auth->Load(file).ok());
-    auto in_flight = std::make_shared<registry::InFlightBytes>(64 << 20);
-    fills = std::make_unique<registry::Fills>(
-        registry::Fills::Deps{env, rig.store.get(), rig.bridge.get(), rig.keeper.get(), in_flight,
-                              nullptr, &hints},
-        kReg, 64);
-    holdings = std::make_unique<registry::Holdings>(env, cfg, rig.store.get(), rig.bridge.get(),
-                                                    rig.keeper.get(), fills.get(), &hints, nullptr);
-    tags = std::make_unique<registry::FleetTags>(env, cfg, rig.store.get(), rig.bridge.get(),
-                                                 &hints, holdings.get(), nullptr);
-    own = std::make_unique<registry::OwnRegistry>(
-        registry::OwnRegistry::Deps{env, rig.store.get(), rig.bridge.get(), rig.keeper.get(),
-                                    auth.get(), fills.get(), holdings.get(), tags.get(), &hints,
-                                    nullptr},
-        cfg);
+    parts = std::make_unique<registry::RegistryParts>(
+        rig.env(), cfg, rig.store.get(), rig.bridge.get(), rig.keeper.get(),
+        std::make_shared<registry::InFlightBytes>(64 << 20), nullptr);
+    REQUIRE(parts->auth.Load(file).ok());
+    own = &parts->own;
     own->Start();
   }
   ~OwnRig() {
-    if (own) Close();
+    if (parts) Close();
   }
 
   // Sends a request through the router, as a client would, and turns the
@@ -98,13 +78,8 @@ struct OwnRig {
     return e && e->own;
   }
   int Close() {
-    own->Stop();
-    own.reset();
-    tags.reset();
-    holdings.reset();
-    fills->Shutdown();
-    fills.reset();
-    auth.reset();
+    parts->Stop();
+    parts.reset();
     return rig.Close();
   }
 };
