@@ -44,32 +44,45 @@ test_dir() {  # BUILD_DIR [meson test options]
 debug_lines=(-Dc_args=-g1 -Dcpp_args=-g1)
 # At -O3, as the release build tools/run.sh makes: a warning only that
 # optimization finds fails here too.
-build_dir build -Dwerror=true -Doptimization=3 "${debug_lines[@]}" && test_dir build --no-suite sim || status=1
-# The 1000-node gossip simulator (one core, three to four minutes) runs while
-# the sanitized build compiles, and is waited for before the sanitized
-# tests, so no integration test shares the machine with it. It runs at a
-# higher priority than the compiler so it keeps its core: the build has
-# work for every core, and the simulator would otherwise get a third of one
-# (a priority only root may raise: elsewhere nice warns and runs it as is).
+normal_built=0
+build_dir build -Dwerror=true -Doptimization=3 "${debug_lines[@]}" && normal_built=1
+[ $normal_built = 1 ] || status=1
+# Then three things at once, so the two cores are never idle while tests
+# wait on I/O and peers:
+# - the 1000-node gossip simulator (one core, three to four minutes);
+# - the normal build's tests;
+# - the sanitized build, at the lowest: it takes only what the other two
+#   leave. Unoptimized (the libraries the fuzzers run stay at -O1,
+#   meson.build): the tests take the same time either way. One clang build
+#   serves the sanitized tests and the fuzzers.
+# The sanitized tests start once all three are done: no integration test
+# under the sanitizers shares the machine with the simulator.
 sim_pid=
-if [ -f build/tests/gossip_sim ]; then
-  nice -n -5 meson test -C build --no-rebuild --suite sim --logbase simlog >build/meson-logs/sim.out 2>&1 &
+if [ $normal_built = 1 ] && [ -f build/tests/gossip_sim ]; then
+  meson test -C build --no-rebuild --suite sim --logbase simlog >build/meson-logs/sim.out 2>&1 &
   sim_pid=$!
 fi
-# Unoptimized (the libraries the fuzzers run stay at -O1, meson.build): the
-# tests take the same time either way, as they wait on I/O and peers. One
-# clang build serves the sanitized tests and the fuzzers: a separate fuzz
-# build compiled the parsers a third time.
+asan_out=$(mktemp /tmp/georeg-asan-build.XXXXXX)
+(
+  renice -n 19 -p $BASHPID >/dev/null
+  CC=clang-14 CXX=clang++-14 build_dir build-asan -Dwerror=true "${debug_lines[@]}" \
+    -Db_sanitize=address,undefined -Db_lundef=false -Doptimization=0 -Dfuzz=true
+) >"$asan_out" 2>&1 &
+asan_pid=$!
+if [ $normal_built = 1 ]; then test_dir build --no-suite sim || status=1; fi
 asan_built=0
-CC=clang-14 CXX=clang++-14 build_dir build-asan -Dwerror=true "${debug_lines[@]}" \
-  -Db_sanitize=address,undefined -Db_lundef=false -Doptimization=0 -Dfuzz=true && asan_built=1
+wait "$asan_pid" && asan_built=1
+phase "build-asan: built (at lowest priority beside the tests above)"
+cat "$asan_out"
+rm -f "$asan_out"
 [ $asan_built = 1 ] || status=1
 if [ -n "$sim_pid" ]; then
   wait "$sim_pid" || status=1
   phase "build: gossip simulator"
   cat build/meson-logs/sim.out
 fi
-if [ $asan_built = 1 ]; then test_dir build-asan || status=1; fi
+# Two tests at a time (tests/meson.build says which may share the machine).
+if [ $asan_built = 1 ]; then test_dir build-asan --num-processes 2 || status=1; fi
 phase "done"
 # One closing line for CI, counting every meson test of both builds
 # (a build that failed to compile counts as one failure).
