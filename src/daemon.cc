@@ -314,6 +314,8 @@ int Run(const config::Config& cfg, ConfigLoader reload) {
     st = metrics.ListenFd(metrics_fd);
   } else if (st.ok() && cfg.metrics.enabled()) {
     st = metrics.Listen(cfg.metrics.listen_addr);
+    // Say which listener: the embedded defaults turn this one on unasked.
+    if (!st.ok()) st = util::Status::IoError("metrics.listen: " + st.message());
   }
   if (!st.ok()) {
     LOG_ERROR("%s", st.ToString().c_str());

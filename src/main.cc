@@ -30,11 +30,13 @@ int main(int argc, char** argv) {
   app.require_subcommand(1);
 
   std::string config_path;
-  std::string listen, cache_dir;
+  std::string listen, metrics_listen, cache_dir;
   std::vector<std::string> upstream_flags;
   CLI::App* serve = app.add_subcommand("serve", "Run the mirror daemon");
   serve->add_option("-c,--config", config_path, "TOML config file (default: embedded defaults)");
   serve->add_option("--listen", listen, "HOST:PORT to listen on (overrides server.listen)");
+  serve->add_option("--metrics-listen", metrics_listen,
+                    "HOST:PORT serving /metrics, or off (overrides metrics.listen)");
   serve->add_option("--cache-dir", cache_dir, "cache directory (overrides cache.dir)");
   std::string log_format;
   serve->add_option("--log-format", log_format, "text or json (overrides log.format)")
@@ -265,6 +267,9 @@ int main(int argc, char** argv) {
       cfg = std::move(*parsed);
     }
     if (!listen.empty()) cfg.server.listen = listen;
+    // Two daemons on one host (tests, a canary beside the real one) would
+    // both take the embedded defaults' metrics port: this moves or stops it.
+    if (!metrics_listen.empty()) cfg.metrics.listen = metrics_listen == "off" ? "" : metrics_listen;
     if (!cache_dir.empty()) cfg.cache.dir = cache_dir;
     if (!log_format.empty()) cfg.log_format = log_format;
     if (!upstream_flags.empty()) {

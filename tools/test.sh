@@ -110,8 +110,14 @@ for d in sys.argv[1:]:
                 if not ok:  # named at the end, with its last lines, where a log's tail shows it
                     print(f"FAILED {d}: {rec.get('name')} ({rec.get('result')}, {rec.get('duration', 0):.0f} s)")
                     # Sanitizers report on stderr, which meson keeps apart when the test did not merge it.
-                    tail = ((rec.get("stdout") or "") + "\n" + (rec.get("stderr") or "")).strip()
-                    for out in tail.splitlines()[-25:]:
+                    lines = ((rec.get("stdout") or "") + "\n" + (rec.get("stderr") or "")).strip().splitlines()
+                    # What failed first (a test's own verdicts and fatal lines, a
+                    # sanitizer's report), then the last lines: logs a test dumps
+                    # on failure would otherwise push its verdict out of view.
+                    marks = ("not ok", "FATAL", "Sanitizer", "runtime error", "FAILED")
+                    for out in [l for l in lines if any(m in l for m in marks)][:12]:
+                        print(f"  ! {out[:300]}")
+                    for out in lines[-25:]:
                         print(f"  | {out[:300]}")
 print(f"overall: {passed} passed, {failed} failed")
 PY

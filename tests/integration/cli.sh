@@ -36,6 +36,9 @@ check "missing file: non-zero exit and one line" test $? -ne 0 -a "$(wc -l <"$WO
 check "serve with a bad --listen: non-zero, one line" test $? -ne 0 -a "$(wc -l <"$WORK/err")" = 1
 "$GEOREG" serve --upstream nourl --cache-dir "$WORK/c" 2>"$WORK/err"
 check "serve with a bad --upstream: non-zero, one line" test $? -ne 0 -a "$(wc -l <"$WORK/err")" = 1
+"$GEOREG" serve --metrics-listen 9464 --cache-dir "$WORK/c" 2>"$WORK/err"
+check "serve with a bad --metrics-listen: non-zero, one line naming metrics.listen" \
+  test $? -ne 0 -a "$(wc -l <"$WORK/err")" = 1 -a "$(grep -c metrics.listen "$WORK/err")" = 1
 check "a refused start created no cache" test ! -e "$WORK/c"
 bad "bad peer network" "cluster.peer_networks:" "$(printf '[cluster]\npeer_networks = ["10.0.0.0/33"]\n%s' "$UP")"
 bad "bad request deadline" "upstream[0].request_deadline:" "$(printf '%s\nrequest_deadline = "0s"' "$UP")"

@@ -96,6 +96,15 @@ expect_eq "the query is dropped but ns=" "\"/v2/team/app/blobs/$(fix app_layer)?
   "$(access "select(.path | startswith(\"/v2/team/app/blobs/$(fix app_layer)?\")) | .path")"
 expect_eq "no secret from a query appears" 0 "$(grep -cE 'hunter2|s3cr3t' "$GEOREG_LOG")"
 
+# A second daemon asking for the metrics address the first holds: refused
+# at start, with one error naming the setting, and the first serves on.
+mport=${METRICS_URL#http://127.0.0.1:}; mport=${mport%/metrics}
+"$GEOREG" serve --listen 127.0.0.1:0 --metrics-listen "127.0.0.1:$mport" \
+  --cache-dir "$WORK/second" 2>"$WORK/second.err"
+check "metrics address taken: non-zero exit" test $? -ne 0
+check "  its error names metrics.listen" grep -q 'error .*metrics.listen: cannot listen on 127.0.0.1:'"$mport"': address already in use' "$WORK/second.err"
+check "  the first daemon's metrics still answer" curl -sf -o /dev/null "$METRICS_URL"
+
 REPO_ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 check "the shipped alert rules pass promtool check rules" promtool check rules "$REPO_ROOT/docs/alerts.yml"
 check "and fire when they should (promtool test rules)" bash -c "cd \"$REPO_ROOT/docs\" && promtool test rules alerts_test.yml"

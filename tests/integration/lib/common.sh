@@ -204,12 +204,15 @@ push_fixtures() {
 fix() { cat "$FIX/$1"; }
 
 # ---- georeg ----
-# start_georeg ARGS...: runs `georeg serve --listen 127.0.0.1:0 ARGS`, waits for
+# start_georeg ARGS...: runs `georeg serve --listen 127.0.0.1:0
+# --metrics-listen 127.0.0.1:0 ARGS`, waits for
 # it to listen; sets GEOREG_PORT, GEOREG_URL, GEOREG_PID, GEOREG_LOG.
 start_georeg() {
   GEOREG_LOG="$WORK/georeg.log"
   : >"$GEOREG_LOG"
-  start_bg georeg "$GEOREG_LOG" "$GEOREG" serve --listen 127.0.0.1:0 "$@"
+  # Metrics on a free port: tests run side by side, and the embedded
+  # defaults' 127.0.0.1:9464 would let only one of them start.
+  start_bg georeg "$GEOREG_LOG" "$GEOREG" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 "$@"
   GEOREG_PID=$LAST_PID
   local i
   for ((i = 0; i < START_WAIT_TENTHS; i++)); do
