@@ -286,6 +286,20 @@ class Connection : public Transport {
     ReleaseLent();
   }
 
+  // Bytes the client has shown it read, for the idle timer. On TCP, those it
+  // acknowledged: the send buffer (megabytes on loopback) takes a response
+  // at once and then makes room only in large steps, seconds apart for a
+  // slow reader, so what the kernel took stands still while the client reads
+  // on. On a Unix socket, what the kernel took.
+  uint64_t Progress() { return socket_tcp_.open() ? Acked() : Taken(); }
+  // Bytes the kernel still holds for the client (TCP: sent or not, not yet
+  // acknowledged): a connection with some is still delivering.
+  bool KernelHolds() {
+    int fd = -1, unacked = 0;
+    return socket_tcp_.open() && uv_fileno(socket_tcp_.base(), &fd) == 0 &&
+           ::ioctl(fd, SIOCOUTQ, &unacked) == 0 && unacked > 0;
+  }
+
   uint64_t Acked() {
     int fd = -1, unacked = 0;
     if (uv_fileno(socket_tcp_.base(), &fd) != 0 || ::ioctl(fd, SIOCOUTQ, &unacked) != 0) return 0;
@@ -724,7 +738,7 @@ class Connection : public Transport {
 
   void ArmTimer(uint64_t ms) {
     if (phase_ == Phase::kClosed) return;
-    taken_at_arm_ = Taken();
+    progress_at_arm_ = Progress();
     uv_timer_start(
         timer_.get(), [](uv_timer_t* t) { static_cast<Connection*>(t->data)->OnTimer(); }, ms, 0);
   }
@@ -732,9 +746,10 @@ class Connection : public Transport {
   void OnTimer() {
     const ServerOptions& o = server_->options_;
     // A client that keeps reading what we queued is never cut: the timer
-    // only closes a connection whose writes made no progress in a period.
-    bool writing = pending_writes_ > 0;
-    bool progressed = Taken() > taken_at_arm_;
+    // only closes a connection whose writes made no progress in a period,
+    // counted over the connection (every pipelined response), not per response.
+    bool writing = pending_writes_ > 0 || KernelHolds();
+    bool progressed = Progress() > progress_at_arm_;
     switch (phase_) {
       case Phase::kIdle:
         if (parser_.in_request()) {
@@ -822,7 +837,7 @@ class Connection : public Transport {
   };
   std::deque<Lent> lent_;
   io::Handle<uv_timer_t> lend_timer_;
-  uint64_t taken_at_arm_ = 0;
+  uint64_t progress_at_arm_ = 0;
   uint64_t drained_ = 0;  // bytes dropped after our FIN
 };
 

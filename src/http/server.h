@@ -37,7 +37,9 @@
 // has read below the bound), request bodies (read only when the handler
 // asks, after it authenticated the head, up to the route's limit). A
 // connection whose client keeps reading is never cut by the idle timeout;
-// one that stops reading for idle_timeout is closed.
+// one that stops reading for idle_timeout is closed. Reading is measured
+// over the connection, not per response, in bytes the client acknowledged
+// (TCP): what the kernel's send buffer takes moves in steps seconds apart.
 #pragma once
 
 #include <uv.h>

@@ -206,9 +206,10 @@ fix() { cat "$FIX/$1"; }
 # ---- georeg ----
 # start_georeg ARGS...: runs `georeg serve --listen 127.0.0.1:0
 # --metrics-listen 127.0.0.1:0 ARGS`, waits for
-# it to listen; sets GEOREG_PORT, GEOREG_URL, GEOREG_PID, GEOREG_LOG.
+# it to listen; sets GEOREG_PORT, GEOREG_URL, GEOREG_PID, GEOREG_LOG
+# ($WORK/georeg.log, or $WORK/$GEOREG_NAME.log for a second daemon).
 start_georeg() {
-  GEOREG_LOG="$WORK/georeg.log"
+  GEOREG_LOG="$WORK/${GEOREG_NAME:-georeg}.log"
   : >"$GEOREG_LOG"
   # Metrics on a free port: tests run side by side, and the embedded
   # defaults' 127.0.0.1:9464 would let only one of them start.
