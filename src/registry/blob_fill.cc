@@ -38,6 +38,7 @@ void BlobFill::TryNextSource() {
 }
 
 void BlobFill::SourceFailed(int status, const char* code, const std::string& message) {
+  if (status != 404 && sources_[source_].peer.empty()) upstream_failed_ = true;
   if (fetch_) {
     auto f = std::move(fetch_);
     f->Cancel();  // the rest of that response is not wanted
@@ -51,8 +52,10 @@ void BlobFill::SourceFailed(int status, const char* code, const std::string& mes
   }
   if (state_ == State::kStreaming) {
     Fail(message + "; no source left to resume from");
-  } else {
+  } else if (upstream_failed_ || status == 404) {
     RespondError(status, code, message);
+  } else {
+    RespondError(404, "BLOB_UNKNOWN", "no reachable node has the blob (" + message + ")");
   }
 }
 

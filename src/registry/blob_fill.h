@@ -137,6 +137,9 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   // The current source failed (before its head, or mid-body without bad
   // bytes): the next one, from the offset reached; with none left, the
   // error for clients still waiting for a head, or a reset for streams.
+  // That error is the upstream's when it failed; else 404 BLOB_UNKNOWN: a
+  // peer that failed (refused, dead, shutting down) does not hold the blob
+  // for us now, and a member's death never turns "unknown" into "retry".
   void SourceFailed(int status, const char* code, const std::string& message);
   // The head of a source asked for the rest of the blob.
   void OnResumeHead(const upstream::ResponseHead& head);
@@ -158,8 +161,9 @@ class BlobFill : public std::enable_shared_from_this<BlobFill> {
   Env env_;
   util::Digest digest_;
   std::vector<FillSource> sources_;
-  size_t source_ = 0;        // index of the current source
-  size_t first_source_ = 0;  // the source that sent the head (and the first bytes)
+  size_t source_ = 0;             // index of the current source
+  size_t first_source_ = 0;       // the source that sent the head (and the first bytes)
+  bool upstream_failed_ = false;  // the upstream answered neither the blob nor 404
   State state_ = State::kWaitingHead;
   std::shared_ptr<upstream::InFlight> fetch_;
   std::vector<std::shared_ptr<http::Exchange>> waiting_head_;  // joined before the size was known

@@ -26,15 +26,13 @@ void BlobProbe::Next() {
 
 void BlobProbe::OnHead(const upstream::ResponseHead& head) {
   if (done_) return;
-  const std::string& label = sources_[source_].label;
-  if (head.status == 404) {
-    return Skip("blob unknown to " + label);
-  }
-  all_unknown_ = false;
-  if (head.status != 200) return Skip(label + " answered " + std::to_string(head.status));
-  if (!head.content_length) return Skip(label + " gave no Content-Length");
+  const FillSource& src = sources_[source_];
+  bool peer = !src.peer.empty();
+  if (head.status == 404) return Skip("blob unknown to " + src.label, true);
+  if (head.status != 200) return Skip(src.label + " answered " + std::to_string(head.status), peer);
+  if (!head.content_length) return Skip(src.label + " gave no Content-Length", peer);
   if (const std::string* d = head.Find("docker-content-digest"); d && *d != digest_.ToString())
-    return Skip(label + " answered for another digest (" + d->substr(0, 80) + ")");
+    return Skip(src.label + " answered for another digest (" + d->substr(0, 80) + ")", peer);
   Finish(200, *head.content_length, nullptr, "");
 }
 
@@ -42,11 +40,12 @@ void BlobProbe::OnComplete(Status st) {
   request_.reset();
   if (done_) return;
   // Completed without a head we took: a transport error.
-  all_unknown_ = false;
-  Skip(sources_[source_].label + ": " + st.ToString());
+  const FillSource& src = sources_[source_];
+  Skip(src.label + ": " + st.ToString(), !src.peer.empty());
 }
 
-void BlobProbe::Skip(const std::string& why) {
+void BlobProbe::Skip(const std::string& why, bool unknown) {
+  if (!unknown) upstream_failed_ = true;
   if (request_) {
     auto r = std::move(request_);
     r->Cancel();
@@ -58,10 +57,10 @@ void BlobProbe::Skip(const std::string& why) {
     Next();
     return;
   }
-  if (all_unknown_) {
-    Finish(404, 0, "BLOB_UNKNOWN", why);
-  } else {
+  if (upstream_failed_) {
     Finish(503, 0, "UNAVAILABLE", why);
+  } else {
+    Finish(404, 0, "BLOB_UNKNOWN", why);
   }
 }
 

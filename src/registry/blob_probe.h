@@ -5,7 +5,9 @@
 // 200 with Content-Length and Docker-Content-Digest, no body. Nothing is
 // stored. A source that answers another digest, no Content-Length, an
 // error or nothing in time is skipped; when none is left the clients get
-// 404 BLOB_UNKNOWN (every source said so) or 503.
+// 503 if the upstream failed, else 404 BLOB_UNKNOWN: a peer that fails
+// (refused, dead, shutting down) is a node that does not hold the blob for
+// us now, so a member's death never turns "unknown" into "retry".
 //
 // Ownership: the Service keeps running probes in a map and removes one in
 // `on_done`; the callbacks of the request in flight hold a shared_ptr.
@@ -38,7 +40,9 @@ class BlobProbe : public std::enable_shared_from_this<BlobProbe> {
   void Next();
   void OnHead(const upstream::ResponseHead& head);
   void OnComplete(util::Status st);
-  void Skip(const std::string& why);
+  // `unknown`: what the source said leaves the blob unknown (404, or a
+  // peer that failed); false when the upstream failed.
+  void Skip(const std::string& why, bool unknown);
   void Finish(int status, uint64_t size, const char* code, const std::string& message);
 
   util::Digest digest_;
@@ -47,7 +51,7 @@ class BlobProbe : public std::enable_shared_from_this<BlobProbe> {
   size_t source_ = 0;
   std::shared_ptr<upstream::InFlight> request_;
   std::vector<std::shared_ptr<http::Exchange>> waiting_;
-  bool all_unknown_ = true;  // every source so far answered 404
+  bool upstream_failed_ = false;  // the upstream answered neither the blob nor 404
   bool done_ = false;
 };
 

@@ -161,6 +161,46 @@ TEST_CASE(
 }
 
 TEST_CASE(
+    "fill: peers that fail (refused, shutting down, no length) leave a blob unknown: 404, never "
+    "503, unless the upstream failed") {
+  // Issue 22: a member killed with SIGKILL made its peers answer 503 for a
+  // blob nobody had until it was declared dead; a client must retry a 503.
+  Rig r;
+  {
+    util::Digest d = DigestOf("nobody has it");
+    Fill f(r, d);
+    auto refused = std::make_shared<Source>(), closing = std::make_shared<Source>(),
+         nolength = std::make_shared<Source>();
+    auto c = Client::Make(r.deferred.get(), Path(d));
+    f.fill->Join(c->ex);
+    f.fill->Start({From(refused, "peer a", "a"), From(closing, "peer b", "b"),
+                   From(nolength, "peer c", "c")});
+    refused->Done(util::Status::Unavailable("connection refused"));
+    REQUIRE(closing->cb.on_head);
+    closing->Head(503, 0);
+    REQUIRE(nolength->cb.on_head);
+    nolength->Head(200, std::nullopt);
+    REQUIRE(r.RunUntil([&] { return c->ended && f.done; }));
+    CHECK(c->status == 404);
+    CHECK(c->body.find("BLOB_UNKNOWN") != std::string::npos);
+  }
+  {
+    util::Digest d = DigestOf("the upstream is down");
+    Fill f(r, d);
+    auto peer = std::make_shared<Source>(), up = std::make_shared<Source>();
+    auto c = Client::Make(r.deferred.get(), Path(d));
+    f.fill->Join(c->ex);
+    f.fill->Start({From(peer, "peer a", "a"), From(up, "upstream test")});
+    peer->Done(util::Status::Unavailable("connection refused"));
+    REQUIRE(up->cb.on_complete);
+    up->Done(util::Status::Unavailable("connection refused"));
+    REQUIRE(r.RunUntil([&] { return c->ended && f.done; }));
+    CHECK(c->status == 503);  // the upstream is the authority: retry
+  }
+  CHECK(r.Close() == 0);
+}
+
+TEST_CASE(
     "fill: the disk fills under a chunk while the publish is queued: passed through, nothing kept, "
     "done once") {
   // Every chunk write and the publish are queued in the turn the body ends,

@@ -66,5 +66,31 @@ TEST_CASE(
     REQUIRE(r.RunUntil([&] { return c->ended; }));
     CHECK(c->status == 404);  // every source said so: the blob is unknown
   }
+  {
+    // Issue 22: a peer that is dead (refused) or shutting down (503) does
+    // not hold the blob for us: with no upstream failing, 404, never 503.
+    auto dead = std::make_shared<Source>(), closing = std::make_shared<Source>();
+    auto probe = std::make_shared<registry::BlobProbe>(d, [](registry::BlobProbe*) {});
+    auto c = Client::Make(r.deferred.get(), Path(d), {}, "HEAD");
+    probe->Join(c->ex);
+    probe->Start({From(dead, "peer a", "a"), From(closing, "peer b", "b")});
+    dead->Done(util::Status::Unavailable("connection refused"));
+    REQUIRE(closing->cb.on_head);
+    closing->Head(503, 0);
+    REQUIRE(r.RunUntil([&] { return c->ended; }));
+    CHECK(c->status == 404);
+  }
+  {
+    auto peer = std::make_shared<Source>(), up = std::make_shared<Source>();
+    auto probe = std::make_shared<registry::BlobProbe>(d, [](registry::BlobProbe*) {});
+    auto c = Client::Make(r.deferred.get(), Path(d), {}, "HEAD");
+    probe->Join(c->ex);
+    probe->Start({From(peer, "peer a", "a"), From(up, "upstream test")});
+    peer->Head(404, 0);
+    REQUIRE(up->cb.on_complete);
+    up->Done(util::Status::Unavailable("connection refused"));
+    REQUIRE(r.RunUntil([&] { return c->ended; }));
+    CHECK(c->status == 503);  // the upstream failed: retry
+  }
   CHECK(r.Close() == 0);
 }
