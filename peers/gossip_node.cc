@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <set>
 #include <utility>
 
 namespace peers {
@@ -468,6 +469,26 @@ void GossipNode::SyncTick() {
   SendToUrl(url, name, FullSync(MessageType::kSync));
 }
 
+void GossipNode::ReachTick() {
+  std::set<std::string> live_urls;
+  for (const std::string& name : live_) live_urls.insert(members_.at(name).record.url);
+  std::vector<std::pair<std::string, std::string>> seeds, dead;  // (url, name)
+  for (const std::string& s : seeds_)
+    if (!live_urls.count(s)) seeds.push_back({s, ""});
+  for (const auto& [name, m] : members_)
+    if (m.record.state == MemberState::kDead && !live_urls.count(m.record.url))
+      dead.push_back({m.record.url, name});
+  // unordered_map order moves as members come and go: a stable rotation.
+  std::sort(dead.begin(), dead.end());
+  bool seeds_first = reach_turns_++ % 2 == 0;
+  if (seeds.empty() && dead.empty()) return;
+  bool from_seeds = seeds_first ? !seeds.empty() : dead.empty();
+  auto& list = from_seeds ? seeds : dead;
+  size_t& next = from_seeds ? reach_seed_next_ : reach_dead_next_;
+  const auto& [url, name] = list[next++ % list.size()];
+  SendToUrl(url, name, FullSync(MessageType::kSync));
+}
+
 void GossipNode::Tick(uint64_t now_ms) {
   if (left_) return;
   if (!started_) {
@@ -502,6 +523,7 @@ void GossipNode::Tick(uint64_t now_ms) {
   }
   if (now_ms >= next_sync_ms_) {
     SyncTick();
+    if (live_count() > 0) ReachTick();  // with no one live, SyncTick asks the seeds
     // Alone (joining, or cut off from everyone), look for peers every probe period.
     next_sync_ms_ = now_ms + (live_count() == 0 ? opt_.probe_interval_ms : opt_.sync_interval_ms);
   }

@@ -22,6 +22,13 @@
 //     bucket summaries with one random member (dead ones included, so
 //     partitions heal); only the entries of differing buckets travel. A node
 //     that knows no one syncs with a seed (join).
+//   - Reaching out: while a seed is not the URL of a live member, or a
+//     member is dead, each sync_interval also brings one more exchange with
+//     one of them (seeds and dead members by turns, each list in rotation).
+//     Two clusters that formed apart (a fleet started at once, where each
+//     seed was first reached by others and so never reached another seed)
+//     thus merge once any node of one has a seed in the other: within
+//     2 * seeds * sync_interval, then the convergence bound.
 //   - Tags: last-writer-wins by (HLC, origin); updates with an HLC further
 //     ahead of our clock than max_clock_skew are refused and counted.
 //   - Node keys (peers/node_key.h): our record and every tag update we
@@ -288,6 +295,9 @@ class GossipNode {
   void StartProbe(uint64_t now_ms);
   void CheckProbe(uint64_t now_ms);
   void SyncTick();
+  // One exchange with a seed that is not a live member or a dead member (the
+  // class comment, "Reaching out"); none when every one is live.
+  void ReachTick();
   void GossipTick();
   Message FullSync(MessageType type);
   void ReceiveSync(const Message& m);
@@ -319,6 +329,8 @@ class GossipNode {
   uint64_t next_seq_ = 1;
   std::map<uint64_t, Relay> relays_;  // our ping seq -> whom to relay the ack to
   uint64_t next_probe_ms_ = 0, next_gossip_ms_ = 0, next_sync_ms_ = 0;
+  uint64_t reach_turns_ = 0;                          // even: seeds first; odd: dead members first
+  size_t reach_seed_next_ = 0, reach_dead_next_ = 0;  // rotation within each list
   bool started_ = false;
   bool left_ = false;
   uint64_t summary_version_ = 0;

@@ -26,10 +26,22 @@ namespace {
 struct MiniFleet {
   std::vector<std::unique_ptr<peers::GossipNode>> nodes;
   std::vector<bool> up;
+  std::vector<uint64_t> start_at;  // a node neither ticks nor hears before its start
+  std::vector<std::vector<std::string>> seeds;
+  uint64_t rng_base;
   // What each node's Receive returned, in order.
   std::vector<std::vector<peers::TagUpdate>> learned, withdrawn;
   uint64_t now = 0;
-  explicit MiniFleet(int n) : learned(n), withdrawn(n) {
+  // `n` nodes seeded with `seed_urls`, node i starting at `starts[i]` (all
+  // at 0 by default); `rng_base` varies the nodes' random choices.
+  explicit MiniFleet(int n, std::vector<std::string> seed_urls = {"u://n0"},
+                     std::vector<uint64_t> starts = {}, uint64_t rng_base = 1)
+      : start_at(std::move(starts)),
+        seeds(n, seed_urls),
+        rng_base(rng_base),
+        learned(n),
+        withdrawn(n) {
+    start_at.resize(n, 0);
     for (int i = 0; i < n; ++i) {
       nodes.emplace_back();
       up.push_back(true);
@@ -42,20 +54,21 @@ struct MiniFleet {
     nodes[i] = std::make_unique<peers::GossipNode>(
         peers::MemberRecord{name, i < 2 ? "eu" : "us", "u://" + name, peers::MemberState::kAlive,
                             incarnation},
-        std::vector<std::string>{"u://n0"}, peers::GossipOptions(), i + 1, std::move(key));
+        seeds[i], peers::GossipOptions(), rng_base + i, std::move(key));
   }
+  bool Running(size_t i) const { return up[i] && now >= start_at[i]; }
   uint64_t Physical() const { return 1'790'000'000'000 + now; }
   void Run(uint64_t ms) {
     for (uint64_t end = now + ms; now < end; now += 10) {
       std::vector<peers::Envelope> all;
       for (size_t i = 0; i < nodes.size(); ++i) {
-        if (!up[i]) continue;
+        if (!Running(i)) continue;
         nodes[i]->Tick(now);
         for (auto& e : nodes[i]->TakeOutbox()) all.push_back(std::move(e));
       }
       for (auto& e : all) {
         size_t to = std::stoul(e.to_url.substr(5));
-        if (!up[to]) continue;
+        if (!Running(to)) continue;
         peers::GossipNode::Learned l = nodes[to]->Receive(e.message, now, Physical());
         learned[to].insert(learned[to].end(), l.tags.begin(), l.tags.end());
         withdrawn[to].insert(withdrawn[to].end(), l.withdrawn.begin(), l.withdrawn.end());
@@ -102,6 +115,46 @@ TEST_CASE("membership: join through a seed, crash -> suspect -> dead, refutation
   f.Run(3000);
   for (int i = 0; i < 3; ++i) CHECK(f.StateOf(i, 3) == peers::MemberState::kLeft);
   for (int i = 0; i < 3; ++i) CHECK(f.nodes[i]->live_count() == 3);
+}
+
+TEST_CASE("membership: a fleet started at once through three seeds is one cluster, every run") {
+  // Issue 22: 48 daemons started together with seeds n0, n1, n2 formed two
+  // clusters that never merged. A seed others reach first knows live
+  // members at once and, before, never asked another seed. Here the nodes
+  // start within 0.3 s of each other, in 30 orders.
+  const int n = 24;
+  const peers::GossipOptions opt;
+  const uint64_t bound = 2 * 3 * opt.sync_interval_ms + peers::TagConvergenceBoundMs(opt, n, 10);
+  int converged = 0;
+  for (uint64_t run = 0; run < 30; ++run) {
+    std::mt19937_64 rng(run);
+    std::vector<uint64_t> starts(n);
+    for (auto& s : starts) s = rng() % 300;
+    MiniFleet f(n, {"u://n0", "u://n1", "u://n2"}, starts, 1 + run * n);
+    f.Run(bound);
+    bool one = true;
+    for (auto& node : f.nodes) one = one && node->live_count() == static_cast<size_t>(n - 1);
+    converged += one;
+  }
+  CHECK(converged == 30);
+}
+
+TEST_CASE("membership: two clusters formed apart merge once a node has a seed in the other") {
+  // n0..n9 know seed n0, n10..n19 seed n10: two clusters. n15 restarts with
+  // both seeds; whichever it joins through, it reaches the other in turn.
+  for (uint64_t run = 0; run < 10; ++run) {
+    const int n = 20;
+    MiniFleet f(n, {}, {}, 1 + run * n);
+    for (int i = 0; i < n; ++i) f.seeds[i] = {i < 10 ? "u://n0" : "u://n10"};
+    for (int i = 0; i < n; ++i) f.Restart(i, KeyFor("n" + std::to_string(i)), 1);
+    f.Run(8000);
+    for (int i = 0; i < n; ++i) REQUIRE(f.nodes[i]->live_count() == 9);
+    f.seeds[15] = {"u://n10", "u://n0"};
+    f.Restart(15, KeyFor("n15"), 2);
+    const peers::GossipOptions opt;
+    f.Run(2 * 2 * opt.sync_interval_ms + peers::TagConvergenceBoundMs(opt, n, 10));
+    for (int i = 0; i < n; ++i) CHECK(f.nodes[i]->live_count() == static_cast<size_t>(n - 1));
+  }
 }
 
 TEST_CASE("tags: recorded, pushed, never rolled back; future updates refused and counted") {
