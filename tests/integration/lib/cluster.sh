@@ -88,7 +88,9 @@ ${3:-}"
 # loopback each listens on a port of its own; with FLEET_NETNS=1 each NODE
 # is a host of net_up (lib/netns.sh) and listens on port 5000 of its
 # namespace. A function fleet_node_config, when defined, is called with the
-# node's name after its config is written (to add to it). Sets NODES,
+# node's name after its config is written (to add to it). The nodes mirror
+# $FLEET_UPSTREAM_REGISTRY at $FLEET_UPSTREAM_URL (default: an upstream
+# nothing answers at). Sets NODES,
 # REGION, URL (as the node's peers reach it), LOCAL (as a client on its
 # host reaches it), PORT (loopback only) and PID.
 declare -a NODES
@@ -126,8 +128,8 @@ fleet_run() {
 fleet_start_node() {
   local n="$1" listen="127.0.0.1:${PORT[$1]:-}"
   [ "${FLEET_NETNS:-0}" = 1 ] && listen="0.0.0.0:5000"
-  node_config "$n" "${REGION[$n]}" "$listen" "${URL[$n]}" "\"${URL[${NODES[0]}]}\"" mirror.invalid \
-    "http://127.0.0.1:9"
+  node_config "$n" "${REGION[$n]}" "$listen" "${URL[$n]}" "\"${URL[${NODES[0]}]}\"" \
+    "${FLEET_UPSTREAM_REGISTRY:-mirror.invalid}" "${FLEET_UPSTREAM_URL:-http://127.0.0.1:9}"
   if declare -F fleet_node_config >/dev/null; then fleet_node_config "$n"; fi
   if [ "${FLEET_NETNS:-0}" = 1 ]; then
     start_bg "$n" "$WORK/$n.log" ip netns exec "$(ns_of "$n")" "$GEOREG" serve -c "$WORK/$n.toml"

@@ -204,16 +204,19 @@ push_fixtures() {
 fix() { cat "$FIX/$1"; }
 
 # ---- georeg ----
-# start_georeg ARGS...: runs `georeg serve --listen 127.0.0.1:0
-# --metrics-listen 127.0.0.1:0 ARGS`, waits for
+# start_georeg ARGS...: runs `georeg serve --listen 127.0.0.1:0 ARGS` (and
+# --metrics-listen 127.0.0.1:0 without a config file), waits for
 # it to listen; sets GEOREG_PORT, GEOREG_URL, GEOREG_PID, GEOREG_LOG
 # ($WORK/georeg.log, or $WORK/$GEOREG_NAME.log for a second daemon).
 start_georeg() {
   GEOREG_LOG="$WORK/${GEOREG_NAME:-georeg}.log"
   : >"$GEOREG_LOG"
-  # Metrics on a free port: tests run side by side, and the embedded
-  # defaults' 127.0.0.1:9464 would let only one of them start.
-  start_bg georeg "$GEOREG_LOG" "$GEOREG" serve --listen 127.0.0.1:0 --metrics-listen 127.0.0.1:0 "$@"
+  # Without a config file, metrics on a free port: tests run side by side,
+  # and the embedded defaults' 127.0.0.1:9464 would let only one of them
+  # start. A config file says for itself (tests change [metrics] at reload).
+  local metrics=(--metrics-listen 127.0.0.1:0) a
+  for a in "$@"; do case "$a" in -c | --config | --config=*) metrics=() ;; esac; done
+  start_bg georeg "$GEOREG_LOG" "$GEOREG" serve --listen 127.0.0.1:0 "${metrics[@]}" "$@"
   GEOREG_PID=$LAST_PID
   local i
   for ((i = 0; i < START_WAIT_TENTHS; i++)); do
