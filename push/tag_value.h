@@ -13,6 +13,13 @@
 
 namespace push {
 
+// Content deleted fleet-wide (a blob or manifest DELETE by digest) is a
+// fleet record too: {kDeletedContent, <registry name>, <digest>}, its value
+// an OwnTagValue that says deleted, or not (pushed again since). Last
+// writer wins, as for tags; the registry field starts with '/', which no
+// registry host can.
+inline constexpr const char* kDeletedContent = "/deleted";
+
 struct OwnTagValue {
   bool deleted = false;
   std::vector<std::string> holders;

@@ -80,6 +80,9 @@ void BlobProbe::Finish(int status, uint64_t size, const char* code, const std::s
     ex->SendHead(200, headers, size);
     ex->End();
   }
+  auto asking = std::move(asking_);
+  asking_.clear();
+  for (auto& found : asking) found(status == 200);
   on_done_(this);
 }
 

@@ -33,6 +33,9 @@ class BlobProbe : public std::enable_shared_from_this<BlobProbe> {
   // REQUIRES: at least one source.
   void Start(std::vector<FillSource> sources);
   void Join(std::shared_ptr<http::Exchange> exchange) { waiting_.push_back(std::move(exchange)); }
+  // A caller that only wants to know: `found` once, later, with whether a
+  // source has the blob.
+  void Ask(std::function<void(bool found)> found) { asking_.push_back(std::move(found)); }
   // Shutdown: 503 to the waiting clients.
   void Cancel();
 
@@ -51,6 +54,7 @@ class BlobProbe : public std::enable_shared_from_this<BlobProbe> {
   size_t source_ = 0;
   std::shared_ptr<upstream::InFlight> request_;
   std::vector<std::shared_ptr<http::Exchange>> waiting_;
+  std::vector<std::function<void(bool)>> asking_;
   bool upstream_failed_ = false;  // the upstream answered neither the blob nor 404
   bool done_ = false;
 };

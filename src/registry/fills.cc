@@ -91,7 +91,7 @@ void Fills::Serve(Upstream* up, const oci::Route& route, const std::shared_ptr<h
     return;
   }
   ex->outcome().result = "miss";
-  if (ex->is_head()) return Probe(up, route, ex, plan);
+  if (ex->is_head()) return Probe(up, route, plan, [&ex](BlobProbe* p) { p->Join(ex); });
   if (!deps_.in_flight->Admit()) {
     unsigned long long count = 0;
     if (busy_log_.Note(deps_.env.clock->NowMs(), &count))
@@ -114,8 +114,8 @@ void Fills::Serve(Upstream* up, const oci::Route& route, const std::shared_ptr<h
   fill->Start(Sources(up, route, plan));
 }
 
-void Fills::Probe(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
-                  const peers::RoutePlan& plan) {
+void Fills::Probe(Upstream* up, const oci::Route& route, const peers::RoutePlan& plan,
+                  const std::function<void(BlobProbe*)>& join) {
   // Keyed by role as well: a probe waits only on requests of a higher hop,
   // which join probes of a higher role (the argument for fills, above).
   std::string key = route.digest->ToString() + " " + peers::HopName(plan.role);
@@ -126,11 +126,21 @@ void Fills::Probe(Upstream* up, const oci::Route& route, const std::shared_ptr<h
       if (it != probes_.end() && it->second.get() == p) probes_.erase(it);
     });
     it = probes_.emplace(key, probe).first;
-    probe->Join(ex);
+    join(probe.get());
     probe->Start(Sources(up, route, plan));
     return;
   }
-  it->second->Join(ex);
+  join(it->second.get());
+}
+
+void Fills::Locate(const oci::Route& route, std::function<void(bool found)> found) {
+  const util::Digest& d = *route.digest;
+  peers::RoutePlan plan = Plan(nullptr, d, peers::Hop::kClient);
+  if (deps_.keeper->Has(d) || plan.steps.empty() || shutting_down_) {
+    deps_.env.deferred->Post([found, here = deps_.keeper->Has(d)] { found(here); });
+    return;
+  }
+  Probe(nullptr, route, plan, [&found](BlobProbe* p) { p->Ask(std::move(found)); });
 }
 
 peers::RoutePlan Fills::Plan(Upstream* up, const util::Digest& digest, peers::Hop hop) const {

@@ -72,6 +72,10 @@ class Fills {
   // started when none runs (its holders first, then the owners a client's
   // request would ask), none when no node could have it.
   void WhenHere(const util::Digest& d, const std::string& repo, std::function<void()> then);
+  // Whether a node of the fleet has blob `route.digest` of the own
+  // registry: this one, or a peer a HEAD probe finds (as a client's HEAD
+  // would). `found` once, later.
+  void Locate(const oci::Route& route, std::function<void(bool found)> found);
   // Cancels every fill and probe; later requests are answered 503.
   void Shutdown();
 
@@ -101,9 +105,10 @@ class Fills {
   // The plan's peers, then the upstream if the plan allows it.
   std::vector<FillSource> Sources(Upstream* up, const oci::Route& route,
                                   const peers::RoutePlan& plan);
-  // HEAD of a blob not held and not filling.
-  void Probe(Upstream* up, const oci::Route& route, const std::shared_ptr<http::Exchange>& ex,
-             const peers::RoutePlan& plan);
+  // HEAD of a blob not held and not filling: the probe running for it, or
+  // a new one; `join` adds the asker before it starts.
+  void Probe(Upstream* up, const oci::Route& route, const peers::RoutePlan& plan,
+             const std::function<void(BlobProbe*)>& join);
   BlobFill::Env FillEnv();
   void WakeWaiters(const util::Digest& d);
 

@@ -55,7 +55,8 @@ Status FleetTags::Restore() {
 bool FleetTags::Owns(const peers::TagKey& key) const {
   if (name_.empty()) return false;
   if (key.registry == name_) return true;
-  return (key.registry == push::kReplicationRecords || key.registry == push::kSyncReports) &&
+  return (key.registry == push::kReplicationRecords || key.registry == push::kSyncReports ||
+          key.registry == push::kDeletedContent) &&
          key.repository == name_;
 }
 
@@ -92,6 +93,27 @@ void FleetTags::Record(const std::string& repo, const std::string& tag, const ut
   }));
 }
 
+void FleetTags::RecordDeletion(const util::Digest& digest, bool deleted,
+                               std::function<void(Status)> done) {
+  if (!cluster_) {
+    env_.deferred->Post([done] { done(Status::Ok()); });
+    return;
+  }
+  push::OwnTagValue v;
+  v.deleted = deleted;
+  peers::TagUpdate u = cluster_->RecordTag(push::kDeletedContent, name_, digest.ToString(), digest,
+                                           push::EncodeTagValue(v));
+  Persist(u, life_.Guard([this, u, done](Status st) {
+    if (!st.ok()) return done(st);
+    cluster_->PushTag(u, [done](size_t, size_t) { done(Status::Ok()); });
+  }));
+}
+
+bool FleetTags::Deleted(const util::Digest& digest) const {
+  const peers::TagVersion* v = Find({push::kDeletedContent, name_, digest.ToString()});
+  return v && push::ParseTagValue(v->value).deleted;
+}
+
 void FleetTags::SyncToStore(const peers::TagKey& key) {
   const peers::TagVersion* v = cluster_ ? cluster_->FindTag(key) : nullptr;
   if (!v) return;
@@ -118,6 +140,7 @@ void FleetTags::ApplyGossiped(const peers::TagUpdate& u) {
   Persist(u, [](Status st) {
     if (!st.ok()) LOG_WARN("registry: could not keep a gossiped tag: %s", st.ToString().c_str());
   });
+  if (u.key.registry == push::kDeletedContent) return;
   SyncToStore(u.key);
   if (deleted) return;
   std::vector<std::string> holders = v.holders;

@@ -60,11 +60,21 @@ class FleetTags {
   void Record(const std::string& repo, const std::string& tag, const util::Digest& digest,
               bool deleted, std::vector<std::string> holders,
               std::function<void(util::Status)> done);
+  // Content of the own registry deleted (`deleted`) or pushed again
+  // (false) here, by digest: recorded in the table, kept and told to the
+  // record's keepers in every region, as Record does for a tag. `done`
+  // once, later (errors: the store's).
+  void RecordDeletion(const util::Digest& digest, bool deleted,
+                      std::function<void(util::Status)> done);
+  // Whether the fleet's table says `digest` was deleted (and not pushed
+  // again since). False without a cluster.
+  bool Deleted(const util::Digest& digest) const;
   // Keeps fleet record `u` across restarts; `done` once, later.
   void Persist(const peers::TagUpdate& u, std::function<void(util::Status)> done);
   // A tag of the own registry learned from a peer: kept, written to the
   // store (or, a tombstone, deleted from it), its holders noted, and its
-  // manifest fetched from them so pulls here do not wait for it.
+  // manifest fetched from them so pulls here do not wait for it. A
+  // deletion record is only kept (the OwnRegistry drops the content).
   void ApplyGossiped(const peers::TagUpdate& u);
 
  private:

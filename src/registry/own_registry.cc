@@ -92,6 +92,11 @@ void OwnRegistry::Route(const oci::Route& route, const std::shared_ptr<http::Exc
     case K::kManifestDelete:
       return DeleteManifest(route, ex);
     case K::kBlob:
+      // Deleted fleet-wide: never served, from here or from a peer's copy.
+      if (deps_.tags->Deleted(*route.digest)) {
+        RespondOciError(ex, 404, "BLOB_UNKNOWN", "blob unknown to registry (deleted)");
+        return;
+      }
       return deps_.fills->Serve(nullptr, route, ex, hop);
     case K::kBlobDelete:
       return DeleteBlob(route, ex);
@@ -147,6 +152,12 @@ void OwnRegistry::GetManifest(const oci::Route& route, const std::shared_ptr<htt
     cache::TagInfo tag;
     if (!digest && store_->GetTag(*txn, name_, route.name, route.tag, &tag).ok())
       digest = tag.digest;
+    // Deleted fleet-wide (a tag of another repository may still name it).
+    if (digest && deps_.tags->Deleted(*digest)) {
+      RespondOciError(ex, 404, "MANIFEST_UNKNOWN",
+                      "manifest unknown: " + digest->ToString() + " (deleted)");
+      return;
+    }
     if (digest && store_->GetManifest(*txn, *digest, &m).ok()) {
       txn = cache::ReadTxn();
       ex->outcome().result = "hit";
@@ -360,14 +371,46 @@ void OwnRegistry::Acknowledge(const std::shared_ptr<http::Exchange>& ex,
     ex->Respond(201, headers, "");
   });
   // Durable first (copies), then the tag with its holders.
-  deps_.holdings->Replicate(
-      repo, own.digest,
-      life_.Guard([this, answer, repo, tag, own](Status st, std::vector<std::string> holders) {
-        if (!st.ok() || tag.empty()) return answer(st);
-        for (const util::Digest& r : own.references) deps_.hints->Note(r, holders);
-        deps_.hints->Note(own.digest, holders);
-        deps_.tags->Record(repo, tag, own.digest, /*deleted=*/false, holders, answer);
-      }));
+  auto replicate = [this, answer, repo, tag, own] {
+    deps_.holdings->Replicate(
+        repo, own.digest,
+        life_.Guard([this, answer, repo, tag, own](Status st, std::vector<std::string> holders) {
+          if (!st.ok() || tag.empty()) return answer(st);
+          for (const util::Digest& r : own.references) deps_.hints->Note(r, holders);
+          deps_.hints->Note(own.digest, holders);
+          deps_.tags->Record(repo, tag, own.digest, /*deleted=*/false, holders, answer);
+        }));
+  };
+  // Deleted before: this push brings it back, fleet-wide, before the
+  // replicas fetch it from here.
+  UndeleteThen(own.digest, life_.Guard([answer, replicate](Status st) {
+    if (!st.ok()) return answer(st);
+    replicate();
+  }));
+}
+
+void OwnRegistry::UndeleteThen(const util::Digest& d, std::function<void(Status)> then) {
+  if (!deps_.tags->Deleted(d)) {
+    deps_.env.deferred->Post([then] { then(Status::Ok()); });
+    return;
+  }
+  LOG_INFO("registry: %s was deleted; pushed again", d.ToString().c_str());
+  deps_.tags->RecordDeletion(d, /*deleted=*/false, std::move(then));
+}
+
+void OwnRegistry::DropDeleted(const util::Digest& d) {
+  if (keeper_->index().Find(d)) keeper_->Remove(d, "deleted fleet-wide");
+  cache::Store* store = store_;
+  writer_->Run(
+      [store, d] {
+        Status st = store->DeleteManifest(d);
+        return st.IsNotFound() ? Status::Ok() : st;
+      },
+      [d](Status st) {
+        if (!st.ok())
+          LOG_WARN("registry: could not drop deleted manifest %s: %s", d.ToString().c_str(),
+                   st.ToString().c_str());
+      });
 }
 
 void OwnRegistry::DeleteManifest(const oci::Route& route,
@@ -400,35 +443,57 @@ void OwnRegistry::DeleteManifest(const oci::Route& route,
                  }));
     return;
   }
+  util::Digest d = *route.digest;
+  if (deps_.tags->Deleted(d)) return reply(Status::NotFound(""));
   cache::OwnManifest own;
-  if (!store_->GetOwnManifest(*txn, *route.digest, &own).ok()) return reply(Status::NotFound(""));
+  bool here = store_->GetOwnManifest(*txn, d, &own).ok();
   // Tags of this repository that point at it go too (Distribution does the same).
   auto tags = store_->ListTags(*txn, name_, repo, "", SIZE_MAX);
   std::vector<std::string> pointing;
   if (tags.ok()) {
     for (const std::string& t : *tags) {
       cache::TagInfo info;
-      if (store_->GetTag(*txn, name_, repo, t, &info).ok() && info.digest == *route.digest)
+      if (store_->GetTag(*txn, name_, repo, t, &info).ok() && info.digest == d)
         pointing.push_back(t);
     }
   }
   txn = cache::ReadTxn();
-  util::Digest d = *route.digest;
-  writer_->Run(
-      [store, registry, repo, pointing, d] {
-        for (const std::string& t : pointing) {
-          Status st = store->DeleteTag(registry, repo, t);
-          if (!st.ok()) return st;
-        }
-        return store->DeleteManifest(d);
-      },
-      life_.Guard([this, repo, pointing, d, reply](Status st) {
-        if (!st.ok()) return reply(st);
-        // The tags that pointed at it are gone fleet-wide too.
-        for (const std::string& t : pointing)
-          deps_.tags->Record(repo, t, d, /*deleted=*/true, {}, [](Status) {});
-        reply(st);
+  // Deleted here, then recorded for the fleet: every node answers 404 for
+  // it from then on and drops its copies (DropDeleted).
+  auto remove = [this, store, registry, repo, pointing, d, reply] {
+    writer_->Run(
+        [store, registry, repo, pointing, d] {
+          for (const std::string& t : pointing) {
+            Status st = store->DeleteTag(registry, repo, t);
+            if (!st.ok()) return st;
+          }
+          Status st = store->DeleteManifest(d);
+          return st.IsNotFound() ? Status::Ok() : st;
+        },
+        life_.Guard([this, repo, pointing, d, reply](Status st) {
+          if (!st.ok()) return reply(st);
+          // The tags that pointed at it are gone fleet-wide too.
+          for (const std::string& t : pointing)
+            deps_.tags->Record(repo, t, d, /*deleted=*/true, {}, [](Status) {});
+          deps_.tags->RecordDeletion(d, /*deleted=*/true, reply);
+        }));
+  };
+  if (here) return remove();
+  if (!deps_.cluster) return reply(Status::NotFound(""));
+  // Not here: a DELETE at any node deletes what the fleet holds (a durable
+  // copy elsewhere), once a holder shows it has it.
+  std::vector<peers::PeerStep> steps =
+      deps_.cluster
+          ->Plan(d, peers::Hop::kClient, /*blob=*/false, peers::Scope::kFleet, deps_.hints->Of(d))
+          .steps;
+  if (steps.empty()) return reply(Status::NotFound(""));
+  Status st = deps_.holdings->FetchManifest(
+      "/v2/" + repo + "/manifests/" + d.ToString() + "?ns=" + name_, d, std::move(steps),
+      life_.Guard([remove, reply](Status st, util::Digest, cache::Manifest) {
+        if (!st.ok()) return reply(Status::NotFound(""));
+        remove();
       }));
+  if (!st.ok()) reply(Status::Unavailable(st.message()));
 }
 
 // ---- blobs ----
@@ -438,13 +503,25 @@ void OwnRegistry::DeleteBlob(const oci::Route& route, const std::shared_ptr<http
     RespondOciError(ex, 405, "UNSUPPORTED", "blob deletes are disabled ([registry] blob_delete)");
     return;
   }
-  const cache::BlobIndex::Entry* e = keeper_->index().Find(*route.digest);
-  if (!e || !e->own) {
-    RespondOciError(ex, 404, "BLOB_UNKNOWN", "blob unknown to registry");
-    return;
-  }
-  keeper_->Remove(*route.digest, "deleted (blob DELETE)");
-  ex->Respond(202, BaseHeaders(), "");
+  util::Digest d = *route.digest;
+  // Deleted here, then recorded for the fleet: every node answers 404 for
+  // it from then on and drops its copies (DropDeleted).
+  auto remove = life_.Guard([this, ex, d](bool found) {
+    if (!ex->active()) return;
+    if (!found) return RespondOciError(ex, 404, "BLOB_UNKNOWN", "blob unknown to registry");
+    if (keeper_->index().Find(d)) keeper_->Remove(d, "deleted (blob DELETE)");
+    deps_.tags->RecordDeletion(d, /*deleted=*/true, life_.Guard([ex](Status st) {
+      if (!ex->active()) return;
+      if (!st.ok()) return RespondOciError(ex, 503, "UNAVAILABLE", "could not record the delete");
+      ex->Respond(202, BaseHeaders(), "");
+    }));
+  });
+  const cache::BlobIndex::Entry* e = keeper_->index().Find(d);
+  if (deps_.tags->Deleted(d) || (e && !e->own) || (!e && !deps_.cluster)) return remove(false);
+  if (e) return remove(true);
+  // Not here: a DELETE at any node deletes what the fleet holds (a durable
+  // copy elsewhere), once a HEAD finds it as a client's would.
+  deps_.fills->Locate(route, remove);
 }
 
 // ---- uploads ----
@@ -469,7 +546,7 @@ void OwnRegistry::RespondUploadError(const std::shared_ptr<http::Exchange>& ex, 
 void OwnRegistry::StartUpload(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex) {
   if (route.mount) {
     const cache::BlobIndex::Entry* e = keeper_->index().Find(*route.mount);
-    if (e && e->own) {
+    if (e && e->own && !deps_.tags->Deleted(*route.mount)) {
       ++stats_.mounts;
       auto headers = BaseHeaders();
       headers.push_back(
@@ -567,12 +644,17 @@ void OwnRegistry::FinishUpload(const oci::Route& route, const std::string& id,
             return;
           }
           ++stats_.blobs_pushed;
-          if (!ex->active()) return;
-          auto headers = BaseHeaders();
-          headers.push_back(
-              {"Location", "/v2/" + keep.name + "/blobs/" + pub.digest.ToString() + NsQuery(keep)});
-          headers.push_back({"Docker-Content-Digest", pub.digest.ToString()});
-          ex->Respond(201, headers, "");
+          UndeleteThen(pub.digest, life_.Guard([this, keep, ex, pub](Status st) {
+            if (!ex->active()) return;
+            if (!st.ok())
+              return RespondOciError(ex, 503, "UNAVAILABLE",
+                                     "could not record the push: " + st.message());
+            auto headers = BaseHeaders();
+            headers.push_back({"Location", "/v2/" + keep.name + "/blobs/" + pub.digest.ToString() +
+                                               NsQuery(keep)});
+            headers.push_back({"Docker-Content-Digest", pub.digest.ToString()});
+            ex->Respond(201, headers, "");
+          }));
         });
     if (!st.ok()) RespondUploadError(ex, st);
   };

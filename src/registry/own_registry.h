@@ -13,7 +13,10 @@
 // Holdings fetch the blobs a HEAD found elsewhere in the fleet and make the
 // durable copies, then the FleetTags record the tag, before its 201.
 // Content is content-addressed across repositories: repositories scope
-// tags, not bytes. Blobs no manifest references are removed after
+// tags, not bytes. A DELETE by digest is fleet-wide (FleetTags::
+// RecordDeletion): every node answers 404 for that digest, blob or
+// manifest, from then on, and drops its copies, until a push of the same
+// digest brings it back. Blobs no manifest references are removed after
 // `gc_grace` (OwnGc).
 //
 // Ownership: owns the Uploads and the OwnGc; borrows everything in Deps,
@@ -84,6 +87,10 @@ class OwnRegistry {
   // `hop`: a peer's request (not kClient) was authenticated by the cluster.
   void Handle(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex, peers::Hop hop);
 
+  // Content deleted fleet-wide (FleetTags::Deleted, learned from a peer):
+  // whatever copy of it this node keeps (own, cached, held) is dropped.
+  void DropDeleted(const util::Digest& digest);
+
   struct Stats {
     uint64_t blobs_pushed = 0, manifests_pushed = 0, mounts = 0;
     uint64_t digest_mismatches = 0;
@@ -107,6 +114,9 @@ class OwnRegistry {
                      const push::PushedManifest& parsed, const std::string& body,
                      const util::Digest& digest, const std::vector<util::Digest>& adopt);
   void ReleaseAdopted(const std::vector<util::Digest>& adopt);
+  // `then` once, later: at once unless `d` was deleted fleet-wide, which a
+  // push of it undoes first (FleetTags::RecordDeletion).
+  void UndeleteThen(const util::Digest& d, std::function<void(util::Status)> then);
   void Acknowledge(const std::shared_ptr<http::Exchange>& ex, const cache::OwnManifest& own,
                    const std::string& repo, const std::string& tag, const std::string& ns);
   void DeleteManifest(const oci::Route& route, const std::shared_ptr<http::Exchange>& ex);

@@ -1,5 +1,8 @@
 #include "src/registry/registry_parts.h"
 
+#include "push/tag_value.h"
+#include "util/log.h"
+
 namespace registry {
 
 RegistryParts::RegistryParts(io::Env env, const config::Config& cfg, cache::Store* store,
@@ -13,6 +16,25 @@ RegistryParts::RegistryParts(io::Env env, const config::Config& cfg, cache::Stor
       tags(env, cfg, store, writer, &hints, &holdings, fleet),
       own({env, store, writer, keeper, &auth, &fills, &holdings, &tags, &hints, fleet}, cfg),
       replicator(env, cfg, store, &holdings, &tags, &auth, fleet) {}
+
+bool RegistryParts::Learn(const peers::TagUpdate& u) {
+  if (!tags.Owns(u.key)) return false;
+  if (u.key.registry == push::kDeletedContent) {
+    tags.ApplyGossiped(u);
+    if (tags.Deleted(u.version.digest)) {
+      LOG_INFO("cluster: own %s deleted fleet-wide (by %s)", u.version.digest.ToString().c_str(),
+               u.version.origin.c_str());
+      own.DropDeleted(u.version.digest);
+    }
+  } else if (u.key.registry == own.name()) {
+    LOG_INFO("cluster: own tag %s:%s -> %s (from %s)", u.key.repository.c_str(), u.key.tag.c_str(),
+             u.version.digest.ToString().c_str(), u.version.origin.c_str());
+    tags.ApplyGossiped(u);
+  } else {
+    replicator.Apply(u);
+  }
+  return true;
+}
 
 void RegistryParts::Stop() {
   fills.Shutdown();

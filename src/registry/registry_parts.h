@@ -43,6 +43,11 @@ struct RegistryParts {
 
   // Ends what runs (fills in flight, uploads, the replicator's timer).
   void Stop();
+  // A fleet record learned from a peer, handed to the part it is for: a
+  // tag of the own registry to the FleetTags; a deletion to the FleetTags,
+  // then the OwnRegistry drops the content; replications and sync reports
+  // to the Replicator. False when it is not the own registry's.
+  bool Learn(const peers::TagUpdate& u);
 
   peers::HolderHints hints;
   PushAuth auth;

@@ -50,13 +50,7 @@ void Service::Learn(const peers::GossipNode::Learned& learned) {
 }
 
 void Service::LearnTag(const peers::TagUpdate& u) {
-  if (parts_.tags.Owns(u.key)) {
-    if (u.key.registry != parts_.own.name()) return parts_.replicator.Apply(u);
-    LOG_INFO("cluster: own tag %s:%s -> %s (from %s)", u.key.repository.c_str(), u.key.tag.c_str(),
-             u.version.digest.ToString().c_str(), u.version.origin.c_str());
-    parts_.tags.ApplyGossiped(u);
-    return;
-  }
+  if (parts_.Learn(u)) return;
   // Fleet records of another registry (a node configured differently) are not ours to store.
   if (u.key.registry.rfind('/', 0) == 0) return;
   LOG_INFO("cluster: tag %s/%s:%s -> %s (from %s)", u.key.registry.c_str(),

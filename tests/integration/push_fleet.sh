@@ -13,7 +13,7 @@ need jq; need skopeo
 
 python3 "$IT_LIB/make_images.py" "$WORK/layouts" --big-mb 8 >/dev/null || die "building images failed"
 LAYOUTS="$WORK/layouts"
-fleet_registry fleet.local 256MiB
+fleet_registry fleet.local 256MiB 'blob_delete = true'
 fleet_start n1=eu n2=eu n3=us
 
 SK=(skopeo copy -q --dest-tls-verify=false --src-tls-verify=false)
@@ -76,6 +76,33 @@ expect_eq "DELETE team/app:race at n3: 202" 202 \
 gone_everywhere() { for n in n1 n2 n3; do [ "$(digest_at $n team/app race)" = 404 ] || return 1; done; }
 took=$(wait_until 15 gone_everywhere)
 check "the tag is gone on every node (${took}s)" test "$took" != timeout
+
+# ---- deletes by digest stay deleted, fleet-wide (issue 22) ----
+# Before, a blob DELETE answered 202 and the next GET at the same node 200,
+# from the node holding the durable copy.
+check "skopeo pushes team/del:1.0 to n1" "${SK[@]}" --dest-creds alice:s3cret "oci:$LAYOUTS/team_app:1.0" "docker://$(host n1)/team/del:1.0"
+mdigest=$(digest_at n1 team/del 1.0)
+layer=$(curl -s -H "Accept: $ACCEPT_ALL" "${URL[n1]}/v2/team/del/manifests/1.0" | jq -r '.layers[0].digest')
+code_at() { curl -s -o /dev/null -w '%{http_code}' -H "Accept: $ACCEPT_ALL" "${URL[$1]}$2"; }
+expect_eq "DELETE of its layer at n2: 202" 202 \
+  "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -u alice:s3cret "${URL[n2]}/v2/team/del/blobs/$layer")"
+expect_eq "  the next GET at n2: 404" 404 "$(code_at n2 "/v2/team/del/blobs/$layer")"
+all_say() {  # CODE PATH: every node answers CODE for PATH
+  for n in n1 n2 n3; do [ "$(code_at $n "$2")" = "$1" ] || return 1; done
+}
+took=$(wait_until 15 all_say 404 "/v2/team/del/blobs/$layer")
+check "  every node answers 404 for it (${took}s)" test "$took" != timeout
+sleep 2
+check "  and keeps answering 404 after anti-entropy" all_say 404 "/v2/team/del/blobs/$layer"
+expect_eq "DELETE of the manifest by digest at n3: 202" 202 \
+  "$(curl -s -o /dev/null -w '%{http_code}' -X DELETE -u alice:s3cret "${URL[n3]}/v2/team/del/manifests/$mdigest")"
+took=$(wait_until 15 all_say 404 "/v2/team/del/manifests/$mdigest")
+check "  every node answers 404 for the manifest (${took}s)" test "$took" != timeout
+check "  and for its tag" all_say 404 "/v2/team/del/manifests/1.0"
+check "pushed again at n3" "${SK[@]}" --dest-creds alice:s3cret "oci:$LAYOUTS/team_app:1.0" "docker://$(host n3)/team/del:1.0"
+took=$(wait_until 15 all_say 200 "/v2/team/del/blobs/$layer")
+check "  the layer is back on every node (${took}s)" test "$took" != timeout
+check "  and the manifest" all_say 200 "/v2/team/del/manifests/$mdigest"
 
 # ---- durability: the node that took the push dies right after its 201 ----
 check "the push to n1 was held by n3 (another region) before its 201" grep -q "holding .* for n1" "$WORK/n3.log"

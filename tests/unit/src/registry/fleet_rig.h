@@ -30,6 +30,7 @@
 #include "peers/hlc.h"
 #include "peers/tag_table.h"
 #include "push/replication.h"
+#include "push/tag_value.h"
 #include "src/io/clock.h"
 #include "src/io/deferred.h"
 #include "src/io/handle.h"
@@ -247,16 +248,13 @@ class World {
   void Gossip() {
     for (auto& from : nodes) {
       if (!from->live) continue;
-      for (const char* kind : {kReg, push::kReplicationRecords, push::kSyncReports})
+      for (const char* kind :
+           {kReg, push::kReplicationRecords, push::kSyncReports, push::kDeletedContent})
         for (const peers::TagUpdate& u : from->fleet->table.EntriesOf(kind))
           for (auto& to : nodes) {
             if (to == from || !to->live) continue;
             to->fleet->hlc.Observe(u.version.hlc, clock.WallMs());
-            if (!to->fleet->table.Apply(u)) continue;
-            if (u.key.registry == kReg)
-              to->tags->ApplyGossiped(u);
-            else
-              to->replicator->Apply(u);
+            if (to->fleet->table.Apply(u)) to->parts->Learn(u);
           }
     }
   }
@@ -511,7 +509,7 @@ inline void FakeFleet::PushTag(const peers::TagUpdate& u,
     if (!n->live) continue;
     ++told;
     n->fleet->hlc.Observe(u.version.hlc, world_->clock.WallMs());
-    if (n->fleet->table.Apply(u)) n->tags->ApplyGossiped(u);
+    if (n->fleet->table.Apply(u)) n->parts->Learn(u);
   }
   world_->deferred->Post([done, told, asked] { done(told, asked); });
 }

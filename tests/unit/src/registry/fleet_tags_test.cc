@@ -1,6 +1,7 @@
 // The own registry's tags across a fleet in one process (fleet_rig.h): a
 // tag pushed in two regions at once converges on one winner everywhere,
-// and a node's fleet state comes back after a restart.
+// a node's fleet state comes back after a restart, and a DELETE by digest
+// stays deleted on every node until the content is pushed again.
 #include <catch2/catch.hpp>
 
 #include <string>
@@ -72,5 +73,67 @@ TEST_CASE("fleet tags: a restart puts the kept versions back into the fleet's ta
   CHECK(v->digest == DigestOf(m));
   CHECK(v->origin == "n1");
   CHECK(DigestAt(w, "n2", "1.0") == DigestOf(m).ToString());
+  CHECK(w.Close() == 0);
+}
+
+TEST_CASE(
+    "fleet-wide deletes: a deleted blob or manifest is 404 on every node, its copies "
+    "dropped, until a push brings it back") {
+  // Issue 22: a blob DELETE answered 202 and the next GET at the same node
+  // answered 200, from a node holding a durable copy.
+  World w({{"n1", "eu"}, {"n2", "eu"}, {"n3", "us"}}, /*copies=*/2,
+          [](const std::string&, config::Config* c) { c->registry.blob_delete = true; });
+  images::Image img;
+  w.PushBlobs("n1", img);
+  REQUIRE(w.PutManifest("n1", img, "1.0")->status == 201);
+  REQUIRE(w.HoldsImage("n3", img));  // the durable copy
+  REQUIRE(w.Settle());
+  std::string layer = "/v2/team/app/blobs/" + DigestOf(img.layer).ToString();
+  std::string by_digest = "/v2/team/app/manifests/" + DigestOf(img.manifest).ToString();
+  auto status = [&](const std::string& node, const std::string& method, const std::string& t) {
+    return w.Send(node, method, t, std::nullopt, {})->status;
+  };
+
+  CHECK(w.Send("n1", "DELETE", layer)->status == 202);
+  CHECK(status("n1", "GET", layer) == 404);  // not from n3's copy
+  CHECK(status("n1", "HEAD", layer) == 404);
+  // A DELETE at a node that holds no copy deletes what the fleet holds.
+  std::string config = "/v2/team/app/blobs/" + DigestOf(img.config).ToString();
+  REQUIRE_FALSE(w["n2"].keeper->Has(DigestOf(img.config)));
+  CHECK(w.Send("n2", "DELETE", config)->status == 202);
+  CHECK(w.Send("n2", "DELETE", config)->status == 404);  // deleted already
+  CHECK(
+      w.Send("n2", "DELETE", "/v2/team/app/blobs/" + DigestOf("never pushed").ToString())->status ==
+      404);
+  w.Gossip();
+  REQUIRE(w.Settle());
+  for (const char* n : {"n1", "n2", "n3"}) {
+    CHECK(status(n, "GET", layer) == 404);
+    CHECK(status(n, "GET", config) == 404);
+    CHECK_FALSE(w[n].keeper->Has(DigestOf(img.layer)));
+    CHECK_FALSE(w[n].keeper->Has(DigestOf(img.config)));
+  }
+
+  CHECK(w.Send("n2", "DELETE", by_digest)->status == 202);
+  CHECK(status("n2", "GET", by_digest) == 404);
+  w.Gossip();
+  REQUIRE(w.Settle());
+  for (const char* n : {"n1", "n2", "n3"}) {
+    CHECK(status(n, "GET", by_digest) == 404);
+    CHECK(status(n, "GET", "/v2/team/app/manifests/1.0") == 404);  // its tag went too
+    CHECK_FALSE(w[n].HasManifest(DigestOf(img.manifest)));
+  }
+
+  // Pushed again (at another node): back everywhere.
+  w.PushBlobs("n3", img);
+  REQUIRE(w.PutManifest("n3", img, "1.0")->status == 201);
+  w.Gossip();
+  REQUIRE(w.Settle());
+  for (const char* n : {"n1", "n2", "n3"}) {
+    CHECK(status(n, "GET", layer) == 200);
+    CHECK(status(n, "GET", config) == 200);
+    CHECK(status(n, "GET", by_digest) == 200);
+    CHECK(status(n, "GET", "/v2/team/app/manifests/1.0") == 200);
+  }
   CHECK(w.Close() == 0);
 }
