@@ -55,6 +55,7 @@
 #include "peers/hlc.h"
 #include "peers/membership.h"
 #include "peers/node_key.h"
+#include "peers/protocol.h"
 #include "peers/tag_table.h"
 #include "util/status.h"
 
@@ -65,6 +66,7 @@ const char* MessageTypeName(MessageType t);
 bool ParseMessageType(const std::string& text, MessageType* out);
 
 struct Message {
+  uint64_t protocol = kProtocolVersion;  // the sender's (peers/protocol.h)
   MessageType type = MessageType::kPing;
   std::string from;                     // the sender's name
   uint64_t seq = 0;                     // probe sequence (ping, ack, ping-req)

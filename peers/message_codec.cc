@@ -15,6 +15,7 @@ json TagJson(const TagUpdate& t);
 
 std::string EncodeMessage(const Message& m) {
   json j;
+  j["pv"] = m.protocol;
   j["type"] = MessageTypeName(m.type);
   j["from"] = m.from;
   j["seq"] = m.seq;
@@ -113,6 +114,10 @@ util::Result<Message> DecodeMessage(const std::string& body) {
   if (j.is_discarded() || !j.is_object())
     return Status::InvalidArgument("message is not a JSON object");
   Message m;
+  // Before versions were named there was none: version 1. Whether this
+  // node speaks it is the receiver's to say (and count).
+  m.protocol = 1;
+  if (j.contains("pv") && !GetU64(j, "pv", &m.protocol)) return Status::InvalidArgument("bad pv");
   std::string type;
   if (!GetStr(j, "type", &type) || !ParseMessageType(type, &m.type))
     return Status::InvalidArgument("bad type");
@@ -159,11 +164,19 @@ util::Result<Message> DecodeMessage(const std::string& body) {
   return m;
 }
 
-std::string EncodeTagUpdate(const TagUpdate& u) { return TagJson(u).dump(); }
+std::string EncodeTagUpdate(const TagUpdate& u) {
+  json j = TagJson(u);
+  j["pv"] = kProtocolVersion;
+  return j.dump();
+}
 
 util::Result<TagUpdate> DecodeTagUpdate(const std::string& text) {
   json j = json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return Status::InvalidArgument("tag update is not JSON");
+  uint64_t pv = 1;  // kept before versions were named
+  if (j.is_object() && j.contains("pv") && !GetU64(j, "pv", &pv))
+    return Status::InvalidArgument("bad pv");
+  if (!SpeaksProtocol(pv)) return Status::InvalidArgument("tag update of " + ProtocolMismatch(pv));
   return TagFromJson(j);
 }
 

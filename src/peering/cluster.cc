@@ -17,6 +17,7 @@
 
 #include "peers/message_codec.h"
 #include "peers/placement.h"
+#include "peers/protocol.h"
 #include "src/upstream/session.h"
 #include "util/join.h"
 #include "util/log.h"
@@ -203,8 +204,11 @@ void Cluster::FetchSummaries() {
     auto version = std::make_shared<uint64_t>(0);
     auto ok = std::make_shared<bool>(false);
     upstream::Callbacks cb;
-    cb.on_head = [ok, version](const upstream::ResponseHead& h) {
-      *ok = h.status == 200;
+    std::string from = name;
+    cb.on_head = [this, ok, version, from](const upstream::ResponseHead& h) {
+      *ok =
+          h.status == 200 && AcceptProtocol(peers::ProtocolOf(h.Find("x-georeg-protocol")), from,
+                                            "summary", &stats_.protocol_refused_summaries, nullptr);
       if (const std::string* v = h.Find("x-georeg-summary-version"))
         *version = std::strtoull(v->c_str(), nullptr, 10);
     };
@@ -295,7 +299,23 @@ std::vector<http::Header> Cluster::SignedHeaders(const std::string& method,
   std::vector<http::Header> out;
   for (auto& h : auth_.Sign(node_.name(), node_.signer(), method, target, body, PhysicalMs()))
     out.push_back({h.name, h.value});
+  out.push_back({peers::kProtocolHeader, std::to_string(peers::kProtocolVersion)});
   return out;
+}
+
+bool Cluster::AcceptProtocol(uint64_t v, const std::string& from, const char* what,
+                             uint64_t* refused, const std::shared_ptr<http::Exchange>& ex) {
+  if (peers::SpeaksProtocol(v)) return true;
+  ++*refused;
+  unsigned long long count = 0;
+  if (protocol_log_.Note(env_.clock->NowMs(), &count))
+    LOG_WARN(
+        "cluster: refused %llu peer %s(s) in the last minute in a protocol this node does not "
+        "speak; last: from %s, %s (upgrade the older side; this node serves on from its cache "
+        "and upstreams)",
+        count, what, from.c_str(), peers::ProtocolMismatch(v).c_str());
+  if (ex) RespondPeerError(ex, 400, "PROTOCOL", peers::ProtocolMismatch(v));
+  return false;
 }
 
 void Cluster::ReceiveMessage(const std::shared_ptr<http::Exchange>& ex, LearnedFn learned) {
@@ -306,6 +326,9 @@ void Cluster::ReceiveMessage(const std::shared_ptr<http::Exchange>& ex, LearnedF
       req.method, req.target, [&req](std::string_view n) { return req.Find(n); }, PhysicalMs(),
       &head);
   if (!st.ok()) return RefusePeer(ex, st);
+  if (!AcceptProtocol(peers::ProtocolOf(req.Find("x-georeg-protocol")), head.node, "request",
+                      &stats_.protocol_refused_requests, ex))
+    return;
   std::weak_ptr<http::Exchange> weak = ex;
   int rc = ex->ReadBody(cfg_.max_message_bytes, [this, weak, head, learned](std::string body) {
     auto ex = weak.lock();
@@ -335,6 +358,9 @@ util::Result<std::string> Cluster::Authenticate(const std::shared_ptr<http::Exch
     RefusePeer(ex, st);
     return st;
   }
+  uint64_t v = peers::ProtocolOf(req.Find("x-georeg-protocol"));
+  if (!AcceptProtocol(v, head.node, "request", &stats_.protocol_refused_requests, ex))
+    return Status::InvalidArgument(peers::ProtocolMismatch(v));
   // These routes have no body, and what was signed says so.
   if (req.has_body || !peers::PeerAuth::BodyMatches("", head.body_sha)) {
     RespondPeerError(ex, 400, "BAD_REQUEST", "this peer route takes no body");
@@ -352,7 +378,8 @@ util::Result<std::string> Cluster::Authenticate(const std::shared_ptr<http::Exch
 void Cluster::ServeSummary(const std::shared_ptr<http::Exchange>& ex) {
   ex->Respond(200,
               {{"Content-Type", "application/octet-stream"},
-               {"X-Georeg-Summary-Version", std::to_string(own_summary_version_)}},
+               {"X-Georeg-Summary-Version", std::to_string(own_summary_version_)},
+               {peers::kProtocolHeader, std::to_string(peers::kProtocolVersion)}},
               own_summary_);
 }
 
@@ -425,6 +452,8 @@ peers::GossipNode::Learned Cluster::OnMessage(const std::shared_ptr<http::Exchan
     RespondPeerError(ex, 400, "BAD_REQUEST", "message sender is not the signer");
     return {};
   }
+  if (!AcceptProtocol(m->protocol, head.node, "message", &stats_.protocol_refused_messages, ex))
+    return {};
   if (!SignedBySender(head, &*m)) {
     RefusePeer(ex, Status::PermissionDenied("'" + head.node +
                                             "' is not a member, or its node signature is bad"));
@@ -695,40 +724,43 @@ nlohmann::json Cluster::StatusJson() const {
          {"summary_version", summary_book_.version(name)}});
   }
   const peers::GossipStats& g = node_.stats();
-  return {{"enabled", true},
-          {"name", self.name},
-          {"region", self.region},
-          {"members", members},
-          {"tags", node_.tags().size()},
-          {"revocations", node_.revocations().size()},
-          {"stats",
-           {{"messages_sent", g.messages_sent},
-            {"messages_received", g.messages_received},
-            {"tags_applied", g.tags_applied},
-            {"tags_refused_future", g.tags_refused_future},
-            {"probes_failed", g.probes_failed},
-            {"refutations", g.refutations},
-            {"tags_refused_invalid", g.tags_refused_invalid},
-            {"members_refused", g.members_refused},
-            {"records_refused_signature", g.records_refused_signature},
-            {"tags_refused_signature", g.tags_refused_signature},
-            {"tags_unknown_origin", g.tags_unknown_origin},
-            {"revocations_applied", g.revocations_applied},
-            {"revocations_refused", g.revocations_refused},
-            {"oversized", stats_.oversized},
-            {"auth_failures", stats_.auth_failures},
-            {"peer_fetch_failures", stats_.peer_fetch_failures},
-            {"peer_bad_bytes", stats_.peer_bad_bytes},
-            {"quarantines", stats_.quarantines},
-            {"peer_gets_same_region", stats_.peer_gets_same_region},
-            {"peer_gets_cross_region", stats_.peer_gets_cross_region},
-            {"peer_bytes_same_region", stats_.peer_bytes_same_region},
-            {"peer_bytes_cross_region", stats_.peer_bytes_cross_region},
-            {"peer_heads", stats_.peer_heads},
-            {"served_to_peers", stats_.served_to_peers},
-            {"served_cross_region", stats_.served_cross_region},
-            {"summaries_fetched", stats_.summaries_fetched},
-            {"summary_bytes", stats_.summary_bytes}}}};
+  return {
+      {"enabled", true},
+      {"name", self.name},
+      {"region", self.region},
+      {"members", members},
+      {"tags", node_.tags().size()},
+      {"revocations", node_.revocations().size()},
+      {"stats",
+       {{"messages_sent", g.messages_sent},
+        {"messages_received", g.messages_received},
+        {"tags_applied", g.tags_applied},
+        {"tags_refused_future", g.tags_refused_future},
+        {"probes_failed", g.probes_failed},
+        {"refutations", g.refutations},
+        {"tags_refused_invalid", g.tags_refused_invalid},
+        {"members_refused", g.members_refused},
+        {"records_refused_signature", g.records_refused_signature},
+        {"tags_refused_signature", g.tags_refused_signature},
+        {"tags_unknown_origin", g.tags_unknown_origin},
+        {"revocations_applied", g.revocations_applied},
+        {"revocations_refused", g.revocations_refused},
+        {"oversized", stats_.oversized},
+        {"auth_failures", stats_.auth_failures},
+        {"protocol_refused", stats_.protocol_refused_requests + stats_.protocol_refused_messages +
+                                 stats_.protocol_refused_summaries},
+        {"peer_fetch_failures", stats_.peer_fetch_failures},
+        {"peer_bad_bytes", stats_.peer_bad_bytes},
+        {"quarantines", stats_.quarantines},
+        {"peer_gets_same_region", stats_.peer_gets_same_region},
+        {"peer_gets_cross_region", stats_.peer_gets_cross_region},
+        {"peer_bytes_same_region", stats_.peer_bytes_same_region},
+        {"peer_bytes_cross_region", stats_.peer_bytes_cross_region},
+        {"peer_heads", stats_.peer_heads},
+        {"served_to_peers", stats_.served_to_peers},
+        {"served_cross_region", stats_.served_cross_region},
+        {"summaries_fetched", stats_.summaries_fetched},
+        {"summary_bytes", stats_.summary_bytes}}}};
 }
 
 void Cluster::Describe(util::Exposition* out) const {
@@ -797,6 +829,12 @@ void Cluster::Describe(util::Exposition* out) const {
   out->Sample({{"kind", "bad_bytes"}}, double(stats_.peer_bad_bytes));
   out->Sample({{"kind", "fetch"}}, double(stats_.peer_fetch_failures));
   out->Sample({{"kind", "oversized"}}, double(stats_.oversized));
+  out->Family("georeg_peer_protocol_refused_total", T::kCounter,
+              "What peers sent in a protocol version this node does not speak, refused: "
+              "requests, gossip messages, digest summaries (docs/gossip.md, \"Versions\").");
+  out->Sample({{"what", "message"}}, double(stats_.protocol_refused_messages));
+  out->Sample({{"what", "request"}}, double(stats_.protocol_refused_requests));
+  out->Sample({{"what", "summary"}}, double(stats_.protocol_refused_summaries));
 }
 
 void Cluster::SetRegionPolicy(std::set<std::string> replicated, std::set<std::string> drained) {

@@ -70,6 +70,11 @@ struct ClusterStats {
   uint64_t summary_bytes = 0;          // ... and their bytes
   uint64_t gossip_bytes_sent = 0;      // gossip message bodies posted to peers
   uint64_t gossip_bytes_received = 0;  // ... and accepted from them (signed, decoded)
+  // What a peer sent in a protocol version this node does not speak
+  // (peers/protocol.h), refused: requests, gossip messages, summaries.
+  uint64_t protocol_refused_requests = 0;
+  uint64_t protocol_refused_messages = 0;
+  uint64_t protocol_refused_summaries = 0;
 };
 
 class Cluster final : public Fleet {
@@ -189,6 +194,11 @@ class Cluster final : public Fleet {
   // A member as routing and placement see it (peers/routing.h), may_have unset.
   peers::RouteCandidate CandidateOf(const std::string& name, const peers::Member& m) const;
   void RefusePeer(const std::shared_ptr<http::Exchange>& ex, const util::Status& st);
+  // A peer that speaks protocol version `v` (peers/protocol.h): true when
+  // this node speaks it; else counted in `*refused`, logged (once a minute)
+  // and answered 400 PROTOCOL when `ex` is given.
+  bool AcceptProtocol(uint64_t v, const std::string& from, const char* what, uint64_t* refused,
+                      const std::shared_ptr<http::Exchange>& ex);
   // Applies an authenticated message and answers it; what it taught.
   peers::GossipNode::Learned OnMessage(const std::shared_ptr<http::Exchange>& ex,
                                        const peers::VerifiedHead& head, const std::string& body);
@@ -218,6 +228,7 @@ class Cluster final : public Fleet {
   ClusterStats stats_;
   std::set<std::string> replicated_regions_, drained_regions_;
   util::LogThrottle auth_log_;
+  util::LogThrottle protocol_log_;
   bool shut_down_ = false;
   bool logged_revoked_ = false;
 };

@@ -40,12 +40,22 @@ Status FleetTags::Restore() {
   if (name_.empty() || !cluster_) return Status::Ok();
   auto records = store_->ListFleetRecords();
   if (!records.ok()) return records.status();
-  size_t restored = 0;
+  size_t restored = 0, unreadable = 0;
+  std::string why;
   for (const auto& [key, value] : *records) {
     auto u = peers::DecodeTagUpdate(value);
-    if (!u.ok() || !Owns(u->key)) continue;
+    if (!u.ok()) {
+      ++unreadable;
+      why = u.status().message();
+      continue;
+    }
+    if (!Owns(u->key)) continue;
     restored += cluster_->Restore(*u);
   }
+  // A record this release cannot read (a newer one wrote it, before a
+  // downgrade): left in place, and anti-entropy brings the fleet's state.
+  if (unreadable)
+    LOG_WARN("registry: %zu kept fleet record(s) not restored (last: %s)", unreadable, why.c_str());
   if (restored)
     LOG_INFO("registry: %zu tag version(s) of '%s' restored into the fleet state", restored,
              name_.c_str());

@@ -58,6 +58,18 @@ expect_eq "a message sent in n1's name (the attacker's node key) is refused" \
 expect_eq "n1 is still alive in its own view" alive "$(peers_json n1 | jq -r '.members[] | select(.self) | .state')"
 expect_eq "no forged tag is in n1's table" 0 "$(peers_json n1 | jq '.tags')"
 check "n1 still serves" curl -sf -o /dev/null "$url/v2/"
+
+# A peer speaking a protocol version n1 does not (a release far ahead):
+# refused with 400 PROTOCOL, counted and logged naming both versions.
+PR=(python3 "$IT_LIB/peer_request.py" "$url")
+expect_eq "a peer request in protocol 99 is refused: 400" 400 \
+  "$("${PR[@]}" GET /_georeg/v1/summary "$WORK/cluster.key" evil --header 'X-Georeg-Protocol: 99')"
+msg='{"pv":99,"type":"ping","from":"evil","seq":1,"target":"","sv":0,"members":[],"tags":[],"revocations":[],"summaries":[]}'
+expect_eq "a gossip message of protocol 99 is refused: 400" 400 \
+  "$("${PR[@]}" POST /_georeg/v1/msg "$WORK/cluster.key" evil --body "$msg")"
+check "  both counted" test "$(peers_json n1 | jq '.stats.protocol_refused')" -ge 2
+check "  and logged, naming the versions" grep -q "protocol 99; this node speaks 1 to 1" "$WORK/n1.log"
+check "n1 still serves after them" curl -sf -o /dev/null "$url/v2/"
 stop_pid "$N1"
 expect_eq "n1 exits 0 on SIGTERM" 0 "$?"
 it_finish

@@ -5,6 +5,7 @@ daemon's authentication. Prints the HTTP status.
   peer_request.py URL METHOD PATH KEYFILE NODE [--body STR] [--time-offset-ms N]
                   [--repeat N]   (sends the same signed request N times; prints each status)
                   [--node-key FILE]  (NODE's own key file, 64 hex digits: adds the node signature)
+                  [--header 'NAME: VALUE']  (one more header, repeatable)
 """
 import argparse, hashlib, hmac, http.client, time, urllib.parse
 
@@ -15,6 +16,7 @@ ap.add_argument("--body", default="")
 ap.add_argument("--time-offset-ms", type=int, default=0)
 ap.add_argument("--repeat", type=int, default=1)
 ap.add_argument("--node-key")
+ap.add_argument("--header", action="append", default=[])
 a = ap.parse_args()
 key = open(a.keyfile, "rb").read().rstrip(b"\r\n")
 body = a.body.encode()
@@ -23,7 +25,7 @@ nonce = "7"
 body_sha = hashlib.sha256(body).hexdigest()
 msg = "\n".join([a.method, a.path, t, nonce, body_sha, a.node]).encode()
 sig = hmac.new(key, msg, hashlib.sha256).hexdigest()
-extra = {}
+extra = dict(h.split(": ", 1) for h in a.header)
 if a.node_key:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
     seed = bytes.fromhex(open(a.node_key).read().strip())
