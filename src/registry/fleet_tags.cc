@@ -88,16 +88,18 @@ void FleetTags::Record(const std::string& repo, const std::string& tag, const ut
   if (!deleted) v.holders = holders.empty() ? std::vector<std::string>{cluster_->name()} : holders;
   peers::TagUpdate u = cluster_->RecordTag(name_, repo, tag, digest, push::EncodeTagValue(v));
   SyncToStore(u.key);
-  // Kept, then told to the tag's owner in every region before the push is
-  // acknowledged: a miss of this tag anywhere asks that owner.
+  KeepAndTell(u, std::move(done));
+}
+
+void FleetTags::KeepAndTell(const peers::TagUpdate& u, std::function<void(Status)> done) {
   Persist(u, life_.Guard([this, u, done](Status st) {
     if (!st.ok()) return done(st);
     cluster_->PushTag(u, [u, done](size_t told, size_t asked) {
       if (told < asked)
         LOG_WARN(
-            "registry: tag %s:%s reached %zu of %zu region owner(s) directly; gossip brings it to "
+            "registry: %s %s:%s reached %zu of %zu region owner(s) directly; gossip brings it to "
             "the rest",
-            u.key.repository.c_str(), u.key.tag.c_str(), told, asked);
+            u.key.registry.c_str(), u.key.repository.c_str(), u.key.tag.c_str(), told, asked);
       done(Status::Ok());
     });
   }));
@@ -111,12 +113,9 @@ void FleetTags::RecordDeletion(const util::Digest& digest, bool deleted,
   }
   push::OwnTagValue v;
   v.deleted = deleted;
-  peers::TagUpdate u = cluster_->RecordTag(push::kDeletedContent, name_, digest.ToString(), digest,
-                                           push::EncodeTagValue(v));
-  Persist(u, life_.Guard([this, u, done](Status st) {
-    if (!st.ok()) return done(st);
-    cluster_->PushTag(u, [done](size_t, size_t) { done(Status::Ok()); });
-  }));
+  KeepAndTell(cluster_->RecordTag(push::kDeletedContent, name_, digest.ToString(), digest,
+                                  push::EncodeTagValue(v)),
+              std::move(done));
 }
 
 bool FleetTags::Deleted(const util::Digest& digest) const {

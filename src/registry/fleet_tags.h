@@ -78,6 +78,10 @@ class FleetTags {
   void ApplyGossiped(const peers::TagUpdate& u);
 
  private:
+  // Kept, then told to the record's keeper in every region (a miss of it
+  // anywhere asks that keeper) before `done`; keepers that could not be
+  // told are logged, gossip brings it to them.
+  void KeepAndTell(const peers::TagUpdate& u, std::function<void(util::Status)> done);
   // Writes the table's current version of `key` to the store's tags.
   void SyncToStore(const peers::TagKey& key);
 

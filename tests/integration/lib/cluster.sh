@@ -95,6 +95,8 @@ ${3:-}"
 # host reaches it), PORT (loopback only) and PID.
 declare -a NODES
 declare -A REGION URL LOCAL PORT PID
+# GEOREG_FOR[NODE]: another binary for that node (a mixed fleet); $GEOREG by default.
+declare -A GEOREG_FOR
 fleet_start() {
   local spec n
   NODES=()
@@ -131,10 +133,11 @@ fleet_start_node() {
   node_config "$n" "${REGION[$n]}" "$listen" "${URL[$n]}" "\"${URL[${NODES[0]}]}\"" \
     "${FLEET_UPSTREAM_REGISTRY:-mirror.invalid}" "${FLEET_UPSTREAM_URL:-http://127.0.0.1:9}"
   if declare -F fleet_node_config >/dev/null; then fleet_node_config "$n"; fi
+  local bin="${GEOREG_FOR[$n]:-$GEOREG}"
   if [ "${FLEET_NETNS:-0}" = 1 ]; then
-    start_bg "$n" "$WORK/$n.log" ip netns exec "$(ns_of "$n")" "$GEOREG" serve -c "$WORK/$n.toml"
+    start_bg "$n" "$WORK/$n.log" ip netns exec "$(ns_of "$n")" "$bin" serve -c "$WORK/$n.toml"
   else
-    start_bg "$n" "$WORK/$n.log" "$GEOREG" serve -c "$WORK/$n.toml"
+    start_bg "$n" "$WORK/$n.log" "$bin" serve -c "$WORK/$n.toml"
   fi
   PID[$n]=$LAST_PID
   local _
