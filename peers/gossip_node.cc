@@ -165,8 +165,18 @@ void GossipNode::SetState(Member* m, MemberState s, uint64_t now_ms) {
   RumorMember(m->record);
 }
 
+void GossipNode::NoteChanged(const std::string& name) {
+  if (changed_set_.insert(name).second) changed_.push_back(name);
+}
+
+std::vector<std::string> GossipNode::TakeChangedMembers() {
+  changed_set_.clear();
+  return std::exchange(changed_, {});
+}
+
 void GossipNode::NoteState(const Member& m, bool was_live) {
   const std::string& name = m.record.name;
+  NoteChanged(name);
   if (m.live() && !was_live) {
     live_pos_[name] = live_.size();
     live_.push_back(name);
@@ -289,8 +299,10 @@ bool GossipNode::Restore(const TagUpdate& u, uint64_t physical_ms) {
 
 void GossipNode::NoteSummaryVersion(const Message& m) {
   auto it = members_.find(m.from);
-  if (it != members_.end())
-    it->second.summary_version = std::max(it->second.summary_version, m.summary_version);
+  if (it != members_.end() && m.summary_version > it->second.summary_version) {
+    it->second.summary_version = m.summary_version;
+    NoteChanged(m.from);
+  }
 }
 
 GossipNode::Learned GossipNode::Receive(const Message& m, uint64_t now_ms, uint64_t physical_ms) {

@@ -259,6 +259,10 @@ class GossipNode {
   const TagTable& tags() const { return tags_; }
   const GossipStats& stats() const { return stats_; }
   size_t live_count() const;  // live others
+  // Members that appeared, changed state, went (revoked) or announced a
+  // newer digest summary since the last call, each once: what the caller
+  // logs and fetches looks at these, not at every member every tick.
+  std::vector<std::string> TakeChangedMembers();
 
  private:
   struct Probe {
@@ -304,6 +308,7 @@ class GossipNode {
   Message FullSync(MessageType type);
   void ReceiveSync(const Message& m);
   void NoteSummaryVersion(const Message& m);
+  void NoteChanged(const std::string& name);
 
   MemberRecord self_;
   std::vector<std::string> seeds_;
@@ -325,6 +330,8 @@ class GossipNode {
   std::vector<std::string> live_;  // names of live members, for random picks
   std::unordered_map<std::string, size_t> live_pos_;
   std::vector<Envelope> outbox_;
+  std::vector<std::string> changed_;  // TakeChangedMembers(), in order
+  std::set<std::string> changed_set_;
   std::vector<std::string> probe_order_;
   Probe probe_;
   bool probing_ = false;

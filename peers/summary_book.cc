@@ -5,15 +5,33 @@ namespace peers {
 std::vector<std::string> SummaryBook::Due(const std::string& self_region,
                                           const std::unordered_map<std::string, Member>& members,
                                           uint64_t now_ms) {
+  std::set<std::string> all;
+  for (const auto& [name, m] : members) all.insert(name);
+  return DueAmong(self_region, members, &all, now_ms);
+}
+
+std::vector<std::string> SummaryBook::DueAmong(
+    const std::string& self_region, const std::unordered_map<std::string, Member>& members,
+    std::set<std::string>* watch, uint64_t now_ms) {
   std::vector<std::string> due;
-  for (const auto& [name, m] : members) {
-    if (!m.live() || m.summary_version == 0 || m.record.region != self_region) continue;
-    Entry& e = entries_[name];
-    if (e.fetching || e.version >= m.summary_version) continue;
-    if (e.started_ms != 0 && now_ms < e.started_ms + min_interval_ms_) continue;
-    e.fetching = true;
-    e.started_ms = now_ms;
-    due.push_back(name);
+  for (auto it = watch->begin(); it != watch->end();) {
+    auto mit = members.find(*it);
+    const Member* m = mit == members.end() ? nullptr : &mit->second;
+    if (!m || !m->live() || m->summary_version == 0 || m->record.region != self_region) {
+      it = watch->erase(it);
+      continue;
+    }
+    Entry& e = entries_[*it];
+    if (!e.fetching && e.version >= m->summary_version) {
+      it = watch->erase(it);
+      continue;
+    }
+    if (!e.fetching && (e.started_ms == 0 || now_ms >= e.started_ms + min_interval_ms_)) {
+      e.fetching = true;
+      e.started_ms = now_ms;
+      due.push_back(*it);
+    }
+    ++it;  // watched until fetched: a newer version may have come meanwhile
   }
   return due;
 }

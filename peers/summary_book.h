@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cstdint>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -27,6 +28,13 @@ class SummaryBook {
   std::vector<std::string> Due(const std::string& self_region,
                                const std::unordered_map<std::string, Member>& members,
                                uint64_t now_ms);
+  // The same, looking only at the members named in `*watch` (those that
+  // changed; GossipNode::TakeChangedMembers). A name stays in `*watch`
+  // while it may still become due (being fetched, or fetched too recently
+  // for a newer version); the others leave it.
+  std::vector<std::string> DueAmong(const std::string& self_region,
+                                    const std::unordered_map<std::string, Member>& members,
+                                    std::set<std::string>* watch, uint64_t now_ms);
   // A fetch ended with this version (kept if newer than the one held).
   // Returns whether the caller should take the new filter.
   bool Fetched(const std::string& name, uint64_t version);

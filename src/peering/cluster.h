@@ -181,7 +181,7 @@ class Cluster final : public Fleet {
   static void OnTimer(uv_timer_t* t);
   void Tick();
   void Flush();
-  void LogMemberChanges();
+  void LogMemberChanges(const std::vector<std::string>& changed);
   void RefreshOwnSummary();
   void FetchSummaries();
   // Of `region` (member names), the keepers of `key`, us left out.
@@ -223,7 +223,8 @@ class Cluster final : public Fleet {
   uint64_t next_summary_ms_ = 0;
   peers::SummaryBook summary_book_;                      // which region-mates' summaries we hold
   std::map<std::string, peers::DigestBloom> summaries_;  // their filters, by name
-  std::map<std::string, uint64_t> quarantined_until_;    // peer -> loop time
+  std::set<std::string> summary_watch_;  // members whose summary may be due (SummaryBook::DueAmong)
+  std::map<std::string, uint64_t> quarantined_until_;  // peer -> loop time
   std::map<std::string, peers::MemberState> logged_states_;
   ClusterStats stats_;
   std::set<std::string> replicated_regions_, drained_regions_;

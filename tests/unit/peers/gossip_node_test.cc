@@ -157,6 +157,21 @@ TEST_CASE("membership: two clusters formed apart merge once a node has a seed in
   }
 }
 
+TEST_CASE("membership: changed members are reported once each, not every member every tick") {
+  MiniFleet f(4);
+  f.Run(3000);
+  auto first = f.nodes[0]->TakeChangedMembers();
+  std::sort(first.begin(), first.end());
+  CHECK(first == std::vector<std::string>{"n1", "n2", "n3"});  // they appeared
+  f.Run(2000);
+  CHECK(f.nodes[0]->TakeChangedMembers().empty());  // a quiet fleet: nothing to look at
+  f.up[3] = false;
+  f.Run(peers::DeadDetectionBoundMs(peers::GossipOptions(), 4));
+  auto later = f.nodes[0]->TakeChangedMembers();
+  CHECK(std::count(later.begin(), later.end(), "n3") == 1);  // suspect, then dead: once
+  CHECK(f.StateOf(0, 3) == peers::MemberState::kDead);
+}
+
 TEST_CASE("tags: recorded, pushed, never rolled back; future updates refused and counted") {
   MiniFleet f(4);
   f.Run(3000);

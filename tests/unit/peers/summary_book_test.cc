@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -46,4 +47,20 @@ TEST_CASE("summary book: only region-mates, only newer versions, at most once pe
   book.Forget("eu-2");
   CHECK(book.version("eu-2") == 0);
   CHECK(book.version("us-1") == 0);
+
+  // Watching only the members that changed: a name stays watched while it
+  // may still become due, and leaves once there is nothing to fetch.
+  peers::SummaryBook watched(5000);
+  std::set<std::string> watch = {"eu-2", "us-1", "eu-3", "eu-4", "gone"};
+  CHECK(watched.DueAmong("eu", members, &watch, 1000) == std::vector<std::string>{"eu-2"});
+  CHECK(watch == std::set<std::string>{"eu-2"});  // being fetched
+  CHECK(watched.DueAmong("eu", members, &watch, 1100).empty());
+  CHECK(watched.Fetched("eu-2", 4));
+  CHECK(watched.DueAmong("eu", members, &watch, 1200).empty());
+  CHECK(watch.empty());  // up to date: no longer looked at
+  members["eu-2"].summary_version = 5;
+  watch.insert("eu-2");                                          // it announced a newer one
+  CHECK(watched.DueAmong("eu", members, &watch, 2000).empty());  // too soon: still watched
+  CHECK(watch == std::set<std::string>{"eu-2"});
+  CHECK(watched.DueAmong("eu", members, &watch, 6000) == std::vector<std::string>{"eu-2"});
 }
