@@ -11,7 +11,7 @@
 source "$(dirname "$0")/lib/common.sh"
 source "$(dirname "$0")/lib/cluster.sh"
 need jq; need skopeo
-PREVIOUS="${GEOREG_PREVIOUS:?GEOREG_PREVIOUS must point at the earlier release's georeg}"
+PREVIOUS="${GEOREG_PREVIOUS:?GEOREG_PREVIOUS must point at georeg of the earlier release}"
 
 start_origin
 BIG_MB=8 push_fixtures
@@ -35,11 +35,10 @@ expect_eq "  byte-identical" "$(dir_sums "$WORK/direct")" "$(dir_sums "$WORK/at-
 check "a push at n2 (earlier)" "${SK[@]}" --dest-creds alice:s3cret "oci:$LAYOUTS/team_app:1.0" "docker://$(host n2)/team/app:old"
 check "  is pulled at n3 (this build, other region)" "${SK[@]}" "docker://$(host n3)/team/app:old" "dir:$WORK/at-n3"
 expect_eq "  byte-identical" "$(dir_sums "$WORK/direct")" "$(dir_sums "$WORK/at-n3")"
+tags_at() { curl -s "${URL[$1]}/v2/team/app/tags/list" | jq -r '.tags | join(" ")'; }
 everyone_lists() {
   local n
-  for n in n1 n2 n3 n4; do
-    [ "$(curl -s "${URL[$n]}/v2/team/app/tags/list" | jq -r '.tags | join(" ")')" = "new old" ] || return 1
-  done
+  for n in n1 n2 n3 n4; do [ "$(tags_at $n)" = "new old" ] || return 1; done
 }
 took=$(wait_until 20 everyone_lists)
 check "both tags reach every node (${took}s)" test "$took" != timeout
@@ -56,7 +55,7 @@ fleet_stop n1
 fleet_start_node n1
 took=$(wait_until 20 fleet_all_alive)
 check "n1 (this build) restarted and rejoined the mixed fleet (${took}s)" test "$took" != timeout
-expect_eq "  and answers both tags" "new old" "$(curl -s "${URL[n1]}/v2/team/app/tags/list" | jq -r '.tags | join(" ")')"
+expect_eq "  and answers both tags" "new old" "$(tags_at n1)"
 
 fleet_stop
 it_finish
