@@ -378,13 +378,19 @@ void GossipNode::ReceiveMessage(const Message& m, uint64_t now_ms, uint64_t phys
       ReceiveSync(m);
       break;
     case MessageType::kSyncReply: {
-      // We took their newer entries above; what still differs is newer here.
+      // We took their newer entries and records above; what still differs
+      // is newer here.
       auto differing =
           TagTable::DifferingBuckets(tags_.Summaries(opt_.tag_buckets), m.tag_summaries);
-      if (!differing.empty() && !m.tag_summaries.empty()) {
+      auto members_differing =
+          m.member_summaries.empty()
+              ? std::vector<uint32_t>{}
+              : TagTable::DifferingBuckets(MemberSummaries(), m.member_summaries);
+      bool tags_differ = !differing.empty() && !m.tag_summaries.empty();
+      if (tags_differ || !members_differing.empty()) {
         Message push = Make(MessageType::kPush);
-        push.tags = tags_.EntriesIn(differing, opt_.tag_buckets);
-        push.members.push_back(self_);
+        if (tags_differ) push.tags = tags_.EntriesIn(differing, opt_.tag_buckets);
+        push.members = MembersIn(members_differing);
         Send(m.from, std::move(push));
       }
       break;
@@ -394,11 +400,27 @@ void GossipNode::ReceiveMessage(const Message& m, uint64_t now_ms, uint64_t phys
   }
 }
 
+std::vector<uint64_t> GossipNode::MemberSummaries() const {
+  std::vector<uint64_t> out(kMemberBuckets, 0);
+  out[MemberBucketOf(self_.name)] ^= MemberRecordHash(self_);
+  for (const auto& [name, m] : members_) out[MemberBucketOf(name)] ^= MemberRecordHash(m.record);
+  return out;
+}
+
+std::vector<MemberRecord> GossipNode::MembersIn(const std::vector<uint32_t>& buckets) const {
+  std::vector<MemberRecord> out = {self_};
+  for (const auto& [name, m] : members_)
+    if (std::binary_search(buckets.begin(), buckets.end(), MemberBucketOf(name)))
+      out.push_back(m.record);
+  return out;
+}
+
+// A sync starts with summaries only (and this node's record, so a seed
+// learns a joining node): the answer brings the records that differ.
 Message GossipNode::FullSync(MessageType type) {
   Message m = Make(type);
-  m.members.reserve(members_.size() + 1);
   m.members.push_back(self_);
-  for (const auto& [name, mem] : members_) m.members.push_back(mem.record);
+  m.member_summaries = MemberSummaries();
   m.tag_summaries = tags_.Summaries(opt_.tag_buckets);
   for (const auto& [key, r] : revocations_) m.revocations.push_back(r);
   return m;
@@ -406,6 +428,14 @@ Message GossipNode::FullSync(MessageType type) {
 
 void GossipNode::ReceiveSync(const Message& m) {
   Message reply = FullSync(MessageType::kSyncReply);
+  if (m.member_summaries.empty()) {
+    // An earlier release: the whole membership, as it expects.
+    reply.members = MembersIn({});
+    for (const auto& [name, mem] : members_) reply.members.push_back(mem.record);
+  } else {
+    reply.members =
+        MembersIn(TagTable::DifferingBuckets(reply.member_summaries, m.member_summaries));
+  }
   auto differing = TagTable::DifferingBuckets(reply.tag_summaries, m.tag_summaries);
   reply.tags = tags_.EntriesIn(differing, opt_.tag_buckets);
   Send(m.from, std::move(reply));

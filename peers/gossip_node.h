@@ -18,9 +18,10 @@
 //     rumor, piggybacked on outgoing messages and pushed every gossip_interval
 //     to `fanout` random live peers, each rumor retransmitted
 //     retransmit_mult * ceil(log10(n + 1)) times.
-//   - Anti-entropy: every sync_interval, a full membership exchange plus tag
+//   - Anti-entropy: every sync_interval, an exchange of membership and tag
 //     bucket summaries with one random member (dead ones included, so
-//     partitions heal); only the entries of differing buckets travel. A node
+//     partitions heal); only the records and entries of differing buckets
+//     travel, so a converged fleet's syncs cost the same at any size. A node
 //     that knows no one syncs with a seed (join).
 //   - Reaching out: while a seed is not the URL of a live member, or a
 //     member is dead, each sync_interval also brings one more exchange with
@@ -75,6 +76,11 @@ struct Message {
   std::vector<MemberRecord> members;    // rumors, or the full list (sync)
   std::vector<TagUpdate> tags;          // rumors, or differing buckets (sync reply, push)
   std::vector<uint64_t> tag_summaries;  // sync and sync reply
+  // Sync and sync reply: the sender's membership by bucket (kMemberBuckets;
+  // MemberRecordHash). Present: `members` holds the sender and only the
+  // records of buckets that differ. Absent (an earlier release): `members`
+  // is the whole membership, and so is the answer.
+  std::vector<uint64_t> member_summaries;
   std::vector<Revocation> revocations;  // rumors, or all of them (sync, sync reply)
 };
 
@@ -306,6 +312,9 @@ class GossipNode {
   void ReachTick();
   void GossipTick();
   Message FullSync(MessageType type);
+  std::vector<uint64_t> MemberSummaries() const;
+  // This node's record and the members in `buckets` (sorted).
+  std::vector<MemberRecord> MembersIn(const std::vector<uint32_t>& buckets) const;
   void ReceiveSync(const Message& m);
   void NoteSummaryVersion(const Message& m);
   void NoteChanged(const std::string& name);

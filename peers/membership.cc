@@ -1,5 +1,7 @@
 #include "peers/membership.h"
 
+#include <xxhash.h>
+
 namespace peers {
 
 const char* MemberStateName(MemberState s) {
@@ -25,6 +27,15 @@ bool ParseMemberState(const std::string& text, MemberState* out) {
     }
   }
   return false;
+}
+
+uint32_t MemberBucketOf(const std::string& name) {
+  return static_cast<uint32_t>(XXH3_64bits(name.data(), name.size()) % kMemberBuckets);
+}
+
+uint64_t MemberRecordHash(const MemberRecord& r) {
+  std::string s = r.name + '\0' + std::to_string(r.incarnation) + '\0' + MemberStateName(r.state);
+  return XXH3_64bits(s.data(), s.size());
 }
 
 }  // namespace peers

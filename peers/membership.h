@@ -48,6 +48,16 @@ struct MemberRecord {
   }
 };
 
+// Anti-entropy of the membership in buckets (docs/gossip.md, "Dissemination"):
+// a record falls in the bucket of its name's hash; a bucket's summary is
+// the XOR of the hashes of its records (name, incarnation, state), so two
+// nodes holding the same records have the same summaries, whatever order
+// they learned them in, and a sync exchanges only the records of buckets
+// that differ.
+inline constexpr uint32_t kMemberBuckets = 64;
+uint32_t MemberBucketOf(const std::string& name);
+uint64_t MemberRecordHash(const MemberRecord& r);
+
 // `by` declares that `name`'s key `public_key` is revoked (georeg peers
 // remove). Signed by `by`'s own key; permanent for that key.
 struct Revocation {

@@ -11,6 +11,25 @@ using util::Status;
 
 namespace {
 json TagJson(const TagUpdate& t);
+
+std::string Hex16(uint64_t v) {
+  char hex[17];
+  std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(v));
+  return hex;
+}
+
+// A bucket summary list ("summaries", "ms"): 16 hex digits each.
+bool ParseSummaries(const json& arr, std::vector<uint64_t>* out) {
+  for (const json& s : arr) {
+    if (!s.is_string() || s.get_ref<const std::string&>().size() != 16) return false;
+    const std::string& hex = s.get_ref<const std::string&>();
+    char* end = nullptr;
+    uint64_t v = std::strtoull(hex.c_str(), &end, 16);
+    if (end != hex.c_str() + 16) return false;
+    out->push_back(v);
+  }
+  return true;
+}
 }  // namespace
 
 std::string EncodeMessage(const Message& m) {
@@ -41,12 +60,13 @@ std::string EncodeMessage(const Message& m) {
         {{"name", r.name}, {"key", r.public_key}, {"by", r.by}, {"sig", r.signature}});
   j["revocations"] = std::move(revocations);
   json sums = json::array();
-  for (uint64_t s : m.tag_summaries) {
-    char hex[17];
-    std::snprintf(hex, sizeof hex, "%016llx", static_cast<unsigned long long>(s));
-    sums.push_back(hex);
-  }
+  for (uint64_t s : m.tag_summaries) sums.push_back(Hex16(s));
   j["summaries"] = std::move(sums);
+  if (!m.member_summaries.empty()) {
+    json ms = json::array();
+    for (uint64_t v : m.member_summaries) ms.push_back(Hex16(v));
+    j["ms"] = std::move(ms);
+  }
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
@@ -151,16 +171,12 @@ util::Result<Message> DecodeMessage(const std::string& body) {
       return Status::InvalidArgument("bad revocation");
     m.revocations.push_back(std::move(r));
   }
-  if (!GetArray(j, "summaries", &arr)) return Status::InvalidArgument("bad summaries");
-  for (const json& s : *arr) {
-    if (!s.is_string() || s.get_ref<const std::string&>().size() != 16)
-      return Status::InvalidArgument("bad summary");
-    const std::string& hex = s.get_ref<const std::string&>();
-    char* end = nullptr;
-    uint64_t v = std::strtoull(hex.c_str(), &end, 16);
-    if (end != hex.c_str() + 16) return Status::InvalidArgument("bad summary");
-    m.tag_summaries.push_back(v);
-  }
+  if (!GetArray(j, "summaries", &arr) || !ParseSummaries(*arr, &m.tag_summaries))
+    return Status::InvalidArgument("bad summaries");
+  // Optional: an earlier release sends the whole membership instead.
+  if (j.contains("ms") && (!GetArray(j, "ms", &arr) || arr->size() != kMemberBuckets ||
+                           !ParseSummaries(*arr, &m.member_summaries)))
+    return Status::InvalidArgument("bad member summaries");
   return m;
 }
 

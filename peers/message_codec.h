@@ -7,7 +7,8 @@
 //    "tags":[{"registry":..,"repository":..,"tag":..,"digest":"sha256:..",
 //             "wall":1700000000000,"logical":0,"origin":"n1","sig":"hex128"}],
 //    "revocations":[{"name":..,"key":"hex64","by":..,"sig":"hex128"}],
-//    "summaries":["hex16",..]}
+//    "summaries":["hex16",..],
+//    "ms":["hex16" x 64]}          (sync and sync reply: membership by bucket)
 #pragma once
 
 #include <string>

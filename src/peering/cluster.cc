@@ -763,7 +763,9 @@ nlohmann::json Cluster::StatusJson() const {
         {"served_to_peers", stats_.served_to_peers},
         {"served_cross_region", stats_.served_cross_region},
         {"summaries_fetched", stats_.summaries_fetched},
-        {"summary_bytes", stats_.summary_bytes}}}};
+        {"summary_bytes", stats_.summary_bytes},
+        {"gossip_bytes_sent", stats_.gossip_bytes_sent},
+        {"gossip_bytes_received", stats_.gossip_bytes_received}}}};
 }
 
 void Cluster::Describe(util::Exposition* out) const {

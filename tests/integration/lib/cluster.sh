@@ -5,8 +5,9 @@
 cluster_key() { head -c 32 /dev/urandom | base64 >"$WORK/cluster.key"; }
 
 # node_config NAME REGION LISTEN ADVERTISE_URL SEEDS_TOML UPSTREAM_REGISTRY UPSTREAM_URL:
-# writes $WORK/NAME.toml with its own cache directory $WORK/NAME.cache and
-# $CLUSTER_EXTRA lines in [cluster], $NODE_EXTRA_TOML at the end, and
+# writes $WORK/NAME.toml with its own cache directory $WORK/NAME.cache,
+# $SERVER_EXTRA lines in [server], $CLUSTER_EXTRA lines in [cluster],
+# $NODE_EXTRA_TOML at the end, and
 # short protocol periods (tests want failures seen in seconds).
 node_config() {
   local name="$1" region="$2" listen="$3" advertise="$4" seeds="$5" registry="$6" url="$7"
@@ -14,6 +15,7 @@ node_config() {
   cat >"$WORK/$name.toml" <<TOML
 [server]
 listen = "$listen"
+${SERVER_EXTRA:-}
 [cache]
 dir = "$WORK/$name.cache"
 max_size = "1GiB"

@@ -32,6 +32,9 @@ struct MiniFleet {
   // What each node's Receive returned, in order.
   std::vector<std::vector<peers::TagUpdate>> learned, withdrawn;
   uint64_t now = 0;
+  // Anti-entropy traffic delivered: sync and sync-reply messages, and the
+  // member records they carried.
+  uint64_t syncs = 0, sync_records = 0;
   // `n` nodes seeded with `seed_urls`, node i starting at `starts[i]` (all
   // at 0 by default); `rng_base` varies the nodes' random choices.
   explicit MiniFleet(int n, std::vector<std::string> seed_urls = {"u://n0"},
@@ -69,6 +72,11 @@ struct MiniFleet {
       for (auto& e : all) {
         size_t to = std::stoul(e.to_url.substr(5));
         if (!Running(to)) continue;
+        if (e.message.type == peers::MessageType::kSync ||
+            e.message.type == peers::MessageType::kSyncReply) {
+          ++syncs;
+          sync_records += e.message.members.size();
+        }
         peers::GossipNode::Learned l = nodes[to]->Receive(e.message, now, Physical());
         learned[to].insert(learned[to].end(), l.tags.begin(), l.tags.end());
         withdrawn[to].insert(withdrawn[to].end(), l.withdrawn.begin(), l.withdrawn.end());
@@ -155,6 +163,33 @@ TEST_CASE("membership: two clusters formed apart merge once a node has a seed in
     f.Run(2 * 2 * opt.sync_interval_ms + peers::TagConvergenceBoundMs(opt, n, 10));
     for (int i = 0; i < n; ++i) CHECK(f.nodes[i]->live_count() == static_cast<size_t>(n - 1));
   }
+}
+
+TEST_CASE("anti-entropy: a converged fleet's syncs carry no member records but the sender's") {
+  // Issue 22: every sync carried the whole membership, so idle gossip per
+  // node grew with the fleet. Now only records of differing buckets travel.
+  MiniFleet f(12);
+  f.Run(8000);
+  for (auto& n : f.nodes) REQUIRE(n->live_count() == 11);
+  f.syncs = f.sync_records = 0;
+  f.Run(20000);
+  CHECK(f.syncs >= 12 * 2);          // every node synced (and was answered)
+  CHECK(f.sync_records == f.syncs);  // each carried its sender's record only
+  // A node restarted with an empty view gets everyone through one exchange.
+  f.Restart(5, KeyFor("n5"), 2);
+  f.Run(3000);
+  CHECK(f.nodes[5]->live_count() == 11);
+  // An earlier release's sync (no bucket summaries) is answered with the
+  // whole membership, as it expects.
+  peers::Message old;
+  old.type = peers::MessageType::kSync;
+  old.from = "n1";
+  old.members = {f.nodes[1]->self()};
+  f.nodes[0]->Receive(old, f.now, f.Physical());
+  size_t records = 0;
+  for (auto& e : f.nodes[0]->TakeOutbox())
+    if (e.message.type == peers::MessageType::kSyncReply) records = e.message.members.size();
+  CHECK(records == 12);
 }
 
 TEST_CASE("membership: changed members are reported once each, not every member every tick") {
