@@ -26,7 +26,7 @@ for d in $(cat "$WORK/cached"); do
   for n in "${NODES[@]}"; do curl -sf -o /dev/null "${URL[$n]}/v2/team/churn/blobs/$d?ns=$ORIGIN" || die "warming $d at $n"; done
 done
 
-control() { echo "$*" >"$WORK/control"; sleep 0.5; }  # the nodes loaded from now on; in-flight requests finish
+control() { echo "$*" >"$WORK/control"; sleep 1; }  # the nodes loaded from now on; in-flight requests finish
 jq -n --arg ns "$ORIGIN" --arg control "$WORK/control" --arg report "$WORK/report" \
   --argjson nodes "$(for n in "${NODES[@]}"; do echo "{\"$n\": \"${URL[$n]}\"}"; done | jq -s add)" \
   --argjson cached "$(jq -R . <"$WORK/cached" | jq -s .)" --argjson uncached "$(jq -R . <"$WORK/uncached" | jq -s .)" \
