@@ -14,9 +14,11 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 bash tools/deps.sh test
-[ -f build/build.ninja ] || meson setup build --buildtype=release >/dev/null
-ninja -C build src/georeg >/dev/null
-export GEOREG="$PWD/build/src/georeg"
+if [ -z "${GEOREG:-}" ]; then  # GEOREG=path measures another build
+  [ -f build/build.ninja ] || meson setup build --buildtype=release >/dev/null
+  ninja -C build src/georeg >/dev/null
+  export GEOREG="$PWD/build/src/georeg"
+fi
 source tests/integration/lib/common.sh
 source tests/integration/lib/cluster.sh
 N="${1:-48}" R="${2:-6}" RUNS="${RUNS:-1}"
@@ -81,7 +83,7 @@ echo "push: manifest PUT $code in $(awk -v a="$t0" -v b="$t201" 'BEGIN { printf 
 # Idle: CPU, RSS and gossip per node over 30 s.
 sleep 5
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
-sent() { peers_json "$1" | jq '[.stats.messages_sent, .stats.gossip_bytes_sent] | join(" ")' -r; }
+sent() { peers_json "$1" | jq -r '[.stats.messages_sent, (.stats.gossip_bytes_sent // 0)] | join(" ")'; }
 declare -A T0 M0 B0
 for ((i = 0; i < N; i++)); do
   T0[n$i]=$(ticks "${PID[n$i]}")
